@@ -28,7 +28,9 @@ func (n *Node) StartCapture(ctx context.Context, iface, bpf string) (*Capture, e
 	n.Lab.seq++
 	file := filepath.Join(n.Lab.Dir, fmt.Sprintf("%02d-%s-%s.pcap", n.Lab.seq, n.Role, iface))
 	n.Lab.mu.Unlock()
-	argv := []string{"tcpdump", "-i", iface, "-n", "-U", "-s", "256", "-w", file}
+	// --immediate-mode: without it packets wait in a TPACKET_V3 block and
+	// the last ones are lost when tcpdump is stopped.
+	argv := []string{"tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "256", "-w", file}
 	if bpf != "" {
 		argv = append(argv, bpf)
 	}
