@@ -1,0 +1,48 @@
+// Package transform turns negotiated IKEv2 transforms (RFC 7296 §3.3.2, IANA
+// "Internet Key Exchange Version 2 (IKEv2) Parameters", Transform Types 1-5)
+// into working cryptography for both the IKE control plane and the ESP
+// dataplane.
+//
+// A transform is named by Transform{Type, ID, KeyLen}: the IANA type, the IANA
+// transform ID of that type, and the value of the Key Length attribute (RFC
+// 7296 §3.3.5) in bits, zero when the attribute is absent. Everything is looked
+// up in one registry (registry.go); Lookup reports what is known about a
+// transform, Name gives strongSwan's proposal keyword for it ("aes128gcm16",
+// "sha256", "prfsha256", "modp2048", "ecp384", "x25519").
+//
+// Four families are built from it:
+//
+//   - Protector (NewProtector): one direction of an ESP SA or of an IKE SA's SK
+//     payload protection, keyed once with the encryption key (including any
+//     salt) and, for non-AEAD ciphers, the integrity key. Seal and Open work in
+//     place on the caller's packet buffer without allocating and are safe for
+//     concurrent use. The buffer layout covers both ESP (RFC 4303) and the IKE
+//     SK payload (RFC 7296 §3.14, RFC 5282); see Protector.Seal.
+//   - PRF (NewPRF): the IKE pseudo-random function; New(key) returns a keyed
+//     hash.Hash on which prf+ (RFC 7296 §2.13) is built by the caller.
+//   - KeyExchange (NewKeyExchange): one Diffie-Hellman exchange; our public
+//     value in IKE KE payload encoding, then SharedSecret(peer).
+//   - KeymatLen: how many bytes of keying material a transform consumes, so
+//     that the key derivation callers slice KEYMAT (RFC 7296 §2.14, §2.17)
+//     correctly. For AEAD and counter-mode ciphers the salt/nonce is the last 4
+//     bytes of the encryption key material (RFC 3686 §5.1, RFC 4106 §8.1, RFC
+//     5282 §7.1, RFC 7634 §2/§4).
+//
+// Errors are typed: every failure is an *Error naming the operation and the
+// transform, and wraps one of the sentinels ErrUnsupported, ErrKeyLength,
+// ErrInvalidPublic, ErrAuthFailed, ErrLayout or ErrClosed, so callers test
+// them with errors.Is. Errors never contain key material.
+//
+// Key wiping: Protector.Close, KeyExchange.Close and the Zero method of keyed
+// PRFs overwrite every copy of key material this package holds. The key
+// schedules kept inside crypto/aes, crypto/des, crypto/hmac and x/crypto are
+// unexported and cannot be wiped from outside the standard library; after
+// Close this package drops every reference to them so the garbage collector
+// can reclaim them.
+//
+// Nothing here implements a block cipher or a hash function: AES, 3DES, SHA-*,
+// MD5, HMAC, GCM, ChaCha20-Poly1305 and the elliptic curves come from the Go
+// standard library and golang.org/x/crypto. The modes CBC-without-allocation
+// IV reset, CTR (RFC 3686), AES-XCBC (RFC 3566, RFC 4434) and AES-CMAC (RFC
+// 4493, RFC 4615) are built here on crypto/aes's block cipher.
+package transform
