@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -440,7 +441,8 @@ func SwanctlConf(conns ...Conn) string {
 	}
 	b.WriteString("}\nsecrets {\n")
 	for i, c := range conns {
-		fmt.Fprintf(&b, "  ike-%d {\n    id-1 = %s\n    id-2 = %s\n    secret = %q\n  }\n", i, c.LocalID, c.RemoteID, c.PSK)
+		// Hex form ("0x...") carries any byte of the PSK without quoting rules.
+		fmt.Fprintf(&b, "  ike-%d {\n    id-1 = %s\n    id-2 = %s\n    secret = 0x%s\n  }\n", i, c.LocalID, c.RemoteID, hex.EncodeToString([]byte(c.PSK)))
 	}
 	b.WriteString("}\n")
 	return b.String()

@@ -382,9 +382,10 @@ func TestInterruptHelper(t *testing.T) {
 	t.Error("not interrupted")
 }
 
-// Ctrl-C (SIGINT) during a run tears the lab down before the program exits.
-func TestInterruptTearsDown(t *testing.T) {
-	Require(t)
+// startHelper runs TestInterruptHelper in a child process and returns it
+// with its lab ID, the PID of a process in its lab and its namespaces.
+func startHelper(t *testing.T) (*exec.Cmd, string, int, []string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestInterruptHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(), interruptHelperEnv+"=1")
 	out, err := cmd.StdoutPipe()
@@ -394,7 +395,7 @@ func TestInterruptTearsDown(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	var fields []string
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
@@ -406,30 +407,76 @@ func TestInterruptTearsDown(t *testing.T) {
 	if fields == nil {
 		t.Fatal("helper did not build its lab")
 	}
-	id, nss := fields[1], fields[3:]
+	go func() { _, _ = bufio.NewReader(out).WriteTo(os.Stderr) }()
 	var pid int
-	fmt.Sscan(fields[2], &pid)
-	for _, ns := range nss {
+	if _, err := fmt.Sscan(fields[2], &pid); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range fields[3:] {
 		if !netnsExists(ns) {
-			t.Fatalf("helper namespace %s missing before interrupt", ns)
+			t.Fatalf("helper namespace %s missing", ns)
 		}
 	}
+	return cmd, fields[1], pid, fields[3:]
+}
+
+func assertLabGone(t *testing.T, id string, pid int, nss []string) {
+	t.Helper()
+	for _, ns := range nss {
+		if netnsExists(ns) {
+			t.Errorf("namespace %s survived", ns)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(StateRoot, id)); err == nil {
+		t.Errorf("state dir of %s survived", id)
+	}
+	if err := syscall.Kill(pid, 0); err == nil && procState(pid) != "Z" {
+		t.Errorf("process %d of the lab survived", pid)
+	}
+}
+
+// Ctrl-C (SIGINT) during a run tears the lab down before the program exits.
+func TestInterruptTearsDown(t *testing.T) {
+	Require(t)
+	cmd, id, pid, nss := startHelper(t)
 	_ = cmd.Process.Signal(syscall.SIGINT)
-	go func() { _, _ = bufio.NewReader(out).WriteTo(os.Stderr) }()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Errorf("helper exit: %v, want status 130 from the lab's signal handler", err)
 	}
+	assertLabGone(t, id, pid, nss)
+}
+
+// A run killed outright (SIGKILL, go test -timeout) cannot clean up: its
+// processes die with it (parent-death signal) and the next lab's start
+// removes its namespaces and state.
+func TestKilledRunCleanedByNextRun(t *testing.T) {
+	Require(t)
+	cmd, id, pid, nss := startHelper(t)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 	for _, ns := range nss {
-		if netnsExists(ns) {
-			t.Errorf("namespace %s survived the interrupt", ns)
+		if !netnsExists(ns) {
+			t.Fatalf("namespace %s vanished without cleanup; the test proves nothing", ns)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(StateRoot, id)); err == nil {
-		t.Errorf("state dir of %s survived the interrupt", id)
+	if err := CleanStale(); err != nil {
+		t.Fatal(err)
 	}
-	if err := syscall.Kill(pid, 0); err == nil && procState(pid) != "Z" {
-		t.Errorf("process %d of the helper's lab survived", pid)
+	assertLabGone(t, id, pid, nss)
+}
+
+// AssertClean notices a lab namespace nobody owns.
+func TestAssertCleanFindsOrphans(t *testing.T) {
+	Require(t)
+	ns := Prefix + "zz" + newID() + "-gw1"
+	if _, err := run(context.Background(), "", "ip", "netns", "add", ns); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = deleteNetns(ns) }()
+	err := AssertClean()
+	if err == nil || !strings.Contains(err.Error(), "orphan namespace "+ns) {
+		t.Errorf("AssertClean missed orphan %s: %v", ns, err)
 	}
 }
