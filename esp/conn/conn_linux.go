@@ -1,0 +1,307 @@
+package conn
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// DefaultIKEPort and DefaultNATTPort are the standard ports.
+	DefaultIKEPort  = 500
+	DefaultNATTPort = 4500
+	// DefaultBufSize holds the largest UDP datagram: IKE messages with
+	// certificates arrive as reassembled IP fragments well above the MTU,
+	// and on port 4500 they share buffers with ESP.
+	DefaultBufSize = 65536
+	// DefaultBatchSize is the number of datagrams per recvmmsg/sendmmsg.
+	DefaultBatchSize = 64
+	// DefaultIKEQueueLen bounds the IKE queue.
+	DefaultIKEQueueLen = 256
+	// DefaultSocketBuf is the SO_RCVBUF/SO_SNDBUF asked for.
+	DefaultSocketBuf = 4 << 20
+
+	// ReadOffset is where received datagrams start in their buffer. It
+	// keeps room in front so that after in-place decryption even an ESP
+	// packet without IV (ENCR_NULL) leaves the inner packet with the 10
+	// bytes of headroom the TUN writer needs (tun.VirtioNetHdrLen).
+	ReadOffset = 16
+)
+
+// ESPPacket is one received ESP packet in a pooled buffer.
+type ESPPacket struct {
+	// Buf is the whole fixed-size buffer. A handler that wants to keep
+	// the packet after it returns (to hand it to a crypto worker) may
+	// take Buf and put another buffer of the same size in its place; the
+	// receiver then reads the next datagram into that one.
+	Buf []byte
+	// Off and Len locate the ESP packet (SPI first) in Buf.
+	Off, Len int
+	// Src is the sender; its port is 0 for plain ESP.
+	Src netip.AddrPort
+	// UDP is true for ESP-in-UDP received on the NAT-T port.
+	UDP bool
+}
+
+// Bytes returns the ESP packet.
+func (p *ESPPacket) Bytes() []byte { return p.Buf[p.Off : p.Off+p.Len] }
+
+// ESPHandler receives batches of ESP packets. It is called from the
+// receiving goroutines, one per socket (NAT-T and raw ESP), which may run
+// at the same time; the batch slice and any buffer the handler did not
+// take are reused as soon as it returns.
+type ESPHandler func(batch []ESPPacket)
+
+// IKEPacket is one queued IKE message (without non-ESP marker).
+type IKEPacket struct {
+	Data []byte
+	// Src is the sender, LocalPort the port it arrived on: NAT-T moves
+	// IKE to 4500, and replies must leave from the same port.
+	Src       netip.AddrPort
+	LocalPort uint16
+}
+
+// Config says which sockets to open.
+type Config struct {
+	// Addr is the local address to bind. The zero value means 0.0.0.0;
+	// an IPv6 address (including ::) opens IPv6 sockets. One Conn serves
+	// one address family.
+	Addr netip.Addr
+	// IKEPort and NATTPort are the UDP ports; 0 lets the kernel choose
+	// (tests). DefaultConfig sets 500 and 4500.
+	IKEPort, NATTPort uint16
+	// RawESP opens a raw IP protocol 50 socket for ESP without UDP
+	// encapsulation (needs CAP_NET_RAW).
+	RawESP bool
+	// BufSize is the size of each pooled receive buffer, ReadOffset
+	// included. 0 means DefaultBufSize.
+	BufSize int
+	// BatchSize is the number of datagrams per batched syscall.
+	BatchSize int
+	// IKEQueueLen bounds the IKE queue; more is dropped and counted.
+	IKEQueueLen int
+	// SocketBuf is the SO_RCVBUF and SO_SNDBUF size. As root
+	// SO_RCVBUFFORCE/SO_SNDBUFFORCE are used, because net.core.rmem_max
+	// cannot be raised from inside a network namespace.
+	SocketBuf int
+	// ESP receives ESP packets. Nil drops them (counted as unhandled).
+	ESP ESPHandler
+}
+
+// DefaultConfig listens on 0.0.0.0 on the standard ports.
+func DefaultConfig() Config {
+	return Config{IKEPort: DefaultIKEPort, NATTPort: DefaultNATTPort}
+}
+
+// Stats are the counters of a Conn. Every dropped datagram is counted
+// under exactly one reason.
+type Stats struct {
+	IKE, ESP, Keepalives uint64
+	// IKEQueueDrops counts IKE messages dropped because the queue was full.
+	IKEQueueDrops uint64
+	// ESPUnhandled counts ESP packets dropped for want of a handler.
+	ESPUnhandled uint64
+	// Drops counts malformed datagrams by reason.
+	Drops [numDropReasons]uint64
+	// ReceiveErrors and SendErrors count failed syscalls.
+	ReceiveErrors, SendErrors uint64
+}
+
+type counters struct {
+	ike, esp, keepalives, ikeQueueDrops, espUnhandled atomic.Uint64
+	drops                                             [numDropReasons]atomic.Uint64
+	recvErrors, sendErrors                            atomic.Uint64
+}
+
+// Conn owns the IKE, NAT-T and raw ESP sockets.
+type Conn struct {
+	cfg    Config
+	family int
+	ike    *net.UDPConn
+	natt   *net.UDPConn
+	raw    *net.IPConn // nil unless cfg.RawESP
+
+	ikeRC, nattRC, rawRC syscall.RawConn
+
+	ikeQ chan IKEPacket
+	c    counters
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+// Listen opens the sockets and starts the receiving goroutines.
+func Listen(cfg Config) (*Conn, error) {
+	if !cfg.Addr.IsValid() {
+		cfg.Addr = netip.IPv4Unspecified()
+	}
+	cfg.Addr = cfg.Addr.Unmap()
+	if cfg.BufSize == 0 {
+		cfg.BufSize = DefaultBufSize
+	}
+	if cfg.BufSize < ReadOffset+ikeHeaderLen+markerLen {
+		return nil, fmt.Errorf("conn: buffer size %d too small", cfg.BufSize)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.IKEQueueLen <= 0 {
+		cfg.IKEQueueLen = DefaultIKEQueueLen
+	}
+	if cfg.SocketBuf <= 0 {
+		cfg.SocketBuf = DefaultSocketBuf
+	}
+	c := &Conn{cfg: cfg, family: unix.AF_INET, ikeQ: make(chan IKEPacket, cfg.IKEQueueLen)}
+	udpNet, ipNet := "udp4", "ip4:50"
+	if cfg.Addr.Is6() {
+		c.family, udpNet, ipNet = unix.AF_INET6, "udp6", "ip6:50"
+	}
+	var err error
+	defer func() {
+		if err != nil {
+			c.closeSockets()
+		}
+	}()
+	if c.ike, c.ikeRC, err = listenUDP(udpNet, netip.AddrPortFrom(cfg.Addr, cfg.IKEPort), cfg.SocketBuf); err != nil {
+		return nil, fmt.Errorf("conn: IKE socket: %w", err)
+	}
+	if c.natt, c.nattRC, err = listenUDP(udpNet, netip.AddrPortFrom(cfg.Addr, cfg.NATTPort), cfg.SocketBuf); err != nil {
+		return nil, fmt.Errorf("conn: NAT-T socket: %w", err)
+	}
+	if cfg.RawESP {
+		if c.raw, err = net.ListenIP(ipNet, &net.IPAddr{IP: cfg.Addr.AsSlice()}); err != nil {
+			return nil, fmt.Errorf("conn: raw ESP socket (needs CAP_NET_RAW): %w", err)
+		}
+		if c.rawRC, err = c.raw.SyscallConn(); err != nil {
+			return nil, err
+		}
+		if err = setBufs(c.rawRC, cfg.SocketBuf); err != nil {
+			return nil, err
+		}
+	}
+
+	c.start(c.ikeRC, sockIKE)
+	c.start(c.nattRC, sockNATT)
+	if c.raw != nil {
+		if c.family == unix.AF_INET {
+			c.start(c.rawRC, sockRaw4)
+		} else {
+			c.start(c.rawRC, sockRaw6)
+		}
+	}
+	return c, nil
+}
+
+func listenUDP(network string, ap netip.AddrPort, bufSize int) (*net.UDPConn, syscall.RawConn, error) {
+	u, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(ap))
+	if err != nil {
+		return nil, nil, err
+	}
+	rc, err := u.SyscallConn()
+	if err == nil {
+		err = setBufs(rc, bufSize)
+	}
+	if err != nil {
+		u.Close()
+		return nil, nil, err
+	}
+	return u, rc, nil
+}
+
+// setBufs sets the socket buffers, forcing past the sysctl limits when we
+// have CAP_NET_ADMIN and falling back to the capped request otherwise.
+func setBufs(rc syscall.RawConn, size int) error {
+	var err error
+	cerr := rc.Control(func(fd uintptr) {
+		for _, o := range [][2]int{{unix.SO_RCVBUFFORCE, unix.SO_RCVBUF}, {unix.SO_SNDBUFFORCE, unix.SO_SNDBUF}} {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], size) != nil {
+				if e := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[1], size); e != nil {
+					err = fmt.Errorf("set socket buffer to %d: %w", size, e)
+					return
+				}
+			}
+		}
+	})
+	if cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// IKE delivers received IKE messages. It is closed after Close.
+func (c *Conn) IKE() <-chan IKEPacket { return c.ikeQ }
+
+// IKEPort and NATTPort are the bound ports (useful with port 0).
+func (c *Conn) IKEPort() uint16 { return c.ike.LocalAddr().(*net.UDPAddr).AddrPort().Port() }
+
+// NATTPort is the bound NAT-T port.
+func (c *Conn) NATTPort() uint16 { return c.natt.LocalAddr().(*net.UDPAddr).AddrPort().Port() }
+
+// Stats returns a snapshot of the counters.
+func (c *Conn) Stats() Stats {
+	s := Stats{
+		IKE: c.c.ike.Load(), ESP: c.c.esp.Load(), Keepalives: c.c.keepalives.Load(),
+		IKEQueueDrops: c.c.ikeQueueDrops.Load(), ESPUnhandled: c.c.espUnhandled.Load(),
+		ReceiveErrors: c.c.recvErrors.Load(), SendErrors: c.c.sendErrors.Load(),
+	}
+	for i := range s.Drops {
+		s.Drops[i] = c.c.drops[i].Load()
+	}
+	return s
+}
+
+// SendIKE sends an IKE message from the given local port (the IKE or the
+// NAT-T port), adding the non-ESP marker on the NAT-T port. IKE is not on
+// the fast path; this copies.
+func (c *Conn) SendIKE(msg []byte, dst netip.AddrPort, fromNATT bool) error {
+	u := c.ike
+	if fromNATT {
+		u = c.natt
+		msg = append(make([]byte, markerLen, markerLen+len(msg)), msg...)
+	}
+	_, err := u.WriteToUDPAddrPort(msg, dst)
+	if err != nil {
+		c.c.sendErrors.Add(1)
+	}
+	return err
+}
+
+// SendKeepalive sends a NAT-keepalive (one 0xFF byte) from the NAT-T port.
+func (c *Conn) SendKeepalive(dst netip.AddrPort) error {
+	_, err := c.natt.WriteToUDPAddrPort([]byte{0xFF}, dst)
+	if err != nil {
+		c.c.sendErrors.Add(1)
+	}
+	return err
+}
+
+// Close closes the sockets, waits for the receivers to stop, and closes
+// the IKE queue.
+func (c *Conn) Close() error {
+	var err error
+	c.once.Do(func() {
+		err = c.closeSockets()
+		c.wg.Wait()
+		close(c.ikeQ)
+	})
+	return err
+}
+
+func (c *Conn) closeSockets() error {
+	var errs []error
+	if c.ike != nil {
+		errs = append(errs, c.ike.Close())
+	}
+	if c.natt != nil {
+		errs = append(errs, c.natt.Close())
+	}
+	if c.raw != nil {
+		errs = append(errs, c.raw.Close())
+	}
+	return errors.Join(errs...)
+}
