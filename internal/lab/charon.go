@@ -244,7 +244,7 @@ func (c *Charon) SA(ctx context.Context, ike string) (IKESA, bool, error) {
 }
 
 // WaitEstablished polls until the IKE SA named ike is ESTABLISHED and, if
-// child is not empty, has that CHILD SA INSTALLED. When ctx ends first,
+// child is not empty, has that CHILD SA INSTALLED ("*": any CHILD SA). When ctx ends first,
 // the error holds charon's relevant log lines.
 func (c *Charon) WaitEstablished(ctx context.Context, ike, child string) (IKESA, error) {
 	for {
@@ -255,6 +255,11 @@ func (c *Charon) WaitEstablished(ctx context.Context, ike, child string) (IKESA,
 			}
 			if ch, ok := sa.Child(child); ok && ch.State == "INSTALLED" {
 				return sa, nil
+			}
+			for _, ch := range sa.Children {
+				if child == "*" && ch.State == "INSTALLED" {
+					return sa, nil
+				}
 			}
 		}
 		select {
@@ -289,9 +294,11 @@ func Establish(ctx context.Context, initiator, responder *Charon, ike, child str
 	if err != nil {
 		return fail(err)
 	}
-	// The responder's SA name is its own configuration name; responder
-	// configurations in this lab use the same names.
-	if _, err := responder.WaitEstablished(ctx, ike, child); err != nil {
+	// The responder names SAs after its own configuration: the IKE
+	// configuration names match in this lab, but CHILD SA names may not
+	// (stroke names the CHILD SA after the conn), so any installed one
+	// counts.
+	if _, err := responder.WaitEstablished(ctx, ike, "*"); err != nil {
 		return fail(err)
 	}
 	return sa, nil

@@ -88,6 +88,13 @@ type Lab struct {
 	nodes   []*Node
 }
 
+// nsPrefix is Prefix except in this package's own tests that create
+// deliberate leftovers: they use testPrefix, so that AssertClean of
+// another test binary running at the same time never sees them.
+var nsPrefix = Prefix
+
+const testPrefix = "isgwt-"
+
 var (
 	registryMu sync.Mutex
 	liveLabs   = map[*Lab]struct{}{}
@@ -217,7 +224,7 @@ func Build(opts Options) (*Lab, error) {
 }
 
 func (l *Lab) addNode(ctx context.Context, role string, forward bool) (*Node, error) {
-	n := &Node{Lab: l, Role: role, NS: Prefix + l.ID + "-" + role}
+	n := &Node{Lab: l, Role: role, NS: nsPrefix + l.ID + "-" + role}
 	// Record the namespace before creating it: if we die in between, the
 	// stale cleanup still knows to look for it.
 	l.mu.Lock()
@@ -412,17 +419,8 @@ func AssertClean() error {
 			errs = append(errs, err)
 		}
 	}
-	ents, _ := os.ReadDir("/run/netns")
-	for _, e := range ents {
-		name := e.Name()
-		if !strings.HasPrefix(name, Prefix) {
-			continue
-		}
-		id, _, _ := strings.Cut(strings.TrimPrefix(name, Prefix), "-")
-		st, err := readState(filepath.Join(StateRoot, id))
-		if err != nil || !st.Owner.alive() {
-			errs = append(errs, fmt.Errorf("orphan namespace %s", name))
-		}
+	for _, ns := range orphans(Prefix) {
+		errs = append(errs, fmt.Errorf("orphan namespace %s", ns))
 	}
 	out, err := run(context.Background(), "", "ip", "-o", "link", "show")
 	if err == nil {
@@ -433,6 +431,25 @@ func AssertClean() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// orphans lists namespaces starting with prefix whose lab has no live
+// owner.
+func orphans(prefix string) []string {
+	var out []string
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		name := e.Name()
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		id, _, _ := strings.Cut(strings.TrimPrefix(name, prefix), "-")
+		st, err := readState(filepath.Join(StateRoot, id))
+		if err != nil || !st.Owner.alive() {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // Run executes a command inside the node's namespace and returns its
