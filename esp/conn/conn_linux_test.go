@@ -1,0 +1,334 @@
+package conn
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// counter is an ESP handler that checks and counts packets and signals
+// progress on a channel without allocating.
+type counter struct {
+	n      atomic.Int64
+	bad    atomic.Int64
+	udp    atomic.Int64
+	signal chan struct{}
+}
+
+func newCounter() *counter { return &counter{signal: make(chan struct{}, 1)} }
+
+func (c *counter) handle(batch []ESPPacket) {
+	for i := range batch {
+		b := batch[i].Bytes()
+		// Test packets carry SPI 0x1000, then a sequence number, then
+		// payload bytes equal to the low byte of the sequence number.
+		if len(b) < 8 || binary.BigEndian.Uint32(b) != 0x1000 {
+			c.bad.Add(1)
+			continue
+		}
+		seq := byte(binary.BigEndian.Uint32(b[4:]))
+		for _, x := range b[8:] {
+			if x != seq {
+				c.bad.Add(1)
+				break
+			}
+		}
+		if batch[i].UDP {
+			c.udp.Add(1)
+		}
+	}
+	c.n.Add(int64(len(batch)))
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor blocks until cond holds, failing (not hanging) if it never does.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func espPacket(seq uint32, size int) []byte {
+	b := make([]byte, size)
+	binary.BigEndian.PutUint32(b, 0x1000)
+	binary.BigEndian.PutUint32(b[4:], seq)
+	for i := 8; i < size; i++ {
+		b[i] = byte(seq)
+	}
+	return b
+}
+
+func listen(t testing.TB, cfg Config) *Conn {
+	t.Helper()
+	if !cfg.Addr.IsValid() {
+		cfg.Addr = loopback
+	}
+	c, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestLoopbackDemuxAndBatches(t *testing.T) {
+	h := newCounter()
+	rx := listen(t, Config{ESP: h.handle, BatchSize: 16})
+	tx := listen(t, Config{})
+	nattDst := netip.AddrPortFrom(loopback, rx.NATTPort())
+	ikeDst := netip.AddrPortFrom(loopback, rx.IKEPort())
+
+	// ESP through the batched sender, 200 packets in slices of 64 (so
+	// the sender splits them into several sendmmsg calls of 16).
+	s := tx.NewSender()
+	const total = 200
+	var out []OutPacket
+	for i := range total {
+		out = append(out, OutPacket{B: espPacket(uint32(i), 100+i), Dst: nattDst, UDP: true})
+	}
+	for len(out) > 0 {
+		k := min(64, len(out))
+		if n, err := s.Send(out[:k]); err != nil || n != k {
+			t.Fatalf("Send = %d, %v", n, err)
+		}
+		out = out[k:]
+	}
+
+	// IKE on both ports, a keepalive and malformed datagrams.
+	ike := bytes.Repeat([]byte{0x42}, 40)
+	if err := tx.SendIKE(ike, ikeDst, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SendIKE(ike, nattDst, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.SendKeepalive(nattDst); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(nattDst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, b := range [][]byte{{}, {1, 2}, make([]byte, 10), {0, 0, 1, 0, 5}} {
+		if _, err := raw.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	ports := map[uint16]bool{}
+	for range 2 {
+		select {
+		case p := <-rx.IKE():
+			if !bytes.Equal(p.Data, ike) {
+				t.Fatalf("IKE data %x (marker not stripped?)", p.Data)
+			}
+			if p.Src.Port() != tx.IKEPort() && p.Src.Port() != tx.NATTPort() {
+				t.Fatalf("IKE source %v", p.Src)
+			}
+			ports[p.LocalPort] = true
+		case <-time.After(10 * time.Second):
+			t.Fatal("IKE message not queued")
+		}
+	}
+	if !ports[rx.IKEPort()] || !ports[rx.NATTPort()] {
+		t.Fatalf("IKE arrived on local ports %v, want %d and %d", ports, rx.IKEPort(), rx.NATTPort())
+	}
+	waitFor(t, "all ESP and drops", func() bool {
+		st := rx.Stats()
+		return h.n.Load() == total && st.Keepalives == 1 &&
+			st.Drops[DropEmpty]+st.Drops[DropShortMarker]+st.Drops[DropShortIKE]+st.Drops[DropShortESP] == 4
+	})
+	st := rx.Stats()
+	if h.bad.Load() != 0 || h.udp.Load() != total {
+		t.Fatalf("bad=%d udp=%d", h.bad.Load(), h.udp.Load())
+	}
+	if st.ESP != total || st.IKE != 2 || st.Drops[DropEmpty] != 1 || st.Drops[DropShortMarker] != 1 ||
+		st.Drops[DropShortIKE] != 1 || st.Drops[DropShortESP] != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if st := tx.Stats(); st.SendErrors != 0 {
+		t.Fatalf("sender stats %+v", st)
+	}
+}
+
+func TestIKEFloodDoesNotStallESP(t *testing.T) {
+	h := newCounter()
+	rx := listen(t, Config{ESP: h.handle, IKEQueueLen: 4})
+	tx := listen(t, Config{})
+	nattDst := netip.AddrPortFrom(loopback, rx.NATTPort())
+	s := tx.NewSender()
+	ike := make([]byte, 40)
+	const rounds = 100
+	for i := range rounds {
+		// Nobody reads the IKE queue.
+		if err := tx.SendIKE(ike, nattDst, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Send([]OutPacket{{B: espPacket(uint32(i), 64), Dst: nattDst, UDP: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "ESP to flow past the IKE flood", func() bool { return h.n.Load() == rounds })
+	waitFor(t, "IKE drops counted", func() bool { return rx.Stats().IKEQueueDrops == rounds-4 })
+	if st := rx.Stats(); st.IKE != 4 {
+		t.Fatalf("stats %+v", st)
+	}
+	if h.bad.Load() != 0 {
+		t.Fatal("corrupted ESP")
+	}
+}
+
+func TestSendErrors(t *testing.T) {
+	c := listen(t, Config{})
+	s := c.NewSender()
+	n, err := s.Send([]OutPacket{
+		{B: espPacket(1, 20), Dst: netip.MustParseAddrPort("[::1]:4500"), UDP: true},
+		{B: espPacket(1, 20), Dst: netip.MustParseAddrPort("127.0.0.1:9"), UDP: false},
+	})
+	if n != 0 || err == nil || c.Stats().SendErrors != 2 {
+		t.Fatalf("Send = %d, %v; stats %+v", n, err, c.Stats())
+	}
+	if _, err := Listen(Config{Addr: loopback, BufSize: 8}); err == nil {
+		t.Fatal("tiny buffer accepted")
+	}
+}
+
+func TestHandlerMaySwapBuffers(t *testing.T) {
+	kept := make(chan []byte, 64)
+	spare := make(chan []byte, 64)
+	for range 64 {
+		spare <- make([]byte, DefaultBufSize)
+	}
+	rx := listen(t, Config{BatchSize: 8, ESP: func(batch []ESPPacket) {
+		for i := range batch {
+			p := &batch[i]
+			kept <- p.Buf[p.Off : p.Off+p.Len]
+			p.Buf = <-spare
+		}
+	}})
+	tx := listen(t, Config{})
+	s := tx.NewSender()
+	dst := netip.AddrPortFrom(loopback, rx.NATTPort())
+	for i := range 40 {
+		if _, err := s.Send([]OutPacket{{B: espPacket(uint32(i), 50), Dst: dst, UDP: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every kept packet must still hold its own data: the receiver must
+	// not have reused a buffer the handler took.
+	for range 40 {
+		var b []byte
+		select {
+		case b = <-kept:
+		case <-time.After(10 * time.Second):
+			t.Fatal("packet not delivered")
+		}
+		seq := byte(binary.BigEndian.Uint32(b[4:]))
+		if !bytes.Equal(b, espPacket(uint32(seq), 50)) {
+			t.Fatalf("kept packet %d overwritten", seq)
+		}
+	}
+}
+
+func TestRawESP(t *testing.T) {
+	if os.Geteuid() != 0 {
+		msg := "raw IP protocol 50 socket needs root or CAP_NET_RAW"
+		if os.Getenv("IPSECGW_REQUIRE_INTEROP") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	h := newCounter()
+	c := listen(t, Config{RawESP: true, ESP: h.handle})
+	s := c.NewSender()
+	// Sent by the raw socket to 127.0.0.1, the packet comes back to the
+	// same raw socket, with an IPv4 header the receiver must strip.
+	var out []OutPacket
+	for i := range 10 {
+		out = append(out, OutPacket{B: espPacket(uint32(i), 64+i), Dst: netip.AddrPortFrom(loopback, 0)})
+	}
+	if n, err := s.Send(out); n != 10 || err != nil {
+		t.Fatalf("Send = %d, %v", n, err)
+	}
+	waitFor(t, "raw ESP", func() bool { return h.n.Load() >= 10 })
+	if h.bad.Load() != 0 || h.udp.Load() != 0 {
+		t.Fatalf("bad=%d udp=%d", h.bad.Load(), h.udp.Load())
+	}
+}
+
+// pipe sets up a sender and a counting receiver on loopback for the
+// allocation test and the benchmark.
+func pipe(t testing.TB, batch int) (*Sender, []OutPacket, *counter) {
+	h := newCounter()
+	rx := listen(t, Config{ESP: h.handle, BatchSize: 64, BufSize: 2048})
+	tx := listen(t, Config{BatchSize: 64})
+	dst := netip.AddrPortFrom(loopback, rx.NATTPort())
+	out := make([]OutPacket, batch)
+	for i := range out {
+		out[i] = OutPacket{B: espPacket(uint32(i), 1400), Dst: dst, UDP: true}
+	}
+	return tx.NewSender(), out, h
+}
+
+func TestSendReceiveDoesNotAllocate(t *testing.T) {
+	s, out, h := pipe(t, 64)
+	var want int64
+	round := func() {
+		if _, err := s.Send(out); err != nil {
+			t.Fatal(err)
+		}
+		want += int64(len(out))
+		for h.n.Load() < want {
+			<-h.signal
+		}
+	}
+	for range 10 { // warm up: goroutines, netpoll, stacks
+		round()
+	}
+	if a := testing.AllocsPerRun(100, round); a != 0 {
+		t.Fatalf("%v allocations per batch of 64 sent and received", a)
+	}
+}
+
+func benchmarkLoopback(b *testing.B, batch int) {
+	s, out, h := pipe(b, batch)
+	// Keep at most a few batches in flight so loopback never overflows
+	// the receive buffer (a lost packet would stall the benchmark).
+	const window = 256
+	b.SetBytes(int64(len(out[0].B)))
+	b.ResetTimer()
+	var sent int64
+	for sent < int64(b.N) {
+		k := min(int64(len(out)), int64(b.N)-sent)
+		for sent+k-h.n.Load() > window {
+			<-h.signal
+		}
+		if _, err := s.Send(out[:k]); err != nil {
+			b.Fatal(err)
+		}
+		sent += k
+	}
+	for h.n.Load() < sent {
+		<-h.signal
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
+}
+
+func BenchmarkLoopbackBatch1(b *testing.B)  { benchmarkLoopback(b, 1) }
+func BenchmarkLoopbackBatch64(b *testing.B) { benchmarkLoopback(b, 64) }
