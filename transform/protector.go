@@ -55,7 +55,9 @@ const (
 // are authenticated after the ciphertext but not sent (RFC 4303 §2.2.1,
 // Appendix A), so pass trailer = SeqHi as 4 big-endian bytes; for AEAD the
 // associated data is SPI|SeqHi|SeqLo (RFC 4106 §5, RFC 7634 §3), so pass aad
-// = those 12 bytes. Callers pass both and the Protector uses the one its kind
+// = those 12 bytes. Since aad then replaces pkt[:off], a receiver must build
+// it from the SPI and SeqLo of the packet it received (plus its SeqHi
+// estimate, RFC 4303 Appendix A.2), never from a cached copy. Callers pass both and the Protector uses the one its kind
 // needs (AEAD() tells which). Both may live on the caller's stack: they are
 // copied, never retained.
 //
