@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -254,21 +255,26 @@ func TestRawESP(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	h := newCounter()
-	c := listen(t, Config{RawESP: true, ESP: h.handle})
-	s := c.NewSender()
-	// Sent by the raw socket to 127.0.0.1, the packet comes back to the
-	// same raw socket, with an IPv4 header the receiver must strip.
-	var out []OutPacket
-	for i := range 10 {
-		out = append(out, OutPacket{B: espPacket(uint32(i), 64+i), Dst: netip.AddrPortFrom(loopback, 0)})
-	}
-	if n, err := s.Send(out); n != 10 || err != nil {
-		t.Fatalf("Send = %d, %v", n, err)
-	}
-	waitFor(t, "raw ESP", func() bool { return h.n.Load() >= 10 })
-	if h.bad.Load() != 0 || h.udp.Load() != 0 {
-		t.Fatalf("bad=%d udp=%d", h.bad.Load(), h.udp.Load())
+	for _, addr := range []netip.Addr{loopback, netip.IPv6Loopback()} {
+		t.Run(addr.String(), func(t *testing.T) {
+			h := newCounter()
+			c := listen(t, Config{Addr: addr, RawESP: true, ESP: h.handle})
+			s := c.NewSender()
+			// Sent by the raw socket to loopback, the packet comes back to
+			// the same raw socket; over IPv4 with an IP header the
+			// receiver must strip, over IPv6 without.
+			var out []OutPacket
+			for i := range 10 {
+				out = append(out, OutPacket{B: espPacket(uint32(i), 64+i), Dst: netip.AddrPortFrom(addr, 0)})
+			}
+			if n, err := s.Send(out); n != 10 || err != nil {
+				t.Fatalf("Send = %d, %v", n, err)
+			}
+			waitFor(t, "raw ESP", func() bool { return h.n.Load() >= 10 })
+			if h.bad.Load() != 0 || h.udp.Load() != 0 {
+				t.Fatalf("bad=%d udp=%d", h.bad.Load(), h.udp.Load())
+			}
+		})
 	}
 }
 
@@ -332,3 +338,59 @@ func benchmarkLoopback(b *testing.B, batch int) {
 
 func BenchmarkLoopbackBatch1(b *testing.B)  { benchmarkLoopback(b, 1) }
 func BenchmarkLoopbackBatch64(b *testing.B) { benchmarkLoopback(b, 64) }
+
+func TestIPv6Loopback(t *testing.T) {
+	v6 := netip.IPv6Loopback()
+	h := newCounter()
+	rx, err := Listen(Config{Addr: v6, ESP: h.handle})
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	t.Cleanup(func() { rx.Close() })
+	tx := listen(t, Config{Addr: v6})
+	dst := netip.AddrPortFrom(v6, rx.NATTPort())
+	s := tx.NewSender()
+	if n, err := s.Send([]OutPacket{{B: espPacket(1, 80), Dst: dst, UDP: true}, {B: espPacket(2, 90), Dst: dst, UDP: true}}); n != 2 || err != nil {
+		t.Fatalf("Send = %d, %v", n, err)
+	}
+	// An IPv4 destination cannot go out of an IPv6 Conn.
+	if _, err := s.Send([]OutPacket{{B: espPacket(3, 80), Dst: netip.MustParseAddrPort("127.0.0.1:4500"), UDP: true}}); err == nil {
+		t.Fatal("IPv4 destination accepted on an IPv6 socket")
+	}
+	if err := tx.SendIKE(make([]byte, 30), dst, true); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-rx.IKE():
+		if p.Src.Addr() != v6 || p.Src.Port() != tx.NATTPort() || len(p.Data) != 30 {
+			t.Fatalf("IKE from %v, %d bytes", p.Src, len(p.Data))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("IKE over IPv6 not received")
+	}
+	waitFor(t, "ESP over IPv6", func() bool { return h.n.Load() == 2 })
+	if h.bad.Load() != 0 {
+		t.Fatal("corrupted ESP over IPv6")
+	}
+}
+
+func TestCloseStopsReceivers(t *testing.T) {
+	before := runtime.NumGoroutine()
+	c, err := Listen(Config{Addr: loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-c.IKE(); ok {
+		t.Fatal("IKE queue not closed")
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	// Close waited for the receivers, so none may be left.
+	if after := runtime.NumGoroutine(); after > before {
+		t.Fatalf("%d goroutines before Listen, %d after Close", before, after)
+	}
+}
