@@ -1,0 +1,252 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// RetransmitSettings control IKE retransmission: the n-th retransmission
+// (n from 0) waits Timeout * Base^n (at most Limit when Limit > 0), with up
+// to Jitter percent subtracted at random, and the exchange is abandoned
+// after Tries retransmissions. The defaults are strongSwan's.
+type RetransmitSettings struct {
+	Timeout time.Duration
+	Base    float64
+	Tries   int
+	Jitter  int // percent
+	Limit   time.Duration
+}
+
+// Settings are the daemon settings: ipsecgw.yaml, overridden by IPSECGW_*
+// environment variables, overridden by command-line flags.
+type Settings struct {
+	IPsecConf     string
+	IPsecSecrets  string
+	ControlSocket string
+	MetricsListen string // empty = no metrics endpoint
+	LogLevel      slog.Level
+	LogFormat     string // "text" or "json"
+	TUNName       string
+	TUNMTU        int
+	Workers       int // 0 = one per CPU
+	ReplayWindow  int // default anti-replay window of CHILD SAs without replay_window=
+	Retransmit    RetransmitSettings
+	// SettingsFile is the ipsecgw.yaml that was read, if any.
+	SettingsFile string
+}
+
+// Default paths and values of the daemon settings.
+const (
+	DefaultSettingsFile  = "/etc/ipsecgw/ipsecgw.yaml"
+	DefaultIPsecConf     = "/etc/ipsec.conf"
+	DefaultIPsecSecrets  = "/etc/ipsec.secrets"
+	DefaultControlSocket = "/run/ipsecgw/ipsecgw.sock"
+)
+
+// settingKeys maps each setting to its default; the yaml keys are these
+// names, the environment variables IPSECGW_ + upper case with "." -> "_".
+var settingKeys = map[string]any{
+	"ipsec_conf":         DefaultIPsecConf,
+	"ipsec_secrets":      DefaultIPsecSecrets,
+	"control_socket":     DefaultControlSocket,
+	"metrics_listen":     "",
+	"log.level":          "info",
+	"log.format":         "text",
+	"tun.name":           "ipsecgw0",
+	"tun.mtu":            1400,
+	"workers":            0,
+	"replay_window":      1024,
+	"retransmit.timeout": "4s",
+	"retransmit.base":    1.8,
+	"retransmit.tries":   5,
+	"retransmit.jitter":  0,
+	"retransmit.limit":   "0s",
+}
+
+// flagKeys maps command-line flags to settings.
+var flagKeys = map[string]string{
+	"config":         "ipsec_conf",
+	"secrets":        "ipsec_secrets",
+	"control-socket": "control_socket",
+	"metrics-listen": "metrics_listen",
+	"log-level":      "log.level",
+	"log-format":     "log.format",
+	"tun-name":       "tun.name",
+	"tun-mtu":        "tun.mtu",
+	"workers":        "workers",
+}
+
+// AddFileFlags registers --config, --secrets and --settings, the flags
+// shared by `ipsecgw run` and `ipsecgw config check`.
+func AddFileFlags(f *pflag.FlagSet) {
+	f.String("config", DefaultIPsecConf, "ipsec.conf to read")
+	f.String("secrets", DefaultIPsecSecrets, "ipsec.secrets to read")
+	f.String("settings", DefaultSettingsFile, "ipsecgw.yaml daemon settings (a missing default file is not an error)")
+}
+
+// AddDaemonFlags registers the flags of the other daemon settings.
+func AddDaemonFlags(f *pflag.FlagSet) {
+	f.String("control-socket", DefaultControlSocket, "control socket path")
+	f.String("metrics-listen", "", "address:port of the Prometheus metrics endpoint (empty: off)")
+	f.String("log-level", "info", "log level: debug, info, warn, error")
+	f.String("log-format", "text", "log format: text or json")
+	f.String("tun-name", "ipsecgw0", "TUN device name")
+	f.Int("tun-mtu", 1400, "TUN device MTU")
+	f.Int("workers", 0, "crypto worker goroutines (0: one per CPU)")
+}
+
+// LoadSettings reads the daemon settings. flags may be nil; flags that were
+// registered with AddFileFlags/AddDaemonFlags and set on the command line
+// win over the environment, which wins over the settings file.
+func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
+	v := viper.New()
+	for k, d := range settingKeys {
+		v.SetDefault(k, d)
+	}
+	v.SetEnvPrefix("IPSECGW")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	file, explicit := DefaultSettingsFile, false
+	if env, ok := os.LookupEnv("IPSECGW_SETTINGS"); ok {
+		file, explicit = env, true
+	}
+	if flags != nil {
+		if fl := flags.Lookup("settings"); fl != nil && (fl.Changed || !explicit) {
+			file, explicit = fl.Value.String(), explicit || fl.Changed
+		}
+		for name, key := range flagKeys {
+			if fl := flags.Lookup(name); fl != nil {
+				if err := v.BindPFlag(key, fl); err != nil {
+					return Settings{}, err
+				}
+			}
+		}
+	}
+	var s Settings
+	if file != "" {
+		v.SetConfigFile(file)
+		v.SetConfigType("yaml")
+		err := v.ReadInConfig()
+		switch {
+		case err == nil:
+			s.SettingsFile = file
+			if unknown := unknownSettings(v); len(unknown) > 0 {
+				return Settings{}, fmt.Errorf("%s: unknown settings %s", file, strings.Join(unknown, ", "))
+			}
+		case errors.Is(err, fs.ErrNotExist) && !explicit:
+		default:
+			return Settings{}, fmt.Errorf("settings %s: %w", file, err)
+		}
+	}
+	s.IPsecConf = v.GetString("ipsec_conf")
+	s.IPsecSecrets = v.GetString("ipsec_secrets")
+	s.ControlSocket = v.GetString("control_socket")
+	s.MetricsListen = v.GetString("metrics_listen")
+	s.LogFormat = v.GetString("log.format")
+	s.TUNName = v.GetString("tun.name")
+	var errs []error
+	bad := func(key string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("setting %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if err := s.LogLevel.UnmarshalText([]byte(v.GetString("log.level"))); err != nil {
+		bad("log.level", "%q is not debug, info, warn or error", v.GetString("log.level"))
+	}
+	if s.LogFormat != "text" && s.LogFormat != "json" {
+		bad("log.format", "%q is not text or json", s.LogFormat)
+	}
+	getInt := func(key string, lo, hi int) int {
+		n, err := toInt(v.Get(key))
+		if err != nil || n < lo || n > hi {
+			bad(key, "%v is not a number from %d to %d", v.Get(key), lo, hi)
+		}
+		return n
+	}
+	getDur := func(key string) time.Duration {
+		d, err := parseDuration(fmt.Sprint(v.Get(key)))
+		if err != nil {
+			bad(key, "%v", err)
+		}
+		return d
+	}
+	s.TUNMTU = getInt("tun.mtu", 576, 65535)
+	s.Workers = getInt("workers", 0, 1024)
+	s.ReplayWindow = getInt("replay_window", 0, MaxReplayWindow)
+	s.Retransmit.Tries = getInt("retransmit.tries", 0, 100)
+	s.Retransmit.Jitter = getInt("retransmit.jitter", 0, 100)
+	s.Retransmit.Timeout = getDur("retransmit.timeout")
+	s.Retransmit.Limit = getDur("retransmit.limit")
+	base, err := toFloat(v.Get("retransmit.base"))
+	if err != nil || base < 1 || base > 10 {
+		bad("retransmit.base", "%v is not a number from 1 to 10", v.Get("retransmit.base"))
+	}
+	s.Retransmit.Base = base
+	if s.Retransmit.Timeout <= 0 {
+		bad("retransmit.timeout", "must be positive")
+	}
+	if len(s.TUNName) == 0 || len(s.TUNName) > 15 || strings.ContainsAny(s.TUNName, "/ \t") {
+		bad("tun.name", "%q is not a valid interface name (1-15 characters, no '/' or blanks)", s.TUNName)
+	}
+	if s.IPsecConf == "" {
+		bad("ipsec_conf", "must not be empty")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Settings{}, err
+	}
+	return s, nil
+}
+
+func unknownSettings(v *viper.Viper) []string {
+	var out []string
+	for _, k := range v.AllKeys() {
+		if _, ok := settingKeys[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func toInt(x any) (int, error) {
+	switch n := x.(type) {
+	case int:
+		return n, nil
+	case int64:
+		return int(n), nil
+	case float64:
+		if n != float64(int(n)) {
+			return 0, fmt.Errorf("not an integer")
+		}
+		return int(n), nil
+	case string:
+		var i int
+		_, err := fmt.Sscanf(strings.TrimSpace(n), "%d", &i)
+		if err != nil || fmt.Sprint(i) != strings.TrimSpace(n) {
+			return 0, fmt.Errorf("not an integer")
+		}
+		return i, nil
+	}
+	return 0, fmt.Errorf("not an integer")
+}
+
+func toFloat(x any) (float64, error) {
+	switch n := x.(type) {
+	case int:
+		return float64(n), nil
+	case float64:
+		return n, nil
+	case string:
+		var f float64
+		_, err := fmt.Sscanf(strings.TrimSpace(n), "%g", &f)
+		return f, err
+	}
+	return 0, fmt.Errorf("not a number")
+}
