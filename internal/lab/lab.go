@@ -469,10 +469,40 @@ func (l *Lab) dumpLogs(t testing.TB) {
 	cs := append([]*Charon(nil), l.charons...)
 	l.mu.Unlock()
 	for _, c := range cs {
-		lines := c.LogLines()
-		if len(lines) > 60 {
-			lines = lines[len(lines)-60:]
-		}
-		t.Logf("charon %s log (last %d lines):\n%s", c.Name, len(lines), strings.Join(lines, "\n"))
+		t.Logf("charon %s log (relevant lines and tail):\n%s", c.Name, strings.Join(c.LogExcerpt(), "\n"))
 	}
+	if dst, err := l.keep(); err != nil {
+		t.Logf("keeping lab files: %v", err)
+	} else {
+		t.Logf("lab files (logs, configs, captures, process output) kept in %s", dst)
+	}
+}
+
+// keep copies the lab directory (charon logs, configurations, captures,
+// process output) out of StateRoot before Close removes it, so a failed
+// run can be inspected or archived by CI. Sockets are skipped.
+func (l *Lab) keep() (string, error) {
+	dst := filepath.Join(os.TempDir(), "ipsecgw-lab-failed-"+l.ID)
+	err := filepath.WalkDir(l.Dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(l.Dir, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o700)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o600)
+	})
+	return dst, err
 }
