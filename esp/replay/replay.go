@@ -288,3 +288,12 @@ func (s *Sequence) Remaining() uint64 { return s.limit - s.last.Load() }
 
 // Limit returns the last usable sequence number.
 func (s *Sequence) Limit() uint64 { return s.limit }
+
+// NewSequenceAt returns a counter whose last handed-out number is last, so
+// that Next continues with last+1. It serves SA state that moves between
+// dataplane instances, and tests that need to reach the end of the space.
+func NewSequenceAt(esn bool, last uint64) *Sequence {
+	s := NewSequence(esn)
+	s.last.Store(min(last, s.limit))
+	return s
+}

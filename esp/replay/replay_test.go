@@ -378,6 +378,12 @@ func TestSequence(t *testing.T) {
 		t.Fatalf("remaining %d last %#x", s.Remaining(), s.Last())
 	}
 
+	if got, ok := NewSequenceAt(false, 1<<40).Next(); ok {
+		t.Fatalf("NewSequenceAt beyond the limit handed out %#x", got)
+	}
+	if got, ok := NewSequenceAt(false, 41).Next(); !ok || got != 42 {
+		t.Fatalf("NewSequenceAt(41).Next = %d %v", got, ok)
+	}
 	e := NewSequence(true)
 	e.last.Store(1<<32 - 1)
 	if got, ok := e.Next(); !ok || got != 1<<32 {
