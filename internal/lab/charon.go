@@ -272,6 +272,22 @@ func (c *Charon) WaitEstablished(ctx context.Context, ike, child string) (IKESA,
 	}
 }
 
+// WaitDown polls until no IKE SA named ike exists (after a terminate, a
+// delete from the peer, a DPD timeout).
+func (c *Charon) WaitDown(ctx context.Context, ike string) error {
+	for {
+		_, ok, err := c.SA(ctx, ike)
+		if err == nil && !ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return c.errorf("wait-down", ctx.Err(), "IKE SA %s still present", ike)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // Establish initiates ike/child on the initiator and waits until both ends
 // show it established. On failure the error carries the relevant log lines
 // of both instances, so a broken configuration explains itself.

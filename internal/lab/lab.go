@@ -244,7 +244,7 @@ func (l *Lab) addNode(ctx context.Context, role string, forward bool) (*Node, er
 	if forward {
 		sysctls = append(sysctls, "net.ipv4.ip_forward=1")
 	}
-	if _, err := run(ctx, n.NS, append([]string{"sysctl", "-q", "-w"}, sysctls...)...); err != nil {
+	if _, err := run(ctx, n.NS, append([]string{"sysctl", "-q", "-e", "-w"}, sysctls...)...); err != nil {
 		return nil, err
 	}
 	if _, err := run(ctx, "", "ip", "-n", n.NS, "link", "set", "lo", "up"); err != nil {
