@@ -1,0 +1,469 @@
+package sad
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/esp/replay"
+	"github.com/ipsecgw/ipsecgw/spd"
+)
+
+// Cipher is the per-SA crypto state as far as the SAD needs it: something
+// whose keys can be wiped. In the daemon it is a *transform.Protector (whose
+// Close wipes the keys); the dataplane asserts to that type once per SA, not
+// per packet. Close is never called while the SA is reachable from the
+// Table, and only after the Table's zero delay has let in-flight packets
+// finish (see Options.ZeroDelay).
+type Cipher interface {
+	Close()
+}
+
+// Direction of an SA.
+type Direction uint8
+
+const (
+	Inbound Direction = iota + 1
+	Outbound
+)
+
+func (d Direction) String() string {
+	switch d {
+	case Inbound:
+		return "in"
+	case Outbound:
+		return "out"
+	}
+	return fmt.Sprintf("direction(%d)", uint8(d))
+}
+
+// Lifetime limits an SA. Zero fields mean no limit. Time is measured from
+// the SA's creation.
+type Lifetime struct {
+	Bytes, Packets uint64
+	Time           time.Duration
+}
+
+// Config describes an SA to create.
+type Config struct {
+	SPI uint32
+	Dir Direction
+	// Local and Remote are the outer (tunnel endpoint) addresses; the ports
+	// matter only with UDPEncap (RFC 3948), usually 4500.
+	Local, Remote netip.AddrPort
+	UDPEncap      bool
+	// Selectors are the traffic selectors the SA protects, from this
+	// gateway's point of view (Local = our side). An inbound SA drops inner
+	// packets outside them; it needs at least one.
+	Selectors []spd.Selector
+	Cipher    Cipher
+	ESN       bool
+	// ReplayWindow is the anti-replay window size for inbound SAs (0: the
+	// default, 128).
+	ReplayWindow int
+	Soft, Hard   Lifetime
+	// PolicyID is the reqid linking the SA to its SPD policy; outbound SAs
+	// are found by it.
+	PolicyID uint32
+	// Created is the creation time; zero means time.Now().
+	Created time.Time
+}
+
+// Errors from New and the Table.
+var (
+	ErrReservedSPI  = errors.New("sad: SPI 0-255 is reserved (RFC 4303 §2.1)")
+	ErrSPIInUse     = errors.New("sad: SPI already in use")
+	ErrBadConfig    = errors.New("sad: invalid SA configuration")
+	ErrNotInstalled = errors.New("sad: SA is not installed")
+	ErrInstalled    = errors.New("sad: SA was already installed once")
+)
+
+// counters are the per-SA statistics. They sit between two cache-line pads
+// so that two SAs updated on different cores never share a line, and the
+// hot immutable fields of the SA are not invalidated by counter writes.
+type counters struct {
+	_       [64]byte
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	drops   [NumDropReasons]atomic.Uint64
+	_       [64]byte
+}
+
+// state bits.
+const (
+	stSoft      = 1 << iota // soft expiry event delivered
+	stHard                  // hard expiry: refuse packets
+	stDead                  // removed from the table
+	stInstalled             // was installed (an SA is installed once)
+)
+
+// SA is one unidirectional ESP security association. Its identity and
+// configuration are immutable; the packet-path methods are safe for
+// concurrent use and do not allocate.
+type SA struct {
+	spi      uint32
+	dir      Direction
+	esn      bool
+	udpEncap bool
+	policyID uint32
+	local    netip.AddrPort
+	remote   netip.AddrPort
+	created  time.Time
+	sels     []spd.Selector
+	selTable *spd.Table // the selectors, compiled, for the inbound check
+	cipher   Cipher
+	window   *replay.Window   // inbound only
+	seq      *replay.Sequence // outbound only
+	soft     Lifetime
+	hard     Lifetime
+	// limits with "none" as MaxUint64, so the hot path compares only.
+	softPkts, softBytes, hardPkts, hardBytes uint64
+
+	state atomic.Uint32
+
+	mu     sync.Mutex // guards table, timers, closed
+	table  *Table
+	timers [2]*time.Timer
+	closed bool
+
+	ctr counters
+}
+
+// New creates an SA. It does not install it; see Table.
+func New(c Config) (*SA, error) {
+	if c.SPI < 256 {
+		return nil, ErrReservedSPI
+	}
+	if c.Dir != Inbound && c.Dir != Outbound {
+		return nil, fmt.Errorf("%w: direction %d", ErrBadConfig, c.Dir)
+	}
+	if c.Cipher == nil {
+		return nil, fmt.Errorf("%w: no cipher", ErrBadConfig)
+	}
+	if !c.Local.Addr().IsValid() || !c.Remote.Addr().IsValid() || c.Local.Addr().Is4() != c.Remote.Addr().Is4() {
+		return nil, fmt.Errorf("%w: outer addresses %v and %v", ErrBadConfig, c.Local, c.Remote)
+	}
+	if c.Dir == Inbound && len(c.Selectors) == 0 {
+		return nil, fmt.Errorf("%w: inbound SA without traffic selectors", ErrBadConfig)
+	}
+	rules := make([]spd.Rule, len(c.Selectors))
+	for i, s := range c.Selectors {
+		rules[i] = spd.Rule{Selector: s, Action: spd.Protect, PolicyID: c.PolicyID}
+	}
+	tab, err := spd.Compile(rules)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	}
+	sa := &SA{
+		spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, policyID: c.PolicyID,
+		local: c.Local, remote: c.Remote, created: c.Created,
+		sels: append([]spd.Selector(nil), c.Selectors...), selTable: tab,
+		cipher: c.Cipher, soft: c.Soft, hard: c.Hard,
+		softPkts: orMax(c.Soft.Packets), softBytes: orMax(c.Soft.Bytes),
+		hardPkts: orMax(c.Hard.Packets), hardBytes: orMax(c.Hard.Bytes),
+	}
+	// The hot path only compares against the soft limits; a hard limit below
+	// (or without) a soft one must still get there.
+	sa.softPkts = min(sa.softPkts, sa.hardPkts)
+	sa.softBytes = min(sa.softBytes, sa.hardBytes)
+	if sa.created.IsZero() {
+		sa.created = time.Now()
+	}
+	if c.Dir == Inbound {
+		w, ok := replay.New(c.ReplayWindow, c.ESN)
+		if !ok {
+			return nil, fmt.Errorf("%w: replay window %d (max %d)", ErrBadConfig, c.ReplayWindow, replay.MaxSize)
+		}
+		sa.window = w
+	} else {
+		sa.seq = replay.NewSequence(c.ESN)
+	}
+	return sa, nil
+}
+
+func orMax(v uint64) uint64 {
+	if v == 0 {
+		return math.MaxUint64
+	}
+	return v
+}
+
+// Accessors for the immutable fields.
+
+func (sa *SA) SPI() uint32                  { return sa.spi }
+func (sa *SA) Dir() Direction               { return sa.dir }
+func (sa *SA) ESN() bool                    { return sa.esn }
+func (sa *SA) UDPEncap() bool               { return sa.udpEncap }
+func (sa *SA) PolicyID() uint32             { return sa.policyID }
+func (sa *SA) Local() netip.AddrPort        { return sa.local }
+func (sa *SA) Remote() netip.AddrPort       { return sa.remote }
+func (sa *SA) Created() time.Time           { return sa.created }
+func (sa *SA) Cipher() Cipher               { return sa.cipher }
+func (sa *SA) Soft() Lifetime               { return sa.soft }
+func (sa *SA) Hard() Lifetime               { return sa.hard }
+func (sa *SA) Selectors() []spd.Selector    { return sa.sels }
+func (sa *SA) ReplayWindow() *replay.Window { return sa.window }
+func (sa *SA) Sequence() *replay.Sequence   { return sa.seq }
+
+// Expired reports whether the SA reached a hard limit.
+func (sa *SA) Expired() bool { return sa.state.Load()&stHard != 0 }
+
+// Removed reports whether the SA has been taken out of its table.
+func (sa *SA) Removed() bool { return sa.state.Load()&stDead != 0 }
+
+// String identifies the SA for logs; it never shows key material.
+func (sa *SA) String() string {
+	encap := ""
+	if sa.udpEncap {
+		encap = " udp-encap"
+	}
+	return fmt.Sprintf("ESP-%v spi=0x%08x %v->%v%s reqid=%d", sa.dir, sa.spi, sa.local, sa.remote, encap, sa.policyID)
+}
+
+// --- packet path -------------------------------------------------------------
+
+// refuse returns why a packet may not use the SA at all, or NotDropped.
+func (sa *SA) refuse() DropReason {
+	st := sa.state.Load()
+	switch {
+	case st&stDead != 0:
+		return DropNoSA
+	case st&stHard != 0:
+		return DropExpired
+	}
+	return NotDropped
+}
+
+// NextSeq reserves the sequence number for an outbound packet of n bytes
+// and accounts it. It refuses (DropExpired) once the SA hit a hard lifetime
+// or ran out of sequence numbers, and DropNoSA once it was removed. The
+// dataplane drops the packet on any reason other than NotDropped, calling
+// sa.Drop with it.
+func (sa *SA) NextSeq(n int) (uint64, DropReason) {
+	if r := sa.refuse(); r != NotDropped {
+		return 0, r
+	}
+	seq, ok := sa.seq.Next()
+	if !ok {
+		sa.expire(true, CauseSequence)
+		return 0, DropExpired
+	}
+	sa.account(n)
+	return seq, NotDropped
+}
+
+// Check runs the cheap pre-authentication test on an inbound packet with
+// the 32-bit sequence number low: the SA must be usable and the number not
+// a replay. It returns the full sequence number (with ESN, the inferred high
+// bits enter the ICV), to be passed to Accept after the ICV verified.
+func (sa *SA) Check(low uint32) (uint64, DropReason) {
+	if r := sa.refuse(); r != NotDropped {
+		return 0, r
+	}
+	seq, res := sa.window.Check(low)
+	if res != replay.OK {
+		return 0, DropReplay
+	}
+	return seq, NotDropped
+}
+
+// Accept records an authenticated inbound packet of n bytes with the full
+// sequence number seq (from Check): it updates the replay window, which may
+// still refuse it (a copy accepted meanwhile), and the counters and
+// lifetimes.
+func (sa *SA) Accept(seq uint64, n int) DropReason {
+	if sa.window.Accept(seq) != replay.OK {
+		return DropReplay
+	}
+	sa.account(n)
+	return NotDropped
+}
+
+// CheckInner tests a decrypted inner packet against the SA's traffic
+// selectors: DropSelectorMismatch when it lies outside them, DropMalformed
+// when its header cannot be parsed.
+func (sa *SA) CheckInner(pkt []byte) DropReason {
+	switch r := sa.selTable.Inbound(pkt); r.Status {
+	case spd.Matched:
+		return NotDropped
+	case spd.Malformed:
+		return DropMalformed
+	}
+	return DropSelectorMismatch
+}
+
+// Drop counts a dropped packet against the SA.
+func (sa *SA) Drop(r DropReason) {
+	if int(r) < NumDropReasons {
+		sa.ctr.drops[r].Add(1)
+	}
+}
+
+func (sa *SA) account(n int) {
+	p := sa.ctr.packets.Add(1)
+	b := sa.ctr.bytes.Add(uint64(n))
+	if p >= sa.softPkts || b >= sa.softBytes {
+		sa.limits(p, b)
+	}
+}
+
+// limits is the slow path once a soft limit is reached.
+func (sa *SA) limits(p, b uint64) {
+	switch {
+	case p >= sa.hardPkts:
+		sa.expire(true, CausePackets)
+	case b >= sa.hardBytes:
+		sa.expire(true, CauseBytes)
+	case p >= sa.softPkts:
+		sa.expire(false, CausePackets)
+	default:
+		sa.expire(false, CauseBytes)
+	}
+}
+
+// expire marks a soft or hard expiry and delivers its event, each exactly
+// once; a hard expiry delivers the soft event first if it has not been.
+func (sa *SA) expire(hard bool, cause Cause) {
+	for {
+		st := sa.state.Load()
+		want := st | stSoft
+		if hard {
+			want |= stHard
+		}
+		if want == st {
+			return // already delivered
+		}
+		if !sa.state.CompareAndSwap(st, want) {
+			continue
+		}
+		if st&stSoft == 0 {
+			sa.emit(Event{Kind: SoftExpired, Cause: cause, SA: sa})
+		}
+		if hard {
+			sa.emit(Event{Kind: HardExpired, Cause: cause, SA: sa})
+		}
+		return
+	}
+}
+
+func (sa *SA) emit(ev Event) {
+	sa.mu.Lock()
+	t := sa.table
+	sa.mu.Unlock()
+	if t != nil && t.opts.OnEvent != nil {
+		t.opts.OnEvent(ev)
+	}
+}
+
+// Stats is a snapshot of an SA's counters. Packets and Bytes count packets
+// that passed (protected outbound, accepted inbound); Drops counts drops
+// charged to the SA by reason.
+type Stats struct {
+	Packets, Bytes uint64
+	Drops          [NumDropReasons]uint64
+}
+
+// Stats returns the SA's counters.
+func (sa *SA) Stats() Stats {
+	s := Stats{Packets: sa.ctr.packets.Load(), Bytes: sa.ctr.bytes.Load()}
+	for i := range s.Drops {
+		s.Drops[i] = sa.ctr.drops[i].Load()
+	}
+	return s
+}
+
+// --- events ------------------------------------------------------------------
+
+// EventKind is the kind of a lifetime event.
+type EventKind uint8
+
+const (
+	// SoftExpired: time to rekey (IKE starts a CREATE_CHILD_SA).
+	SoftExpired EventKind = iota + 1
+	// HardExpired: the SA refuses packets from now on; IKE deletes it.
+	HardExpired
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case SoftExpired:
+		return "soft expired"
+	case HardExpired:
+		return "hard expired"
+	}
+	return fmt.Sprintf("event(%d)", uint8(k))
+}
+
+// Cause says which limit was reached.
+type Cause uint8
+
+const (
+	CauseBytes Cause = iota + 1
+	CausePackets
+	CauseTime
+	// CauseSequence: the outbound sequence counter is used up (hard only).
+	CauseSequence
+)
+
+func (c Cause) String() string {
+	switch c {
+	case CauseBytes:
+		return "bytes"
+	case CausePackets:
+		return "packets"
+	case CauseTime:
+		return "time"
+	case CauseSequence:
+		return "sequence numbers"
+	}
+	return fmt.Sprintf("cause(%d)", uint8(c))
+}
+
+// Event reports a lifetime expiry of an installed SA. Each SA produces at
+// most one SoftExpired and one HardExpired event, SoftExpired first.
+type Event struct {
+	Kind  EventKind
+	Cause Cause
+	SA    *SA
+}
+
+func (e Event) String() string { return fmt.Sprintf("%v: %v (%v)", e.SA, e.Kind, e.Cause) }
+
+// startTimers arms the time lifetimes; called on install with sa.mu held.
+func (sa *SA) startTimersLocked(now time.Time) {
+	arm := func(i int, d time.Duration, hard bool) {
+		if d <= 0 {
+			return
+		}
+		wait := max(sa.created.Add(d).Sub(now), 0)
+		sa.timers[i] = time.AfterFunc(wait, func() { sa.expire(hard, CauseTime) })
+	}
+	arm(0, sa.soft.Time, false)
+	arm(1, sa.hard.Time, true)
+}
+
+// stopTimers disarms the time lifetimes: a removed SA raises no events.
+func (sa *SA) stopTimers() {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	for i, t := range sa.timers {
+		if t != nil {
+			t.Stop()
+			sa.timers[i] = nil
+		}
+	}
+}
+
+// wipe closes the cipher (wiping its keys) once.
+func (sa *SA) wipe() {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if !sa.closed {
+		sa.closed = true
+		sa.cipher.Close()
+	}
+}

@@ -1,0 +1,357 @@
+// Package sad is the security association database of the ESP dataplane:
+// inbound SAs by SPI, outbound SAs by policy (reqid), with per-SA crypto
+// state, anti-replay window, sequence counter, counters and lifetimes.
+//
+// # Reads and writes
+//
+// The packet path calls Table.Inbound(spi) and Table.Outbound(policyID).
+// Each is one atomic pointer load and one map index: lock-free and
+// allocation-free. The maps are copy-on-write: a writer (IKE installing,
+// rekeying or deleting an SA) takes a mutex, copies the map, changes the
+// copy and publishes it with an atomic store. A write costs O(number of
+// SAs); writes happen at rekey rate, reads per packet.
+//
+// # Rekeying, make-before-break
+//
+// Rekey installs the new inbound SA first (from then on packets under either
+// SPI are accepted), then makes the new outbound SA current for the policy,
+// and leaves the old inbound SA in place for a linger time for packets the
+// peer sent before it switched; then it is removed. Remove never wipes keys
+// at once: the SA disappears from the maps, refuses further packets, and its
+// Cipher is closed ZeroDelay later, so a core that loaded the SA pointer just
+// before the removal finishes its packet with intact keys.
+//
+// # Lifetimes
+//
+// Soft and hard limits in bytes, packets and time raise Events through
+// Options.OnEvent, exactly once each per SA (soft before hard). Byte and
+// packet events are raised on the packet path goroutine that crossed the
+// limit, time events on a timer goroutine: OnEvent must not block (hand the
+// event to the IKE SA's event loop through a queue). After a hard expiry the
+// SA refuses packets (DropExpired). Under concurrency, packets already
+// admitted on other cores when the limit is crossed still complete, so the
+// hard limit can be exceeded by at most one packet per core.
+package sad
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Table.
+type Options struct {
+	// OnEvent receives lifetime events. It must not block.
+	OnEvent func(Event)
+	// Linger is how long Rekey keeps the old inbound SA (0: DefaultLinger).
+	Linger time.Duration
+	// ZeroDelay is how long a removed SA keeps its keys before Cipher.Close
+	// (0: DefaultZeroDelay; negative: at once, for tests without concurrent
+	// packets).
+	ZeroDelay time.Duration
+	// Rand is the source of SPIs (nil: crypto/rand).
+	Rand io.Reader
+}
+
+const (
+	// DefaultLinger covers packets in flight and queued at the peer when it
+	// switches to the new SA; strongSwan deletes the old SA when the DELETE
+	// exchange completes, typically well under a second later.
+	DefaultLinger = 5 * time.Second
+	// DefaultZeroDelay is far longer than any packet takes through the
+	// dataplane.
+	DefaultZeroDelay = time.Second
+)
+
+type saMap = map[uint32]*SA
+
+// Table is the SAD. Its zero value is not usable; create one with NewTable.
+type Table struct {
+	in  atomic.Pointer[saMap] // SPI -> inbound SA
+	out atomic.Pointer[saMap] // policy ID -> outbound SA
+
+	mu       sync.Mutex // serialises writers
+	reserved map[uint32]struct{}
+	opts     Options
+}
+
+// NewTable returns an empty SAD.
+func NewTable(o Options) *Table {
+	if o.Linger == 0 {
+		o.Linger = DefaultLinger
+	}
+	if o.ZeroDelay == 0 {
+		o.ZeroDelay = DefaultZeroDelay
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	t := &Table{reserved: map[uint32]struct{}{}, opts: o}
+	t.in.Store(&saMap{})
+	t.out.Store(&saMap{})
+	return t
+}
+
+// Inbound returns the inbound SA with the given SPI, or nil: the packet is
+// then dropped with DropNoSA. Lock-free, allocation-free.
+func (t *Table) Inbound(spi uint32) *SA { return (*t.in.Load())[spi] }
+
+// Outbound returns the current outbound SA of a policy, or nil: an SPD
+// Protect verdict without an SA means the packet is dropped with DropNoSA
+// (and, for a Trap policy, IKE is asked to negotiate). Lock-free,
+// allocation-free.
+func (t *Table) Outbound(policyID uint32) *SA { return (*t.out.Load())[policyID] }
+
+// Len returns the numbers of installed inbound and outbound SAs.
+func (t *Table) Len() (in, out int) { return len(*t.in.Load()), len(*t.out.Load()) }
+
+// InboundSAs and OutboundSAs return snapshots of the installed SAs, for
+// listing and metrics.
+func (t *Table) InboundSAs() []*SA  { return values(*t.in.Load()) }
+func (t *Table) OutboundSAs() []*SA { return values(*t.out.Load()) }
+
+func values(m saMap) []*SA {
+	out := make([]*SA, 0, len(m))
+	for _, sa := range m {
+		out = append(out, sa)
+	}
+	return out
+}
+
+// AllocateSPI picks a random, unused SPI for a new inbound SA and reserves
+// it until InstallInbound or ReleaseSPI. It never returns 0-255 (reserved by
+// IANA, RFC 4303 §2.1).
+func (t *Table) AllocateSPI() (uint32, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	in := *t.in.Load()
+	var b [4]byte
+	// With fewer than 2^31 SPIs in use each try succeeds with probability
+	// above one half; 64 failures in a row mean a broken random source.
+	for range 64 {
+		if _, err := io.ReadFull(t.opts.Rand, b[:]); err != nil {
+			return 0, fmt.Errorf("sad: reading random SPI: %w", err)
+		}
+		spi := binary.BigEndian.Uint32(b[:])
+		if spi < 256 {
+			continue
+		}
+		if _, used := in[spi]; used {
+			continue
+		}
+		if _, used := t.reserved[spi]; used {
+			continue
+		}
+		t.reserved[spi] = struct{}{}
+		return spi, nil
+	}
+	return 0, errors.New("sad: no free SPI found in 64 random draws")
+}
+
+// ReleaseSPI gives back a reserved SPI that was not installed (a failed
+// negotiation).
+func (t *Table) ReleaseSPI(spi uint32) {
+	t.mu.Lock()
+	delete(t.reserved, spi)
+	t.mu.Unlock()
+}
+
+// InstallInbound makes sa reachable by its SPI. The SPI may have been
+// reserved with AllocateSPI; it must not belong to another installed SA.
+func (t *Table) InstallInbound(sa *SA) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.installInboundLocked(sa)
+}
+
+func (t *Table) installInboundLocked(sa *SA) error {
+	if sa.dir != Inbound {
+		return fmt.Errorf("%w: %v is not inbound", ErrBadConfig, sa)
+	}
+	old := *t.in.Load()
+	if _, used := old[sa.spi]; used {
+		return fmt.Errorf("%w: 0x%08x", ErrSPIInUse, sa.spi)
+	}
+	if err := t.claim(sa); err != nil {
+		return err
+	}
+	m := make(saMap, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[sa.spi] = sa
+	t.in.Store(&m)
+	delete(t.reserved, sa.spi)
+	return nil
+}
+
+// claim marks sa as installed in t and arms its timers.
+func (t *Table) claim(sa *SA) error {
+	for {
+		st := sa.state.Load()
+		if st&stInstalled != 0 {
+			return fmt.Errorf("%w: %v", ErrInstalled, sa)
+		}
+		if sa.state.CompareAndSwap(st, st|stInstalled) {
+			break
+		}
+	}
+	sa.mu.Lock()
+	sa.table = t
+	sa.startTimersLocked(time.Now())
+	sa.mu.Unlock()
+	return nil
+}
+
+// InstallOutbound makes sa the current outbound SA of its policy. A
+// previous outbound SA of the policy is removed (its keys are wiped after
+// ZeroDelay); packets that already picked it finish with it.
+func (t *Table) InstallOutbound(sa *SA) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.installOutboundLocked(sa)
+}
+
+func (t *Table) installOutboundLocked(sa *SA) error {
+	if sa.dir != Outbound {
+		return fmt.Errorf("%w: %v is not outbound", ErrBadConfig, sa)
+	}
+	if err := t.claim(sa); err != nil {
+		return err
+	}
+	old := *t.out.Load()
+	m := make(saMap, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	prev := old[sa.policyID]
+	m[sa.policyID] = sa
+	t.out.Store(&m)
+	if prev != nil {
+		t.retire(prev)
+	}
+	return nil
+}
+
+// Rekey replaces the SAs of a policy make-before-break: newIn goes live,
+// then newOut becomes the policy's outbound SA (the previous one is
+// retired), then the inbound SA oldInSPI (0: none) is removed after linger
+// (0: Options.Linger). Either new SA may be nil to do only half. On an
+// error the steps already done stay done: a new inbound SA that is live
+// without its outbound partner is harmless, and IKE deletes it on failure.
+func (t *Table) Rekey(newIn, newOut *SA, oldInSPI uint32, linger time.Duration) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if newIn != nil {
+		if err := t.installInboundLocked(newIn); err != nil {
+			return err
+		}
+	}
+	if newOut != nil {
+		if err := t.installOutboundLocked(newOut); err != nil {
+			return err
+		}
+	}
+	if oldInSPI != 0 {
+		old := (*t.in.Load())[oldInSPI]
+		if old == nil {
+			return fmt.Errorf("%w: old inbound SPI 0x%08x", ErrNotInstalled, oldInSPI)
+		}
+		t.removeAfterLocked(old, linger)
+	}
+	return nil
+}
+
+// Remove takes sa out of the table at once: it refuses further packets,
+// raises no more events, and its keys are wiped after ZeroDelay. It reports
+// whether sa was installed.
+func (t *Table) Remove(sa *SA) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.removeLocked(sa)
+}
+
+// RemoveInbound removes the inbound SA with the given SPI.
+func (t *Table) RemoveInbound(spi uint32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sa := (*t.in.Load())[spi]
+	return sa != nil && t.removeLocked(sa)
+}
+
+// RemoveAfter removes sa after d (0: Options.Linger); until then it keeps
+// working. Used for the old inbound SA after a rekey.
+func (t *Table) RemoveAfter(sa *SA, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.removeAfterLocked(sa, d)
+}
+
+func (t *Table) removeAfterLocked(sa *SA, d time.Duration) {
+	if d == 0 {
+		d = t.opts.Linger
+	}
+	time.AfterFunc(d, func() { t.Remove(sa) })
+}
+
+func (t *Table) removeLocked(sa *SA) bool {
+	var cur *atomic.Pointer[saMap]
+	var key uint32
+	if sa.dir == Inbound {
+		cur, key = &t.in, sa.spi
+	} else {
+		cur, key = &t.out, sa.policyID
+	}
+	old := *cur.Load()
+	if old[key] != sa {
+		return false
+	}
+	m := make(saMap, len(old))
+	for k, v := range old {
+		if k != key {
+			m[k] = v
+		}
+	}
+	cur.Store(&m)
+	t.retire(sa)
+	return true
+}
+
+// retire finishes an SA that is no longer reachable: no more packets or
+// events, keys wiped after ZeroDelay.
+func (t *Table) retire(sa *SA) {
+	for {
+		st := sa.state.Load()
+		if sa.state.CompareAndSwap(st, st|stDead) {
+			break
+		}
+	}
+	sa.stopTimers()
+	sa.mu.Lock()
+	sa.table = nil
+	sa.mu.Unlock()
+	if t.opts.ZeroDelay < 0 {
+		sa.wipe()
+		return
+	}
+	time.AfterFunc(t.opts.ZeroDelay, sa.wipe)
+}
+
+// Close removes every SA (wiping keys after ZeroDelay).
+func (t *Table) Close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, cur := range []*atomic.Pointer[saMap]{&t.in, &t.out} {
+		old := *cur.Load()
+		cur.Store(&saMap{})
+		for _, sa := range old {
+			t.retire(sa)
+		}
+	}
+	clear(t.reserved)
+}
