@@ -41,23 +41,35 @@ func (m *ctrMode) initScratch(_ *scratch)               {}
 func (m *ctrMode) decrypt(sc *scratch, iv, data []byte) { m.encrypt(sc, iv, data) }
 
 func (m *ctrMode) encrypt(sc *scratch, iv, data []byte) {
-	var ctr uint32 = 1
+	var prefix [12]byte
+	copy(prefix[:], m.nonce[:])
+	copy(prefix[4:], iv)
+	ctrXOR(m.b, sc, &prefix, 1, data)
+}
+
+// ctrXOR XORs data with the keystream E(prefix || counter), the 32-bit
+// big-endian counter starting at start and incremented per 16-byte block:
+// the counter block layout shared by RFC 3686 (start 1) and GCM with a
+// 96-bit nonce (start 2, NIST SP 800-38D §7.1).
+func ctrXOR(b cipher.Block, sc *scratch, prefix *[12]byte, start uint32, data []byte) {
+	ctr := start
+	used := 0
 	for len(data) > 0 {
 		n := min(len(data), ctrBatch)
 		blocks := (n + 15) / 16
 		ks := sc.ks[:blocks*16]
 		for i := 0; i < blocks; i++ {
 			cb := ks[i*16 : i*16+16]
-			copy(cb, m.nonce[:])
-			copy(cb[4:], iv)
+			copy(cb, prefix[:])
 			binary.BigEndian.PutUint32(cb[12:], ctr)
 			ctr++
-			m.b.Encrypt(cb, cb)
+			b.Encrypt(cb, cb)
 		}
 		subtle.XORBytes(data[:n], data[:n], ks[:n])
 		data = data[n:]
+		used = max(used, len(ks))
 	}
-	clear(sc.ks[:])
+	clear(sc.ks[:used]) // keystream is key-dependent; do not leave it in the pool
 }
 
 func (m *ctrMode) zero() {

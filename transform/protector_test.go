@@ -82,7 +82,7 @@ func newSuite(t testing.TB, s suite) *Protector {
 func espPacket(p *Protector, payload []byte, seq uint64) []byte {
 	n := len(payload) + 2
 	padded := (n + p.BlockSize() - 1) / p.BlockSize() * p.BlockSize()
-	pkt := make([]byte, 8+p.IVSize()+padded+p.ICVSize())
+	pkt := make([]byte, 8+p.IVSize()+padded+p.ICVSize(), 8+p.IVSize()+padded+p.ICVSize()+16)
 	binary.BigEndian.PutUint32(pkt, 0x1234abcd)
 	binary.BigEndian.PutUint32(pkt[4:], uint32(seq))
 	if err := p.IV(pkt[8:8+p.IVSize()], seq); err != nil {
@@ -117,7 +117,7 @@ func ikeMessage(p *Protector, inner []byte) ([]byte, int) {
 	n := len(inner) + 1
 	padded := (n + p.BlockSize() - 1) / p.BlockSize() * p.BlockSize()
 	off := 28 + 4
-	msg := make([]byte, off+p.IVSize()+padded+p.ICVSize())
+	msg := make([]byte, off+p.IVSize()+padded+p.ICVSize(), off+p.IVSize()+padded+p.ICVSize()+16)
 	copy(msg, fill(16, 0xa0)) // SPIs
 	msg[16] = 46              // next payload: SK
 	msg[17] = 0x20            // version 2.0
@@ -143,7 +143,7 @@ func ikeMessage(p *Protector, inner []byte) ([]byte, int) {
 // overwritten the payload. Finally the ESN high bits themselves are flipped.
 func tamper(t *testing.T, p *Protector, orig []byte, off int, args func(pkt []byte) (aad, trailer []byte)) {
 	t.Helper()
-	pkt := make([]byte, len(orig))
+	pkt := make([]byte, len(orig), len(orig)+16)
 	for i := range orig {
 		copy(pkt, orig)
 		pkt[i] ^= 0x01
@@ -192,6 +192,7 @@ func TestESPRoundTrip(t *testing.T) {
 					t.Fatal("Seal changed the header or IV")
 				}
 				sealed := append([]byte(nil), pkt...)
+				checkTail(t, pkt)
 				tamper(t, p, sealed, 8, func(pkt []byte) ([]byte, []byte) {
 					var a [12]byte
 					var tr [4]byte
@@ -421,5 +422,48 @@ func TestIVUniqueness(t *testing.T) {
 		if bytes.Equal(a, b) {
 			t.Fatalf("%v: NextIV repeated", s)
 		}
+	}
+}
+
+// checkTail verifies that the spare capacity after pkt (which GCM-8 borrows)
+// still holds what the test helpers put there: zeros.
+func checkTail(t *testing.T, pkt []byte) {
+	t.Helper()
+	for i, c := range pkt[len(pkt):cap(pkt)] {
+		if c != 0 {
+			t.Fatalf("byte %d past the packet changed to %#x", i, c)
+		}
+	}
+}
+
+func TestGCM8Tailroom(t *testing.T) {
+	p := newSuite(t, suite{enc(EncrAESGCM8, 128), integ(IntegNone)})
+	pkt := espPacket(p, fill(40, 3), 9)
+	full := pkt[:cap(pkt)]
+	for i := len(pkt); i < len(full); i++ {
+		full[i] = 0xee // caller data after the packet
+	}
+	if err := p.Seal(pkt, 8, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	sealed := append([]byte(nil), pkt...)
+	pkt[20] ^= 1
+	if err := p.Open(pkt, 8, nil, nil); !errors.Is(err, ErrAuthFailed) {
+		t.Fatalf("forged: %v", err)
+	}
+	pkt[20] ^= 1
+	if !bytes.Equal(pkt, sealed) {
+		t.Fatal("failed Open did not restore the ciphertext")
+	}
+	if err := p.Open(pkt, 8, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := len(pkt); i < len(full); i++ {
+		if full[i] != 0xee {
+			t.Fatalf("byte %d after the packet not restored", i-len(pkt))
+		}
+	}
+	if err := p.Seal(pkt[:len(pkt):len(pkt)], 8, nil, nil); !errors.Is(err, ErrLayout) {
+		t.Fatalf("no tailroom: %v", err)
 	}
 }
