@@ -22,24 +22,36 @@ const (
 // receiver is the state of one receiving goroutine: its buffers, its
 // preallocated recvmmsg vector and the ESP batch it hands to the handler.
 // Everything is allocated once in start.
+//
+// Without UDP GRO, ESP packets are handed over in place, in the buffers
+// they were received into. With GRO (NAT-T socket, Config.UDPOffload) one
+// received datagram may hold many ESP packets of the same size; they are
+// copied out into their own fixed-size buffers (out) so that each packet
+// keeps the one-buffer-per-packet contract of ESPPacket.
 type receiver struct {
 	c         *Conn
 	rc        syscall.RawConn
 	kind      sockKind
 	localPort uint16
+	gro       bool
 
-	bufs  [][]byte
+	bufs  [][]byte // receive buffers, one per message
+	out   [][]byte // GRO only: per-packet buffers handed to the handler
 	m     *mmsgs
 	batch []ESPPacket
-	slot  []int // batch index -> buffer index
+	slot  []int // batch index -> index in bufs (in place) or out (GRO)
 
 	n      int
 	errno  unix.Errno
 	readFn func(fd uintptr) bool
 }
 
+// maxUDPPayload is the largest datagram a socket can return, which is
+// what a GRO-coalesced read can be.
+const maxUDPPayload = 65535
+
 func (c *Conn) start(rc syscall.RawConn, kind sockKind) {
-	r := &receiver{c: c, rc: rc, kind: kind}
+	r := &receiver{c: c, rc: rc, kind: kind, gro: kind == sockNATT && c.gro}
 	switch kind {
 	case sockIKE:
 		r.localPort = c.IKEPort()
@@ -47,11 +59,24 @@ func (c *Conn) start(rc syscall.RawConn, kind sockKind) {
 		r.localPort = c.NATTPort()
 	}
 	bs := c.cfg.BatchSize
+	size := c.cfg.BufSize
+	if r.gro {
+		size = max(size, ReadOffset+maxUDPPayload)
+		r.out = make([][]byte, bs)
+		for i := range r.out {
+			r.out[i] = make([]byte, c.cfg.BufSize)
+		}
+	}
 	r.bufs = make([][]byte, bs)
 	for i := range r.bufs {
-		r.bufs[i] = make([]byte, c.cfg.BufSize)
+		r.bufs[i] = make([]byte, size)
 	}
-	r.m = newMmsgs(bs)
+	r.m = newMmsgs(bs, 1)
+	if r.gro {
+		for i := range bs {
+			r.m.wantControl(i)
+		}
+	}
 	r.batch = make([]ESPPacket, 0, bs)
 	r.slot = make([]int, 0, bs)
 	// One closure for the receiver's lifetime: building it per call
@@ -93,70 +118,118 @@ func (r *receiver) loop() {
 }
 
 func (r *receiver) process(n int) {
-	c := r.c
 	r.batch = r.batch[:0]
 	r.slot = r.slot[:0]
 	for i := range n {
 		h := &r.m.hdrs[i]
 		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
-			c.c.drops[DropTruncated].Add(1)
+			r.c.c.drops[DropTruncated].Add(1)
 			continue
 		}
 		data := r.bufs[i][ReadOffset : ReadOffset+int(h.Len)]
-		var (
-			k   Kind
-			off int
-			why DropReason
-		)
-		size := len(data)
-		switch r.kind {
-		case sockIKE:
-			k, off, why = ClassifyIKE(data)
-		case sockNATT:
-			k, off, why = ClassifyNATT(data)
-		case sockRaw4:
-			k, off, size, why = ClassifyRawESP4(data)
-			size += off
-		case sockRaw6:
-			k, off, why = ClassifyRawESP6(data)
+		seg := 0
+		if r.gro {
+			seg = r.m.groSize(i)
 		}
-		switch k {
-		case KindDrop:
-			c.c.drops[why].Add(1)
-		case KindKeepalive:
-			c.c.keepalives.Add(1)
-		case KindIKE:
-			c.queueIKE(data[off:], r.m.addr(i), r.localPort)
-		case KindESP:
-			c.c.esp.Add(1)
-			src := r.m.addr(i)
-			r.batch = append(r.batch, ESPPacket{
-				Buf: r.bufs[i], Off: ReadOffset + off, Len: size - off,
-				Src: src, UDP: r.kind == sockNATT,
-			})
-			r.slot = append(r.slot, i)
+		if seg <= 0 || seg >= len(data) {
+			r.datagram(i, data)
+			continue
+		}
+		r.c.c.coalesced.Add(uint64((len(data) + seg - 1) / seg))
+		for len(data) > 0 {
+			k := min(seg, len(data))
+			r.datagram(i, data[:k])
+			data = data[k:]
 		}
 	}
+	r.flush()
+}
+
+// datagram classifies one datagram that came in message i and queues,
+// batches or counts it.
+func (r *receiver) datagram(i int, data []byte) {
+	c := r.c
+	var (
+		k    Kind
+		off  int
+		why  DropReason
+		size = len(data)
+	)
+	switch r.kind {
+	case sockIKE:
+		k, off, why = ClassifyIKE(data)
+	case sockNATT:
+		k, off, why = ClassifyNATT(data)
+	case sockRaw4:
+		k, off, size, why = ClassifyRawESP4(data)
+		size += off
+	case sockRaw6:
+		k, off, why = ClassifyRawESP6(data)
+	}
+	switch k {
+	case KindDrop:
+		c.c.drops[why].Add(1)
+		return
+	case KindKeepalive:
+		c.c.keepalives.Add(1)
+		return
+	case KindIKE:
+		c.queueIKE(data[off:], r.m.addr(i), r.localPort)
+		return
+	}
+	c.c.esp.Add(1)
+	p := ESPPacket{Off: ReadOffset + off, Len: size - off, Src: r.m.addr(i), UDP: r.kind == sockNATT}
+	if !r.gro {
+		p.Buf = r.bufs[i]
+		r.slot = append(r.slot, i)
+		r.batch = append(r.batch, p)
+		return
+	}
+	j := len(r.batch)
+	if ReadOffset+len(data) > len(r.out[j]) {
+		c.c.drops[DropTruncated].Add(1)
+		return
+	}
+	p.Buf = r.out[j]
+	copy(p.Buf[ReadOffset:], data)
+	r.slot = append(r.slot, j)
+	r.batch = append(r.batch, p)
+	if len(r.batch) == cap(r.batch) {
+		r.flush()
+	}
+}
+
+// flush hands the batch to the handler and takes back the buffers it left
+// or swapped in.
+func (r *receiver) flush() {
+	c := r.c
 	if len(r.batch) == 0 {
 		return
 	}
 	if c.cfg.ESP == nil {
 		c.c.espUnhandled.Add(uint64(len(r.batch)))
-		return
+	} else {
+		c.cfg.ESP(r.batch)
 	}
-	c.cfg.ESP(r.batch)
-	// Take back whatever buffers the handler left or swapped in.
+	pool := r.bufs
+	if r.gro {
+		pool = r.out
+	}
 	for j, i := range r.slot {
 		b := r.batch[j].Buf
-		if len(b) != c.cfg.BufSize {
-			b = make([]byte, c.cfg.BufSize)
+		if len(b) != len(pool[i]) {
+			b = make([]byte, len(pool[i]))
 		}
-		if &b[0] != &r.bufs[i][0] {
-			r.bufs[i] = b
-			r.m.setBuf(i, b[ReadOffset:])
+		if &b[0] != &pool[i][0] {
+			pool[i] = b
+			if !r.gro {
+				r.m.setBuf(i, b[ReadOffset:])
+			}
 		}
 		r.batch[j] = ESPPacket{}
 	}
+	r.batch = r.batch[:0]
+	r.slot = r.slot[:0]
 }
 
 // queueIKE copies an IKE message into the queue, or drops it when the
@@ -189,34 +262,59 @@ type OutPacket struct {
 
 // Sender sends batches of ESP packets with sendmmsg. A Sender is not safe
 // for concurrent use; give each sending goroutine its own.
+//
+// With UDP GSO (Config.UDPOffload and kernel support), consecutive
+// ESP-in-UDP packets to the same peer of the same length (the last may be
+// shorter) are gathered into one message that the kernel splits
+// (UDP_SEGMENT), straight from the caller's buffers.
 type Sender struct {
 	c       *Conn
 	m       *mmsgs
+	segs    []int // packets in each message
 	from    int
 	cnt     int
 	sent    int
 	err     error
+	gsoErr  bool
 	writeFn func(fd uintptr) bool
 }
 
-// NewSender returns a Sender for batches of up to BatchSize packets per
+const (
+	// maxGSOSegments is the kernel's UDP_MAX_SEGMENTS on older kernels.
+	maxGSOSegments = 64
+	// maxGSOBytes keeps a gathered message within one IPv6 UDP datagram.
+	maxGSOBytes = 65000
+)
+
+// NewSender returns a Sender for batches of up to BatchSize messages per
 // syscall (larger slices are sent in several syscalls).
 func (c *Conn) NewSender() *Sender {
-	s := &Sender{c: c, m: newMmsgs(c.cfg.BatchSize)}
+	per := 1
+	if c.gso.Load() {
+		per = maxGSOSegments
+	}
+	s := &Sender{c: c, m: newMmsgs(c.cfg.BatchSize, per), segs: make([]int, c.cfg.BatchSize)}
 	s.writeFn = func(fd uintptr) bool {
 		for s.from < s.cnt {
 			n, e := sendmmsg(fd, s.m, s.from, s.cnt)
 			switch e {
 			case 0:
+				for _, k := range s.segs[s.from : s.from+n] {
+					s.sent += k
+				}
 				s.from += n
-				s.sent += n
 			case unix.EINTR:
 			case unix.EAGAIN:
 				return false
 			default:
 				// The first message of the rest failed (too big, no
-				// route...): count it, skip it, keep going.
-				s.c.c.sendErrors.Add(1)
+				// route...): count it, skip it, keep going. EIO on a
+				// segmented message means the device cannot do UDP
+				// GSO: stop using it.
+				if e == unix.EIO && s.segs[s.from] > 1 {
+					s.gsoErr = true
+				}
+				s.c.c.sendErrors.Add(uint64(s.segs[s.from]))
 				if s.err == nil {
 					s.err = fmt.Errorf("conn: send ESP: %w", e)
 				}
@@ -235,24 +333,40 @@ var errWrongFamily = errors.New("conn: destination address family does not match
 // Send sends pkts and returns how many went out and the first error.
 func (s *Sender) Send(pkts []OutPacket) (int, error) {
 	s.sent, s.err = 0, nil
+	gso := s.m.iovPer > 1 && s.c.gso.Load()
 	for len(pkts) > 0 {
-		// A run of packets for the same socket, at most one batch.
 		udp := pkts[0].UDP
-		n := 0
-		for n < len(pkts) && n < len(s.m.hdrs) && pkts[n].UDP == udp {
-			n++
-		}
 		var rc syscall.RawConn
 		if udp {
 			rc = s.c.nattRC
 		} else {
 			rc = s.c.rawRC
 		}
+		// Fill up to one batch of messages from a run of packets for the
+		// same socket.
 		s.cnt = 0
-		for _, p := range pkts[:n] {
+		used := 0
+		var (
+			segSize, segBytes int
+			lastDst           netip.AddrPort
+		)
+		for used < len(pkts) && pkts[used].UDP == udp && s.cnt < len(s.m.hdrs) {
+			p := &pkts[used]
+			used++
 			dst := p.Dst
 			if !udp {
 				dst = netip.AddrPortFrom(dst.Addr(), 0)
+			}
+			if gso && udp && s.cnt > 0 {
+				k := s.segs[s.cnt-1]
+				if dst == lastDst && k < maxGSOSegments && len(p.B) <= segSize &&
+					segBytes+len(p.B) <= maxGSOBytes && segBytes == k*segSize {
+					s.m.addBuf(s.cnt-1, k, p.B)
+					s.segs[s.cnt-1] = k + 1
+					s.m.setSegment(s.cnt-1, segSize)
+					segBytes += len(p.B)
+					continue
+				}
 			}
 			if !s.m.setAddr(s.cnt, s.c.family, dst) {
 				s.c.c.sendErrors.Add(1)
@@ -262,9 +376,12 @@ func (s *Sender) Send(pkts []OutPacket) (int, error) {
 				continue
 			}
 			s.m.setBuf(s.cnt, p.B)
+			s.m.setSegment(s.cnt, 0)
+			s.segs[s.cnt] = 1
 			s.cnt++
+			lastDst, segSize, segBytes = dst, len(p.B), len(p.B)
 		}
-		pkts = pkts[n:]
+		pkts = pkts[used:]
 		if s.cnt == 0 {
 			continue
 		}
@@ -277,8 +394,14 @@ func (s *Sender) Send(pkts []OutPacket) (int, error) {
 		}
 		s.from = 0
 		if err := rc.Write(s.writeFn); err != nil {
-			s.c.c.sendErrors.Add(uint64(s.cnt - s.from))
+			for _, k := range s.segs[s.from:s.cnt] {
+				s.c.c.sendErrors.Add(uint64(k))
+			}
 			return s.sent, err
+		}
+		if s.gsoErr {
+			s.c.gso.Store(false)
+			gso = false
 		}
 	}
 	return s.sent, s.err

@@ -3,6 +3,7 @@ package conn
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -280,10 +281,17 @@ func TestRawESP(t *testing.T) {
 
 // pipe sets up a sender and a counting receiver on loopback for the
 // allocation test and the benchmark.
-func pipe(t testing.TB, batch int) (*Sender, []OutPacket, *counter) {
+func pipe(t testing.TB, batch int, offload bool) (*Sender, []OutPacket, *counter) {
 	h := newCounter()
-	rx := listen(t, Config{ESP: h.handle, BatchSize: 64, BufSize: 2048})
-	tx := listen(t, Config{BatchSize: 64})
+	rx := listen(t, Config{ESP: h.handle, BatchSize: 64, BufSize: 2048, UDPOffload: offload})
+	tx := listen(t, Config{BatchSize: 64, UDPOffload: offload})
+	if offload {
+		gso, _ := tx.Offload()
+		_, gro := rx.Offload()
+		if !gso || !gro {
+			t.Skip("kernel without UDP GSO/GRO")
+		}
+	}
 	dst := netip.AddrPortFrom(loopback, rx.NATTPort())
 	out := make([]OutPacket, batch)
 	for i := range out {
@@ -293,7 +301,13 @@ func pipe(t testing.TB, batch int) (*Sender, []OutPacket, *counter) {
 }
 
 func TestSendReceiveDoesNotAllocate(t *testing.T) {
-	s, out, h := pipe(t, 64)
+	for _, offload := range []bool{false, true} {
+		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) { testNoAllocs(t, offload) })
+	}
+}
+
+func testNoAllocs(t *testing.T, offload bool) {
+	s, out, h := pipe(t, 64, offload)
 	var want int64
 	round := func() {
 		if _, err := s.Send(out); err != nil {
@@ -312,8 +326,8 @@ func TestSendReceiveDoesNotAllocate(t *testing.T) {
 	}
 }
 
-func benchmarkLoopback(b *testing.B, batch int) {
-	s, out, h := pipe(b, batch)
+func benchmarkLoopback(b *testing.B, batch int, offload bool) {
+	s, out, h := pipe(b, batch, offload)
 	// Keep at most a few batches in flight so loopback never overflows
 	// the receive buffer (a lost packet would stall the benchmark).
 	const window = 256
@@ -336,8 +350,68 @@ func benchmarkLoopback(b *testing.B, batch int) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pkts/s")
 }
 
-func BenchmarkLoopbackBatch1(b *testing.B)  { benchmarkLoopback(b, 1) }
-func BenchmarkLoopbackBatch64(b *testing.B) { benchmarkLoopback(b, 64) }
+func BenchmarkLoopbackBatch1(b *testing.B)        { benchmarkLoopback(b, 1, false) }
+func BenchmarkLoopbackBatch64(b *testing.B)       { benchmarkLoopback(b, 64, false) }
+func BenchmarkLoopbackBatch64GSOGRO(b *testing.B) { benchmarkLoopback(b, 64, true) }
+
+// TestUDPOffload sends runs of equal-sized packets (which GSO gathers and
+// GRO coalesces) mixed with odd sizes and checks that every packet comes
+// out intact, in its own buffer, that the handler may keep.
+func TestUDPOffload(t *testing.T) {
+	kept := make(chan []byte, 1024)
+	rx := listen(t, Config{BatchSize: 16, BufSize: 2048, UDPOffload: true, ESP: func(batch []ESPPacket) {
+		for i := range batch {
+			p := &batch[i]
+			kept <- p.Buf[p.Off : p.Off+p.Len]
+			p.Buf = make([]byte, len(p.Buf))
+		}
+	}})
+	tx := listen(t, Config{BatchSize: 16, UDPOffload: true})
+	if gso, _ := tx.Offload(); !gso {
+		t.Skip("kernel without UDP GSO")
+	}
+	if _, gro := rx.Offload(); !gro {
+		t.Skip("kernel without UDP GRO")
+	}
+	dst := netip.AddrPortFrom(loopback, rx.NATTPort())
+	var out []OutPacket
+	want := map[uint32]int{}
+	for i := range 300 {
+		size := 1200
+		switch {
+		case i%50 == 49:
+			size = 700 // a short tail ends a gathered message
+		case i%97 == 0:
+			size = 1300 // a longer one starts a new message
+		}
+		out = append(out, OutPacket{B: espPacket(uint32(i), size), Dst: dst, UDP: true})
+		want[uint32(i)] = size
+	}
+	s := tx.NewSender()
+	if n, err := s.Send(out); n != len(out) || err != nil {
+		t.Fatalf("Send = %d, %v", n, err)
+	}
+	for range len(out) {
+		var b []byte
+		select {
+		case b = <-kept:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d packets missing", len(want))
+		}
+		seq := binary.BigEndian.Uint32(b[4:])
+		if size, ok := want[seq]; !ok || !bytes.Equal(b, espPacket(seq, size)) {
+			t.Fatalf("packet %d wrong or repeated (%d bytes)", seq, len(b))
+		}
+		delete(want, seq)
+	}
+	if st := rx.Stats(); st.ESP != uint64(len(out)) || st.Drops != ([numDropReasons]uint64{}) {
+		t.Fatalf("stats %+v", st)
+	}
+	if st := rx.Stats(); st.Coalesced == 0 {
+		t.Fatal("no datagram arrived coalesced: GSO/GRO path not exercised")
+	}
+	t.Logf("%d of %d packets arrived GRO-coalesced", rx.Stats().Coalesced, len(out))
+}
 
 func TestIPv6Loopback(t *testing.T) {
 	v6 := netip.IPv6Loopback()

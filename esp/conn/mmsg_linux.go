@@ -13,20 +13,30 @@ import (
 // because it turns every source address into a freshly allocated
 // net.Addr.
 type mmsgs struct {
-	hdrs  []unix.Mmsghdr
-	iovs  []unix.Iovec
-	names []unix.RawSockaddrInet6 // large enough for IPv4 too
+	hdrs   []unix.Mmsghdr
+	iovs   []unix.Iovec // iovPer per message
+	iovPer int
+	names  []unix.RawSockaddrInet6 // large enough for IPv4 too
+	ctrl   []byte                  // ctrlSpace bytes per message, for UDP_SEGMENT/UDP_GRO
 }
 
-func newMmsgs(n int) *mmsgs {
+// ctrlSpace fits one control message with an int: UDP_GRO delivers an
+// int, UDP_SEGMENT takes a uint16.
+var ctrlSpace = unix.CmsgSpace(4)
+
+// newMmsgs prepares n messages of iovPer iovecs each (more than one only
+// for UDP_SEGMENT sends, which gather several packets into one message).
+func newMmsgs(n, iovPer int) *mmsgs {
 	m := &mmsgs{
-		hdrs:  make([]unix.Mmsghdr, n),
-		iovs:  make([]unix.Iovec, n),
-		names: make([]unix.RawSockaddrInet6, n),
+		hdrs:   make([]unix.Mmsghdr, n),
+		iovs:   make([]unix.Iovec, n*iovPer),
+		iovPer: iovPer,
+		names:  make([]unix.RawSockaddrInet6, n),
+		ctrl:   make([]byte, n*ctrlSpace),
 	}
 	for i := range m.hdrs {
 		h := &m.hdrs[i].Hdr
-		h.Iov = &m.iovs[i]
+		h.Iov = &m.iovs[i*iovPer]
 		h.SetIovlen(1)
 		h.Name = (*byte)(unsafe.Pointer(&m.names[i]))
 		h.Namelen = unix.SizeofSockaddrInet6
@@ -34,15 +44,60 @@ func newMmsgs(n int) *mmsgs {
 	return m
 }
 
-// setBuf points message i at b.
-func (m *mmsgs) setBuf(i int, b []byte) {
-	if len(b) == 0 {
-		m.iovs[i].Base = nil
-	} else {
-		m.iovs[i].Base = &b[0]
-	}
-	m.iovs[i].SetLen(len(b))
+// wantControl makes message i receive control data (UDP_GRO sizes).
+func (m *mmsgs) wantControl(i int) {
+	m.hdrs[i].Hdr.Control = &m.ctrl[i*ctrlSpace]
+	m.hdrs[i].Hdr.SetControllen(ctrlSpace)
 }
+
+// groSize returns the segment size the kernel reported for message i's
+// coalesced datagram, or 0 if it was not coalesced.
+func (m *mmsgs) groSize(i int) int {
+	n := int(m.hdrs[i].Hdr.Controllen)
+	c := m.ctrl[i*ctrlSpace : i*ctrlSpace+ctrlSpace]
+	if n < unix.CmsgLen(4) || n > len(c) {
+		return 0
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+	if h.Level != unix.SOL_UDP || h.Type != unix.UDP_GRO || int(h.Len) < unix.CmsgLen(4) {
+		return 0
+	}
+	return int(*(*int32)(unsafe.Pointer(&c[unix.CmsgLen(0)])))
+}
+
+// setSegment asks the kernel to split message i into size-byte datagrams
+// (UDP_SEGMENT); size 0 sends it as one datagram.
+func (m *mmsgs) setSegment(i, size int) {
+	h := &m.hdrs[i].Hdr
+	if size == 0 {
+		h.Control = nil
+		h.SetControllen(0)
+		return
+	}
+	c := m.ctrl[i*ctrlSpace : i*ctrlSpace+ctrlSpace]
+	ch := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
+	ch.Level = unix.SOL_UDP
+	ch.Type = unix.UDP_SEGMENT
+	ch.SetLen(unix.CmsgLen(2))
+	*(*uint16)(unsafe.Pointer(&c[unix.CmsgLen(0)])) = uint16(size)
+	h.Control = &c[0]
+	h.SetControllen(unix.CmsgSpace(2))
+}
+
+// addBuf appends b as iovec k of message i (k < iovPer).
+func (m *mmsgs) addBuf(i, k int, b []byte) {
+	v := &m.iovs[i*m.iovPer+k]
+	if len(b) == 0 {
+		v.Base = nil
+	} else {
+		v.Base = &b[0]
+	}
+	v.SetLen(len(b))
+	m.hdrs[i].Hdr.SetIovlen(k + 1)
+}
+
+// setBuf points message i at b.
+func (m *mmsgs) setBuf(i int, b []byte) { m.addBuf(i, 0, b) }
 
 // resetForRecv restores the name lengths and flags the kernel overwrote.
 func (m *mmsgs) resetForRecv(n int) {
@@ -50,6 +105,9 @@ func (m *mmsgs) resetForRecv(n int) {
 		m.hdrs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		m.hdrs[i].Hdr.Flags = 0
 		m.hdrs[i].Len = 0
+		if m.hdrs[i].Hdr.Control != nil {
+			m.hdrs[i].Hdr.SetControllen(ctrlSpace)
+		}
 	}
 }
 
