@@ -28,7 +28,8 @@ const many = -1
 // RFC 7296 §1.2-1.5 and §2.6-2.8 (and, as a cross-check of what a deployed
 // peer sends, strongSwan's message.c rule tables). Minimum counts apply to
 // successful exchanges; a message carrying an error notification (type below
-// 16384) needs nothing but that notification (§1.2, §2.21). IKE_AUTH minimums
+// 16384), or an IKE_SA_INIT response carrying COOKIE (§2.6) or REDIRECT (RFC
+// 5685 §3), needs nothing but that notification. IKE_AUTH minimums
 // are zero because with EAP (§2.16) and multiple authentication (RFC 4739)
 // only the first request carries IDi and later ones carry only EAP or AUTH;
 // the IKE_AUTH task checks the combination it expects.
@@ -142,14 +143,14 @@ func Validate(m *Message) error {
 	}
 	hasError := false
 	for _, p := range m.Payloads {
-		if p.Type == PayloadN && isErrorNotify(p.Body) {
+		if p.Type == PayloadN && endsExchange(p.Body) {
 			hasError = true
 		}
 	}
 	if m.Decrypted {
 		for _, p := range m.Inner {
 			inner[p.Type]++
-			if p.Type == PayloadN && isErrorNotify(p.Body) {
+			if p.Type == PayloadN && endsExchange(p.Body) {
 				hasError = true
 			}
 		}
@@ -194,9 +195,11 @@ func Validate(m *Message) error {
 	return nil
 }
 
-func isErrorNotify(body []byte) bool {
+// endsExchange reports whether a Notify body is one that replaces the normal
+// content of its message: an error, or a COOKIE or REDIRECT demand.
+func endsExchange(body []byte) bool {
 	n, _, err := ParseNotify(body)
-	return err == nil && n.Type.IsError()
+	return err == nil && (n.Type.IsError() || n.Type == COOKIE || n.Type == REDIRECT)
 }
 
 func describe(k ruleKey) string {
