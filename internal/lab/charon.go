@@ -67,6 +67,11 @@ func (n *Node) StartCharon(ctx context.Context, cfg CharonConfig) (*Charon, erro
 	}
 	dir := filepath.Join(n.Lab.Dir, "charon-"+name)
 	c := &Charon{Name: name, Node: n, Dir: dir, URI: "unix://" + filepath.Join(dir, "charon.vici")}
+	// The directory becomes the instance's /run: two instances sharing it
+	// would share PID file and VICI socket, so a taken name is an error.
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("charon instance %q: %w", name, err)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "swanctl"), 0o700); err != nil {
 		return nil, err
 	}
@@ -164,6 +169,9 @@ func (c *Charon) waitReady(ctx context.Context) error {
 // Swanctl runs swanctl against this instance (command first, as swanctl
 // wants it) and returns its combined output.
 func (c *Charon) Swanctl(ctx context.Context, args ...string) (string, error) {
+	if len(args) == 0 {
+		return "", errors.New("swanctl: no command given")
+	}
 	argv := append([]string{args[0], "--uri", c.URI}, args[1:]...)
 	cmd := exec.CommandContext(ctx, "swanctl", argv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -163,6 +163,8 @@ func TestInteropIKEv2PSK(t *testing.T) {
 // address, GW1's private address never appears, and both ends detect the
 // real NAT (GW1 "behind NAT", GW2 "peer behind NAT").
 func TestInteropIKEv2NAT(t *testing.T) {
+	// Parallel: several labs with their charon pairs run side by side.
+	t.Parallel()
 	l := New(t, Options{NAT: true, Tools: []string{"tcpdump", "tshark"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -220,6 +222,8 @@ func TestInteropIKEv2NAT(t *testing.T) {
 
 // Proof 3: IKEv1 main mode with aes128-sha1-modp1024, ESP aes128-sha1.
 func TestInteropIKEv1MainMode(t *testing.T) {
+	// Parallel: several labs with their charon pairs run side by side.
+	t.Parallel()
 	l := New(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -247,6 +251,8 @@ func TestInteropIKEv1MainMode(t *testing.T) {
 // Legacy configuration: gw1 runs starter with ipsec.conf/ipsec.secrets
 // (stroke), gw2 runs charon with swanctl.conf; both driven over VICI.
 func TestInteropStarterIPsecConf(t *testing.T) {
+	// Parallel: several labs with their charon pairs run side by side.
+	t.Parallel()
 	l := New(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -271,6 +277,8 @@ func TestInteropStarterIPsecConf(t *testing.T) {
 // Proof 4: a broken strongSwan configuration fails with strongSwan's own
 // log lines in the error, from both instances, not a bare timeout.
 func TestBrokenConfigErrorCarriesCharonLog(t *testing.T) {
+	// Parallel: several labs with their charon pairs run side by side.
+	t.Parallel()
 	l := New(t, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -34,8 +34,8 @@ func (n *Node) StartStarter(ctx context.Context, cfg StarterConfig) (*Charon, er
 	name := def(cfg.Name, n.Role)
 	dir := filepath.Join(n.Lab.Dir, "charon-"+name)
 	c := &Charon{Name: name, Node: n, Dir: dir, URI: "unix://" + filepath.Join(dir, "charon.vici")}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("starter instance %q: %w", name, err)
 	}
 	plugins := append(append([]string(nil), DefaultPlugins...), "stroke")
 	extra := "  plugins {\n    stroke {\n      secrets_file = /run/ipsec.secrets\n    }\n  }\n" + cfg.Extra

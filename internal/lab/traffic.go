@@ -23,6 +23,7 @@ var pingSummary = regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packet
 // Ping sends count echo requests from the node to dst (0.2 s apart) and
 // returns an error unless every one was answered within the deadline.
 func (n *Node) Ping(ctx context.Context, dst netip.Addr, count int) (PingResult, error) {
+	count = max(count, 1) // ping -c 0 would never stop
 	deadline := 2 + count // seconds: generous for a tunnel's first packet
 	out, err := n.Run(ctx, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.2",
 		"-w", strconv.Itoa(deadline), dst.String())
