@@ -39,8 +39,9 @@ func (cb *connBuilder) convert() {
 		cb.warnf(kv, "type=reject is handled as drop (no ICMP error is sent)")
 	}
 	i = int(c.Version)
-	cb.enum("ikev2", ikev2Values, &i)
+	// In Libreswan files keyexchange=ike is generic and ikev2= decides.
 	cb.enum("keyexchange", keyexchangeValues, &i)
+	cb.enum("ikev2", ikev2Values, &i)
 	c.Version = IKEVersion(i)
 	for _, k := range []string{"dpdaction", "closeaction"} {
 		if _, ok := cb.get(k); !ok {
@@ -392,7 +393,7 @@ func (cb *connBuilder) convertProposals() {
 		}
 	}
 	for i := range child {
-		slices.SortStableFunc(child[i].Transforms, func(a, b Transform) int { return int(a.Type) - int(b.Type) })
+		sortTransforms(child[i].Transforms)
 	}
 	if u := unsupportedTransforms(child); len(u) > 0 {
 		cb.errf(childKV, "unsupported algorithm(s) %s", strings.Join(u, ", "))

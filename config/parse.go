@@ -246,8 +246,9 @@ func splitLines(data []byte) []string {
 	return strings.Split(s, "\n")
 }
 
-// stripComment removes a "#" comment that is not inside double quotes.
-// strongSwan treats "#" as a comment start anywhere outside quotes.
+// stripComment removes a "#" comment: a "#" at the start of the line or
+// after a blank, outside double quotes (ipsec.conf(5)), so that key IDs
+// such as @#0123 survive.
 func stripComment(line string) string {
 	inQuote := false
 	for i := 0; i < len(line); i++ {
@@ -259,7 +260,7 @@ func stripComment(line string) string {
 		case '"':
 			inQuote = !inQuote
 		case '#':
-			if !inQuote {
+			if !inQuote && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
 				return line[:i]
 			}
 		}

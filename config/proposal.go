@@ -389,11 +389,31 @@ func finishProposal(p Proposal, part string) (Proposal, error) {
 	if p.Protocol != ProtoIKE && len(p.Of(TransformESN)) == 0 {
 		p.Transforms = append(p.Transforms, Transform{Type: TransformESN, ID: ESNNo})
 	}
-	// Keep transforms grouped by type in IANA order so equal proposals
-	// compare equal however they were written; order within a type is the
-	// preference order and is kept.
-	slices.SortStableFunc(p.Transforms, func(a, b Transform) int { return int(a.Type) - int(b.Type) })
+	sortTransforms(p.Transforms)
 	return p, nil
+}
+
+// sortTransforms groups transforms by type in the order strongSwan prints
+// them (cipher, integrity, PRF, key exchanges, ESN), keeping the order of
+// preference within a type, so that equal proposals compare equal however
+// they were written.
+func sortTransforms(ts []Transform) {
+	rank := func(t TransformType) int {
+		switch t {
+		case TransformENCR:
+			return 0
+		case TransformINTEG:
+			return 1
+		case TransformPRF:
+			return 2
+		case TransformKE:
+			return 3
+		case TransformESN:
+			return 20
+		}
+		return 4 + int(t) // additional key exchanges, in order
+	}
+	slices.SortStableFunc(ts, func(a, b Transform) int { return rank(a.Type) - rank(b.Type) })
 }
 
 // unsupportedTransforms lists the transforms ipsecgw recognises but cannot run.

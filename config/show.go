@@ -125,7 +125,7 @@ func (c *Config) View(name string) (ConnView, bool) {
 func (v ConnView) Text() string {
 	var b strings.Builder
 	w := func(k, format string, args ...any) {
-		fmt.Fprintf(&b, "  %-14s %s\n", k+":", fmt.Sprintf(format, args...))
+		fmt.Fprintf(&b, "  %-16s %s\n", k+":", fmt.Sprintf(format, args...))
 	}
 	fmt.Fprintf(&b, "conn %s (%s, %s dialect)\n", v.Name, v.Source, v.Dialect)
 	w("auto", "%s", v.Auto)
