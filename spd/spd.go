@@ -41,10 +41,14 @@
 // # Compiled form
 //
 // Rules are flattened, per address family, into one array of fixed-size
-// records in decision order, each record 128-bit address bounds, port bounds
-// and protocol; a lookup parses the header once and scans the array. The
-// benchmarks (spd_test.go) at 1, 10, 100 and 1000 rules show where this
-// stops being cheap; gateways have tens of policies, rarely hundreds.
+// records in decision order (128-bit address bounds, port bounds, protocol).
+// A lookup parses the header once. With few rules it scans the array; from
+// 16 rules of a family on, Compile also builds an index over the remote
+// address (index.go): the remote ranges' boundaries cut the address space
+// into intervals, each listing in decision order the rules that cover it, so
+// a lookup is a binary search plus a scan of the few candidates. When rules
+// overlap so much that the lists would grow past 64 entries per rule, the
+// index is not built and the scan remains. BenchmarkLookup measures both.
 package spd
 
 import (
@@ -263,8 +267,9 @@ type entry struct {
 // Table is an immutable compiled SPD. It is safe for concurrent use; swap
 // whole Tables (see Live) to change policy.
 type Table struct {
-	rules  []Rule // in decision order
-	v4, v6 []entry
+	rules    []Rule // in decision order
+	v4, v6   []entry
+	ix4, ix6 *index // nil: scan the array
 }
 
 // Compile validates and orders rules into a Table. The rules slice is not
@@ -316,6 +321,7 @@ func Compile(rules []Rule) (*Table, error) {
 			t.v6 = append(t.v6, e)
 		}
 	}
+	t.ix4, t.ix6 = buildIndex(t.v4), buildIndex(t.v6)
 	return t, nil
 }
 
@@ -357,28 +363,42 @@ func (t *Table) match(f *Flow, inbound bool) Result {
 		local, remote = remote, local
 		lport, rport = rport, lport
 	}
-	es := t.v6
+	es, ix := t.v6, t.ix6
 	if f.Is4 {
-		es = t.v4
+		es, ix = t.v4, t.ix4
+	}
+	if ix != nil {
+		// Every candidate's remote range covers the interval, so only the
+		// other fields need testing.
+		i := search(ix.starts, remote)
+		for _, c := range ix.cand[ix.off[i]:ix.off[i+1]] {
+			if e := &es[c]; e.matches(f, local, lport, rport) {
+				return Result{Action: e.action, PolicyID: e.policy, Rule: e.rule, Status: Matched}
+			}
+		}
+		return noMatch
 	}
 	for i := range es {
 		e := &es[i]
-		if e.proto != 0 && e.proto != f.Proto {
-			continue
+		if remote.inRange(e.rFrom, e.rTo) && e.matches(f, local, lport, rport) {
+			return Result{Action: e.action, PolicyID: e.policy, Rule: e.rule, Status: Matched}
 		}
-		if !remote.inRange(e.rFrom, e.rTo) || !local.inRange(e.lFrom, e.lTo) {
-			continue
-		}
-		if f.HasPorts {
-			if lport < e.lpFrom || lport > e.lpTo || rport < e.rpFrom || rport > e.rpTo {
-				continue
-			}
-		} else if !e.portsAny {
-			continue
-		}
-		return Result{Action: e.action, PolicyID: e.policy, Rule: e.rule, Status: Matched}
 	}
 	return noMatch
+}
+
+// matches tests everything but the remote address.
+func (e *entry) matches(f *Flow, local u128, lport, rport uint16) bool {
+	if e.proto != 0 && e.proto != f.Proto {
+		return false
+	}
+	if !local.inRange(e.lFrom, e.lTo) {
+		return false
+	}
+	if f.HasPorts {
+		return lport >= e.lpFrom && lport <= e.lpTo && rport >= e.rpFrom && rport <= e.rpTo
+	}
+	return e.portsAny
 }
 
 // Contains reports whether the selector matches the flow (inbound as for

@@ -472,11 +472,19 @@ func (g gen) packet(is4 bool) pktSpec {
 }
 
 func TestRandomAgainstReference(t *testing.T) {
+	defer func(old int) { indexThreshold = old }(indexThreshold)
+	for _, th := range []int{0, 16, 1 << 30} { // always index, default, never
+		indexThreshold = th
+		t.Run(fmt.Sprintf("indexThreshold=%d", th), testRandomAgainstReference)
+	}
+}
+
+func testRandomAgainstReference(t *testing.T) {
 	g := gen{rand.New(rand.NewPCG(1, 2))}
 	matched := 0
 	for round := 0; round < 200; round++ {
 		var rules []Rule
-		for n := g.IntN(40); n > 0; n-- {
+		for n := g.IntN(60); n > 0; n-- {
 			rules = append(rules, g.rule(g.IntN(2) == 0))
 		}
 		tab := mustCompile(t, rules)
@@ -515,6 +523,50 @@ func TestRandomAgainstReference(t *testing.T) {
 	t.Logf("%d of 60000 lookups matched a rule", matched)
 	if matched < 5000 {
 		t.Fatalf("only %d of 60000 lookups matched a rule: the generator is too sparse to test much", matched)
+	}
+}
+
+// TestIndexFallback: nested remote ranges would make the index quadratic;
+// Compile must keep the scan then, and both forms must agree.
+func TestIndexFallback(t *testing.T) {
+	var rules []Rule
+	for i := 0; i < 300; i++ {
+		from := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		to := netip.AddrFrom4([4]byte{10, 255, 255 - byte(i>>8), 255 - byte(i)})
+		rules = append(rules, Rule{Selector: Selector{Local: MustPrefixRange("0.0.0.0/0"), Remote: AddrRange{from, to},
+			LocalPorts: AllPorts, RemotePorts: AllPorts}, Action: Protect, PolicyID: uint32(i), Priority: uint32(1000 - i)}) // narrowest first
+	}
+	tab := mustCompile(t, rules)
+	if tab.ix4 != nil {
+		t.Fatalf("index built with %d candidate entries for %d rules", len(tab.ix4.cand), len(rules))
+	}
+	// Fewer nested rules stay within the budget and get an index.
+	small := mustCompile(t, rules[:40])
+	if small.ix4 == nil {
+		t.Fatal("no index for 40 rules")
+	}
+	g := gen{rand.New(rand.NewPCG(3, 4))}
+	for i := 0; i < 2000; i++ {
+		ps := pktSpec{src: a4("1.1.1.1"), dst: netip.AddrFrom4([4]byte{10, byte(g.IntN(256)), byte(g.IntN(2)), byte(g.IntN(256))}), proto: ProtoUDP}
+		if i&1 == 0 {
+			ps.dst = netip.AddrFrom4([4]byte{10, 255, 255 - byte(g.IntN(2)), 255 - byte(g.IntN(256))})
+		}
+		for _, c := range []struct {
+			tab   *Table
+			rules []Rule
+		}{{small, rules[:40]}, {tab, rules}} {
+			want, ok := refMatch(c.rules, ps, false)
+			got := c.tab.Outbound(ps.bytes())
+			if !ok {
+				if got.Status != NoMatch {
+					t.Fatalf("%v: got %+v, reference no match", ps.dst, got)
+				}
+				continue
+			}
+			if got.Status != Matched || got.PolicyID != want.PolicyID {
+				t.Fatalf("%v: got %+v, want policy %d", ps.dst, got, want.PolicyID)
+			}
+		}
 	}
 }
 
