@@ -5,6 +5,7 @@ go 1.26.0
 require github.com/spf13/cobra v1.10.2
 
 require (
+	github.com/cloudflare/circl v1.6.5 // indirect
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
 	github.com/go-viper/mapstructure/v2 v2.4.0 // indirect
 	github.com/gopacket/gopacket v1.7.7 // indirect

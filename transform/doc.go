@@ -42,7 +42,8 @@
 //
 // Nothing here implements a block cipher or a hash function: AES, 3DES, SHA-*,
 // MD5, HMAC, GCM, ChaCha20-Poly1305 and the elliptic curves come from the Go
-// standard library and golang.org/x/crypto. The modes CBC-without-allocation
+// standard library and golang.org/x/crypto, X448 from
+// github.com/cloudflare/circl. The modes CBC-without-allocation
 // IV reset, CTR (RFC 3686), AES-XCBC (RFC 3566, RFC 4434) and AES-CMAC (RFC
 // 4493, RFC 4615) are built here on crypto/aes's block cipher.
 package transform

@@ -78,7 +78,7 @@ const (
 	KEMODP2048S224 ID = 23 // RFC 5114 §2.2
 	KEMODP2048S256 ID = 24 // RFC 5114 §2.3
 	KECurve25519   ID = 31 // RFC 8031
-	KECurve448     ID = 32 // RFC 8031; no maintained implementation in std/x/crypto: ErrUnsupported
+	KECurve448     ID = 32 // RFC 8031; X448 from github.com/cloudflare/circl
 )
 
 // Extended sequence number IDs (Transform Type 5).

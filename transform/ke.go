@@ -8,11 +8,11 @@ package transform
 //     of the prime (RFC 7296 §3.4);
 //   - ECP groups 19/20/21: x || y, each left-padded to the field size, with no
 //     0x04 point-format prefix (RFC 5903 §7);
-//   - Curve25519: the 32-byte u-coordinate (RFC 8031 §3.1).
+//   - Curve25519 and Curve448: the 32- or 56-byte u-coordinate (RFC 8031 §3.1).
 //
 // The shared secret has a fixed length: the prime length for MODP (left-padded,
 // RFC 7296 §2.14), the x coordinate for ECP (RFC 5903 §7), 32 bytes for
-// Curve25519.
+// Curve25519, 56 for Curve448.
 //
 // Methods are safe to call from one goroutine at a time.
 type KeyExchange interface {
@@ -22,7 +22,7 @@ type KeyExchange interface {
 	PublicKey() []byte
 	// SharedSecret validates peer (MODP: 1 < y < p-1 and, for the RFC 5114
 	// groups, y^q mod p == 1; ECP: correct length and on the curve;
-	// Curve25519: 32 bytes and a non-zero result) and returns the shared
+	// Curve25519/448: 32/56 bytes and a non-zero result) and returns the shared
 	// secret in a new slice. A bad value gives an error wrapping
 	// ErrInvalidPublic; it may be called again with another value.
 	SharedSecret(peer []byte) ([]byte, error)
@@ -31,9 +31,9 @@ type KeyExchange interface {
 }
 
 // NewKeyExchange returns a KeyExchange for group with a new random private
-// key (from crypto/rand). Unknown groups and KECurve448 (no maintained Go
-// implementation in the standard library or golang.org/x/crypto) give an
-// error wrapping ErrUnsupported.
+// key (from crypto/rand). Unknown groups give an error wrapping
+// ErrUnsupported. Curve448 uses github.com/cloudflare/circl, since neither
+// the standard library nor golang.org/x/crypto implements X448.
 func NewKeyExchange(group ID) (KeyExchange, error) {
 	return newKeyExchange(group, nil)
 }
@@ -50,6 +50,8 @@ func newKeyExchange(group ID, priv []byte) (KeyExchange, error) {
 		return newECP(t, priv)
 	case KECurve25519:
 		return newX25519(t, priv)
+	case KECurve448:
+		return newX448(t, priv)
 	}
 	return nil, newErr("new", t, ErrUnsupported, "")
 }

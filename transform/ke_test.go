@@ -153,10 +153,30 @@ func TestX25519RejectsBadPublic(t *testing.T) {
 }
 
 func TestKeyExchangeUnsupported(t *testing.T) {
-	for _, id := range []ID{KECurve448, KENone, 3, 4, 25, 99, 0xffff} {
+	for _, id := range []ID{KENone, 3, 4, 25, 99, 0xffff} {
 		k, err := NewKeyExchange(id)
 		if k != nil || !errors.Is(err, ErrUnsupported) {
 			t.Errorf("group %d: got %v, %v; want ErrUnsupported", id, k, err)
+		}
+	}
+}
+
+func TestX448RejectsBadPublic(t *testing.T) {
+	k, err := NewKeyExchange(KECurve448)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u1 := make([]byte, 56)
+	u1[0] = 1
+	bad := map[string][]byte{
+		"zero (all-zero secret)":          make([]byte, 56),
+		"u=1 low order (all-zero secret)": u1,
+		"short":                           make([]byte, 55),
+		"x25519 size":                     make([]byte, 32),
+	}
+	for name, v := range bad {
+		if _, err := k.SharedSecret(v); !errors.Is(err, ErrInvalidPublic) {
+			t.Errorf("%s: got %v, want ErrInvalidPublic", name, err)
 		}
 	}
 }

@@ -124,7 +124,7 @@ func Lookup(t Transform) (Info, error) {
 		}
 		if modpGroups[t.ID] == nil {
 			switch t.ID {
-			case KEECP256, KEECP384, KEECP521, KECurve25519:
+			case KEECP256, KEECP384, KEECP521, KECurve25519, KECurve448:
 			default:
 				return unsupported()
 			}
@@ -189,7 +189,7 @@ func Supported(typ Type) []Transform {
 			add(id)
 		}
 	case TypeKE:
-		for _, id := range []ID{KECurve25519, KEECP256, KEECP384, KEECP521, KEMODP3072, KEMODP4096,
+		for _, id := range []ID{KECurve25519, KECurve448, KEECP256, KEECP384, KEECP521, KEMODP3072, KEMODP4096,
 			KEMODP2048, KEMODP6144, KEMODP8192, KEMODP1536, KEMODP1024, KEMODP768,
 			KEMODP2048S256, KEMODP2048S224, KEMODP1024S160} {
 			add(id)

@@ -90,7 +90,7 @@ func TestLookupErrors(t *testing.T) {
 		{Transform{Type: TypeINTEG, ID: IntegHMACSHA1_96, KeyLen: 160}, ErrKeyLength},
 		{Transform{Type: TypePRF, ID: PRFHMACSHA1, KeyLen: 128}, ErrKeyLength},
 		{Transform{Type: TypePRF, ID: 3}, ErrUnsupported}, // PRF_HMAC_TIGER
-		{Transform{Type: TypeKE, ID: KECurve448}, ErrUnsupported},
+		{Transform{Type: TypeKE, ID: 33}, ErrUnsupported},
 		{Transform{Type: TypeESN, ID: 2}, ErrUnsupported},
 		{Transform{Type: 0, ID: 1}, ErrUnsupported},
 		{Transform{Type: 6, ID: 1}, ErrUnsupported},
