@@ -67,9 +67,16 @@ func ipCmd(t *testing.T, ns string, args ...string) string {
 // created by fn stay in that namespace after the thread switches back.
 func inNS(t *testing.T, ns string, fn func()) {
 	t.Helper()
+	if err := inNSErr(ns, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inNSErr is inNS for goroutines other than the test's own.
+func inNSErr(ns string, fn func()) error {
 	target, err := netns.GetFromName(ns)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer target.Close()
 	done := make(chan error)
@@ -95,9 +102,7 @@ func inNS(t *testing.T, ns string, fn func()) {
 		runtime.UnlockOSThread()
 		done <- nil
 	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	return <-done
 }
 
 func createInNS(t *testing.T, ns string) *TUN {
@@ -108,6 +113,17 @@ func createInNS(t *testing.T, ns string) *TUN {
 	}
 	t.Cleanup(func() { dev.Close() })
 	return dev
+}
+
+// rxPackets is how many packets the kernel has received from our side of
+// the TUN (what we wrote, after GRO coalescing).
+func rxPackets(t *testing.T, dev *TUN) uint64 {
+	t.Helper()
+	link, err := dev.nl.LinkByIndex(dev.Index())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link.Attrs().Statistics.RxPackets
 }
 
 func newBufs(n, size int) ([][]byte, []int) {
@@ -139,6 +155,7 @@ func readUntil(t *testing.T, dev Device, bufs [][]byte, sizes []int, match func(
 				out <- res{err: err}
 				return
 			}
+			clear(sizes[n:]) // callers may walk the batch up to the first 0
 			var r res
 			for i := range n {
 				p := bufs[i][Headroom : Headroom+sizes[i]]
@@ -456,8 +473,14 @@ func TestTUNWriteBatchCoalesced(t *testing.T) {
 		b := make([]byte, Headroom+MaxPacketSize+Tailroom)
 		out[i] = b[:Headroom+copy(b[Headroom:], pkt)]
 	}
+	before := rxPackets(t, dev)
 	if _, err := dev.Write(out, Headroom); err != nil {
 		t.Fatal(err)
+	}
+	if got := rxPackets(t, dev) - before; got >= count {
+		t.Fatalf("%d datagrams written as %d packets: GRO did not coalesce", count, got)
+	} else {
+		t.Logf("%d datagrams written as %d coalesced packets", count, got)
 	}
 	buf := make([]byte, 65536)
 	for i := range count {
