@@ -1,6 +1,7 @@
 package config
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,8 +36,21 @@ func corpusDiagnostics(t *testing.T, dir string) (*Config, []string) {
 	return cfg, got
 }
 
-func readExpect(t *testing.T, dir string) []string {
+// -update rewrites the expect files from the current output; review the
+// diff before committing it.
+var update = flag.Bool("update", false, "rewrite testdata/config/*/*/expect")
+
+func readExpect(t *testing.T, dir string, got []string) []string {
 	t.Helper()
+	if *update {
+		text := strings.Join(got, "\n")
+		if text != "" {
+			text += "\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, "expect"), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(dir, "expect"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +79,7 @@ func TestCorpusGood(t *testing.T) {
 			if cfg == nil {
 				t.Fatalf("good config failed to load:\n%s", strings.Join(got, "\n"))
 			}
-			if want := readExpect(t, dir); !slices.Equal(got, want) {
+			if want := readExpect(t, dir, got); !slices.Equal(got, want) {
 				t.Errorf("diagnostics:\n got:\n%s\n want:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
@@ -79,7 +93,7 @@ func TestCorpusBad(t *testing.T) {
 			if cfg != nil {
 				t.Errorf("bad config loaded")
 			}
-			if want := readExpect(t, dir); !slices.Equal(got, want) {
+			if want := readExpect(t, dir, got); !slices.Equal(got, want) {
 				t.Errorf("diagnostics:\n got:\n%s\n want:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})

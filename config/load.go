@@ -138,6 +138,7 @@ type builder struct {
 	// lines of each conn's authby (for PSK diagnostics).
 	authLine map[string]rawKV
 	loaded   map[string]bool // conns with auto != ignore
+	loops    map[string]bool // also= loops already reported
 }
 
 func (b *builder) files() []string {
@@ -160,6 +161,7 @@ func (b *builder) build() {
 	b.connSecs = map[string][]*rawSection{}
 	b.authLine = map[string]rawKV{}
 	b.loaded = map[string]bool{}
+	b.loops = map[string]bool{}
 	for _, s := range b.p.sections {
 		if s == nil {
 			continue
@@ -253,6 +255,11 @@ func (b *builder) effective(name string) (map[string]rawKV, []string, bool) {
 	ok := true
 	var collect func(sec string, stack []string, from rawKV) bool
 	collect = func(sec string, stack []string, from rawKV) bool {
+		// Problems with an also= line belong to the section that has it.
+		owner := name
+		if len(stack) > 0 {
+			owner = stack[len(stack)-1]
+		}
 		secs, found := b.connSecs[sec]
 		if !found {
 			if sec == "%default" {
@@ -262,15 +269,21 @@ func (b *builder) effective(name string) (map[string]rawKV, []string, bool) {
 			if sg := suggest(sec, b.connOrder); sg != "" {
 				msg += fmt.Sprintf(" (did you mean %q?)", sg)
 			}
-			b.add(SeverityError, from, name, msg)
+			b.add(SeverityError, from, owner, msg)
 			return false
 		}
-		if slices.Contains(stack, sec) {
-			b.add(SeverityError, from, name, fmt.Sprintf("also= loop: %s", strings.Join(append(stack, sec), " -> ")))
+		if i := slices.Index(stack, sec); i >= 0 {
+			// Report each loop once, whichever of its conns is built first.
+			cycle := slices.Clone(stack[i:])
+			slices.Sort(cycle)
+			if key := strings.Join(cycle, "\x00"); !b.loops[key] {
+				b.loops[key] = true
+				b.add(SeverityError, from, owner, fmt.Sprintf("also= loop: %s; remove one of these also= lines", strings.Join(append(stack[i:], sec), " -> ")))
+			}
 			return false
 		}
 		if len(stack) > MaxAlsoDepth {
-			b.add(SeverityError, from, name, fmt.Sprintf("also= nested deeper than %d levels", MaxAlsoDepth))
+			b.add(SeverityError, from, owner, fmt.Sprintf("also= nested deeper than %d levels", MaxAlsoDepth))
 			return false
 		}
 		stack = append(stack, sec)

@@ -70,9 +70,15 @@ func (p *confParser) warnf(file string, line int, format string, args ...any) {
 // parseFile reads and parses one file; from/fromLine locate the include
 // statement that named it (empty for the top-level file).
 func (p *confParser) parseFile(name, from string, fromLine int) {
+	p.parseFileAs(name, name, from, fromLine)
+}
+
+// parseFileAs reads name; written is how the include line spelled it, for
+// messages.
+func (p *confParser) parseFileAs(name, written, from string, fromLine int) {
 	for _, f := range p.stack {
 		if f == name {
-			p.errorf(from, fromLine, "include loop: %s includes itself (through %s)", name, strings.Join(p.stack, " -> "))
+			p.errorf(from, fromLine, "include %s: include loop, the file is already being read; remove this include", written)
 			return
 		}
 	}
@@ -92,7 +98,7 @@ func (p *confParser) parseFile(name, from string, fromLine int) {
 		if from == "" {
 			p.errorf(name, 0, "cannot read: %v", unwrapPathError(err))
 		} else {
-			p.errorf(from, fromLine, "include %s: %v", name, unwrapPathError(err))
+			p.errorf(from, fromLine, "include %s: %v", written, unwrapPathError(err))
 		}
 		return
 	}
@@ -214,25 +220,26 @@ func (p *confParser) parseHeader(name string, lineNo int, text string) *rawSecti
 	return nil
 }
 
-func (p *confParser) include(from string, lineNo int, pattern string) {
+func (p *confParser) include(from string, lineNo int, written string) {
+	pattern := written
 	if !filepath.IsAbs(pattern) {
 		pattern = filepath.Join(filepath.Dir(from), pattern)
 	}
 	if !strings.ContainsAny(pattern, "*?[") {
-		p.parseFile(pattern, from, lineNo)
+		p.parseFileAs(pattern, written, from, lineNo)
 		return
 	}
 	matches, err := p.fs.Glob(pattern)
 	if err != nil {
-		p.errorf(from, lineNo, "include %s: bad pattern: %v", pattern, err)
+		p.errorf(from, lineNo, "include %s: bad pattern: %v", written, err)
 		return
 	}
 	if len(matches) == 0 {
 		// strongSwan includes nothing for a pattern without matches.
-		p.warnf(from, lineNo, "include %s matches no file", pattern)
+		p.warnf(from, lineNo, "include %s matches no file", written)
 	}
 	for _, m := range matches {
-		p.parseFile(m, from, lineNo)
+		p.parseFileAs(m, m, from, lineNo)
 	}
 }
 

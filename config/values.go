@@ -14,6 +14,7 @@ import (
 // Decimal values are accepted ("1.5h").
 func parseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
+	orig := s
 	if s == "" {
 		return 0, fmt.Errorf("empty time value")
 	}
@@ -30,7 +31,7 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(s, "eExXpP_+-") {
-		return 0, fmt.Errorf("%q is not a time value; write seconds or a number with s, m, h or d (e.g. 3600, 60m, 1h)", s)
+		return 0, fmt.Errorf("%q is not a time value; write seconds or a number with s, m, h or d (e.g. 3600, 60m, 1h)", orig)
 	}
 	d := f * float64(unit)
 	if d > float64(MaxLifetime) {
