@@ -222,25 +222,3 @@ func TestKEVectors(t *testing.T) {
 		})
 	}
 }
-
-// TestECP256RFC5903 is the RFC 5903 §8.1 example (256-bit random ECP group).
-func TestECP256RFC5903(t *testing.T) {
-	i, err := newKeyExchange(KEECP256, unhex(t, "c88f01f510d9ac3f70a292daa2316de544e9aab8afe84049c62a9c57862d1433"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantPub := "dad0b65394221cf9b051e1feca5787d098dfe637fc90b9ef945d0c3772581180" +
-		"5271a0461cdb8252d61f1c456fa3e59ab1f45b33accf5f58389e0577b8990bb3"
-	if got := hex.EncodeToString(i.PublicKey()); got != wantPub {
-		t.Fatalf("g^i\n got %s\nwant %s", got, wantPub)
-	}
-	gr := unhex(t, "d12dfb5289c8d4f81208b70270398c342296970a0bccb74c736fc7554494bf63"+
-		"56fbf3ca366cc23e8157854c13c58d6aac23f046ada30f8353e74f33039872ab")
-	s, err := i.SharedSecret(gr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := hex.EncodeToString(s); got != "d6840f6b42f6edafd13116e0e12565202fef8e9ece7dce03812464d04b9442de" {
-		t.Fatalf("g^ir x = %s", got)
-	}
-}
