@@ -11,17 +11,8 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/esp/replay"
 	"github.com/ipsecgw/ipsecgw/spd"
+	"github.com/ipsecgw/ipsecgw/transform"
 )
-
-// Cipher is the per-SA crypto state as far as the SAD needs it: something
-// whose keys can be wiped. In the daemon it is a *transform.Protector (whose
-// Close wipes the keys); the dataplane asserts to that type once per SA, not
-// per packet. Close is never called while the SA is reachable from the
-// Table, and only after the Table's zero delay has let in-flight packets
-// finish (see Options.ZeroDelay).
-type Cipher interface {
-	Close()
-}
 
 // Direction of an SA.
 type Direction uint8
@@ -60,7 +51,11 @@ type Config struct {
 	// gateway's point of view (Local = our side). An inbound SA drops inner
 	// packets outside them; it needs at least one.
 	Selectors []spd.Selector
-	Cipher    Cipher
+	// Cipher is the SA's keyed protection for its direction. The SA owns it:
+	// the Table calls its Close (wiping the keys) once the SA is removed and
+	// the zero delay (Options.ZeroDelay) has let in-flight packets finish;
+	// it is never closed while the SA is reachable from the Table.
+	Cipher *transform.Protector
 	ESN       bool
 	// ReplayWindow is the anti-replay window size for inbound SAs (0: the
 	// default, 128).
@@ -115,7 +110,7 @@ type SA struct {
 	created  time.Time
 	sels     []spd.Selector
 	selTable *spd.Table // the selectors, compiled, for the inbound check
-	cipher   Cipher
+	cipher   *transform.Protector
 	window   *replay.Window   // inbound only
 	seq      *replay.Sequence // outbound only
 	soft     Lifetime
@@ -202,7 +197,7 @@ func (sa *SA) PolicyID() uint32             { return sa.policyID }
 func (sa *SA) Local() netip.AddrPort        { return sa.local }
 func (sa *SA) Remote() netip.AddrPort       { return sa.remote }
 func (sa *SA) Created() time.Time           { return sa.created }
-func (sa *SA) Cipher() Cipher               { return sa.cipher }
+func (sa *SA) Cipher() *transform.Protector { return sa.cipher }
 func (sa *SA) Soft() Lifetime               { return sa.soft }
 func (sa *SA) Hard() Lifetime               { return sa.hard }
 func (sa *SA) Selectors() []spd.Selector    { return sa.sels }
