@@ -43,9 +43,6 @@ func (p RawPayload) PayloadType() PayloadType { return p.Type }
 func (p RawPayload) Len() int                 { return len(p.Body) }
 func (p RawPayload) AppendTo(b []byte) []byte { return append(b, p.Body...) }
 
-// maxPayloadBody is the largest body the 16-bit Payload Length can describe.
-const maxPayloadBody = 0xffff - GenericHeaderLen
-
 // parseChain walks a chain of payloads in b starting with type first, as
 // found after an IKE header (outer payloads) or in a decrypted SK payload
 // (inner payloads), appending to dst. base is the offset of b within the
