@@ -51,12 +51,11 @@ type Config struct {
 	// gateway's point of view (Local = our side). An inbound SA drops inner
 	// packets outside them; it needs at least one.
 	Selectors []spd.Selector
-	// Cipher is the SA's keyed protection for its direction. The SA owns it:
-	// the Table calls its Close (wiping the keys) once the SA is removed and
-	// the zero delay (Options.ZeroDelay) has let in-flight packets finish;
-	// it is never closed while the SA is reachable from the Table.
+	// Cipher is the SA's keyed protection for its direction. The SA owns it
+	// and closes it (wiping the keys) when the SA has been removed and the
+	// last reference taken with Acquire is released.
 	Cipher *transform.Protector
-	ESN       bool
+	ESN    bool
 	// ReplayWindow is the anti-replay window size for inbound SAs (0: the
 	// default, 128).
 	ReplayWindow int
@@ -82,6 +81,7 @@ var (
 // hot immutable fields of the SA are not invalidated by counter writes.
 type counters struct {
 	_       [64]byte
+	refs    atomic.Int64 // the Table's reference plus one per Acquire
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	drops   [NumDropReasons]atomic.Uint64
@@ -450,6 +450,34 @@ func (sa *SA) stopTimers() {
 			t.Stop()
 			sa.timers[i] = nil
 		}
+	}
+}
+
+// Acquire takes a reference that keeps the SA's Cipher keyed until Release.
+// The dataplane takes one around its use of Cipher() for a packet or a
+// batch, right after the lookup. It returns false, and takes nothing, when
+// the SA has been removed and its keys wiped (or it was never installed):
+// drop the packet with DropNoSA. Cost: one uncontended CAS.
+func (sa *SA) Acquire() bool {
+	for {
+		n := sa.ctr.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if sa.ctr.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// Release gives back a reference from Acquire. The last release of a
+// removed SA wipes its keys.
+func (sa *SA) Release() {
+	switch n := sa.ctr.refs.Add(-1); {
+	case n == 0:
+		sa.wipe()
+	case n < 0:
+		panic("sad: SA released more often than acquired")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -190,20 +191,16 @@ func TestInstallLookupRemove(t *testing.T) {
 		if _, r := in.Check(1); r != DropNoSA {
 			t.Fatalf("removed SA accepts packets: %v", r)
 		}
-		if wiped(in) {
-			t.Fatal("keys wiped before the zero delay")
-		}
-		time.Sleep(DefaultZeroDelay)
-		synctest.Wait()
 		if !wiped(in) {
-			t.Fatal("keys not wiped after the zero delay")
+			t.Fatal("keys of a removed SA nobody holds not wiped")
+		}
+		if in.Acquire() {
+			t.Fatal("Acquire of a wiped SA succeeded")
 		}
 		if err := tab.InstallInbound(in); !errors.Is(err, ErrInstalled) {
 			t.Fatalf("reinstall of a removed SA: %v", err)
 		}
 		tab.Close()
-		time.Sleep(DefaultZeroDelay)
-		synctest.Wait()
 		if !wiped(out) || tab.Outbound(7) != nil {
 			t.Fatal("Close did not remove and wipe the outbound SA")
 		}
@@ -240,8 +237,6 @@ func TestRekeyMakeBeforeBreak(t *testing.T) {
 		if tab.Inbound(0x1000) != nil {
 			t.Fatal("old inbound SA still present after its linger")
 		}
-		time.Sleep(DefaultZeroDelay)
-		synctest.Wait()
 		for _, sa := range []*SA{oldIn, oldOut} {
 			if !wiped(sa) {
 				t.Fatalf("%v not wiped", sa)
@@ -263,7 +258,7 @@ func TestRekeyMakeBeforeBreak(t *testing.T) {
 // outbound SA must always find its inbound partner (the new inbound SA goes
 // live first), and a policy never loses its outbound SA.
 func TestRekeyConcurrentReaders(t *testing.T) {
-	tab := NewTable(Options{ZeroDelay: -1, Linger: time.Hour})
+	tab := NewTable(Options{Linger: time.Hour})
 	const rounds = 300
 	partner := make(map[*SA]uint32, rounds)
 	ins := make([]*SA, rounds)
@@ -308,6 +303,111 @@ func TestRekeyConcurrentReaders(t *testing.T) {
 	}
 }
 
+// TestReferencesDelayWipe: a removed SA keeps its keys while a packet holds
+// it, and the last Release wipes them.
+func TestReferencesDelayWipe(t *testing.T) {
+	tab := NewTable(Options{})
+	sa := mustSA(t, cfg(Outbound, 0x5000, 1))
+	if sa.Acquire() {
+		t.Fatal("Acquire of an SA never installed succeeded")
+	}
+	if err := tab.InstallOutbound(sa); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if !sa.Acquire() {
+			t.Fatal("Acquire failed")
+		}
+	}
+	tab.Remove(sa)
+	if wiped(sa) {
+		t.Fatal("keys wiped while held")
+	}
+	sa.Release()
+	if wiped(sa) {
+		t.Fatal("keys wiped while still held once")
+	}
+	if !sa.Acquire() {
+		t.Fatal("a held SA can no longer be acquired")
+	}
+	sa.Release()
+	sa.Release()
+	if !wiped(sa) {
+		t.Fatal("last Release did not wipe")
+	}
+	if sa.Acquire() {
+		t.Fatal("Acquire after wipe succeeded")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("unbalanced Release did not panic")
+		}
+	}()
+	sa.Release()
+}
+
+// TestConcurrentRemoveWhileSealing: workers seal with SAs they acquired
+// while the control plane rekeys and removes; no worker ever meets a closed
+// cipher, every removed SA ends wiped. Meant for -race.
+func TestConcurrentRemoveWhileSealing(t *testing.T) {
+	tab := NewTable(Options{})
+	const rounds = 200
+	outs := make([]*SA, rounds)
+	for i := range outs {
+		outs[i] = mustSA(t, cfg(Outbound, uint32(0x9000+i), 1))
+	}
+	if err := tab.InstallOutbound(outs[0]); err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var closedSeen, sealed atomic.Int64
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pkt := make([]byte, 8+8+64+16)
+			for !stop.Load() {
+				sa := tab.Outbound(1)
+				if sa == nil || !sa.Acquire() {
+					continue
+				}
+				seq, r := sa.NextSeq(len(pkt))
+				if r == NotDropped {
+					if err := sa.Cipher().IV(pkt[8:16], seq); err != nil {
+						closedSeen.Add(1)
+					} else if err := sa.Cipher().Seal(pkt, 8, nil, nil); err != nil {
+						closedSeen.Add(1)
+					}
+					sealed.Add(1)
+				}
+				sa.Release()
+			}
+		}()
+	}
+	for i := 1; i < rounds; i++ {
+		if err := tab.InstallOutbound(outs[i]); err != nil {
+			t.Fatal(err)
+		}
+		for sealed.Load() < int64(i*5) {
+			runtime.Gosched()
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if n := closedSeen.Load(); n != 0 {
+		t.Fatalf("%d seals met a closed cipher", n)
+	}
+	for i, sa := range outs[:rounds-1] {
+		if !wiped(sa) {
+			t.Fatalf("replaced SA %d not wiped", i)
+		}
+	}
+	if wiped(outs[rounds-1]) {
+		t.Fatal("current SA wiped")
+	}
+}
+
 type eventLog struct {
 	mu  sync.Mutex
 	evs []Event
@@ -322,7 +422,7 @@ func (l *eventLog) get() []Event {
 
 func TestPacketLifetimes(t *testing.T) {
 	var log eventLog
-	tab := NewTable(Options{OnEvent: log.add, ZeroDelay: -1})
+	tab := NewTable(Options{OnEvent: log.add})
 	c := cfg(Outbound, 0x2000, 3)
 	c.Soft = Lifetime{Packets: 3}
 	c.Hard = Lifetime{Packets: 5}
@@ -359,7 +459,7 @@ func TestPacketLifetimes(t *testing.T) {
 
 func TestByteLifetimesInboundConcurrent(t *testing.T) {
 	var log eventLog
-	tab := NewTable(Options{OnEvent: log.add, ZeroDelay: -1})
+	tab := NewTable(Options{OnEvent: log.add})
 	c := cfg(Inbound, 0x3000, 3)
 	c.Hard = Lifetime{Bytes: 100 * 1000} // no soft: the hard event brings the soft one
 	c.ReplayWindow = 4096
@@ -453,7 +553,7 @@ func TestTimeLifetimes(t *testing.T) {
 
 func TestSequenceExhaustion(t *testing.T) {
 	var log eventLog
-	tab := NewTable(Options{OnEvent: log.add, ZeroDelay: -1})
+	tab := NewTable(Options{OnEvent: log.add})
 	for _, esn := range []bool{false, true} {
 		c := cfg(Outbound, 0x2000, 3)
 		c.ESN = esn
@@ -485,7 +585,7 @@ func TestSequenceExhaustion(t *testing.T) {
 }
 
 func TestInboundPath(t *testing.T) {
-	tab := NewTable(Options{ZeroDelay: -1})
+	tab := NewTable(Options{})
 	c := cfg(Inbound, 0x3000, 3)
 	c.ESN = true
 	sa := mustSA(t, c)
@@ -545,7 +645,7 @@ func TestStringsHaveNoSecrets(t *testing.T) {
 }
 
 func TestZeroAllocs(t *testing.T) {
-	tab := NewTable(Options{ZeroDelay: -1})
+	tab := NewTable(Options{})
 	in, out := mustSA(t, cfg(Inbound, 0x3000, 3)), mustSA(t, cfg(Outbound, 0x4000, 3))
 	if err := tab.Rekey(in, out, 0, 0); err != nil {
 		t.Fatal(err)
@@ -560,7 +660,10 @@ func TestZeroAllocs(t *testing.T) {
 		sa.CheckInner(inner)
 		sa.Drop(DropAuthFailed)
 		o := tab.Outbound(3)
-		o.NextSeq(100)
+		if o.Acquire() {
+			o.NextSeq(100)
+			o.Release()
+		}
 		_ = tab.Inbound(0x9999)
 	})
 	if allocs != 0 {
@@ -569,7 +672,7 @@ func TestZeroAllocs(t *testing.T) {
 }
 
 func fill(b testing.TB, n int) *Table {
-	tab := NewTable(Options{ZeroDelay: -1})
+	tab := NewTable(Options{})
 	for i := 0; i < n; i++ {
 		if err := tab.InstallInbound(mustSA(b, cfg(Inbound, uint32(0x10000+i*7919), uint32(i)))); err != nil {
 			b.Fatal(err)
@@ -642,14 +745,18 @@ func BenchmarkInboundPacket(b *testing.B) {
 }
 
 func BenchmarkOutboundPacket(b *testing.B) {
-	tab := NewTable(Options{ZeroDelay: -1})
+	tab := NewTable(Options{})
 	sa := mustSA(b, cfg(Outbound, 0x4000, 3))
 	if err := tab.InstallOutbound(sa); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		tab.Outbound(3).NextSeq(1400)
+		o := tab.Outbound(3)
+		if o.Acquire() {
+			o.NextSeq(1400)
+			o.Release()
+		}
 	}
 }
 

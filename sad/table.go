@@ -16,10 +16,16 @@
 // Rekey installs the new inbound SA first (from then on packets under either
 // SPI are accepted), then makes the new outbound SA current for the policy,
 // and leaves the old inbound SA in place for a linger time for packets the
-// peer sent before it switched; then it is removed. Remove never wipes keys
-// at once: the SA disappears from the maps, refuses further packets, and its
-// Cipher is closed ZeroDelay later, so a core that loaded the SA pointer just
-// before the removal finishes its packet with intact keys.
+// peer sent before it switched; then it is removed.
+//
+// # Key wiping
+//
+// An installed SA holds one reference for the Table; the dataplane takes one
+// more with SA.Acquire around its use of the Cipher and gives it back with
+// Release. Removal drops the Table's reference, so the keys are wiped
+// (Cipher.Close) by whoever releases last: at once if no packet is in
+// flight, otherwise when the last core finishes the packet it already had.
+// No packet ever sees a closed cipher, and no timing assumption is needed.
 //
 // # Lifetimes
 //
@@ -50,10 +56,6 @@ type Options struct {
 	OnEvent func(Event)
 	// Linger is how long Rekey keeps the old inbound SA (0: DefaultLinger).
 	Linger time.Duration
-	// ZeroDelay is how long a removed SA keeps its keys before Cipher.Close
-	// (0: DefaultZeroDelay; negative: at once, for tests without concurrent
-	// packets).
-	ZeroDelay time.Duration
 	// Rand is the source of SPIs (nil: crypto/rand).
 	Rand io.Reader
 }
@@ -63,9 +65,6 @@ const (
 	// switches to the new SA; strongSwan deletes the old SA when the DELETE
 	// exchange completes, typically well under a second later.
 	DefaultLinger = 5 * time.Second
-	// DefaultZeroDelay is far longer than any packet takes through the
-	// dataplane.
-	DefaultZeroDelay = time.Second
 )
 
 type saMap = map[uint32]*SA
@@ -84,9 +83,6 @@ type Table struct {
 func NewTable(o Options) *Table {
 	if o.Linger == 0 {
 		o.Linger = DefaultLinger
-	}
-	if o.ZeroDelay == 0 {
-		o.ZeroDelay = DefaultZeroDelay
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Reader
@@ -201,6 +197,7 @@ func (t *Table) claim(sa *SA) error {
 			break
 		}
 	}
+	sa.ctr.refs.Store(1) // the Table's reference
 	sa.mu.Lock()
 	sa.table = t
 	sa.startTimersLocked(time.Now())
@@ -209,8 +206,8 @@ func (t *Table) claim(sa *SA) error {
 }
 
 // InstallOutbound makes sa the current outbound SA of its policy. A
-// previous outbound SA of the policy is removed (its keys are wiped after
-// ZeroDelay); packets that already picked it finish with it.
+// previous outbound SA of the policy is removed; packets that already
+// picked it (and hold a reference) finish with it.
 func (t *Table) InstallOutbound(sa *SA) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -268,7 +265,8 @@ func (t *Table) Rekey(newIn, newOut *SA, oldInSPI uint32, linger time.Duration) 
 }
 
 // Remove takes sa out of the table at once: it refuses further packets,
-// raises no more events, and its keys are wiped after ZeroDelay. It reports
+// raises no more events, and its keys are wiped once no packet holds it
+// (see Acquire). It reports
 // whether sa was installed.
 func (t *Table) Remove(sa *SA) bool {
 	t.mu.Lock()
@@ -323,7 +321,7 @@ func (t *Table) removeLocked(sa *SA) bool {
 }
 
 // retire finishes an SA that is no longer reachable: no more packets or
-// events, keys wiped after ZeroDelay.
+// events, keys wiped when the last reference goes.
 func (t *Table) retire(sa *SA) {
 	for {
 		st := sa.state.Load()
@@ -335,14 +333,10 @@ func (t *Table) retire(sa *SA) {
 	sa.mu.Lock()
 	sa.table = nil
 	sa.mu.Unlock()
-	if t.opts.ZeroDelay < 0 {
-		sa.wipe()
-		return
-	}
-	time.AfterFunc(t.opts.ZeroDelay, sa.wipe)
+	sa.Release() // the Table's reference
 }
 
-// Close removes every SA (wiping keys after ZeroDelay).
+// Close removes every SA.
 func (t *Table) Close() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
