@@ -771,3 +771,63 @@ func BenchmarkInstallInbound1000(b *testing.B) {
 		tab.Remove(sa)
 	}
 }
+
+func TestEgress(t *testing.T) {
+	tab := NewTable(Options{})
+	rules := []spd.Rule{
+		{Selector: testSel, Action: spd.Protect, PolicyID: 1},
+		{Selector: spd.Selector{Local: spd.MustPrefixRange("10.1.0.0/16"), Remote: spd.MustPrefixRange("10.3.0.0/16"),
+			LocalPorts: spd.AllPorts, RemotePorts: spd.AllPorts}, Action: spd.Trap, PolicyID: 2},
+		{Selector: spd.Selector{Local: spd.MustPrefixRange("10.1.0.0/16"), Remote: spd.MustPrefixRange("10.4.0.0/16"),
+			LocalPorts: spd.AllPorts, RemotePorts: spd.AllPorts}, Action: spd.Bypass},
+		{Selector: spd.Selector{Local: spd.MustPrefixRange("10.1.0.0/16"), Remote: spd.MustPrefixRange("10.5.0.0/16"),
+			LocalPorts: spd.AllPorts, RemotePorts: spd.AllPorts}, Action: spd.Drop},
+	}
+	pol, err := spd.Compile(rules)
+	if err != nil {
+		t.Fatal(err)
+	}
+	route := func(dst string) Route { return tab.Egress(pol.Outbound(ipv4("10.1.0.1", dst))) }
+	if r := route("10.2.0.1"); r.SA != nil || r.Bypass || r.Drop != DropNoSA || r.Acquire {
+		t.Fatalf("protect without SA: %+v", r)
+	}
+	if r := route("10.3.0.1"); r.SA != nil || r.Drop != DropNoSA || !r.Acquire {
+		t.Fatalf("trap without SA: %+v", r)
+	}
+	if r := route("10.4.0.1"); !r.Bypass || r.SA != nil {
+		t.Fatalf("bypass: %+v", r)
+	}
+	if r := route("10.5.0.1"); r.Drop != DropPolicy || r.Bypass || r.SA != nil {
+		t.Fatalf("drop: %+v", r)
+	}
+	if r := route("10.6.0.1"); r.Drop != DropPolicy || r.Bypass || r.SA != nil {
+		t.Fatalf("no match: %+v", r)
+	}
+	if r := tab.Egress(pol.Outbound([]byte{0x45})); r.Drop != DropMalformed || r.Bypass || r.SA != nil {
+		t.Fatalf("malformed: %+v", r)
+	}
+	c := cfg(Outbound, 0x7000, 1)
+	c.Hard = Lifetime{Packets: 1}
+	sa := mustSA(t, c)
+	if err := tab.InstallOutbound(sa); err != nil {
+		t.Fatal(err)
+	}
+	trapSA := mustSA(t, cfg(Outbound, 0x7001, 2))
+	if err := tab.InstallOutbound(trapSA); err != nil {
+		t.Fatal(err)
+	}
+	if r := route("10.2.0.1"); r.SA != sa || r.Drop != NotDropped {
+		t.Fatalf("protect with SA: %+v", r)
+	}
+	if r := route("10.3.0.1"); r.SA != trapSA || r.Acquire {
+		t.Fatalf("trap with SA: %+v", r)
+	}
+	sa.NextSeq(10) // reaches the hard limit
+	if r := route("10.2.0.1"); r.SA != nil || r.Drop != DropExpired {
+		t.Fatalf("expired SA: %+v", r)
+	}
+	p1, p2 := ipv4("10.1.0.1", "10.2.0.1"), ipv4("10.1.0.1", "10.4.0.1")
+	if n := testing.AllocsPerRun(100, func() { tab.Egress(pol.Outbound(p1)); tab.Egress(pol.Outbound(p2)) }); n != 0 {
+		t.Fatalf("%v allocations", n)
+	}
+}

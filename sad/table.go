@@ -48,6 +48,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/spd"
 )
 
 // Options configure a Table.
@@ -348,4 +350,47 @@ func (t *Table) Close() {
 		}
 	}
 	clear(t.reserved)
+}
+
+// Route is what to do with an outbound packet, from its SPD verdict.
+type Route struct {
+	// SA protects the packet; nil unless the packet is to be protected.
+	// The caller takes a reference (SA.Acquire) before using its cipher.
+	SA *SA
+	// Bypass: send the packet in clear.
+	Bypass bool
+	// Drop is the reason to drop the packet when neither SA nor Bypass is
+	// set.
+	Drop DropReason
+	// Acquire: the policy is a Trap without an SA; ask IKE to negotiate.
+	Acquire bool
+}
+
+// Egress resolves an SPD verdict for an outbound packet against the
+// installed SAs. A Protect or Trap verdict whose policy has no usable
+// outbound SA yields Drop DropNoSA (DropExpired for an SA past its hard
+// lifetime): protected traffic is never sent in clear. Malformed packets
+// and Drop/no-match verdicts are dropped with DropMalformed and DropPolicy.
+// Lock-free and allocation-free.
+func (t *Table) Egress(r spd.Result) Route {
+	switch {
+	case r.Status == spd.Malformed:
+		return Route{Drop: DropMalformed}
+	case r.Status != spd.Matched:
+		return Route{Drop: DropPolicy}
+	}
+	switch r.Action {
+	case spd.Bypass:
+		return Route{Bypass: true}
+	case spd.Protect, spd.Trap:
+		sa := t.Outbound(r.PolicyID)
+		if sa == nil {
+			return Route{Drop: DropNoSA, Acquire: r.Action == spd.Trap}
+		}
+		if sa.Expired() {
+			return Route{Drop: DropExpired}
+		}
+		return Route{SA: sa}
+	}
+	return Route{Drop: DropPolicy}
 }
