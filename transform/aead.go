@@ -20,7 +20,6 @@ func (e *aeadEngine) aead() bool        { return true }
 func (e *aeadEngine) ivSize() int       { return 8 }
 func (e *aeadEngine) blockSize() int    { return 4 }
 func (e *aeadEngine) icvSize() int      { return e.icv }
-func (e *aeadEngine) tailroom() int     { return 0 }
 func (e *aeadEngine) needsBlocks() bool { return false }
 func (e *aeadEngine) newScratch() *scratch {
 	return new(scratch)

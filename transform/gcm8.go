@@ -15,13 +15,17 @@ const gcm8Supported = true
 // package does not implement GHASH, so:
 //
 //   - Seal runs the 16-byte-tag GCM in place; the tag's last 8 bytes land in
-//     the 8 bytes after the packet, which are saved and restored. The caller's
-//     buffer therefore needs cap(pkt) >= len(pkt)+8.
+//     the 8 bytes after the packet, which are saved and restored.
 //   - Open decrypts with the GCM counter stream, re-seals to obtain the full
 //     tag of the received ciphertext (re-creating that ciphertext), compares
 //     the first 8 bytes in constant time, and only then decrypts for good.
 //     On failure the buffer holds the received ciphertext again: unverified
 //     plaintext is never left behind.
+//
+// Both need 8 bytes past the ICV. When the caller's buffer has that capacity
+// they are borrowed and restored (no allocation); otherwise the payload is
+// processed in a per-scratch work buffer and copied back, which allocates
+// only when that pooled buffer has to grow.
 //
 // This costs about three passes over the payload; GCM-8 is rare and
 // discouraged (RFC 8221 §5), so correctness beats speed here.
@@ -52,7 +56,6 @@ func (e *gcm8Engine) ivSize() int          { return 8 }
 func (e *gcm8Engine) blockSize() int       { return 4 }
 func (e *gcm8Engine) icvSize() int         { return 8 }
 func (e *gcm8Engine) needsBlocks() bool    { return false }
-func (e *gcm8Engine) tailroom() int        { return 8 }
 func (e *gcm8Engine) newScratch() *scratch { return new(scratch) }
 
 // makeIV uses the unique number itself, as for the other GCM variants.
@@ -67,42 +70,72 @@ func (e *gcm8Engine) nonce(sc *scratch, iv []byte) []byte {
 	return n
 }
 
-// fullSeal encrypts pkt's payload in place and leaves the 16-byte tag at
-// pkt[len-8 : len+8], with the caller responsible for the 8 bytes past len.
-func (e *gcm8Engine) fullSeal(sc *scratch, pkt []byte, off int, aad []byte) {
-	if aad == nil {
-		aad = pkt[:off]
+// work returns the region to process (ciphertext||ICV) with 8 bytes of
+// capacity beyond it: pkt's own memory when it has the room, else sc.work
+// holding a copy.
+func (e *gcm8Engine) work(sc *scratch, body []byte) (w []byte, inPlace bool) {
+	if cap(body)-len(body) >= 8 {
+		return body, true
 	}
-	pt := pkt[off+8 : len(pkt)-8]
-	e.a.Seal(pt[:0], e.nonce(sc, pkt[off:off+8]), pt, aad)
+	if cap(sc.work) < len(body)+8 {
+		sc.work = make([]byte, len(body)+8, len(body)+8+512)
+	}
+	w = sc.work[:len(body)]
+	copy(w, body)
+	return w, false
+}
+
+// fullSeal encrypts body[:len-8] in place and leaves the 16-byte tag at
+// body[len-8 : len+8].
+func (e *gcm8Engine) fullSeal(nonce, body, aad []byte) {
+	pt := body[:len(body)-8]
+	e.a.Seal(pt[:0], nonce, pt, aad)
 }
 
 func (e *gcm8Engine) seal(sc *scratch, pkt []byte, off int, aad, _ []byte) {
-	tail := pkt[len(pkt) : len(pkt)+8]
+	if aad == nil {
+		aad = pkt[:off]
+	}
+	nonce := e.nonce(sc, pkt[off:off+8])
+	body := pkt[off+8:]
+	w, inPlace := e.work(sc, body)
+	tail := w[len(w) : len(w)+8]
 	copy(sc.sum[:8], tail)
-	e.fullSeal(sc, pkt, off, aad)
+	e.fullSeal(nonce, w, aad)
 	copy(tail, sc.sum[:8])
+	if !inPlace {
+		copy(body, w)
+	}
 }
 
-func (e *gcm8Engine) ctr(sc *scratch, pkt []byte, off int) {
-	var prefix [12]byte
-	copy(prefix[:], e.salt[:])
-	copy(prefix[4:], pkt[off:off+8])
-	ctrXOR(e.b, sc, &prefix, 2, pkt[off+8:len(pkt)-8])
+func (e *gcm8Engine) ctr(sc *scratch, nonce, data []byte) {
+	ctrXOR(e.b, sc, (*[12]byte)(nonce), 2, data)
 }
 
 func (e *gcm8Engine) open(sc *scratch, pkt []byte, off int, aad, _ []byte) bool {
-	end := len(pkt)
-	tail := pkt[end : end+8]
-	copy(sc.sum[:8], tail)          // caller's bytes past the packet
-	copy(sc.sum[8:16], pkt[end-8:]) // received ICV
-	e.ctr(sc, pkt, off)             // ciphertext -> candidate plaintext
-	e.fullSeal(sc, pkt, off, aad)   // back to the ciphertext, plus its full tag
-	ok := ctEqual(pkt[end-8:end], sc.sum[8:16])
-	copy(pkt[end-8:], sc.sum[8:16])
+	if aad == nil {
+		aad = pkt[:off]
+	}
+	nonce := e.nonce(sc, pkt[off:off+8])
+	body := pkt[off+8:]
+	w, inPlace := e.work(sc, body)
+	end := len(w)
+	tail := w[end : end+8]
+	copy(sc.sum[:8], tail)        // bytes past the region
+	copy(sc.sum[8:16], w[end-8:]) // received ICV
+	e.ctr(sc, nonce, w[:end-8])   // ciphertext -> candidate plaintext
+	e.fullSeal(nonce, w, aad)     // back to the ciphertext, plus its full tag
+	ok := ctEqual(w[end-8:end], sc.sum[8:16])
+	copy(w[end-8:], sc.sum[8:16])
 	copy(tail, sc.sum[:8])
 	if ok {
-		e.ctr(sc, pkt, off)
+		e.ctr(sc, nonce, w[:end-8])
+		if !inPlace {
+			copy(body, w)
+		}
+	}
+	if !inPlace {
+		clear(sc.work[:cap(sc.work)]) // candidate plaintext must not linger in the pool
 	}
 	return ok
 }

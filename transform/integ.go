@@ -42,7 +42,6 @@ func (e *integEngine) aead() bool        { return false }
 func (e *integEngine) ivSize() int       { return e.c.ivSize() }
 func (e *integEngine) blockSize() int    { return e.c.blockSize() }
 func (e *integEngine) icvSize() int      { return e.icv }
-func (e *integEngine) tailroom() int     { return 0 }
 func (e *integEngine) needsBlocks() bool { return e.c.needsBlocks() }
 
 func (e *integEngine) newScratch() *scratch {

@@ -61,7 +61,7 @@ func TestAEADVectors(t *testing.T) {
 			aad, iv, pt, ct := unhex(t, v.aad), unhex(t, v.iv), unhex(t, v.plain), unhex(t, v.ciphertext)
 			// Header = AAD in place, then IV, payload, ICV.
 			n := len(aad) + len(iv) + len(pt) + p.ICVSize()
-			pkt := make([]byte, n, n+8) // GCM-8 borrows 8 bytes of tailroom
+			pkt := make([]byte, n, n+8) // tailroom: GCM-8 takes its in-place path
 			copy(pkt, aad)
 			copy(pkt[len(aad):], iv)
 			copy(pkt[len(aad)+len(iv):], pt)

@@ -73,9 +73,9 @@ const (
 // # IVs
 //
 // AES-GCM with an 8-byte ICV is the one exception to "nothing outside pkt is
-// touched": it needs cap(pkt) >= len(pkt)+8 and temporarily uses, then
-// restores, those 8 bytes (see gcm8.go); other goroutines must not use them
-// meanwhile. Without that capacity Seal and Open return ErrLayout.
+// touched": when cap(pkt) >= len(pkt)+8 it temporarily uses, then restores,
+// those 8 bytes (see gcm8.go), so other goroutines must not use them
+// meanwhile; without that capacity it works on a pooled copy instead.
 //
 // The IV is chosen by the caller before Seal. AEAD and counter-mode IVs must
 // never repeat under one key; CBC IVs must be unpredictable. IV(iv, seq)
@@ -101,9 +101,6 @@ type engine interface {
 	icvSize() int
 	// needsBlocks reports whether the payload must be a multiple of blockSize.
 	needsBlocks() bool
-	// tailroom is how many bytes past len(pkt) (within cap) seal and open
-	// borrow and restore; 0 except for GCM-8.
-	tailroom() int
 	seal(sc *scratch, pkt []byte, off int, aad, trailer []byte)
 	// open verifies and decrypts; it returns false when the ICV is wrong.
 	open(sc *scratch, pkt []byte, off int, aad, trailer []byte) bool
@@ -120,6 +117,7 @@ type scratch struct {
 	trailer [MaxTrailer]byte
 	sum     [64]byte
 	ks      [ctrBatch]byte // CTR keystream / IV block
+	work    []byte         // GCM-8 work area when the packet lacks tailroom
 	mac     hash.Hash      // keyed MAC for cipher+integrity engines
 	cbcEnc  cipher.BlockMode
 	cbcDec  cipher.BlockMode
@@ -159,9 +157,6 @@ func (p *Protector) check(op string, pkt []byte, off int, aad, trailer []byte) e
 	}
 	if p.eng.needsBlocks() && (len(pkt)-off-p.eng.ivSize()-p.eng.icvSize())%p.eng.blockSize() != 0 {
 		return newErr(op, p.encr, ErrLayout, "payload not a multiple of the block size")
-	}
-	if cap(pkt)-len(pkt) < p.eng.tailroom() {
-		return newErr(op, p.encr, ErrLayout, "AES-GCM-8 needs 8 bytes of spare capacity after the packet")
 	}
 	if len(aad) > MaxAAD || len(trailer) > MaxTrailer {
 		return newErr(op, p.encr, ErrLayout, "aad or trailer too long")
