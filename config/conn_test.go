@@ -261,4 +261,3 @@ func connText(i int) string {
 	return "conn site" + strconv.Itoa(i) + "\n\tleft=198.51.100.1\n\tleftsubnet=10.100.0.0/16\n\tright=" + a.String() +
 		"\n\trightid=@site" + strconv.Itoa(i) + ".example.net\n\tauthby=secret\n\tike=aes256-sha256-modp2048\n\tesp=aes256gcm16-modp2048\n\tauto=start\n"
 }
-

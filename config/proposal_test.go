@@ -123,7 +123,7 @@ func TestMissionAlgorithmKeywords(t *testing.T) {
 		"md5": tf(TransformINTEG, IntegHMACMD596, 0), "sha1": tf(TransformINTEG, IntegHMACSHA196, 0), "sha256": tf(TransformINTEG, IntegHMACSHA256128, 0),
 		"sha384": tf(TransformINTEG, IntegHMACSHA384192, 0), "sha512": tf(TransformINTEG, IntegHMACSHA512256, 0), "sha256_96": tf(TransformINTEG, IntegHMACSHA25696, 0),
 		"aesxcbc": tf(TransformINTEG, IntegAESXCBC96, 0),
-		"prfmd5": tf(TransformPRF, PRFHMACMD5, 0), "prfsha1": tf(TransformPRF, PRFHMACSHA1, 0), "prfsha256": tf(TransformPRF, PRFHMACSHA2256, 0),
+		"prfmd5":  tf(TransformPRF, PRFHMACMD5, 0), "prfsha1": tf(TransformPRF, PRFHMACSHA1, 0), "prfsha256": tf(TransformPRF, PRFHMACSHA2256, 0),
 		"prfsha384": tf(TransformPRF, PRFHMACSHA2384, 0), "prfsha512": tf(TransformPRF, PRFHMACSHA2512, 0), "prfaesxcbc": tf(TransformPRF, PRFAES128XCBC, 0),
 		"modp768": tf(TransformKE, KEMODP768, 0), "modp1024": tf(TransformKE, KEMODP1024, 0), "modp1536": tf(TransformKE, KEMODP1536, 0),
 		"modp2048": tf(TransformKE, KEMODP2048, 0), "modp3072": tf(TransformKE, KEMODP3072, 0), "modp4096": tf(TransformKE, KEMODP4096, 0),
