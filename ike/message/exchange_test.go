@@ -2,6 +2,9 @@ package message
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"net/netip"
 	"testing"
 
@@ -59,6 +62,7 @@ type exchange struct {
 	innerTypes         [][]PayloadType // payload types inside SK per message (nil for IKE_SA_INIT)
 	outerTypes         [][]PayloadType
 	initAddr, respAddr netip.AddrPort
+	gir, ni, nr        []byte
 }
 
 var psk = []byte("a pre-shared key for tests only")
@@ -179,6 +183,7 @@ func runExchange(t testing.TB, s suite, spii, spir uint64) *exchange {
 		t.Fatal("initiator and responder derived different keys")
 	}
 	x.keys = keys
+	x.gir, x.ni, x.nr = girI, ni, nr
 	iOut, iIn, err := keys.Protectors(s.encr, s.integ, true)
 	if err != nil {
 		t.Fatal(err)
@@ -281,12 +286,53 @@ func runExchange(t testing.TB, s suite, spii, spir uint64) *exchange {
 	return x
 }
 
+// TestFullExchange runs the whole IKE_SA_INIT key schedule end to end
+// (real key exchange, nonces, SPIs) and recomputes it independently of
+// keys.go and of package transform, straight from RFC 7296 §2.13/§2.14 with
+// crypto/hmac, checking every key's value and size.
 func TestFullExchange(t *testing.T) {
-	for _, s := range []suite{suiteCBC, suiteGCM} {
-		t.Run(s.name, func(t *testing.T) {
-			x := runExchange(t, s, 0x1111222233334444, 0x5555666677778888)
+	for _, c := range []struct {
+		s          suite
+		d, a, e, p int // SK_d, SK_a*, SK_e*, SK_p* sizes
+	}{
+		{suiteCBC, 32, 32, 16, 32},
+		{suiteGCM, 32, 0, 20, 32}, // AES-GCM: no SK_a, 16-byte key + 4-byte salt
+	} {
+		t.Run(c.s.name, func(t *testing.T) {
+			const spii, spir = 0x1111222233334444, 0x5555666677778888
+			x := runExchange(t, c.s, spii, spir)
 			if len(x.msgs) != 6 {
 				t.Fatalf("%d messages", len(x.msgs))
+			}
+			mac := func(k []byte, d ...[]byte) []byte {
+				m := hmac.New(sha256.New, k)
+				for _, b := range d {
+					m.Write(b)
+				}
+				return m.Sum(nil)
+			}
+			seed := mac(append(append([]byte(nil), x.ni...), x.nr...), x.gir)
+			spis := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, spii), spir)
+			var stream, prev []byte
+			for i := byte(1); len(stream) < 3*c.d+2*c.a+2*c.e; i++ {
+				prev = mac(seed, prev, x.ni, x.nr, spis, []byte{i})
+				stream = append(stream, prev...)
+			}
+			want := map[string][]byte{}
+			off := 0
+			for _, k := range []struct {
+				name string
+				n    int
+			}{{"SK_d", c.d}, {"SK_ai", c.a}, {"SK_ar", c.a}, {"SK_ei", c.e}, {"SK_er", c.e}, {"SK_pi", c.p}, {"SK_pr", c.p}} {
+				want[k.name] = stream[off : off+k.n]
+				off += k.n
+			}
+			got := map[string][]byte{"SK_d": x.keys.SKd, "SK_ai": x.keys.SKai, "SK_ar": x.keys.SKar,
+				"SK_ei": x.keys.SKei, "SK_er": x.keys.SKer, "SK_pi": x.keys.SKpi, "SK_pr": x.keys.SKpr}
+			for name, w := range want {
+				if !bytes.Equal(got[name], w) {
+					t.Errorf("%s differs from the independent computation (len %d, want %d)", name, len(got[name]), len(w))
+				}
 			}
 		})
 	}

@@ -66,8 +66,14 @@ func FuzzMessage(f *testing.F) {
 			if n2 != len(b2) || !reflect.DeepEqual(m2.Payloads, m.Payloads) {
 				t.Fatalf("payloads changed in round trip")
 			}
+			// Skipped unknown payloads change Next Payload and
+			// Length; everything else must survive.
 			h1, h2 := m.Header, m2.Header
+			if want := firstType(raw, PayloadNone); h2.NextPayload != want {
+				t.Fatalf("re-encoded Next Payload %v, want %v", h2.NextPayload, want)
+			}
 			h1.Length, h2.Length = 0, 0
+			h1.NextPayload, h2.NextPayload = 0, 0
 			if h1 != h2 {
 				t.Fatalf("header changed: %+v vs %+v", h1, h2)
 			}
