@@ -43,7 +43,9 @@
 // Nothing here implements a block cipher or a hash function: AES, 3DES, SHA-*,
 // MD5, HMAC, GCM, ChaCha20-Poly1305 and the elliptic curves come from the Go
 // standard library and golang.org/x/crypto, X448 from
-// github.com/cloudflare/circl. The modes CBC-without-allocation
-// IV reset, CTR (RFC 3686), AES-XCBC (RFC 3566, RFC 4434) and AES-CMAC (RFC
-// 4493, RFC 4615) are built here on crypto/aes's block cipher.
+// github.com/cloudflare/circl. Built here on crypto/aes's block cipher are
+// only the modes the libraries lack in a reusable, allocation-free form: the
+// CTR keystream of RFC 3686 (and of GCM-8, see gcm8.go), AES-XCBC (RFC 3566,
+// RFC 4434) and AES-CMAC (RFC 4493, RFC 4615). CBC is crypto/cipher's, with
+// its IV reset per packet instead of a new BlockMode.
 package transform
