@@ -56,10 +56,9 @@ import (
 )
 
 const (
-	// DefaultSize is the window size used when zero is configured. strongSwan
-	// and Linux default to 32 (kernel) or 32-64 (charon); RFC 4303 recommends
-	// at least 64. 128 absorbs the reordering multi-queue NICs and parallel
-	// decryption introduce.
+	// DefaultSize is the window size used when zero is configured. RFC 4303
+	// §3.4.3 requires at least 32 and recommends 64; 128 also absorbs the
+	// reordering that multi-queue NICs and parallel decryption introduce.
 	DefaultSize = 128
 	// MaxSize is the largest window accepted. It bounds the ring at 1025
 	// words rounded to 2048 (16 KiB) per SA.
