@@ -63,6 +63,7 @@ type exchange struct {
 	outerTypes         [][]PayloadType
 	initAddr, respAddr netip.AddrPort
 	gir, ni, nr        []byte
+	fragmented         []PayloadType // inner payloads of the fragmented message
 }
 
 var psk = []byte("a pre-shared key for tests only")
@@ -283,6 +284,31 @@ func runExchange(t testing.TB, s suite, spii, spir uint64) *exchange {
 		t.Fatal(err)
 	}
 	add(b, false, []PayloadType{PayloadSK}, []PayloadType{PayloadD})
+
+	// A fragmented INFORMATIONAL request (RFC 7383) big enough to need
+	// three fragments of at most 200 bytes, and its (unfragmented) empty
+	// response.
+	big := []Payload{Notify{Type: SET_WINDOW_SIZE, Data: []byte{0, 0, 0, 4}}, VendorID{Data: bytes.Repeat([]byte{0x56}, 300)}}
+	frags, err := AppendFragments(nil, Header{SPIi: spii, SPIr: spir, MajorVersion: 2, Exchange: INFORMATIONAL, Flags: FlagInitiator, MessageID: 3}, iOut, 200, big...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, fb := range frags {
+		var inner []PayloadType
+		if i == len(frags)-1 {
+			inner = types(big) // reassembled with the last fragment
+		}
+		add(fb, true, []PayloadType{PayloadSKF}, inner)
+	}
+	if len(frags) != 3 {
+		t.Fatalf("%d fragments, want 3", len(frags))
+	}
+	x.fragmented = types(big)
+	b, err = AppendEncrypted(nil, Header{SPIi: spii, SPIr: spir, MajorVersion: 2, Exchange: INFORMATIONAL, Flags: FlagResponse, MessageID: 3}, rOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(b, false, []PayloadType{PayloadSK}, nil)
 	return x
 }
 
@@ -301,7 +327,7 @@ func TestFullExchange(t *testing.T) {
 		t.Run(c.s.name, func(t *testing.T) {
 			const spii, spir = 0x1111222233334444, 0x5555666677778888
 			x := runExchange(t, c.s, spii, spir)
-			if len(x.msgs) != 6 {
+			if len(x.msgs) != 10 {
 				t.Fatalf("%d messages", len(x.msgs))
 			}
 			mac := func(k []byte, d ...[]byte) []byte {

@@ -154,13 +154,14 @@ func TestTsharkDissects(t *testing.T) {
 			t.Errorf("frame %d: tshark payloads %v, ours %v", i+1, got, want[i])
 		}
 	}
-	// 2 IKE SAs x (2 IKE_AUTH + 2 INFORMATIONAL) SK payloads, each
-	// decrypted and with its ICV (HMAC or GCM tag) checked by wireshark.
-	if n := strings.Count(verbose, "Decrypted Data"); n != 8 {
-		t.Errorf("tshark decrypted %d SK payloads, want 8", n)
+	// 2 IKE SAs x (2 IKE_AUTH + 3 INFORMATIONAL SK payloads + 3 SKF
+	// fragments), each decrypted and with its ICV (HMAC or GCM tag)
+	// checked by wireshark; the fragments are reassembled by wireshark.
+	if n := strings.Count(verbose, "Decrypted Data"); n != 16 {
+		t.Errorf("tshark decrypted %d SK/SKF payloads, want 16", n)
 	}
-	if n := strings.Count(verbose, "[correct]"); n != 8 {
-		t.Errorf("tshark verified %d integrity checksums, want 8", n)
+	if n := strings.Count(verbose, "[correct]"); n != 16 {
+		t.Errorf("tshark verified %d integrity checksums, want 16", n)
 	}
 }
 
