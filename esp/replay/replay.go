@@ -45,8 +45,9 @@
 // never rejects a packet that the current state would accept. The one effect
 // of a stale top is on ESN inference near a 2^32 boundary: a packet whose
 // low bits sit at the very edge of the window may have its high bits inferred
-// against the older top, which fails the ICV and is counted as an
-// authentication failure; RFC 4303 Appendix A3 accepts exactly this risk.
+// against the older top. The ICV then fails and the packet is counted as an
+// authentication failure — the same outcome RFC 4303 Appendix A2.2 already
+// gives every packet whose high bits are guessed wrong.
 package replay
 
 import (
