@@ -170,6 +170,9 @@ func TestInstallLookupRemove(t *testing.T) {
 		if tab.Inbound(0x1234) != in || tab.Outbound(7) != out {
 			t.Fatal("lookups do not find installed SAs")
 		}
+		if tab.FindOutboundSPI(0x5678) != out || tab.FindOutboundSPI(0x1234) != nil {
+			t.Fatal("FindOutboundSPI")
+		}
 		if err := tab.InstallInbound(mustSA(t, cfg(Inbound, 0x1234, 8))); !errors.Is(err, ErrSPIInUse) {
 			t.Fatalf("duplicate SPI: %v", err)
 		}

@@ -105,6 +105,18 @@ func (t *Table) Inbound(spi uint32) *SA { return (*t.in.Load())[spi] }
 // allocation-free.
 func (t *Table) Outbound(policyID uint32) *SA { return (*t.out.Load())[policyID] }
 
+// FindOutboundSPI returns the installed outbound SA with the given SPI, or
+// nil. An IKE DELETE names the SPIs of the peer's inbound SAs, which are our
+// outbound ones; this control-plane lookup scans the table.
+func (t *Table) FindOutboundSPI(spi uint32) *SA {
+	for _, sa := range *t.out.Load() {
+		if sa.spi == spi {
+			return sa
+		}
+	}
+	return nil
+}
+
 // Len returns the numbers of installed inbound and outbound SAs.
 func (t *Table) Len() (in, out int) { return len(*t.in.Load()), len(*t.out.Load()) }
 

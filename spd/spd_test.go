@@ -648,3 +648,34 @@ func BenchmarkLookup(b *testing.B) {
 		}
 	}
 }
+
+func TestPairs(t *testing.T) {
+	l4 := TS{Range: MustPrefixRange("10.1.0.0/16"), Ports: AllPorts}
+	l4tcp := TS{Range: MustPrefixRange("10.1.1.0/24"), Protocol: ProtoTCP, Ports: Port(80)}
+	l6 := TS{Range: MustPrefixRange("fd00:1::/64"), Ports: AllPorts}
+	r4 := TS{Range: MustPrefixRange("10.2.0.0/16"), Ports: AllPorts}
+	r4udp := TS{Range: MustPrefixRange("10.3.0.0/16"), Protocol: ProtoUDP, Ports: Port(53)}
+	r6 := TS{Range: MustPrefixRange("fd00:2::/64"), Protocol: ProtoICMPv6, Ports: AllPorts}
+	got := Pairs([]TS{l4, l4tcp, l6}, []TS{r4, r4udp, r6})
+	want := []Selector{
+		{Local: l4.Range, Remote: r4.Range, LocalPorts: AllPorts, RemotePorts: AllPorts},
+		{Local: l4.Range, Remote: r4udp.Range, Protocol: ProtoUDP, LocalPorts: AllPorts, RemotePorts: Port(53)},
+		{Local: l4tcp.Range, Remote: r4.Range, Protocol: ProtoTCP, LocalPorts: Port(80), RemotePorts: AllPorts},
+		// l4tcp with r4udp: TCP vs UDP, no traffic; l4 with r6: families differ.
+		{Local: l6.Range, Remote: r6.Range, Protocol: ProtoICMPv6, LocalPorts: AllPorts, RemotePorts: AllPorts},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d selectors %v, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%d: got %v, want %v", i, got[i], want[i])
+		}
+	}
+	if _, err := Compile([]Rule{{Selector: got[0]}, {Selector: got[3]}}); err != nil {
+		t.Fatal(err)
+	}
+	if s := l4tcp.String(); s != "10.1.1.0-10.1.1.255[6/80-80]" {
+		t.Errorf("String %q", s)
+	}
+}
