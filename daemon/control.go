@@ -1,0 +1,311 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Control commands.
+const (
+	CmdStatus = "status"
+	CmdUp     = "up"
+	CmdDown   = "down"
+)
+
+// MaxRequestLen bounds one request line; a longer line closes the
+// connection (a request is a few dozen bytes).
+const MaxRequestLen = 64 << 10
+
+// maxResponseLen bounds one response line read by the client: the status of
+// MaxConns connections with their CHILD SAs fits well within it.
+const maxResponseLen = 256 << 20
+
+// Request is one line a client sends.
+type Request struct {
+	Cmd  string `json:"cmd"`
+	Name string `json:"name,omitempty"`
+}
+
+// Response is the one line the daemon answers each request with.
+type Response struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error,omitempty"`
+	// Conns is set for status.
+	Conns []ConnStatus `json:"conns,omitempty"`
+}
+
+// Backend is what the control socket drives: the running daemon, or a fake
+// in tests.
+type Backend interface {
+	Status() []ConnStatus
+	// Up starts (initiates) the named connection; it returns once the
+	// attempt is under way, not when it is established.
+	Up(name string) error
+	// Down deletes the connection's SAs at the peer and locally.
+	Down(name string) error
+}
+
+// ControlServer serves the control protocol on a unix socket.
+type ControlServer struct {
+	ln      *net.UnixListener
+	path    string
+	backend Backend
+	log     *slog.Logger
+
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// ListenControl creates the socket at path (and its directory, mode 0750,
+// if missing) with mode 0660 and starts serving backend on it. A socket
+// file left behind by a daemon that died is replaced; one that a live
+// daemon still answers on is an error, so two daemons never share a socket.
+func ListenControl(path string, backend Backend, log *slog.Logger) (*ControlServer, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("control socket directory: %w", err)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		c, derr := net.DialTimeout("unix", path, time.Second)
+		if derr == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s: another daemon is listening on it", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control socket %s: removing stale socket: %w", path, err)
+		}
+	}
+	// Create the socket with no access for group/others, then open it up to
+	// 0660 once it exists: there is no window in which it is wider.
+	ln, err := listenUnixRestricted(path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o660); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	s := &ControlServer{ln: ln, path: path, backend: backend, log: log, conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+// Path is the socket path.
+func (s *ControlServer) Path() string { return s.path }
+
+// Close stops accepting, closes open client connections, waits for their
+// handlers and removes the socket file.
+func (s *ControlServer) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	err := s.ln.Close()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return err
+}
+
+func (s *ControlServer) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient accept error (EMFILE): back off instead of
+			// spinning.
+			s.log.Warn("control socket accept failed", "err", err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.handle(c)
+	}
+}
+
+// handle answers requests on one connection, one response line per request
+// line, until the client closes it or sends something malformed.
+func (s *ControlServer) handle(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 0, 4096), MaxRequestLen)
+	enc := json.NewEncoder(c)
+	for sc.Scan() {
+		var req Request
+		var resp Response
+		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+			resp = Response{Error: "malformed request: " + err.Error()}
+			_ = enc.Encode(resp)
+			return
+		}
+		resp = s.dispatch(req)
+		if err := enc.Encode(resp); err != nil {
+			return
+		}
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, net.ErrClosed) {
+		_ = enc.Encode(Response{Error: "request: " + err.Error()})
+	}
+}
+
+func (s *ControlServer) dispatch(req Request) Response {
+	switch req.Cmd {
+	case CmdStatus:
+		conns := s.backend.Status()
+		if conns == nil {
+			conns = []ConnStatus{}
+		}
+		return Response{OK: true, Conns: conns}
+	case CmdUp, CmdDown:
+		if req.Name == "" {
+			return Response{Error: req.Cmd + ": missing connection name"}
+		}
+		var err error
+		if req.Cmd == CmdUp {
+			err = s.backend.Up(req.Name)
+		} else {
+			err = s.backend.Down(req.Name)
+		}
+		s.log.Info("control request", "cmd", req.Cmd, "conn", req.Name, "err", errString(err))
+		if err != nil {
+			return Response{Error: err.Error()}
+		}
+		return Response{OK: true}
+	default:
+		return Response{Error: fmt.Sprintf("unknown command %q (status, up, down)", req.Cmd)}
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// Client talks to a daemon's control socket.
+type Client struct {
+	c  net.Conn
+	rd *bufio.Reader
+}
+
+// Dial connects to the control socket at path.
+func Dial(ctx context.Context, path string) (*Client, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w (is `ipsecgw run` running with this --socket?)", path, err)
+	}
+	return &Client{c: c, rd: bufio.NewReaderSize(c, 64<<10)}, nil
+}
+
+// Close closes the connection.
+func (cl *Client) Close() error { return cl.c.Close() }
+
+// Do sends one request and reads its response. A response with OK false is
+// returned as an error as well.
+func (cl *Client) Do(ctx context.Context, req Request) (Response, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = cl.c.SetDeadline(dl)
+		defer cl.c.SetDeadline(time.Time{})
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return Response{}, err
+	}
+	if _, err := cl.c.Write(append(b, '\n')); err != nil {
+		return Response{}, fmt.Errorf("control request: %w", err)
+	}
+	line, err := readLine(cl.rd, maxResponseLen)
+	if err != nil {
+		return Response{}, fmt.Errorf("control response: %w", err)
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil {
+		return Response{}, fmt.Errorf("control response: %w", err)
+	}
+	if !resp.OK {
+		if resp.Error == "" {
+			resp.Error = "request failed"
+		}
+		return resp, errors.New(resp.Error)
+	}
+	return resp, nil
+}
+
+// Status asks for the status of every configured connection.
+func (cl *Client) Status(ctx context.Context) ([]ConnStatus, error) {
+	resp, err := cl.Do(ctx, Request{Cmd: CmdStatus})
+	return resp.Conns, err
+}
+
+// Up asks the daemon to initiate a connection.
+func (cl *Client) Up(ctx context.Context, name string) error {
+	_, err := cl.Do(ctx, Request{Cmd: CmdUp, Name: name})
+	return err
+}
+
+// Down asks the daemon to close a connection.
+func (cl *Client) Down(ctx context.Context, name string) error {
+	_, err := cl.Do(ctx, Request{Cmd: CmdDown, Name: name})
+	return err
+}
+
+// readLine reads up to and excluding '\n', failing beyond max bytes.
+func readLine(r *bufio.Reader, max int) ([]byte, error) {
+	var out []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		out = append(out, chunk...)
+		if len(out) > max {
+			return nil, fmt.Errorf("line longer than %d bytes", max)
+		}
+		switch {
+		case err == nil:
+			return out[:len(out)-1], nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF) && len(out) > 0:
+			return nil, io.ErrUnexpectedEOF
+		default:
+			return nil, err
+		}
+	}
+}

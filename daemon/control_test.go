@@ -1,0 +1,284 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fakeBackend records calls and serves a fixed status.
+type fakeBackend struct {
+	mu    sync.Mutex
+	conns []ConnStatus
+	calls []string
+}
+
+func (f *fakeBackend) Status() []ConnStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conns
+}
+
+func (f *fakeBackend) change(name, cmd, state string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, cmd+" "+name)
+	for i := range f.conns {
+		if f.conns[i].Name == name {
+			f.conns[i].State = state
+			return nil
+		}
+	}
+	return fmt.Errorf("no connection named %q", name)
+}
+
+func (f *fakeBackend) Up(name string) error   { return f.change(name, "up", StateConnecting) }
+func (f *fakeBackend) Down(name string) error { return f.change(name, "down", StateDown) }
+
+func sampleStatus() []ConnStatus {
+	return []ConnStatus{
+		{
+			Name: "net-net", State: StateEstablished, Auto: "start", Version: "ikev2",
+			Local: "198.51.100.1", Remote: "198.51.100.2",
+			IKE: &IKEStatus{
+				Initiator: true, InitiatorSPI: FormatIKESPI(0x1f2e3d4c5b6a7988), ResponderSPI: FormatIKESPI(0x8877665544332211),
+				Proposal: "aes128-sha256-modp2048", LocalID: "198.51.100.1", RemoteID: "198.51.100.2", UptimeSeconds: 42,
+			},
+			Children: []ChildStatus{{
+				Proposal: "aes128gcm16", Protocol: "esp", SPIIn: FormatSPI(0xc1a2b3c4), SPIOut: FormatSPI(0xc5d6e7f8),
+				UDPEncap: true, LocalTS: []string{"10.1.0.0/24"}, RemoteTS: []string{"10.2.0.0/24"},
+				BytesIn: 8400, PacketsIn: 100, BytesOut: 8400, PacketsOut: 100, UptimeSeconds: 42,
+			}},
+		},
+		{
+			Name: "wrong-psk", State: StatePhase1Failed, Auto: "start", Version: "ikev2",
+			Local: "198.51.100.1", Remote: "198.51.100.3",
+			LastError: "peer 198.51.100.3 answered AUTHENTICATION_FAILED: check the PSK for ID 198.51.100.3",
+			Children:  []ChildStatus{},
+		},
+		{Name: "road", State: StateDown, Auto: "add", Version: "ike", Local: "198.51.100.1", Remote: "%any", Children: []ChildStatus{}},
+	}
+}
+
+func startServer(t *testing.T, b Backend) (*ControlServer, string) {
+	t.Helper()
+	// Unix socket paths are limited to 108 bytes; t.TempDir can be long.
+	dir, err := os.MkdirTemp("", "ipsecgw-ctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "run", "ipsecgw.sock")
+	s, err := ListenControl(path, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+func TestControlRoundTrip(t *testing.T) {
+	fb := &fakeBackend{conns: sampleStatus()}
+	_, path := startServer(t, fb)
+
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v, want socket with 0660", fi.Mode())
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	got, err := cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(sampleStatus())
+	gotJSON, _ := json.Marshal(got)
+	if !bytes.Equal(want, gotJSON) {
+		t.Errorf("status round trip:\n got %s\nwant %s", gotJSON, want)
+	}
+
+	// Several requests on one connection, in order.
+	if err := cl.Up(ctx, "road"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Down(ctx, "net-net"); err != nil {
+		t.Fatal(err)
+	}
+	err = cl.Up(ctx, "nope")
+	if err == nil || !strings.Contains(err.Error(), `no connection named "nope"`) {
+		t.Errorf("up of unknown conn: err %v", err)
+	}
+	got, err = cl.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[string]string{}
+	for _, c := range got {
+		states[c.Name] = c.State
+	}
+	if states["road"] != StateConnecting || states["net-net"] != StateDown {
+		t.Errorf("states after up/down: %v", states)
+	}
+	fb.mu.Lock()
+	calls := strings.Join(fb.calls, ",")
+	fb.mu.Unlock()
+	if calls != "up road,down net-net,up nope" {
+		t.Errorf("backend calls %q", calls)
+	}
+}
+
+func TestControlRejectsBadRequests(t *testing.T) {
+	fb := &fakeBackend{conns: sampleStatus()}
+	_, path := startServer(t, fb)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	cl, err := Dial(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for _, tc := range []struct {
+		req  Request
+		want string
+	}{
+		{Request{Cmd: "reload"}, `unknown command "reload"`},
+		{Request{Cmd: CmdUp}, "missing connection name"},
+		{Request{Cmd: CmdDown}, "missing connection name"},
+	} {
+		_, err := cl.Do(ctx, tc.req)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err %v, want %q", tc.req, err, tc.want)
+		}
+	}
+
+	// Not JSON: an error answer, then the daemon hangs up.
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintln(c, "status please")
+	rd := bufio.NewReader(c)
+	line, err := rd.ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp Response
+	if err := json.Unmarshal(line, &resp); err != nil || resp.OK || !strings.Contains(resp.Error, "malformed request") {
+		t.Errorf("answer to garbage: %q (%v)", line, err)
+	}
+	if _, err := rd.ReadByte(); err == nil {
+		t.Error("connection still open after a malformed request")
+	}
+
+	// An over-long line: error answer and close, no unbounded buffering.
+	c2, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetDeadline(time.Now().Add(10 * time.Second))
+	go c2.Write(bytes.Repeat([]byte("x"), MaxRequestLen+10))
+	line, err = bufio.NewReader(c2).ReadBytes('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(line, &resp); err != nil || resp.OK {
+		t.Errorf("answer to over-long line: %q (%v)", line, err)
+	}
+}
+
+func TestControlSocketExclusive(t *testing.T) {
+	fb := &fakeBackend{conns: sampleStatus()}
+	s, path := startServer(t, fb)
+	if _, err := ListenControl(path, fb, nil); err == nil || !strings.Contains(err.Error(), "another daemon") {
+		t.Fatalf("second listener on a live socket: err %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket file after Close: %v", err)
+	}
+	// A stale socket file (no listener) is replaced.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+	s2, err := ListenControl(path, fb, nil)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	s2.Close()
+}
+
+// TestStatusJSONGolden pins the JSON schema of ConnStatus: renaming or
+// dropping a key breaks scripts that parse `ipsecgw status --json`.
+func TestStatusJSONGolden(t *testing.T) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(sampleStatus()); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "status.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("status JSON changed (run with -update only if the change is intended and documented):\n%s", buf.String())
+	}
+}
+
+func TestWriteTable(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, sampleStatus()); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{
+		"NAME", "net-net", "established", "aes128-sha256-modp2048", "42s",
+		"aes128gcm16 in c1a2b3c4 out c5d6e7f8", "10.1.0.0/24 === 10.2.0.0/24", "in 8.2KiB/100 pkts",
+		"wrong-psk", "phase1-failed", "AUTHENTICATION_FAILED", "road", "down",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "\n"); n != 5 {
+		t.Errorf("table has %d lines, want 5 (header, 3 conns, 1 child):\n%s", n, out)
+	}
+}

@@ -1,0 +1,78 @@
+// Package daemon wires ipsecgw's components into the running gateway: it
+// takes a typed config.Config and config.Settings, opens the TUN device and
+// the IKE/ESP sockets, starts the ESP dataplane and the IKE manager, installs
+// the CHILD SAs IKE negotiates into the SAD, the SPD and the TUN routes, and
+// serves the control socket. It holds no protocol logic of its own.
+//
+// # Lifecycle
+//
+// Run starts everything, initiates auto=start conns, accepts auto=add conns
+// as responder (right=%any included) and installs trap policies for
+// auto=route conns. When its context ends (SIGTERM/SIGINT in `ipsecgw
+// run`) it deletes its SAs at the peers (ike Manager.Close), removes the
+// routes and the TUN device and the control socket, in that order. Each
+// state change of a connection is one log line (log/slog).
+//
+// # Control protocol
+//
+// The control socket is a unix stream socket (default
+// /run/ipsecgw/ipsecgw.sock; its directory is created if missing) with mode
+// 0660. A client writes one JSON object per line and reads one JSON object
+// per line back, in order; it may send several requests on one connection.
+// A request line longer than 64 KiB, or one that is not JSON, is answered
+// with an error and the connection is closed.
+//
+// Requests:
+//
+//	{"cmd":"status"}
+//	{"cmd":"up","name":"CONN"}
+//	{"cmd":"down","name":"CONN"}
+//
+// Responses:
+//
+//	{"ok":true,"conns":[ConnStatus, ...]}   (status)
+//	{"ok":true}                               (up, down)
+//	{"ok":false,"error":"no connection named \"x\""}
+//
+// up returns as soon as the exchange has been started (poll status to see
+// it reach established); down returns once the SAs have been deleted.
+//
+// A ConnStatus (every key always present):
+//
+//	{
+//	  "name": "net-net",
+//	  "state": "established",          // down | connecting | established |
+//	                                   // phase1-failed | phase2-failed | trap
+//	  "auto": "start",                 // ignore | add | route | start
+//	  "version": "ikev2",              // ikev1 | ikev2 | ike
+//	  "local": "198.51.100.1",
+//	  "remote": "198.51.100.2",
+//	  "last_error": "",                // why the last attempt failed
+//	  "ike": {                         // null when there is no IKE SA
+//	    "initiator": true,
+//	    "initiator_spi": "1f2e3d4c5b6a7988",
+//	    "responder_spi": "8877665544332211",
+//	    "proposal": "aes128-sha256-modp2048",
+//	    "local_id": "198.51.100.1",
+//	    "remote_id": "198.51.100.2",
+//	    "nat_detected": false,
+//	    "uptime_seconds": 42
+//	  },
+//	  "children": [{                   // [] when there is none
+//	    "proposal": "aes128gcm16",
+//	    "protocol": "esp",
+//	    "spi_in": "c1a2b3c4",          // ours (the peer sends with it)
+//	    "spi_out": "c5d6e7f8",         // the peer's
+//	    "udp_encap": true,
+//	    "local_ts": ["10.1.0.0/24"],
+//	    "remote_ts": ["10.2.0.0/24"],
+//	    "bytes_in": 8400, "packets_in": 100,
+//	    "bytes_out": 8400, "packets_out": 100,
+//	    "uptime_seconds": 42
+//	  }]
+//	}
+//
+// Byte and packet counters are the inner traffic that passed each SA, read
+// from the SAD. The state names are a stable interface: scripts may match
+// on them.
+package daemon
