@@ -1,0 +1,162 @@
+package ike
+
+import (
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/transform"
+)
+
+// Options configure a Manager.
+type Options struct {
+	// Config holds the connections and the PSKs. Required.
+	Config *config.Config
+	// Send transmits one IKE message. local is the address and port it must
+	// leave from (port 500, or 4500 once NAT-T is in use: the caller then
+	// prepends the non-ESP marker), remote where it goes. It must not keep
+	// pkt after returning and must not block for long. Required.
+	Send func(local, remote netip.AddrPort, pkt []byte) error
+	// Installer receives negotiated CHILD SAs and trap policies. Required.
+	Installer ChildInstaller
+	// Clock provides time and timers; nil means the real clock.
+	Clock Clock
+	// Logger receives the log; nil means slog.Default().
+	Logger *slog.Logger
+	// Retransmit sets retransmission timing; zero fields take strongSwan's
+	// defaults (4 s, ×1.8, 5 tries).
+	Retransmit config.RetransmitSettings
+	// LocalAddrs are the host's addresses. They pick the local address of
+	// conns whose local end is %any/%defaultroute, and which conns a
+	// responder may use for a request arriving on an address.
+	LocalAddrs []netip.Addr
+	// CookieThreshold is the number of half-open responder IKE SAs from
+	// which IKE_SA_INIT requests must carry a COOKIE (RFC 7296 §2.6);
+	// 0 means DefaultCookieThreshold, a negative value disables cookies.
+	CookieThreshold int
+	// HalfOpenTimeout is how long a responder keeps an IKE SA that never
+	// completed IKE_AUTH; 0 means DefaultHalfOpenTimeout (strongSwan's 30 s).
+	HalfOpenTimeout time.Duration
+}
+
+// Defaults of Options fields left zero.
+const (
+	DefaultCookieThreshold = 10 // strongSwan charon.cookie_threshold
+	DefaultHalfOpenTimeout = 30 * time.Second
+	// CookieSecretLifetime is how long one cookie secret is used before it
+	// is replaced; cookies made with the previous secret stay valid.
+	CookieSecretLifetime = 2 * time.Minute
+	// NonceLen is the length of our nonces (32 bytes, as strongSwan).
+	NonceLen = 32
+)
+
+// Clock is the source of time and timers. Tests inject a fake one; nil in
+// Options means the real clock.
+type Clock interface {
+	Now() time.Time
+	// AfterFunc calls f in its own goroutine (or, for fake clocks, from the
+	// goroutine advancing time) once d has elapsed. f must not block.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a timer armed by Clock.AfterFunc.
+type Timer interface {
+	// Stop prevents the call if it has not happened yet.
+	Stop() bool
+}
+
+// ChildInstaller is what the daemon implements to put CHILD SAs into the
+// dataplane. Methods are called from IKE SA event loops, concurrently for
+// different IKE SAs; they must not call back into the Manager synchronously
+// (Acquire may be called from another goroutine).
+type ChildInstaller interface {
+	// AllocateSPI returns a fresh inbound ESP SPI (>= 256, unused).
+	AllocateSPI() (uint32, error)
+	// Install installs both directions of a CHILD SA and the policies for
+	// its traffic selectors. The installer owns the key slices of sa.
+	Install(sa ChildSA) error
+	// Remove removes a CHILD SA installed by Install; the installer wipes
+	// its keys. inSPI is ours, outSPI the peer's.
+	Remove(conn string, inSPI, outSPI uint32) error
+	// InstallTrap installs the trap policies of an auto=route conn: traffic
+	// matching them makes the dataplane call Manager.Acquire(conn.Name).
+	InstallTrap(conn config.Conn) error
+	// RemoveTrap removes the trap policies of a conn.
+	RemoveTrap(conn string) error
+}
+
+// ChildSA is a negotiated CHILD SA (one pair of ESP SAs) as handed to
+// ChildInstaller.Install.
+type ChildSA struct {
+	Conn string
+	// ReqID groups the SAs of one conn (config reqid, or one the Manager
+	// assigned); rekeyed SAs keep it.
+	ReqID uint32
+	// InSPI is the SPI we allocated (peer → us); OutSPI the peer's (us → peer).
+	InSPI, OutSPI uint32
+	Mode          config.Mode // tunnel or transport
+	// Encr and Integ are the ESP transforms (Integ is IntegNone for AEAD).
+	Encr, Integ transform.Transform
+	ESN         bool
+	// Keys, already sliced from KEYMAT (RFC 7296 §2.17) and mapped to our
+	// role: In* protect peer → us, Out* us → peer. Encryption keys include
+	// the salt of AEAD/CTR ciphers. The installer owns these slices.
+	InEncrKey, InIntegKey, OutEncrKey, OutIntegKey []byte
+	// Local and Remote are the outer addresses; when Encap is set ESP runs
+	// in UDP (RFC 3948) between these ports (4500 unless a NAT changed the
+	// peer's port).
+	Local, Remote netip.AddrPort
+	Encap         bool
+	// LocalTS and RemoteTS are the narrowed traffic selectors: packets from
+	// LocalTS to RemoteTS go out through this SA.
+	LocalTS, RemoteTS []config.TrafficSelector
+	// ReplayWindow is the conn's replay_window, -1 for the daemon default.
+	ReplayWindow int
+	// Lifetime, LifeBytes and LifePackets are the hard limits of the conn
+	// (rekeying before them is the Manager's job).
+	Lifetime              time.Duration
+	LifeBytes, LifePackets uint64
+	// Initiator says whether we initiated the exchange that created it.
+	Initiator bool
+}
+
+// State is the state of a conn as shown by Status.
+type State string
+
+// Conn states.
+const (
+	StateDown         State = "down"
+	StateConnecting   State = "connecting"
+	StateEstablished  State = "established"
+	StatePhase1Failed State = "phase1-failed"
+	StatePhase2Failed State = "phase2-failed"
+)
+
+// ConnStatus describes one conn.
+type ConnStatus struct {
+	Name  string
+	State State
+	// Reason is the last failure, in words that say what to change; empty
+	// when nothing failed since the conn was last established.
+	Reason string
+	// IKE SA (zero when none).
+	Initiator      bool
+	SPIi, SPIr     uint64
+	Local, Remote  netip.AddrPort
+	LocalID        string
+	RemoteID       string
+	IKEAlgorithms  string // e.g. "aes128-sha256-prfsha256-modp3072"
+	NATDetected    bool
+	Established    time.Time // IKE SA establishment
+	Children       []ChildStatus
+}
+
+// ChildStatus describes one installed CHILD SA.
+type ChildStatus struct {
+	InSPI, OutSPI     uint32
+	ESPAlgorithms     string // e.g. "aes128gcm16" or "aes128-sha256-modp2048"
+	LocalTS, RemoteTS []config.TrafficSelector
+	Encap             bool
+	Established       time.Time
+}

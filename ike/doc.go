@@ -1,0 +1,76 @@
+// Package ike is the IKEv2 negotiator of ipsecgw (RFC 7296): it turns the
+// connections of a config.Config into IKE SAs and CHILD SAs, and hands every
+// negotiated CHILD SA to a ChildInstaller (the daemon's ESP dataplane).
+//
+// # Shape
+//
+// A Manager owns every IKE SA. The daemon feeds it each received IKE
+// datagram with HandlePacket and gives it a Send function for the way back;
+// the Manager never touches sockets. HandlePacket only parses the fixed
+// header, copies the datagram and posts it to the event loop of the IKE SA
+// it belongs to, so it never blocks on cryptography.
+//
+// Each IKE SA runs one goroutine, its event loop: received messages, timer
+// expiries and commands (Up, Down, Close, DPD) are all events processed one
+// at a time, so an IKE SA's state is touched by one goroutine only and DPD,
+// deletes and new CHILD SAs interleave without locks. Timers come from the
+// injected Clock; each armed timer carries a generation number, and a timer
+// event whose generation is stale (the exchange it guarded has finished) is
+// ignored.
+//
+// Exchanges are built from tasks (tasks.go): an initiator task builds a
+// request and processes its response; the responder side is one handler per
+// exchange type. Window size is 1 (RFC 7296 §2.3): one request of ours is
+// outstanding at a time, further tasks wait in a queue.
+//
+// # Retransmission
+//
+// A request is encoded once; its bytes are cached and retransmitted as they
+// are (never re-encoded) after Retransmit.Timeout, then ×Retransmit.Base
+// each time (strongSwan: 4 s, ×1.8), Retransmit.Tries times; when the last
+// wait expires the exchange fails with a reason saying so. A responder caches
+// its last response and answers a retransmitted request (same message ID as
+// the last one processed) with those bytes, without processing it again
+// (RFC 7296 §2.1). An IKE_SA_INIT request retransmitted to a responder that
+// already created the half-open SA is recognised by the initiator's SPI and
+// address, and answered from that SA's cache as well.
+//
+// # NAT traversal
+//
+// NAT_DETECTION_SOURCE_IP / _DESTINATION_IP are always sent and checked.
+// When either hash differs (a real NAT, or a peer that fakes NAT detection
+// such as strongSwan with kernel-libipsec or forceencaps=yes), the
+// initiator moves to port 4500 from IKE_AUTH on, and CHILD SAs are
+// installed UDP-encapsulated (ChildSA.Encap). With forceencaps=yes we fake
+// our own source hash the way strongSwan does, so the peer encapsulates too.
+// Send is called with local port 4500 for messages that must go out of the
+// NAT-T socket; the daemon adds the four-zero-byte non-ESP marker there.
+//
+// # Cookies
+//
+// When the number of half-open responder IKE SAs reaches
+// Options.CookieThreshold, IKE_SA_INIT requests without a valid COOKIE are
+// answered statelessly with one (RFC 7296 §2.6): cookie = version of the
+// secret | SHA-256(Ni | IPi | SPIi | secret), with the secret replaced every
+// CookieSecretLifetime and the previous one still accepted. The initiator
+// side repeats its IKE_SA_INIT with the COOKIE notify first.
+//
+// # Failures
+//
+// Every failure a user can cause is recorded in the conn's ConnStatus with a
+// reason that says what to change: the proposals of both sides, which side's
+// PSK or ID is wrong, which subnets did not match. Secrets never reach logs,
+// errors or statuses.
+package ike
+
+// The Manager's methods (manager.go):
+//
+//	func NewManager(opts Options) (*Manager, error)
+//	func (m *Manager) Start()                          // auto=start: initiate; auto=route: InstallTrap
+//	func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte)
+//	func (m *Manager) Up(name string) error            // initiate (or add a CHILD SA to an IKE SA with the same peer)
+//	func (m *Manager) Acquire(name string)             // trap hit: Up unless already connecting/up
+//	func (m *Manager) Down(name string) error          // delete the conn's CHILD SAs (and the IKE SA when it serves nothing else)
+//	func (m *Manager) Status() []ConnStatus            // one entry per IKEv2 conn, file order
+//	func (m *Manager) ReloadConfig(cfg *config.Config) // new config for new SAs; removed conns are taken down
+//	func (m *Manager) Close(ctx context.Context) error  // DELETE every IKE SA, wait for the answers until ctx ends, remove children, stop
