@@ -274,7 +274,9 @@ func checkPrefix(p netip.Prefix) (netip.Prefix, error) {
 // an address that is already there is not an error. IPv6 addresses are
 // added without duplicate address detection: a point-to-point TUN has no
 // neighbours to conflict with, and DAD would hold the address tentative
-// for a second or more.
+// for a second or more. Even so, the kernel installs the local route of an
+// IPv6 address from a work queue, so for a brief moment after AddAddress
+// returns, packets to the new IPv6 address are not yet delivered locally.
 func (t *TUN) AddAddress(addr netip.Prefix) error {
 	addr, err := checkPrefix(addr)
 	if err != nil {

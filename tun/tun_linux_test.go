@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,13 +106,21 @@ func inNSErr(ns string, fn func()) error {
 	return <-done
 }
 
+var testNSOf sync.Map // *TUN -> namespace name, for helpers
+
+func (t *TUN) nsName() string {
+	v, _ := testNSOf.Load(t)
+	return v.(string)
+}
+
 func createInNS(t *testing.T, ns string) *TUN {
 	t.Helper()
 	dev, err := Create(Config{Name: "ipgwt%d", NetNS: "/run/netns/" + ns})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { dev.Close() })
+	testNSOf.Store(dev, ns)
+	t.Cleanup(func() { dev.Close(); testNSOf.Delete(dev) })
 	return dev
 }
 
@@ -289,6 +298,15 @@ func setupPingable(t *testing.T, dev *TUN) {
 		if err := dev.AddRoute(netip.MustParsePrefix(r)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The kernel installs the local route of an IPv6 address from a work
+	// queue, a moment after the address exists; until then packets to
+	// it are not delivered locally. Wait for it (bounded).
+	for i := 0; !strings.Contains(ipCmd(t, dev.nsName(), "-6", "route", "show", "table", "local"), "local fd00:99::1 "); i++ {
+		if i == 1000 {
+			t.Fatal("local route of fd00:99::1 never appeared")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
