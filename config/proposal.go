@@ -128,6 +128,18 @@ const (
 // algorithm it supports that is not considered weak, AEAD and classic
 // ciphers in separate proposals as RFC 7296 requires.
 func daemonDefaults(proto Protocol) []Proposal {
+	return cloneProposals(parsedDefaults()[proto])
+}
+
+var parsedDefaults = sync.OnceValue(func() map[Protocol][]Proposal {
+	m := map[Protocol][]Proposal{}
+	for _, p := range []Protocol{ProtoIKE, ProtoESP, ProtoAH} {
+		m[p] = parseDefaults(p)
+	}
+	return m
+})
+
+func parseDefaults(proto Protocol) []Proposal {
 	var s string
 	switch proto {
 	case ProtoIKE:
@@ -138,9 +150,15 @@ func daemonDefaults(proto Protocol) []Proposal {
 	case ProtoAH:
 		s = "sha256-sha384-sha512"
 	}
-	ps, _, err := ParseProposals(proto, s)
-	if err != nil {
-		panic("config: bad built-in default proposal: " + err.Error())
+	// parseProposal, not ParseProposals: the latter expands "default"
+	// through this function.
+	var ps []Proposal
+	for _, part := range strings.Split(s, ",") {
+		p, err := parseProposal(proto, part)
+		if err != nil {
+			panic("config: bad built-in default proposal: " + err.Error())
+		}
+		ps = append(ps, p)
 	}
 	return ps
 }

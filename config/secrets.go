@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 )
 
 // PSK is a pre-shared key. Its String, GoString and JSON forms are masked
@@ -44,6 +47,64 @@ type secretEntry struct {
 // Secrets holds the entries of ipsec.secrets. Only PSK entries are used.
 type Secrets struct {
 	entries []secretEntry
+	// byID indexes PSK entries by the exact identities they name; generic
+	// lists those with %any or wildcard selectors, which any pair may match.
+	// Built lazily, so that lookups for a thousand conns stay linear.
+	index   sync.Once
+	byID    map[string][]int
+	generic []int
+}
+
+func idKey(id Identity) string {
+	switch id.Type {
+	case IDIPv4, IDIPv6:
+		return "ip:" + id.Addr.String()
+	case IDFQDN, IDRFC822:
+		return strconv.Itoa(int(id.Type)) + ":" + strings.ToLower(id.Value)
+	}
+	return strconv.Itoa(int(id.Type)) + ":" + id.Value
+}
+
+func (s *Secrets) buildIndex() {
+	s.byID = map[string][]int{}
+	for i, e := range s.entries {
+		if e.kind != "PSK" {
+			continue
+		}
+		generic := len(e.ids) <= 1 // none, or one plus the implicit %any
+		for _, id := range e.ids {
+			if id.Type == IDAny || strings.HasPrefix(id.Value, "*") {
+				generic = true
+			} else {
+				s.byID[idKey(id)] = append(s.byID[idKey(id)], i)
+			}
+		}
+		if generic {
+			s.generic = append(s.generic, i)
+		}
+	}
+}
+
+// candidates lists, in file order, the entries that can match the pair.
+func (s *Secrets) candidates(local, remote Identity) []int {
+	s.index.Do(s.buildIndex)
+	if local.Type == IDAny || remote.Type == IDAny {
+		// %any is matched by every selector.
+		all := make([]int, len(s.entries))
+		for i := range all {
+			all[i] = i
+		}
+		return all
+	}
+	// A non-generic entry matches only if it names both IDs, so the
+	// shorter of the two lists is enough.
+	named := s.byID[idKey(local)]
+	if r := s.byID[idKey(remote)]; len(r) < len(named) {
+		named = r
+	}
+	c := append(slices.Clone(s.generic), named...)
+	slices.Sort(c)
+	return slices.Compact(c)
 }
 
 // Len returns the number of entries.
@@ -70,7 +131,7 @@ func (s *Secrets) LookupPSK(local, remote Identity) (PSK, bool) {
 func (s *Secrets) lookup(local, remote Identity) (*secretEntry, bool) {
 	var best *secretEntry
 	bestScore, bestSpecific := 0, false
-	for i := range s.entries {
+	for _, i := range s.candidates(local, remote) {
 		e := &s.entries[i]
 		if e.kind != "PSK" {
 			continue

@@ -115,7 +115,7 @@ func TestPSKNeverPrinted(t *testing.T) {
 	}
 	outputs := []string{fmt.Sprint(p), fmt.Sprintf("%v %+v %#v %s %q", p, h, h, p, p), string(j), fmt.Sprintf("%v", []PSK{p})}
 	s := &Secrets{entries: []secretEntry{{kind: "PSK", psk: p}}}
-	outputs = append(outputs, s.String(), fmt.Sprintf("%v %+v", s, *s))
+	outputs = append(outputs, s.String(), fmt.Sprintf("%v %+v %#v", s, s, s.entries))
 	for _, o := range outputs {
 		if strings.Contains(o, secret) {
 			t.Errorf("secret printed: %s", o)
