@@ -625,7 +625,16 @@ func TestZeroAllocs(t *testing.T) {
 	}
 }
 
-func BenchmarkLookup(b *testing.B) {
+// BenchmarkLookup measures the compiled table as Compile builds it;
+// BenchmarkLookupScan the same tables with the index disabled, for the
+// comparison that chose the index threshold.
+func BenchmarkLookup(b *testing.B) { benchLookup(b, indexThreshold) }
+
+func BenchmarkLookupScan(b *testing.B) { benchLookup(b, 1<<30) }
+
+func benchLookup(b *testing.B, threshold int) {
+	defer func(old int) { indexThreshold = old }(indexThreshold)
+	indexThreshold = threshold
 	for _, n := range []int{1, 10, 100, 1000} {
 		tab := mustCompile(b, benchRules(n))
 		worst := lastV4(tab)
