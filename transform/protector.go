@@ -215,7 +215,9 @@ func (p *Protector) copyArgs(sc *scratch, aad, trailer []byte) (a, t []byte) {
 // is never reused with this Protector's key (ESP: the full 64-bit sequence
 // number). Counter modes (CTR, GCM, ChaCha20-Poly1305) get n big-endian, which
 // is unique; CBC ciphers get n encrypted with a random per-Protector AES key,
-// which is unique and unpredictable (RFC 3602 §3, RFC 4303 §3.3.2).
+// which is unpredictable (RFC 3602 §3, RFC 4303 §3.3.2) and, for AES-CBC's
+// 16-byte IV, also unique (3DES takes the first 8 bytes). Use either IV or
+// NextIV on one Protector, never both: their numbers would overlap.
 func (p *Protector) IV(iv []byte, n uint64) error {
 	if p.closed.Load() {
 		return newErr("iv", p.encr, ErrClosed, "")
