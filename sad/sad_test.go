@@ -253,7 +253,19 @@ func TestRekeyMakeBeforeBreak(t *testing.T) {
 		if err := tab.Rekey(nil, nil, 0x4444, 0); !errors.Is(err, ErrNotInstalled) {
 			t.Fatalf("rekey of unknown SPI: %v", err)
 		}
+		// A pending linger removal is cancelled by an explicit removal and
+		// by Close, and a second RemoveAfter replaces the first.
+		tab.RemoveAfter(newIn, time.Minute)
+		tab.RemoveAfter(newIn, 2*time.Minute)
+		time.Sleep(time.Minute + time.Second)
+		synctest.Wait()
+		if tab.Inbound(newIn.SPI()) != newIn {
+			t.Fatal("replaced RemoveAfter still fired")
+		}
 		tab.Close()
+		if len(tab.linger) != 0 {
+			t.Fatalf("%d linger timers left after Close", len(tab.linger))
+		}
 	})
 }
 

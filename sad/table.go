@@ -78,6 +78,7 @@ type Table struct {
 
 	mu       sync.Mutex // serialises writers
 	reserved map[uint32]struct{}
+	linger   map[*SA]*time.Timer // pending delayed removals
 	opts     Options
 }
 
@@ -89,7 +90,7 @@ func NewTable(o Options) *Table {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
-	t := &Table{reserved: map[uint32]struct{}{}, opts: o}
+	t := &Table{reserved: map[uint32]struct{}{}, linger: map[*SA]*time.Timer{}, opts: o}
 	t.in.Store(&saMap{})
 	t.out.Store(&saMap{})
 	return t
@@ -297,7 +298,8 @@ func (t *Table) RemoveInbound(spi uint32) bool {
 }
 
 // RemoveAfter removes sa after d (0: Options.Linger); until then it keeps
-// working. Used for the old inbound SA after a rekey.
+// working. Used for the old inbound SA after a rekey. A later RemoveAfter or
+// Remove of the same SA replaces the pending one.
 func (t *Table) RemoveAfter(sa *SA, d time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -308,10 +310,17 @@ func (t *Table) removeAfterLocked(sa *SA, d time.Duration) {
 	if d == 0 {
 		d = t.opts.Linger
 	}
-	time.AfterFunc(d, func() { t.Remove(sa) })
+	if old := t.linger[sa]; old != nil {
+		old.Stop()
+	}
+	t.linger[sa] = time.AfterFunc(d, func() { t.Remove(sa) })
 }
 
 func (t *Table) removeLocked(sa *SA) bool {
+	if tm := t.linger[sa]; tm != nil {
+		tm.Stop()
+		delete(t.linger, sa)
+	}
 	var cur *atomic.Pointer[saMap]
 	var key uint32
 	if sa.dir == Inbound {
@@ -362,6 +371,10 @@ func (t *Table) Close() {
 		}
 	}
 	clear(t.reserved)
+	for _, tm := range t.linger {
+		tm.Stop()
+	}
+	clear(t.linger)
 }
 
 // Route is what to do with an outbound packet, from its SPD verdict.
