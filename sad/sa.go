@@ -128,7 +128,9 @@ type SA struct {
 	ctr counters
 }
 
-// New creates an SA. It does not install it; see Table.
+// New creates an SA. It does not install it; see Table. The SA takes
+// ownership of c.Cipher only on success; an SA that is then never installed
+// must be given up with Discard so that its keys are wiped.
 func New(c Config) (*SA, error) {
 	if c.SPI < 256 {
 		return nil, ErrReservedSPI
@@ -478,6 +480,15 @@ func (sa *SA) Release() {
 		sa.wipe()
 	case n < 0:
 		panic("sad: SA released more often than acquired")
+	}
+}
+
+// Discard wipes the keys of an SA that was never installed (a failed
+// installation or negotiation). For an installed SA it does nothing: the
+// Table wipes the keys when the SA is removed and released.
+func (sa *SA) Discard() {
+	if sa.state.Load()&stInstalled == 0 {
+		sa.wipe()
 	}
 }
 

@@ -322,12 +322,21 @@ func TestRekeyConcurrentReaders(t *testing.T) {
 // it, and the last Release wipes them.
 func TestReferencesDelayWipe(t *testing.T) {
 	tab := NewTable(Options{})
+	never := mustSA(t, cfg(Outbound, 0x5001, 1))
+	never.Discard()
+	if !wiped(never) {
+		t.Fatal("Discard of an SA never installed did not wipe")
+	}
 	sa := mustSA(t, cfg(Outbound, 0x5000, 1))
 	if sa.Acquire() {
 		t.Fatal("Acquire of an SA never installed succeeded")
 	}
 	if err := tab.InstallOutbound(sa); err != nil {
 		t.Fatal(err)
+	}
+	sa.Discard() // installed: must not wipe
+	if wiped(sa) {
+		t.Fatal("Discard wiped an installed SA")
 	}
 	for range 2 {
 		if !sa.Acquire() {
