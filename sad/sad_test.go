@@ -327,6 +327,9 @@ func TestReferencesDelayWipe(t *testing.T) {
 	if !wiped(never) {
 		t.Fatal("Discard of an SA never installed did not wipe")
 	}
+	if err := tab.InstallOutbound(never); !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("install of a discarded SA: %v", err)
+	}
 	sa := mustSA(t, cfg(Outbound, 0x5000, 1))
 	if sa.Acquire() {
 		t.Fatal("Acquire of an SA never installed succeeded")

@@ -203,6 +203,12 @@ func (t *Table) installInboundLocked(sa *SA) error {
 
 // claim marks sa as installed in t and arms its timers.
 func (t *Table) claim(sa *SA) error {
+	sa.mu.Lock()
+	discarded := sa.closed
+	sa.mu.Unlock()
+	if discarded {
+		return fmt.Errorf("%w: %v was discarded", ErrBadConfig, sa)
+	}
 	for {
 		st := sa.state.Load()
 		if st&stInstalled != 0 {
