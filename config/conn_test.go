@@ -31,6 +31,9 @@ func TestConnKeywords(t *testing.T) {
 			return s.Proto == 6 && s.PortLo == 80 && s.PortHi == 90
 		}},
 		{"leftsubnets={10.1.0.0/24 10.1.1.0/24}", func(c Conn) bool { return len(c.Local.Subnets) == 2 && c.Dialect == DialectLibreswan }},
+		{"leftsubnet=%dynamic,10.9.0.0/16", func(c Conn) bool {
+			return len(c.Local.Subnets) == 2 && c.Local.Subnets[0].Prefix.String() == "198.51.100.1/32"
+		}},
 		{"leftprotoport=udp/1701", func(c Conn) bool { return c.Local.Subnets[0].Proto == 17 && c.Local.Subnets[0].PortLo == 1701 }},
 		{"leftid=@gw.example.com", func(c Conn) bool { return c.Local.ID == Identity{Type: IDFQDN, Value: "gw.example.com"} }},
 		{"rightid=@@ops@example.com", func(c Conn) bool { return c.Remote.ID == Identity{Type: IDRFC822, Value: "ops@example.com"} }},

@@ -191,6 +191,13 @@ func (cb *connBuilder) convertEnd(side string) End {
 			items = items[:0]
 		}
 		for _, it := range items {
+			if it == "%dynamic" {
+				// strongSwan: the end's own (possibly not yet known) address.
+				if e.Addr.IsValid() {
+					e.Subnets = append(e.Subnets, TrafficSelector{Prefix: netip.PrefixFrom(e.Addr, e.Addr.BitLen()), PortHi: 65535})
+				}
+				continue
+			}
 			ts, err := parseSubnet(it)
 			if err != nil {
 				cb.errf(kvSub, "%v", err)
@@ -258,8 +265,6 @@ func (cb *connBuilder) chooseLocal(left, right End) {
 			kv = cb.headerKV()
 		}
 		cb.warnf(kv, "neither left (%s) nor right (%s) is an address of this host; left is taken as local", left.Host, right.Host)
-	case !left.Addr.IsValid() && left.Host != "%any" && right.Addr.IsValid() && cb.b.opts.LocalAddrs != nil && slices.Contains(cb.b.opts.LocalAddrs, right.Addr):
-		c.LocalIsLeft = false
 	}
 	if c.LocalIsLeft {
 		c.Local, c.Remote = left, right
