@@ -203,6 +203,9 @@ func (t *Table) installInboundLocked(sa *SA) error {
 
 // claim marks sa as installed in t and arms its timers.
 func (t *Table) claim(sa *SA) error {
+	if sa.state.Load()&stInstalled != 0 {
+		return fmt.Errorf("%w: %v", ErrInstalled, sa)
+	}
 	sa.mu.Lock()
 	discarded := sa.closed
 	sa.mu.Unlock()
