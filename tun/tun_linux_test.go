@@ -24,7 +24,7 @@ import (
 
 // requireRoot skips a test that needs root, unless the CI asked for the
 // privileged tests to be mandatory.
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
@@ -40,7 +40,7 @@ var nsSeq atomic.Int32
 
 // newNS creates a fresh named network namespace with lo up and deletes it
 // when the test ends. Only namespaces named ipgwt-<pid>-<n> are touched.
-func newNS(t *testing.T) string {
+func newNS(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("ipgwt-%d-%d", os.Getpid(), nsSeq.Add(1))
 	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
@@ -55,7 +55,7 @@ func newNS(t *testing.T) string {
 	return name
 }
 
-func ipCmd(t *testing.T, ns string, args ...string) string {
+func ipCmd(t testing.TB, ns string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
 	if err != nil {

@@ -157,6 +157,9 @@ func Listen(cfg Config) (*Conn, error) {
 	if cfg.BufSize < ReadOffset+ikeHeaderLen+markerLen {
 		return nil, fmt.Errorf("conn: buffer size %d too small", cfg.BufSize)
 	}
+	if cfg.IKEPort != 0 && cfg.IKEPort == cfg.NATTPort {
+		return nil, fmt.Errorf("conn: IKE port and NAT-T port are both %d; they must differ", cfg.IKEPort)
+	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}

@@ -209,6 +209,9 @@ func TestSendErrors(t *testing.T) {
 	if _, err := Listen(Config{Addr: loopback, BufSize: 8}); err == nil {
 		t.Fatal("tiny buffer accepted")
 	}
+	if _, err := Listen(Config{Addr: loopback, IKEPort: 40500, NATTPort: 40500}); err == nil {
+		t.Fatal("same port for IKE and NAT-T accepted")
+	}
 }
 
 func TestHandlerMaySwapBuffers(t *testing.T) {

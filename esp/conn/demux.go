@@ -5,6 +5,13 @@
 // that drops when full, so a flood of IKE can never stall ESP; ESP goes in
 // batches to a caller-supplied handler, from pooled fixed-size buffers,
 // without allocating per packet.
+//
+// Privileges: binding ports below 1024 (500) needs CAP_NET_BIND_SERVICE
+// (or a lowered net.ipv4.ip_unprivileged_port_start), the raw ESP socket
+// needs CAP_NET_RAW, and socket buffers beyond net.core.rmem_max/wmem_max
+// need CAP_NET_ADMIN (SO_RCVBUFFORCE); without it the buffers are silently
+// capped at those limits. Tests bind port 0 on loopback and need none of
+// these except the raw socket test.
 package conn
 
 import "encoding/binary"
