@@ -336,3 +336,7 @@ func (c *Conn) closeSockets() error {
 	}
 	return errors.Join(errs...)
 }
+
+// BufSize is the size of the receive buffers, which is also the size a
+// handler must use for buffers it swaps into ESPPacket.Buf.
+func (c *Conn) BufSize() int { return c.cfg.BufSize }
