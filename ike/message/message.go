@@ -68,7 +68,10 @@ func ParseMessageInto(m *Message, b []byte) (int, error) {
 
 // AppendMessage appends an unprotected message (IKE_SA_INIT, or an
 // unauthenticated error notification) with header h and the payloads in
-// order. h.NextPayload and h.Length are computed.
+// order. h.NextPayload and h.Length are computed. Each payload body must be
+// shorter than 65532 bytes (the 16-bit Payload Length); no IKEv2 payload of
+// an unprotected message comes near that, so this is the caller's contract
+// rather than an error path. AppendEncrypted checks its limit.
 func AppendMessage(b []byte, h Header, payloads ...Payload) []byte {
 	start := len(b)
 	h.NextPayload = firstType(payloads, PayloadNone)
