@@ -282,6 +282,18 @@ func (r *Reassembly) Add(m *Message, f FragmentHeader, part []byte) (bool, error
 	return r.have == int(r.total), nil
 }
 
+// Complete decodes the reassembled inner payloads into m (the message of
+// any fragment, normally the last) as Decrypt would: m.Inner, m.InnerNext
+// and m.Decrypted are set, so that Validate can check the whole message.
+func (r *Reassembly) Complete(m *Message) error {
+	ps, err := r.Payloads(m.Inner[:0])
+	if err != nil {
+		return err
+	}
+	m.Inner, m.InnerNext, m.Decrypted = ps, r.next, true
+	return nil
+}
+
 // Payloads decodes the reassembled inner payloads once Add reported
 // completion. They alias a buffer owned by the Reassembly.
 func (r *Reassembly) Payloads(dst []RawPayload) ([]RawPayload, error) {

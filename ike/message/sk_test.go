@@ -184,10 +184,19 @@ func TestFragmentsRoundTrip(t *testing.T) {
 			if !done {
 				t.Fatal("reassembly incomplete")
 			}
-			ps, err := r.Payloads(nil)
+			last, _, err := ParseMessage(append([]byte(nil), frags[len(frags)-1]...))
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := r.Complete(&last); err != nil {
+				t.Fatal(err)
+			}
+			// The sample payloads include KE, which IKE_AUTH does
+			// not allow: the table applies to reassembled messages.
+			if err := Validate(&last); !errors.Is(err, ErrInvalidSyntax) {
+				t.Fatalf("reassembled message validated: %v", err)
+			}
+			ps := last.Inner
 			for i, rp := range ps {
 				got, err := parseAs(rp.Type, rp.Body)
 				if err != nil || !reflect.DeepEqual(got, inner[i]) {
@@ -195,5 +204,41 @@ func TestFragmentsRoundTrip(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestReassemblyErrors(t *testing.T) {
+	var m Message
+	var r Reassembly
+	if err := r.Complete(&m); !errors.Is(err, ErrInvalidSyntax) {
+		t.Fatalf("empty reassembly: %v", err)
+	}
+	if done, err := r.Add(&m, FragmentHeader{Number: 1, Total: 2}, []byte{1}); done || err != nil {
+		t.Fatal(done, err)
+	}
+	if _, err := r.Add(&m, FragmentHeader{Number: 2, Total: 3}, []byte{1}); !errors.Is(err, ErrInvalidSyntax) {
+		t.Fatalf("changed total: %v", err)
+	}
+	if err := r.Complete(&m); !errors.Is(err, ErrInvalidSyntax) {
+		t.Fatalf("incomplete reassembly: %v", err)
+	}
+	if _, err := r.Add(&m, FragmentHeader{Number: 2, Total: 2}, make([]byte, MaxReassembled)); !errors.Is(err, ErrInvalidSyntax) {
+		t.Fatalf("oversized reassembly: %v", err)
+	}
+	// A fragment whose content is garbage under the wrong key is
+	// rejected by the integrity check before reassembly.
+	out, _ := testProtectors(t)
+	_, wrong := protectorPair(t, aesGCM16128, integNone)
+	h := Header{SPIi: 1, SPIr: 2, MajorVersion: 2, Exchange: INFORMATIONAL, MessageID: 9}
+	frags, err := AppendFragments(nil, h, out, 150, VendorID{Data: make([]byte, 200)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fm, _, err := ParseMessage(frags[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := DecryptFragment(&fm, wrong); !errors.Is(err, ErrIntegrity) {
+		t.Fatalf("wrong key: %v", err)
 	}
 }
