@@ -31,4 +31,25 @@
 //
 // Validate checks a message against one table of which payloads each
 // exchange allows, before any handler sees it.
+//
+// # Protection
+//
+// AppendEncrypted builds an SK-protected message, AppendFragments the RFC
+// 7383 fragments of one; Decrypt and DecryptFragment check the integrity
+// first and only then decrypt (in place), and Reassembly collects fragments.
+// The cipher work is transform.Protector's.
+//
+// # Key schedule
+//
+//	SKEYSEED(prf, Ni, Nr, g^ir)                       §2.14
+//	DeriveIKEKeys(prf, encr, integ, SKEYSEED, ...)    §2.14 SK_d/ai/ar/ei/er/pi/pr
+//	IKEKeys.Protectors(encr, integ, initiator)        SK payload protection per direction
+//	DeriveChildKeys(prf, SK_d, encr, integ, g^ir, Ni, Nr)  §2.17 (g^ir nil without PFS)
+//	RekeySKEYSEED(oldPRF, oldSK_d, g^ir, Ni, Nr)      §2.18
+//	PRFPlus(prf, key, n, seed...)                     §2.13
+//	SignedOctets, PSKAuth, VerifyPSKAuth              §2.15
+//	NATDetectionHash(SPIi, SPIr, addr:port)           §2.23
+//
+// Key sizes come from transform.KeymatLen and the PRF's KeySize. Key
+// holders (IKEKeys, ChildKeys) print as "redacted" and have Zero methods.
 package message
