@@ -92,6 +92,10 @@ type Config struct {
 	SocketBuf int
 	// ESP receives ESP packets. Nil drops them (counted as unhandled).
 	ESP ESPHandler
+	// NetNS, when not empty, is the path of a network namespace (e.g.
+	// /run/netns/gw1) to open the sockets in, for running several
+	// gateways in one process (tests) without entering the namespace.
+	NetNS string
 	// UDPOffload turns on UDP GSO (UDP_SEGMENT) for sending and GRO
 	// (UDP_GRO) for receiving on the NAT-T socket where the kernel has
 	// them (Linux ≥ 4.18 / 5.0). GRO makes received ESP be copied once
@@ -174,33 +178,19 @@ func Listen(cfg Config) (*Conn, error) {
 	if cfg.Addr.Is6() {
 		c.family, udpNet, ipNet = unix.AF_INET6, "udp6", "ip6:50"
 	}
-	var err error
-	defer func() {
-		if err != nil {
-			c.closeSockets()
+	open := c.open
+	if cfg.NetNS != "" {
+		open = func(udpNet, ipNet string) error {
+			return inNetNS(cfg.NetNS, func() error { return c.open(udpNet, ipNet) })
 		}
-	}()
-	if c.ike, c.ikeRC, err = listenUDP(udpNet, netip.AddrPortFrom(cfg.Addr, cfg.IKEPort), cfg.SocketBuf); err != nil {
-		return nil, fmt.Errorf("conn: IKE socket: %w", err)
 	}
-	if c.natt, c.nattRC, err = listenUDP(udpNet, netip.AddrPortFrom(cfg.Addr, cfg.NATTPort), cfg.SocketBuf); err != nil {
-		return nil, fmt.Errorf("conn: NAT-T socket: %w", err)
+	if err := open(udpNet, ipNet); err != nil {
+		c.closeSockets()
+		return nil, err
 	}
 	if cfg.UDPOffload {
 		c.enableOffload()
 	}
-	if cfg.RawESP {
-		if c.raw, err = net.ListenIP(ipNet, &net.IPAddr{IP: cfg.Addr.AsSlice()}); err != nil {
-			return nil, fmt.Errorf("conn: raw ESP socket (needs CAP_NET_RAW): %w", err)
-		}
-		if c.rawRC, err = c.raw.SyscallConn(); err != nil {
-			return nil, err
-		}
-		if err = setBufs(c.rawRC, cfg.SocketBuf); err != nil {
-			return nil, err
-		}
-	}
-
 	c.start(c.ikeRC, sockIKE)
 	c.start(c.nattRC, sockNATT)
 	if c.raw != nil {
@@ -247,6 +237,30 @@ func setBufs(rc syscall.RawConn, size int) error {
 		return cerr
 	}
 	return err
+}
+
+// open opens the sockets (in the current thread's namespace).
+func (c *Conn) open(udpNet, ipNet string) error {
+	cfg := c.cfg
+	var err error
+	if c.ike, c.ikeRC, err = listenUDP(udpNet, netip.AddrPortFrom(cfg.Addr, cfg.IKEPort), cfg.SocketBuf); err != nil {
+		return fmt.Errorf("conn: IKE socket %v: %w", netip.AddrPortFrom(cfg.Addr, cfg.IKEPort), err)
+	}
+	if c.natt, c.nattRC, err = listenUDP(udpNet, netip.AddrPortFrom(cfg.Addr, cfg.NATTPort), cfg.SocketBuf); err != nil {
+		return fmt.Errorf("conn: NAT-T socket %v: %w", netip.AddrPortFrom(cfg.Addr, cfg.NATTPort), err)
+	}
+	if cfg.RawESP {
+		if c.raw, err = net.ListenIP(ipNet, &net.IPAddr{IP: cfg.Addr.AsSlice()}); err != nil {
+			return fmt.Errorf("conn: raw ESP socket (needs CAP_NET_RAW): %w", err)
+		}
+		if c.rawRC, err = c.raw.SyscallConn(); err != nil {
+			return err
+		}
+		if err = setBufs(c.rawRC, cfg.SocketBuf); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // enableOffload probes UDP_SEGMENT and switches on UDP_GRO on the NAT-T
