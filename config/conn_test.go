@@ -105,6 +105,8 @@ func TestConnKeywords(t *testing.T) {
 		{"replay-window=256", func(c Conn) bool { return c.ReplayWindow == 256 }},
 		{"esn=yes\n\tesp=aes128-sha1", func(c Conn) bool { return c.ESP[0].Of(TransformESN)[0].ID == ESNYes }},
 		{"sha2-truncbug=yes\n\tesp=aes128-sha2_256", func(c Conn) bool { return c.ESP[0].Of(TransformINTEG)[0].ID == IntegHMACSHA25696 }},
+		{"sha2_truncbug=yes\n\tphase2alg=aes128-sha256", func(c Conn) bool { return c.ESP[0].Of(TransformINTEG)[0].ID == IntegHMACSHA25696 }},
+		{"auth=ah\n\tesp=sha256", func(c Conn) bool { return len(c.AH) == 1 && c.AH[0].String() == "sha256-modp3072-noesn" }},
 		{"auto=ondemand", func(c Conn) bool { return c.Auto == AutoRoute }},
 	}
 	for _, tt := range tests {
