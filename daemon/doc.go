@@ -42,7 +42,7 @@
 //	{
 //	  "name": "net-net",
 //	  "state": "established",          // down | connecting | established |
-//	                                   // phase1-failed | phase2-failed | trap
+//	                                   // phase1-failed | phase2-failed
 //	  "auto": "start",                 // ignore | add | route | start
 //	  "version": "ikev2",              // ikev1 | ikev2 | ike
 //	  "local": "198.51.100.1",

@@ -11,12 +11,11 @@ import (
 // Connection states as the control protocol names them. They are part of the
 // documented JSON schema: never rename one.
 const (
-	StateDown          = "down"
-	StateConnecting    = "connecting"
-	StateEstablished   = "established"
-	StatePhase1Failed  = "phase1-failed"
-	StatePhase2Failed  = "phase2-failed"
-	StateTrapInstalled = "trap" // auto=route conn waiting for traffic (no SA yet)
+	StateDown         = "down"
+	StateConnecting   = "connecting"
+	StateEstablished  = "established"
+	StatePhase1Failed = "phase1-failed"
+	StatePhase2Failed = "phase2-failed"
 )
 
 // ConnStatus is one configured connection as `ipsecgw status --json` shows it.
@@ -25,7 +24,7 @@ const (
 type ConnStatus struct {
 	Name string `json:"name"`
 	// State is one of down, connecting, established, phase1-failed,
-	// phase2-failed, trap.
+	// phase2-failed (an auto=route conn waiting for traffic is down).
 	State string `json:"state"`
 	// Auto is the conn's auto= value (add, route, start, ignore).
 	Auto string `json:"auto"`

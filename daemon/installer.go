@@ -1,0 +1,463 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/sad"
+	"github.com/ipsecgw/ipsecgw/spd"
+	"github.com/ipsecgw/ipsecgw/transform"
+)
+
+// Router puts routes for remote subnets on the TUN device (tun.TUN in the
+// daemon, a recorder in tests).
+type Router interface {
+	AddRoute(p netip.Prefix) error
+	RemoveRoute(p netip.Prefix) error
+}
+
+// trapPolicyBase starts the policy IDs of trap rules. The IKE Manager's
+// reqids are small numbers (config reqid= or its own counter), so trap
+// policies never collide with them; a trap verdict for a policy that has no
+// SA is what makes the dataplane ask IKE to negotiate.
+const trapPolicyBase = 1 << 31
+
+// trapPriority sorts trap rules after the Protect rules of installed CHILD
+// SAs with the same selectors (those use priority 0), so that once an SA is
+// up its Protect rule decides.
+const trapPriority = 1
+
+// Installer implements ike.ChildInstaller over the SAD, the SPD and the
+// TUN routes. CHILD SAs are installed inbound first (from then on the peer
+// may use them), then outbound, then the policies that steer traffic into
+// them, then the routes; removal goes the other way round.
+type Installer struct {
+	sad    *sad.Table
+	spd    *spd.Live
+	router Router
+	log    *slog.Logger
+	// defaultReplay is the replay window of conns without replay_window=.
+	defaultReplay int
+
+	mu sync.Mutex
+	// children by our inbound SPI.
+	children map[uint32]*installedChild
+	// traps by conn name.
+	traps    map[string]*trap
+	nextTrap uint32
+	// routes counts the users of each route (CHILD SAs and traps), so a
+	// route shared by two conns or a rekeyed pair stays until the last one
+	// goes.
+	routes map[netip.Prefix]int
+
+	// onInstalled, if set, is called (without the lock held) after a CHILD
+	// SA and its policies are in, with the SAs' policy ID: the daemon sends
+	// the packets a trap policy held.
+	onInstalled func(policyID uint32)
+}
+
+type installedChild struct {
+	conn  string
+	reqID uint32
+	// policyID links the SAs to their SPD rules: the conn's trap policy ID
+	// when it has one (so the packets the trap held leave through the new
+	// SA), else the reqid.
+	policyID      uint32
+	in, out       *sad.SA
+	rules         []spd.Rule
+	routes        []netip.Prefix
+	localTS       []config.TrafficSelector
+	remoteTS      []config.TrafficSelector
+	encr, integ   transform.Transform
+	inSPI, outSPI uint32
+}
+
+type trap struct {
+	policyID uint32
+	rules    []spd.Rule
+	routes   []netip.Prefix
+}
+
+// NewInstaller returns an Installer writing into table and live. router may
+// be nil (no routes are managed).
+func NewInstaller(table *sad.Table, live *spd.Live, router Router, defaultReplay int, log *slog.Logger) *Installer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Installer{
+		sad: table, spd: live, router: router, log: log, defaultReplay: defaultReplay,
+		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
+		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
+	}
+}
+
+var _ ike.ChildInstaller = (*Installer)(nil)
+
+// AllocateSPI implements ike.ChildInstaller.
+func (in *Installer) AllocateSPI() (uint32, error) { return in.sad.AllocateSPI() }
+
+// Install implements ike.ChildInstaller.
+func (in *Installer) Install(c ike.ChildSA) (err error) {
+	defer wipe(c.InEncrKey, c.InIntegKey, c.OutEncrKey, c.OutIntegKey)
+	if c.Mode != config.ModeTunnel {
+		return fmt.Errorf("conn %q: only tunnel mode is supported by the dataplane", c.Conn)
+	}
+	pairs, err := selectorPairs(c.LocalTS, c.RemoteTS)
+	if err != nil {
+		return fmt.Errorf("conn %q: %w", c.Conn, err)
+	}
+	replay := c.ReplayWindow
+	if replay < 0 {
+		replay = in.defaultReplay
+	}
+	hard := sad.Lifetime{Time: c.Lifetime, Bytes: c.LifeBytes, Packets: c.LifePackets}
+
+	inCipher, err := transform.NewProtector(c.Encr, c.Integ, c.InEncrKey, c.InIntegKey)
+	if err != nil {
+		return fmt.Errorf("conn %q: inbound SA: %w", c.Conn, err)
+	}
+	outCipher, err := transform.NewProtector(c.Encr, c.Integ, c.OutEncrKey, c.OutIntegKey)
+	if err != nil {
+		inCipher.Close()
+		return fmt.Errorf("conn %q: outbound SA: %w", c.Conn, err)
+	}
+	in.mu.Lock()
+	policyID := c.ReqID
+	if t, ok := in.traps[c.Conn]; ok {
+		policyID = t.policyID
+	}
+	in.mu.Unlock()
+	base := sad.Config{
+		Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
+		ESN: c.ESN, ReplayWindow: replay, Hard: hard, PolicyID: policyID,
+	}
+	inCfg := base
+	inCfg.SPI, inCfg.Dir, inCfg.Cipher = c.InSPI, sad.Inbound, inCipher
+	outCfg := base
+	outCfg.SPI, outCfg.Dir, outCfg.Cipher = c.OutSPI, sad.Outbound, outCipher
+	inSA, err := sad.New(inCfg)
+	if err != nil {
+		inCipher.Close()
+		outCipher.Close()
+		return fmt.Errorf("conn %q: inbound SA %08x: %w", c.Conn, c.InSPI, err)
+	}
+	outSA, err := sad.New(outCfg)
+	if err != nil {
+		// An SA never installed does not own its cipher yet in a way
+		// Remove could release; close both directly.
+		inCipher.Close()
+		outCipher.Close()
+		return fmt.Errorf("conn %q: outbound SA %08x: %w", c.Conn, c.OutSPI, err)
+	}
+
+	if err := in.installLocked(c, inSA, outSA, pairs, policyID); err != nil {
+		return err
+	}
+	if in.onInstalled != nil {
+		in.onInstalled(policyID)
+	}
+	return nil
+}
+
+func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []spd.Selector, policyID uint32) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	inCipher, outCipher := inSA.Cipher(), outSA.Cipher()
+	if err := in.sad.InstallInbound(inSA); err != nil {
+		inCipher.Close()
+		outCipher.Close()
+		return fmt.Errorf("conn %q: installing inbound SA %08x: %w", c.Conn, c.InSPI, err)
+	}
+	if err := in.sad.InstallOutbound(outSA); err != nil {
+		in.sad.Remove(inSA)
+		outCipher.Close()
+		return fmt.Errorf("conn %q: installing outbound SA %08x: %w", c.Conn, c.OutSPI, err)
+	}
+	ch := &installedChild{
+		conn: c.Conn, reqID: c.ReqID, policyID: policyID, in: inSA, out: outSA,
+		localTS: slices.Clone(c.LocalTS), remoteTS: slices.Clone(c.RemoteTS),
+		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI,
+	}
+	for _, s := range pairs {
+		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID})
+	}
+	for _, ts := range c.RemoteTS {
+		ch.routes = append(ch.routes, ts.Prefix.Masked())
+	}
+	in.children[c.InSPI] = ch
+	if err := in.publishLocked(); err != nil {
+		delete(in.children, c.InSPI)
+		in.sad.Remove(inSA)
+		in.sad.Remove(outSA)
+		return fmt.Errorf("conn %q: policies: %w", c.Conn, err)
+	}
+	if err := in.addRoutesLocked(ch.routes); err != nil {
+		// The SAs and policies work for traffic the host routes here by
+		// other means; report the route problem without undoing them.
+		in.log.Warn("adding routes to the TUN failed", "conn", c.Conn, "err", err)
+	}
+	in.log.Info("CHILD SA installed", "conn", c.Conn, "spi_in", FormatSPI(c.InSPI), "spi_out", FormatSPI(c.OutSPI),
+		"local_ts", tsStrings(c.LocalTS), "remote_ts", tsStrings(c.RemoteTS), "encap", c.Encap)
+	return nil
+}
+
+// Remove implements ike.ChildInstaller.
+func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	ch, ok := in.children[inSPI]
+	if !ok || ch.conn != conn {
+		return fmt.Errorf("conn %q: no CHILD SA with inbound SPI %08x", conn, inSPI)
+	}
+	delete(in.children, inSPI)
+	// Policies first, unless another CHILD SA (a rekeyed one) of the same
+	// policy is still installed: then they stay and keep steering traffic
+	// into the newer SA.
+	err := in.publishLocked()
+	in.removeRoutesLocked(ch.routes)
+	// Remove only the outbound SA that is ours: after a rekey the policy's
+	// current outbound SA is the new one and must stay.
+	in.sad.Remove(ch.out)
+	if in.hasPolicyLocked(ch.policyID) {
+		// A rekey replaced this pair: the peer may still send a few
+		// packets under the old SPI, so the old inbound SA lingers.
+		in.sad.RemoveAfter(ch.in, 0)
+	} else {
+		in.sad.Remove(ch.in)
+	}
+	in.log.Info("CHILD SA removed", "conn", conn, "spi_in", FormatSPI(inSPI), "spi_out", FormatSPI(outSPI))
+	return err
+}
+
+func (in *Installer) hasPolicyLocked(policyID uint32) bool {
+	for _, ch := range in.children {
+		if ch.policyID == policyID {
+			return true
+		}
+	}
+	return false
+}
+
+// InstallTrap implements ike.ChildInstaller.
+func (in *Installer) InstallTrap(conn config.Conn) error {
+	pairs, err := selectorPairs(conn.Local.Subnets, conn.Remote.Subnets)
+	if err != nil {
+		return fmt.Errorf("conn %q: %w", conn.Name, err)
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if _, ok := in.traps[conn.Name]; ok {
+		return nil
+	}
+	t := &trap{policyID: in.nextTrap}
+	in.nextTrap++
+	for _, s := range pairs {
+		t.rules = append(t.rules, spd.Rule{Selector: s, Action: spd.Trap, PolicyID: t.policyID, Priority: trapPriority})
+	}
+	for _, ts := range conn.Remote.Subnets {
+		t.routes = append(t.routes, ts.Prefix.Masked())
+	}
+	in.traps[conn.Name] = t
+	if err := in.publishLocked(); err != nil {
+		delete(in.traps, conn.Name)
+		return fmt.Errorf("conn %q: trap policies: %w", conn.Name, err)
+	}
+	if err := in.addRoutesLocked(t.routes); err != nil {
+		in.log.Warn("adding routes to the TUN failed", "conn", conn.Name, "err", err)
+	}
+	in.log.Info("trap policy installed", "conn", conn.Name, "local_ts", tsStrings(conn.Local.Subnets), "remote_ts", tsStrings(conn.Remote.Subnets))
+	return nil
+}
+
+// RemoveTrap implements ike.ChildInstaller.
+func (in *Installer) RemoveTrap(conn string) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	t, ok := in.traps[conn]
+	if !ok {
+		return nil
+	}
+	delete(in.traps, conn)
+	err := in.publishLocked()
+	in.removeRoutesLocked(t.routes)
+	in.log.Info("trap policy removed", "conn", conn)
+	return err
+}
+
+// TrapConn returns the conn whose trap policy has the given policy ID: the
+// dataplane calls it when a packet hits a trap, to ask IKE for that conn.
+func (in *Installer) TrapConn(policyID uint32) (string, bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for name, t := range in.traps {
+		if t.policyID == policyID {
+			return name, true
+		}
+	}
+	return "", false
+}
+
+// ChildCounters returns the SAD counters of the CHILD SA with our inbound
+// SPI inSPI: inbound and outbound packets and bytes.
+func (in *Installer) ChildCounters(inSPI uint32) (inStats, outStats sad.Stats, ok bool) {
+	in.mu.Lock()
+	ch, ok := in.children[inSPI]
+	in.mu.Unlock()
+	if !ok {
+		return sad.Stats{}, sad.Stats{}, false
+	}
+	return ch.in.Stats(), ch.out.Stats(), true
+}
+
+// RemoveAll removes every CHILD SA, trap policy and route (shutdown, after
+// IKE has deleted what it could at the peers).
+func (in *Installer) RemoveAll() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for spi, ch := range in.children {
+		delete(in.children, spi)
+		in.removeRoutesLocked(ch.routes)
+		in.sad.Remove(ch.out)
+		in.sad.Remove(ch.in)
+	}
+	for name, t := range in.traps {
+		delete(in.traps, name)
+		in.removeRoutesLocked(t.routes)
+	}
+	if err := in.publishLocked(); err != nil {
+		in.log.Warn("clearing policies", "err", err)
+	}
+}
+
+// publishLocked compiles the policies of every installed CHILD SA and trap
+// into a new SPD snapshot and makes it live. Rekeyed pairs of one policy
+// contribute the same rules twice; duplicates are dropped.
+func (in *Installer) publishLocked() error {
+	var rules []spd.Rule
+	seen := map[spd.Rule]bool{}
+	add := func(rs []spd.Rule) {
+		for _, r := range rs {
+			if !seen[r] {
+				seen[r] = true
+				rules = append(rules, r)
+			}
+		}
+	}
+	// Deterministic order: by inbound SPI for children, by name for traps
+	// (rule order only matters for equal priority and specificity).
+	spis := make([]uint32, 0, len(in.children))
+	for spi := range in.children {
+		spis = append(spis, spi)
+	}
+	slices.Sort(spis)
+	for _, spi := range spis {
+		add(in.children[spi].rules)
+	}
+	names := make([]string, 0, len(in.traps))
+	for n := range in.traps {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		add(in.traps[n].rules)
+	}
+	t, err := spd.Compile(rules)
+	if err != nil {
+		return err
+	}
+	in.spd.Store(t)
+	return nil
+}
+
+func (in *Installer) addRoutesLocked(ps []netip.Prefix) error {
+	var errs []error
+	for _, p := range ps {
+		if in.routes[p] == 0 && in.router != nil {
+			if err := in.router.AddRoute(p); err != nil {
+				errs = append(errs, fmt.Errorf("route %s: %w", p, err))
+				continue
+			}
+		}
+		in.routes[p]++
+	}
+	return errors.Join(errs...)
+}
+
+func (in *Installer) removeRoutesLocked(ps []netip.Prefix) {
+	for _, p := range ps {
+		n, ok := in.routes[p]
+		if !ok {
+			continue
+		}
+		if n > 1 {
+			in.routes[p] = n - 1
+			continue
+		}
+		delete(in.routes, p)
+		if in.router != nil {
+			if err := in.router.RemoveRoute(p); err != nil {
+				in.log.Warn("removing route from the TUN failed", "route", p, "err", err)
+			}
+		}
+	}
+}
+
+// selectorPairs turns traffic selector lists into SPD selectors for every
+// (local, remote) pair of the same address family.
+func selectorPairs(local, remote []config.TrafficSelector) ([]spd.Selector, error) {
+	var out []spd.Selector
+	for _, l := range local {
+		for _, r := range remote {
+			if l.Prefix.Addr().Is4() != r.Prefix.Addr().Is4() {
+				continue
+			}
+			proto := l.Proto
+			if proto == 0 {
+				proto = r.Proto
+			} else if r.Proto != 0 && r.Proto != proto {
+				continue
+			}
+			s := spd.Selector{
+				Local:       spd.PrefixRange(l.Prefix.Masked()),
+				Remote:      spd.PrefixRange(r.Prefix.Masked()),
+				Protocol:    proto,
+				LocalPorts:  ports(l),
+				RemotePorts: ports(r),
+			}
+			if err := s.Validate(); err != nil {
+				return nil, fmt.Errorf("traffic selectors %s === %s: %w", l, r, err)
+			}
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("traffic selectors %v === %v have no pair of the same address family and protocol", tsStrings(local), tsStrings(remote))
+	}
+	return out, nil
+}
+
+// ports maps a selector's port range; config uses 0-65535 for "any", as
+// the SPD does, and 0-0 is a real (ICMP echo reply) selector in both.
+func ports(ts config.TrafficSelector) spd.PortRange {
+	return spd.PortRange{From: ts.PortLo, To: ts.PortHi}
+}
+
+func tsStrings(ts []config.TrafficSelector) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.String()
+	}
+	return out
+}
+
+func wipe(keys ...[]byte) {
+	for _, k := range keys {
+		clear(k)
+	}
+}

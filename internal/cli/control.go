@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/daemon"
+)
+
+func init() {
+	commandAdders = append(commandAdders, addControlCommands)
+}
+
+// requestTimeout bounds one request/response on the control socket.
+const requestTimeout = 30 * time.Second
+
+// pollInterval is how often `up` asks for the status while it waits.
+const pollInterval = 100 * time.Millisecond
+
+// addSocketFlag registers --socket. Its default is the daemon's default
+// path, or IPSECGW_CONTROL_SOCKET when set (the variable the daemon's own
+// settings honour too).
+func addSocketFlag(f *pflag.FlagSet, p *string) {
+	def := config.DefaultControlSocket
+	if env := os.Getenv("IPSECGW_CONTROL_SOCKET"); env != "" {
+		def = env
+	}
+	f.StringVar(p, "socket", def, "control socket of the daemon")
+}
+
+func addControlCommands(root *cobra.Command) {
+	var socket string
+	var asJSON bool
+	status := &cobra.Command{
+		Use:   "status",
+		Short: "List every configured connection with its state, SAs and counters",
+		Long: "Ask the running daemon for the state of every configured connection (down ones\n" +
+			"included): state, last failure, negotiated algorithms, SPIs, uptime, bytes and\n" +
+			"packets each way. --json prints the schema documented in the README.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			cl, err := daemon.Dial(ctx, socket)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			conns, err := cl.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if conns == nil {
+				conns = []daemon.ConnStatus{}
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(conns)
+			}
+			return daemon.WriteTable(out, conns)
+		},
+	}
+	addSocketFlag(status.Flags(), &socket)
+	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	var upSocket string
+	var wait time.Duration
+	up := &cobra.Command{
+		Use:   "up NAME",
+		Short: "Initiate connection NAME and wait until it is established or fails",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runUp(cmd, upSocket, args[0], wait)
+		},
+	}
+	addSocketFlag(up.Flags(), &upSocket)
+	up.Flags().DurationVar(&wait, "wait", 60*time.Second, "how long to wait for the result (0: return once started)")
+
+	var downSocket string
+	down := &cobra.Command{
+		Use:   "down NAME",
+		Short: "Delete the SAs of connection NAME at the peer and locally",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+			defer cancel()
+			cl, err := daemon.Dial(ctx, downSocket)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			if err := cl.Down(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "connection %s closed\n", args[0])
+			return nil
+		},
+	}
+	addSocketFlag(down.Flags(), &downSocket)
+
+	root.AddCommand(status, up, down)
+}
+
+// runUp starts a connection and, unless wait is 0, polls its status until it
+// is established (exit 0) or failed (exit 1, printing the reason).
+func runUp(cmd *cobra.Command, socket, name string, wait time.Duration) error {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	dialCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	cl, err := daemon.Dial(dialCtx, socket)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	before, _, err := connStatus(dialCtx, cl, name)
+	if err != nil {
+		return err
+	}
+	if err := cl.Up(dialCtx, name); err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if wait <= 0 {
+		fmt.Fprintf(out, "connection %s initiating\n", name)
+		return nil
+	}
+	deadline := time.Now().Add(wait)
+	// A failure state left over from an earlier attempt may still show
+	// right after the request: a failure counts once the conn has been seen
+	// in another state, or when its reason differs from the earlier one.
+	sawOther := false
+	for {
+		reqCtx, cancel := context.WithTimeout(ctx, requestTimeout)
+		c, _, err := connStatus(reqCtx, cl, name)
+		cancel()
+		if err != nil {
+			return err
+		}
+		switch c.State {
+		case daemon.StateEstablished:
+			desc := ""
+			if c.IKE != nil {
+				desc = " (IKE " + c.IKE.Proposal
+				for _, ch := range c.Children {
+					desc += ", ESP " + ch.Proposal
+				}
+				desc += ")"
+			}
+			fmt.Fprintf(out, "connection %s established%s\n", name, desc)
+			return nil
+		case daemon.StatePhase1Failed, daemon.StatePhase2Failed:
+			if sawOther || c.LastError != before.LastError || c.State != before.State {
+				fmt.Fprintf(cmd.ErrOrStderr(), "connection %s: %s: %s\n", name, c.State, dashIfEmpty(c.LastError))
+				return exitError{code: 1}
+			}
+		case daemon.StateDown:
+			// Down before the attempt showed up is the old state; down
+			// after it means the attempt ended without a failure state.
+			if sawOther {
+				fmt.Fprintf(cmd.ErrOrStderr(), "connection %s went down: %s\n", name, dashIfEmpty(c.LastError))
+				return exitError{code: 1}
+			}
+		default:
+			sawOther = true
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(cmd.ErrOrStderr(), "connection %s: still %s after %v\n", name, c.State, wait)
+			return exitError{code: 1}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+func connStatus(ctx context.Context, cl *daemon.Client, name string) (daemon.ConnStatus, bool, error) {
+	conns, err := cl.Status(ctx)
+	if err != nil {
+		return daemon.ConnStatus{}, false, err
+	}
+	for _, c := range conns {
+		if c.Name == name {
+			return c, true, nil
+		}
+	}
+	names := make([]string, 0, len(conns))
+	for _, c := range conns {
+		names = append(names, c.Name)
+	}
+	return daemon.ConnStatus{}, false, fmt.Errorf("no connection named %q (conns: %v)", name, names)
+}
+
+func dashIfEmpty(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ipsecgw/ipsecgw/daemon"
+)
+
+// fakeBackend plays a daemon whose conns reach a fixed state when brought up.
+type fakeBackend struct {
+	mu    sync.Mutex
+	conns []daemon.ConnStatus
+	// onUp is the state and reason a conn takes when brought up.
+	onUp, reason string
+}
+
+func (f *fakeBackend) Status() []daemon.ConnStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]daemon.ConnStatus(nil), f.conns...)
+}
+
+func (f *fakeBackend) set(name, state, reason string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range f.conns {
+		if f.conns[i].Name == name {
+			f.conns[i].State, f.conns[i].LastError = state, reason
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fakeBackend) Up(name string) error {
+	if !f.set(name, f.onUp, f.reason) {
+		return os.ErrNotExist
+	}
+	return nil
+}
+
+func (f *fakeBackend) Down(name string) error {
+	if !f.set(name, daemon.StateDown, "") {
+		return os.ErrNotExist
+	}
+	return nil
+}
+
+func serveFake(t *testing.T, fb *fakeBackend) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "isgw-cli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "ctl.sock")
+	s, err := daemon.ListenControl(path, fb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return path
+}
+
+func twoConns() []daemon.ConnStatus {
+	return []daemon.ConnStatus{
+		{Name: "a", State: daemon.StateDown, Auto: "add", Version: "ikev2", Remote: "198.51.100.2", Children: []daemon.ChildStatus{}},
+		{Name: "b", State: daemon.StateEstablished, Auto: "start", Version: "ikev2", Remote: "198.51.100.3",
+			IKE:      &daemon.IKEStatus{Proposal: "aes128-sha256-modp2048"},
+			Children: []daemon.ChildStatus{{Proposal: "aes128gcm16", SPIIn: "c0000001", SPIOut: "c0000002"}}},
+	}
+}
+
+func TestStatusCommand(t *testing.T) {
+	path := serveFake(t, &fakeBackend{conns: twoConns()})
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"status", "--socket", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"NAME", "a ", "down", "b ", "established", "aes128gcm16 in c0000001 out c0000002"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := Main([]string{"status", "--json", "--socket", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var got []daemon.ConnStatus
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("status --json is not a JSON array of conns: %v\n%s", err, out.String())
+	}
+	if len(got) != 2 || got[0].Name != "a" || got[1].State != "established" {
+		t.Errorf("status --json: %+v", got)
+	}
+}
+
+func TestUpWaitsForEstablished(t *testing.T) {
+	fb := &fakeBackend{conns: twoConns(), onUp: daemon.StateEstablished}
+	path := serveFake(t, fb)
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"up", "a", "--socket", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "connection a established") {
+		t.Errorf("up output %q", out.String())
+	}
+	out.Reset()
+	if code := Main([]string{"down", "a", "--socket", path}, &out, &errOut); code != 0 {
+		t.Fatalf("down exit %d: %s", code, errOut.String())
+	}
+	if fb.Status()[0].State != daemon.StateDown {
+		t.Error("down did not reach the backend")
+	}
+}
+
+func TestUpReportsFailure(t *testing.T) {
+	fb := &fakeBackend{conns: twoConns(), onUp: daemon.StatePhase1Failed, reason: "AUTHENTICATION_FAILED: check the PSK"}
+	path := serveFake(t, fb)
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"up", "a", "--socket", path}, &out, &errOut); code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "phase1-failed: AUTHENTICATION_FAILED: check the PSK") {
+		t.Errorf("up stderr %q", errOut.String())
+	}
+}
+
+func TestControlCommandsNeedADaemon(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nobody.sock")
+	for _, args := range [][]string{{"status"}, {"up", "x"}, {"down", "x"}} {
+		var out, errOut bytes.Buffer
+		code := Main(append(args, "--socket", path), &out, &errOut)
+		if code == 0 || !strings.Contains(errOut.String(), path) {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errOut.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	fb := &fakeBackend{conns: twoConns()}
+	p := serveFake(t, fb)
+	if code := Main([]string{"up", "nope", "--socket", p}, &out, &errOut); code == 0 {
+		t.Error("up of an unknown conn exited 0")
+	}
+}
