@@ -361,22 +361,28 @@ func BenchmarkLoopbackBatch64GSOGRO(b *testing.B) { benchmarkLoopback(b, 64, tru
 // GRO coalesces) mixed with odd sizes and checks that every packet comes
 // out intact, in its own buffer, that the handler may keep.
 func TestUDPOffload(t *testing.T) {
+	for _, addr := range []netip.Addr{loopback, netip.IPv6Loopback()} {
+		t.Run(addr.String(), func(t *testing.T) { testUDPOffload(t, addr) })
+	}
+}
+
+func testUDPOffload(t *testing.T, addr netip.Addr) {
 	kept := make(chan []byte, 1024)
-	rx := listen(t, Config{BatchSize: 16, BufSize: 2048, UDPOffload: true, ESP: func(batch []ESPPacket) {
+	rx := listen(t, Config{Addr: addr, BatchSize: 16, BufSize: 2048, UDPOffload: true, ESP: func(batch []ESPPacket) {
 		for i := range batch {
 			p := &batch[i]
 			kept <- p.Buf[p.Off : p.Off+p.Len]
 			p.Buf = make([]byte, len(p.Buf))
 		}
 	}})
-	tx := listen(t, Config{BatchSize: 16, UDPOffload: true})
+	tx := listen(t, Config{Addr: addr, BatchSize: 16, UDPOffload: true})
 	if gso, _ := tx.Offload(); !gso {
 		t.Skip("kernel without UDP GSO")
 	}
 	if _, gro := rx.Offload(); !gro {
 		t.Skip("kernel without UDP GRO")
 	}
-	dst := netip.AddrPortFrom(loopback, rx.NATTPort())
+	dst := netip.AddrPortFrom(addr, rx.NATTPort())
 	var out []OutPacket
 	want := map[uint32]int{}
 	for i := range 300 {
