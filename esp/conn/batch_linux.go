@@ -34,12 +34,15 @@ type receiver struct {
 	kind      sockKind
 	localPort uint16
 	gro       bool
+	pktinfo   bool // learn each datagram's local address (wildcard bind)
 
 	bufs  [][]byte // receive buffers, one per message
 	out   [][]byte // GRO only: per-packet buffers handed to the handler
 	m     *mmsgs
 	batch []ESPPacket
 	slot  []int // batch index -> index in bufs (in place) or out (GRO)
+
+	local netip.Addr // local address of the datagram being processed
 
 	n      int
 	errno  unix.Errno
@@ -51,7 +54,8 @@ type receiver struct {
 const maxUDPPayload = 65535
 
 func (c *Conn) start(rc syscall.RawConn, kind sockKind) {
-	r := &receiver{c: c, rc: rc, kind: kind, gro: kind == sockNATT && c.gro}
+	r := &receiver{c: c, rc: rc, kind: kind, gro: kind == sockNATT && c.gro,
+		pktinfo: c.pktinfo && (kind == sockIKE || kind == sockNATT)}
 	switch kind {
 	case sockIKE:
 		r.localPort = c.IKEPort()
@@ -72,7 +76,7 @@ func (c *Conn) start(rc syscall.RawConn, kind sockKind) {
 		r.bufs[i] = make([]byte, size)
 	}
 	r.m = newMmsgs(bs, 1)
-	if r.gro {
+	if r.gro || r.pktinfo {
 		for i := range bs {
 			r.m.wantControl(i)
 		}
@@ -128,8 +132,8 @@ func (r *receiver) process(n int) {
 		}
 		data := r.bufs[i][ReadOffset : ReadOffset+int(h.Len)]
 		seg := 0
-		if r.gro {
-			seg = r.m.groSize(i)
+		if r.gro || r.pktinfo {
+			seg, r.local = r.m.control(i)
 		}
 		if seg <= 0 || seg >= len(data) {
 			r.datagram(i, data)
@@ -174,7 +178,11 @@ func (r *receiver) datagram(i int, data []byte) {
 		c.c.keepalives.Add(1)
 		return
 	case KindIKE:
-		c.queueIKE(data[off:], r.m.addr(i), r.localPort)
+		local := r.c.cfg.Addr
+		if r.local.IsValid() {
+			local = r.local.Unmap()
+		}
+		c.queueIKE(data[off:], r.m.addr(i), netip.AddrPortFrom(local, r.localPort))
 		return
 	}
 	c.c.esp.Add(1)
@@ -235,12 +243,12 @@ func (r *receiver) flush() {
 // queueIKE copies an IKE message into the queue, or drops it when the
 // queue is full. The fullness check comes first so that a flood costs no
 // allocation; two receivers racing for the last slot can waste one copy.
-func (c *Conn) queueIKE(msg []byte, src netip.AddrPort, port uint16) {
+func (c *Conn) queueIKE(msg []byte, src, local netip.AddrPort) {
 	if len(c.ikeQ) == cap(c.ikeQ) {
 		c.c.ikeQueueDrops.Add(1)
 		return
 	}
-	p := IKEPacket{Data: append([]byte(nil), msg...), Src: src, LocalPort: port}
+	p := IKEPacket{Data: append([]byte(nil), msg...), Src: src, Local: local, LocalPort: local.Port()}
 	select {
 	case c.ikeQ <- p:
 		c.c.ike.Add(1)

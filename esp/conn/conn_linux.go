@@ -65,6 +65,11 @@ type IKEPacket struct {
 	// IKE to 4500, and replies must leave from the same port.
 	Src       netip.AddrPort
 	LocalPort uint16
+	// Local is the address and port the message was sent to. On a Conn
+	// bound to the wildcard address the kernel reports the address
+	// (IP_PKTINFO); answer with SendIKEFrom(Local, Src) so the reply
+	// leaves from the address the peer talked to.
+	Local netip.AddrPort
 }
 
 // Config says which sockets to open.
@@ -142,6 +147,7 @@ type Conn struct {
 	ikeRC, nattRC, rawRC syscall.RawConn
 	gso                  atomic.Bool // UDP_SEGMENT usable on the NAT-T socket
 	gro                  bool        // UDP_GRO enabled on the NAT-T socket
+	pktinfo              bool        // packet info on the UDP sockets (wildcard bind)
 
 	ikeQ chan IKEPacket
 	c    counters
@@ -190,6 +196,12 @@ func Listen(cfg Config) (*Conn, error) {
 	}
 	if cfg.UDPOffload {
 		c.enableOffload()
+	}
+	if cfg.Addr.IsUnspecified() {
+		if err := c.enablePktinfo(); err != nil {
+			c.closeSockets()
+			return nil, err
+		}
 	}
 	c.start(c.ikeRC, sockIKE)
 	c.start(c.nattRC, sockNATT)
@@ -274,6 +286,26 @@ func (c *Conn) enableOffload() {
 	})
 }
 
+// enablePktinfo asks for each datagram's local address on the UDP
+// sockets, which a wildcard-bound socket otherwise does not know.
+func (c *Conn) enablePktinfo() error {
+	level, opt := unix.IPPROTO_IP, unix.IP_PKTINFO
+	if c.family == unix.AF_INET6 {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO
+	}
+	for _, rc := range []syscall.RawConn{c.ikeRC, c.nattRC} {
+		var err error
+		if cerr := rc.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), level, opt, 1) }); cerr != nil {
+			return cerr
+		}
+		if err != nil {
+			return fmt.Errorf("conn: enable packet info: %w", err)
+		}
+	}
+	c.pktinfo = true
+	return nil
+}
+
 // Offload reports whether UDP GSO and GRO are in use.
 func (c *Conn) Offload() (gso, gro bool) { return c.gso.Load(), c.gro }
 
@@ -314,6 +346,33 @@ func (c *Conn) SendIKE(msg []byte, dst netip.AddrPort, fromNATT bool) error {
 		c.c.sendErrors.Add(1)
 	}
 	return err
+}
+
+// SendIKEFrom sends an IKE message from local to remote: from the NAT-T
+// socket (with the non-ESP marker) when local's port is the NAT-T port,
+// else from the IKE socket; and, on a wildcard-bound Conn, from local's
+// address when it is set, so that a reply leaves from the address the
+// request came to.
+func (c *Conn) SendIKEFrom(msg []byte, local, remote netip.AddrPort) error {
+	natt := local.Port() == c.NATTPort()
+	if !c.pktinfo || !local.Addr().IsValid() || local.Addr().IsUnspecified() {
+		return c.SendIKE(msg, remote, natt)
+	}
+	u := c.ike
+	if natt {
+		u = c.natt
+		msg = append(make([]byte, markerLen, markerLen+len(msg)), msg...)
+	}
+	src := local.Addr().Unmap()
+	if src.Is4() != (c.family == unix.AF_INET) {
+		c.c.sendErrors.Add(1)
+		return errWrongFamily
+	}
+	if _, _, err := u.WriteMsgUDPAddrPort(msg, pktinfo(src), remote); err != nil {
+		c.c.sendErrors.Add(1)
+		return err
+	}
+	return nil
 }
 
 // SendKeepalive sends a NAT-keepalive (one 0xFF byte) from the NAT-T port.

@@ -284,10 +284,14 @@ func TestRawESP(t *testing.T) {
 
 // pipe sets up a sender and a counting receiver on loopback for the
 // allocation test and the benchmark.
-func pipe(t testing.TB, batch int, offload bool) (*Sender, []OutPacket, *counter) {
+func pipe(t testing.TB, batch int, offload, wildcard bool) (*Sender, []OutPacket, *counter) {
 	h := newCounter()
-	rx := listen(t, Config{ESP: h.handle, BatchSize: 64, BufSize: 2048, UDPOffload: offload})
-	tx := listen(t, Config{BatchSize: 64, UDPOffload: offload})
+	bind := loopback
+	if wildcard {
+		bind = netip.IPv4Unspecified()
+	}
+	rx := listen(t, Config{Addr: bind, ESP: h.handle, BatchSize: 64, BufSize: 2048, UDPOffload: offload})
+	tx := listen(t, Config{Addr: bind, BatchSize: 64, UDPOffload: offload})
 	if offload {
 		gso, _ := tx.Offload()
 		_, gro := rx.Offload()
@@ -305,12 +309,14 @@ func pipe(t testing.TB, batch int, offload bool) (*Sender, []OutPacket, *counter
 
 func TestSendReceiveDoesNotAllocate(t *testing.T) {
 	for _, offload := range []bool{false, true} {
-		t.Run(fmt.Sprintf("offload=%v", offload), func(t *testing.T) { testNoAllocs(t, offload) })
+		for _, wildcard := range []bool{false, true} {
+			t.Run(fmt.Sprintf("offload=%v,wildcard=%v", offload, wildcard), func(t *testing.T) { testNoAllocs(t, offload, wildcard) })
+		}
 	}
 }
 
-func testNoAllocs(t *testing.T, offload bool) {
-	s, out, h := pipe(t, 64, offload)
+func testNoAllocs(t *testing.T, offload, wildcard bool) {
+	s, out, h := pipe(t, 64, offload, wildcard)
 	var want int64
 	round := func() {
 		if _, err := s.Send(out); err != nil {
@@ -330,7 +336,7 @@ func testNoAllocs(t *testing.T, offload bool) {
 }
 
 func benchmarkLoopback(b *testing.B, batch int, offload bool) {
-	s, out, h := pipe(b, batch, offload)
+	s, out, h := pipe(b, batch, offload, false)
 	// Keep at most a few batches in flight so loopback never overflows
 	// the receive buffer (a lost packet would stall the benchmark).
 	const window = 256
@@ -475,5 +481,37 @@ func TestCloseStopsReceivers(t *testing.T) {
 	// Close waited for the receivers, so none may be left.
 	if after := runtime.NumGoroutine(); after > before {
 		t.Fatalf("%d goroutines before Listen, %d after Close", before, after)
+	}
+}
+
+// TestWildcardLocalAddress binds both ends to 0.0.0.0 and checks that the
+// receiver learns which of its addresses an IKE message was sent to, and
+// that SendIKEFrom makes the message leave from the chosen source.
+func TestWildcardLocalAddress(t *testing.T) {
+	rx := listen(t, Config{Addr: netip.IPv4Unspecified()})
+	tx := listen(t, Config{Addr: netip.IPv4Unspecified()})
+	src := netip.MustParseAddr("127.0.0.2")
+	dst := netip.MustParseAddr("127.0.0.3")
+	for _, natt := range []bool{false, true} {
+		txPort, rxPort := tx.IKEPort(), rx.IKEPort()
+		if natt {
+			txPort, rxPort = tx.NATTPort(), rx.NATTPort()
+		}
+		msg := bytes.Repeat([]byte{9}, 36)
+		if err := tx.SendIKEFrom(msg, netip.AddrPortFrom(src, txPort), netip.AddrPortFrom(dst, rxPort)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case p := <-rx.IKE():
+			if p.Src != netip.AddrPortFrom(src, txPort) || p.Local != netip.AddrPortFrom(dst, rxPort) ||
+				p.LocalPort != rxPort || !bytes.Equal(p.Data, msg) {
+				t.Fatalf("natt=%v: got Src %v Local %v LocalPort %d data %x", natt, p.Src, p.Local, p.LocalPort, p.Data)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("IKE not received")
+		}
+	}
+	if err := tx.SendIKEFrom([]byte("x"), netip.MustParseAddrPort("[::1]:1"), netip.AddrPortFrom(dst, 1)); err == nil {
+		t.Fatal("IPv6 source accepted on an IPv4 Conn")
 	}
 }

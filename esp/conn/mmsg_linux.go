@@ -1,6 +1,7 @@
 package conn
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"unsafe"
 
@@ -20,9 +21,10 @@ type mmsgs struct {
 	ctrl   []byte                  // ctrlSpace bytes per message, for UDP_SEGMENT/UDP_GRO
 }
 
-// ctrlSpace fits one control message with an int: UDP_GRO delivers an
-// int, UDP_SEGMENT takes a uint16.
-var ctrlSpace = unix.CmsgSpace(4)
+// ctrlSpace fits the control messages we receive: UDP_GRO's int and an
+// IPv4 or IPv6 packet-info structure (the local address a datagram was
+// sent to). On send it holds UDP_SEGMENT's uint16.
+var ctrlSpace = unix.CmsgSpace(4) + unix.CmsgSpace(unix.SizeofInet6Pktinfo)
 
 // newMmsgs prepares n messages of iovPer iovecs each (more than one only
 // for UDP_SEGMENT sends, which gather several packets into one message).
@@ -50,19 +52,57 @@ func (m *mmsgs) wantControl(i int) {
 	m.hdrs[i].Hdr.SetControllen(ctrlSpace)
 }
 
-// groSize returns the segment size the kernel reported for message i's
-// coalesced datagram, or 0 if it was not coalesced.
-func (m *mmsgs) groSize(i int) int {
-	n := int(m.hdrs[i].Hdr.Controllen)
-	c := m.ctrl[i*ctrlSpace : i*ctrlSpace+ctrlSpace]
-	if n < unix.CmsgLen(4) || n > len(c) {
-		return 0
+// control returns what message i's control data says: the segment size
+// of a GRO-coalesced datagram (0 if not coalesced) and the local address
+// the datagram was sent to (invalid unless packet info was asked for).
+func (m *mmsgs) control(i int) (gro int, local netip.Addr) {
+	n := min(int(m.hdrs[i].Hdr.Controllen), ctrlSpace)
+	b := m.ctrl[i*ctrlSpace : i*ctrlSpace+n]
+	for len(b) >= unix.SizeofCmsghdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		l := int(h.Len)
+		if l < unix.CmsgLen(0) || l > len(b) {
+			break
+		}
+		data := b[unix.CmsgLen(0):l]
+		switch {
+		case h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && len(data) >= 4:
+			gro = int(int32(binary.NativeEndian.Uint32(data)))
+		case h.Level == unix.IPPROTO_IP && h.Type == unix.IP_PKTINFO && len(data) >= unix.SizeofInet4Pktinfo:
+			// struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }:
+			// addr is the header's destination address.
+			local = netip.AddrFrom4([4]byte(data[8:12]))
+		case h.Level == unix.IPPROTO_IPV6 && h.Type == unix.IPV6_PKTINFO && len(data) >= unix.SizeofInet6Pktinfo:
+			local = netip.AddrFrom16([16]byte(data[:16]))
+		}
+		adv := unix.CmsgSpace(l - unix.CmsgLen(0))
+		if adv > len(b) {
+			break
+		}
+		b = b[adv:]
 	}
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&c[0]))
-	if h.Level != unix.SOL_UDP || h.Type != unix.UDP_GRO || int(h.Len) < unix.CmsgLen(4) {
-		return 0
+	return gro, local
+}
+
+// pktinfo builds the control message that makes a datagram leave from
+// src (used for IKE on sockets bound to the wildcard address).
+func pktinfo(src netip.Addr) []byte {
+	if src.Is4() {
+		oob := make([]byte, unix.CmsgSpace(unix.SizeofInet4Pktinfo))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		h.Level, h.Type = unix.IPPROTO_IP, unix.IP_PKTINFO
+		h.SetLen(unix.CmsgLen(unix.SizeofInet4Pktinfo))
+		a := src.As4()
+		copy(oob[unix.CmsgLen(0)+4:], a[:]) // spec_dst: the source to use
+		return oob
 	}
-	return int(*(*int32)(unsafe.Pointer(&c[unix.CmsgLen(0)])))
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofInet6Pktinfo))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.IPPROTO_IPV6, unix.IPV6_PKTINFO
+	h.SetLen(unix.CmsgLen(unix.SizeofInet6Pktinfo))
+	a := src.As16()
+	copy(oob[unix.CmsgLen(0):], a[:])
+	return oob
 }
 
 // setSegment asks the kernel to split message i into size-byte datagrams
