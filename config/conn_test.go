@@ -266,3 +266,19 @@ func connText(i int) string {
 	return "conn site" + strconv.Itoa(i) + "\n\tleft=198.51.100.1\n\tleftsubnet=10.100.0.0/16\n\tright=" + a.String() +
 		"\n\trightid=@site" + strconv.Itoa(i) + ".example.net\n\tauthby=secret\n\tike=aes256-sha256-modp2048\n\tesp=aes256gcm16-modp2048\n\tauto=start\n"
 }
+
+// also= fan-out must not explode: each section is applied once per conn.
+func TestAlsoFanOutIsLinear(t *testing.T) {
+	var b strings.Builder
+	const n = 30
+	for i := range n - 1 {
+		next := "s" + strconv.Itoa(i+1)
+		b.WriteString("conn s" + strconv.Itoa(i) + "\n\talso=" + strings.Repeat(next+" ", 8) + "\n")
+	}
+	b.WriteString("conn s" + strconv.Itoa(n-1) + "\n\tleft=198.51.100.1\n\tright=203.0.113.1\n\tauthby=secret\n")
+	b.WriteString("conn top\n\talso=s0\n\tauto=add\n")
+	c := mustConn(t, b.String(), anyPSK, "top")
+	if c.Remote.Host != "203.0.113.1" {
+		t.Errorf("inherited values lost: %+v", c)
+	}
+}

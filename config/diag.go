@@ -119,6 +119,13 @@ func (e *LoadError) Error() string {
 func suggest(word string, candidates []string) string {
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
+		if len(word) >= 4 && strings.HasPrefix(c, word) && bestD > 2 {
+			best, bestD = c, 3
+			continue
+		}
+		if diff := len(c) - len(word); diff > 2 || diff < -2 {
+			continue // too far apart to be a typo; skip the quadratic distance
+		}
 		d := editDistance(word, c)
 		if d < bestD || (d == bestD && c < best) {
 			best, bestD = c, d
@@ -128,7 +135,7 @@ func suggest(word string, candidates []string) string {
 	if len(word) <= 4 {
 		limit = 1
 	}
-	if bestD <= limit || (len(word) >= 4 && strings.HasPrefix(best, word)) {
+	if bestD <= limit || (bestD == 3 && strings.HasPrefix(best, word)) {
 		return best
 	}
 	return ""

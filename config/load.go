@@ -252,6 +252,7 @@ func (b *builder) checkConnKeywords(s *rawSection) {
 func (b *builder) effective(name string) (map[string]rawKV, []string, bool) {
 	var list []rawKV
 	var sources []string
+	visited := map[string]bool{}
 	ok := true
 	var collect func(sec string, stack []string, from rawKV) bool
 	collect = func(sec string, stack []string, from rawKV) bool {
@@ -286,6 +287,12 @@ func (b *builder) effective(name string) (map[string]rawKV, []string, bool) {
 			b.add(SeverityError, from, owner, fmt.Sprintf("also= nested deeper than %d levels", MaxAlsoDepth))
 			return false
 		}
+		// Each section is applied once per conn, at its first reference:
+		// without this, "also=x x x" chains grow exponentially.
+		if visited[sec] {
+			return true
+		}
+		visited[sec] = true
 		stack = append(stack, sec)
 		sources = append(sources, sec)
 		good := true
