@@ -342,4 +342,3 @@ func TestSAOpenReplaySelectorsAndSequence(t *testing.T) {
 		t.Fatalf("inbound stats %+v", st)
 	}
 }
-

@@ -45,55 +45,87 @@ func Seal(sa *sad.SA, buf []byte, off, n int) (start int, pkt []byte, r sad.Drop
 // otherwise), so the caller can attribute the packet; drops are charged to
 // it here.
 func Open(t *sad.Table, pkt []byte) (sa *sad.SA, off, n int, r sad.DropReason) {
-	spi, lo, ok := ParseHeader(pkt)
-	if !ok {
-		return nil, 0, 0, sad.DropMalformed
+	sa, seq, off, n, r := openPending(t, pkt)
+	if sa == nil || r == sad.DropAuthFailed || r == sad.DropReplay || r == sad.DropNoSA {
+		return sa, 0, 0, r
 	}
-	sa = t.Inbound(spi)
-	if sa == nil {
-		return nil, 0, 0, sad.DropNoSA
-	}
-	if !sa.Acquire() {
-		return nil, 0, 0, sad.DropNoSA
-	}
-	off, n, r = openSA(sa, lo, pkt)
-	sa.Release()
-	if r != sad.NotDropped {
-		sa.Drop(r)
+	if r = accept(sa, seq, n, r); r != sad.NotDropped {
+		return sa, 0, 0, r
 	}
 	return sa, off, n, r
 }
 
-func openSA(sa *sad.SA, lo uint32, pkt []byte) (off, n int, r sad.DropReason) {
-	seq, r := sa.Check(lo)
+// openPending does everything Open does except recording the sequence
+// number: the dataplane's workers open packets of one SA in parallel and
+// the in-order writer calls accept, so that the window's top advances in
+// packet order and packets decrypted early by another core never push
+// their predecessors out of the window. r is NotDropped, a reason that
+// still needs accept (the packet is authentic: DropMalformed from padding,
+// Next Header or a dummy packet, DropSelectorMismatch), or a reason for a
+// packet that must not be accepted (DropNoSA, DropReplay, DropAuthFailed),
+// which has been charged to the SA already.
+func openPending(t *sad.Table, pkt []byte) (sa *sad.SA, seq uint64, off, n int, r sad.DropReason) {
+	spi, lo, ok := ParseHeader(pkt)
+	if !ok {
+		return nil, 0, 0, 0, sad.DropMalformed
+	}
+	sa = t.Inbound(spi)
+	if sa == nil {
+		return nil, 0, 0, 0, sad.DropNoSA
+	}
+	if !sa.Acquire() {
+		return nil, 0, 0, 0, sad.DropNoSA
+	}
+	seq, off, n, r = openSA(sa, lo, pkt)
+	sa.Release()
+	switch r {
+	case sad.DropNoSA, sad.DropReplay, sad.DropAuthFailed:
+		sa.Drop(r)
+	}
+	return sa, seq, off, n, r
+}
+
+// accept records an authentic packet in the replay window and returns the
+// final verdict (r from openPending unless the window refuses it now),
+// charging drops to the SA.
+func accept(sa *sad.SA, seq uint64, n int, r sad.DropReason) sad.DropReason {
 	if r != sad.NotDropped {
-		return 0, 0, r
+		n = 0
+	}
+	if a := sa.Accept(seq, n); a != sad.NotDropped {
+		r = a
+	}
+	if r != sad.NotDropped {
+		sa.Drop(r)
+	}
+	return r
+}
+
+func openSA(sa *sad.SA, lo uint32, pkt []byte) (seq uint64, off, n int, r sad.DropReason) {
+	seq, r = sa.Check(lo)
+	if r != sad.NotDropped {
+		return 0, 0, 0, r
 	}
 	off, n, _, err := OpenPacket(sa.Cipher(), seq, sa.ESN(), pkt)
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrAuth):
-		return 0, 0, sad.DropAuthFailed
-	case errors.Is(err, ErrDummy):
-		// A dummy packet is authentic: it advances the window (RFC 4303
-		// §2.6 says discard it silently, not that it is a replay hole).
-		sa.Accept(seq, 0)
-		return 0, 0, sad.DropMalformed
+		return 0, 0, 0, sad.DropAuthFailed
 	case errors.Is(err, transform.ErrClosed):
-		return 0, 0, sad.DropNoSA
+		return 0, 0, 0, sad.DropNoSA
+	case errors.Is(err, ErrDummy), errors.Is(err, ErrPadding), errors.Is(err, ErrNextHeader):
+		// Authentic but not deliverable (a dummy packet is discarded
+		// silently, RFC 4303 §2.6; bad padding or Next Header is the
+		// peer's bug): still record the number, so a replay of it is not
+		// processed twice.
+		return seq, 0, 0, sad.DropMalformed
 	default:
-		if errors.Is(err, ErrPadding) || errors.Is(err, ErrNextHeader) {
-			// Authentic but badly formed by the peer: record the number so
-			// a replay of it is not processed twice.
-			sa.Accept(seq, 0)
-		}
-		return 0, 0, sad.DropMalformed
-	}
-	if r := sa.Accept(seq, n); r != sad.NotDropped {
-		return 0, 0, r
+		// Layout errors (a CBC payload that is not whole blocks) are
+		// found before the ICV is checked: not authentic.
+		return 0, 0, 0, sad.DropAuthFailed
 	}
 	if r := sa.CheckInner(pkt[off : off+n]); r != sad.NotDropped {
-		return 0, 0, r
+		return seq, 0, 0, r
 	}
-	return off, n, sad.NotDropped
+	return seq, off, n, sad.NotDropped
 }

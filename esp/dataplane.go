@@ -1,0 +1,661 @@
+package esp
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/esp/conn"
+	"github.com/ipsecgw/ipsecgw/sad"
+	"github.com/ipsecgw/ipsecgw/spd"
+	"github.com/ipsecgw/ipsecgw/tun"
+)
+
+// Sender sends a batch of ESP packets; *conn.Sender implements it. A
+// Sender is used by one goroutine at a time.
+type Sender interface {
+	Send(pkts []conn.OutPacket) (int, error)
+}
+
+// Config wires a Dataplane.
+type Config struct {
+	// TUN is the inner device: packets read from it are looked up in the
+	// SPD, and decrypted packets are written to it.
+	TUN tun.Device
+	// SAD holds the SAs; SPD the current policy (swap it with Store at any
+	// time: each batch reads one snapshot).
+	SAD *sad.Table
+	SPD *spd.Live
+	// NewSender returns a Sender for ESP; it is called once per sending
+	// goroutine at Start (with esp/conn: conn.Conn.NewSender).
+	NewSender func() Sender
+	// Clear sends packets the SPD says to bypass, in clear, in order. It
+	// is called from one goroutine at a time. Nil: bypassed packets are
+	// dropped (counted under DropPolicy), so nothing ever leaves in clear
+	// unless the caller provided a way for it.
+	Clear func(pkts [][]byte)
+	// OnTrap is called (from the packet path; it must not block) when a
+	// packet hits a Trap policy that has no outbound SA, at most once per
+	// hold period and policy: the IKE layer should negotiate an SA, install
+	// it and call Dataplane.ReleaseHeld.
+	OnTrap func(policyID uint32)
+	// Workers is the number of crypto goroutines (0: GOMAXPROCS).
+	Workers int
+	// HoldPackets is how many packets a Trap policy holds while IKE
+	// negotiates (0: 4); HoldTime how long (0: 2s). More, or longer, is
+	// dropped as "queue full" or "no SA".
+	HoldPackets int
+	HoldTime    time.Duration
+	// InBatch is the largest number of ESP packets per inbound element
+	// (0: conn.DefaultBatchSize); bigger batches are split.
+	InBatch int
+	// Logger receives rare events (start/stop, I/O errors). Nil: discard.
+	Logger *slog.Logger
+}
+
+// Stats are the dataplane's global counters. Per-SA counters are on the
+// SAs themselves (sad.SA.Stats).
+type Stats struct {
+	// TxPackets/TxBytes: ESP packets handed to the socket (bytes of ESP).
+	TxPackets, TxBytes uint64
+	// RxPackets/RxBytes: inner packets written to the TUN (inner bytes).
+	RxPackets, RxBytes uint64
+	// Bypassed counts packets passed in clear by policy.
+	Bypassed uint64
+	// Held counts packets held for a Trap policy.
+	Held uint64
+	// SendErrors and WriteErrors count failed socket sends and TUN writes.
+	SendErrors, WriteErrors, ReadErrors uint64
+	// Drops counts dropped packets by reason (index sad.DropReason).
+	Drops [sad.NumDropReasons]uint64
+}
+
+type counters struct {
+	tx, txBytes, rx, rxBytes, bypassed, held atomic.Uint64
+	sendErrs, writeErrs, readErrs            atomic.Uint64
+	drops                                    [sad.NumDropReasons]atomic.Uint64
+}
+
+// Dataplane moves packets between the TUN and the ESP sockets.
+//
+// Outbound, one goroutine reads batches from the TUN, looks each packet up
+// in the SPD and the SAD and reserves its sequence number (so numbers are
+// assigned in the order packets arrived); crypto workers then seal whole
+// batches in parallel, and one sending goroutine takes the batches in the
+// order they were read, waits for each to be sealed, and sends it. Inbound,
+// HandleESP (called by the socket receivers) copies a batch into a pooled
+// element, workers open it, and one writing goroutine writes the batches to
+// the TUN in arrival order. So packets of an SA leave in order in both
+// directions while encryption runs on every core; the pools bound the
+// memory and block the reader (backpressure) when the workers fall behind.
+type Dataplane struct {
+	cfg     Config
+	outFree chan *outElem
+	outQ    chan *outElem // in read order, to the sender
+	inFree  chan *inElem
+	inQ     chan *inElem // in arrival order, to the TUN writer
+	work    chan func()  // crypto jobs
+	c       counters
+	hold    holds
+	log     *slog.Logger
+
+	started atomic.Bool
+	closing atomic.Bool
+	wg      sync.WaitGroup
+	once    sync.Once
+	// inMu orders HandleESP's queueing against Close closing the queues.
+	inMu        sync.Mutex
+	readersDone sync.WaitGroup
+}
+
+// Buffer layout of inbound elements: the ESP packet is copied to inOff; the
+// inner packet then starts at inOff+8+IV (IV ≤ 16) and is written to the TUN
+// from inWriteOff bytes before it.
+const (
+	inOff      = 64
+	inWriteOff = 32 // ≥ tun.VirtioNetHdrLen, ≤ inOff+8
+)
+
+// New builds a Dataplane. Start it after the sockets that call HandleESP
+// exist.
+func New(cfg Config) (*Dataplane, error) {
+	if cfg.TUN == nil || cfg.SAD == nil || cfg.SPD == nil || cfg.NewSender == nil {
+		return nil, errors.New("esp: Config needs TUN, SAD, SPD and NewSender")
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = runtime.GOMAXPROCS(0)
+	}
+	if cfg.HoldPackets <= 0 {
+		cfg.HoldPackets = 4
+	}
+	if cfg.HoldTime <= 0 {
+		cfg.HoldTime = 2 * time.Second
+	}
+	if cfg.InBatch <= 0 {
+		cfg.InBatch = conn.DefaultBatchSize
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	nOut := 2*cfg.Workers + 2
+	nIn := 2*cfg.Workers + 2
+	d := &Dataplane{
+		cfg:     cfg,
+		outFree: make(chan *outElem, nOut),
+		outQ:    make(chan *outElem, nOut),
+		inFree:  make(chan *inElem, nIn),
+		inQ:     make(chan *inElem, nIn),
+		work:    make(chan func(), nOut+nIn),
+		log:     log,
+	}
+	d.hold.init(d)
+	batch := max(cfg.TUN.BatchSize(), 1)
+	// Packets read from the TUN are at most one MTU (offloaded
+	// super-packets are split into MTU-sized segments by the device).
+	outSize := tun.Headroom + max(cfg.TUN.MTU(), 1500) + tun.Tailroom + Spare
+	for range nOut {
+		d.outFree <- newOutElem(d, batch, outSize)
+	}
+	// Inbound buffers are large so that the TUN's GRO can coalesce later
+	// packets of a flow into the first one's spare capacity.
+	inSize := inOff + tun.MaxPacketSize + tun.Tailroom
+	for range nIn {
+		d.inFree <- newInElem(d, cfg.InBatch, inSize)
+	}
+	return d, nil
+}
+
+// Start launches the goroutines.
+func (d *Dataplane) Start() {
+	if d.started.Swap(true) {
+		return
+	}
+	for range d.cfg.Workers {
+		d.wg.Go(func() {
+			for job := range d.work {
+				job()
+			}
+		})
+	}
+	d.readersDone.Add(1)
+	d.wg.Go(d.readTUN)
+	snd := d.cfg.NewSender()
+	d.wg.Go(func() { d.sendLoop(snd) })
+	d.wg.Go(d.writeLoop)
+	d.log.Info("esp dataplane started", "tun", d.cfg.TUN.Name(), "workers", d.cfg.Workers)
+}
+
+// Close stops the dataplane: it closes the TUN (ending the reader), drains
+// the queues and waits for every goroutine. The sockets are the caller's;
+// close them first so HandleESP is no longer called.
+func (d *Dataplane) Close() error {
+	var err error
+	d.once.Do(func() {
+		d.closing.Store(true)
+		err = d.cfg.TUN.Close()
+		if !d.started.Load() {
+			return
+		}
+		// The reader ends on the closed TUN and closes outQ; HandleESP
+		// refuses new work once closing is set, so inQ can be closed under
+		// inMu.
+		d.readersDone.Wait()
+		d.inMu.Lock()
+		close(d.inQ)
+		close(d.work)
+		d.inMu.Unlock()
+		d.wg.Wait()
+		d.hold.close()
+		d.log.Info("esp dataplane stopped", "tun", d.cfg.TUN.Name())
+	})
+	return err
+}
+
+// Stats returns a snapshot of the counters.
+func (d *Dataplane) Stats() Stats {
+	s := Stats{
+		TxPackets: d.c.tx.Load(), TxBytes: d.c.txBytes.Load(),
+		RxPackets: d.c.rx.Load(), RxBytes: d.c.rxBytes.Load(),
+		Bypassed: d.c.bypassed.Load(), Held: d.c.held.Load(),
+		SendErrors: d.c.sendErrs.Load(), WriteErrors: d.c.writeErrs.Load(), ReadErrors: d.c.readErrs.Load(),
+	}
+	for i := range s.Drops {
+		s.Drops[i] = d.c.drops[i].Load()
+	}
+	return s
+}
+
+func (d *Dataplane) drop(r sad.DropReason) { d.c.drops[r].Add(1) }
+
+// --- outbound -----------------------------------------------------------------
+
+type outKind uint8
+
+const (
+	outDrop outKind = iota
+	outESP
+	outClear
+)
+
+type outItem struct {
+	kind  outKind
+	sa    *sad.SA
+	seq   uint64
+	n     int // inner length (read) / ESP start (after seal)
+	start int
+	end   int
+}
+
+// outElem is one batch read from the TUN.
+type outElem struct {
+	d     *Dataplane
+	bufs  [][]byte
+	sizes []int
+	items []outItem
+	cnt   int
+	done  chan struct{}
+	pkts  []conn.OutPacket
+	clear [][]byte
+	seal  func() // the crypto job, bound once so queuing it does not allocate
+}
+
+func newOutElem(d *Dataplane, batch, size int) *outElem {
+	e := &outElem{
+		d: d, bufs: make([][]byte, batch), sizes: make([]int, batch),
+		items: make([]outItem, batch), done: make(chan struct{}, 1),
+		pkts: make([]conn.OutPacket, 0, batch), clear: make([][]byte, 0, batch),
+	}
+	for i := range e.bufs {
+		e.bufs[i] = make([]byte, size)
+	}
+	e.seal = e.sealAll
+	return e
+}
+
+func (d *Dataplane) readTUN() {
+	defer d.readersDone.Done()
+	defer close(d.outQ)
+	for {
+		e := <-d.outFree
+		n, err := d.cfg.TUN.Read(e.bufs, e.sizes, tun.Headroom)
+		if n > 0 {
+			d.classify(e, n)
+			d.outQ <- e
+			d.work <- e.seal
+		} else {
+			d.outFree <- e
+		}
+		if err != nil {
+			if d.closing.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A packet that does not fit a buffer and similar per-read
+			// failures: the rest of the batch was returned; go on.
+			d.c.readErrs.Add(1)
+			d.log.Debug("esp: TUN read", "err", err)
+		}
+	}
+}
+
+// classify decides each packet's fate in read order: SPD lookup, SA
+// lookup, sequence number reservation.
+func (d *Dataplane) classify(e *outElem, n int) {
+	pol := d.cfg.SPD.Load()
+	e.cnt = n
+	for i := range n {
+		it := &e.items[i]
+		*it = outItem{n: e.sizes[i]}
+		pkt := e.bufs[i][tun.Headroom : tun.Headroom+it.n]
+		res := pol.Outbound(pkt)
+		switch {
+		case res.Status == spd.Malformed:
+			d.drop(sad.DropMalformed)
+			continue
+		case res.Action == spd.Bypass:
+			if d.cfg.Clear == nil {
+				d.drop(sad.DropPolicy)
+				continue
+			}
+			it.kind = outClear
+			continue
+		case res.Action == spd.Protect || res.Action == spd.Trap:
+		default:
+			d.drop(sad.DropPolicy)
+			continue
+		}
+		sa := d.cfg.SAD.Outbound(res.PolicyID)
+		if sa == nil || !sa.Acquire() {
+			if res.Action == spd.Trap {
+				d.hold.add(res.PolicyID, pkt)
+			} else {
+				d.drop(sad.DropNoSA)
+			}
+			continue
+		}
+		p := sa.Cipher()
+		if tun.Headroom < HeadLen(p) || tun.Headroom+it.n+TailLen(p, it.n)+Spare > len(e.bufs[i]) {
+			sa.Drop(sad.DropMalformed)
+			sa.Release()
+			d.drop(sad.DropMalformed)
+			continue
+		}
+		seq, r := sa.NextSeq(it.n)
+		if r != sad.NotDropped {
+			sa.Drop(r)
+			sa.Release()
+			d.drop(r)
+			continue
+		}
+		it.kind, it.sa, it.seq = outESP, sa, seq
+	}
+}
+
+// sealAll is the crypto job of a batch.
+func (e *outElem) sealAll() {
+	for i := range e.cnt {
+		it := &e.items[i]
+		if it.kind != outESP {
+			continue
+		}
+		start, pkt, err := SealPacket(it.sa.Cipher(), it.sa.SPI(), it.seq, it.sa.ESN(), e.bufs[i], tun.Headroom, it.n)
+		if err != nil {
+			it.sa.Drop(sad.DropMalformed)
+			e.d.drop(sad.DropMalformed)
+			it.sa.Release()
+			it.kind, it.sa = outDrop, nil
+			continue
+		}
+		it.start, it.end = start, start+len(pkt)
+	}
+	e.done <- struct{}{}
+}
+
+func (d *Dataplane) sendLoop(s Sender) {
+	for e := range d.outQ {
+		<-e.done
+		e.pkts = e.pkts[:0]
+		e.clear = e.clear[:0]
+		for i := range e.cnt {
+			it := &e.items[i]
+			switch it.kind {
+			case outESP:
+				e.pkts = append(e.pkts, conn.OutPacket{B: e.bufs[i][it.start:it.end], Dst: it.sa.Remote(), UDP: it.sa.UDPEncap()})
+			case outClear:
+				e.clear = append(e.clear, e.bufs[i][tun.Headroom:tun.Headroom+it.n])
+			}
+		}
+		if len(e.pkts) > 0 {
+			sent, err := s.Send(e.pkts)
+			d.c.tx.Add(uint64(sent))
+			for _, p := range e.pkts {
+				d.c.txBytes.Add(uint64(len(p.B)))
+			}
+			if err != nil || sent < len(e.pkts) {
+				d.c.sendErrs.Add(uint64(len(e.pkts) - sent))
+			}
+		}
+		if len(e.clear) > 0 {
+			d.cfg.Clear(e.clear)
+			d.c.bypassed.Add(uint64(len(e.clear)))
+		}
+		for i := range e.cnt {
+			if it := &e.items[i]; it.sa != nil {
+				it.sa.Release()
+				it.sa = nil
+			}
+		}
+		for i := range e.pkts {
+			e.pkts[i] = conn.OutPacket{}
+		}
+		clear(e.clear)
+		d.outFree <- e
+	}
+}
+
+// --- inbound ------------------------------------------------------------------
+
+type inItem struct {
+	n     int // ESP length (copied) / inner length (opened)
+	start int // inner start in the buffer
+	sa    *sad.SA
+	seq   uint64
+	r     sad.DropReason
+}
+
+// inElem is one batch of received ESP packets.
+type inElem struct {
+	d     *Dataplane
+	bufs  [][]byte
+	items []inItem
+	cnt   int
+	done  chan struct{}
+	out   [][]byte
+	open  func()
+}
+
+func newInElem(d *Dataplane, batch, size int) *inElem {
+	e := &inElem{
+		d: d, bufs: make([][]byte, batch), items: make([]inItem, batch),
+		done: make(chan struct{}, 1), out: make([][]byte, 0, batch),
+	}
+	for i := range e.bufs {
+		e.bufs[i] = make([]byte, size)
+	}
+	e.open = e.openAll
+	return e
+}
+
+// HandleESP takes a batch of received ESP packets; pass it as
+// conn.Config.ESP. It copies the packets into the dataplane's buffers and
+// returns; decryption happens on the workers. It blocks while every
+// inbound element is busy (backpressure onto the socket buffer).
+func (d *Dataplane) HandleESP(batch []conn.ESPPacket) {
+	for len(batch) > 0 {
+		if !d.started.Load() || d.closing.Load() {
+			d.c.drops[sad.DropQueueFull].Add(uint64(len(batch)))
+			return
+		}
+		e := <-d.inFree
+		e.cnt = 0
+		k := min(len(batch), len(e.bufs))
+		for _, p := range batch[:k] {
+			b := p.Bytes()
+			if inOff+len(b)+Spare > len(e.bufs[e.cnt]) {
+				d.drop(sad.DropMalformed)
+				continue
+			}
+			copy(e.bufs[e.cnt][inOff:], b)
+			e.items[e.cnt] = inItem{n: len(b)}
+			e.cnt++
+		}
+		batch = batch[k:]
+		d.inMu.Lock()
+		if d.closing.Load() {
+			d.inMu.Unlock()
+			d.c.drops[sad.DropQueueFull].Add(uint64(e.cnt))
+			d.inFree <- e
+			return
+		}
+		// Both channels have room for every element, so this never blocks
+		// while holding the lock.
+		d.inQ <- e
+		d.work <- e.open
+		d.inMu.Unlock()
+	}
+}
+
+func (e *inElem) openAll() {
+	d := e.d
+	for i := range e.cnt {
+		it := &e.items[i]
+		buf := e.bufs[i]
+		pkt := buf[inOff : inOff+it.n : len(buf)]
+		sa, seq, off, n, r := openPending(d.cfg.SAD, pkt)
+		it.sa, it.seq, it.r = sa, seq, r
+		it.start, it.n = inOff+off, n
+	}
+	e.done <- struct{}{}
+}
+
+func (d *Dataplane) writeLoop() {
+	for e := range d.inQ {
+		<-e.done
+		e.out = e.out[:0]
+		var bytes uint64
+		for i := range e.cnt {
+			it := &e.items[i]
+			r := it.r
+			switch {
+			case it.sa == nil:
+			case r == sad.NotDropped || r == sad.DropMalformed || r == sad.DropSelectorMismatch:
+				// Authentic: record it in the window, in packet order.
+				r = accept(it.sa, it.seq, it.n, r)
+			}
+			it.sa = nil
+			if r != sad.NotDropped {
+				d.drop(r)
+				continue
+			}
+			e.out = append(e.out, e.bufs[i][it.start-inWriteOff:it.start+it.n])
+			bytes += uint64(it.n)
+		}
+		if len(e.out) > 0 {
+			n, err := d.cfg.TUN.Write(e.out, inWriteOff)
+			d.c.rx.Add(uint64(n))
+			d.c.rxBytes.Add(bytes)
+			if n < len(e.out) {
+				d.c.drops[sad.DropQueueFull].Add(uint64(len(e.out) - n))
+			}
+			if err != nil {
+				d.c.writeErrs.Add(1)
+			}
+		}
+		clear(e.out)
+		d.inFree <- e
+	}
+}
+
+// --- trap hold queues -------------------------------------------------------
+
+// holds keeps a few packets per Trap policy while IKE negotiates. It is
+// the slow path (no SA yet), so it may lock and allocate.
+type holds struct {
+	d    *Dataplane
+	mu   sync.Mutex
+	m    map[uint32]*holdQ
+	done bool
+}
+
+type holdQ struct {
+	pkts  [][]byte
+	timer *time.Timer
+}
+
+func (h *holds) init(d *Dataplane) { h.d, h.m = d, map[uint32]*holdQ{} }
+
+// maxHeldPolicies bounds the memory a flood of trapped flows can take.
+const maxHeldPolicies = 1024
+
+func (h *holds) add(pid uint32, pkt []byte) {
+	d := h.d
+	h.mu.Lock()
+	q := h.m[pid]
+	first := q == nil
+	switch {
+	case h.done:
+		h.mu.Unlock()
+		d.drop(sad.DropNoSA)
+		return
+	case first && len(h.m) >= maxHeldPolicies:
+		h.mu.Unlock()
+		d.drop(sad.DropQueueFull)
+		return
+	case first:
+		q = &holdQ{}
+		h.m[pid] = q
+		q.timer = time.AfterFunc(d.cfg.HoldTime, func() { h.expire(pid, q) })
+	}
+	if len(q.pkts) >= d.cfg.HoldPackets {
+		h.mu.Unlock()
+		d.drop(sad.DropQueueFull)
+		return
+	}
+	q.pkts = append(q.pkts, append([]byte(nil), pkt...))
+	d.c.held.Add(1)
+	h.mu.Unlock()
+	if first && d.cfg.OnTrap != nil {
+		d.cfg.OnTrap(pid)
+	}
+}
+
+func (h *holds) expire(pid uint32, q *holdQ) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.m[pid] == q {
+		delete(h.m, pid)
+		h.d.c.drops[sad.DropNoSA].Add(uint64(len(q.pkts)))
+	}
+}
+
+func (h *holds) take(pid uint32) [][]byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	q := h.m[pid]
+	if q == nil {
+		return nil
+	}
+	q.timer.Stop()
+	delete(h.m, pid)
+	return q.pkts
+}
+
+func (h *holds) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.done = true
+	for pid, q := range h.m {
+		q.timer.Stop()
+		h.d.c.drops[sad.DropNoSA].Add(uint64(len(q.pkts)))
+		delete(h.m, pid)
+	}
+}
+
+// ReleaseHeld sends the packets held for a Trap policy now that its
+// outbound SA is installed (or drops them with "no SA" if it is not). The
+// IKE layer calls it after installing the CHILD SA. It uses its own sender,
+// so it may run concurrently with the packet path.
+func (d *Dataplane) ReleaseHeld(policyID uint32, s Sender) {
+	pkts := d.hold.take(policyID)
+	if len(pkts) == 0 {
+		return
+	}
+	sa := d.cfg.SAD.Outbound(policyID)
+	if sa == nil || !sa.Acquire() {
+		d.c.drops[sad.DropNoSA].Add(uint64(len(pkts)))
+		return
+	}
+	defer sa.Release()
+	out := make([]conn.OutPacket, 0, len(pkts))
+	for _, p := range pkts {
+		buf := make([]byte, tun.Headroom+len(p)+tun.Tailroom+Spare)
+		copy(buf[tun.Headroom:], p)
+		_, esp, r := Seal(sa, buf, tun.Headroom, len(p))
+		if r != sad.NotDropped {
+			d.drop(r)
+			continue
+		}
+		out = append(out, conn.OutPacket{B: esp, Dst: sa.Remote(), UDP: sa.UDPEncap()})
+	}
+	sent, err := s.Send(out)
+	d.c.tx.Add(uint64(sent))
+	if err != nil || sent < len(out) {
+		d.c.sendErrs.Add(uint64(len(out) - sent))
+	}
+}
+
