@@ -115,7 +115,7 @@ type ChildSA struct {
 	ReplayWindow int
 	// Lifetime, LifeBytes and LifePackets are the hard limits of the conn
 	// (rekeying before them is the Manager's job).
-	Lifetime              time.Duration
+	Lifetime               time.Duration
 	LifeBytes, LifePackets uint64
 	// Initiator says whether we initiated the exchange that created it.
 	Initiator bool
@@ -141,15 +141,15 @@ type ConnStatus struct {
 	// when nothing failed since the conn was last established.
 	Reason string
 	// IKE SA (zero when none).
-	Initiator      bool
-	SPIi, SPIr     uint64
-	Local, Remote  netip.AddrPort
-	LocalID        string
-	RemoteID       string
-	IKEAlgorithms  string // e.g. "aes128-sha256-prfsha256-modp3072"
-	NATDetected    bool
-	Established    time.Time // IKE SA establishment
-	Children       []ChildStatus
+	Initiator     bool
+	SPIi, SPIr    uint64
+	Local, Remote netip.AddrPort
+	LocalID       string
+	RemoteID      string
+	IKEAlgorithms string // e.g. "aes128-sha256-prfsha256-modp3072"
+	NATDetected   bool
+	Established   time.Time // IKE SA establishment
+	Children      []ChildStatus
 }
 
 // ChildStatus describes one installed CHILD SA.

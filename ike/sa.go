@@ -1,0 +1,563 @@
+package ike
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/message"
+	"github.com/ipsecgw/ipsecgw/transform"
+)
+
+// saState is the life cycle of an IKE SA.
+type saState uint8
+
+const (
+	saInit        saState = iota // IKE_SA_INIT in progress
+	saAuth                       // keys derived, IKE_AUTH in progress
+	saEstablished                // authenticated
+	saDeleting                   // our DELETE is outstanding
+	saDead                       // loop finished
+)
+
+// task is one exchange we initiate: build makes the request payloads,
+// process handles the response (decrypted and validated), fail is told
+// when the exchange is abandoned (no answer, or the SA goes away).
+type task interface {
+	exchange() message.ExchangeType
+	build(sa *ikeSA) ([]message.Payload, error)
+	process(sa *ikeSA, m *message.Message) error
+	fail(sa *ikeSA, reason string)
+}
+
+// outstanding is our request awaiting its response.
+type outstanding struct {
+	t     task
+	id    uint32
+	pkt   []byte
+	tries int // retransmissions done
+	gen   uint64
+	timer Timer
+	start time.Time
+}
+
+// child is an installed CHILD SA.
+type child struct {
+	conn          config.Conn
+	inSPI, outSPI uint32
+	alg           selected
+	local, remote []tsRange
+	established   time.Time
+	encap         bool
+}
+
+// ikeSA is one IKE SA and its event loop. Every field is owned by the loop
+// goroutine, except events/done (channels) and the identifiers set before
+// the loop starts.
+type ikeSA struct {
+	m      *Manager
+	log    *slog.Logger
+	events chan func()
+	done   chan struct{}
+
+	initiator  bool
+	spiI, spiR uint64
+	local      netip.AddrPort
+	remote     netip.AddrPort
+	conn       config.Conn   // the conn that created (initiator) or authorized (responder) the SA
+	candidates []config.Conn // responder: conns acceptable for the addresses
+	conns      map[string]bool
+	remoteInit netip.AddrPort // responder: where the IKE_SA_INIT came from (half-open key)
+	// peerConn and peerKey are guarded by Manager.mu: the conn whose peer
+	// this SA serves (nil while it cannot take new CHILD SAs), and the
+	// local|remote ID pair once authenticated.
+	peerConn    *config.Conn
+	peerKey     string
+	state       saState
+	established time.Time
+	failed      bool // a failure reason has been recorded; do not overwrite with "down"
+
+	// IKE_SA_INIT
+	alg              selected
+	offered          []message.Proposal
+	ke               transform.KeyExchange
+	keGroup          transform.ID
+	ni, nr           []byte
+	initReq, initRsp []byte
+	cookie           []byte
+	cookieTries      int
+	keRetried        bool
+	natLocal         bool // our address is translated (or we fake it)
+	natRemote        bool // the peer's address is translated (or faked)
+	fragmentation    bool
+	localID          config.Identity
+	remoteID         config.Identity
+
+	// keys
+	prf     transform.PRF
+	keys    message.IKEKeys
+	out, in *transform.Protector
+
+	// exchanges
+	nextID    uint32 // our next request's message ID
+	pending   *outstanding
+	queue     []task
+	expectID  uint32 // peer's next request ID
+	lastRsp   []byte
+	hasRsp    bool
+	timerGen  uint64
+	lastRecv  time.Time
+	dpdTimer  Timer
+	openTimer Timer
+	frag      *message.Reassembly
+	fragID    uint32
+
+	children []*child
+}
+
+func (sa *ikeSA) ourSPI() uint64 {
+	if sa.initiator {
+		return sa.spiI
+	}
+	return sa.spiR
+}
+
+// run is the event loop.
+func (sa *ikeSA) run() {
+	defer sa.m.wg.Done()
+	for sa.state != saDead {
+		ev := <-sa.events
+		ev()
+	}
+}
+
+// post hands an event to the loop; it returns false when the SA is gone.
+func (sa *ikeSA) post(ev func()) bool {
+	select {
+	case sa.events <- ev:
+		return true
+	case <-sa.done:
+		return false
+	}
+}
+
+// tryPost is post for the packet path: it never blocks, and drops when the
+// queue is full (the peer retransmits).
+func (sa *ikeSA) tryPost(ev func()) bool {
+	select {
+	case sa.events <- ev:
+		return true
+	case <-sa.done:
+		return false
+	default:
+		return false
+	}
+}
+
+// after arms a timer whose expiry runs f in the loop.
+func (sa *ikeSA) after(d time.Duration, f func()) Timer {
+	return sa.m.clock.AfterFunc(d, func() { sa.post(f) })
+}
+
+// enqueue adds a task and starts it when no request is outstanding.
+func (sa *ikeSA) enqueue(t task) {
+	sa.queue = append(sa.queue, t)
+	sa.kick()
+}
+
+// kick sends the next queued request if the window is free.
+func (sa *ikeSA) kick() {
+	for sa.pending == nil && len(sa.queue) > 0 && sa.state != saDead {
+		t := sa.queue[0]
+		sa.queue = sa.queue[1:]
+		if err := sa.sendRequest(t); err != nil {
+			t.fail(sa, err.Error())
+		}
+	}
+}
+
+func (sa *ikeSA) header(ex message.ExchangeType, id uint32, response bool) message.Header {
+	h := message.Header{SPIi: sa.spiI, SPIr: sa.spiR, MajorVersion: 2, Exchange: ex, MessageID: id}
+	if sa.initiator {
+		h.Flags |= message.FlagInitiator
+	}
+	if response {
+		h.Flags |= message.FlagResponse
+	}
+	return h
+}
+
+// encode builds a message: IKE_SA_INIT in clear, everything else in an SK
+// payload.
+func (sa *ikeSA) encode(h message.Header, payloads []message.Payload) ([]byte, error) {
+	if h.Exchange == message.IKE_SA_INIT {
+		return message.AppendMessage(nil, h, payloads...), nil
+	}
+	if sa.out == nil {
+		return nil, errors.New("no keys for a protected message")
+	}
+	return message.AppendEncrypted(nil, h, sa.out, payloads...)
+}
+
+func (sa *ikeSA) send(pkt []byte) {
+	if err := sa.m.opts.Send(sa.local, sa.remote, pkt); err != nil {
+		sa.log.Debug("send failed", "remote", sa.remote, "err", err)
+	}
+}
+
+// sendRequest encodes a task's request once, sends it and arms the
+// retransmission timer.
+func (sa *ikeSA) sendRequest(t task) error {
+	payloads, err := t.build(sa)
+	if err != nil {
+		return err
+	}
+	ex := t.exchange()
+	pkt, err := sa.encode(sa.header(ex, sa.nextID, false), payloads)
+	if err != nil {
+		return err
+	}
+	if ex == message.IKE_SA_INIT {
+		sa.initReq = pkt
+	}
+	sa.timerGen++
+	o := &outstanding{t: t, id: sa.nextID, pkt: pkt, gen: sa.timerGen, start: sa.m.clock.Now()}
+	sa.pending = o
+	sa.send(pkt)
+	sa.armRetransmit(o)
+	return nil
+}
+
+// retransmitDelay is strongSwan's schedule: timeout * base^n, capped by limit.
+func (sa *ikeSA) retransmitDelay(n int) time.Duration {
+	rt := sa.m.rt
+	d := time.Duration(float64(rt.Timeout) * math.Pow(rt.Base, float64(n)))
+	if rt.Limit > 0 && d > rt.Limit {
+		d = rt.Limit
+	}
+	return d
+}
+
+func (sa *ikeSA) armRetransmit(o *outstanding) {
+	gen := o.gen
+	o.timer = sa.after(sa.retransmitDelay(o.tries), func() { sa.retransmit(gen) })
+}
+
+func (sa *ikeSA) retransmit(gen uint64) {
+	o := sa.pending
+	if o == nil || o.gen != gen || sa.state == saDead {
+		return // stale: the exchange finished
+	}
+	if o.tries >= sa.m.rt.Tries {
+		sa.pending = nil
+		reason := fmt.Sprintf("no response from %s to our %s request after %d retransmissions (%s)",
+			sa.remote, o.t.exchange(), o.tries, sa.m.clock.Now().Sub(o.start).Round(time.Second))
+		sa.log.Info("giving up", "exchange", o.t.exchange(), "tries", o.tries)
+		o.t.fail(sa, reason)
+		if sa.state == saEstablished {
+			// A peer that stops answering on an established SA is dead.
+			sa.peerDead(reason)
+		}
+		sa.kick()
+		return
+	}
+	o.tries++
+	sa.log.Debug("retransmit", "exchange", o.t.exchange(), "msgid", o.id, "try", o.tries)
+	sa.send(o.pkt)
+	sa.armRetransmit(o)
+}
+
+// sendResponse encodes, caches and sends our response to request id.
+func (sa *ikeSA) sendResponse(ex message.ExchangeType, id uint32, payloads []message.Payload) {
+	pkt, err := sa.encode(sa.header(ex, id, true), payloads)
+	if err != nil {
+		sa.log.Warn("cannot encode response", "exchange", ex, "err", err)
+		return
+	}
+	sa.lastRsp, sa.hasRsp = pkt, true
+	sa.send(pkt)
+}
+
+// handle processes one datagram (a private copy) for this SA.
+func (sa *ikeSA) handle(local, remote netip.AddrPort, pkt []byte) {
+	if sa.state == saDead {
+		return
+	}
+	m, _, err := message.ParseMessage(pkt)
+	if err != nil {
+		sa.log.Debug("malformed message dropped", "remote", remote, "err", err)
+		return
+	}
+	if err := message.Validate(&m); err != nil {
+		sa.log.Debug("invalid message dropped", "remote", remote, "err", err)
+		return
+	}
+	h := m.Header
+	if h.IsResponse() {
+		sa.handleResponse(local, remote, &m)
+		return
+	}
+	sa.handleRequest(local, remote, &m)
+}
+
+// decrypt opens the SK payload (reassembling SKF fragments, RFC 7383); it
+// reports false while fragments are missing or when the message must be
+// dropped.
+func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
+	if m.Header.Exchange == message.IKE_SA_INIT {
+		return true, nil
+	}
+	if sa.in == nil {
+		return false, errors.New("no keys yet")
+	}
+	sk, ok := m.Encrypted()
+	if !ok {
+		return false, errors.New("no SK payload")
+	}
+	if sk.Type == message.PayloadSKF {
+		fh, part, err := message.DecryptFragment(m, sa.in)
+		if err != nil {
+			return false, err
+		}
+		if sa.frag == nil || sa.fragID != m.Header.MessageID {
+			sa.frag, sa.fragID = new(message.Reassembly), m.Header.MessageID
+		}
+		complete, err := sa.frag.Add(m, fh, part)
+		if err != nil || !complete {
+			return false, err
+		}
+		inner, err := sa.frag.Payloads(nil)
+		sa.frag = nil
+		if err != nil {
+			return false, err
+		}
+		m.Inner, m.Decrypted = inner, true
+	} else if err := message.Decrypt(m, sa.in); err != nil {
+		return false, err
+	}
+	if err := message.Validate(m); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (sa *ikeSA) handleResponse(local, remote netip.AddrPort, m *message.Message) {
+	o := sa.pending
+	if o == nil || m.Header.MessageID != o.id || m.Header.Exchange != o.t.exchange() {
+		sa.log.Debug("unexpected response dropped", "msgid", m.Header.MessageID)
+		return
+	}
+	// The response must come from the responder (I flag clear when we are
+	// the original initiator, set otherwise).
+	if m.Header.IsInitiator() == sa.initiator {
+		return
+	}
+	ok, err := sa.decrypt(m)
+	if !ok {
+		if err != nil {
+			sa.log.Debug("response dropped", "err", err)
+		}
+		return
+	}
+	o.timer.Stop()
+	sa.pending = nil
+	sa.nextID++
+	sa.lastRecv = sa.m.clock.Now()
+	if err := o.t.process(sa, m); err != nil {
+		sa.log.Debug("response processing", "exchange", m.Header.Exchange, "err", err)
+	}
+	sa.kick()
+}
+
+func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message) {
+	if m.Header.IsInitiator() != !sa.initiator {
+		return // a request must come from the other side
+	}
+	id := m.Header.MessageID
+	if sa.hasRsp && id+1 == sa.expectID {
+		// A retransmitted request: answer with the cached bytes, never
+		// process it twice (RFC 7296 §2.1).
+		sa.log.Debug("retransmitted request answered from cache", "msgid", id)
+		sa.send(sa.lastRsp)
+		return
+	}
+	if id != sa.expectID {
+		sa.log.Debug("request with unexpected message ID dropped", "msgid", id, "want", sa.expectID)
+		return
+	}
+	ok, err := sa.decrypt(m)
+	if !ok {
+		var me *message.Error
+		if errors.As(err, &me) && me.Notify != message.NotifyNone && m.Header.Exchange != message.IKE_SA_INIT && m.Decrypted {
+			sa.expectID++
+			sa.sendResponse(m.Header.Exchange, id, []message.Payload{message.Notify{Type: me.Notify, Data: me.Data}})
+		} else if err != nil {
+			sa.log.Debug("request dropped", "err", err)
+		}
+		return
+	}
+	sa.lastRecv = sa.m.clock.Now()
+	// Follow the peer to a new port (it moved to 4500 after NAT detection,
+	// or a NAT changed its mapping): the authenticated message is proof.
+	if m.Header.Exchange != message.IKE_SA_INIT && (remote != sa.remote || local != sa.local) {
+		sa.local, sa.remote = local, remote
+	}
+	sa.expectID++
+	switch m.Header.Exchange {
+	case message.IKE_SA_INIT:
+		sa.respondInit(m)
+	case message.IKE_AUTH:
+		sa.respondAuth(m)
+	case message.CREATE_CHILD_SA:
+		sa.respondCreateChild(m)
+	case message.INFORMATIONAL:
+		sa.respondInformational(m)
+	default:
+		sa.sendResponse(m.Header.Exchange, id, nil)
+	}
+}
+
+// notifies returns the notify payloads among raw payloads; malformed ones
+// are skipped.
+func notifies(ps []message.RawPayload) []message.Notify {
+	var out []message.Notify
+	for _, p := range ps {
+		if p.Type != message.PayloadN {
+			continue
+		}
+		if n, _, err := message.ParseNotify(p.Body); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func findNotify(ns []message.Notify, t message.NotifyType) (message.Notify, bool) {
+	for _, n := range ns {
+		if n.Type == t {
+			return n, true
+		}
+	}
+	return message.Notify{}, false
+}
+
+// firstError returns the first error notification, if any.
+func firstError(ns []message.Notify) (message.Notify, bool) {
+	for _, n := range ns {
+		if n.Type.IsError() {
+			return n, true
+		}
+	}
+	return message.Notify{}, false
+}
+
+func payload(ps []message.RawPayload, t message.PayloadType) (message.RawPayload, bool) {
+	for _, p := range ps {
+		if p.Type == t {
+			return p, true
+		}
+	}
+	return message.RawPayload{}, false
+}
+
+// payloads of a message: the outer ones for IKE_SA_INIT, the inner ones
+// otherwise.
+func body(m *message.Message) []message.RawPayload {
+	if m.Decrypted {
+		return m.Inner
+	}
+	return m.Payloads
+}
+
+// failPhase1 records an IKE SA failure for the SA's conns and destroys it.
+func (sa *ikeSA) failPhase1(reason string) {
+	sa.log.Warn("IKE SA failed", "reason", reason)
+	for _, c := range sa.connNames() {
+		sa.m.setFailed(c, StatePhase1Failed, reason)
+	}
+	sa.failed = true
+	sa.destroy()
+}
+
+func (sa *ikeSA) connNames() []string {
+	names := []string{}
+	if sa.conn.Name != "" {
+		names = append(names, sa.conn.Name)
+	}
+	for n := range sa.conns {
+		if n != sa.conn.Name {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// destroy removes every CHILD SA, unregisters the SA and ends its loop.
+func (sa *ikeSA) destroy() {
+	if sa.state == saDead {
+		return
+	}
+	for _, c := range sa.children {
+		if err := sa.m.opts.Installer.Remove(c.conn.Name, c.inSPI, c.outSPI); err != nil {
+			sa.log.Warn("removing CHILD SA", "conn", c.conn.Name, "err", err)
+		}
+	}
+	sa.children = nil
+	if sa.pending != nil {
+		sa.pending.timer.Stop()
+		sa.pending = nil
+	}
+	for _, t := range sa.queue {
+		t.fail(sa, "IKE SA closed")
+	}
+	sa.queue = nil
+	if sa.dpdTimer != nil {
+		sa.dpdTimer.Stop()
+	}
+	if sa.openTimer != nil {
+		sa.openTimer.Stop()
+	}
+	if sa.ke != nil {
+		sa.ke.Close()
+	}
+	if sa.out != nil {
+		sa.out.Close()
+		sa.in.Close()
+	}
+	sa.keys.Zero()
+	sa.state = saDead
+	sa.m.unregister(sa)
+	close(sa.done)
+}
+
+// publish copies the SA's status into the Manager for Status().
+func (sa *ikeSA) publish() {
+	info := ikeInfo{
+		initiator:   sa.initiator,
+		spiI:        sa.spiI,
+		spiR:        sa.spiR,
+		local:       sa.local,
+		remote:      sa.remote,
+		localID:     sa.localID.String(),
+		remoteID:    sa.remoteID.String(),
+		algs:        sa.alg.String(),
+		nat:         sa.natLocal || sa.natRemote,
+		established: sa.established,
+		sa:          sa,
+	}
+	byConn := map[string][]ChildStatus{}
+	for _, c := range sa.children {
+		byConn[c.conn.Name] = append(byConn[c.conn.Name], ChildStatus{
+			InSPI: c.inSPI, OutSPI: c.outSPI, ESPAlgorithms: c.alg.String(),
+			LocalTS: rangesToConfig(c.local), RemoteTS: rangesToConfig(c.remote),
+			Encap: c.encap, Established: c.established,
+		})
+	}
+	for _, name := range sa.connNames() {
+		sa.m.setIKE(name, info, byConn[name])
+	}
+}
