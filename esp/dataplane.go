@@ -378,44 +378,47 @@ func (e *outElem) sealAll() {
 
 func (d *Dataplane) sendLoop(s Sender) {
 	for e := range d.outQ {
-		<-e.done
-		e.pkts = e.pkts[:0]
-		e.clear = e.clear[:0]
-		for i := range e.cnt {
-			it := &e.items[i]
-			switch it.kind {
-			case outESP:
-				e.pkts = append(e.pkts, conn.OutPacket{B: e.bufs[i][it.start:it.end], Dst: it.sa.Remote(), UDP: it.sa.UDPEncap()})
-			case outClear:
-				e.clear = append(e.clear, e.bufs[i][tun.Headroom:tun.Headroom+it.n])
-			}
-		}
-		if len(e.pkts) > 0 {
-			sent, err := s.Send(e.pkts)
-			d.c.tx.Add(uint64(sent))
-			for _, p := range e.pkts {
-				d.c.txBytes.Add(uint64(len(p.B)))
-			}
-			if err != nil || sent < len(e.pkts) {
-				d.c.sendErrs.Add(uint64(len(e.pkts) - sent))
-			}
-		}
-		if len(e.clear) > 0 {
-			d.cfg.Clear(e.clear)
-			d.c.bypassed.Add(uint64(len(e.clear)))
-		}
-		for i := range e.cnt {
-			if it := &e.items[i]; it.sa != nil {
-				it.sa.Release()
-				it.sa = nil
-			}
-		}
-		for i := range e.pkts {
-			e.pkts[i] = conn.OutPacket{}
-		}
-		clear(e.clear)
+		d.sendBatch(e, s)
 		d.outFree <- e
 	}
+}
+
+// sendBatch waits until e is sealed, sends it, and releases its SAs.
+func (d *Dataplane) sendBatch(e *outElem, s Sender) {
+	<-e.done
+	e.pkts = e.pkts[:0]
+	e.clear = e.clear[:0]
+	for i := range e.cnt {
+		it := &e.items[i]
+		switch it.kind {
+		case outESP:
+			e.pkts = append(e.pkts, conn.OutPacket{B: e.bufs[i][it.start:it.end], Dst: it.sa.Remote(), UDP: it.sa.UDPEncap()})
+		case outClear:
+			e.clear = append(e.clear, e.bufs[i][tun.Headroom:tun.Headroom+it.n])
+		}
+	}
+	if len(e.pkts) > 0 {
+		sent, err := s.Send(e.pkts)
+		d.c.tx.Add(uint64(sent))
+		for _, p := range e.pkts {
+			d.c.txBytes.Add(uint64(len(p.B)))
+		}
+		if err != nil || sent < len(e.pkts) {
+			d.c.sendErrs.Add(uint64(len(e.pkts) - sent))
+		}
+	}
+	if len(e.clear) > 0 {
+		d.cfg.Clear(e.clear)
+		d.c.bypassed.Add(uint64(len(e.clear)))
+	}
+	for i := range e.cnt {
+		if it := &e.items[i]; it.sa != nil {
+			it.sa.Release()
+			it.sa = nil
+		}
+	}
+	clear(e.pkts)
+	clear(e.clear)
 }
 
 // --- inbound ------------------------------------------------------------------
@@ -505,40 +508,46 @@ func (e *inElem) openAll() {
 
 func (d *Dataplane) writeLoop() {
 	for e := range d.inQ {
-		<-e.done
-		e.out = e.out[:0]
-		var bytes uint64
-		for i := range e.cnt {
-			it := &e.items[i]
-			r := it.r
-			switch {
-			case it.sa == nil:
-			case r == sad.NotDropped || r == sad.DropMalformed || r == sad.DropSelectorMismatch:
-				// Authentic: record it in the window, in packet order.
-				r = accept(it.sa, it.seq, it.n, r)
-			}
-			it.sa = nil
-			if r != sad.NotDropped {
-				d.drop(r)
-				continue
-			}
-			e.out = append(e.out, e.bufs[i][it.start-inWriteOff:it.start+it.n])
-			bytes += uint64(it.n)
-		}
-		if len(e.out) > 0 {
-			n, err := d.cfg.TUN.Write(e.out, inWriteOff)
-			d.c.rx.Add(uint64(n))
-			d.c.rxBytes.Add(bytes)
-			if n < len(e.out) {
-				d.c.drops[sad.DropQueueFull].Add(uint64(len(e.out) - n))
-			}
-			if err != nil {
-				d.c.writeErrs.Add(1)
-			}
-		}
-		clear(e.out)
+		d.writeBatch(e)
 		d.inFree <- e
 	}
+}
+
+// writeBatch waits until e is opened, records its packets in the replay
+// windows in order, and writes the deliverable ones to the TUN.
+func (d *Dataplane) writeBatch(e *inElem) {
+	<-e.done
+	e.out = e.out[:0]
+	var bytes uint64
+	for i := range e.cnt {
+		it := &e.items[i]
+		r := it.r
+		switch {
+		case it.sa == nil:
+		case r == sad.NotDropped || r == sad.DropMalformed || r == sad.DropSelectorMismatch:
+			// Authentic: record it in the window, in packet order.
+			r = accept(it.sa, it.seq, it.n, r)
+		}
+		it.sa = nil
+		if r != sad.NotDropped {
+			d.drop(r)
+			continue
+		}
+		e.out = append(e.out, e.bufs[i][it.start-inWriteOff:it.start+it.n])
+		bytes += uint64(it.n)
+	}
+	if len(e.out) > 0 {
+		n, err := d.cfg.TUN.Write(e.out, inWriteOff)
+		d.c.rx.Add(uint64(n))
+		d.c.rxBytes.Add(bytes)
+		if n < len(e.out) {
+			d.c.drops[sad.DropQueueFull].Add(uint64(len(e.out) - n))
+		}
+		if err != nil {
+			d.c.writeErrs.Add(1)
+		}
+	}
+	clear(e.out)
 }
 
 // --- trap hold queues -------------------------------------------------------
@@ -658,4 +667,3 @@ func (d *Dataplane) ReleaseHeld(policyID uint32, s Sender) {
 		d.c.sendErrs.Add(uint64(len(out) - sent))
 	}
 }
-
