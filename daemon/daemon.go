@@ -1,0 +1,374 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/esp"
+	"github.com/ipsecgw/ipsecgw/esp/conn"
+	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/sad"
+	"github.com/ipsecgw/ipsecgw/spd"
+	"github.com/ipsecgw/ipsecgw/tun"
+)
+
+// IKE is the part of the IKE manager (*ike.Manager) the daemon uses. It is
+// an interface so the status and control logic can be tested without a
+// peer.
+type IKE interface {
+	Start()
+	HandlePacket(local, remote netip.AddrPort, pkt []byte)
+	Up(name string) error
+	Down(name string) error
+	Acquire(name string)
+	Status() []ike.ConnStatus
+	Close(ctx context.Context) error
+}
+
+// Options configure Run.
+type Options struct {
+	Config   *config.Config
+	Settings config.Settings
+	Logger   *slog.Logger
+	// LocalAddrs are the host's addresses (see config.Options.LocalAddrs).
+	LocalAddrs []netip.Addr
+	// ShutdownTimeout bounds how long shutdown waits for the peers to
+	// answer our DELETEs (0: 10 s).
+	ShutdownTimeout time.Duration
+	// Ready, if set, is called once everything is up and the control
+	// socket accepts requests.
+	Ready func()
+}
+
+// statePollInterval is how often the daemon compares connection states to
+// log the changes (one line each).
+const statePollInterval = 250 * time.Millisecond
+
+// Run runs the gateway until ctx ends, then shuts it down: SAs deleted at
+// the peers, routes and TUN removed, control socket removed.
+func Run(ctx context.Context, o Options) (err error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	s := o.Settings
+	if o.Config == nil {
+		return errors.New("daemon: no configuration")
+	}
+	var cleanup []func()
+	defer func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}()
+
+	table := sad.NewTable(sad.Options{OnEvent: func(e sad.Event) {
+		// Rekeying before the hard limits is the IKE Manager's job; this
+		// line records what the dataplane saw.
+		log.Info("SA lifetime event", "event", e.String())
+	}})
+	cleanup = append(cleanup, table.Close)
+	live := &spd.Live{}
+
+	dev, err := tun.Create(tun.Config{Name: s.TUNName, MTU: s.TUNMTU})
+	if err != nil {
+		return fmt.Errorf("TUN device %s: %w", s.TUNName, err)
+	}
+	// Closing the TUN removes its routes and the device; the dataplane's
+	// Close closes it too, which is safe to do twice.
+	cleanup = append(cleanup, func() { dev.Close() })
+	log.Info("TUN device created", "name", dev.Name(), "mtu", dev.MTU())
+
+	inst := NewInstaller(table, live, dev, s.ReplayWindow, log)
+
+	var sockets *conn.Conn
+	var mgr IKE
+	var mgrReady sync.WaitGroup
+	mgrReady.Add(1)
+	dp, err := esp.New(esp.Config{
+		TUN: dev, SAD: table, SPD: live,
+		NewSender: func() esp.Sender { return sockets.NewSender() },
+		OnTrap: func(policyID uint32) {
+			name, ok := inst.TrapConn(policyID)
+			if !ok {
+				return
+			}
+			// OnTrap runs on the packet path and must not block.
+			go func() {
+				mgrReady.Wait()
+				mgr.Acquire(name)
+			}()
+		},
+		Workers: s.Workers,
+		Logger:  log,
+	})
+	if err != nil {
+		return err
+	}
+	cleanup = append(cleanup, func() { dp.Close() })
+
+	sockets, err = conn.Listen(conn.Config{
+		IKEPort: conn.DefaultIKEPort, NATTPort: conn.DefaultNATTPort, RawESP: true,
+		ESP: dp.HandleESP, UDPOffload: true,
+	})
+	if err != nil {
+		return fmt.Errorf("IKE/ESP sockets: %w", err)
+	}
+	// Shutdown closes the sockets itself (after IKE said goodbye); the
+	// cleanup covers the error paths. Close must run once only.
+	closeSockets := sync.OnceFunc(func() { sockets.Close() })
+	cleanup = append(cleanup, closeSockets)
+	// Held packets of a trap policy go out as soon as its CHILD SA is in.
+	var releaseMu sync.Mutex
+	releaser := sockets.NewSender()
+	inst.onInstalled = func(policyID uint32) {
+		releaseMu.Lock()
+		defer releaseMu.Unlock()
+		dp.ReleaseHeld(policyID, releaser)
+	}
+
+	local4 := pickLocal(o.Config, o.LocalAddrs)
+	m, err := newManager(ike.Options{
+		Config: o.Config,
+		Send: func(local, remote netip.AddrPort, pkt []byte) error {
+			if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
+				local = netip.AddrPortFrom(netip.Addr{}, local.Port())
+			}
+			return sockets.SendIKEFrom(pkt, local, remote)
+		},
+		Installer:  inst,
+		Logger:     log,
+		Retransmit: s.Retransmit,
+		LocalAddrs: o.LocalAddrs,
+	})
+	if err != nil {
+		return fmt.Errorf("IKE: %w", err)
+	}
+	mgr = m
+	mgrReady.Done()
+
+	dp.Start()
+	ikeDone := make(chan struct{})
+	go func() {
+		defer close(ikeDone)
+		for p := range sockets.IKE() {
+			local := p.Local
+			if !local.Addr().IsValid() {
+				// The kernel did not say which address the message
+				// came to (no IP_PKTINFO): assume the configured one.
+				local = netip.AddrPortFrom(local4, p.LocalPort)
+			}
+			m.HandlePacket(local, p.Src, p.Data)
+		}
+	}()
+
+	d := &Daemon{cfg: o.Config, ike: m, inst: inst, now: time.Now}
+	ctrl, err := ListenControl(s.ControlSocket, d, log)
+	if err != nil {
+		// The manager has not started anything yet; close it quietly.
+		m.Close(context.Background())
+		return err
+	}
+	m.Start()
+	log.Info("ipsecgw running", "conns", len(o.Config.Names()), "control_socket", ctrl.Path(),
+		"ike_port", sockets.IKEPort(), "natt_port", sockets.NATTPort(), "local", local4)
+	if o.Ready != nil {
+		o.Ready()
+	}
+
+	watchDone := make(chan struct{})
+	watchStop := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		d.watchStates(log, watchStop)
+	}()
+
+	<-ctx.Done()
+	log.Info("shutting down: deleting SAs at the peers")
+	timeout := o.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	if err := m.Close(sctx); err != nil {
+		log.Warn("IKE shutdown", "err", err)
+	}
+	cancel()
+	close(watchStop)
+	<-watchDone
+	ctrl.Close()
+	inst.RemoveAll()
+	closeSockets()
+	<-ikeDone
+	log.Info("ipsecgw stopped")
+	return nil
+}
+
+// newManager builds the IKE manager.
+var newManager = func(o ike.Options) (IKE, error) { return ike.NewManager(o) }
+
+// pickLocal chooses the local IPv4 address reported to IKE for packets
+// whose destination address the sockets could not learn: the single literal local address of the
+// loaded conns, else the host's single non-loopback IPv4 address, else the
+// unspecified address (the Manager then matches conns by remote address).
+func pickLocal(cfg *config.Config, host []netip.Addr) netip.Addr {
+	var lits []netip.Addr
+	for _, c := range cfg.Conns() {
+		if c.Auto == config.AutoIgnore || !c.Local.Addr.IsValid() || !c.Local.Addr.Is4() {
+			continue
+		}
+		if !slices.Contains(lits, c.Local.Addr) {
+			lits = append(lits, c.Local.Addr)
+		}
+	}
+	if len(lits) == 1 {
+		return lits[0]
+	}
+	var cands []netip.Addr
+	for _, a := range host {
+		if a.Is4() && !a.IsLoopback() && !a.IsLinkLocalUnicast() {
+			cands = append(cands, a)
+		}
+	}
+	if len(lits) == 0 && len(cands) == 1 {
+		return cands[0]
+	}
+	return netip.IPv4Unspecified()
+}
+
+// Daemon is the control Backend of a running gateway.
+type Daemon struct {
+	cfg  *config.Config
+	ike  IKE
+	inst *Installer
+	now  func() time.Time
+}
+
+// Up implements Backend.
+func (d *Daemon) Up(name string) error {
+	if _, ok := d.cfg.Conn(name); !ok {
+		return fmt.Errorf("no connection named %q", name)
+	}
+	return d.ike.Up(name)
+}
+
+// Down implements Backend.
+func (d *Daemon) Down(name string) error {
+	if _, ok := d.cfg.Conn(name); !ok {
+		return fmt.Errorf("no connection named %q", name)
+	}
+	return d.ike.Down(name)
+}
+
+// Status implements Backend: every configured conn in file order, with
+// what IKE knows about it and the SAD's counters for its CHILD SAs.
+func (d *Daemon) Status() []ConnStatus {
+	byName := map[string]ike.ConnStatus{}
+	for _, st := range d.ike.Status() {
+		byName[st.Name] = st
+	}
+	now := d.now()
+	conns := d.cfg.Conns()
+	out := make([]ConnStatus, 0, len(conns))
+	for _, c := range conns {
+		cs := ConnStatus{
+			Name: c.Name, State: StateDown, Auto: c.Auto.String(), Version: c.Version.String(),
+			Local: endString(c.Local), Remote: endString(c.Remote), Children: []ChildStatus{},
+		}
+		if st, ok := byName[c.Name]; ok {
+			d.fill(&cs, st, now)
+		}
+		out = append(out, cs)
+	}
+	return out
+}
+
+func (d *Daemon) fill(cs *ConnStatus, st ike.ConnStatus, now time.Time) {
+	if st.State != "" {
+		cs.State = string(st.State)
+	}
+	cs.LastError = st.Reason
+	if st.SPIi != 0 {
+		if st.Local.IsValid() {
+			cs.Local = st.Local.String()
+		}
+		if st.Remote.IsValid() {
+			cs.Remote = st.Remote.String()
+		}
+		cs.IKE = &IKEStatus{
+			Initiator: st.Initiator, InitiatorSPI: FormatIKESPI(st.SPIi), ResponderSPI: FormatIKESPI(st.SPIr),
+			Proposal: st.IKEAlgorithms, LocalID: st.LocalID, RemoteID: st.RemoteID,
+			NATDetected: st.NATDetected, UptimeSeconds: Uptime(st.Established, now),
+		}
+	}
+	for _, ch := range st.Children {
+		c := ChildStatus{
+			Proposal: ch.ESPAlgorithms, Protocol: "esp",
+			SPIIn: FormatSPI(ch.InSPI), SPIOut: FormatSPI(ch.OutSPI), UDPEncap: ch.Encap,
+			LocalTS: tsStrings(ch.LocalTS), RemoteTS: tsStrings(ch.RemoteTS),
+			UptimeSeconds: Uptime(ch.Established, now),
+		}
+		if d.inst != nil {
+			if in, outS, ok := d.inst.ChildCounters(ch.InSPI); ok {
+				c.BytesIn, c.PacketsIn = in.Bytes, in.Packets
+				c.BytesOut, c.PacketsOut = outS.Bytes, outS.Packets
+			}
+		}
+		cs.Children = append(cs.Children, c)
+	}
+}
+
+// watchStates logs one line per connection state change until stop is
+// closed.
+func (d *Daemon) watchStates(log *slog.Logger, stop <-chan struct{}) {
+	last := map[string]string{}
+	tick := time.NewTicker(statePollInterval)
+	defer tick.Stop()
+	for {
+		for _, c := range d.Status() {
+			key := c.State + "\x00" + c.LastError
+			prev, seen := last[c.Name]
+			if seen && prev == key {
+				continue
+			}
+			last[c.Name] = key
+			if !seen && c.State == StateDown {
+				continue // the initial state is not a change
+			}
+			attrs := []any{"conn", c.Name, "state", c.State}
+			if seen {
+				attrs = append(attrs, "from", strings.SplitN(prev, "\x00", 2)[0])
+			}
+			if c.LastError != "" && c.State != StateEstablished {
+				attrs = append(attrs, "reason", c.LastError)
+			}
+			if c.State == StateEstablished && c.IKE != nil {
+				attrs = append(attrs, "ike", c.IKE.Proposal)
+				for _, ch := range c.Children {
+					attrs = append(attrs, "esp", ch.Proposal, "spi_in", ch.SPIIn, "spi_out", ch.SPIOut)
+				}
+			}
+			log.Info("connection state", attrs...)
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func endString(e config.End) string {
+	if e.Addr.IsValid() {
+		return e.Addr.String()
+	}
+	return e.Host
+}

@@ -1,0 +1,133 @@
+package daemon
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/sad"
+	"github.com/ipsecgw/ipsecgw/spd"
+)
+
+// fakeIKE answers Status with fixed entries and records Up/Down.
+type fakeIKE struct {
+	status []ike.ConnStatus
+	ups    []string
+}
+
+func (f *fakeIKE) Start()                                                {}
+func (f *fakeIKE) HandlePacket(local, remote netip.AddrPort, pkt []byte) {}
+func (f *fakeIKE) Up(name string) error                                  { f.ups = append(f.ups, "up "+name); return nil }
+func (f *fakeIKE) Down(name string) error                                { f.ups = append(f.ups, "down "+name); return nil }
+func (f *fakeIKE) Acquire(name string)                                   {}
+func (f *fakeIKE) Status() []ike.ConnStatus                              { return f.status }
+func (f *fakeIKE) Close(ctx context.Context) error                       { return nil }
+
+const testConf = `config setup
+
+conn %default
+	keyexchange=ikev2
+	authby=secret
+	left=198.51.100.1
+	leftsubnet=10.1.0.0/24
+
+conn up
+	right=198.51.100.2
+	rightsubnet=10.2.0.0/24
+	ike=aes128-sha256-modp2048!
+	esp=aes128gcm16!
+	auto=start
+
+conn idle
+	right=%any
+	rightsubnet=10.3.0.0/24
+	auto=add
+`
+
+func loadTestConfig(t *testing.T) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ipsec.conf")
+	secrets := filepath.Join(dir, "ipsec.secrets")
+	os.WriteFile(conf, []byte(testConf), 0o644)
+	os.WriteFile(secrets, []byte(`: PSK "test-secret-123456"`+"\n"), 0o600)
+	cfg, diags, err := config.Load(config.Options{ConfPath: conf, SecretsPath: secrets,
+		LocalAddrs: []netip.Addr{netip.MustParseAddr("198.51.100.1")}})
+	if cfg == nil {
+		t.Fatalf("config: %v %v", err, diags)
+	}
+	return cfg
+}
+
+// TestDaemonStatus: every configured conn is listed in file order, the ones
+// IKE knows nothing about as down, and CHILD SA counters come from the SAD.
+func TestDaemonStatus(t *testing.T) {
+	cfg := loadTestConfig(t)
+	table := sad.NewTable(sad.Options{})
+	defer table.Close()
+	inst := NewInstaller(table, &spd.Live{}, nil, 1024, nil)
+	if err := inst.Install(gcmChild("up", 1, 0x1000, 0x2000)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
+	fi := &fakeIKE{status: []ike.ConnStatus{{
+		Name: "up", State: ike.StateEstablished, Initiator: true, SPIi: 0x0102030405060708, SPIr: 0x1112131415161718,
+		Local: netip.MustParseAddrPort("198.51.100.1:4500"), Remote: netip.MustParseAddrPort("198.51.100.2:4500"),
+		LocalID: "198.51.100.1", RemoteID: "198.51.100.2", IKEAlgorithms: "aes128-sha256-prfsha256-modp2048",
+		NATDetected: true, Established: now.Add(-90 * time.Second),
+		Children: []ike.ChildStatus{{InSPI: 0x1000, OutSPI: 0x2000, ESPAlgorithms: "aes128gcm16",
+			LocalTS: []config.TrafficSelector{ts("10.1.0.0/24")}, RemoteTS: []config.TrafficSelector{ts("10.2.0.0/24")},
+			Encap: true, Established: now.Add(-60 * time.Second)}},
+	}}}
+	sa := table.Inbound(0x1000)
+	if seq, r := sa.Check(1); r != sad.NotDropped || sa.Accept(seq, 84) != sad.NotDropped {
+		t.Fatal("accounting a packet on the inbound SA failed")
+	}
+	d := &Daemon{cfg: cfg, ike: fi, inst: inst, now: func() time.Time { return now }}
+	got := d.Status()
+	if len(got) != 2 || got[0].Name != "up" || got[1].Name != "idle" {
+		t.Fatalf("status: %+v", got)
+	}
+	up, idle := got[0], got[1]
+	if up.State != StateEstablished || up.IKE == nil || up.IKE.InitiatorSPI != "0102030405060708" ||
+		up.IKE.UptimeSeconds != 90 || up.Remote != "198.51.100.2:4500" || !up.IKE.NATDetected {
+		t.Errorf("established conn: %+v %+v", up, up.IKE)
+	}
+	if len(up.Children) != 1 {
+		t.Fatalf("children: %+v", up.Children)
+	}
+	ch := up.Children[0]
+	if ch.SPIIn != "00001000" || ch.SPIOut != "00002000" || ch.PacketsIn != 1 || ch.BytesIn != 84 ||
+		ch.PacketsOut != 0 || ch.UptimeSeconds != 60 || ch.LocalTS[0] != "10.1.0.0/24" {
+		t.Errorf("child: %+v", ch)
+	}
+	if idle.State != StateDown || idle.IKE != nil || idle.Children == nil || idle.Auto != "add" || idle.Remote != "%any" {
+		t.Errorf("idle conn: %+v", idle)
+	}
+
+	if err := d.Up("idle"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Up("nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("up of unknown conn: %v", err)
+	}
+	if err := d.Down("up"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(fi.ups, ",") != "up idle,down up" {
+		t.Errorf("IKE calls %v", fi.ups)
+	}
+}
+
+func TestPickLocal(t *testing.T) {
+	cfg := loadTestConfig(t)
+	if a := pickLocal(cfg, nil); a != netip.MustParseAddr("198.51.100.1") {
+		t.Errorf("pickLocal = %v", a)
+	}
+}

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/daemon"
+)
+
+func init() {
+	commandAdders = append(commandAdders, addRunCommand)
+}
+
+func addRunCommand(root *cobra.Command) {
+	run := &cobra.Command{
+		Use:   "run",
+		Short: "Run the IPsec gateway daemon in the foreground",
+		Long: "Load ipsec.conf, ipsec.secrets and the daemon settings, open the IKE/ESP sockets and\n" +
+			"the TUN device, and run the gateway until SIGTERM or SIGINT, which delete the SAs at\n" +
+			"the peers and remove the routes and the TUN device. A configuration with errors is\n" +
+			"refused with every problem printed as FILE:LINE: message.\n\n" +
+			"Several daemons can run side by side in different network namespaces when each has\n" +
+			"its own --config, --secrets, --settings, --socket and --tun-name.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return runDaemon(ctx, cmd)
+		},
+	}
+	f := run.Flags()
+	config.AddFileFlags(f)
+	config.AddDaemonFlags(f)
+	f.String("socket", "", "control socket path (short for --control-socket)")
+	root.AddCommand(run)
+}
+
+// runDaemon loads everything and runs the daemon until ctx ends.
+func runDaemon(ctx context.Context, cmd *cobra.Command) error {
+	stderr := cmd.ErrOrStderr()
+	s, err := config.LoadSettings(cmd.Flags())
+	if err != nil {
+		return err
+	}
+	if fl := cmd.Flags().Lookup("socket"); fl != nil && fl.Changed {
+		s.ControlSocket = fl.Value.String()
+	}
+	addrs := hostAddrs()
+	cfg, diags, err := config.Load(config.Options{ConfPath: s.IPsecConf, SecretsPath: s.IPsecSecrets, LocalAddrs: addrs})
+	if err != nil && diags == nil {
+		return err
+	}
+	printDiagnostics(stderr, diags)
+	if cfg == nil {
+		errs, warns := diags.Count()
+		fmt.Fprintf(stderr, "ipsecgw: refusing to start: %d error(s), %d warning(s) in the configuration\n", errs, warns)
+		return exitError{code: 1}
+	}
+	log := newLogger(stderr, s)
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return daemon.Run(ctx, daemon.Options{Config: cfg, Settings: s, Logger: log, LocalAddrs: addrs})
+}
+
+// newLogger builds the daemon's slog logger in the format and at the level
+// the settings ask for.
+func newLogger(w io.Writer, s config.Settings) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: s.LogLevel}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
