@@ -264,3 +264,5 @@ func TestRekeyUnderLoad(t *testing.T) {
 	in, out := g1.sad.Len()
 	t.Logf("%d packets, %d rekeys; gw1 SAs in=%d out=%d", n, rekeys, in, out)
 }
+
+func mustAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

@@ -121,6 +121,9 @@ func ipv6Packet(n int, src, dst string) []byte {
 	for i := 48; i < n; i++ {
 		p[i] = byte(i)
 	}
+	// UDP over IPv6 needs a real checksum (tshark flags 0 as illegal).
+	c := sum(p[40:], pseudoSum(p[8:40], uint32(n-40), 17))
+	binary.BigEndian.PutUint16(p[46:], finish(c, true))
 	return p
 }
 
