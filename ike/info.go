@@ -198,9 +198,6 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 	if deleteIKE {
 		sa.sendResponse(message.INFORMATIONAL, id, nil)
 		sa.log.Info("peer deleted the IKE SA")
-		for _, n := range sa.connNames() {
-			sa.m.setFailed(n, StateDown, "")
-		}
 		sa.destroy()
 		return
 	}

@@ -260,7 +260,7 @@ func proposalsString(ps []message.Proposal) string {
 			}
 			names = append(names, t.Transform.String())
 		}
-		out = append(out, strings.Join(names, "-"))
+		out = append(out, compactNames(names))
 	}
 	if len(out) == 0 {
 		return "nothing"
@@ -273,11 +273,26 @@ func configProposalsString(ps []config.Proposal, proto config.Protocol) string {
 	var out []string
 	for _, p := range ps {
 		if p.Protocol == proto {
-			out = append(out, p.String())
+			out = append(out, compactNames(p.Names()))
 		}
 	}
 	if len(out) == 0 {
 		return "nothing"
 	}
 	return strings.Join(out, ", ")
+}
+
+// compactNames joins algorithm names the way ipsec.conf proposals are
+// written: a PRF implied by an integrity algorithm of the same hash
+// ("sha256" and "prfsha256") is left out, so a proposal reads as the user
+// wrote it ("aes128-sha256-modp3072").
+func compactNames(names []string) string {
+	var out []string
+	for _, n := range names {
+		if h, ok := strings.CutPrefix(n, "prf"); ok && slices.Contains(names, h) {
+			continue
+		}
+		out = append(out, n)
+	}
+	return strings.Join(out, "-")
 }

@@ -475,6 +475,9 @@ func body(m *message.Message) []message.RawPayload {
 
 // failPhase1 records an IKE SA failure for the SA's conns and destroys it.
 func (sa *ikeSA) failPhase1(reason string) {
+	if sa.state == saDead {
+		return
+	}
 	sa.log.Warn("IKE SA failed", "reason", reason)
 	for _, c := range sa.connNames() {
 		sa.m.setFailed(c, StatePhase1Failed, reason)
@@ -511,9 +514,8 @@ func (sa *ikeSA) destroy() {
 		sa.pending.timer.Stop()
 		sa.pending = nil
 	}
-	for _, t := range sa.queue {
-		t.fail(sa, "IKE SA closed")
-	}
+	// Queued tasks are dropped without their fail hooks: the conns they
+	// serve get their state from the reason already recorded, or go down.
 	sa.queue = nil
 	if sa.dpdTimer != nil {
 		sa.dpdTimer.Stop()
