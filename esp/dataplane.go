@@ -538,13 +538,20 @@ func (d *Dataplane) writeBatch(e *inElem) {
 	}
 	if len(e.out) > 0 {
 		n, err := d.cfg.TUN.Write(e.out, inWriteOff)
-		d.c.rx.Add(uint64(n))
-		d.c.rxBytes.Add(bytes)
-		if n < len(e.out) {
-			d.c.drops[sad.DropQueueFull].Add(uint64(len(e.out) - n))
-		}
-		if err != nil {
+		switch {
+		case err != nil:
+			// The wireguard TUN joins per-packet errors; which packets
+			// failed is unknown, so the batch counts as one error.
 			d.c.writeErrs.Add(1)
+		case n < len(e.out):
+			// The in-memory fake reports packets and drops when its queue
+			// is full. (The wireguard TUN reports bytes, never fewer than
+			// packets, so this case is the fake's.)
+			d.c.drops[sad.DropQueueFull].Add(uint64(len(e.out) - n))
+			d.c.rx.Add(uint64(n))
+		default:
+			d.c.rx.Add(uint64(len(e.out)))
+			d.c.rxBytes.Add(bytes)
 		}
 	}
 	clear(e.out)
