@@ -10,7 +10,8 @@
 // keyword=value lines, comments, quoted values, also= (several, nested;
 // the current section wins), include with globs relative to the including
 // file, sections of the same name merged, an empty value meaning the
-// default. The Libreswan dialect ("ike=aes128-sha1;modp1536", phase2alg=,
+// default. A section referenced several times by one conn (directly or
+// through nested also=) is applied once, at its first reference. The Libreswan dialect ("ike=aes128-sha1;modp1536", phase2alg=,
 // pfs=, ikev2=, leftsubnets={...}, salifetime=) is detected per file and
 // per keyword; nobody has to say which dialect a file is in. A conn in the
 // Libreswan dialect never has the daemon's default proposals appended (as
