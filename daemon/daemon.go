@@ -49,8 +49,11 @@ type Options struct {
 }
 
 // statePollInterval is how often the daemon compares connection states to
-// log the changes (one line each).
-const statePollInterval = 250 * time.Millisecond
+// log the changes (one line each). The IKE Manager has no state-change
+// callback, so this samples: a state held for less than the interval (a
+// fast "connecting") may not get its own line; the Manager's own lines
+// ("initiating IKE SA", "IKE SA established") cover those steps.
+const statePollInterval = 100 * time.Millisecond
 
 // Run runs the gateway until ctx ends, then shuts it down: SAs deleted at
 // the peers, routes and TUN removed, control socket removed.
@@ -64,11 +67,13 @@ func Run(ctx context.Context, o Options) (err error) {
 		return errors.New("daemon: no configuration")
 	}
 	var cleanup []func()
-	defer func() {
+	runCleanup := func() {
 		for i := len(cleanup) - 1; i >= 0; i-- {
 			cleanup[i]()
 		}
-	}()
+		cleanup = nil
+	}
+	defer runCleanup()
 
 	table := sad.NewTable(sad.Options{OnEvent: func(e sad.Event) {
 		// Rekeying before the hard limits is the IKE Manager's job; this
@@ -208,6 +213,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	inst.RemoveAll()
 	closeSockets()
 	<-ikeDone
+	runCleanup()
 	log.Info("ipsecgw stopped")
 	return nil
 }

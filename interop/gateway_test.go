@@ -52,7 +52,7 @@ const tunName = "isgw0"
 
 // gateway is one `ipsecgw run` inside a lab node.
 type gateway struct {
-	t      *testing.T
+	t      testing.TB
 	node   *lab.Node
 	dir    string
 	socket string
@@ -70,7 +70,7 @@ type gatewayFiles struct {
 // startGateway writes the files into a fresh directory and starts `ipsecgw
 // run` in node's namespace, returning once its control socket answers.
 // When the test fails, the daemon's log is printed.
-func startGateway(ctx context.Context, t *testing.T, node *lab.Node, f gatewayFiles) *gateway {
+func startGateway(ctx context.Context, t testing.TB, node *lab.Node, f gatewayFiles) *gateway {
 	t.Helper()
 	// Unix socket paths are limited to 108 bytes: keep the directory short.
 	dir, err := os.MkdirTemp("", "isgw-")

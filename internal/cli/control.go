@@ -22,7 +22,7 @@ func init() {
 const requestTimeout = 30 * time.Second
 
 // pollInterval is how often `up` asks for the status while it waits.
-const pollInterval = 100 * time.Millisecond
+const pollInterval = 20 * time.Millisecond
 
 // addSocketFlag registers --socket. Its default is the daemon's default
 // path, or IPSECGW_CONTROL_SOCKET when set (the variable the daemon's own
