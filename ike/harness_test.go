@@ -253,8 +253,13 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 	}
 	a = mk(addrA, confA, secA, 0xa0000000, "A")
 	b = mk(addrB, confB, secB, 0xb0000000, "B")
+	lastMk = mk
 	return a, b, net, clk
 }
+
+// lastMk adds another node to the network of the last pair (tests with a
+// third gateway).
+var lastMk func(addr netip.Addr, conf, sec string, base uint32, name string) *node
 
 type testWriter struct{ t testing.TB }
 

@@ -1,0 +1,385 @@
+package ike
+
+import (
+	"context"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/ike/message"
+)
+
+// notifyTypes lists the notify types of an unencrypted message.
+func notifyTypes(t *testing.T, pkt []byte) []message.NotifyType {
+	m, _, err := message.ParseMessage(pkt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []message.NotifyType
+	for _, n := range notifies(m.Payloads) {
+		out = append(out, n.Type)
+	}
+	return out
+}
+
+func TestCookies(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "", "")
+		cb = strings.Replace(cb, "right=198.51.100.1", "right=%any", 1)
+		cb = strings.Replace(cb, "rightsubnet=10.1.0.0/24", "rightsubnet=10.1.0.0/16", 1)
+		a, b, net, _ := pair(t, ca, secrets, cb, ": PSK \"correct horse battery staple\"\n", testOpts{cookieThreshold: 1})
+		// A's IKE_AUTH never arrives: B keeps one half-open SA, reaching
+		// the threshold.
+		net.setDrop(func(p packet) bool { return p.from.Addr() == addrA && p.data[18] == 35 })
+		a.m.Up("net")
+		synctest.Wait()
+		if b.m.halfOpenCount() != 1 {
+			t.Fatalf("B has %d half-open SAs", b.m.halfOpenCount())
+		}
+		addrC := netip.MustParseAddr("198.51.100.2")
+		cc := strings.NewReplacer("198.51.100.1", "198.51.100.2", "10.1.0.0/24", "10.1.7.0/24").Replace(ca)
+		c := lastMk(addrC, cc, "198.51.100.2 203.0.113.1 : PSK \"correct horse battery staple\"\n", 0xc0000000, "C")
+		c.m.Up("net")
+		synctest.Wait()
+		if s := status(c, "net"); s.State != StateEstablished {
+			t.Fatalf("C: %s %s", s.State, s.Reason)
+		}
+		var fromC, cookieRsp [][]byte
+		for _, p := range net.packets() {
+			if p.data[18] != 34 {
+				continue
+			}
+			if p.from.Addr() == addrC {
+				fromC = append(fromC, p.data)
+			}
+			if p.to.Addr() == addrC {
+				if nt := notifyTypes(t, p.data); len(nt) == 1 && nt[0] == message.COOKIE {
+					cookieRsp = append(cookieRsp, p.data)
+				}
+			}
+		}
+		if len(cookieRsp) != 1 || len(fromC) != 2 {
+			t.Fatalf("C sent %d IKE_SA_INIT, got %d COOKIE answers; want 2 and 1", len(fromC), len(cookieRsp))
+		}
+		if nt := notifyTypes(t, fromC[0]); len(nt) > 0 && nt[0] == message.COOKIE {
+			t.Errorf("first request already carries a cookie")
+		}
+		if nt := notifyTypes(t, fromC[1]); len(nt) == 0 || nt[0] != message.COOKIE {
+			t.Errorf("retry does not start with the COOKIE notify: %v", nt)
+		}
+		// A forged cookie is refused.
+		forged := []byte(nil)
+		m, _, _ := message.ParseMessage(fromC[1])
+		for _, n := range notifies(m.Payloads) {
+			if n.Type == message.COOKIE {
+				forged = append(forged, n.Data...)
+			}
+		}
+		np, _ := payload(m.Payloads, message.PayloadNonce)
+		if !b.m.cookies.valid(b.m.clock.Now(), forged, np.Body, addrC, m.Header.SPIi) {
+			t.Errorf("genuine cookie not valid")
+		}
+		forged[len(forged)-1] ^= 1
+		if b.m.cookies.valid(b.m.clock.Now(), forged, np.Body, addrC, m.Header.SPIi) {
+			t.Errorf("forged cookie accepted")
+		}
+		closeAll(t, synctest.Wait, a, b, c)
+	})
+}
+
+func TestDeleteBothWays(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "", "")
+		a, b, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		for _, closer := range []*node{a, b} {
+			if err := a.m.Up("net"); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			checkMatching(t, a, b)
+			if err := closer.m.Down("net"); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			for _, n := range []*node{a, b} {
+				if s := status(n, "net"); s.State != StateDown || s.SPIi != 0 || len(s.Children) != 0 {
+					t.Errorf("after Down at %s: %+v", closer.addr, s)
+				}
+				if got := n.inst.all(); len(got) != 0 {
+					t.Errorf("CHILD SAs left at %s: %d", n.addr, len(got))
+				}
+				if len(n.m.sas) != 0 {
+					t.Errorf("IKE SAs left at %s", n.addr)
+				}
+			}
+		}
+		if len(a.inst.removed) != 2 || len(b.inst.removed) != 2 {
+			t.Errorf("removals: A %d, B %d", len(a.inst.removed), len(b.inst.removed))
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+const twoConns = `conn %default
+	keyexchange=ikev2
+	authby=secret
+	left=LOCAL
+	right=REMOTE
+	auto=add
+
+conn net1
+	leftsubnet=10.L.0.0/24
+	rightsubnet=10.R.0.0/24
+
+conn net2
+	leftsubnet=10.L.1.0/24
+	rightsubnet=10.R.1.0/24
+	esp=aes128-sha256-modp2048!
+`
+
+func TestTwoConnsShareIKESA(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := strings.NewReplacer("LOCAL", "198.51.100.1", "REMOTE", "203.0.113.1", "10.L", "10.1", "10.R", "10.2").Replace(twoConns)
+		cb := strings.NewReplacer("LOCAL", "203.0.113.1", "REMOTE", "198.51.100.1", "10.L", "10.2", "10.R", "10.1").Replace(twoConns)
+		a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net1")
+		a.m.Up("net2")
+		synctest.Wait()
+		s1, s2 := status(a, "net1"), status(a, "net2")
+		if s1.State != StateEstablished || s2.State != StateEstablished {
+			t.Fatalf("A: net1 %s %s, net2 %s %s", s1.State, s1.Reason, s2.State, s2.Reason)
+		}
+		if s1.SPIi != s2.SPIi || len(a.m.sas) != 1 || len(b.m.sas) != 1 {
+			t.Fatalf("conns do not share one IKE SA")
+		}
+		if got := status(b, "net2"); got.State != StateEstablished || len(got.Children) != 1 {
+			t.Fatalf("B net2: %+v", got)
+		}
+		if alg := s2.Children[0].ESPAlgorithms; alg != "aes128-sha256-modp2048" {
+			t.Errorf("net2 ESP %q, want PFS with modp2048", alg)
+		}
+		creates := 0
+		for _, p := range net.packets() {
+			if p.data[18] == 36 {
+				creates++
+			}
+		}
+		if creates != 2 {
+			t.Errorf("%d CREATE_CHILD_SA messages, want 2", creates)
+		}
+		checkMatching(t, a, b)
+		// Down of one conn deletes only its CHILD SA.
+		if err := b.m.Down("net2"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if len(a.inst.all()) != 1 || len(b.inst.all()) != 1 {
+			t.Fatalf("after Down(net2): A %d, B %d CHILD SAs", len(a.inst.all()), len(b.inst.all()))
+		}
+		if status(a, "net1").State != StateEstablished || status(a, "net2").State != StateDown {
+			t.Errorf("A: net1 %s, net2 %s", status(a, "net1").State, status(a, "net2").State)
+		}
+		checkMatching(t, a, b)
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+func TestForceEncapsMovesTo4500(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// B fakes its NAT detection hash as strongSwan does with
+		// forceencaps=yes or kernel-libipsec.
+		ca, cb := confPair("net", "", "forceencaps=yes")
+		a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		if s := status(a, "net"); s.State != StateEstablished || !s.NATDetected {
+			t.Fatalf("A: %s nat=%v %s", s.State, s.NATDetected, s.Reason)
+		}
+		for _, p := range net.packets() {
+			if p.data[18] == 35 && (p.from.Port() != 4500 || p.to.Port() != 4500) {
+				t.Errorf("IKE_AUTH sent %v → %v, want 4500 → 4500", p.from, p.to)
+			}
+		}
+		for _, n := range []*node{a, b} {
+			for _, c := range n.inst.all() {
+				if !c.Encap || c.Local.Port() != 4500 || c.Remote.Port() != 4500 {
+					t.Errorf("CHILD SA at %s: encap=%v %v → %v", n.addr, c.Encap, c.Local, c.Remote)
+				}
+			}
+		}
+		checkMatching(t, a, b)
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+func TestIdentities(t *testing.T) {
+	cases := []struct{ name, idA, idB, secret string }{
+		{"fqdn", "@a.example", "@b.example", "@a.example @b.example"},
+		{"user-fqdn", "alice@example.org", "gw@example.org", "alice@example.org gw@example.org"},
+		{"keyid", "@#0a0b0c", "@#0d0e0f", "@#0a0b0c @#0d0e0f"},
+		{"ipv4", "198.51.100.1", "203.0.113.1", "198.51.100.1 203.0.113.1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ca, cb := confPair("net", "leftid="+tc.idA+"\nrightid="+tc.idB, "leftid="+tc.idB+"\nrightid="+tc.idA)
+				// B accepts any peer address: the conn is found by A's ID.
+				cb = strings.Replace(cb, "right=198.51.100.1", "right=%any", 1)
+				sec := tc.secret + " : PSK \"id test secret\"\n"
+				a, b, _, _ := pair(t, ca, sec, cb, sec, testOpts{})
+				a.m.Up("net")
+				synctest.Wait()
+				sa, sb := status(a, "net"), status(b, "net")
+				if sa.State != StateEstablished || sb.State != StateEstablished {
+					t.Fatalf("A %s (%s), B %s (%s)", sa.State, sa.Reason, sb.State, sb.Reason)
+				}
+				if sa.RemoteID != sb.LocalID || sb.RemoteID != sa.LocalID {
+					t.Errorf("IDs: A %s→%s, B %s→%s", sa.LocalID, sa.RemoteID, sb.LocalID, sb.RemoteID)
+				}
+				checkMatching(t, a, b)
+				closeAll(t, synctest.Wait, a, b)
+			})
+		})
+	}
+}
+
+func TestWrongPeerID(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "leftid=@a.example\nrightid=@b.example", "leftid=@b.example\nrightid=@c.example")
+		sec := "@a.example @b.example : PSK \"x secret\"\n@c.example @b.example : PSK \"x secret\"\n"
+		a, b, _, _ := pair(t, ca, sec, cb, sec, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		sa, sb := status(a, "net"), status(b, "net")
+		if sa.State != StatePhase1Failed || sb.State != StatePhase1Failed {
+			t.Fatalf("A %s, B %s", sa.State, sb.State)
+		}
+		if !strings.Contains(sb.Reason, "@a.example") || !strings.Contains(sb.Reason, "rightid=@c.example") {
+			t.Errorf("B's reason: %s", sb.Reason)
+		}
+		if !strings.Contains(sa.Reason, "AUTHENTICATION_FAILED") {
+			t.Errorf("A's reason: %s", sa.Reason)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+func TestDPDRestartAndInitialContact(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "dpdaction=restart\ndpddelay=10s", "")
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{tries: 2})
+		a.m.Up("net")
+		synctest.Wait()
+		first := status(a, "net").SPIi
+		// The path breaks: A's liveness checks go unanswered.
+		net.setDrop(func(packet) bool { return true })
+		clk.advance(10*time.Second, synctest.Wait)
+		var infos int
+		for _, p := range net.packets() {
+			if p.data[18] == 37 {
+				infos++
+			}
+		}
+		if infos != 1 {
+			t.Fatalf("%d INFORMATIONAL requests after dpddelay, want 1", infos)
+		}
+		// 4 s + 7.2 s + 12.96 s: two retransmissions, then give up and restart.
+		clk.advance(24200*time.Millisecond, synctest.Wait)
+		s := status(a, "net")
+		if s.State != StateConnecting || s.SPIi == first || s.SPIi == 0 {
+			t.Fatalf("after dead peer: %s %q spi %x", s.State, s.Reason, s.SPIi)
+		}
+		// The path heals; the new IKE SA carries INITIAL_CONTACT, so B drops
+		// its stale one.
+		net.setDrop(nil)
+		clk.advance(4*time.Second, synctest.Wait)
+		if s := status(a, "net"); s.State != StateEstablished {
+			t.Fatalf("not re-established: %s %s", s.State, s.Reason)
+		}
+		if len(b.m.sas) != 1 || len(b.inst.all()) != 1 {
+			t.Errorf("B keeps %d IKE SAs and %d CHILD SAs, want 1 and 1", len(b.m.sas), len(b.inst.all()))
+		}
+		checkMatching(t, a, b)
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+func TestLivenessCheckAnswered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "dpdaction=clear\ndpddelay=30s", "")
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		n := len(net.packets())
+		clk.advance(30*time.Second, synctest.Wait)
+		ps := net.packets()[n:]
+		if len(ps) != 2 || ps[0].data[18] != 37 || ps[1].data[18] != 37 || ps[1].from.Addr() != addrB {
+			t.Fatalf("liveness exchange: %d packets", len(ps))
+		}
+		if s := status(a, "net"); s.State != StateEstablished {
+			t.Errorf("A: %s", s.State)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+func TestStartRouteAndTrap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "", "")
+		ca = strings.Replace(ca, "auto=add", "auto=route", 1)
+		a, b, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Start()
+		synctest.Wait()
+		if !a.inst.traps["net"] || status(a, "net").State != StateDown {
+			t.Fatalf("trap not installed or conn initiated early")
+		}
+		a.m.Acquire("net")
+		a.m.Acquire("net") // a second hit while connecting does nothing
+		synctest.Wait()
+		if s := status(a, "net"); s.State != StateEstablished || len(a.m.sas) != 1 {
+			t.Fatalf("after acquire: %s, %d IKE SAs", s.State, len(a.m.sas))
+		}
+		closeAll(t, synctest.Wait, a, b)
+		if a.inst.traps["net"] {
+			t.Errorf("trap left after Close")
+		}
+	})
+}
+
+// TestCloseLeavesNoGoroutines runs outside a synctest bubble and counts
+// goroutines, with the real scheduler.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ca, cb := confPair("net", "dpdaction=clear", "")
+	a, b, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+	a.m.Up("net")
+	for i := 0; i < 10000 && status(a, "net").State != StateEstablished; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	if s := status(a, "net"); s.State != StateEstablished {
+		t.Fatalf("not established: %s", s.State)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := runtime.NumGoroutine()
+	for i := 0; i < 1000 && after > before; i++ {
+		time.Sleep(time.Millisecond)
+		after = runtime.NumGoroutine()
+	}
+	if after > before {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after Close:\n%s", before, after, buf[:runtime.Stack(buf, true)])
+	}
+	if len(a.inst.all())+len(b.inst.all()) != 0 {
+		t.Errorf("CHILD SAs left after Close")
+	}
+}
