@@ -173,4 +173,3 @@ func BenchmarkRawProtector(b *testing.B) {
 		}
 	}
 }
-
