@@ -264,7 +264,7 @@ func (l *secretsLoader) include(from string, lineNo int, pattern string, depth i
 func (l *secretsLoader) entry(path string, lineNo int, text string) {
 	sel, rest, ok := splitSecretLine(text)
 	if !ok {
-		l.errf(path, lineNo, "expected \"[selectors] : PSK \\\"secret\\\"\" (the ':' must be surrounded by blanks)")
+		l.errf(path, lineNo, "expected [IDs] : PSK <secret>; put a ':' with blanks around it between the IDs and the secret type")
 		return
 	}
 	kindTok, value, _ := strings.Cut(strings.TrimSpace(rest), " ")
