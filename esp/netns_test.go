@@ -58,7 +58,7 @@ type nsGateway struct {
 
 // startNSGateway runs a dataplane for node (towards peer) with fixed keys:
 // out protects node's LAN -> peer's LAN with spiOut, in accepts spiIn.
-func startNSGateway(t *testing.T, node, peer *lab.Node, s suite, spiOut, spiIn uint32, outKeys, inKeys suite) *nsGateway {
+func startNSGateway(t *testing.T, node, peer *lab.Node, workers int, spiOut, spiIn uint32, outKeys, inKeys suite) *nsGateway {
 	t.Helper()
 	g := &nsGateway{sad: sad.NewTable(sad.Options{})}
 	var err error
@@ -94,7 +94,7 @@ func startNSGateway(t *testing.T, node, peer *lab.Node, s suite, spiOut, spiIn u
 		t.Fatal(err)
 	}
 	live.Store(tab)
-	g.dp, err = New(Config{TUN: g.tun, SAD: g.sad, SPD: live,
+	g.dp, err = New(Config{TUN: g.tun, SAD: g.sad, SPD: live, Workers: workers,
 		NewSender: func() Sender { return g.conn.NewSender() }})
 	if err != nil {
 		t.Fatal(err)
@@ -105,23 +105,30 @@ func startNSGateway(t *testing.T, node, peer *lab.Node, s suite, spiOut, spiIn u
 		t.Fatal(err)
 	}
 	g.dp.Start()
-	t.Cleanup(func() {
-		g.conn.Close()
-		g.dp.Close()
-	})
+	t.Cleanup(g.stop)
 	return g
 }
 
 // twoNSGateways starts ipsecgw on gw1 and gw2 of a fresh lab with the
 // suite's fixed keys (different keys per direction).
-func twoNSGateways(t *testing.T, s suite) (*lab.Lab, *nsGateway, *nsGateway) {
+func twoNSGateways(t *testing.T, s suite, workers int) (*lab.Lab, *nsGateway, *nsGateway) {
 	l := lab.New(t, lab.Options{Tools: []string{"iperf3"}})
+	g1, g2 := startNSPair(t, l, s, workers)
+	return l, g1, g2
+}
+
+func startNSPair(t *testing.T, l *lab.Lab, s suite, workers int) (*nsGateway, *nsGateway) {
 	k12, k21 := s, s
 	k21.encKey = append([]byte(nil), s.encKey...)
 	k21.encKey[0] ^= 0xff
-	g1 := startNSGateway(t, l.GW1, l.GW2, s, 0x1201, 0x2101, k12, k21)
-	g2 := startNSGateway(t, l.GW2, l.GW1, s, 0x2101, 0x1201, k21, k12)
-	return l, g1, g2
+	g1 := startNSGateway(t, l.GW1, l.GW2, workers, 0x1201, 0x2101, k12, k21)
+	g2 := startNSGateway(t, l.GW2, l.GW1, workers, 0x2101, 0x1201, k21, k12)
+	return g1, g2
+}
+
+func (g *nsGateway) stop() {
+	g.conn.Close()
+	g.dp.Close()
 }
 
 func dropSummary(st Stats) string {
@@ -143,7 +150,7 @@ func TestNetnsPingIperf(t *testing.T) {
 		requireInterop(t, "the netns test needs root")
 	}
 	s := allSuites(t)[0] // AES-GCM-16
-	l, g1, g2 := twoNSGateways(t, s)
+	l, g1, g2 := twoNSGateways(t, s, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := l.Host1.Ping(ctx, l.Host2.Addr, 3); err != nil {
@@ -179,5 +186,66 @@ func TestNetnsPingIperf(t *testing.T) {
 				t.Errorf("unexpected drops %v: %d", r, st.Drops[r])
 			}
 		}
+	}
+}
+
+// TestNetnsThroughput is the throughput figure (not an assertion): iperf3
+// TCP between host1 and host2 over the plain routed veths, then through
+// two fixed-key ipsecgw dataplanes (AES-128-GCM) with 1 and 2 crypto
+// workers, 1 and 4 streams. It runs only with ESP_NETNS_PERF=1 (it takes
+// about a minute and loads both cores):
+//
+//	ESP_NETNS_PERF=1 go test -run NetnsThroughput -v ./esp/
+func TestNetnsThroughput(t *testing.T) {
+	if os.Getenv("ESP_NETNS_PERF") != "1" {
+		t.Skip("set ESP_NETNS_PERF=1 to measure")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	secs := 5 * time.Second
+	l := lab.New(t, lab.Options{Tools: []string{"iperf3"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	port := 5300
+	measure := func(what string) {
+		for _, streams := range []int{1, 4} {
+			port++
+			srv, err := l.Host2.StartIperfServer(ctx, port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := l.Host1.Iperf(ctx, l.Host2.Addr, srv.Port, secs, streams)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%-32s %d stream(s): %6.0f Mbit/s  retransmits %d", what, streams, res.ReceivedBitsPerSecond/1e6, res.Retransmits)
+		}
+	}
+	// Plain routing between the LANs over the underlay veth.
+	r1 := []string{"ip", "route", "add", l.GW2.LAN.String(), "via", l.GW2.Addr.String()}
+	r2 := []string{"ip", "route", "add", l.GW1.LAN.String(), "via", l.GW1.Addr.String()}
+	if _, err := l.GW1.Run(ctx, r1...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.GW2.Run(ctx, r2...); err != nil {
+		t.Fatal(err)
+	}
+	measure("plain veth")
+	r1[2], r2[2] = "del", "del"
+	if _, err := l.GW1.Run(ctx, r1...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.GW2.Run(ctx, r2...); err != nil {
+		t.Fatal(err)
+	}
+	s := allSuites(t)[0]
+	for _, workers := range []int{1, 2} {
+		g1, g2 := startNSPair(t, l, s, workers)
+		measure(fmt.Sprintf("ipsecgw aes128gcm16 workers=%d", workers))
+		st1, st2 := g1.dp.Stats(), g2.dp.Stats()
+		t.Logf("  gw1 tx %d drops:%s | gw2 rx %d drops:%s", st1.TxPackets, dropSummary(st1), st2.RxPackets, dropSummary(st2))
+		g1.stop()
+		g2.stop()
 	}
 }
