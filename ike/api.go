@@ -49,6 +49,12 @@ const (
 	CookieSecretLifetime = 2 * time.Minute
 	// NonceLen is the length of our nonces (32 bytes, as strongSwan).
 	NonceLen = 32
+	// MaxHalfOpen bounds the half-open responder IKE SAs; IKE_SA_INIT
+	// requests beyond it are dropped (cookies normally stop floods first).
+	MaxHalfOpen = 10000
+	// InvalidSPIInterval is the shortest time between two INVALID_SPI
+	// notifications on one IKE SA.
+	InvalidSPIInterval = 10 * time.Second
 )
 
 // Clock is the source of time and timers. Tests inject a fake one; nil in

@@ -250,8 +250,13 @@ func (sa *ikeSA) initialContact() {
 	key := sa.localID.String() + "|" + sa.remoteID.String()
 	for _, o := range sa.m.sameIdentities(sa, key) {
 		o.tryPost(func() {
-			o.log.Info("peer sent INITIAL_CONTACT: dropping old IKE SA")
-			o.destroy()
+			// Only established SAs: one still being negotiated may be the
+			// peer's own simultaneous attempt. Destroyed silently, as
+			// strongSwan does: the peer has no state to delete.
+			if o.state == saEstablished {
+				o.log.Info("peer sent INITIAL_CONTACT: dropping old IKE SA")
+				o.destroy()
+			}
 		})
 	}
 }

@@ -74,3 +74,4 @@ package ike
 //	func (m *Manager) Status() []ConnStatus            // one entry per IKEv2 conn, file order
 //	func (m *Manager) ReloadConfig(cfg *config.Config) // new config for new SAs; removed conns are taken down
 //	func (m *Manager) Close(ctx context.Context) error  // DELETE every IKE SA, wait for the answers until ctx ends, remove children, stop
+//	func (m *Manager) ReportInvalidSPI(remote netip.Addr, spi uint32) // ESP with an unknown SPI: INVALID_SPI to the peer (rate-limited)

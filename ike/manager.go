@@ -163,13 +163,14 @@ func (m *Manager) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, e
 		return nil, errors.New("ike: manager closed")
 	}
 	sa := &ikeSA{
-		m:         m,
-		events:    make(chan func(), 64),
-		done:      make(chan struct{}),
-		initiator: initiator,
-		local:     local,
-		remote:    remote,
-		conns:     map[string]bool{},
+		m:          m,
+		events:     make(chan func(), 64),
+		done:       make(chan struct{}),
+		initiator:  initiator,
+		local:      local,
+		remote:     remote,
+		remoteAddr: remote.Addr().Unmap(),
+		conns:      map[string]bool{},
 	}
 	spi := randomSPI()
 	for m.sas[spi] != nil {
@@ -345,6 +346,10 @@ func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Head
 	}
 	if sa != nil {
 		sa.tryPost(func() { sa.handle(local, remote, buf) })
+		return
+	}
+	if m.halfOpenCount() >= MaxHalfOpen {
+		m.log.Debug("too many half-open IKE SAs: IKE_SA_INIT dropped", "remote", remote)
 		return
 	}
 	if m.opts.CookieThreshold > 0 && m.halfOpenCount() >= m.opts.CookieThreshold {
@@ -593,4 +598,32 @@ func (m *Manager) Close(ctx context.Context) error {
 	}
 	m.wg.Wait()
 	return ctx.Err()
+}
+
+// ReportInvalidSPI is called by the dataplane when ESP arrives from remote
+// with an SPI it does not know. If an established IKE SA with that peer
+// exists, the peer is told with an INVALID_SPI notification (RFC 7296
+// §2.21.4), at most once per SA every InvalidSPIInterval so that a stream
+// of stray packets does not become a stream of IKE messages.
+func (m *Manager) ReportInvalidSPI(remote netip.Addr, spi uint32) {
+	m.mu.Lock()
+	var target *ikeSA
+	for _, sa := range m.sas {
+		if sa.peerConn != nil && sa.remoteAddr == remote.Unmap() {
+			target = sa
+			break
+		}
+	}
+	m.mu.Unlock()
+	if target == nil {
+		return
+	}
+	target.tryPost(func() {
+		now := m.clock.Now()
+		if target.state != saEstablished || (!target.lastInvalidSPI.IsZero() && now.Sub(target.lastInvalidSPI) < InvalidSPIInterval) {
+			return
+		}
+		target.lastInvalidSPI = now
+		target.enqueue(&infoTask{payloads: []message.Payload{message.Notify{Protocol: message.ProtoESP, Type: message.INVALID_SPI, Data: spiBytes(spi)}}})
+	})
 }

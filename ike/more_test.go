@@ -383,3 +383,27 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Errorf("CHILD SAs left after Close")
 	}
 }
+
+func TestInvalidSPI(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "", "")
+		a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		n := len(net.packets())
+		// A received ESP with the SPI of its own SA, but pretends not to
+		// know it: B learns its outbound SA is useless and removes it.
+		spi := a.inst.all()[0].InSPI
+		a.m.ReportInvalidSPI(addrB, spi)
+		a.m.ReportInvalidSPI(addrB, spi) // rate-limited
+		a.m.ReportInvalidSPI(netip.MustParseAddr("192.0.2.77"), spi)
+		synctest.Wait()
+		if got := len(net.packets()) - n; got != 2 {
+			t.Errorf("%d packets after three reports, want one INFORMATIONAL exchange", got)
+		}
+		if len(b.inst.all()) != 0 {
+			t.Errorf("B kept the CHILD SA the peer reported with INVALID_SPI")
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}

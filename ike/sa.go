@@ -75,11 +75,14 @@ type ikeSA struct {
 	// peerConn and peerKey are guarded by Manager.mu: the conn whose peer
 	// this SA serves (nil while it cannot take new CHILD SAs), and the
 	// local|remote ID pair once authenticated.
-	peerConn    *config.Conn
-	peerKey     string
-	state       saState
-	established time.Time
-	failed      bool // a failure reason has been recorded; do not overwrite with "down"
+	peerConn   *config.Conn
+	peerKey    string
+	remoteAddr netip.Addr // the peer's address, fixed at creation (for lookups under Manager.mu)
+
+	lastInvalidSPI time.Time
+	state          saState
+	established    time.Time
+	failed         bool // a failure reason has been recorded; do not overwrite with "down"
 
 	// IKE_SA_INIT
 	alg              selected
