@@ -102,3 +102,130 @@ func TestIpsecgwBehindNAT(t *testing.T) {
 	}
 	pingBothWays(ctx, t, l, 3)
 }
+
+// TestFailures: misconfigurations end in the documented failure state with
+// a reason that says what to change, and no SA on either side.
+func TestFailures(t *testing.T) {
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	for _, tc := range []struct {
+		name   string
+		change func(gw1, gw2 *lab.Conn)
+		state  string
+		reason []string // each must appear in the reason (case-insensitive)
+	}{
+		{"ike-proposal-mismatch", func(gw1, gw2 *lab.Conn) { gw1.IKEProposals = "aes256-sha512-modp4096" },
+			daemon.StatePhase1Failed, []string{"NO_PROPOSAL_CHOSEN"}},
+		{"esp-proposal-mismatch", func(gw1, gw2 *lab.Conn) { gw1.ESPProposals = "aes256-sha512" },
+			daemon.StatePhase2Failed, []string{"NO_PROPOSAL_CHOSEN"}},
+		{"subnet-mismatch", func(gw1, gw2 *lab.Conn) { gw1.RemoteTS = "10.9.0.0/24" },
+			daemon.StatePhase2Failed, []string{"TS_UNACCEPTABLE"}},
+		{"wrong-remote-id", func(gw1, gw2 *lab.Conn) { gw1.RemoteID = "gw-somebody-else" },
+			daemon.StatePhase1Failed, []string{"gw-somebody-else"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c1, c2 := siteConns(l, "aes128-sha256-modp2048", "aes128gcm16")
+			tc.change(&c1, &c2)
+			if err := charon.Reconfigure(ctx, lab.SwanctlConf(c2)); err != nil {
+				t.Fatal(err)
+			}
+			gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: c1.IPsecConf(), Secrets: c1.IPsecSecrets()})
+			out, err := gw.cli(ctx, "up", "s2s")
+			if err == nil {
+				t.Fatalf("ipsecgw up succeeded:\n%s", out)
+			}
+			st, err := gw.waitState(ctx, "s2s", tc.state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: %s", st.State, st.LastError)
+			for _, want := range tc.reason {
+				if !strings.Contains(strings.ToLower(st.LastError), strings.ToLower(want)) {
+					t.Errorf("reason %q lacks %q", st.LastError, want)
+				}
+			}
+			if len(st.Children) != 0 {
+				t.Errorf("CHILD SAs after a failure: %+v", st.Children)
+			}
+			sas, err := charon.ListSAs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, sa := range sas {
+				if len(sa.Children) > 0 {
+					t.Errorf("strongSwan has a CHILD SA: %+v", sa)
+				}
+			}
+			if err := gw.stop(); err != nil {
+				t.Fatal(err)
+			}
+			if err := charon.WaitDown(ctx, "s2s"); err != nil {
+				t.Errorf("strongSwan kept an IKE SA: %v", err)
+			}
+		})
+	}
+}
+
+// TestChildRekeyByStrongSwan: strongSwan rekeys the CHILD SA after 12 s
+// (CREATE_CHILD_SA with REKEY_SA, ipsecgw responding); pings running across
+// the rekey are all answered, and both sides end up on the new SPIs under
+// the same IKE SA.
+func TestChildRekeyByStrongSwan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rekey waits for a lifetime to pass")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-modp2048", "aes128gcm16")
+	c2.ChildExtra = "rekey_time = 12s"
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: c1.IPsecConf(), Secrets: c1.IPsecSecrets()})
+	if err := charon.Initiate(ctx, "s2s", "net"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 90 pings 0.2 s apart span the rekey at about 12 s.
+	res, err := l.Host1.Ping(ctx, l.Host2.Addr, 90)
+	if err != nil {
+		t.Fatalf("pings across the rekey: %v\n%s", err, res.Output)
+	}
+	after, err := gw.status(ctx, "s2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Children) != 1 || after.Children[0].SPIIn == before.Children[0].SPIIn {
+		t.Fatalf("no rekey, or the old CHILD SA is still listed: before %+v, after %+v", before.Children, after.Children)
+	}
+	if after.IKE.InitiatorSPI != before.IKE.InitiatorSPI {
+		t.Errorf("the IKE SA changed too: %+v -> %+v", before.IKE, after.IKE)
+	}
+	sa, err := charon.WaitEstablished(ctx, "s2s", "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgree(t, after, sa, "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048", "AES_GCM_16-128")
+	t.Logf("rekeyed: SPIs in/out %s/%s -> %s/%s, %d/%d pings answered", before.Children[0].SPIIn, before.Children[0].SPIOut,
+		after.Children[0].SPIIn, after.Children[0].SPIOut, res.Received, res.Transmitted)
+}
