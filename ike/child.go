@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	mrand "math/rand/v2"
+	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/message"
@@ -79,6 +81,11 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 	in := body(m)
 	ns := notifies(in)
 	fail := func(reason string) {
+		if o.rekey != nil {
+			// The old SA keeps working until its hard lifetime.
+			sa.log.Warn("CHILD SA rekeying failed", "conn", c.Name, "reason", reason)
+			return
+		}
 		sa.log.Warn("CHILD SA failed", "conn", c.Name, "reason", reason)
 		sa.m.setFailed(c.Name, StatePhase2Failed, reason)
 		delete(sa.conns, c.Name)
@@ -173,8 +180,75 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 	}
 	if err := sa.installChild(c, alg, o.inSPI, outSPI, &keys, true, transport, local, remote); err != nil {
 		fail("the dataplane refused the CHILD SA: " + err.Error())
+		return false
+	}
+	if o.rekey != nil {
+		// Make-before-break: the new SA is installed; now retire the old
+		// one (RFC 7296 §1.3.3: the rekey initiator deletes it).
+		sa.deleteChild(o.rekey)
 	}
 	return false
+}
+
+func (c *child) stopTimers() {
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	c.timers = nil
+}
+
+// armChildTimers schedules rekeying at lifetime - margin - random(margin ×
+// rekeyfuzz), strongSwan's formula, and deletion at the hard lifetime.
+func (sa *ikeSA) armChildTimers(ch *child) {
+	c := ch.conn
+	if c.Lifetime <= 0 {
+		return
+	}
+	if c.Rekey && c.Lifetime > c.Margin {
+		d := c.Lifetime - c.Margin
+		if fuzz := time.Duration(float64(c.Margin) * float64(c.RekeyFuzz) / 100); fuzz > 0 {
+			d -= time.Duration(mrand.Int64N(int64(fuzz) + 1))
+		}
+		if d > 0 {
+			ch.timers = append(ch.timers, sa.after(d, func() { sa.rekeyChild(ch) }))
+		}
+	}
+	ch.timers = append(ch.timers, sa.after(c.Lifetime, func() {
+		if sa.hasChild(ch) {
+			sa.log.Info("CHILD SA reached its hard lifetime", "conn", c.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI))
+			sa.deleteChild(ch)
+		}
+	}))
+}
+
+func (sa *ikeSA) hasChild(ch *child) bool {
+	for _, x := range sa.children {
+		if x == ch {
+			return true
+		}
+	}
+	return false
+}
+
+// rekeyChild starts a CREATE_CHILD_SA with REKEY_SA for ch.
+func (sa *ikeSA) rekeyChild(ch *child) {
+	if sa.state != saEstablished || ch.rekeyed || !sa.hasChild(ch) {
+		return
+	}
+	ch.rekeyed = true
+	sa.log.Info("rekeying CHILD SA", "conn", ch.conn.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI))
+	sa.enqueue(&childTask{conn: ch.conn, offer: childOffer{rekey: ch}})
+}
+
+// deleteChild sends a DELETE for one CHILD SA and removes it when answered
+// (or abandoned).
+func (sa *ikeSA) deleteChild(ch *child) {
+	remove := func(sa *ikeSA) { sa.removeChild(ch) }
+	sa.enqueue(&infoTask{
+		payloads: []message.Payload{message.Delete{Protocol: message.ProtoESP, SPIs: []uint32{ch.inSPI}}},
+		done:     func(sa *ikeSA, _ *message.Message) { remove(sa) },
+		failed:   func(sa *ikeSA, _ string) { remove(sa) },
+	})
 }
 
 func allInside(got, ours []tsRange) bool {
@@ -220,7 +294,9 @@ func (sa *ikeSA) installChild(c config.Conn, alg selected, inSPI, outSPI uint32,
 	if err := sa.m.opts.Installer.Install(cs); err != nil {
 		return err
 	}
-	sa.children = append(sa.children, &child{conn: c, inSPI: inSPI, outSPI: outSPI, alg: alg, local: local, remote: remote, established: sa.m.clock.Now(), encap: encap})
+	ch := &child{conn: c, inSPI: inSPI, outSPI: outSPI, alg: alg, local: local, remote: remote, established: sa.m.clock.Now(), encap: encap}
+	sa.children = append(sa.children, ch)
+	sa.armChildTimers(ch)
 	sa.conns[c.Name] = true
 	sa.log.Info("CHILD SA established", "conn", c.Name, "in_spi", fmt.Sprintf("%08x", inSPI), "out_spi", fmt.Sprintf("%08x", outSPI),
 		"algorithms", alg.String(), "local_ts", rangesString(local), "remote_ts", rangesString(remote), "encap", encap)
@@ -394,6 +470,10 @@ func (t *childTask) fail(sa *ikeSA, reason string) {
 	if t.offer.ke != nil {
 		t.offer.ke.Close()
 	}
+	if t.offer.rekey != nil {
+		sa.log.Warn("CHILD SA rekeying failed", "conn", t.conn.Name, "reason", reason)
+		return
+	}
 	sa.m.setFailed(t.conn.Name, StatePhase2Failed, reason)
 	delete(sa.conns, t.conn.Name)
 }
@@ -464,6 +544,8 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 		for _, ch := range sa.children {
 			if ch.outSPI == old {
 				conns = []config.Conn{ch.conn}
+				// The peer rekeys it: do not rekey it ourselves as well.
+				ch.rekeyed = true
 			}
 		}
 		if conns == nil {

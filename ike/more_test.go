@@ -407,3 +407,41 @@ func TestInvalidSPI(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+func TestChildRekey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A rekeys after 20m - 5m (no fuzz), before B (1h) would; the rekey
+		// uses PFS with the esp= group.
+		ca, cb := confPair("net", "lifetime=20m\nmargintime=5m\nrekeyfuzz=0%\nesp=aes128gcm16-ecp256!", "esp=aes128gcm16-ecp256!")
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		old := a.inst.all()[0]
+		clk.advance(15*time.Minute-time.Second, synctest.Wait)
+		if got := a.inst.all(); len(got) != 1 || got[0].InSPI != old.InSPI {
+			t.Fatalf("rekeyed too early")
+		}
+		clk.advance(time.Second, synctest.Wait)
+		as, bs := a.inst.all(), b.inst.all()
+		if len(as) != 1 || len(bs) != 1 || as[0].InSPI == old.InSPI {
+			t.Fatalf("after rekey: A %d SAs, B %d SAs", len(as), len(bs))
+		}
+		if string(as[0].OutEncrKey) == string(old.OutEncrKey) {
+			t.Errorf("rekeyed SA has the old keys")
+		}
+		rekeys := 0
+		for _, p := range net.packets() {
+			if p.data[18] == 36 {
+				rekeys++
+			}
+		}
+		if rekeys != 2 {
+			t.Errorf("%d CREATE_CHILD_SA messages, want 2", rekeys)
+		}
+		checkMatching(t, a, b)
+		if s := status(a, "net"); s.State != StateEstablished || len(s.Children) != 1 || s.Children[0].ESPAlgorithms != "aes128gcm16-ecp256" {
+			t.Errorf("A after rekey: %+v", s)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}

@@ -53,6 +53,8 @@ type child struct {
 	local, remote []tsRange
 	established   time.Time
 	encap         bool
+	rekeyed       bool    // a successor exists (ours or the peer's); no second rekey
+	timers        []Timer // rekey and hard expiry
 }
 
 // ikeSA is one IKE SA and its event loop. Every field is owned by the loop
@@ -508,6 +510,7 @@ func (sa *ikeSA) destroy() {
 		return
 	}
 	for _, c := range sa.children {
+		c.stopTimers()
 		if err := sa.m.opts.Installer.Remove(c.conn.Name, c.inSPI, c.outSPI); err != nil {
 			sa.log.Warn("removing CHILD SA", "conn", c.conn.Name, "err", err)
 		}
