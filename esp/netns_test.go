@@ -58,7 +58,7 @@ type nsGateway struct {
 
 // startNSGateway runs a dataplane for node (towards peer) with fixed keys:
 // out protects node's LAN -> peer's LAN with spiOut, in accepts spiIn.
-func startNSGateway(t *testing.T, node, peer *lab.Node, workers int, spiOut, spiIn uint32, outKeys, inKeys suite) *nsGateway {
+func startNSGateway(t *testing.T, node, peer *lab.Node, workers int, udp bool, spiOut, spiIn uint32, outKeys, inKeys suite) *nsGateway {
 	t.Helper()
 	g := &nsGateway{sad: sad.NewTable(sad.Options{})}
 	var err error
@@ -70,14 +70,18 @@ func startNSGateway(t *testing.T, node, peer *lab.Node, workers int, spiOut, spi
 		t.Fatal(err)
 	}
 	sel := anyPorts(spd.Selector{Local: spd.PrefixRange(node.LAN), Remote: spd.PrefixRange(peer.LAN)})
-	local := netip.AddrPortFrom(node.Addr, conn.DefaultNATTPort)
-	remote := netip.AddrPortFrom(peer.PublicAddr, conn.DefaultNATTPort)
-	out, err := sad.New(sad.Config{SPI: spiOut, Dir: sad.Outbound, Local: local, Remote: remote, UDPEncap: true,
+	port := uint16(conn.DefaultNATTPort)
+	if !udp {
+		port = 0 // raw IP protocol 50
+	}
+	local := netip.AddrPortFrom(node.Addr, port)
+	remote := netip.AddrPortFrom(peer.PublicAddr, port)
+	out, err := sad.New(sad.Config{SPI: spiOut, Dir: sad.Outbound, Local: local, Remote: remote, UDPEncap: udp,
 		Selectors: []spd.Selector{sel}, Cipher: outKeys.protector(t), PolicyID: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := sad.New(sad.Config{SPI: spiIn, Dir: sad.Inbound, Local: local, Remote: remote, UDPEncap: true,
+	in, err := sad.New(sad.Config{SPI: spiIn, Dir: sad.Inbound, Local: local, Remote: remote, UDPEncap: udp,
 		Selectors: []spd.Selector{sel}, Cipher: inKeys.protector(t), PolicyID: 1, ReplayWindow: 1024})
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +104,7 @@ func startNSGateway(t *testing.T, node, peer *lab.Node, workers int, spiOut, spi
 		t.Fatal(err)
 	}
 	g.conn, err = listenIn(node.NS, conn.Config{Addr: node.Addr, IKEPort: conn.DefaultIKEPort, NATTPort: conn.DefaultNATTPort,
-		ESP: g.dp.HandleESP, UDPOffload: os.Getenv("ESP_NETNS_UDP_OFFLOAD") == "1"})
+		ESP: g.dp.HandleESP, RawESP: !udp, UDPOffload: os.Getenv("ESP_NETNS_UDP_OFFLOAD") == "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,18 +115,18 @@ func startNSGateway(t *testing.T, node, peer *lab.Node, workers int, spiOut, spi
 
 // twoNSGateways starts ipsecgw on gw1 and gw2 of a fresh lab with the
 // suite's fixed keys (different keys per direction).
-func twoNSGateways(t *testing.T, s suite, workers int) (*lab.Lab, *nsGateway, *nsGateway) {
+func twoNSGateways(t *testing.T, s suite, workers int, udp bool) (*lab.Lab, *nsGateway, *nsGateway) {
 	l := lab.New(t, lab.Options{Tools: []string{"iperf3"}})
-	g1, g2 := startNSPair(t, l, s, workers)
+	g1, g2 := startNSPair(t, l, s, workers, udp)
 	return l, g1, g2
 }
 
-func startNSPair(t *testing.T, l *lab.Lab, s suite, workers int) (*nsGateway, *nsGateway) {
+func startNSPair(t *testing.T, l *lab.Lab, s suite, workers int, udp bool) (*nsGateway, *nsGateway) {
 	k12, k21 := s, s
 	k21.encKey = append([]byte(nil), s.encKey...)
 	k21.encKey[0] ^= 0xff
-	g1 := startNSGateway(t, l.GW1, l.GW2, workers, 0x1201, 0x2101, k12, k21)
-	g2 := startNSGateway(t, l.GW2, l.GW1, workers, 0x2101, 0x1201, k21, k12)
+	g1 := startNSGateway(t, l.GW1, l.GW2, workers, udp, 0x1201, 0x2101, k12, k21)
+	g2 := startNSGateway(t, l.GW2, l.GW1, workers, udp, 0x2101, 0x1201, k21, k12)
 	return g1, g2
 }
 
@@ -149,8 +153,20 @@ func TestNetnsPingIperf(t *testing.T) {
 	if os.Geteuid() != 0 {
 		requireInterop(t, "the netns test needs root")
 	}
+	// Both encapsulations: ESP in UDP 4500 (RFC 3948) and raw IP
+	// protocol 50.
+	for _, udp := range []bool{true, false} {
+		name := "esp-in-udp"
+		if !udp {
+			name = "raw-esp"
+		}
+		t.Run(name, func(t *testing.T) { netnsPingIperf(t, udp) })
+	}
+}
+
+func netnsPingIperf(t *testing.T, udp bool) {
 	s := allSuites(t)[0] // AES-GCM-16
-	l, g1, g2 := twoNSGateways(t, s, 0)
+	l, g1, g2 := twoNSGateways(t, s, 0, udp)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := l.Host1.Ping(ctx, l.Host2.Addr, 3); err != nil {
@@ -175,7 +191,7 @@ func TestNetnsPingIperf(t *testing.T) {
 		if res.ReceivedBitsPerSecond <= 0 {
 			t.Fatalf("iperf3 received nothing: %+v", res)
 		}
-		t.Logf("iperf3 %d stream(s) 2 s through ipsecgw (AES-128-GCM): %.0f Mbit/s, %d retransmits", streams, res.ReceivedBitsPerSecond/1e6, res.Retransmits)
+		t.Logf("iperf3 %d stream(s) 2 s through ipsecgw (AES-128-GCM, %s): %.0f Mbit/s, %d retransmits", streams, t.Name(), res.ReceivedBitsPerSecond/1e6, res.Retransmits)
 	}
 	st1, st2 := g1.dp.Stats(), g2.dp.Stats()
 	t.Logf("gw1 tx %d rx %d drops:%s | gw2 tx %d rx %d drops:%s | conn gw2 %+v", st1.TxPackets, st1.RxPackets, dropSummary(st1),
@@ -241,7 +257,7 @@ func TestNetnsThroughput(t *testing.T) {
 	}
 	s := allSuites(t)[0]
 	for _, workers := range []int{1, 2} {
-		g1, g2 := startNSPair(t, l, s, workers)
+		g1, g2 := startNSPair(t, l, s, workers, true)
 		measure(fmt.Sprintf("ipsecgw aes128gcm16 workers=%d", workers))
 		st1, st2 := g1.dp.Stats(), g2.dp.Stats()
 		t.Logf("  gw1 tx %d drops:%s | gw2 rx %d drops:%s", st1.TxPackets, dropSummary(st1), st2.RxPackets, dropSummary(st2))
