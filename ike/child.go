@@ -204,16 +204,25 @@ func (sa *ikeSA) armChildTimers(ch *child) {
 	if c.Lifetime <= 0 {
 		return
 	}
-	if c.Rekey && c.Lifetime > c.Margin {
-		d := c.Lifetime - c.Margin
-		if fuzz := time.Duration(float64(c.Margin) * float64(c.RekeyFuzz) / 100); fuzz > 0 {
-			d -= time.Duration(mrand.Int64N(int64(fuzz) + 1))
-		}
-		if d > 0 {
-			ch.timers = append(ch.timers, sa.after(d, func() { sa.rekeyChild(ch) }))
+	if ch.expireAt.IsZero() {
+		ch.expireAt = ch.established.Add(c.Lifetime)
+		if c.Rekey && c.Lifetime > c.Margin {
+			d := c.Lifetime - c.Margin
+			if fuzz := time.Duration(float64(c.Margin) * float64(c.RekeyFuzz) / 100); fuzz > 0 {
+				d -= time.Duration(mrand.Int64N(int64(fuzz) + 1))
+			}
+			if d > 0 {
+				ch.rekeyAt = ch.established.Add(d)
+			}
 		}
 	}
-	ch.timers = append(ch.timers, sa.after(c.Lifetime, func() {
+	// Deadlines are absolute so that the timers can be re-armed when the
+	// CHILD SA moves to a rekeyed IKE SA.
+	now := sa.m.clock.Now()
+	if !ch.rekeyAt.IsZero() && !ch.rekeyed {
+		ch.timers = append(ch.timers, sa.after(max(ch.rekeyAt.Sub(now), 0), func() { sa.rekeyChild(ch) }))
+	}
+	ch.timers = append(ch.timers, sa.after(max(ch.expireAt.Sub(now), 0), func() {
 		if sa.hasChild(ch) {
 			sa.log.Info("CHILD SA reached its hard lifetime", "conn", c.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI))
 			sa.deleteChild(ch)
@@ -526,15 +535,14 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 		reply(message.Notify{Type: message.INVALID_SYNTAX})
 		return
 	}
-	if peerSA.Proposals[0].Protocol == message.ProtoIKE {
-		sa.log.Info("peer wants to rekey the IKE SA; not supported yet, refusing")
-		reply(message.Notify{Type: message.NO_ADDITIONAL_SAS})
-		return
-	}
 	np, _ := payload(in, message.PayloadNonce)
 	nonce, _, err := message.ParseNonce(np.Body)
 	if err != nil {
 		reply(message.Notify{Type: message.INVALID_SYNTAX})
+		return
+	}
+	if peerSA.Proposals[0].Protocol == message.ProtoIKE {
+		sa.respondRekeyIKE(id, in, peerSA, bytes.Clone(nonce.Data))
 		return
 	}
 	conns := sa.peerConns()

@@ -55,6 +55,8 @@ type child struct {
 	encap         bool
 	rekeyed       bool    // a successor exists (ours or the peer's); no second rekey
 	timers        []Timer // rekey and hard expiry
+	rekeyAt       time.Time
+	expireAt      time.Time
 }
 
 // ikeSA is one IKE SA and its event loop. Every field is owned by the loop
