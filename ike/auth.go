@@ -136,6 +136,7 @@ func (sa *ikeSA) establish() {
 	sa.log.Info("IKE SA established", "conn", sa.conn.Name, "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
 		"remote", sa.remote, "algorithms", sa.alg.String(), "nat", sa.natLocal || sa.natRemote)
 	sa.armDPD()
+	sa.armIKERekey()
 	sa.publish()
 }
 

@@ -445,3 +445,38 @@ func TestChildRekey(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+func TestIKERekey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "reauth=no\nikelifetime=30m\nmargintime=5m\nrekeyfuzz=0%\nike=aes256gcm16-prfsha384-ecp384!", "ike=aes256gcm16-prfsha384-ecp384!")
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		before := status(a, "net")
+		children := a.inst.all()
+		clk.advance(25*time.Minute, synctest.Wait)
+		sa, sb := status(a, "net"), status(b, "net")
+		if sa.State != StateEstablished || sb.State != StateEstablished {
+			t.Fatalf("after IKE rekey: A %s %s, B %s %s", sa.State, sa.Reason, sb.State, sb.Reason)
+		}
+		if sa.SPIi == before.SPIi || sa.SPIr == before.SPIr || sa.SPIi != sb.SPIi || sa.SPIr != sb.SPIr {
+			t.Fatalf("SPIs: before %x/%x, A %x/%x, B %x/%x", before.SPIi, before.SPIr, sa.SPIi, sa.SPIr, sb.SPIi, sb.SPIr)
+		}
+		if len(a.m.sas) != 1 || len(b.m.sas) != 1 {
+			t.Errorf("IKE SAs: A %d, B %d; the old one must be deleted", len(a.m.sas), len(b.m.sas))
+		}
+		if got := a.inst.all(); len(got) != 1 || got[0].InSPI != children[0].InSPI || len(sa.Children) != 1 {
+			t.Errorf("CHILD SAs did not survive the IKE rekey unchanged")
+		}
+		// The new IKE SA works: a CHILD SA delete goes through it.
+		n := len(net.packets())
+		if err := b.m.Down("net"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if len(net.packets()) != n+2 || len(a.inst.all()) != 0 || len(b.inst.all()) != 0 {
+			t.Errorf("delete over the rekeyed IKE SA failed: %d packets, %d/%d CHILD SAs", len(net.packets())-n, len(a.inst.all()), len(b.inst.all()))
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}

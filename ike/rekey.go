@@ -1,8 +1,11 @@
 package ike
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
+	mrand "math/rand/v2"
+	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/message"
 	"github.com/ipsecgw/ipsecgw/transform"
@@ -87,6 +90,137 @@ func (sa *ikeSA) respondRekeyIKE(id uint32, in []message.RawPayload, peerSA mess
 	}
 	// Hand everything over to the new SA; from now on the old one only
 	// answers retransmissions and waits for the peer's DELETE.
+	sa.handOver(nsa, sel, prf, keys, out, inP, ni, nr, func(nsa *ikeSA) { nsa.spiI = spiI })
+	reply(
+		message.SA{Proposals: []message.Proposal{sel.wire(message.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiR))}},
+		message.Nonce{Data: nr},
+		message.KE{Group: sel.KE.ID, Data: pub},
+	)
+	sa.state = saDeleting
+	sa.openTimer = sa.after(rekeyedIKELinger, func() { sa.destroy() })
+}
+
+// armIKERekey schedules IKE SA rekeying at ikelifetime - margin -
+// random(margin × rekeyfuzz) when the conn rekeys without reauthentication
+// (reauth=no). Only the original initiator schedules it, so that the two
+// sides do not collide (RFC 7296 §2.8.2); strongSwan peers schedule their
+// own and we answer them.
+func (sa *ikeSA) armIKERekey() {
+	c := sa.conn
+	if !sa.initiator || !c.Rekey || c.Reauth || c.IKELifetime <= c.Margin {
+		return
+	}
+	d := c.IKELifetime - c.Margin
+	if fuzz := time.Duration(float64(c.Margin) * float64(c.RekeyFuzz) / 100); fuzz > 0 {
+		d -= time.Duration(mrand.Int64N(int64(fuzz) + 1))
+	}
+	sa.rekeyTimer = sa.after(d, func() {
+		if sa.state == saEstablished {
+			sa.enqueue(&ikeRekeyTask{})
+		}
+	})
+}
+
+// ikeRekeyTask rekeys the IKE SA with CREATE_CHILD_SA (RFC 7296 §1.3.2).
+type ikeRekeyTask struct {
+	nsa   *ikeSA
+	offer []message.Proposal
+	ke    transform.KeyExchange
+	ni    []byte
+}
+
+func (*ikeRekeyTask) exchange() message.ExchangeType { return message.CREATE_CHILD_SA }
+
+func (t *ikeRekeyTask) build(sa *ikeSA) ([]message.Payload, error) {
+	if sa.state != saEstablished {
+		return nil, fmt.Errorf("IKE SA not established")
+	}
+	nsa, err := sa.m.newSA(true, sa.local, sa.remote)
+	if err != nil {
+		return nil, err
+	}
+	t.nsa = nsa
+	t.offer = wireProposals(sa.conn.IKE, message.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiI), false)
+	// The group negotiated before is proposed first, as strongSwan does.
+	ke, err := transform.NewKeyExchange(sa.alg.KE.ID)
+	if err != nil {
+		nsa.post(func() { nsa.destroy() })
+		return nil, err
+	}
+	t.ke = ke
+	t.ni = newNonce()
+	return []message.Payload{message.SA{Proposals: t.offer}, message.Nonce{Data: t.ni}, message.KE{Group: sa.alg.KE.ID, Data: ke.PublicKey()}}, nil
+}
+
+func (t *ikeRekeyTask) fail(sa *ikeSA, reason string) {
+	if t.ke != nil {
+		t.ke.Close()
+	}
+	if t.nsa != nil {
+		nsa := t.nsa
+		nsa.post(func() { nsa.destroy() })
+	}
+	sa.log.Warn("IKE SA rekeying failed", "reason", reason)
+}
+
+func (t *ikeRekeyTask) process(sa *ikeSA, m *message.Message) error {
+	defer t.ke.Close()
+	in := m.Inner
+	if n, ok := firstError(notifies(in)); ok {
+		t.fail(sa, "peer refused: "+n.Type.String())
+		return nil
+	}
+	sap, _ := payload(in, message.PayloadSA)
+	np, _ := payload(in, message.PayloadNonce)
+	kp, _ := payload(in, message.PayloadKE)
+	got, _, err1 := message.ParseSA(sap.Body)
+	nonce, _, err2 := message.ParseNonce(np.Body)
+	ke, _, err3 := message.ParseKE(kp.Body)
+	if err1 != nil || err2 != nil || err3 != nil {
+		t.fail(sa, "malformed response")
+		return nil
+	}
+	sel, ok := acceptResponse(t.offer, got, message.ProtoIKE, false)
+	if !ok || len(got.Proposals[0].SPI) != 8 || sel.KE.ID != t.ke.Group() || ke.Group != t.ke.Group() {
+		t.fail(sa, "peer chose "+proposalsString(got.Proposals)+", not one of ours")
+		return nil
+	}
+	spiR := binary.BigEndian.Uint64(got.Proposals[0].SPI)
+	gir, err := t.ke.SharedSecret(ke.Data)
+	if err != nil {
+		t.fail(sa, "invalid key exchange value")
+		return nil
+	}
+	defer clear(gir)
+	nr := bytes.Clone(nonce.Data)
+	seed := message.RekeySKEYSEED(sa.prf, sa.keys.SKd, gir, t.ni, nr)
+	defer clear(seed)
+	prf, err := transform.NewPRF(sel.PRF.ID)
+	var keys message.IKEKeys
+	if err == nil {
+		keys, err = message.DeriveIKEKeys(prf, sel.Encr, sel.Integ, seed, t.ni, nr, t.nsa.spiI, spiR)
+	}
+	var out, inP *transform.Protector
+	if err == nil {
+		out, inP, err = keys.Protectors(sel.Encr, sel.Integ, true)
+	}
+	if err != nil {
+		keys.Zero()
+		t.fail(sa, "key derivation: "+err.Error())
+		return nil
+	}
+	sa.handOver(t.nsa, sel, prf, keys, out, inP, t.ni, nr, func(nsa *ikeSA) { nsa.spiR = spiR })
+	// The rekey initiator deletes the old IKE SA (RFC 7296 §1.3.2); its
+	// CHILD SAs have moved, so nothing else goes with it.
+	sa.queue = nil
+	sa.state = saEstablished
+	sa.deleteIKE("")
+	return nil
+}
+
+// handOver moves this SA's CHILD SAs, conns and identity to nsa, keyed by
+// a rekey, and makes nsa the SA that serves the peer.
+func (sa *ikeSA) handOver(nsa *ikeSA, sel selected, prf transform.PRF, keys message.IKEKeys, out, in *transform.Protector, ni, nr []byte, setSPI func(*ikeSA)) {
 	children, conns := sa.children, sa.conns
 	for _, ch := range children {
 		ch.stopTimers()
@@ -95,11 +229,14 @@ func (sa *ikeSA) respondRekeyIKE(id uint32, in []message.RawPayload, peerSA mess
 	if sa.dpdTimer != nil {
 		sa.dpdTimer.Stop()
 	}
+	if sa.rekeyTimer != nil {
+		sa.rekeyTimer.Stop()
+	}
 	sa.m.setPeerConn(sa, nil)
-	old := *sa // values only, read before the new loop starts using them
+	old := *sa
 	nsa.post(func() {
-		nsa.spiI = spiI
-		nsa.alg, nsa.prf, nsa.keys, nsa.out, nsa.in = sel, prf, keys, out, inP
+		setSPI(nsa)
+		nsa.alg, nsa.prf, nsa.keys, nsa.out, nsa.in = sel, prf, keys, out, in
 		nsa.conn, nsa.candidates, nsa.conns = old.conn, old.candidates, conns
 		nsa.localID, nsa.remoteID = old.localID, old.remoteID
 		nsa.natLocal, nsa.natRemote, nsa.fragmentation = old.natLocal, old.natRemote, old.fragmentation
@@ -115,11 +252,4 @@ func (sa *ikeSA) respondRekeyIKE(id uint32, in []message.RawPayload, peerSA mess
 		}
 		nsa.log.Info("IKE SA rekeyed", "old_spi", fmt.Sprintf("%016x", old.ourSPI()))
 	})
-	reply(
-		message.SA{Proposals: []message.Proposal{sel.wire(message.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiR))}},
-		message.Nonce{Data: nr},
-		message.KE{Group: sel.KE.ID, Data: pub},
-	)
-	sa.state = saDeleting
-	sa.openTimer = sa.after(rekeyedIKELinger, func() { sa.destroy() })
 }

@@ -110,18 +110,19 @@ type ikeSA struct {
 	out, in *transform.Protector
 
 	// exchanges
-	nextID    uint32 // our next request's message ID
-	pending   *outstanding
-	queue     []task
-	expectID  uint32 // peer's next request ID
-	lastRsp   []byte
-	hasRsp    bool
-	timerGen  uint64
-	lastRecv  time.Time
-	dpdTimer  Timer
-	openTimer Timer
-	frag      *message.Reassembly
-	fragID    uint32
+	nextID     uint32 // our next request's message ID
+	pending    *outstanding
+	queue      []task
+	expectID   uint32 // peer's next request ID
+	lastRsp    []byte
+	hasRsp     bool
+	timerGen   uint64
+	lastRecv   time.Time
+	dpdTimer   Timer
+	rekeyTimer Timer
+	openTimer  Timer
+	frag       *message.Reassembly
+	fragID     uint32
 
 	children []*child
 }
@@ -527,6 +528,9 @@ func (sa *ikeSA) destroy() {
 	sa.queue = nil
 	if sa.dpdTimer != nil {
 		sa.dpdTimer.Stop()
+	}
+	if sa.rekeyTimer != nil {
+		sa.rekeyTimer.Stop()
 	}
 	if sa.openTimer != nil {
 		sa.openTimer.Stop()
