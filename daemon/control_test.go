@@ -271,7 +271,7 @@ func TestWriteTable(t *testing.T) {
 	out := buf.String()
 	for _, want := range []string{
 		"NAME", "net-net", "established", "aes128-sha256-modp2048", "42s",
-		"aes128gcm16 in c1a2b3c4 out c5d6e7f8", "10.1.0.0/24 === 10.2.0.0/24", "in 8.2KiB/100 pkts",
+		"esp aes128gcm16  spi in c1a2b3c4 out c5d6e7f8", "10.1.0.0/24 === 10.2.0.0/24", "in 8.2KiB 100 pkts", "up 42s",
 		"wrong-psk", "phase1-failed", "AUTHENTICATION_FAILED", "road", "down",
 	} {
 		if !strings.Contains(out, want) {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ func (f *fakeIKE) Down(name string) error                                { f.ups
 func (f *fakeIKE) Acquire(name string)                                   {}
 func (f *fakeIKE) Status() []ike.ConnStatus                              { return f.status }
 func (f *fakeIKE) Close(ctx context.Context) error                       { return nil }
+func (f *fakeIKE) ReloadConfig(cfg *config.Config)                       { f.ups = append(f.ups, "reload") }
 
 const testConf = `config setup
 
@@ -89,7 +91,8 @@ func TestDaemonStatus(t *testing.T) {
 	if seq, r := sa.Check(1); r != sad.NotDropped || sa.Accept(seq, 84) != sad.NotDropped {
 		t.Fatal("accounting a packet on the inbound SA failed")
 	}
-	d := &Daemon{cfg: cfg, ike: fi, inst: inst, now: func() time.Time { return now }}
+	d := &Daemon{ike: fi, inst: inst, now: func() time.Time { return now }}
+	d.cfg.Store(cfg)
 	got := d.Status()
 	if len(got) != 2 || got[0].Name != "up" || got[1].Name != "idle" {
 		t.Fatalf("status: %+v", got)
@@ -129,5 +132,49 @@ func TestPickLocal(t *testing.T) {
 	cfg := loadTestConfig(t)
 	if a := pickLocal(cfg, nil); a != netip.MustParseAddr("198.51.100.1") {
 		t.Errorf("pickLocal = %v", a)
+	}
+}
+
+// TestReload: a changed ESP proposal re-negotiates that conn (down, then up
+// for auto=start), an unchanged conn is left alone, and a file with errors
+// is refused with the running configuration kept.
+func TestReload(t *testing.T) {
+	cfg := loadTestConfig(t)
+	fi := &fakeIKE{}
+	d := &Daemon{ike: fi, now: time.Now}
+	d.cfg.Store(cfg)
+	log := slog.New(slog.DiscardHandler)
+
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ipsec.conf")
+	secrets := filepath.Join(dir, "ipsec.secrets")
+	os.WriteFile(secrets, []byte(`: PSK "test-secret-123456"`+"\n"), 0o600)
+	load := func() (*config.Config, config.Diagnostics, error) {
+		return config.Load(config.Options{ConfPath: conf, SecretsPath: secrets,
+			LocalAddrs: []netip.Addr{netip.MustParseAddr("198.51.100.1")}})
+	}
+
+	os.WriteFile(conf, []byte(strings.Replace(testConf, "esp=aes128gcm16!", "esp=aes256gcm16!", 1)), 0o644)
+	d.reload(log, load)
+	if got := strings.Join(fi.ups, ","); got != "down up,reload,up up" {
+		t.Errorf("IKE calls on a changed ESP proposal: %s", got)
+	}
+	if c, _ := d.cfg.Load().Conn("up"); !strings.HasPrefix(c.ESP[0].String(), "aes256gcm16") {
+		t.Errorf("new config not in use: %v", c.ESP)
+	}
+
+	fi.ups = nil
+	os.WriteFile(conf, []byte(strings.Replace(testConf, "esp=aes128gcm16!", "esp=aes256gcm16!", 1)+"# only a comment\n"), 0o644)
+	d.reload(log, load)
+	if got := strings.Join(fi.ups, ","); got != "reload" {
+		t.Errorf("IKE calls on an unchanged config: %s", got)
+	}
+
+	fi.ups = nil
+	running := d.cfg.Load()
+	os.WriteFile(conf, []byte(testConf+"conn broken\n\tike=nonsense\n\tauto=start\n"), 0o644)
+	d.reload(log, load)
+	if len(fi.ups) != 0 || d.cfg.Load() != running {
+		t.Errorf("a broken file was applied: calls %v", fi.ups)
 	}
 }

@@ -98,7 +98,10 @@ func Uptime(since, now time.Time) int64 {
 // WriteTable prints the connections as a compact table, one line per conn
 // plus one indented line per CHILD SA, for `ipsecgw status`.
 func WriteTable(w io.Writer, conns []ConnStatus) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	// The conn lines are aligned as a table; the CHILD SA lines go between
+	// them unaligned, so that their long contents do not widen the columns.
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tREMOTE\tIKE\tUPTIME\tLAST ERROR")
 	for _, c := range conns {
 		ike, up := "-", "-"
@@ -107,15 +110,25 @@ func WriteTable(w io.Writer, conns []ConnStatus) error {
 			up = humanDuration(c.IKE.UptimeSeconds)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.State, dash(c.Remote), dash(ike), up, dash(oneLine(c.LastError)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(buf.String(), "\n")
+	var out strings.Builder
+	out.WriteString(lines[0])
+	for i, c := range conns {
+		out.WriteString(lines[i+1])
 		for _, ch := range c.Children {
-			fmt.Fprintf(tw, "  %s\t%s in %s out %s\t%s === %s\tin %s/%d pkts, out %s/%d pkts\t%s\t\n",
-				"child", ch.Proposal, ch.SPIIn, ch.SPIOut,
+			fmt.Fprintf(&out, "  %s %s  spi in %s out %s  %s === %s  in %s %d pkts  out %s %d pkts  up %s\n",
+				ch.Protocol, ch.Proposal, ch.SPIIn, ch.SPIOut,
 				strings.Join(ch.LocalTS, ","), strings.Join(ch.RemoteTS, ","),
 				humanBytes(ch.BytesIn), ch.PacketsIn, humanBytes(ch.BytesOut), ch.PacketsOut,
 				humanDuration(ch.UptimeSeconds))
 		}
 	}
-	return tw.Flush()
+	_, err := io.WriteString(w, out.String())
+	return err
 }
 
 func dash(s string) string {

@@ -2,7 +2,9 @@ package interop
 
 import (
 	"context"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -228,4 +230,88 @@ func TestChildRekeyByStrongSwan(t *testing.T) {
 	checkAgree(t, after, sa, "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048", "AES_GCM_16-128")
 	t.Logf("rekeyed: SPIs in/out %s/%s -> %s/%s, %d/%d pings answered", before.Children[0].SPIIn, before.Children[0].SPIOut,
 		after.Children[0].SPIIn, after.Children[0].SPIOut, res.Received, res.Transmitted)
+}
+
+// TestReloadOnSIGHUP: SIGHUP reloads ipsec.conf. An unchanged conn keeps
+// its SAs, a changed ESP proposal re-negotiates the conn with the new one,
+// and a file with errors is refused while the tunnel stays up.
+func TestReloadOnSIGHUP(t *testing.T) {
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-modp2048", "aes128gcm16")
+	c2.ESPProposals = "aes128gcm16,aes256gcm16"
+	c1.StartAction = "start"
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: c1.IPsecConf(), Secrets: c1.IPsecSecrets()})
+	first, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	confPath := gw.dir + "/ipsec.conf"
+	reload := func(text, wantLog string) {
+		t.Helper()
+		if err := os.WriteFile(confPath, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		n := strings.Count(gw.proc.Output(), wantLog)
+		gw.proc.Signal(syscall.SIGHUP)
+		for strings.Count(gw.proc.Output(), wantLog) == n {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no %q in the log after SIGHUP:\n%s", wantLog, tail(gw.proc.Output(), 30))
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+
+	reload(c1.IPsecConf()+"# a comment changes nothing\n", "configuration reloaded")
+	same, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.Children[0].SPIIn != first.Children[0].SPIIn || same.IKE.InitiatorSPI != first.IKE.InitiatorSPI {
+		t.Errorf("an unchanged conn was re-negotiated: %+v -> %+v", first.Children, same.Children)
+	}
+
+	c1.ESPProposals = "aes256gcm16"
+	reload(c1.IPsecConf(), "configuration reloaded")
+	var changed daemon.ConnStatus
+	for {
+		changed, err = gw.waitState(ctx, "s2s", daemon.StateEstablished)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(changed.Children) == 1 && changed.Children[0].Proposal == "aes256gcm16" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sa, err := charon.WaitEstablished(ctx, "s2s", "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgree(t, changed, sa, "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048", "AES_GCM_16-256")
+	pingBothWays(ctx, t, l, 2)
+
+	reload(c1.IPsecConf()+"conn broken\n  ike=nonsense-proposal\n  auto=start\n", "reload refused")
+	kept, err := gw.status(ctx, "s2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kept.State != daemon.StateEstablished || kept.Children[0].SPIIn != changed.Children[0].SPIIn {
+		t.Errorf("a refused reload disturbed the tunnel: %+v", kept)
+	}
+	if !strings.Contains(gw.proc.Output(), "ipsec.conf:") {
+		t.Errorf("the refused reload does not name FILE:LINE:\n%s", tail(gw.proc.Output(), 20))
+	}
+	pingBothWays(ctx, t, l, 1)
 }

@@ -73,7 +73,7 @@ func twoConns() []daemon.ConnStatus {
 		{Name: "a", State: daemon.StateDown, Auto: "add", Version: "ikev2", Remote: "198.51.100.2", Children: []daemon.ChildStatus{}},
 		{Name: "b", State: daemon.StateEstablished, Auto: "start", Version: "ikev2", Remote: "198.51.100.3",
 			IKE:      &daemon.IKEStatus{Proposal: "aes128-sha256-modp2048"},
-			Children: []daemon.ChildStatus{{Proposal: "aes128gcm16", SPIIn: "c0000001", SPIOut: "c0000002"}}},
+			Children: []daemon.ChildStatus{{Protocol: "esp", Proposal: "aes128gcm16", SPIIn: "c0000001", SPIOut: "c0000002"}}},
 	}
 }
 
@@ -83,7 +83,7 @@ func TestStatusCommand(t *testing.T) {
 	if code := Main([]string{"status", "--socket", path}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	for _, want := range []string{"NAME", "a ", "down", "b ", "established", "aes128gcm16 in c0000001 out c0000002"} {
+	for _, want := range []string{"NAME", "a ", "down", "b ", "established", "aes128gcm16  spi in c0000001 out c0000002"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, out.String())
 		}

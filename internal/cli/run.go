@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -25,14 +26,37 @@ func addRunCommand(root *cobra.Command) {
 		Long: "Load ipsec.conf, ipsec.secrets and the daemon settings, open the IKE/ESP sockets and\n" +
 			"the TUN device, and run the gateway until SIGTERM or SIGINT, which delete the SAs at\n" +
 			"the peers and remove the routes and the TUN device. A configuration with errors is\n" +
-			"refused with every problem printed as FILE:LINE: message.\n\n" +
+			"refused with every problem printed as FILE:LINE: message. SIGHUP reloads ipsec.conf\n" +
+			"and ipsec.secrets: unchanged connections are left alone, changed ones re-negotiated,\n" +
+			"and a configuration with errors is refused while the running one stays.\n\n" +
 			"Several daemons can run side by side in different network namespaces when each has\n" +
 			"its own --config, --secrets, --settings, --socket and --tun-name.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			return runDaemon(ctx, cmd)
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			reload := make(chan struct{}, 1)
+			go func() {
+				for {
+					select {
+					case <-hup:
+						select {
+						case reload <- struct{}{}:
+						default: // a reload is already pending
+						}
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+			return runDaemon(ctx, cmd, reload)
 		},
 	}
 	f := run.Flags()
@@ -42,8 +66,9 @@ func addRunCommand(root *cobra.Command) {
 	root.AddCommand(run)
 }
 
-// runDaemon loads everything and runs the daemon until ctx ends.
-func runDaemon(ctx context.Context, cmd *cobra.Command) error {
+// runDaemon loads everything and runs the daemon until ctx ends; each
+// value on reload reloads the configuration files.
+func runDaemon(ctx context.Context, cmd *cobra.Command, reload <-chan struct{}) error {
 	stderr := cmd.ErrOrStderr()
 	s, err := config.LoadSettings(cmd.Flags())
 	if err != nil {
@@ -53,6 +78,9 @@ func runDaemon(ctx context.Context, cmd *cobra.Command) error {
 		s.ControlSocket = fl.Value.String()
 	}
 	addrs := hostAddrs()
+	load := func() (*config.Config, config.Diagnostics, error) {
+		return config.Load(config.Options{ConfPath: s.IPsecConf, SecretsPath: s.IPsecSecrets, LocalAddrs: hostAddrs()})
+	}
 	cfg, diags, err := config.Load(config.Options{ConfPath: s.IPsecConf, SecretsPath: s.IPsecSecrets, LocalAddrs: addrs})
 	if err != nil && diags == nil {
 		return err
@@ -64,10 +92,7 @@ func runDaemon(ctx context.Context, cmd *cobra.Command) error {
 		return exitError{code: 1}
 	}
 	log := newLogger(stderr, s)
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return daemon.Run(ctx, daemon.Options{Config: cfg, Settings: s, Logger: log, LocalAddrs: addrs})
+	return daemon.Run(ctx, daemon.Options{Config: cfg, Settings: s, Logger: log, LocalAddrs: addrs, Reload: reload, Load: load})
 }
 
 // newLogger builds the daemon's slog logger in the format and at the level
