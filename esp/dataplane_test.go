@@ -266,3 +266,30 @@ func TestRekeyUnderLoad(t *testing.T) {
 }
 
 func mustAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
+
+// TestCloseStopsGoroutines: after Close every goroutine the dataplanes
+// started has ended (no leaks), also with traffic still queued.
+func TestCloseStopsGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := allSuites(t)[0]
+	var g1, g2 *gateway
+	g1 = newGateway(t, "gw1", "10.1.0.0/16", "10.2.0.0/16", gw1Addr, gw2Addr, &g2, 2)
+	g2 = newGateway(t, "gw2", "10.2.0.0/16", "10.1.0.0/16", gw2Addr, gw1Addr, &g1, 2)
+	installPair(t, g1, g2, s, 0x1001, 0)
+	g1.dp.Start()
+	g2.dp.Start()
+	for i := range 200 {
+		inject(t, g1.tun, ipv4Packet(100, "10.1.0.2", "10.2.0.2", uint16(i)))
+	}
+	receive(t, g2.tun, 10)
+	g1.dp.Close()
+	g2.dp.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

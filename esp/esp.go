@@ -32,6 +32,34 @@
 // (Appendix A), or inside the AAD SPI|SeqHi|SeqLo for AEAD (RFC 4106 §5,
 // RFC 7634 §3). The receiver infers them from its replay window
 // (sad.SA.Check).
+//
+// # The pipeline and its API
+//
+// The daemon (or a test) wires a Dataplane from a TUN device, the SAD, a
+// swappable SPD and the ESP sockets:
+//
+//	live := &spd.Live{}                 // IKE/daemon Store()s new tables
+//	var c *conn.Conn
+//	dp, err := esp.New(esp.Config{TUN: dev, SAD: sadTable, SPD: live,
+//		NewSender: func() esp.Sender { return c.NewSender() },
+//		OnTrap:    ike.Acquire})        // must not block
+//	c, err = conn.Listen(conn.Config{..., ESP: dp.HandleESP})
+//	dp.Start()
+//	...
+//	c.Close(); dp.Close()               // sockets first, then the dataplane
+//
+// dp.Stats() gives global counters with drops by sad.DropReason (per-SA
+// counters are on the SAs); dp.ReleaseHeld(policyID, sender) sends the
+// packets a Trap policy held once IKE installed its SA. Rekeying is done
+// entirely in the SAD (sad.Table.Rekey): the dataplane looks SAs up per
+// packet and holds a reference (sad.SA.Acquire) while it uses one, so an SA
+// retired mid-batch keeps its keys until the batch has left.
+//
+// Ordering and replay: sequence numbers are reserved in TUN read order, and
+// batches leave in that order although sealed in parallel. Inbound, workers
+// check the replay window and verify the ICV in parallel, and the in-order
+// writer records the numbers (sad.SA.Accept), so that parallel decryption
+// never pushes a packet out of the window.
 package esp
 
 import (
