@@ -133,6 +133,7 @@ func (sa *ikeSA) establish() {
 	}
 	c := sa.conn
 	sa.m.setPeerConn(sa, &c)
+	sa.m.resetKeying(c.Name)
 	sa.log.Info("IKE SA established", "conn", sa.conn.Name, "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
 		"remote", sa.remote, "algorithms", sa.alg.String(), "nat", sa.natLocal || sa.natRemote)
 	sa.armDPD()

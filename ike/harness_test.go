@@ -253,6 +253,15 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 	}
 	a = mk(addrA, confA, secA, 0xa0000000, "A")
 	b = mk(addrB, confB, secB, 0xb0000000, "B")
+	// On a failed test, stop every loop so that synctest does not report
+	// a deadlock on top of the failure (Close is idempotent).
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		for _, m := range net.nodes {
+			m.Close(ctx)
+		}
+	})
 	lastMk = mk
 	return a, b, net, clk
 }

@@ -210,7 +210,7 @@ func tsList(ts []config.TrafficSelector) string {
 
 func TestRetransmitAndGiveUp(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		ca, cb := confPair("net", "", "")
+		ca, cb := confPair("net", "keyingtries=1", "")
 		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{tries: 3})
 		net.setDrop(func(p packet) bool { return p.to.Addr() == addrB })
 		a.m.Up("net")
@@ -307,6 +307,31 @@ func TestDuplicateRequestFromCache(t *testing.T) {
 		}
 		if len(b.inst.all()) != 1 {
 			t.Errorf("duplicate processed again")
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+func TestKeyingTries(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "keyingtries=2", "")
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{tries: 1})
+		net.setDrop(func(p packet) bool { return p.to.Addr() == addrB })
+		a.m.Up("net")
+		synctest.Wait()
+		first := status(a, "net").SPIi
+		clk.advance(4*time.Second+7200*time.Millisecond, synctest.Wait)
+		s := status(a, "net")
+		if s.State != StateConnecting || s.SPIi == first || !strings.Contains(s.Reason, "trying again (attempt 2/2)") {
+			t.Fatalf("after the first attempt: %s %q spi %x (first %x)", s.State, s.Reason, s.SPIi, first)
+		}
+		clk.advance(4*time.Second+7200*time.Millisecond, synctest.Wait)
+		s = status(a, "net")
+		if s.State != StatePhase1Failed || !strings.Contains(s.Reason, "no response from 203.0.113.1:500") {
+			t.Fatalf("after the second attempt: %s %q", s.State, s.Reason)
+		}
+		if n := len(net.packets()); n != 4 {
+			t.Errorf("%d packets, want 2 attempts × 2 sends", n)
 		}
 		closeAll(t, synctest.Wait, a, b)
 	})

@@ -33,6 +33,7 @@ type Manager struct {
 	status   map[string]*connState
 	reqids   map[string]uint32
 	nextReq  uint32
+	attempts map[string]int // keyingtries: initiations that went unanswered
 	closed   bool
 }
 
@@ -78,6 +79,7 @@ func NewManager(opts Options) (*Manager, error) {
 		halfOpen: map[halfKey]*ikeSA{},
 		status:   map[string]*connState{},
 		reqids:   map[string]uint32{},
+		attempts: map[string]int{},
 	}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -440,7 +442,7 @@ func (m *Manager) Up(name string) error {
 	if c.Version == config.IKEv1 {
 		return fmt.Errorf("ike: conn %q is IKEv1", name)
 	}
-	m.setFailed(name, StateConnecting, "")
+	m.setState(name, StateConnecting)
 	if shared != nil {
 		if shared.post(func() { shared.upChild(c) }) {
 			return nil
@@ -626,4 +628,19 @@ func (m *Manager) ReportInvalidSPI(remote netip.Addr, spi uint32) {
 		target.lastInvalidSPI = now
 		target.enqueue(&infoTask{payloads: []message.Payload{message.Notify{Protocol: message.ProtoESP, Type: message.INVALID_SPI, Data: spiBytes(spi)}}})
 	})
+}
+
+// keyingAttempt counts one more unanswered initiation of a conn and
+// returns how many there were before it, counting the first as 1.
+func (m *Manager) keyingAttempt(name string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.attempts[name]++
+	return m.attempts[name]
+}
+
+func (m *Manager) resetKeying(name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.attempts, name)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	mrand "math/rand/v2"
 	"net/netip"
 	"time"
 
@@ -247,6 +248,10 @@ func (sa *ikeSA) retransmitDelay(n int) time.Duration {
 	if rt.Limit > 0 && d > rt.Limit {
 		d = rt.Limit
 	}
+	if rt.Jitter > 0 {
+		// strongSwan's retransmit_jitter: up to Jitter percent less.
+		d -= time.Duration(mrand.Int64N(int64(d)*int64(min(rt.Jitter, 100))/100 + 1))
+	}
 	return d
 }
 
@@ -265,6 +270,9 @@ func (sa *ikeSA) retransmit(gen uint64) {
 		reason := fmt.Sprintf("no response from %s to our %s request after %d retransmissions (%s)",
 			sa.remote, o.t.exchange(), o.tries, sa.m.clock.Now().Sub(o.start).Round(time.Second))
 		sa.log.Info("giving up", "exchange", o.t.exchange(), "tries", o.tries)
+		if sa.initiator && sa.state < saEstablished && sa.retryKeying(reason) {
+			return
+		}
 		o.t.fail(sa, reason)
 		if sa.state == saEstablished {
 			// A peer that stops answering on an established SA is dead.
@@ -574,4 +582,33 @@ func (sa *ikeSA) publish() {
 	for _, name := range sa.connNames() {
 		sa.m.setIKE(name, info, byConn[name])
 	}
+}
+
+// retryKeying applies keyingtries when the peer did not answer our
+// IKE_SA_INIT or IKE_AUTH: strongSwan starts over with a new IKE SA until
+// keyingtries attempts are used up (0 = %forever). It reports whether a
+// new attempt was started.
+func (sa *ikeSA) retryKeying(reason string) bool {
+	c := sa.conn
+	n := sa.m.keyingAttempt(c.Name)
+	if c.KeyingTries != 0 && n >= c.KeyingTries {
+		sa.m.resetKeying(c.Name)
+		return false
+	}
+	names := sa.connNames()
+	limit := "%forever"
+	if c.KeyingTries != 0 {
+		limit = fmt.Sprint(c.KeyingTries)
+	}
+	for _, name := range names {
+		sa.m.setFailed(name, StateConnecting, fmt.Sprintf("%s; trying again (attempt %d/%s)", reason, n+1, limit))
+	}
+	sa.failed = true
+	sa.destroy()
+	for _, name := range names {
+		if err := sa.m.Up(name); err != nil {
+			sa.log.Warn("keyingtries: cannot initiate again", "conn", name, "err", err)
+		}
+	}
+	return true
 }
