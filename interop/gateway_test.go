@@ -31,7 +31,13 @@ func runMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "ipsecgw")
-	out, err := exec.Command("go", "build", "-o", binary, "github.com/ipsecgw/ipsecgw/cmd/ipsecgw").CombinedOutput()
+	args := []string{"build", "-o", binary}
+	if os.Getenv("IPSECGW_INTEROP_RACE") == "1" {
+		// A daemon built with the race detector; a detected race makes it
+		// exit 66 and print the report into its log.
+		args = append(args, "-race")
+	}
+	out, err := exec.Command("go", append(args, "github.com/ipsecgw/ipsecgw/cmd/ipsecgw")...).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "interop: building ipsecgw: %v\n%s", err, out)
 		return 1
@@ -89,7 +95,9 @@ func startGateway(ctx context.Context, t testing.TB, node *lab.Node, f gatewayFi
 	secrets := write("ipsec.secrets", f.Secrets, 0o600)
 	settings := write("ipsecgw.yaml", "tun:\n  name: "+tunName+"\nlog:\n  level: debug\n"+f.Settings, 0o644)
 	t.Cleanup(func() {
-		g.stop()
+		if err := g.stop(); err != nil {
+			t.Error(err)
+		}
 		if t.Failed() {
 			t.Logf("ipsecgw log (%s):\n%s", node.Role, tail(g.proc.Output(), 120))
 		}
@@ -116,12 +124,19 @@ func startGateway(ctx context.Context, t testing.TB, node *lab.Node, f gatewayFi
 	}
 }
 
-// stop sends SIGTERM and waits for a clean exit.
+// stop sends SIGTERM and waits for a clean exit: status 0 (a race report
+// from a -race build, or an error, would make it non-zero).
 func (g *gateway) stop() error {
 	if g.proc == nil {
 		return nil
 	}
-	return g.proc.Stop(syscall.SIGTERM, 20*time.Second)
+	if err := g.proc.Stop(syscall.SIGTERM, 20*time.Second); err != nil {
+		return err
+	}
+	if err := g.proc.ExitErr(); err != nil {
+		return fmt.Errorf("ipsecgw exited with %v after SIGTERM:\n%s", err, tail(g.proc.Output(), 60))
+	}
+	return nil
 }
 
 // cli runs the ipsecgw binary's control commands against this gateway.

@@ -2,10 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ipsecgw/ipsecgw/config"
 )
 
 // TestRunRefusesBadConfig: a config with errors never gets as far as
@@ -61,5 +64,21 @@ func TestRunRejectsBadSettings(t *testing.T) {
 	code := Main([]string{"run", "--settings", settings}, &out, &errOut)
 	if code != 1 || !strings.Contains(errOut.String(), "log.format") {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut.String())
+	}
+}
+
+func TestNewLoggerFormats(t *testing.T) {
+	for _, tc := range []struct {
+		format, want string
+	}{{"json", `"msg":"connection state"`}, {"text", `msg="connection state"`}} {
+		var buf bytes.Buffer
+		s := config.Settings{LogFormat: tc.format, LogLevel: slog.LevelInfo}
+		log := newLogger(&buf, s)
+		log.Debug("hidden below the level")
+		log.Info("connection state", "conn", "s2s", "state", "established")
+		out := buf.String()
+		if !strings.Contains(out, tc.want) || strings.Contains(out, "hidden") || strings.Count(out, "\n") != 1 {
+			t.Errorf("%s log: %q", tc.format, out)
+		}
 	}
 }
