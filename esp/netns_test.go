@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"runtime"
 	"testing"
 	"time"
-
-	"github.com/vishvananda/netns"
 
 	"github.com/ipsecgw/ipsecgw/esp/conn"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
@@ -18,34 +15,13 @@ import (
 	"github.com/ipsecgw/ipsecgw/tun"
 )
 
-// listenIn opens the ESP sockets inside the namespace ns: a goroutine
-// locked to its thread enters the namespace, creates the sockets (which
-// stay in that namespace for their lifetime) and exits still locked, so the
-// runtime discards the thread instead of reusing it in the wrong
-// namespace.
-func listenIn(ns string, cfg conn.Config) (*conn.Conn, error) {
-	type res struct {
-		c   *conn.Conn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			ch <- res{nil, err}
-			return
-		}
-		c, err := conn.Listen(cfg)
-		ch <- res{c, err}
-	}()
-	r := <-ch
-	return r.c, r.err
+// listenIn opens the ESP sockets inside the namespace ns (see inNS).
+func listenIn(ns string, cfg conn.Config) (c *conn.Conn, err error) {
+	err = inNS(ns, func() error {
+		c, err = conn.Listen(cfg)
+		return err
+	})
+	return c, err
 }
 
 // nsGateway is one ipsecgw dataplane running in a lab gateway namespace.
