@@ -56,9 +56,10 @@ type Options struct {
 
 // statePollInterval is how often the daemon compares connection states to
 // log the changes (one line each). The IKE Manager has no state-change
-// callback, so this samples: a state held for less than the interval (a
-// fast "connecting") may not get its own line; the Manager's own lines
-// ("initiating IKE SA", "IKE SA established") cover those steps.
+// callback, so this samples, and looks at once after a control request or
+// an SA installation/removal. A state the Manager enters and leaves between
+// two looks gets no line of its own; the Manager's own lines ("initiating
+// IKE SA", "IKE SA established") cover those steps.
 const statePollInterval = 100 * time.Millisecond
 
 // Run runs the gateway until ctx ends, then shuts it down: SAs deleted at
@@ -181,7 +182,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 
-	d := &Daemon{ike: m, inst: inst, now: time.Now}
+	d := &Daemon{ike: m, inst: inst, now: time.Now, kick: make(chan struct{}, 1)}
+	inst.onChange = d.poke
 	d.cfg.Store(o.Config)
 	ctrl, err := ListenControl(s.ControlSocket, d, log)
 	if err != nil {
@@ -274,6 +276,21 @@ type Daemon struct {
 	now  func() time.Time
 	// reloadMu serializes reloads.
 	reloadMu sync.Mutex
+	// kick makes the state watcher look at once (after a control request
+	// or an SA change) instead of at its next tick, so that short states
+	// such as connecting get their log line.
+	kick chan struct{}
+}
+
+// poke wakes the state watcher without blocking.
+func (d *Daemon) poke() {
+	if d.kick == nil {
+		return
+	}
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
 }
 
 // reload loads the configuration again and applies the difference: a file
@@ -348,6 +365,7 @@ func (d *Daemon) Up(name string) error {
 	if c.Version == config.IKEv1 {
 		return fmt.Errorf("connection %q uses IKEv1 (keyexchange=ikev1), which this build does not negotiate yet", name)
 	}
+	defer d.poke()
 	return d.ike.Up(name)
 }
 
@@ -356,6 +374,7 @@ func (d *Daemon) Down(name string) error {
 	if _, ok := d.cfg.Load().Conn(name); !ok {
 		return fmt.Errorf("no connection named %q", name)
 	}
+	defer d.poke()
 	return d.ike.Down(name)
 }
 
@@ -455,6 +474,7 @@ func (d *Daemon) watchStates(log *slog.Logger, stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-tick.C:
+		case <-d.kick:
 		}
 	}
 }

@@ -60,6 +60,9 @@ type Installer struct {
 	// SA and its policies are in, with the SAs' policy ID: the daemon sends
 	// the packets a trap policy held.
 	onInstalled func(policyID uint32)
+	// onChange, if set, is called (without the lock held) after any CHILD
+	// SA was installed or removed.
+	onChange func()
 }
 
 type installedChild struct {
@@ -162,7 +165,14 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 	if in.onInstalled != nil {
 		in.onInstalled(policyID)
 	}
+	in.changed()
 	return nil
+}
+
+func (in *Installer) changed() {
+	if in.onChange != nil {
+		in.onChange()
+	}
 }
 
 func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []spd.Selector, policyID uint32) error {
@@ -209,6 +219,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 
 // Remove implements ike.ChildInstaller.
 func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
+	defer in.changed()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	ch, ok := in.children[inSPI]

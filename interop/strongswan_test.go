@@ -154,6 +154,9 @@ func TestIpsecgwInitiatesToStrongSwan(t *testing.T) {
 	if out, err := l.GW1.Run(ctx, "ip", "link", "show", tunName); err == nil {
 		t.Errorf("TUN device still exists after shutdown:\n%s", out)
 	}
+	if !strings.Contains(gw.proc.Output(), `msg="connection state" conn=s2s state=established`) {
+		t.Errorf("no state change line for established in the log:\n%s", tail(gw.proc.Output(), 30))
+	}
 	if !strings.Contains(gw.proc.Output(), "ipsecgw stopped") {
 		t.Errorf("no clean stop in the log:\n%s", tail(gw.proc.Output(), 20))
 	}
@@ -295,6 +298,13 @@ func TestWrongPSK(t *testing.T) {
 	}
 	if len(st.Children) != 0 {
 		t.Errorf("CHILD SAs after a failed authentication: %+v", st.Children)
+	}
+	for !strings.Contains(gw.proc.Output(), `conn=s2s state=phase1-failed`) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no state change line for phase1-failed in the log:\n%s", tail(gw.proc.Output(), 30))
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	sas, err := charon.ListSAs(ctx)
 	if err != nil {
