@@ -254,7 +254,12 @@ func TestStrongSwanTalksToOurDataplane(t *testing.T) {
 			spiIn, _ := strconv.ParseUint(child.SPIIn, 16, 32)
 			g := startNSGateway(t, l.GW1, l.GW2, 0, true, uint32(spiOut), uint32(spiIn), ini, res)
 			if _, err := l.Host1.Ping(ctx, l.Host2.Addr, 3); err != nil {
-				t.Fatalf("ping host1 -> host2 via ipsecgw -> strongSwan: %v\nours %+v", err, g.dp.Stats())
+				// Say which side lost the packets: strongSwan's counters,
+				// its log, and what our sockets saw.
+				sa2, _, _ := gw2.SA(ctx, "s2s")
+				ch2, _ := sa2.Child("net")
+				t.Fatalf("ping host1 -> host2 via ipsecgw -> strongSwan: %v\nours %+v\nour sockets %+v\nstrongSwan gw2 CHILD %+v\n%s",
+					err, g.dp.Stats(), g.conn.Stats(), ch2, strings.Join(gw2.LogExcerpt(), "\n"))
 			}
 			if _, err := l.Host2.Ping(ctx, l.Host1.Addr, 3); err != nil {
 				t.Fatalf("ping host2 -> host1 via strongSwan -> ipsecgw: %v\nours %+v", err, g.dp.Stats())
