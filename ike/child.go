@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	mrand "math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -139,7 +140,12 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 		return false
 	}
 	local, remote := wireToRanges(tsi), wireToRanges(tsr)
-	if len(local) == 0 || len(remote) == 0 || !allInside(local, o.local) || !allInside(remote, o.remote) {
+	wantRemote := o.remote
+	if len(c.Remote.Subnets) == 0 && sa.natRemote {
+		// A host-to-host peer behind a NAT names its private address.
+		wantRemote = natHosts(remote, wantRemote)
+	}
+	if len(local) == 0 || len(remote) == 0 || !allInside(local, o.local) || !allInside(remote, wantRemote) {
 		fail(fmt.Sprintf("peer narrowed the traffic selectors to %s ↔ %s, outside what we proposed (%s ↔ %s)", rangesString(local), rangesString(remote), rangesString(o.local), rangesString(o.remote)))
 		return false
 	}
@@ -352,7 +358,11 @@ func (sa *ikeSA) respondChild(conns []config.Conn, in []message.RawPayload, nrOu
 	)
 	for _, cand := range conns {
 		l := narrow(confTS(cand.Local, sa.local.Addr()), peerLocal)
-		r := narrow(confTS(cand.Remote, sa.remote.Addr()), peerRemote)
+		ours := confTS(cand.Remote, sa.remote.Addr())
+		if len(cand.Remote.Subnets) == 0 && sa.natRemote {
+			ours = natHosts(peerRemote, ours)
+		}
+		r := narrow(ours, peerRemote)
 		if len(l) > 0 && len(r) > 0 {
 			c, local, remote, found = cand, l, r, true
 			break
@@ -496,6 +506,9 @@ func (sa *ikeSA) upChild(c config.Conn) {
 			return // already up
 		}
 	}
+	if sa.negotiating(c.Name) {
+		return // its CHILD SA is on the way
+	}
 	sa.conns[c.Name] = true
 	sa.publish()
 	sa.enqueue(&childTask{conn: c})
@@ -567,4 +580,44 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 	}
 	ni, nr := bytes.Clone(nonce.Data), newNonce()
 	reply(sa.respondChild(conns, in, nr, ni, nr, false)...)
+}
+
+// negotiating reports whether a CHILD SA of the conn is being created: its
+// IKE_AUTH or CREATE_CHILD_SA task is outstanding or queued.
+func (sa *ikeSA) negotiating(name string) bool {
+	is := func(t task) bool {
+		switch x := t.(type) {
+		case *authTask:
+			return x.conn.Name == name
+		case *childTask:
+			return x.conn.Name == name && x.offer.rekey == nil
+		}
+		return false
+	}
+	if sa.pending != nil && is(sa.pending.t) {
+		return true
+	}
+	for _, t := range sa.queue {
+		if is(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// natHosts is the remote selector of a host-to-host conn whose peer is
+// behind a NAT: the peer proposes its own (private) address, which we
+// cannot know, so single-address selectors it proposes are accepted in
+// place of its public address, as strongSwan does for dynamic selectors.
+func natHosts(proposed, ours []tsRange) []tsRange {
+	out := slices.Clone(ours)
+	for _, p := range proposed {
+		if p.start == p.end {
+			h := hostTS(p.start)
+			if !containsRange(out, h) {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }

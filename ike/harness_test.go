@@ -158,11 +158,26 @@ type packet struct {
 type fakeNet struct {
 	mu    sync.Mutex
 	nodes map[netip.Addr]*Manager
+	nat   []natRule
 	log   []packet
 	drop  func(p packet) bool
 }
 
+// natRule makes the fake network translate a private address to a public
+// one, with ports shifted by 10000 (a NAPT that changes ports).
+type natRule struct{ private, public netip.Addr }
+
 func (n *fakeNet) send(from, to netip.AddrPort, pkt []byte) error {
+	n.mu.Lock()
+	for _, r := range n.nat {
+		if from.Addr() == r.private {
+			from = netip.AddrPortFrom(r.public, from.Port()+10000)
+		}
+		if to.Addr() == r.public {
+			to = netip.AddrPortFrom(r.private, to.Port()-10000)
+		}
+	}
+	n.mu.Unlock()
 	p := packet{from, to, bytes.Clone(pkt)}
 	n.mu.Lock()
 	n.log = append(n.log, p)

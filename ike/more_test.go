@@ -480,3 +480,61 @@ func TestIKERekey(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+func TestUpTwiceWhileConnecting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "", "")
+		a, b, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		a.m.Up("net")
+		synctest.Wait()
+		a.m.Up("net")
+		synctest.Wait()
+		if len(a.m.sas) != 1 || len(a.inst.all()) != 1 || len(b.inst.all()) != 1 {
+			t.Errorf("repeated Up: %d IKE SAs, %d/%d CHILD SAs; want 1 and 1/1", len(a.m.sas), len(a.inst.all()), len(b.inst.all()))
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+func TestRealNAT(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// A sits at 10.0.0.5 behind a NAPT that shows it as 198.51.100.1
+		// with other ports; host-to-host conn, B accepts any peer.
+		priv := netip.MustParseAddr("10.0.0.5")
+		ca := "conn net\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=10.0.0.5\n\tright=203.0.113.1\n\tauto=add\n"
+		cb := "conn net\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=203.0.113.1\n\tright=%any\n\tauto=add\n"
+		sec := ": PSK \"behind the nat\"\n"
+		_, b, net, _ := pair(t, cb, sec, cb, sec, testOpts{}) // placeholder A at 198.51.100.1 is unused
+		delete(net.nodes, addrA)
+		net.nat = []natRule{{private: priv, public: addrA}}
+		a := lastMk(priv, ca, sec, 0xa0000000, "A")
+		a.m.Up("net")
+		synctest.Wait()
+		sa, sb := status(a, "net"), status(b, "net")
+		if sa.State != StateEstablished || sb.State != StateEstablished {
+			t.Fatalf("A %s %s, B %s %s", sa.State, sa.Reason, sb.State, sb.Reason)
+		}
+		if !sa.NATDetected || !sb.NATDetected {
+			t.Errorf("NAT not detected: A %v, B %v", sa.NATDetected, sb.NATDetected)
+		}
+		if sb.Remote != netip.MustParseAddrPort("198.51.100.1:14500") || sa.Remote != netip.MustParseAddrPort("203.0.113.1:4500") {
+			t.Errorf("IKE endpoints: A → %v, B → %v", sa.Remote, sb.Remote)
+		}
+		ac, bc := a.inst.all(), b.inst.all()
+		if len(ac) != 1 || len(bc) != 1 {
+			t.Fatalf("CHILD SAs: A %d, B %d", len(ac), len(bc))
+		}
+		x, y := ac[0], bc[0]
+		if !x.Encap || !y.Encap || y.Remote != netip.MustParseAddrPort("198.51.100.1:14500") || x.Local != netip.MustParseAddrPort("10.0.0.5:4500") {
+			t.Errorf("encapsulation: A %v %v→%v, B %v %v→%v", x.Encap, x.Local, x.Remote, y.Encap, y.Local, y.Remote)
+		}
+		if tsList(y.RemoteTS) != "10.0.0.5/32" || tsList(x.LocalTS) != "10.0.0.5/32" || tsList(x.RemoteTS) != "203.0.113.1/32" {
+			t.Errorf("selectors: A %s ↔ %s, B %s ↔ %s", tsList(x.LocalTS), tsList(x.RemoteTS), tsList(y.LocalTS), tsList(y.RemoteTS))
+		}
+		if string(x.OutEncrKey) != string(y.InEncrKey) || x.OutSPI != y.InSPI {
+			t.Errorf("keys or SPIs do not mirror")
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
