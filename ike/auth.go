@@ -31,7 +31,9 @@ func (t *authTask) build(sa *ikeSA) ([]message.Payload, error) {
 	defer clear(psk)
 	signed := message.SignedOctets(sa.prf, sa.keys.SKpi, sa.initReq, sa.nr, message.AppendID(nil, idi))
 	ps := []message.Payload{idi}
-	if !sa.m.hasPeerSA(sa, t.conn) {
+	// No INITIAL_CONTACT when reauthenticating: the peer must keep the old
+	// SA until we delete it (make before break).
+	if sa.replaces == nil && !sa.m.hasPeerSA(sa, t.conn) {
 		ps = append(ps, message.Notify{Type: message.INITIAL_CONTACT})
 	}
 	if t.conn.Remote.ID.Type != config.IDAny {

@@ -317,6 +317,11 @@ func (sa *ikeSA) installChild(c config.Conn, alg selected, inSPI, outSPI uint32,
 		"algorithms", alg.String(), "local_ts", rangesString(local), "remote_ts", rangesString(remote), "encap", encap)
 	sa.m.setState(c.Name, StateEstablished)
 	sa.publish()
+	if old := sa.replaces; old != nil && c.Name == sa.conn.Name {
+		// Reauthentication: the new SA carries traffic, retire the old.
+		sa.replaces = nil
+		old.post(func() { old.deleteIKE("") })
+	}
 	return nil
 }
 

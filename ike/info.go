@@ -199,7 +199,16 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 	if deleteIKE {
 		sa.sendResponse(message.INFORMATIONAL, id, nil)
 		sa.log.Info("peer deleted the IKE SA")
+		names, restart := sa.connNames(), sa.conn.CloseAction == config.ActionRestart && sa.peerConnSet()
 		sa.destroy()
+		if restart {
+			// closeaction=restart: the peer closed it, we bring it back.
+			for _, n := range names {
+				if err := sa.m.Up(n); err != nil {
+					sa.log.Warn("closeaction=restart", "conn", n, "err", err)
+				}
+			}
+		}
 		return
 	}
 	if len(esp.SPIs) > 0 {
@@ -250,4 +259,12 @@ func (sa *ikeSA) peerDead(reason string) {
 			}
 		}
 	}
+}
+
+// peerConnSet reports whether the SA still serves its peer (it was not
+// replaced by a rekey or reauthentication).
+func (sa *ikeSA) peerConnSet() bool {
+	sa.m.mu.Lock()
+	defer sa.m.mu.Unlock()
+	return sa.peerConn != nil
 }

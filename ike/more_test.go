@@ -538,3 +538,38 @@ func TestRealNAT(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+func TestReauthenticate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := strings.NewReplacer("LOCAL", "198.51.100.1", "REMOTE", "203.0.113.1", "10.L", "10.1", "10.R", "10.2").Replace(twoConns)
+		cb := strings.NewReplacer("LOCAL", "203.0.113.1", "REMOTE", "198.51.100.1", "10.L", "10.2", "10.R", "10.1").Replace(twoConns)
+		ca = strings.Replace(ca, "\tauto=add\n", "\tauto=add\n\treauth=yes\n\tikelifetime=30m\n\tmargintime=5m\n\trekeyfuzz=0%\n", 1)
+		a, b, _, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net1")
+		a.m.Up("net2")
+		synctest.Wait()
+		before := status(a, "net1")
+		oldChildren := a.inst.all()
+		clk.advance(25*time.Minute, synctest.Wait)
+		s1, s2 := status(a, "net1"), status(a, "net2")
+		if s1.State != StateEstablished || s2.State != StateEstablished || s1.SPIi == before.SPIi || s1.SPIi != s2.SPIi {
+			t.Fatalf("after reauth: net1 %s %x, net2 %s %x (before %x)", s1.State, s1.SPIi, s2.State, s2.SPIi, before.SPIi)
+		}
+		if len(a.m.sas) != 1 || len(b.m.sas) != 1 {
+			t.Errorf("IKE SAs: A %d, B %d", len(a.m.sas), len(b.m.sas))
+		}
+		got := a.inst.all()
+		if len(got) != 2 || len(b.inst.all()) != 2 {
+			t.Fatalf("CHILD SAs: A %d, B %d, want 2 each", len(got), len(b.inst.all()))
+		}
+		for _, o := range oldChildren {
+			for _, g := range got {
+				if g.InSPI == o.InSPI {
+					t.Errorf("old CHILD SA %08x survived reauthentication", o.InSPI)
+				}
+			}
+		}
+		checkMatching(t, a, b)
+		closeAll(t, synctest.Wait, a, b)
+	})
+}

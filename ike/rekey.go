@@ -1,9 +1,12 @@
 package ike
 
 import (
+	"net/netip"
+
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/ipsecgw/ipsecgw/config"
 	mrand "math/rand/v2"
 	"time"
 
@@ -100,14 +103,15 @@ func (sa *ikeSA) respondRekeyIKE(id uint32, in []message.RawPayload, peerSA mess
 	sa.openTimer = sa.after(rekeyedIKELinger, func() { sa.destroy() })
 }
 
-// armIKERekey schedules IKE SA rekeying at ikelifetime - margin -
-// random(margin × rekeyfuzz) when the conn rekeys without reauthentication
-// (reauth=no). Only the original initiator schedules it, so that the two
-// sides do not collide (RFC 7296 §2.8.2); strongSwan peers schedule their
-// own and we answer them.
+// armIKERekey schedules the renewal of the IKE SA at ikelifetime - margin -
+// random(margin × rekeyfuzz): rekeying with CREATE_CHILD_SA for reauth=no
+// conns, reauthentication (a new IKE SA, then the old one deleted) for
+// reauth=yes, strongSwan's ipsec.conf default. Only the original initiator
+// schedules it, so that the two sides do not collide (RFC 7296 §2.8.2);
+// strongSwan peers schedule their own and we answer them.
 func (sa *ikeSA) armIKERekey() {
 	c := sa.conn
-	if !sa.initiator || !c.Rekey || c.Reauth || c.IKELifetime <= c.Margin {
+	if !sa.initiator || !c.Rekey || c.IKELifetime <= c.Margin {
 		return
 	}
 	d := c.IKELifetime - c.Margin
@@ -115,8 +119,53 @@ func (sa *ikeSA) armIKERekey() {
 		d -= time.Duration(mrand.Int64N(int64(fuzz) + 1))
 	}
 	sa.rekeyTimer = sa.after(d, func() {
-		if sa.state == saEstablished {
+		if sa.state != saEstablished {
+			return
+		}
+		if c.Reauth {
+			sa.reauthenticate()
+		} else {
 			sa.enqueue(&ikeRekeyTask{})
+		}
+	})
+}
+
+// reauthenticate builds a new IKE SA for the conns this one serves, make
+// before break: the old SA stops taking new CHILD SAs now and is deleted
+// once the new one has installed the first CHILD SA.
+func (sa *ikeSA) reauthenticate() {
+	names := map[string]bool{sa.conn.Name: true}
+	for _, ch := range sa.children {
+		names[ch.conn.Name] = true
+	}
+	cfgConns := map[string]config.Conn{}
+	sa.m.mu.Lock()
+	cfg := sa.m.cfg
+	sa.m.mu.Unlock()
+	for n := range names {
+		if c, ok := cfg.Conn(n); ok {
+			cfgConns[n] = c
+		}
+	}
+	main, ok := cfgConns[sa.conn.Name]
+	if !ok {
+		return // the conn was removed by a reload; let the SA live out
+	}
+	nsa, err := sa.m.newSA(true, netip.AddrPortFrom(sa.local.Addr(), 500), netip.AddrPortFrom(sa.remote.Addr(), 500))
+	if err != nil {
+		return
+	}
+	sa.log.Info("reauthenticating IKE SA", "conn", main.Name)
+	sa.m.setPeerConn(sa, nil)
+	sa.m.setPeerConn(nsa, &main)
+	old := sa
+	nsa.post(func() {
+		nsa.replaces = old
+		nsa.startInitiator(main)
+		for n, c := range cfgConns {
+			if n != main.Name {
+				nsa.upChild(c)
+			}
 		}
 	})
 }

@@ -85,6 +85,7 @@ type ikeSA struct {
 	remoteAddr netip.Addr // the peer's address, fixed at creation (for lookups under Manager.mu)
 
 	lastInvalidSPI time.Time
+	replaces       *ikeSA // reauthentication: the SA to delete once this one carries traffic
 	state          saState
 	established    time.Time
 	failed         bool // a failure reason has been recorded; do not overwrite with "down"
