@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/esp"
-	"github.com/ipsecgw/ipsecgw/esp/conn"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/spd"
@@ -101,13 +99,13 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	inst := NewInstaller(table, live, dev, s.ReplayWindow, log)
 
-	var sockets *conn.Conn
+	var socks *sockets
 	var mgr IKE
 	var mgrReady sync.WaitGroup
 	mgrReady.Add(1)
 	dp, err := esp.New(esp.Config{
 		TUN: dev, SAD: table, SPD: live,
-		NewSender: func() esp.Sender { return sockets.NewSender() },
+		NewSender: func() esp.Sender { return socks.newSender() },
 		OnTrap: func(policyID uint32) {
 			name, ok := inst.TrapConn(policyID)
 			if !ok {
@@ -127,34 +125,26 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	cleanup = append(cleanup, func() { dp.Close() })
 
-	sockets, err = conn.Listen(conn.Config{
-		IKEPort: conn.DefaultIKEPort, NATTPort: conn.DefaultNATTPort, RawESP: true,
-		ESP: dp.HandleESP, UDPOffload: true,
-	})
+	socks, err = openSockets(o.Config, o.LocalAddrs, dp.HandleESP, log)
 	if err != nil {
-		return fmt.Errorf("IKE/ESP sockets: %w", err)
+		return err
 	}
 	// Shutdown closes the sockets itself (after IKE said goodbye); the
-	// cleanup covers the error paths. Close must run once only.
-	closeSockets := sync.OnceFunc(func() { sockets.Close() })
-	cleanup = append(cleanup, closeSockets)
+	// cleanup covers the error paths (close runs once).
+	cleanup = append(cleanup, socks.close)
 	// Held packets of a trap policy go out as soon as its CHILD SA is in.
 	var releaseMu sync.Mutex
-	releaser := sockets.NewSender()
+	releaser := socks.newSender()
 	inst.onInstalled = func(policyID uint32) {
 		releaseMu.Lock()
 		defer releaseMu.Unlock()
 		dp.ReleaseHeld(policyID, releaser)
 	}
 
-	local4 := pickLocal(o.Config, o.LocalAddrs)
 	m, err := newManager(ike.Options{
 		Config: o.Config,
 		Send: func(local, remote netip.AddrPort, pkt []byte) error {
-			if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
-				local = netip.AddrPortFrom(netip.Addr{}, local.Port())
-			}
-			return sockets.SendIKEFrom(pkt, local, remote)
+			return socks.sendIKE(pkt, local, remote)
 		},
 		Installer:  inst,
 		Logger:     log,
@@ -171,15 +161,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	ikeDone := make(chan struct{})
 	go func() {
 		defer close(ikeDone)
-		for p := range sockets.IKE() {
-			local := p.Local
-			if !local.Addr().IsValid() {
-				// The kernel did not say which address the message
-				// came to (no IP_PKTINFO): assume the configured one.
-				local = netip.AddrPortFrom(local4, p.LocalPort)
-			}
-			m.HandlePacket(local, p.Src, p.Data)
-		}
+		socks.receiveIKE(m.HandlePacket)
 	}()
 
 	d := &Daemon{ike: m, inst: inst, now: time.Now, kick: make(chan struct{}, 1)}
@@ -193,7 +175,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	m.Start()
 	log.Info("ipsecgw running", "conns", len(o.Config.Names()), "control_socket", ctrl.Path(),
-		"ike_port", sockets.IKEPort(), "natt_port", sockets.NATTPort(), "local", local4)
+		"ipv6", socks.v6 != nil, "local", socks.local4)
 	if o.Ready != nil {
 		o.Ready()
 	}
@@ -229,7 +211,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	<-watchDone
 	ctrl.Close()
 	inst.RemoveAll()
-	closeSockets()
+	socks.close()
 	<-ikeDone
 	runCleanup()
 	log.Info("ipsecgw stopped")
@@ -238,35 +220,6 @@ func Run(ctx context.Context, o Options) (err error) {
 
 // newManager builds the IKE manager.
 var newManager = func(o ike.Options) (IKE, error) { return ike.NewManager(o) }
-
-// pickLocal chooses the local IPv4 address reported to IKE for packets
-// whose destination address the sockets could not learn: the single literal local address of the
-// loaded conns, else the host's single non-loopback IPv4 address, else the
-// unspecified address (the Manager then matches conns by remote address).
-func pickLocal(cfg *config.Config, host []netip.Addr) netip.Addr {
-	var lits []netip.Addr
-	for _, c := range cfg.Conns() {
-		if c.Auto == config.AutoIgnore || !c.Local.Addr.IsValid() || !c.Local.Addr.Is4() {
-			continue
-		}
-		if !slices.Contains(lits, c.Local.Addr) {
-			lits = append(lits, c.Local.Addr)
-		}
-	}
-	if len(lits) == 1 {
-		return lits[0]
-	}
-	var cands []netip.Addr
-	for _, a := range host {
-		if a.Is4() && !a.IsLoopback() && !a.IsLinkLocalUnicast() {
-			cands = append(cands, a)
-		}
-	}
-	if len(lits) == 0 && len(cands) == 1 {
-		return cands[0]
-	}
-	return netip.IPv4Unspecified()
-}
 
 // Daemon is the control Backend of a running gateway.
 type Daemon struct {

@@ -315,3 +315,63 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 	pingBothWays(ctx, t, l, 1)
 }
+
+// enableIPv6Underlay turns IPv6 on for the gateways' underlay link (the lab
+// disables it everywhere) and gives them documentation addresses.
+func enableIPv6Underlay(ctx context.Context, t *testing.T, l *lab.Lab) (gw1, gw2 string) {
+	t.Helper()
+	gw1, gw2 = "2001:db8:100::1", "2001:db8:100::2"
+	for _, n := range []struct {
+		node *lab.Node
+		addr string
+	}{{l.GW1, gw1}, {l.GW2, gw2}} {
+		for _, argv := range [][]string{
+			{"sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0"},
+			{"sysctl", "-qw", "net.ipv6.conf.ul.disable_ipv6=0"},
+			{"ip", "-6", "addr", "add", n.addr + "/64", "dev", "ul", "nodad"},
+		} {
+			if out, err := n.node.Run(ctx, argv...); err != nil {
+				t.Skipf("no IPv6 on the lab underlay: %v\n%s", err, out)
+			}
+		}
+	}
+	return gw1, gw2
+}
+
+// TestIPv6Underlay: ipsecgw and strongSwan build the tunnel between IPv6
+// gateway addresses (IPv4 LANs inside).
+func TestIPv6Underlay(t *testing.T) {
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a1, a2 := enableIPv6Underlay(ctx, t, l)
+	c1, c2 := siteConns(l, "aes128-sha256-modp2048", "aes128gcm16")
+	c1.LocalAddr, c1.RemoteAddr, c1.LocalID, c1.RemoteID = a1, a2, a1, a2
+	c2.LocalAddr, c2.RemoteAddr, c2.LocalID, c2.RemoteID = a2, a1, a2, a1
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: c1.IPsecConf(), Secrets: c1.IPsecSecrets()})
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up: %v\n%s", err, out)
+	}
+	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := charon.WaitEstablished(ctx, "s2s", "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgree(t, st, sa, "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048", "AES_GCM_16-128")
+	if !strings.HasPrefix(st.Remote, "[2001:db8:100::2]:") {
+		t.Errorf("remote %q is not the IPv6 peer", st.Remote)
+	}
+	pingBothWays(ctx, t, l, 3)
+}
