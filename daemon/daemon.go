@@ -80,6 +80,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	defer runCleanup()
 
+	if s.MetricsListen != "" {
+		// Say so rather than let a monitoring setup wait for an endpoint
+		// that never comes.
+		log.Warn("metrics_listen is set but this build has no metrics endpoint yet; ignoring it", "metrics_listen", s.MetricsListen)
+	}
 	table := sad.NewTable(sad.Options{OnEvent: func(e sad.Event) {
 		// Rekeying before the hard limits is the IKE Manager's job; this
 		// line records what the dataplane saw.

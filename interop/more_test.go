@@ -375,3 +375,41 @@ func TestIPv6Underlay(t *testing.T) {
 	}
 	pingBothWays(ctx, t, l, 3)
 }
+
+// TestDeadPeerDetection: when strongSwan dies without a word, ipsecgw's DPD
+// (dpddelay=2s, dpdaction=clear, 1 s retransmission timeout, 2 tries)
+// notices, removes the SAs and shows the conn down with a reason.
+func TestDeadPeerDetection(t *testing.T) {
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-modp2048", "aes128gcm16")
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := c1.IPsecConf() + "  dpddelay=2s\n  dpdaction=clear\n"
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: conf, Secrets: c1.IPsecSecrets(),
+		Settings: "retransmit:\n  timeout: 1s\n  tries: 2\n"})
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up: %v\n%s", err, out)
+	}
+	if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+		t.Fatal(err)
+	}
+	if err := charon.Proc.Stop(syscall.SIGKILL, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	st, err := gw.waitState(ctx, "s2s", daemon.StateDown, daemon.StatePhase1Failed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dead peer noticed after %v: %s (%s)", time.Since(start).Round(100*time.Millisecond), st.State, st.LastError)
+	if len(st.Children) != 0 || st.IKE != nil {
+		t.Errorf("SAs left after the peer died: %+v", st)
+	}
+	if st.LastError == "" {
+		t.Error("no reason given for the dead peer")
+	}
+}
