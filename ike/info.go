@@ -36,7 +36,15 @@ func (t *infoTask) fail(sa *ikeSA, reason string) {
 // when the peer does not answer). reason, when set, is recorded for the
 // conns as the cause of going down.
 func (sa *ikeSA) deleteIKE(reason string) {
-	if sa.state == saDead || sa.state == saDeleting {
+	if sa.state == saDead {
+		return
+	}
+	if sa.state == saDeleting {
+		// Our DELETE is outstanding, or this SA was replaced by a rekey
+		// and only waits for the peer's DELETE: then end it now.
+		if sa.pending == nil && len(sa.queue) == 0 {
+			sa.destroy()
+		}
 		return
 	}
 	if reason != "" {

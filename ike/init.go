@@ -364,7 +364,10 @@ func (sa *ikeSA) respondInit(m *message.Message) {
 	if sa.fragmentation {
 		ps = append(ps, message.Notify{Type: message.IKEV2_FRAGMENTATION_SUPPORTED})
 	}
-	ps = append(ps, message.Notify{Type: message.SIGNATURE_HASH_ALGORITHMS, Data: signatureHashes})
+	if _, ok := findNotify(ns, message.SIGNATURE_HASH_ALGORITHMS); ok {
+		// RFC 7427 §4: announced in answer to the initiator's.
+		ps = append(ps, message.Notify{Type: message.SIGNATURE_HASH_ALGORITHMS, Data: signatureHashes})
+	}
 	sa.sendResponse(message.IKE_SA_INIT, 0, ps)
 	sa.initRsp = sa.lastRsp
 	sa.state = saAuth

@@ -314,6 +314,16 @@ func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 		m.log.Debug("not an IKEv2 message", "remote", remote, "err", err)
 		return
 	}
+	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
+		// A wildcard socket that could not tell the destination address:
+		// NAT detection and conn matching need a real one.
+		for _, a := range m.opts.LocalAddrs {
+			if a.Is4() == remote.Addr().Unmap().Is4() {
+				local = netip.AddrPortFrom(a, local.Port())
+				break
+			}
+		}
+	}
 	buf := append([]byte(nil), pkt[:h.Length]...)
 	// Our SPI is the initiator's when the sender is the responder.
 	ours := h.SPIr
