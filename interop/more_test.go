@@ -331,6 +331,9 @@ func enableIPv6Underlay(ctx context.Context, t *testing.T, l *lab.Lab) (gw1, gw2
 			{"ip", "-6", "addr", "add", n.addr + "/64", "dev", "ul", "nodad"},
 		} {
 			if out, err := n.node.Run(ctx, argv...); err != nil {
+				if os.Getenv("IPSECGW_REQUIRE_INTEROP") == "1" {
+					t.Fatalf("no IPv6 on the lab underlay: %v\n%s", err, out)
+				}
 				t.Skipf("no IPv6 on the lab underlay: %v\n%s", err, out)
 			}
 		}
