@@ -62,7 +62,9 @@ func TestSelectProposalResponderPreference(t *testing.T) {
 }
 
 func TestNarrowAndPrefixes(t *testing.T) {
-	p := func(s string) tsRange { return fromConfigTS(config.TrafficSelector{Prefix: netip.MustParsePrefix(s), PortHi: 65535}) }
+	p := func(s string) tsRange {
+		return fromConfigTS(config.TrafficSelector{Prefix: netip.MustParsePrefix(s), PortHi: 65535})
+	}
 	got := narrow([]tsRange{p("10.0.0.0/8")}, []tsRange{p("10.1.2.0/24"), p("192.168.0.0/16")})
 	if rangesString(got) != "10.1.2.0/24" {
 		t.Errorf("narrow: %s", rangesString(got))
