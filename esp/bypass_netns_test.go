@@ -16,22 +16,39 @@ import (
 )
 
 // inNS runs f on a thread inside namespace ns; sockets f creates stay in
-// it. The thread exits locked, so the runtime never reuses it elsewhere.
+// it. The thread returns to its original namespace afterwards and only if
+// that fails exits locked (so the runtime discards it). Exiting locked is
+// not the default because the lab starts its processes with Pdeathsig,
+// which fires when the *thread* that forked them ends: discarding a thread
+// would kill whichever charon or iperf3 it happened to start.
 func inNS(ns string, f func() error) error {
 	ch := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- err
+			return
+		}
+		defer orig.Close()
 		h, err := netns.GetFromName(ns)
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- err
 			return
 		}
 		defer h.Close()
 		if err := netns.Set(h); err != nil {
+			runtime.UnlockOSThread()
 			ch <- err
 			return
 		}
-		ch <- f()
+		err = f()
+		if netns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		ch <- err
 	}()
 	return <-ch
 }
