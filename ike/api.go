@@ -55,6 +55,8 @@ const (
 	// InvalidSPIInterval is the shortest time between two INVALID_SPI
 	// notifications on one IKE SA.
 	InvalidSPIInterval = 10 * time.Second
+	// DNSTimeout bounds the lookup of a peer given by name.
+	DNSTimeout = 5 * time.Second
 )
 
 // Clock is the source of time and timers. Tests inject a fake one; nil in

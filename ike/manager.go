@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -446,6 +448,24 @@ func (m *Manager) Up(name string) error {
 		}
 	}
 	m.mu.Unlock()
+	if !c.Remote.Addr.IsValid() && !c.Remote.IsAny() && !strings.HasPrefix(c.Remote.Host, "%") {
+		a, err := m.resolve(c.Remote.Host)
+		if err != nil {
+			m.setFailed(name, StatePhase1Failed, err.Error())
+			return err
+		}
+		c.Remote.Addr = a
+		if shared == nil {
+			m.mu.Lock()
+			for _, sa := range m.sas {
+				if sa.peerConn != nil && samePeer(*sa.peerConn, c) {
+					shared = sa
+					break
+				}
+			}
+			m.mu.Unlock()
+		}
+	}
 	if !c.Remote.Addr.IsValid() || c.Remote.Addr.IsUnspecified() {
 		return fmt.Errorf("ike: conn %q has right=%s: cannot initiate to an unknown peer", name, c.Remote.Host)
 	}
@@ -653,4 +673,23 @@ func (m *Manager) resetKeying(name string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.attempts, name)
+}
+
+// resolve looks up a peer given by name (right=vpn.example.com), preferring
+// the address family of our own addresses.
+func (m *Manager) resolve(host string) (netip.Addr, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), DNSTimeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil || len(addrs) == 0 {
+		return netip.Addr{}, fmt.Errorf("cannot resolve the peer %q: %v", host, err)
+	}
+	for _, a := range addrs {
+		for _, l := range m.opts.LocalAddrs {
+			if a.Unmap().Is4() == l.Is4() {
+				return a.Unmap(), nil
+			}
+		}
+	}
+	return addrs[0].Unmap(), nil
 }

@@ -573,3 +573,20 @@ func TestReauthenticate(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+func TestPeerByName(t *testing.T) {
+	ca, cb := confPair("net", "", "")
+	ca = strings.Replace(ca, "right=203.0.113.1", "right=localhost", 1)
+	a, _, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+	a.m.opts.LocalAddrs = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	if err := a.m.Up("net"); err != nil {
+		t.Skipf("localhost does not resolve here: %v", err)
+	}
+	for i := 0; i < 5000 && len(net.packets()) == 0; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	ps := net.packets()
+	if len(ps) == 0 || ps[0].to != netip.MustParseAddrPort("127.0.0.1:500") {
+		t.Fatalf("IKE_SA_INIT not sent to the resolved address: %v", ps)
+	}
+}
