@@ -118,3 +118,45 @@ func BenchmarkThroughputAgainstStrongSwan(b *testing.B) {
 	b.ReportMetric(enc/1e6/float64(b.N), "Mbit/s-ipsecgw-encrypts")
 	b.ReportMetric(dec/1e6/float64(b.N), "Mbit/s-ipsecgw-decrypts")
 }
+
+// BenchmarkThroughputIpsecgwPair runs iperf3 (TCP, 1 and 4 streams, 5 s per
+// iteration) through a tunnel between two ipsecgw daemons (aes128gcm16),
+// host1 → host2. Both gateways, both iperf3 ends and the crypto share the
+// machine's cores.
+//
+//	sudo go test ./interop -run '^$' -bench ThroughputIpsecgwPair -benchtime 3x
+func BenchmarkThroughputIpsecgwPair(b *testing.B) {
+	l := lab.New(b, lab.Options{Tools: []string{"iperf3"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128gcm16-prfsha256-x25519", "aes128gcm16")
+	c1.StartAction = "start"
+	startGateway(ctx, b, l.GW2, gatewayFiles{Conf: c2.IPsecConf(), Secrets: c2.IPsecSecrets(), LogLevel: "info"})
+	gw1 := startGateway(ctx, b, l.GW1, gatewayFiles{Conf: c1.IPsecConf(), Secrets: c1.IPsecSecrets(), LogLevel: "info"})
+	if _, err := gw1.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+		b.Fatal(err)
+	}
+	var one, four float64
+	b.ResetTimer()
+	for range b.N {
+		for _, streams := range []int{1, 4} {
+			srv, err := l.Host2.StartIperfServer(ctx, 5201)
+			if err != nil {
+				b.Fatal(err)
+			}
+			res, err := l.Host1.Iperf(ctx, l.Host2.Addr, srv.Port, 5*time.Second, streams)
+			srv.Stop()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if streams == 1 {
+				one += res.ReceivedBitsPerSecond
+			} else {
+				four += res.ReceivedBitsPerSecond
+			}
+			b.Logf("iperf3 %d stream(s): %.0f Mbit/s, %d retransmits", streams, res.ReceivedBitsPerSecond/1e6, res.Retransmits)
+		}
+	}
+	b.ReportMetric(one/1e6/float64(b.N), "Mbit/s-1-stream")
+	b.ReportMetric(four/1e6/float64(b.N), "Mbit/s-4-streams")
+}

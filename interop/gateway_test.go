@@ -68,9 +68,11 @@ type gateway struct {
 // gatewayFiles are the files a gateway runs with.
 type gatewayFiles struct {
 	Conf, Secrets string
-	// Settings is extra ipsecgw.yaml text (tun name, log level and the
-	// socket are set by startGateway).
+	// Settings is extra ipsecgw.yaml text (the tun name and log level are
+	// set by startGateway; the socket is a flag).
 	Settings string
+	// LogLevel is the daemon's log level; empty means debug.
+	LogLevel string
 }
 
 // startGateway writes the files into a fresh directory and starts `ipsecgw
@@ -93,7 +95,11 @@ func startGateway(ctx context.Context, t testing.TB, node *lab.Node, f gatewayFi
 	}
 	conf := write("ipsec.conf", f.Conf, 0o644)
 	secrets := write("ipsec.secrets", f.Secrets, 0o600)
-	settings := write("ipsecgw.yaml", "tun:\n  name: "+tunName+"\nlog:\n  level: debug\n"+f.Settings, 0o644)
+	level := f.LogLevel
+	if level == "" {
+		level = "debug"
+	}
+	settings := write("ipsecgw.yaml", "tun:\n  name: "+tunName+"\nlog:\n  level: "+level+"\n"+f.Settings, 0o644)
 	t.Cleanup(func() {
 		if err := g.stop(); err != nil {
 			t.Error(err)
