@@ -372,8 +372,13 @@ func (sa *ikeSA) respondInit(m *message.Message) {
 	sa.initRsp = sa.lastRsp
 	sa.state = saAuth
 	sa.log.Debug("IKE_SA_INIT answered", "remote", sa.remote, "algorithms", sel.String())
+}
+
+// armHalfOpen limits the life of a responder SA that has not completed
+// IKE_AUTH (armed when the SA is created for an IKE_SA_INIT request).
+func (sa *ikeSA) armHalfOpen() {
 	sa.openTimer = sa.after(sa.m.opts.HalfOpenTimeout, func() {
-		if sa.state == saAuth {
+		if sa.state == saInit || sa.state == saAuth {
 			sa.log.Info("half-open IKE SA timed out", "remote", sa.remote)
 			sa.destroy()
 		}

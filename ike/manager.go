@@ -397,7 +397,14 @@ func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Head
 	m.mu.Lock()
 	m.halfOpen[halfKey{remote, h.SPIi}] = sa
 	m.mu.Unlock()
-	sa.tryPost(func() { sa.handle(local, remote, buf) })
+	sa.post(func() {
+		sa.armHalfOpen()
+		sa.handle(local, remote, buf)
+		if sa.state == saInit {
+			// The request was dropped without an answer: no state kept.
+			sa.destroy()
+		}
+	})
 }
 
 // localAddr picks our address for a conn.

@@ -2,9 +2,12 @@ package ike
 
 import (
 	"math/rand/v2"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/ike/message"
 )
 
 // TestCorruptedPackets corrupts bytes of the exchanged datagrams (one
@@ -41,4 +44,34 @@ func TestCorruptedPackets(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestUnsupportedCriticalPayload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "", "")
+		a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		h := message.Header{SPIi: 0x1122334455667788, MajorVersion: 2, Exchange: message.IKE_SA_INIT, Flags: message.FlagInitiator}
+		pkt := message.AppendMessage(nil, h, message.RawPayload{Type: 120, Critical: true, Body: []byte{1, 2, 3}})
+		from := netip.AddrPortFrom(addrA, 500)
+		b.m.HandlePacket(netip.AddrPortFrom(addrB, 500), from, pkt)
+		// Garbage after a valid header creates no state either.
+		b.m.HandlePacket(netip.AddrPortFrom(addrB, 500), netip.AddrPortFrom(addrA, 501), append(pkt[:28:28], 0xff))
+		synctest.Wait()
+		ps := net.packets()
+		if len(ps) != 1 {
+			t.Fatalf("%d answers, want 1", len(ps))
+		}
+		m, _, err := message.ParseMessage(ps[0].data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns := notifies(m.Payloads)
+		if len(ns) != 1 || ns[0].Type != message.UNSUPPORTED_CRITICAL_PAYLOAD || len(ns[0].Data) != 1 || ns[0].Data[0] != 120 || !m.Header.IsResponse() {
+			t.Errorf("answer: %+v", ns)
+		}
+		if b.m.halfOpenCount() != 0 || len(b.m.sas) != 0 {
+			t.Errorf("state kept for rejected requests: %d half-open, %d SAs", b.m.halfOpenCount(), len(b.m.sas))
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
 }

@@ -305,12 +305,20 @@ func (sa *ikeSA) handle(local, remote netip.AddrPort, pkt []byte) {
 		return
 	}
 	m, _, err := message.ParseMessage(pkt)
-	if err != nil {
-		sa.log.Debug("malformed message dropped", "remote", remote, "err", err)
-		return
+	if err == nil {
+		err = message.Validate(&m)
 	}
-	if err := message.Validate(&m); err != nil {
-		sa.log.Debug("invalid message dropped", "remote", remote, "err", err)
+	if err != nil {
+		sa.log.Debug("malformed message", "remote", remote, "err", err)
+		// An IKE_SA_INIT request is answered (unauthenticated) with the
+		// error the codec names, e.g. UNSUPPORTED_CRITICAL_PAYLOAD (RFC
+		// 7296 §2.5, §2.21.1); anything else is dropped.
+		var me *message.Error
+		h, _, herr := message.ParseHeader(pkt)
+		if herr == nil && errors.As(err, &me) && me.Notify != message.NotifyNone &&
+			h.Exchange == message.IKE_SA_INIT && !h.IsResponse() && !sa.initiator && sa.state == saInit {
+			sa.reject(message.Notify{Type: me.Notify, Data: me.Data})
+		}
 		return
 	}
 	h := m.Header
@@ -409,7 +417,10 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 	ok, err := sa.decrypt(m)
 	if !ok {
 		var me *message.Error
-		if errors.As(err, &me) && me.Notify != message.NotifyNone && m.Header.Exchange != message.IKE_SA_INIT && m.Decrypted {
+		// Only errors found after the integrity check carry a notify
+		// (failed checks are NotifyNone): those are answered, so that the
+		// peer learns what it sent wrong (RFC 7296 §2.21.2).
+		if errors.As(err, &me) && me.Notify != message.NotifyNone && m.Header.Exchange != message.IKE_SA_INIT {
 			sa.expectID++
 			sa.sendResponse(m.Header.Exchange, id, []message.Payload{message.Notify{Type: me.Notify, Data: me.Data}})
 		} else if err != nil {
