@@ -329,31 +329,50 @@ func (d *Dataplane) classify(e *outElem, n int) {
 			d.drop(sad.DropPolicy)
 			continue
 		}
-		sa := d.cfg.SAD.Outbound(res.PolicyID)
-		if sa == nil || !sa.Acquire() {
-			if res.Action == spd.Trap {
+		sa, seq, r := d.reserve(res.PolicyID, it.n, len(e.bufs[i]))
+		if sa == nil {
+			if r == sad.DropNoSA && res.Action == spd.Trap {
 				d.hold.add(res.PolicyID, pkt)
 			} else {
-				d.drop(sad.DropNoSA)
+				d.drop(r)
 			}
-			continue
-		}
-		p := sa.Cipher()
-		if tun.Headroom < HeadLen(p) || tun.Headroom+it.n+TailLen(p, it.n)+Spare > len(e.bufs[i]) {
-			sa.Drop(sad.DropMalformed)
-			sa.Release()
-			d.drop(sad.DropMalformed)
-			continue
-		}
-		seq, r := sa.NextSeq(it.n)
-		if r != sad.NotDropped {
-			sa.Drop(r)
-			sa.Release()
-			d.drop(r)
 			continue
 		}
 		it.kind, it.sa, it.seq = outESP, sa, seq
 	}
+}
+
+// reserve finds the outbound SA of a policy, takes a reference and
+// reserves a sequence number for an n-byte packet in a buffer of bufLen
+// bytes. A rekey can retire the SA between the lookup and the reservation
+// (it then refuses with "no SA"); the new SA is already installed at that
+// point, so one more lookup finds it: make-before-break loses no packet.
+func (d *Dataplane) reserve(pid uint32, n, bufLen int) (*sad.SA, uint64, sad.DropReason) {
+	r := sad.DropNoSA
+	for range 2 {
+		sa := d.cfg.SAD.Outbound(pid)
+		if sa == nil || !sa.Acquire() {
+			continue
+		}
+		p := sa.Cipher()
+		if tun.Headroom < HeadLen(p) || tun.Headroom+n+TailLen(p, n)+Spare > bufLen {
+			sa.Drop(sad.DropMalformed)
+			sa.Release()
+			return nil, 0, sad.DropMalformed
+		}
+		var seq uint64
+		seq, r = sa.NextSeq(n)
+		if r == sad.NotDropped {
+			return sa, seq, r
+		}
+		sa.Release()
+		if r != sad.DropNoSA {
+			// Expired or out of sequence numbers: the SA's own fault.
+			sa.Drop(r)
+			break
+		}
+	}
+	return nil, 0, r
 }
 
 // sealAll is the crypto job of a batch.

@@ -245,6 +245,11 @@ func TestRekeyUnderLoad(t *testing.T) {
 			inject(t, g1.tun, ipv4Packet(100, "10.1.0.2", "10.2.0.2", uint16(i)))
 		}
 	}()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gw1 %+v\ngw2 %+v", g1.dp.Stats(), g2.dp.Stats())
+		}
+	})
 	got := receive(t, g2.tun, n)
 	<-done
 	for i, p := range got {
