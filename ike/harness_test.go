@@ -401,3 +401,7 @@ func indent(s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+func slogFor(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
