@@ -420,3 +420,65 @@ func TestDeadPeerDetection(t *testing.T) {
 		t.Error("no reason given for the dead peer")
 	}
 }
+
+// TestRekeyByIpsecgw: ipsecgw rekeys the CHILD SA (lifetime 20 s, margin
+// 8 s: at 12 s) and the IKE SA (ikelifetime 30 s, margin 8 s: at 22 s)
+// with CREATE_CHILD_SA while pings run; none is lost and strongSwan ends
+// up on the same new SAs.
+func TestRekeyByIpsecgw(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rekey waits for lifetimes to pass")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-modp2048", "aes128gcm16")
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	conf := c1.IPsecConf() + "  lifetime=20s\n  ikelifetime=30s\n  margintime=8s\n  rekeyfuzz=0%\n  reauth=no\n"
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: conf, Secrets: c1.IPsecSecrets()})
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up: %v\n%s", err, out)
+	}
+	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 125 pings 0.2 s apart (25 s) span both rekeys.
+	res, err := l.Host1.Ping(ctx, l.Host2.Addr, 125)
+	if err != nil {
+		t.Fatalf("pings across the rekeys: %v\n%s", err, res.Output)
+	}
+	after, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after.Children) != 1 || after.Children[0].SPIIn == before.Children[0].SPIIn {
+		t.Errorf("CHILD SA not rekeyed, or the old one still listed: before %+v, after %+v", before.Children, after.Children)
+	}
+	if after.IKE.InitiatorSPI == before.IKE.InitiatorSPI {
+		t.Errorf("IKE SA not rekeyed: %+v", after.IKE)
+	}
+	sa, err := charon.WaitEstablished(ctx, "s2s", "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgree(t, after, sa, "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048", "AES_GCM_16-128")
+	sas, err := charon.ListSAs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sas) != 1 || len(sas[0].Children) != 1 {
+		t.Errorf("strongSwan keeps old SAs after the rekeys: %+v", sas)
+	}
+	t.Logf("rekeyed: IKE %s -> %s, CHILD in/out %s/%s -> %s/%s, %d/%d pings answered",
+		before.IKE.InitiatorSPI, after.IKE.InitiatorSPI, before.Children[0].SPIIn, before.Children[0].SPIOut,
+		after.Children[0].SPIIn, after.Children[0].SPIOut, res.Received, res.Transmitted)
+}
