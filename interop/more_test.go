@@ -482,3 +482,46 @@ func TestRekeyByIpsecgw(t *testing.T) {
 		before.IKE.InitiatorSPI, after.IKE.InitiatorSPI, before.Children[0].SPIIn, before.Children[0].SPIOut,
 		after.Children[0].SPIIn, after.Children[0].SPIOut, res.Received, res.Transmitted)
 }
+
+// TestIpsecgwResponderPeerBehindNAT: strongSwan behind a MASQUERADE NAT
+// (gw1) initiates to ipsecgw (gw2, auto=add, right=%any), which sees the
+// NAT, answers on 4500 to the NAT's port and encapsulates ESP.
+func TestIpsecgwResponderPeerBehindNAT(t *testing.T) {
+	l := lab.New(t, lab.Options{NAT: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	gwConn, swConn := siteConns(l, "aes256-sha256-ecp256", "aes256gcm16")
+	// siteConns gives gw1's view first; here ipsecgw is gw2.
+	swConn, gwConn = gwConn, swConn
+	swConn.LocalAddr = l.GW1.Addr.String() // its own address behind the NAT
+	gwConn.RemoteAddr = "%any"
+	charon, err := l.GW1.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(swConn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	gw := startGateway(ctx, t, l.GW2, gatewayFiles{Conf: gwConn.IPsecConf(), Secrets: gwConn.IPsecSecrets()})
+	if err := charon.Initiate(ctx, "s2s", "net"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa, err := charon.WaitEstablished(ctx, "s2s", "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkAgree(t, st, sa, "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256", "AES_GCM_16-256")
+	if !st.IKE.NATDetected || !st.Children[0].UDPEncap || st.IKE.Initiator {
+		t.Errorf("ipsecgw responder behind-NAT view: %+v %+v", st.IKE, st.Children[0])
+	}
+	if !sa.NATLocal {
+		t.Errorf("strongSwan does not see itself behind the NAT: %+v", sa)
+	}
+	pingBothWays(ctx, t, l, 3)
+}
