@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -24,15 +23,39 @@ const requestTimeout = 30 * time.Second
 // pollInterval is how often `up` asks for the status while it waits.
 const pollInterval = 20 * time.Millisecond
 
-// addSocketFlag registers --socket. Its default is the daemon's default
-// path, or IPSECGW_CONTROL_SOCKET when set (the variable the daemon's own
-// settings honour too).
-func addSocketFlag(f *pflag.FlagSet, p *string) {
-	def := config.DefaultControlSocket
-	if env := os.Getenv("IPSECGW_CONTROL_SOCKET"); env != "" {
-		def = env
+// addSocketFlags registers --socket and --settings on a control command.
+func addSocketFlags(f *pflag.FlagSet, p *string) {
+	f.StringVar(p, "socket", "", "control socket of the daemon (default: control_socket of the settings, "+config.DefaultControlSocket+")")
+	f.String("settings", config.DefaultSettingsFile, "ipsecgw.yaml to take the control socket path from when --socket is not given")
+}
+
+// socketPath is --socket, or else the control socket the daemon's settings
+// name (ipsecgw.yaml, IPSECGW_CONTROL_SOCKET), as `ipsecgw run` reads them.
+func socketPath(cmd *cobra.Command, flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
 	}
-	f.StringVar(p, "socket", def, "control socket of the daemon")
+	fs := pflag.NewFlagSet("settings", pflag.ContinueOnError)
+	fs.String("settings", config.DefaultSettingsFile, "")
+	if fl := cmd.Flags().Lookup("settings"); fl != nil && fl.Changed {
+		if err := fs.Set("settings", fl.Value.String()); err != nil {
+			return "", err
+		}
+	}
+	s, err := config.LoadSettings(fs)
+	if err != nil {
+		return "", err
+	}
+	return s.ControlSocket, nil
+}
+
+// dialDaemon connects to the daemon named by the command's flags.
+func dialDaemon(ctx context.Context, cmd *cobra.Command, flagValue string) (*daemon.Client, error) {
+	path, err := socketPath(cmd, flagValue)
+	if err != nil {
+		return nil, err
+	}
+	return daemon.Dial(ctx, path)
 }
 
 func addControlCommands(root *cobra.Command) {
@@ -48,7 +71,7 @@ func addControlCommands(root *cobra.Command) {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
 			defer cancel()
-			cl, err := daemon.Dial(ctx, socket)
+			cl, err := dialDaemon(ctx, cmd, socket)
 			if err != nil {
 				return err
 			}
@@ -69,7 +92,7 @@ func addControlCommands(root *cobra.Command) {
 			return daemon.WriteTable(out, conns)
 		},
 	}
-	addSocketFlag(status.Flags(), &socket)
+	addSocketFlags(status.Flags(), &socket)
 	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	var upSocket string
@@ -82,7 +105,7 @@ func addControlCommands(root *cobra.Command) {
 			return runUp(cmd, upSocket, args[0], wait)
 		},
 	}
-	addSocketFlag(up.Flags(), &upSocket)
+	addSocketFlags(up.Flags(), &upSocket)
 	up.Flags().DurationVar(&wait, "wait", 60*time.Second, "how long to wait for the result (0: return once started)")
 
 	var downSocket string
@@ -93,7 +116,7 @@ func addControlCommands(root *cobra.Command) {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
 			defer cancel()
-			cl, err := daemon.Dial(ctx, downSocket)
+			cl, err := dialDaemon(ctx, cmd, downSocket)
 			if err != nil {
 				return err
 			}
@@ -105,7 +128,7 @@ func addControlCommands(root *cobra.Command) {
 			return nil
 		},
 	}
-	addSocketFlag(down.Flags(), &downSocket)
+	addSocketFlags(down.Flags(), &downSocket)
 
 	root.AddCommand(status, up, down)
 }
@@ -119,7 +142,7 @@ func runUp(cmd *cobra.Command, socket, name string, wait time.Duration) error {
 	}
 	dialCtx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	cl, err := daemon.Dial(dialCtx, socket)
+	cl, err := dialDaemon(dialCtx, cmd, socket)
 	if err != nil {
 		return err
 	}

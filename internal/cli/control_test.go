@@ -148,3 +148,25 @@ func TestControlCommandsNeedADaemon(t *testing.T) {
 		t.Error("up of an unknown conn exited 0")
 	}
 }
+
+// TestSocketFromSettings: without --socket the control commands use the
+// control_socket of the settings file, as the daemon does.
+func TestSocketFromSettings(t *testing.T) {
+	path := serveFake(t, &fakeBackend{conns: twoConns()})
+	settings := filepath.Join(t.TempDir(), "ipsecgw.yaml")
+	if err := os.WriteFile(settings, []byte("control_socket: "+path+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"status", "--settings", settings}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "established") {
+		t.Errorf("status via the settings' socket: %q", out.String())
+	}
+	t.Setenv("IPSECGW_CONTROL_SOCKET", path)
+	out.Reset()
+	if code := Main([]string{"status", "--settings", ""}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "established") {
+		t.Fatalf("status via IPSECGW_CONTROL_SOCKET: exit %d: %s %s", code, out.String(), errOut.String())
+	}
+}
