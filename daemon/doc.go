@@ -10,8 +10,20 @@
 // as responder (right=%any included) and installs trap policies for
 // auto=route conns. When its context ends (SIGTERM/SIGINT in `ipsecgw
 // run`) it deletes its SAs at the peers (ike Manager.Close), removes the
-// routes and the TUN device and the control socket, in that order. Each
-// state change of a connection is one log line (log/slog).
+// control socket, the policies, the routes and the TUN device. Each state
+// change of a connection is one log line ("connection state", sampled
+// every 100 ms and right after control requests and SA changes).
+//
+// Reload (SIGHUP in `ipsecgw run`) loads the files again and applies
+// config.Diff: unchanged conns are not touched; conns whose CHILD or IKE
+// parameters changed are taken down and, for auto=start, brought up again;
+// a configuration with errors is refused and the running one stays.
+//
+// Sockets: UDP 500/4500 and raw ESP on the IPv4 wildcard address, and on
+// the IPv6 one as well when a conn has an IPv6 address (decided at start;
+// a reload does not open IPv6 sockets). CHILD SAs are installed by
+// Installer (the ike.ChildInstaller): inbound SA, outbound SA, SPD rules,
+// then routes for the remote subnets on the TUN device.
 //
 // # Control protocol
 //
