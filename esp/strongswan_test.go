@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,6 +81,34 @@ func TestStrongSwanESPDecryptsWithOurCode(t *testing.T) {
 		{"chacha20poly1305", tr(transform.TypeENCR, transform.EncrChaCha20Poly1305, 0), tr(transform.TypeINTEG, 0, 0)},
 		{"aes256ctr-sha1", tr(transform.TypeENCR, transform.EncrAESCTR, 256), tr(transform.TypeINTEG, transform.IntegHMACSHA1_96, 0)},
 		{"null-sha384", tr(transform.TypeENCR, transform.EncrNull, 0), tr(transform.TypeINTEG, transform.IntegHMACSHA2_384_192, 0)},
+		{"aes128gcm12", tr(transform.TypeENCR, transform.EncrAESGCM12, 128), tr(transform.TypeINTEG, 0, 0)},
+		{"aes192gcm8", tr(transform.TypeENCR, transform.EncrAESGCM8, 192), tr(transform.TypeINTEG, 0, 0)},
+		{"aes256-sha512", tr(transform.TypeENCR, transform.EncrAESCBC, 256), tr(transform.TypeINTEG, transform.IntegHMACSHA2_512_256, 0)},
+		{"aes192-sha384", tr(transform.TypeENCR, transform.EncrAESCBC, 192), tr(transform.TypeINTEG, transform.IntegHMACSHA2_384_192, 0)},
+		{"3des-sha1", tr(transform.TypeENCR, transform.Encr3DES, 0), tr(transform.TypeINTEG, transform.IntegHMACSHA1_96, 0)},
+		{"aes128ctr-sha256", tr(transform.TypeENCR, transform.EncrAESCTR, 128), tr(transform.TypeINTEG, transform.IntegHMACSHA2_256_128, 0)},
+		{"aes128-md5", tr(transform.TypeENCR, transform.EncrAESCBC, 128), tr(transform.TypeINTEG, transform.IntegHMACMD5_96, 0)},
+		{"aes128-aesxcbc", tr(transform.TypeENCR, transform.EncrAESCBC, 128), tr(transform.TypeINTEG, transform.IntegAESXCBC96, 0)},
+	}
+	// ESP_WRITE_VECTORS=1 records the first packet of each direction with
+	// its keys in testdata/strongswan_esp.json (TestKnownESPPackets).
+	var vecMu sync.Mutex
+	var vectors []knownPacket
+	if os.Getenv("ESP_WRITE_VECTORS") == "1" {
+		t.Cleanup(func() {
+			if t.Failed() {
+				return
+			}
+			sort.Slice(vectors, func(i, j int) bool { return vectors[i].Name < vectors[j].Name })
+			b, err := json.MarshalIndent(vectors, "", "  ")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := os.WriteFile("testdata/strongswan_esp.json", append(b, '\n'), 0o644); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 	// kernel-libipsec does not do ESN (the CHILD SA fails to install with
 	// an "-esn" proposal), so ESN is covered by our own round trips only.
@@ -87,7 +118,7 @@ func TestStrongSwanESPDecryptsWithOurCode(t *testing.T) {
 			l := lab.New(t, lab.Options{})
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			plugins := append(append([]string(nil), lab.DefaultPlugins...), "chapoly", "ctr")
+			plugins := append(append([]string(nil), lab.DefaultPlugins...), "chapoly", "ctr", "xcbc")
 			const psk = "esp-interop-test-psk"
 			ike := "aes128-sha256-x25519"
 			c1 := lab.SiteToSite(l.GW1, l.GW2, 2, psk, ike, c.proposal)
@@ -121,6 +152,8 @@ func TestStrongSwanESPDecryptsWithOurCode(t *testing.T) {
 			}
 			ini, res := childKeys(t, gw1.LogLines(), c.encr, c.integ)
 			out, in := ini.protector(t), res.protector(t)
+			// pkt is decrypted in place below; keep the ciphertext for the
+			// vector file from the capture buffer.
 			spiOut, _ := strconv.ParseUint(child.SPIOut, 16, 32)
 			spiIn, _ := strconv.ParseUint(child.SPIIn, 16, 32)
 			f, err := os.Open(capt.File)
@@ -167,6 +200,20 @@ func TestStrongSwanESPDecryptsWithOurCode(t *testing.T) {
 				if next != NextIPv4 || inner[9] != 1 || len(inner) != int(binary.BigEndian.Uint16(inner[2:])) ||
 					fmt.Sprint(inner[12:16]) != fmt.Sprint(ip4(src)) || fmt.Sprint(inner[16:20]) != fmt.Sprint(ip4(dst)) {
 					t.Fatalf("inner packet is not ICMP %s -> %s: %s", src, dst, hex.EncodeToString(inner[:min(len(inner), 40)]))
+				}
+				if opened[dir] == 0 && os.Getenv("ESP_WRITE_VECTORS") == "1" {
+					k := ini
+					if dir == 1 {
+						k = res
+					}
+					vecMu.Lock()
+					vectors = append(vectors, knownPacket{
+						Name: c.proposal + []string{"/initiator", "/responder"}[dir], Proposal: c.proposal,
+						Encr: uint16(c.encr.ID), EncrKeyLen: c.encr.KeyLen, Integ: uint16(c.integ.ID),
+						EncKey: hex.EncodeToString(k.encKey), IntegKey: hex.EncodeToString(k.iKey),
+						ESP: hex.EncodeToString(data[14+off:]), Inner: hex.EncodeToString(inner),
+					})
+					vecMu.Unlock()
 				}
 				opened[dir]++
 			}
@@ -228,7 +275,7 @@ func TestStrongSwanTalksToOurDataplane(t *testing.T) {
 			l := lab.New(t, lab.Options{Tools: []string{"iperf3"}})
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			plugins := append(append([]string(nil), lab.DefaultPlugins...), "chapoly", "ctr")
+			plugins := append(append([]string(nil), lab.DefaultPlugins...), "chapoly", "ctr", "xcbc")
 			const psk = "esp-interop-test-psk"
 			ike := "aes128-sha256-x25519"
 			c1 := lab.SiteToSite(l.GW1, l.GW2, 2, psk, ike, c.proposal)
@@ -301,4 +348,18 @@ func tr(typ transform.Type, id transform.ID, keyLen uint16) transform.Transform 
 func ip4(s string) []byte {
 	a := mustAP(s + ":0").Addr().As4()
 	return a[:]
+}
+
+// knownPacket is one ESP packet captured from strongSwan with the keys it
+// was protected with (testdata/strongswan_esp.json).
+type knownPacket struct {
+	Name       string `json:"name"`
+	Proposal   string `json:"proposal"`
+	Encr       uint16 `json:"encr"`
+	EncrKeyLen uint16 `json:"encr_key_len,omitempty"`
+	Integ      uint16 `json:"integ"`
+	EncKey     string `json:"enc_key"`
+	IntegKey   string `json:"integ_key"`
+	ESP        string `json:"esp"`   // SPI through ICV, as captured
+	Inner      string `json:"inner"` // the inner IP packet it carries
 }
