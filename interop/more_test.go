@@ -42,6 +42,11 @@ func TestIpsecgwToIpsecgw(t *testing.T) {
 	if len(s1.Children) != 1 || len(s2.Children) != 1 || s1.Children[0].SPIIn != s2.Children[0].SPIOut || s1.Children[0].SPIOut != s2.Children[0].SPIIn {
 		t.Errorf("CHILD SAs do not pair up: gw1 %+v, gw2 %+v", s1.Children, s2.Children)
 	}
+	// Without a NAT between them and without forceencaps, two ipsecgw
+	// daemons use plain ESP (IP protocol 50, raw sockets).
+	if s1.Children[0].UDPEncap || s1.IKE.NATDetected {
+		t.Errorf("ESP is UDP-encapsulated without a NAT: %+v %+v", s1.IKE, s1.Children[0])
+	}
 	pingBothWays(ctx, t, l, 3)
 
 	if out, err := gw1.cli(ctx, "down", "s2s"); err != nil {
