@@ -185,3 +185,30 @@ func TestReload(t *testing.T) {
 		t.Errorf("a broken file was applied: calls %v", fi.ups)
 	}
 }
+
+// TestIKEv1ConnSaysWhy: an IKEv1 conn is listed, and both its status and
+// an up request say that this build does not negotiate IKEv1.
+func TestIKEv1ConnSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "ipsec.conf")
+	secrets := filepath.Join(dir, "ipsec.secrets")
+	os.WriteFile(conf, []byte("conn v1\n\tkeyexchange=ikev1\n\tauthby=secret\n\tleft=198.51.100.1\n\tright=198.51.100.2\n\tleftsubnet=10.1.0.0/24\n\trightsubnet=10.2.0.0/24\n\tauto=start\n"), 0o644)
+	os.WriteFile(secrets, []byte(`: PSK "test-secret-123456"`+"\n"), 0o600)
+	cfg, diags, err := config.Load(config.Options{ConfPath: conf, SecretsPath: secrets})
+	if cfg == nil {
+		t.Fatalf("config: %v %v", err, diags)
+	}
+	fi := &fakeIKE{}
+	d := &Daemon{ike: fi, now: time.Now}
+	d.cfg.Store(cfg)
+	st := d.Status()
+	if len(st) != 1 || st[0].Version != "ikev1" || st[0].State != StateDown || !strings.Contains(st[0].LastError, "IKEv1") {
+		t.Errorf("IKEv1 conn status: %+v", st)
+	}
+	if err := d.Up("v1"); err == nil || !strings.Contains(err.Error(), "IKEv1") {
+		t.Errorf("up of an IKEv1 conn: %v", err)
+	}
+	if len(fi.ups) != 0 {
+		t.Errorf("IKEv1 conn reached the IKEv2 manager: %v", fi.ups)
+	}
+}
