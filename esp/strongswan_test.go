@@ -269,6 +269,9 @@ func TestStrongSwanTalksToOurDataplane(t *testing.T) {
 		{"aes128-sha256", tr(transform.TypeENCR, transform.EncrAESCBC, 128), tr(transform.TypeINTEG, transform.IntegHMACSHA2_256_128, 0)},
 		{"chacha20poly1305", tr(transform.TypeENCR, transform.EncrChaCha20Poly1305, 0), tr(transform.TypeINTEG, 0, 0)},
 		{"null-sha256", tr(transform.TypeENCR, transform.EncrNull, 0), tr(transform.TypeINTEG, transform.IntegHMACSHA2_256_128, 0)},
+		{"aes256gcm8", tr(transform.TypeENCR, transform.EncrAESGCM8, 256), tr(transform.TypeINTEG, 0, 0)},
+		{"aes128ctr-sha1", tr(transform.TypeENCR, transform.EncrAESCTR, 128), tr(transform.TypeINTEG, transform.IntegHMACSHA1_96, 0)},
+		{"3des-sha384", tr(transform.TypeENCR, transform.Encr3DES, 0), tr(transform.TypeINTEG, transform.IntegHMACSHA2_384_192, 0)},
 	}
 	for _, c := range cases {
 		t.Run(c.proposal, func(t *testing.T) {
