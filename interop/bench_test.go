@@ -34,7 +34,7 @@ func BenchmarkUpToFirstPacket(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	gw, charon := benchTunnel(ctx, b, l, "aes128-sha256-modp2048", "aes128gcm16")
-	cl, err := daemon.Dial(ctx, gw.socket)
+	cl, err := daemon.Dial(ctx, gw.Socket)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func TestIpsecgwToIpsecgw(t *testing.T) {
 	c2.RemoteAddr = "%any"
 	gw2 := startGateway(ctx, t, l.GW2, gatewayFiles{Conf: c2.IPsecConf(), Secrets: c2.IPsecSecrets()})
 	gw1 := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: c1.IPsecConf(), Secrets: c1.IPsecSecrets()})
-	if gw1.socket == gw2.socket {
+	if gw1.Socket == gw2.Socket {
 		t.Fatal("the two daemons share a control socket")
 	}
 	s1, err := gw1.waitState(ctx, "s2s", daemon.StateEstablished)
@@ -173,7 +173,7 @@ func TestFailures(t *testing.T) {
 					t.Errorf("strongSwan has a CHILD SA: %+v", sa)
 				}
 			}
-			if err := gw.stop(); err != nil {
+			if err := gw.Stop(); err != nil {
 				t.Fatal(err)
 			}
 			if err := charon.WaitDown(ctx, "s2s"); err != nil {
@@ -265,18 +265,18 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	confPath := gw.dir + "/ipsec.conf"
+	confPath := gw.ConfPath
 	reload := func(text, wantLog string) {
 		t.Helper()
 		if err := os.WriteFile(confPath, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		n := strings.Count(gw.proc.Output(), wantLog)
-		gw.proc.Signal(syscall.SIGHUP)
-		for strings.Count(gw.proc.Output(), wantLog) == n {
+		n := strings.Count(gw.Proc.Output(), wantLog)
+		gw.Proc.Signal(syscall.SIGHUP)
+		for strings.Count(gw.Proc.Output(), wantLog) == n {
 			select {
 			case <-ctx.Done():
-				t.Fatalf("no %q in the log after SIGHUP:\n%s", wantLog, tail(gw.proc.Output(), 30))
+				t.Fatalf("no %q in the log after SIGHUP:\n%s", wantLog, tail(gw.Proc.Output(), 30))
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
@@ -319,8 +319,8 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if kept.State != daemon.StateEstablished || kept.Children[0].SPIIn != changed.Children[0].SPIIn {
 		t.Errorf("a refused reload disturbed the tunnel: %+v", kept)
 	}
-	if !strings.Contains(gw.proc.Output(), "ipsec.conf:") {
-		t.Errorf("the refused reload does not name FILE:LINE:\n%s", tail(gw.proc.Output(), 20))
+	if !strings.Contains(gw.Proc.Output(), "ipsec.conf:") {
+		t.Errorf("the refused reload does not name FILE:LINE:\n%s", tail(gw.Proc.Output(), 20))
 	}
 	pingBothWays(ctx, t, l, 1)
 }

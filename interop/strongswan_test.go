@@ -145,7 +145,7 @@ func TestIpsecgwInitiatesToStrongSwan(t *testing.T) {
 	t.Logf("ipsecgw status:\n%s", table)
 
 	// Shutdown deletes the SAs at the peer and removes the TUN device.
-	if err := gw.stop(); err != nil {
+	if err := gw.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if err := charon.WaitDown(ctx, "s2s"); err != nil {
@@ -154,11 +154,11 @@ func TestIpsecgwInitiatesToStrongSwan(t *testing.T) {
 	if out, err := l.GW1.Run(ctx, "ip", "link", "show", tunName); err == nil {
 		t.Errorf("TUN device still exists after shutdown:\n%s", out)
 	}
-	if !strings.Contains(gw.proc.Output(), `msg="connection state" conn=s2s state=established`) {
-		t.Errorf("no state change line for established in the log:\n%s", tail(gw.proc.Output(), 30))
+	if !strings.Contains(gw.Proc.Output(), `msg="connection state" conn=s2s state=established`) {
+		t.Errorf("no state change line for established in the log:\n%s", tail(gw.Proc.Output(), 30))
 	}
-	if !strings.Contains(gw.proc.Output(), "ipsecgw stopped") {
-		t.Errorf("no clean stop in the log:\n%s", tail(gw.proc.Output(), 20))
+	if !strings.Contains(gw.Proc.Output(), "ipsecgw stopped") {
+		t.Errorf("no clean stop in the log:\n%s", tail(gw.Proc.Output(), 20))
 	}
 }
 
@@ -251,7 +251,7 @@ func TestProposals(t *testing.T) {
 			}
 			checkAgree(t, st, sa, tc.wantIKE, tc.wantESP)
 			pingBothWays(ctx, t, l, 2)
-			if err := gw.stop(); err != nil {
+			if err := gw.Stop(); err != nil {
 				t.Fatal(err)
 			}
 			if err := charon.WaitDown(ctx, "s2s"); err != nil {
@@ -293,16 +293,16 @@ func TestWrongPSK(t *testing.T) {
 	if !strings.Contains(strings.ToLower(st.LastError), "psk") && !strings.Contains(st.LastError, "AUTHENTICATION_FAILED") {
 		t.Errorf("reason does not point at the PSK: %q", st.LastError)
 	}
-	if strings.Contains(st.LastError, testPSK) || strings.Contains(st.LastError, c1.PSK) || strings.Contains(gw.proc.Output(), c1.PSK) {
+	if strings.Contains(st.LastError, testPSK) || strings.Contains(st.LastError, c1.PSK) || strings.Contains(gw.Proc.Output(), c1.PSK) {
 		t.Error("the PSK leaked into the status or the log")
 	}
 	if len(st.Children) != 0 {
 		t.Errorf("CHILD SAs after a failed authentication: %+v", st.Children)
 	}
-	for !strings.Contains(gw.proc.Output(), `conn=s2s state=phase1-failed`) {
+	for !strings.Contains(gw.Proc.Output(), `conn=s2s state=phase1-failed`) {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("no state change line for phase1-failed in the log:\n%s", tail(gw.proc.Output(), 30))
+			t.Fatalf("no state change line for phase1-failed in the log:\n%s", tail(gw.Proc.Output(), 30))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

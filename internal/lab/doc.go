@@ -1,8 +1,12 @@
 // Package lab is the strongSwan interop lab: throw-away network namespaces
 // with strongSwan (charon) instances, traffic generators and packet
-// captures, for tests only. ipsecgw's own interop tests reuse it: build a
-// lab, start ipsecgw in one gateway namespace (Node.Start) and charon in the
-// other (Node.StartCharon), then drive traffic and inspect SAs.
+// captures, for tests and the demo (internal/lab/demo, `make demo`).
+// ipsecgw's own interop tests reuse it: build a lab, build the ipsecgw
+// binary once (BuildIPsecGW), start it in one gateway namespace
+// (Node.StartIPsecGW, which waits for its control socket; IPsecGW.Status
+// and WaitEstablished read `ipsecgw status` through that socket) and charon
+// in the other (Node.StartCharon), then drive traffic and inspect SAs. The
+// daemon is a lab process like charon: Close and the signal handler stop it.
 //
 // # Topology
 //

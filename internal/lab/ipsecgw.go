@@ -1,0 +1,201 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/daemon"
+)
+
+// ipsecgwPkg is the main package BuildIPsecGW compiles. A package path
+// rather than ./cmd/ipsecgw works from any directory inside the module.
+const ipsecgwPkg = "github.com/ipsecgw/ipsecgw/cmd/ipsecgw"
+
+// BuildIPsecGW compiles the ipsecgw command into dir and returns the
+// binary's path. flags are extra `go build` flags (for instance -race).
+// Callers build once and pass the path to every StartIPsecGW.
+func BuildIPsecGW(dir string, flags ...string) (string, error) {
+	bin := filepath.Join(dir, "ipsecgw")
+	args := append([]string{"build", "-o", bin}, flags...)
+	out, err := exec.Command("go", append(args, ipsecgwPkg)...).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("building ipsecgw: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// DefaultIPsecGWSettings is the ipsecgw.yaml used when IPsecGWConfig leaves
+// Settings empty: a TUN named isgw0 (each lab node is its own namespace, so
+// the name need not differ between gateways) and info logging.
+const DefaultIPsecGWSettings = "tun:\n  name: isgw0\nlog:\n  level: info\n"
+
+// IPsecGWConfig is what an ipsecgw daemon in a lab node runs with.
+type IPsecGWConfig struct {
+	Bin       string // ipsecgw binary (BuildIPsecGW)
+	IPsecConf string // ipsec.conf text, strongSwan syntax
+	Secrets   string // ipsec.secrets text
+	Settings  string // whole ipsecgw.yaml; empty means DefaultIPsecGWSettings
+}
+
+// IPsecGW is one `ipsecgw run` inside a lab node. The lab records its PID
+// like any other process, so Close and the signal handler stop it.
+type IPsecGW struct {
+	Node *Node
+	Bin  string
+	// Dir holds ipsec.conf, ipsec.secrets, ipsecgw.yaml and the control
+	// socket; it lies inside the lab directory and goes with it.
+	Dir      string
+	ConfPath string
+	Socket   string
+	Proc     *Process
+}
+
+// StartIPsecGW writes the configuration into a fresh directory and starts
+// `ipsecgw run` in the node's namespace, returning once the control socket
+// answers. The socket is a file, so control commands (CLI, Status) run
+// from the host namespace.
+func (n *Node) StartIPsecGW(ctx context.Context, cfg IPsecGWConfig) (*IPsecGW, error) {
+	if cfg.Bin == "" {
+		return nil, errors.New("StartIPsecGW: no ipsecgw binary (see BuildIPsecGW)")
+	}
+	// Unix socket paths are limited to 108 bytes; StateRoot/<id>/ipsecgw-<role>/ctl.sock
+	// stays well below that.
+	dir, err := os.MkdirTemp(n.Lab.Dir, "ipsecgw-"+n.Role+"-")
+	if err != nil {
+		return nil, err
+	}
+	g := &IPsecGW{Node: n, Bin: cfg.Bin, Dir: dir, Socket: filepath.Join(dir, "ctl.sock")}
+	settings := cfg.Settings
+	if settings == "" {
+		settings = DefaultIPsecGWSettings
+	}
+	files := []struct {
+		name, text string
+		mode       os.FileMode
+	}{
+		{"ipsec.conf", cfg.IPsecConf, 0o644},
+		// The PSKs: readable by root only, as ipsecgw expects of a secrets file.
+		{"ipsec.secrets", cfg.Secrets, 0o600},
+		{"ipsecgw.yaml", settings, 0o644},
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = filepath.Join(dir, f.name)
+		if err := os.WriteFile(paths[i], []byte(f.text), f.mode); err != nil {
+			return nil, err
+		}
+	}
+	g.ConfPath = paths[0]
+	g.Proc, err = n.Start("ipsecgw", cfg.Bin, "run", "--config", paths[0], "--secrets", paths[1],
+		"--settings", paths[2], "--socket", g.Socket)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		cl, err := daemon.Dial(ctx, g.Socket)
+		if err == nil {
+			cl.Close()
+			return g, nil
+		}
+		select {
+		case <-g.Proc.Done():
+			return nil, fmt.Errorf("ipsecgw in %s exited at startup (%v):\n%s", n.Role, g.Proc.ExitErr(), g.Proc.Output())
+		case <-ctx.Done():
+			_ = g.Proc.Stop(syscall.SIGKILL, time.Second)
+			return nil, fmt.Errorf("ipsecgw in %s: control socket did not answer: %v\n%s", n.Role, err, g.Proc.Output())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// CLI runs an ipsecgw control command (status, up, down, reload, ...)
+// against this daemon and returns its combined output.
+func (g *IPsecGW) CLI(ctx context.Context, args ...string) (string, error) {
+	args = append(args, "--socket", g.Socket)
+	out, err := exec.CommandContext(ctx, g.Bin, args...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("ipsecgw %v: %w: %s", args, err, out)
+	}
+	return string(out), nil
+}
+
+// Status returns every configured connection as `ipsecgw status --json`
+// describes it (the control protocol carries the same JSON objects).
+func (g *IPsecGW) Status(ctx context.Context) ([]daemon.ConnStatus, error) {
+	cl, err := daemon.Dial(ctx, g.Socket)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	return cl.Status(ctx)
+}
+
+// Conn returns the status of one connection.
+func (g *IPsecGW) Conn(ctx context.Context, name string) (daemon.ConnStatus, error) {
+	conns, err := g.Status(ctx)
+	if err != nil {
+		return daemon.ConnStatus{}, err
+	}
+	for _, c := range conns {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return daemon.ConnStatus{}, fmt.Errorf("ipsecgw in %s: no conn %q in status", g.Node.Role, name)
+}
+
+// Up asks the daemon to bring connection name up (`ipsecgw up`).
+func (g *IPsecGW) Up(ctx context.Context, name string) error {
+	_, err := g.CLI(ctx, "up", name)
+	return err
+}
+
+// WaitState polls the status until connection name is in one of states.
+func (g *IPsecGW) WaitState(ctx context.Context, name string, states ...string) (daemon.ConnStatus, error) {
+	var last daemon.ConnStatus
+	for {
+		c, err := g.Conn(ctx, name)
+		if err == nil {
+			last = c
+			for _, s := range states {
+				if c.State == s {
+					return c, nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("ipsecgw in %s: conn %s still %q (%s), not %v: %w", g.Node.Role, name, last.State, last.LastError, states, ctx.Err())
+		case <-g.Proc.Done():
+			return last, fmt.Errorf("ipsecgw in %s exited (%v) while waiting for conn %s", g.Node.Role, g.Proc.ExitErr(), name)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// WaitEstablished waits until connection name is established.
+func (g *IPsecGW) WaitEstablished(ctx context.Context, name string) (daemon.ConnStatus, error) {
+	return g.WaitState(ctx, name, daemon.StateEstablished)
+}
+
+// Log returns what the daemon has logged so far (stdout and stderr).
+func (g *IPsecGW) Log() string { return g.Proc.Output() }
+
+// Stop sends SIGTERM and waits for the daemon to exit; anything but a clean
+// exit status 0 (an error at shutdown, or a race report from a -race build)
+// is returned as an error. It is safe to call more than once.
+func (g *IPsecGW) Stop() error {
+	if err := g.Proc.Stop(syscall.SIGTERM, 20*time.Second); err != nil {
+		return err
+	}
+	if err := g.Proc.ExitErr(); err != nil {
+		return fmt.Errorf("ipsecgw in %s exited with %v after SIGTERM", g.Node.Role, err)
+	}
+	return nil
+}
