@@ -10,7 +10,7 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/cli.version=$(VERSION) -X $(PKG)/internal/cli.commit=$(COMMIT)
 BIN      := bin/ipsecgw
 
-.PHONY: all build test unit interop bench lint demo deps clean
+.PHONY: all build test unit interop bench bench-net lint demo deps clean
 
 all: build
 
@@ -36,6 +36,13 @@ interop: deps
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 500ms ./...
+
+# Network throughput/latency/CPU benchmark (root): ipsecgw against plain
+# routing, strongSwan kernel-libipsec and wireguard-go in the namespace lab.
+# Results go to results/<timestamp>/; e.g. NETBENCH_FLAGS='-duration 3s -reps 1'.
+bench-net: deps
+	@./bench/netbench/deps.sh
+	$(GO) run ./bench/netbench $(NETBENCH_FLAGS)
 
 lint: deps
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
