@@ -401,7 +401,3 @@ func indent(s string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
-func slogFor(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}

@@ -1,13 +1,15 @@
-package ike
+package ike_test
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	. "github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -152,7 +155,7 @@ func TestInteropStrongSwan(t *testing.T) {
 	}
 	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
 	dir := t.TempDir()
-	newManager := func(ike, esp, secret string) (*Manager, *fakeInstaller) {
+	newManager := func(ike, esp, secret string) (*Manager, *recInstaller) {
 		conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=%s\n\tesp=%s\n\tauto=add\n",
 			l.GW1.Addr, l.GW1.LAN, l.GW2.PublicAddr, l.GW2.LAN, ike, esp)
 		os.WriteFile(filepath.Join(dir, "ipsec.conf"), []byte(conf), 0o600)
@@ -161,9 +164,9 @@ func TestInteropStrongSwan(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v %v", err, diags)
 		}
-		inst := newFakeInstaller(0xc0000000)
+		inst := newRecInstaller(0xc0000000)
 		m, err := NewManager(Options{Config: cfg, Send: u.send, Installer: inst, LocalAddrs: []netip.Addr{l.GW1.Addr},
-			Logger: slogFor(t)})
+			Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +180,7 @@ func TestInteropStrongSwan(t *testing.T) {
 		defer cancel()
 		m.Close(c)
 	}
-	checkSPIs := func(t *testing.T, inst *fakeInstaller, sa lab.IKESA) {
+	checkSPIs := func(t *testing.T, inst *recInstaller, sa lab.IKESA) {
 		t.Helper()
 		got := inst.all()
 		if len(got) != 1 || len(sa.Children) != 1 {
@@ -259,4 +262,169 @@ func TestInteropStrongSwan(t *testing.T) {
 			t.Errorf("CHILD SA installed with a wrong PSK")
 		}
 	})
+}
+
+// TestInteropStrongSwanRekey lets strongSwan rekey its CHILD SA (with PFS)
+// and the IKE SA while running DPD against us: we answer as responder, the
+// CHILD SA moves to the new IKE SA, and charon's view of the SPIs matches
+// ours afterwards.
+func TestInteropStrongSwanRekey(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop lab skipped in -short mode")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const psk = "interop secret 1234"
+	c := lab.SiteToSite(l.GW2, l.GW1, 2, psk, "aes128gcm16-prfsha256-ecp256", "aes128gcm16-ecp256")
+	c.ConnExtra = "rekey_time = 9s\n    over_time = 60s\n    rand_time = 0s\n    dpd_delay = 2s"
+	c.ChildExtra = "rekey_time = 5s\n        life_time = 60s\n        rand_time = 0s"
+	ch, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	dir := t.TempDir()
+	conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=aes128gcm16-prfsha256-ecp256!\n\tesp=aes128gcm16-ecp256!\n\tauto=add\n",
+		l.GW1.Addr, l.GW1.LAN, l.GW2.PublicAddr, l.GW2.LAN)
+	os.WriteFile(filepath.Join(dir, "ipsec.conf"), []byte(conf), 0o600)
+	os.WriteFile(filepath.Join(dir, "ipsec.secrets"), []byte(fmt.Sprintf("gw1 gw2 : PSK %q\n", psk)), 0o600)
+	cfg, diags, err := config.Load(config.Options{ConfPath: filepath.Join(dir, "ipsec.conf"), SecretsPath: filepath.Join(dir, "ipsec.secrets"), LocalAddrs: []netip.Addr{l.GW1.Addr}})
+	if err != nil {
+		t.Fatalf("%v %v", err, diags)
+	}
+	inst := newRecInstaller(0xc0000000)
+	m, err := NewManager(Options{Config: cfg, Send: u.send, Installer: inst, LocalAddrs: []netip.Addr{l.GW1.Addr}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.mu.Lock()
+	u.handler = m.HandlePacket
+	u.mu.Unlock()
+	defer func() {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		m.Close(c)
+	}()
+	if err := ch.Initiate(ctx, "s2s", "net"); err != nil {
+		t.Fatal(err)
+	}
+	first := waitState(t, m, "s2s", StateEstablished)
+	firstChild := inst.all()[0]
+	// CHILD rekeys at 5 s and 10 s, the IKE rekey at 9 s; look at 12.5 s,
+	// between events.
+	time.Sleep(12500 * time.Millisecond)
+	s := waitState(t, m, "s2s", StateEstablished)
+	var sa lab.IKESA
+	sas, err := ch.ListSAs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range sas {
+		if x.Name == "s2s" && x.State == "ESTABLISHED" {
+			sa = x
+		}
+	}
+	if sa.State == "" || len(sa.Children) == 0 {
+		t.Fatalf("charon has no established IKE SA with a CHILD SA: %+v", sas)
+	}
+	if s.SPIi == first.SPIi {
+		t.Errorf("IKE SA not rekeyed (SPIs %x/%x)", s.SPIi, s.SPIr)
+	}
+	if fmt.Sprintf("%016x", s.SPIi) != sa.InitiatorSPI || fmt.Sprintf("%016x", s.SPIr) != sa.ResponderSPI {
+		t.Errorf("IKE SPIs: ours %016x/%016x, charon %s/%s", s.SPIi, s.SPIr, sa.InitiatorSPI, sa.ResponderSPI)
+	}
+	got := inst.all()
+	if len(got) == 0 || got[0].InSPI == firstChild.InSPI {
+		t.Fatalf("CHILD SA not rekeyed: %d installed", len(got))
+	}
+	installed := 0
+	for _, c := range sa.Children {
+		if c.State == "INSTALLED" {
+			installed++
+			found := false
+			for _, g := range got {
+				if fmt.Sprintf("%08x", g.InSPI) == c.SPIOut && fmt.Sprintf("%08x", g.OutSPI) == c.SPIIn {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("charon's CHILD SA %s/%s is not installed here", c.SPIIn, c.SPIOut)
+			}
+		}
+	}
+	if installed != len(got) {
+		t.Errorf("charon has %d CHILD SAs installed, we have %d", installed, len(got))
+	}
+	t.Logf("after rekeys: IKE %x/%x, %d CHILD SA(s), charon child DH %s", s.SPIi, s.SPIr, len(got), sa.Children[0].DHGroup)
+	if os.Getenv("IKE_INTEROP_LOG") != "" {
+		for _, line := range ch.LogLines() {
+			if strings.Contains(line, "[IKE]") || strings.Contains(line, "[CHD]") || strings.Contains(line, "[ENC]") {
+				t.Log(line)
+			}
+		}
+	}
+}
+
+// recInstaller records CHILD SAs (the interop tests live in package
+// ike_test: internal/lab imports the daemon, which imports ike).
+type recInstaller struct {
+	mu   sync.Mutex
+	next uint32
+	sas  map[uint32]ChildSA
+}
+
+func newRecInstaller(base uint32) *recInstaller {
+	return &recInstaller{next: base, sas: map[uint32]ChildSA{}}
+}
+
+func (f *recInstaller) AllocateSPI() (uint32, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.next++
+	return f.next, nil
+}
+
+func (f *recInstaller) Install(sa ChildSA) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sas[sa.InSPI] = sa
+	return nil
+}
+
+func (f *recInstaller) Remove(conn string, in, out uint32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.sas[in]; !ok {
+		return fmt.Errorf("no SA %08x", in)
+	}
+	delete(f.sas, in)
+	return nil
+}
+
+func (f *recInstaller) InstallTrap(config.Conn) error { return nil }
+func (f *recInstaller) RemoveTrap(string) error       { return nil }
+
+func (f *recInstaller) all() []ChildSA {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []ChildSA
+	for _, sa := range f.sas {
+		out = append(out, sa)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].InSPI < out[j].InSPI })
+	return out
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
 }

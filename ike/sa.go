@@ -429,6 +429,7 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 		return
 	}
 	sa.lastRecv = sa.m.clock.Now()
+	sa.log.Debug("request", "exchange", m.Header.Exchange, "msgid", id, "payloads", innerTypes(m))
 	// Follow the peer to a new port (it moved to 4500 after NAT detection,
 	// or a NAT changed its mapping): the authenticated message is proof.
 	if m.Header.Exchange != message.IKE_SA_INIT && (remote != sa.remote || local != sa.local) {
@@ -623,4 +624,23 @@ func (sa *ikeSA) retryKeying(reason string) bool {
 		}
 	}
 	return true
+}
+
+// innerTypes lists the payload types of a (decrypted) message for logs.
+func innerTypes(m *message.Message) string {
+	var b []byte
+	for i, p := range body(m) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, p.Type.String()...)
+		if p.Type == message.PayloadN {
+			if n, _, err := message.ParseNotify(p.Body); err == nil {
+				b = append(b, '(')
+				b = append(b, n.Type.String()...)
+				b = append(b, ')')
+			}
+		}
+	}
+	return string(b)
 }
