@@ -179,11 +179,15 @@ func ipsecgwTunnel(ctx context.Context, l *lab.Lab, bin string) (tunnel, error) 
 		return tunnel{}, err
 	}
 	fmt.Printf("ipsecgw gw1 pid %d (socket %s), ipsec.conf:\n%s", gw.Proc.PID, gw.Socket, indent(c1.IPsecConf()))
-	st, err := gw.WaitEstablished(ctx, "s2s")
+	// auto=start brings the tunnel up in well under a second; a minute
+	// without it means it will not come, and the logs say why.
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	st, err := gw.WaitEstablished(wctx, "s2s")
 	if err != nil {
 		return tunnel{}, fmt.Errorf("%w\nipsecgw log:\n%s\ncharon log:\n%s", err, gw.Log(), strings.Join(charon.LogExcerpt(), "\n"))
 	}
-	sa, err := charon.WaitEstablished(ctx, "s2s", "net")
+	sa, err := charon.WaitEstablished(wctx, "s2s", "net")
 	if err != nil {
 		return tunnel{}, err
 	}
