@@ -428,3 +428,160 @@ func (w logWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// TestInteropWeDrive has ipsecgw initiate two conns that share one IKE SA
+// with strongSwan, then rekey both CHILD SAs (PFS) and the IKE SA itself
+// (reauth=no) on its own timers while sending DPD.
+func TestInteropWeDrive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop lab skipped in -short mode")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const psk = "interop secret 5678"
+	swan := fmt.Sprintf(`connections {
+  s2s {
+    version = 2
+    local_addrs = %s
+    remote_addrs = %s
+    proposals = aes128gcm16-prfsha256-ecp256
+    local {
+      auth = psk
+      id = gw2
+    }
+    remote {
+      auth = psk
+      id = gw1
+    }
+    children {
+      net {
+        local_ts = 10.2.0.0/24
+        remote_ts = 10.1.0.0/24
+        esp_proposals = aes128gcm16-ecp256
+      }
+      net2 {
+        local_ts = 10.2.0.0/24
+        remote_ts = 10.1.1.0/24
+        esp_proposals = aes128gcm16-ecp256
+      }
+    }
+  }
+}
+secrets {
+  ike-0 {
+    id-1 = gw2
+    id-2 = gw1
+    secret = %q
+  }
+}
+`, l.GW2.Addr, l.GW1.PublicAddr, psk)
+	ch, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: swan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	dir := t.TempDir()
+	conf := fmt.Sprintf(`conn %%default
+	keyexchange=ikev2
+	authby=secret
+	left=%s
+	leftid=gw1
+	right=%s
+	rightid=gw2
+	ike=aes128gcm16-prfsha256-ecp256!
+	esp=aes128gcm16-ecp256!
+	reauth=no
+	ikelifetime=26s
+	lifetime=20s
+	margintime=8s
+	rekeyfuzz=0%%
+	dpdaction=restart
+	dpddelay=3s
+	auto=add
+
+conn net1
+	leftsubnet=10.1.0.0/24
+	rightsubnet=10.2.0.0/24
+
+conn net2
+	leftsubnet=10.1.1.0/24
+	rightsubnet=10.2.0.0/24
+`, l.GW1.Addr, l.GW2.PublicAddr)
+	os.WriteFile(filepath.Join(dir, "ipsec.conf"), []byte(conf), 0o600)
+	os.WriteFile(filepath.Join(dir, "ipsec.secrets"), []byte(fmt.Sprintf("gw1 gw2 : PSK %q\n", psk)), 0o600)
+	cfg, diags, err := config.Load(config.Options{ConfPath: filepath.Join(dir, "ipsec.conf"), SecretsPath: filepath.Join(dir, "ipsec.secrets"), LocalAddrs: []netip.Addr{l.GW1.Addr}})
+	if err != nil {
+		t.Fatalf("%v %v", err, diags)
+	}
+	inst := newRecInstaller(0xc0000000)
+	m, err := NewManager(Options{Config: cfg, Send: u.send, Installer: inst, LocalAddrs: []netip.Addr{l.GW1.Addr}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.mu.Lock()
+	u.handler = m.HandlePacket
+	u.mu.Unlock()
+	defer func() {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		m.Close(c)
+	}()
+	m.Up("net1")
+	m.Up("net2")
+	s1 := waitState(t, m, "net1", StateEstablished)
+	s2 := waitState(t, m, "net2", StateEstablished)
+	if s1.SPIi != s2.SPIi {
+		t.Fatalf("net1 and net2 do not share the IKE SA")
+	}
+	first := inst.all()
+	// CHILD rekeys at 12 s, IKE rekey at 18 s; look at 21 s.
+	time.Sleep(21 * time.Second)
+	s1 = waitState(t, m, "net1", StateEstablished)
+	waitState(t, m, "net2", StateEstablished)
+	sas, err := ch.ListSAs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sa lab.IKESA
+	n := 0
+	for _, x := range sas {
+		if x.Name == "s2s" && x.State == "ESTABLISHED" {
+			sa = x
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("charon has %d established IKE SAs: %+v", n, sas)
+	}
+	if fmt.Sprintf("%016x", s1.SPIi) != sa.InitiatorSPI || fmt.Sprintf("%016x", s1.SPIr) != sa.ResponderSPI || s1.SPIi == s2.SPIi {
+		t.Errorf("IKE SA: ours %016x/%016x (before %016x), charon %s/%s", s1.SPIi, s1.SPIr, s2.SPIi, sa.InitiatorSPI, sa.ResponderSPI)
+	}
+	got := inst.all()
+	installed := 0
+	for _, c := range sa.Children {
+		if c.State != "INSTALLED" {
+			continue
+		}
+		installed++
+		ok := false
+		for _, g := range got {
+			if fmt.Sprintf("%08x", g.InSPI) == c.SPIOut && fmt.Sprintf("%08x", g.OutSPI) == c.SPIIn {
+				ok = true
+			}
+		}
+		if !ok {
+			t.Errorf("charon's CHILD SA %s %s/%s not installed here", c.Name, c.SPIIn, c.SPIOut)
+		}
+	}
+	if installed != 2 || len(got) != 2 {
+		t.Errorf("CHILD SAs: charon %d installed, ours %d; want 2", installed, len(got))
+	}
+	for _, f := range first {
+		for _, g := range got {
+			if f.InSPI == g.InSPI {
+				t.Errorf("CHILD SA %08x was not rekeyed", f.InSPI)
+			}
+		}
+	}
+}
