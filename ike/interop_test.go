@@ -113,10 +113,28 @@ func (u *nsUDP) send(local, remote netip.AddrPort, pkt []byte) error {
 	return err
 }
 
+// charonAlive fails the test at once when charon has exited, with how it
+// ended (it was seen to die at startup when other labs ran alongside).
+var charonAlive func(t *testing.T)
+
+func watchCharon(ch *lab.Charon) {
+	charonAlive = func(t *testing.T) {
+		t.Helper()
+		select {
+		case <-ch.Proc.Done():
+			t.Fatalf("charon exited: %v", ch.Proc.ExitErr())
+		default:
+		}
+	}
+}
+
 func waitState(t *testing.T, m *Manager, conn string, want State) ConnStatus {
 	t.Helper()
 	var s ConnStatus
 	for i := 0; i < 300; i++ {
+		if charonAlive != nil {
+			charonAlive(t)
+		}
 		for _, x := range m.Status() {
 			if x.Name == conn {
 				s = x
@@ -153,6 +171,7 @@ func TestInteropStrongSwan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	watchCharon(ch)
 	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
 	dir := t.TempDir()
 	newManager := func(ike, esp, secret string) (*Manager, *recInstaller) {
@@ -283,6 +302,7 @@ func TestInteropStrongSwanRekey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	watchCharon(ch)
 	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
 	dir := t.TempDir()
 	conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=aes128gcm16-prfsha256-ecp256!\n\tesp=aes128gcm16-ecp256!\n\tauto=add\n",
@@ -480,6 +500,7 @@ secrets {
 	if err != nil {
 		t.Fatal(err)
 	}
+	watchCharon(ch)
 	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
 	dir := t.TempDir()
 	conf := fmt.Sprintf(`conn %%default
@@ -584,4 +605,90 @@ conn net2
 			}
 		}
 	}
+}
+
+// TestInteropFailures checks INVALID_KE_PAYLOAD and the failure reasons
+// against strongSwan: no common IKE proposal and mismatched subnets, with
+// charon initiating.
+func TestInteropFailures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop lab skipped in -short mode")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const psk = "interop secret 9"
+	swan := func(ike, remoteTS string) string {
+		c := lab.SiteToSite(l.GW2, l.GW1, 2, psk, ike, "aes128gcm16")
+		if remoteTS != "" {
+			c.RemoteTS = remoteTS
+		}
+		return lab.SwanctlConf(c)
+	}
+	ch, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: swan("aes128-sha256-ecp256", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchCharon(ch)
+	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	dir := t.TempDir()
+	start := func(ike string) *Manager {
+		conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=%s\n\tesp=aes128gcm16!\n\tkeyingtries=1\n\tauto=add\n",
+			l.GW1.Addr, l.GW1.LAN, l.GW2.PublicAddr, l.GW2.LAN, ike)
+		os.WriteFile(filepath.Join(dir, "ipsec.conf"), []byte(conf), 0o600)
+		os.WriteFile(filepath.Join(dir, "ipsec.secrets"), []byte(fmt.Sprintf("gw1 gw2 : PSK %q\n", psk)), 0o600)
+		cfg, diags, err := config.Load(config.Options{ConfPath: filepath.Join(dir, "ipsec.conf"), SecretsPath: filepath.Join(dir, "ipsec.secrets"), LocalAddrs: []netip.Addr{l.GW1.Addr}})
+		if err != nil {
+			t.Fatalf("%v %v", err, diags)
+		}
+		m, err := NewManager(Options{Config: cfg, Send: u.send, Installer: newRecInstaller(0xc0000000), LocalAddrs: []netip.Addr{l.GW1.Addr}, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.mu.Lock()
+		u.handler = m.HandlePacket
+		u.mu.Unlock()
+		t.Cleanup(func() {
+			c, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			m.Close(c)
+		})
+		return m
+	}
+	t.Run("INVALID_KE_PAYLOAD", func(t *testing.T) {
+		m := start("aes128-sha256-modp2048-ecp256!")
+		m.Up("s2s")
+		s := waitState(t, m, "s2s", StateEstablished)
+		if !strings.HasSuffix(s.IKEAlgorithms, "ecp256") {
+			t.Errorf("IKE algorithms %s", s.IKEAlgorithms)
+		}
+		m.Down("s2s")
+		ch.WaitDown(ctx, "s2s")
+	})
+	t.Run("no common proposal", func(t *testing.T) {
+		if err := ch.Reconfigure(ctx, swan("aes256-sha1-modp1024", "")); err != nil {
+			t.Fatal(err)
+		}
+		m := start("aes128-sha256-modp3072!")
+		if ch.Initiate(ctx, "s2s", "net") == nil {
+			t.Fatal("charon established without a common proposal")
+		}
+		s := waitState(t, m, "s2s", StatePhase1Failed)
+		if want := "peer proposed aes256-sha1-modp1024; we accept aes128-sha256-modp3072"; s.Reason != want {
+			t.Errorf("reason %q, want %q", s.Reason, want)
+		}
+	})
+	t.Run("subnets differ", func(t *testing.T) {
+		if err := ch.Reconfigure(ctx, swan("aes128-sha256-ecp256", "10.9.0.0/24")); err != nil {
+			t.Fatal(err)
+		}
+		m := start("aes128-sha256-ecp256!")
+		if ch.Initiate(ctx, "s2s", "net") == nil {
+			t.Fatal("charon established a CHILD SA with mismatched subnets")
+		}
+		s := waitState(t, m, "s2s", StatePhase2Failed)
+		if !strings.Contains(s.Reason, "traffic selectors did not match: we want 10.1.0.0/24 ↔ 10.2.0.0/24, peer proposed 10.9.0.0/24 ↔ 10.2.0.0/24") {
+			t.Errorf("reason %q", s.Reason)
+		}
+	})
 }
