@@ -226,10 +226,11 @@ func measureOnce(ctx context.Context, sys system, bin binaries, opts options) (s
 	}()
 	setupCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	pids, err := sys.setup(setupCtx, l, bin)
+	info, err := sys.setup(setupCtx, l, bin)
 	if err != nil {
 		return fail(fmt.Errorf("setup: %w", err))
 	}
+	s.Negotiated = info.Negotiated
 	// The first packets may wait for a handshake (wireguard-go) or an
 	// ARP resolution; this also proves the path works before measuring.
 	if _, err := l.Host1.Ping(setupCtx, l.Host2.Addr, 3); err != nil {
@@ -238,7 +239,7 @@ func measureOnce(ctx context.Context, sys system, bin binaries, opts options) (s
 	runCtx, cancel2 := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel2()
 	for _, n := range opts.Streams {
-		t, err := runTCP(runCtx, l, pids, opts.Duration, n)
+		t, err := runTCP(runCtx, l, info.PIDs, opts.Duration, n)
 		if err != nil {
 			return fail(fmt.Errorf("tcp %d streams: %w", n, err))
 		}

@@ -12,14 +12,16 @@ import (
 
 // Sample is everything measured for one system in one repetition.
 type Sample struct {
-	System   string      `json:"system"`
-	Rep      int         `json:"rep"`
-	Load     string      `json:"loadavg"` // /proc/loadavg 1/5/15 min before the sample
-	TCP      []TCPResult `json:"tcp"`
-	UDP      UDPResult   `json:"udp_64b"`
-	PingIdle PingResult  `json:"ping_idle"`
-	PingLoad PingResult  `json:"ping_load"`
-	Error    string      `json:"error,omitempty"`
+	System string `json:"system"`
+	Rep    int    `json:"rep"`
+	Load   string `json:"loadavg"` // /proc/loadavg 1/5/15 min before the sample
+	// Negotiated is the data-plane SA the gateways reported.
+	Negotiated string      `json:"negotiated"`
+	TCP        []TCPResult `json:"tcp"`
+	UDP        UDPResult   `json:"udp_64b"`
+	PingIdle   PingResult  `json:"ping_idle"`
+	PingLoad   PingResult  `json:"ping_load"`
+	Error      string      `json:"error,omitempty"`
 }
 
 // Stat is a median with its range over repetitions.
@@ -49,6 +51,8 @@ type Summary struct {
 	System string `json:"system"`
 	Label  string `json:"label"`
 	Failed int    `json:"failed_reps"`
+	// Negotiated is the data-plane SA of the first successful sample.
+	Negotiated string `json:"negotiated"`
 	// Keyed by stream count.
 	TCPGbps        map[int]Stat `json:"tcp_gbit_per_s"`
 	TCPRetransmits map[int]Stat `json:"tcp_retransmits"`
@@ -95,6 +99,9 @@ func (r *Report) summarize() {
 			if s.Error != "" {
 				sum.Failed++
 				continue
+			}
+			if sum.Negotiated == "" {
+				sum.Negotiated = s.Negotiated
 			}
 			for _, t := range s.TCP {
 				gbps[t.Streams] = append(gbps[t.Streams], t.BitsPerSec/1e9)
@@ -186,6 +193,14 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, " %s | %s | %s |", fmtStat(s.TCPGbps[n], 2), retr, cpu)
 		}
 		fmt.Fprintf(&b, " %d |\n", s.Failed)
+	}
+	b.WriteString("\nData-plane SA as the gateways reported it:")
+	for i, s := range r.Summary {
+		sep := ";"
+		if i == len(r.Summary)-1 {
+			sep = "."
+		}
+		fmt.Fprintf(&b, " %s: %s%s", s.System, s.Negotiated, sep)
 	}
 	b.WriteString("\nCPU s/GB: user+system seconds of both gateway daemons (/proc/<pid>/stat) per 10⁹ bytes received; " +
 		"— for plain forwarding, which runs in the kernel's softirq and has no process to charge.\n\n")

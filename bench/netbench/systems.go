@@ -28,9 +28,18 @@ type binaries struct {
 type system struct {
 	Name  string // flag and JSON key
 	Label string // table row
-	// setup configures the path in a fresh lab and returns the PIDs of the
-	// gateway daemons whose CPU time is measured (none for plain).
-	setup func(ctx context.Context, l *lab.Lab, bin binaries) ([]int, error)
+	// setup configures the path in a fresh lab.
+	setup func(ctx context.Context, l *lab.Lab, bin binaries) (setupInfo, error)
+}
+
+// setupInfo is what a running system tells the measurements.
+type setupInfo struct {
+	// PIDs of the gateway daemons whose CPU time is measured (none for
+	// plain).
+	PIDs []int
+	// Negotiated describes the data-plane SA as the gateways report it,
+	// recorded with each sample as evidence of what was measured.
+	Negotiated string
 }
 
 func allSystems() []system {
@@ -43,7 +52,7 @@ func allSystems() []system {
 	} {
 		esp := v.esp
 		sys = append(sys, system{Name: "ipsecgw-" + v.name, Label: "ipsecgw ↔ ipsecgw, " + v.label,
-			setup: func(ctx context.Context, l *lab.Lab, bin binaries) ([]int, error) {
+			setup: func(ctx context.Context, l *lab.Lab, bin binaries) (setupInfo, error) {
 				return setupIpsecgwPair(ctx, l, bin, esp)
 			}})
 	}
@@ -56,14 +65,14 @@ func allSystems() []system {
 
 // setupPlain routes the LANs over the underlay with no tunnel: the lab's
 // gateways have no such routes by default.
-func setupPlain(ctx context.Context, l *lab.Lab, _ binaries) ([]int, error) {
+func setupPlain(ctx context.Context, l *lab.Lab, _ binaries) (setupInfo, error) {
 	if _, err := l.GW1.Run(ctx, "ip", "route", "add", lab.LAN2.String(), "via", l.GW2.Addr.String()); err != nil {
-		return nil, err
+		return setupInfo{}, err
 	}
 	if _, err := l.GW2.Run(ctx, "ip", "route", "add", lab.LAN1.String(), "via", l.GW1.Addr.String()); err != nil {
-		return nil, err
+		return setupInfo{}, err
 	}
-	return nil, nil
+	return setupInfo{Negotiated: "none (kernel forwarding)"}, nil
 }
 
 func siteConns(l *lab.Lab, esp string) (c1, c2 lab.Conn) {
@@ -124,23 +133,24 @@ func startGateway(ctx context.Context, bin string, node *lab.Node, c lab.Conn) (
 	}
 }
 
-// waitEstablished polls the daemon until conn s2s is established.
-func (g *gateway) waitEstablished(ctx context.Context) error {
+// waitEstablished polls the daemon until conn s2s is established and
+// returns its CHILD SA.
+func (g *gateway) waitEstablished(ctx context.Context) (daemon.ChildStatus, error) {
 	last := "no status"
 	for {
 		if st, err := g.status(ctx); err != nil {
 			last = err.Error()
 		} else {
 			if st.State == daemon.StateEstablished && len(st.Children) > 0 {
-				return nil
+				return st.Children[0], nil
 			}
 			last = st.State + " " + st.LastError
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("ipsecgw in %s: s2s not established (%s): %w", g.node.Role, last, ctx.Err())
+			return daemon.ChildStatus{}, fmt.Errorf("ipsecgw in %s: s2s not established (%s): %w", g.node.Role, last, ctx.Err())
 		case <-g.proc.Done():
-			return fmt.Errorf("ipsecgw in %s exited (%v):\n%s", g.node.Role, g.proc.ExitErr(), tail(g.proc.Output(), 30))
+			return daemon.ChildStatus{}, fmt.Errorf("ipsecgw in %s exited (%v):\n%s", g.node.Role, g.proc.ExitErr(), tail(g.proc.Output(), 30))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -166,63 +176,78 @@ func (g *gateway) status(ctx context.Context) (daemon.ConnStatus, error) {
 
 // setupIpsecgwPair runs ipsecgw in both gateways; gw1 initiates once gw2
 // listens.
-func setupIpsecgwPair(ctx context.Context, l *lab.Lab, bin binaries, esp string) ([]int, error) {
+func setupIpsecgwPair(ctx context.Context, l *lab.Lab, bin binaries, esp string) (setupInfo, error) {
 	c1, c2 := siteConns(l, esp)
 	c1.StartAction = "start"
 	g2, err := startGateway(ctx, bin.ipsecgw, l.GW2, c2)
 	if err != nil {
-		return nil, err
+		return setupInfo{}, err
 	}
 	g1, err := startGateway(ctx, bin.ipsecgw, l.GW1, c1)
 	if err != nil {
-		return nil, err
+		return setupInfo{}, err
 	}
-	if err := g1.waitEstablished(ctx); err != nil {
-		return nil, err
+	ch, err := g1.waitEstablished(ctx)
+	if err != nil {
+		return setupInfo{}, err
 	}
-	if err := g2.waitEstablished(ctx); err != nil {
-		return nil, err
+	if _, err := g2.waitEstablished(ctx); err != nil {
+		return setupInfo{}, err
 	}
-	return []int{g1.proc.PID, g2.proc.PID}, nil
+	return setupInfo{PIDs: []int{g1.proc.PID, g2.proc.PID}, Negotiated: describeChild(ch)}, nil
+}
+
+func describeChild(c daemon.ChildStatus) string {
+	encap := "plain ESP"
+	if c.UDPEncap {
+		encap = "ESP in UDP"
+	}
+	return fmt.Sprintf("%s %s (%s)", c.Protocol, c.Proposal, encap)
 }
 
 // setupIpsecgwStrongSwan runs ipsecgw in gw1 (initiator, so it encrypts the
 // host1 → host2 stream) and charon with kernel-libipsec in gw2 (decrypts).
-func setupIpsecgwStrongSwan(ctx context.Context, l *lab.Lab, bin binaries) ([]int, error) {
+func setupIpsecgwStrongSwan(ctx context.Context, l *lab.Lab, bin binaries) (setupInfo, error) {
 	c1, c2 := siteConns(l, "aes128gcm16")
 	c1.StartAction = "start"
 	ch, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
 	if err != nil {
-		return nil, err
+		return setupInfo{}, err
 	}
 	g1, err := startGateway(ctx, bin.ipsecgw, l.GW1, c1)
 	if err != nil {
-		return nil, err
+		return setupInfo{}, err
 	}
-	if err := g1.waitEstablished(ctx); err != nil {
-		return nil, err
+	child, err := g1.waitEstablished(ctx)
+	if err != nil {
+		return setupInfo{}, err
 	}
 	if _, err := ch.WaitEstablished(ctx, "s2s", "*"); err != nil {
-		return nil, err
+		return setupInfo{}, err
 	}
-	return []int{g1.proc.PID, ch.Proc.PID}, nil
+	return setupInfo{PIDs: []int{g1.proc.PID, ch.Proc.PID}, Negotiated: describeChild(child)}, nil
 }
 
 // setupStrongSwanPair runs charon (kernel-libipsec) in both gateways.
-func setupStrongSwanPair(ctx context.Context, l *lab.Lab, _ binaries) ([]int, error) {
+func setupStrongSwanPair(ctx context.Context, l *lab.Lab, _ binaries) (setupInfo, error) {
 	c1, c2 := siteConns(l, "aes128gcm16")
 	ch2, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
 	if err != nil {
-		return nil, err
+		return setupInfo{}, err
 	}
 	ch1, err := l.GW1.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c1)})
 	if err != nil {
-		return nil, err
+		return setupInfo{}, err
 	}
-	if _, err := lab.Establish(ctx, ch1, ch2, "s2s", "net"); err != nil {
-		return nil, err
+	sa, err := lab.Establish(ctx, ch1, ch2, "s2s", "net")
+	if err != nil {
+		return setupInfo{}, err
 	}
-	return []int{ch1.Proc.PID, ch2.Proc.PID}, nil
+	info := setupInfo{PIDs: []int{ch1.Proc.PID, ch2.Proc.PID}}
+	if child, ok := sa.Child("net"); ok {
+		info.Negotiated = describeChild(daemon.ChildStatus{Protocol: "esp", Proposal: child.Proposal(), UDPEncap: child.Encap})
+	}
+	return info, nil
 }
 
 // wgPort is wireguard-go's UDP port on both gateways.
@@ -240,7 +265,7 @@ func inPrivateRun(dir string, argv ...string) []string {
 
 // setupWireGuard starts wireguard-go in both gateways, configures keys,
 // peers and routes with wg, and checks the handshake by a ping.
-func setupWireGuard(ctx context.Context, l *lab.Lab, bin binaries) ([]int, error) {
+func setupWireGuard(ctx context.Context, l *lab.Lab, bin binaries) (setupInfo, error) {
 	type end struct {
 		node      *lab.Node
 		dir       string
@@ -252,24 +277,24 @@ func setupWireGuard(ctx context.Context, l *lab.Lab, bin binaries) ([]int, error
 	for _, e := range ends {
 		e.dir = filepath.Join(l.Dir, "wg-"+e.node.Role)
 		if err := os.MkdirAll(e.dir, 0o700); err != nil {
-			return nil, err
+			return setupInfo{}, err
 		}
 		priv, err := e.node.Run(ctx, "wg", "genkey")
 		if err != nil {
-			return nil, err
+			return setupInfo{}, err
 		}
 		keyFile := filepath.Join(e.dir, "private.key")
 		if err := os.WriteFile(keyFile, []byte(strings.TrimSpace(priv)+"\n"), 0o600); err != nil {
-			return nil, err
+			return setupInfo{}, err
 		}
 		pub, err := e.node.Run(ctx, "sh", "-c", `wg pubkey < "$0"`, keyFile)
 		if err != nil {
-			return nil, err
+			return setupInfo{}, err
 		}
 		e.pub = strings.TrimSpace(pub)
 		e.proc, err = e.node.Start("wireguard-go", inPrivateRun(e.dir, "env", "WG_PROCESS_FOREGROUND=1", bin.wireguard, "-f", "wg0")...)
 		if err != nil {
-			return nil, err
+			return setupInfo{}, err
 		}
 	}
 	for i, e := range ends {
@@ -281,9 +306,9 @@ func setupWireGuard(ctx context.Context, l *lab.Lab, bin binaries) ([]int, error
 			}
 			select {
 			case <-e.proc.Done():
-				return nil, fmt.Errorf("wireguard-go in %s exited: %s", e.node.Role, tail(e.proc.Output(), 20))
+				return setupInfo{}, fmt.Errorf("wireguard-go in %s exited: %s", e.node.Role, tail(e.proc.Output(), 20))
 			case <-ctx.Done():
-				return nil, fmt.Errorf("wireguard-go in %s: no UAPI socket: %w", e.node.Role, ctx.Err())
+				return setupInfo{}, fmt.Errorf("wireguard-go in %s: no UAPI socket: %w", e.node.Role, ctx.Err())
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
@@ -291,18 +316,18 @@ func setupWireGuard(ctx context.Context, l *lab.Lab, bin binaries) ([]int, error
 			// Inside the private mount namespace e.dir is /run.
 			"private-key", "/run/private.key", "peer", peer.pub,
 			"endpoint", peer.node.Addr.String()+":"+wgPort, "allowed-ips", e.remoteLAN)...); err != nil {
-			return nil, err
+			return setupInfo{}, err
 		}
 		for _, argv := range [][]string{
 			{"ip", "link", "set", "wg0", "up"},
 			{"ip", "route", "add", e.remoteLAN, "dev", "wg0"},
 		} {
 			if _, err := e.node.Run(ctx, argv...); err != nil {
-				return nil, err
+				return setupInfo{}, err
 			}
 		}
 	}
-	return []int{ends[0].proc.PID, ends[1].proc.PID}, nil
+	return setupInfo{PIDs: []int{ends[0].proc.PID, ends[1].proc.PID}, Negotiated: "WireGuard (ChaCha20-Poly1305)"}, nil
 }
 
 func tail(s string, n int) string {
