@@ -2,10 +2,13 @@ package interop
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipsecgw/ipsecgw/daemon"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
@@ -101,13 +104,40 @@ func (g *gateway) cli(ctx context.Context, args ...string) (string, error) {
 	return g.CLI(ctx, args...)
 }
 
+// status returns conn name with the full `ipsecgw status --json` schema.
 func (g *gateway) status(ctx context.Context, name string) (daemon.ConnStatus, error) {
-	return g.Conn(ctx, name)
+	var conns []daemon.ConnStatus
+	if err := g.StatusInto(ctx, &conns); err != nil {
+		return daemon.ConnStatus{}, err
+	}
+	for _, c := range conns {
+		if c.Name == name {
+			return c, nil
+		}
+	}
+	return daemon.ConnStatus{}, fmt.Errorf("no conn %q in status %+v", name, conns)
 }
 
-// waitState polls the status until conn name is in one of states.
+// waitState polls the status until conn name is in one of states. It is
+// lab.IPsecGW.WaitState with the full schema, which these tests inspect.
 func (g *gateway) waitState(ctx context.Context, name string, states ...string) (daemon.ConnStatus, error) {
-	return g.WaitState(ctx, name, states...)
+	var last daemon.ConnStatus
+	for {
+		c, err := g.status(ctx, name)
+		if err == nil {
+			last = c
+			if slices.Contains(states, c.State) {
+				return c, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("conn %s: still %q (%s), not %v: %w", name, last.State, last.LastError, states, ctx.Err())
+		case <-g.Proc.Done():
+			return last, errors.New("ipsecgw exited")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func tail(s string, n int) string {

@@ -4,9 +4,11 @@
 // ipsecgw's own interop tests reuse it: build a lab, build the ipsecgw
 // binary once (BuildIPsecGW), start it in one gateway namespace
 // (Node.StartIPsecGW, which waits for its control socket; IPsecGW.Status
-// and WaitEstablished read `ipsecgw status` through that socket) and charon
-// in the other (Node.StartCharon), then drive traffic and inspect SAs. The
-// daemon is a lab process like charon: Close and the signal handler stop it.
+// and WaitEstablished run `ipsecgw status --json`) and charon in the other
+// (Node.StartCharon), then drive traffic and inspect SAs. The daemon is a
+// lab process like charon: Close and the signal handler stop it. The lab
+// talks to ipsecgw only through its binary, never imports its packages, so
+// in-package tests of those packages (esp) may use the lab.
 //
 // # Topology
 //

@@ -2,15 +2,15 @@ package lab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
-
-	"github.com/ipsecgw/ipsecgw/daemon"
 )
 
 // ipsecgwPkg is the main package BuildIPsecGW compiles. A package path
@@ -98,9 +98,13 @@ func (n *Node) StartIPsecGW(ctx context.Context, cfg IPsecGWConfig) (*IPsecGW, e
 		return nil, err
 	}
 	for {
-		cl, err := daemon.Dial(ctx, g.Socket)
+		// The daemon listens once it is ready for control commands. A
+		// plain connect (rather than package daemon's client) keeps the
+		// lab free of ipsecgw's own packages, whose in-package tests
+		// (esp, ike) import the lab.
+		c, err := net.Dial("unix", g.Socket)
 		if err == nil {
-			cl.Close()
+			c.Close()
 			return g, nil
 		}
 		select {
@@ -125,29 +129,72 @@ func (g *IPsecGW) CLI(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// Status returns every configured connection as `ipsecgw status --json`
-// describes it (the control protocol carries the same JSON objects).
-func (g *IPsecGW) Status(ctx context.Context) ([]daemon.ConnStatus, error) {
-	cl, err := daemon.Dial(ctx, g.Socket)
+// Connection states of `ipsecgw status --json` (daemon.State*).
+const (
+	GWDown         = "down"
+	GWConnecting   = "connecting"
+	GWEstablished  = "established"
+	GWPhase1Failed = "phase1-failed"
+	GWPhase2Failed = "phase2-failed"
+)
+
+// GWConn is the part of one connection in `ipsecgw status --json` (the
+// schema documented by package daemon, ConnStatus) that lab users need.
+type GWConn struct {
+	Name      string `json:"name"`
+	State     string `json:"state"`
+	Auto      string `json:"auto"`
+	Remote    string `json:"remote"`
+	LastError string `json:"last_error"`
+	IKE       *struct {
+		Proposal string `json:"proposal"`
+	} `json:"ike"`
+	Children []struct {
+		Proposal   string `json:"proposal"`
+		SPIIn      string `json:"spi_in"`
+		SPIOut     string `json:"spi_out"`
+		PacketsIn  uint64 `json:"packets_in"`
+		PacketsOut uint64 `json:"packets_out"`
+	} `json:"children"`
+}
+
+// StatusInto runs `ipsecgw status --json` and decodes its output (a JSON
+// array of connections) into v, for callers that want the full schema
+// (a *[]daemon.ConnStatus).
+func (g *IPsecGW) StatusInto(ctx context.Context, v any) error {
+	out, err := exec.CommandContext(ctx, g.Bin, "status", "--json", "--socket", g.Socket).Output()
 	if err != nil {
-		return nil, err
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("ipsecgw status --json in %s: %w: %s", g.Node.Role, err, ee.Stderr)
+		}
+		return fmt.Errorf("ipsecgw status --json in %s: %w", g.Node.Role, err)
 	}
-	defer cl.Close()
-	return cl.Status(ctx)
+	if err := json.Unmarshal(out, v); err != nil {
+		return fmt.Errorf("ipsecgw status --json in %s: %w", g.Node.Role, err)
+	}
+	return nil
+}
+
+// Status returns every configured connection.
+func (g *IPsecGW) Status(ctx context.Context) ([]GWConn, error) {
+	var conns []GWConn
+	err := g.StatusInto(ctx, &conns)
+	return conns, err
 }
 
 // Conn returns the status of one connection.
-func (g *IPsecGW) Conn(ctx context.Context, name string) (daemon.ConnStatus, error) {
+func (g *IPsecGW) Conn(ctx context.Context, name string) (GWConn, error) {
 	conns, err := g.Status(ctx)
 	if err != nil {
-		return daemon.ConnStatus{}, err
+		return GWConn{}, err
 	}
 	for _, c := range conns {
 		if c.Name == name {
 			return c, nil
 		}
 	}
-	return daemon.ConnStatus{}, fmt.Errorf("ipsecgw in %s: no conn %q in status", g.Node.Role, name)
+	return GWConn{}, fmt.Errorf("ipsecgw in %s: no conn %q in status", g.Node.Role, name)
 }
 
 // Up asks the daemon to bring connection name up (`ipsecgw up`).
@@ -157,8 +204,8 @@ func (g *IPsecGW) Up(ctx context.Context, name string) error {
 }
 
 // WaitState polls the status until connection name is in one of states.
-func (g *IPsecGW) WaitState(ctx context.Context, name string, states ...string) (daemon.ConnStatus, error) {
-	var last daemon.ConnStatus
+func (g *IPsecGW) WaitState(ctx context.Context, name string, states ...string) (GWConn, error) {
+	var last GWConn
 	for {
 		c, err := g.Conn(ctx, name)
 		if err == nil {
@@ -174,14 +221,14 @@ func (g *IPsecGW) WaitState(ctx context.Context, name string, states ...string) 
 			return last, fmt.Errorf("ipsecgw in %s: conn %s still %q (%s), not %v: %w", g.Node.Role, name, last.State, last.LastError, states, ctx.Err())
 		case <-g.Proc.Done():
 			return last, fmt.Errorf("ipsecgw in %s exited (%v) while waiting for conn %s", g.Node.Role, g.Proc.ExitErr(), name)
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // WaitEstablished waits until connection name is established.
-func (g *IPsecGW) WaitEstablished(ctx context.Context, name string) (daemon.ConnStatus, error) {
-	return g.WaitState(ctx, name, daemon.StateEstablished)
+func (g *IPsecGW) WaitEstablished(ctx context.Context, name string) (GWConn, error) {
+	return g.WaitState(ctx, name, GWEstablished)
 }
 
 // Log returns what the daemon has logged so far (stdout and stderr).

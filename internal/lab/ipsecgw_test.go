@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ipsecgw/ipsecgw/daemon"
 )
 
 // TestIPsecGWLauncher drives the launcher the demo and the interop tests
@@ -58,7 +56,7 @@ func TestIPsecGWLauncher(t *testing.T) {
 		t.Errorf("ipsec.secrets mode %v, want 0600", fi.Mode().Perm())
 	}
 	st, err := gw.Conn(ctx, "s2s")
-	if err != nil || st.State != daemon.StateDown || st.Auto != "add" {
+	if err != nil || st.State != GWDown || st.Auto != "add" {
 		t.Fatalf("before Up: %+v (%v)", st, err)
 	}
 	if err := gw.Up(ctx, "s2s"); err != nil {
