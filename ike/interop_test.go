@@ -41,9 +41,23 @@ func listenInNS(t *testing.T, ns string, addr netip.Addr) *nsUDP {
 	}
 	ch := make(chan result, 1)
 	go func() {
-		// The goroutine's thread switches namespace and is thrown away
-		// afterwards (not unlocked), so no other goroutine runs in it.
+		// The thread enters the namespace and comes back before it is
+		// unlocked. It must not be thrown away instead: the lab starts
+		// charon with a parent-death signal, which the kernel sends when the
+		// *thread* that forked it exits, and that may be this one.
 		runtime.LockOSThread()
+		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- result{err: err}
+			return
+		}
+		defer func() {
+			if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
+				runtime.UnlockOSThread()
+			}
+			unix.Close(orig)
+		}()
 		fd, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			ch <- result{err: err}
