@@ -706,3 +706,61 @@ func TestInteropFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestInteropBehindNAT puts ipsecgw behind a real NAT (nftables
+// MASQUERADE) and initiates to strongSwan: NAT detection on both sides,
+// the move to 4500, and charon answering on the mapped port.
+func TestInteropBehindNAT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop lab skipped in -short mode")
+	}
+	l := lab.New(t, lab.Options{NAT: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const psk = "behind the nat"
+	ch, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(lab.SiteToSite(l.GW2, l.GW1, 2, psk, "aes128-sha256-ecp256", "aes128gcm16"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchCharon(ch)
+	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	dir := t.TempDir()
+	conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=aes128-sha256-ecp256!\n\tesp=aes128gcm16!\n\tauto=add\n",
+		l.GW1.Addr, l.GW1.LAN, l.GW2.PublicAddr, l.GW2.LAN)
+	os.WriteFile(filepath.Join(dir, "ipsec.conf"), []byte(conf), 0o600)
+	os.WriteFile(filepath.Join(dir, "ipsec.secrets"), []byte(fmt.Sprintf("gw1 gw2 : PSK %q\n", psk)), 0o600)
+	cfg, diags, err := config.Load(config.Options{ConfPath: filepath.Join(dir, "ipsec.conf"), SecretsPath: filepath.Join(dir, "ipsec.secrets"), LocalAddrs: []netip.Addr{l.GW1.Addr}})
+	if err != nil {
+		t.Fatalf("%v %v", err, diags)
+	}
+	inst := newRecInstaller(0xc0000000)
+	m, err := NewManager(Options{Config: cfg, Send: u.send, Installer: inst, LocalAddrs: []netip.Addr{l.GW1.Addr}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.mu.Lock()
+	u.handler = m.HandlePacket
+	u.mu.Unlock()
+	defer func() {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		m.Close(c)
+	}()
+	m.Up("s2s")
+	s := waitState(t, m, "s2s", StateEstablished)
+	sa, err := ch.WaitEstablished(ctx, "s2s", "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.NATDetected || !sa.NATRemote {
+		t.Errorf("NAT: ours %v, charon nat-remote %v", s.NATDetected, sa.NATRemote)
+	}
+	got := inst.all()
+	if len(got) != 1 || !got[0].Encap || got[0].Local.Port() != 4500 || got[0].Remote.Port() != 4500 {
+		t.Fatalf("CHILD SA: %+v", got)
+	}
+	if c := sa.Children[0]; fmt.Sprintf("%08x", got[0].InSPI) != c.SPIOut || !c.Encap {
+		t.Errorf("SPIs/encap: ours %08x, charon out %s encap %v", got[0].InSPI, c.SPIOut, c.Encap)
+	}
+	t.Logf("charon sees us at %s:%d (nat-remote %v)", sa.RemoteHost, sa.RemotePort, sa.NATRemote)
+}
