@@ -61,8 +61,41 @@
 // reason that says what to change: the proposals of both sides, which side's
 // PSK or ID is wrong, which subnets did not match. Secrets never reach logs,
 // errors or statuses.
-package ike
-
+//
+// # Rekeying and renewal
+//
+// CHILD SAs are rekeyed at lifetime - margintime - random(margintime ×
+// rekeyfuzz) with CREATE_CHILD_SA and REKEY_SA (PFS group from esp=),
+// make-before-break: the new SA is installed, then the old one deleted;
+// at the hard lifetime a CHILD SA is deleted. The IKE SA is rekeyed
+// (reauth=no, RFC 7296 §2.18: CHILD SAs move to the new SA) or
+// reauthenticated (reauth=yes: a new IKE SA for every conn it serves, then
+// the old one deleted) at ikelifetime - margintime - fuzz, by the original
+// initiator only. Rekeys started by the peer are answered in both cases.
+//
+// # Known limits
+//
+//   - PSK authentication only (no certificates, EAP, or AUTH method 14);
+//     ASN.1 DN identities cannot be used.
+//   - Outgoing IKE fragmentation is not implemented (SKF fragments are
+//     received and reassembled); PSK messages stay far below 1280 bytes.
+//   - Simultaneous rekeying by both peers is not resolved as RFC 7296
+//     §2.8.1 describes: a redundant CHILD SA may stay until it expires.
+//   - AH proposals, MOBIKE, configuration payloads (virtual IPs) and
+//     redirects are not negotiated.
+//   - Window size 1 (RFC 7296 §2.3), as strongSwan uses by default.
+//
+// # Tests
+//
+// ike_test.go, more_test.go, robust_test.go and unit_test.go run two (or
+// three) Managers over an in-memory network with a fake clock inside
+// testing/synctest bubbles, so retransmission, DPD and rekey timers are
+// exercised without waiting. interop_test.go (package ike_test) runs
+// against strongSwan 5.9 in network namespaces (internal/lab); it needs
+// root and charon, and is skipped otherwise and in -short mode.
+//
+// # API
+//
 // The Manager's methods (manager.go):
 //
 //	func NewManager(opts Options) (*Manager, error)
@@ -75,3 +108,4 @@ package ike
 //	func (m *Manager) ReloadConfig(cfg *config.Config) // new config for new SAs; removed conns are taken down
 //	func (m *Manager) Close(ctx context.Context) error  // DELETE every IKE SA, wait for the answers until ctx ends, remove children, stop
 //	func (m *Manager) ReportInvalidSPI(remote netip.Addr, spi uint32) // ESP with an unknown SPI: INVALID_SPI to the peer (rate-limited)
+package ike
