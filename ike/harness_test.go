@@ -88,6 +88,7 @@ type fakeInstaller struct {
 	sas     map[uint32]ChildSA // by InSPI
 	removed []uint32
 	traps   map[string]bool
+	events  chan struct{} // if set, signalled after each Install and Remove
 }
 
 func newFakeInstaller(base uint32) *fakeInstaller {
@@ -108,6 +109,9 @@ func (f *fakeInstaller) Install(sa ChildSA) error {
 		return fmt.Errorf("SPI %08x installed twice", sa.InSPI)
 	}
 	f.sas[sa.InSPI] = sa
+	if f.events != nil {
+		f.events <- struct{}{}
+	}
 	return nil
 }
 
@@ -120,6 +124,9 @@ func (f *fakeInstaller) Remove(conn string, in, out uint32) error {
 	}
 	delete(f.sas, in)
 	f.removed = append(f.removed, in)
+	if f.events != nil {
+		f.events <- struct{}{}
+	}
 	return nil
 }
 
