@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/message"
 )
 
@@ -589,4 +590,44 @@ func TestPeerByName(t *testing.T) {
 	if len(ps) == 0 || ps[0].to != netip.MustParseAddrPort("127.0.0.1:500") {
 		t.Fatalf("IKE_SA_INIT not sent to the resolved address: %v", ps)
 	}
+}
+
+func TestTransportMode(t *testing.T) {
+	hostToHost := func(s string) string {
+		s = strings.Replace(s, "\tleftsubnet=10.1.0.0/24\n", "", 1)
+		s = strings.Replace(s, "\tleftsubnet=10.2.0.0/24\n", "", 1)
+		s = strings.Replace(s, "\trightsubnet=10.1.0.0/24\n", "", 1)
+		return strings.Replace(s, "\trightsubnet=10.2.0.0/24\n", "", 1)
+	}
+	t.Run("both", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ca, cb := confPair("net", "type=transport", "type=transport")
+			a, b, _, _ := pair(t, hostToHost(ca), secrets, hostToHost(cb), secrets, testOpts{})
+			a.m.Up("net")
+			synctest.Wait()
+			checkMatching(t, a, b)
+			for _, n := range []*node{a, b} {
+				if c := n.inst.all()[0]; c.Mode != config.ModeTransport {
+					t.Errorf("%s installed %s mode", n.addr, c.Mode)
+				}
+			}
+			closeAll(t, synctest.Wait, a, b)
+		})
+	})
+	t.Run("refused", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			ca, cb := confPair("net", "type=transport", "")
+			a, b, _, _ := pair(t, hostToHost(ca), secrets, hostToHost(cb), secrets, testOpts{})
+			a.m.Up("net")
+			synctest.Wait()
+			s := status(a, "net")
+			if s.State != StatePhase2Failed || !strings.Contains(s.Reason, "transport mode") {
+				t.Errorf("A: %s %q", s.State, s.Reason)
+			}
+			if len(a.inst.all()) != 0 {
+				t.Errorf("A installed a CHILD SA in the wrong mode")
+			}
+			closeAll(t, synctest.Wait, a, b)
+		})
+	})
 }
