@@ -631,3 +631,32 @@ func TestTransportMode(t *testing.T) {
 		})
 	})
 }
+
+func TestReloadConfig(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := strings.NewReplacer("LOCAL", "198.51.100.1", "REMOTE", "203.0.113.1", "10.L", "10.1", "10.R", "10.2").Replace(twoConns)
+		cb := strings.NewReplacer("LOCAL", "203.0.113.1", "REMOTE", "198.51.100.1", "10.L", "10.2", "10.R", "10.1").Replace(twoConns)
+		a, b, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net1")
+		a.m.Up("net2")
+		synctest.Wait()
+		// net2 disappears, net3 (auto=route) appears; net1 stays untouched.
+		nc := strings.Replace(ca, "conn net2", "conn net3\n\tauto=route", 1)
+		before := status(a, "net1")
+		a.m.ReloadConfig(loadConfig(t, nc, secrets, addrA))
+		synctest.Wait()
+		if s := status(a, "net1"); s.State != StateEstablished || s.SPIi != before.SPIi || len(s.Children) != 1 || s.Children[0].InSPI != before.Children[0].InSPI {
+			t.Errorf("net1 was touched by the reload: %+v", s)
+		}
+		if s := status(a, "net2"); s.Name != "" {
+			t.Errorf("net2 still reported: %+v", s)
+		}
+		if len(a.inst.all()) != 1 || len(b.inst.all()) != 1 {
+			t.Errorf("CHILD SAs after reload: A %d, B %d; net2's must be deleted on both", len(a.inst.all()), len(b.inst.all()))
+		}
+		if !a.inst.traps["net3"] {
+			t.Errorf("net3's trap not installed")
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
