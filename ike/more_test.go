@@ -2,6 +2,7 @@ package ike
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -658,5 +659,27 @@ func TestReloadConfig(t *testing.T) {
 			t.Errorf("net3's trap not installed")
 		}
 		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+func TestIPv6(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "", "")
+		a0, b0, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		c6 := "conn v6\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftsubnet=%s\n\tright=%s\n\trightsubnet=%s\n\tauto=add\n"
+		x, y := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+		sec := "2001:db8::1 2001:db8::2 : PSK \"v6 secret\"\n"
+		a := lastMk(x, fmt.Sprintf(c6, x, "fd00:1::/64", y, "fd00:2::/64"), sec, 0xa6000000, "A6")
+		b := lastMk(y, fmt.Sprintf(c6, y, "fd00:2::/64", x, "fd00:1::/64"), sec, 0xb6000000, "B6")
+		a.m.Up("v6")
+		synctest.Wait()
+		if s := status(a, "v6"); s.State != StateEstablished || s.Remote.Addr() != y {
+			t.Fatalf("A: %s %s %v", s.State, s.Reason, s.Remote)
+		}
+		checkMatching(t, a, b)
+		if c := a.inst.all()[0]; tsList(c.LocalTS) != "fd00:1::/64" || tsList(c.RemoteTS) != "fd00:2::/64" {
+			t.Errorf("selectors %s ↔ %s", tsList(c.LocalTS), tsList(c.RemoteTS))
+		}
+		closeAll(t, synctest.Wait, a, b, a0, b0)
 	})
 }
