@@ -683,3 +683,32 @@ func TestIPv6(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b, a0, b0)
 	})
 }
+
+func TestCreateChildInvalidKE(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca := strings.NewReplacer("LOCAL", "198.51.100.1", "REMOTE", "203.0.113.1", "10.L", "10.1", "10.R", "10.2").Replace(twoConns)
+		cb := strings.NewReplacer("LOCAL", "203.0.113.1", "REMOTE", "198.51.100.1", "10.L", "10.2", "10.R", "10.1").Replace(twoConns)
+		// A proposes modp2048 first for net2's PFS; B only takes ecp256.
+		ca = strings.Replace(ca, "esp=aes128-sha256-modp2048!", "esp=aes128-sha256-modp2048-ecp256!", 1)
+		cb = strings.Replace(cb, "esp=aes128-sha256-modp2048!", "esp=aes128-sha256-ecp256!", 1)
+		a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net1")
+		a.m.Up("net2")
+		synctest.Wait()
+		s := status(a, "net2")
+		if s.State != StateEstablished || len(s.Children) != 1 || s.Children[0].ESPAlgorithms != "aes128-sha256-ecp256" {
+			t.Fatalf("net2: %s %q %+v", s.State, s.Reason, s.Children)
+		}
+		creates := 0
+		for _, p := range net.packets() {
+			if p.data[18] == 36 && p.from.Addr() == addrA {
+				creates++
+			}
+		}
+		if creates != 2 {
+			t.Errorf("A sent %d CREATE_CHILD_SA requests, want 2 (retry after INVALID_KE_PAYLOAD)", creates)
+		}
+		checkMatching(t, a, b)
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
