@@ -764,3 +764,63 @@ func TestInteropBehindNAT(t *testing.T) {
 	}
 	t.Logf("charon sees us at %s:%d (nat-remote %v)", sa.RemoteHost, sa.RemotePort, sa.NATRemote)
 }
+
+// TestInteropReauth: with reauth=yes (ipsec.conf's default) ipsecgw renews
+// the IKE SA by reauthenticating: a new IKE SA with the CHILD SA, then the
+// old one deleted. strongSwan must end with exactly the new pair.
+func TestInteropReauth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("interop lab skipped in -short mode")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const psk = "reauth secret"
+	ch, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(lab.SiteToSite(l.GW2, l.GW1, 2, psk, "aes128gcm16-prfsha256-x25519", "aes128gcm16"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchCharon(ch)
+	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	dir := t.TempDir()
+	conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=aes128gcm16-prfsha256-x25519!\n\tesp=aes128gcm16!\n\treauth=yes\n\tikelifetime=15s\n\tmargintime=5s\n\trekeyfuzz=0%%\n\tauto=add\n",
+		l.GW1.Addr, l.GW1.LAN, l.GW2.PublicAddr, l.GW2.LAN)
+	os.WriteFile(filepath.Join(dir, "ipsec.conf"), []byte(conf), 0o600)
+	os.WriteFile(filepath.Join(dir, "ipsec.secrets"), []byte(fmt.Sprintf("gw1 gw2 : PSK %q\n", psk)), 0o600)
+	cfg, diags, err := config.Load(config.Options{ConfPath: filepath.Join(dir, "ipsec.conf"), SecretsPath: filepath.Join(dir, "ipsec.secrets"), LocalAddrs: []netip.Addr{l.GW1.Addr}})
+	if err != nil {
+		t.Fatalf("%v %v", err, diags)
+	}
+	inst := newRecInstaller(0xc0000000)
+	m, err := NewManager(Options{Config: cfg, Send: u.send, Installer: inst, LocalAddrs: []netip.Addr{l.GW1.Addr}, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.mu.Lock()
+	u.handler = m.HandlePacket
+	u.mu.Unlock()
+	defer func() {
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		m.Close(c)
+	}()
+	m.Up("s2s")
+	first := waitState(t, m, "s2s", StateEstablished)
+	time.Sleep(13 * time.Second)
+	s := waitState(t, m, "s2s", StateEstablished)
+	sas, err := ch.ListSAs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sas) != 1 || sas[0].State != "ESTABLISHED" || len(sas[0].Children) != 1 {
+		t.Fatalf("charon after reauthentication: %+v", sas)
+	}
+	sa := sas[0]
+	if s.SPIi == first.SPIi || fmt.Sprintf("%016x", s.SPIi) != sa.InitiatorSPI {
+		t.Errorf("IKE SA: ours %016x (first %016x), charon %s", s.SPIi, first.SPIi, sa.InitiatorSPI)
+	}
+	got := inst.all()
+	if len(got) != 1 || fmt.Sprintf("%08x", got[0].InSPI) != sa.Children[0].SPIOut {
+		t.Errorf("CHILD SAs: ours %d (%v), charon's out SPI %s", len(got), got, sa.Children[0].SPIOut)
+	}
+}
