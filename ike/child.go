@@ -189,11 +189,39 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 		return false
 	}
 	if o.rekey != nil {
+		sa.succeeded(o.rekey, sa.lastInstalled, ni, nr, true)
 		// Make-before-break: the new SA is installed; now retire the old
 		// one (RFC 7296 §1.3.3: the rekey initiator deletes it).
 		sa.deleteChild(o.rekey)
 	}
 	return false
+}
+
+// succeeded records that nc replaced old. When the peer rekeyed old at the
+// same time as we did (two successors), the SA created by the exchange with
+// the lowest of the four nonces is redundant and is deleted by the side
+// that initiated that exchange (RFC 7296 §2.8.1).
+func (sa *ikeSA) succeeded(old, nc *child, ni, nr []byte, ours bool) {
+	if nc == nil {
+		return
+	}
+	nc.ours = ours
+	nc.minNonce = ni
+	if bytes.Compare(nr, ni) < 0 {
+		nc.minNonce = nr
+	}
+	old.successors = append(old.successors, nc)
+	if len(old.successors) != 2 {
+		return
+	}
+	redundant := old.successors[0]
+	if bytes.Compare(old.successors[1].minNonce, redundant.minNonce) < 0 {
+		redundant = old.successors[1]
+	}
+	if redundant.ours && sa.hasChild(redundant) {
+		sa.log.Info("CHILD SA rekey collision: deleting the redundant SA", "conn", redundant.conn.Name, "in_spi", fmt.Sprintf("%08x", redundant.inSPI))
+		sa.deleteChild(redundant)
+	}
 }
 
 func (c *child) stopTimers() {
@@ -311,6 +339,7 @@ func (sa *ikeSA) installChild(c config.Conn, alg selected, inSPI, outSPI uint32,
 	}
 	ch := &child{conn: c, inSPI: inSPI, outSPI: outSPI, alg: alg, local: local, remote: remote, established: sa.m.clock.Now(), encap: encap}
 	sa.children = append(sa.children, ch)
+	sa.lastInstalled = ch
 	sa.armChildTimers(ch)
 	sa.conns[c.Name] = true
 	sa.log.Info("CHILD SA established", "conn", c.Name, "in_spi", fmt.Sprintf("%08x", inSPI), "out_spi", fmt.Sprintf("%08x", outSPI),
@@ -564,6 +593,7 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 		return
 	}
 	conns := sa.peerConns()
+	var rekeyed *child
 	if n, ok := findNotify(notifies(in), message.REKEY_SA); ok {
 		old, _ := spiValue(n.SPI)
 		conns = nil
@@ -572,6 +602,7 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 				conns = []config.Conn{ch.conn}
 				// The peer rekeys it: do not rekey it ourselves as well.
 				ch.rekeyed = true
+				rekeyed = ch
 			}
 		}
 		if conns == nil {
@@ -584,7 +615,11 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 		return
 	}
 	ni, nr := bytes.Clone(nonce.Data), newNonce()
+	sa.lastInstalled = nil
 	reply(sa.respondChild(conns, in, nr, ni, nr, false)...)
+	if rekeyed != nil {
+		sa.succeeded(rekeyed, sa.lastInstalled, ni, nr, false)
+	}
 }
 
 // negotiating reports whether a CHILD SA of the conn is being created: its

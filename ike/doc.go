@@ -79,8 +79,10 @@
 //     ASN.1 DN identities cannot be used.
 //   - Outgoing IKE fragmentation is not implemented (SKF fragments are
 //     received and reassembled); PSK messages stay far below 1280 bytes.
-//   - Simultaneous rekeying by both peers is not resolved as RFC 7296
-//     §2.8.1 describes: a redundant CHILD SA may stay until it expires.
+//   - CHILD SA rekey collisions are resolved as RFC 7296 §2.8.1 says (the
+//     SA from the exchange with the lowest nonce is deleted by its
+//     initiator); IKE SA rekey collisions are avoided, not resolved: only
+//     the original initiator starts IKE rekeys.
 //   - AH proposals, MOBIKE, configuration payloads (virtual IPs) and
 //     redirects are not negotiated.
 //   - Window size 1 (RFC 7296 §2.3), as strongSwan uses by default.

@@ -168,6 +168,21 @@ type fakeNet struct {
 	nat   []natRule
 	log   []packet
 	drop  func(p packet) bool
+	hold  bool     // queue datagrams instead of delivering them
+	held  []packet // queued while hold is set
+}
+
+// release delivers the held datagrams in order and stops holding.
+func (n *fakeNet) release() {
+	n.mu.Lock()
+	held := n.held
+	n.held, n.hold = nil, false
+	n.mu.Unlock()
+	for _, p := range held {
+		if dst := n.nodes[p.to.Addr()]; dst != nil {
+			dst.HandlePacket(p.to, p.from, p.data)
+		}
+	}
 }
 
 // natRule makes the fake network translate a private address to a public
@@ -190,6 +205,10 @@ func (n *fakeNet) send(from, to netip.AddrPort, pkt []byte) error {
 	n.log = append(n.log, p)
 	drop := n.drop != nil && n.drop(p)
 	dst := n.nodes[to.Addr()]
+	if n.hold && !drop {
+		n.held = append(n.held, p)
+		drop = true
+	}
 	n.mu.Unlock()
 	if drop || dst == nil {
 		return nil

@@ -712,3 +712,32 @@ func TestCreateChildInvalidKE(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+func TestChildRekeyCollision(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// Both sides rekey at exactly 15 minutes; their requests cross.
+		extra := "lifetime=20m\nmargintime=5m\nrekeyfuzz=0%"
+		ca, cb := confPair("net", extra, extra)
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		net.mu.Lock()
+		net.hold = true
+		net.mu.Unlock()
+		clk.advance(15*time.Minute, synctest.Wait)
+		if n := len(net.held); n != 2 {
+			t.Fatalf("%d held requests, want the two crossing CREATE_CHILD_SA", n)
+		}
+		net.release()
+		synctest.Wait()
+		as, bs := a.inst.all(), b.inst.all()
+		if len(as) != 1 || len(bs) != 1 {
+			t.Fatalf("after the collision: A %d, B %d CHILD SAs; want 1 each (redundant and old deleted)", len(as), len(bs))
+		}
+		checkMatching(t, a, b)
+		if s := status(a, "net"); s.State != StateEstablished {
+			t.Errorf("A: %s", s.State)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}

@@ -58,6 +58,12 @@ type child struct {
 	timers        []Timer // rekey and hard expiry
 	rekeyAt       time.Time
 	expireAt      time.Time
+	// Rekey collisions (RFC 7296 §2.8.1): the smaller nonce of the
+	// exchange that created this SA, whether we initiated that exchange,
+	// and the SAs that replaced this one.
+	minNonce   []byte
+	ours       bool
+	successors []*child
 }
 
 // ikeSA is one IKE SA and its event loop. Every field is owned by the loop
@@ -126,7 +132,8 @@ type ikeSA struct {
 	frag       *message.Reassembly
 	fragID     uint32
 
-	children []*child
+	children      []*child
+	lastInstalled *child // the CHILD SA installChild added last
 }
 
 func (sa *ikeSA) ourSPI() uint64 {
