@@ -280,8 +280,12 @@ func (m *Manager) candidates(local, remote netip.AddrPort) []config.Conn {
 // and ends the SA.
 func (sa *ikeSA) reject(n message.Notify) {
 	h := message.Header{SPIi: sa.spiI, MajorVersion: 2, Exchange: message.IKE_SA_INIT, Flags: message.FlagResponse}
-	sa.send(message.AppendMessage(nil, h, n))
+	pkt := message.AppendMessage(nil, h, n)
+	// Unregister first: the initiator's retry (same SPI, after
+	// INVALID_KE_PAYLOAD) may arrive as soon as the answer is out, and
+	// must create a new SA rather than reach this dying one.
 	sa.destroy()
+	sa.send(pkt)
 }
 
 // respondInit is the responder side of IKE_SA_INIT.

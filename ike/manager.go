@@ -534,6 +534,13 @@ func (m *Manager) Down(name string) error {
 		case ok := <-done:
 			found = found || ok
 		case <-sa.done:
+			// The SA may have finished (e.g. our DELETE was answered at
+			// once) after answering: both channels are ready then.
+			select {
+			case ok := <-done:
+				found = found || ok
+			default:
+			}
 		}
 	}
 	m.setFailed(name, StateDown, "")
