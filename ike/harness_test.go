@@ -240,7 +240,11 @@ type node struct {
 // and loads them.
 func loadConfig(t testing.TB, conf, secrets string, local netip.Addr) *config.Config {
 	t.Helper()
-	dir := t.TempDir()
+	return loadConfigIn(t, t.TempDir(), conf, secrets, local)
+}
+
+func loadConfigIn(t testing.TB, dir, conf, secrets string, local netip.Addr) *config.Config {
+	t.Helper()
 	cp, sp := filepath.Join(dir, "ipsec.conf"), filepath.Join(dir, "ipsec.secrets")
 	if err := os.WriteFile(cp, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -427,3 +431,6 @@ func indent(s string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// discardLogger drops everything (fuzzing would drown in logs).
+var discardLogger = slog.New(slog.DiscardHandler)
