@@ -125,6 +125,10 @@ type ChildSA struct {
 	// (rekeying before them is the Manager's job).
 	Lifetime               time.Duration
 	LifeBytes, LifePackets uint64
+	// SoftBytes and SoftPackets (0: none) are where the dataplane should
+	// tell the Manager to rekey (Manager.RekeyChild): lifebytes -
+	// marginbytes - fuzz, the volume counterpart of the rekey timer.
+	SoftBytes, SoftPackets uint64
 	// Initiator says whether we initiated the exchange that created it.
 	Initiator bool
 }

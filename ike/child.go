@@ -332,6 +332,7 @@ func (sa *ikeSA) installChild(c config.Conn, alg selected, inSPI, outSPI uint32,
 		Local: sa.local, Remote: sa.remote, Encap: encap,
 		LocalTS: rangesToConfig(local), RemoteTS: rangesToConfig(remote),
 		ReplayWindow: c.ReplayWindow, Lifetime: c.Lifetime, LifeBytes: c.LifeBytes, LifePackets: c.LifePackets,
+		SoftBytes: softLimit(c, c.LifeBytes, c.MarginBytes), SoftPackets: softLimit(c, c.LifePackets, c.MarginPackets),
 		Initiator: exInit,
 	}
 	if err := sa.m.opts.Installer.Install(cs); err != nil {

@@ -302,3 +302,56 @@ func (sa *ikeSA) handOver(nsa *ikeSA, sel selected, prf transform.PRF, keys mess
 		nsa.log.Info("IKE SA rekeyed", "old_spi", fmt.Sprintf("%016x", old.ourSPI()))
 	})
 }
+
+// softLimit is the byte or packet count at which a CHILD SA of c is
+// rekeyed: life - margin - random(margin × rekeyfuzz), the formula
+// strongSwan uses for rekey_bytes/rekey_packets. With no margin configured
+// a tenth of the limit is used, so that a volume limit still leads to a
+// rekey before the hard limit deletes the SA; 0 (no soft limit) when the
+// conn has no such limit or does not rekey.
+func softLimit(c config.Conn, life, margin uint64) uint64 {
+	if life == 0 || !c.Rekey {
+		return 0
+	}
+	if margin == 0 {
+		margin = life / 10
+	}
+	if margin >= life {
+		return 1 // rekey on the first packet, as strongSwan would
+	}
+	soft := life - margin
+	if fuzz := uint64(float64(margin) * float64(c.RekeyFuzz) / 100); fuzz > 0 {
+		soft -= min(mrand.Uint64N(fuzz+1), soft-1)
+	}
+	return soft
+}
+
+// RekeyChild asks for the CHILD SA with SPI spi (ours when inbound, the
+// peer's otherwise) to be rekeyed now; the dataplane calls it when the SA
+// reaches its soft byte or packet limit (ChildSA.SoftBytes/SoftPackets).
+// It never blocks: the request is posted to the event loop of the IKE SA
+// that owns the CHILD SA, and ignored when that SA is gone or the CHILD SA
+// is already being rekeyed. It reports whether an IKE SA took the request.
+func (m *Manager) RekeyChild(spi uint32, inbound bool) bool {
+	m.mu.Lock()
+	sas := make([]*ikeSA, 0, len(m.sas))
+	for _, sa := range m.sas {
+		sas = append(sas, sa)
+	}
+	m.mu.Unlock()
+	taken := false
+	for _, sa := range sas {
+		// The children are owned by the loop goroutine: each SA looks for
+		// the SPI itself.
+		taken = sa.tryPost(func() {
+			for _, ch := range sa.children {
+				if (inbound && ch.inSPI == spi) || (!inbound && ch.outSPI == spi) {
+					sa.log.Info("CHILD SA reached its soft volume limit", "conn", ch.conn.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI))
+					sa.rekeyChild(ch)
+					return
+				}
+			}
+		}) || taken
+	}
+	return taken
+}
