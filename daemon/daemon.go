@@ -85,10 +85,13 @@ func Run(ctx context.Context, o Options) (err error) {
 		// that never comes.
 		log.Warn("metrics_listen is set but this build has no metrics endpoint yet; ignoring it", "metrics_listen", s.MetricsListen)
 	}
+	// inst is set before any SA can exist, so the events see it.
+	var inst *Installer
 	table := sad.NewTable(sad.Options{OnEvent: func(e sad.Event) {
-		// Rekeying before the hard limits is the IKE Manager's job; this
-		// line records what the dataplane saw.
+		// Rekeying before the hard limits is the IKE Manager's job: a soft
+		// (volume) expiry is queued for it, without blocking the packet.
 		log.Info("SA lifetime event", "event", e.String())
+		inst.SAEvent(e)
 	}})
 	cleanup = append(cleanup, table.Close)
 	live := &spd.Live{}
@@ -102,7 +105,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	cleanup = append(cleanup, func() { dev.Close() })
 	log.Info("TUN device created", "name", dev.Name(), "mtu", dev.MTU())
 
-	inst := NewInstaller(table, live, dev, s.ReplayWindow, log)
+	inst = NewInstaller(table, live, dev, s.ReplayWindow, log)
 
 	var socks *sockets
 	var mgr IKE
@@ -161,6 +164,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	mgr = m
 	mgrReady.Done()
+	if r, ok := m.(interface{ RekeyChild(uint32, bool) bool }); ok {
+		rekeyStop := make(chan struct{})
+		go inst.RunRekeys(rekeyStop, r.RekeyChild)
+		cleanup = append(cleanup, func() { close(rekeyStop) })
+	}
 
 	dp.Start()
 	ikeDone := make(chan struct{})

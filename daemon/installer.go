@@ -63,7 +63,24 @@ type Installer struct {
 	// onChange, if set, is called (without the lock held) after any CHILD
 	// SA was installed or removed.
 	onChange func()
+
+	// rekeys queues the SPIs whose soft byte/packet limit the dataplane
+	// reported (SAEvent runs on the packet path and must not block);
+	// RunRekeys hands them to IKE.
+	rekeys chan rekeyRequest
 }
+
+// rekeyRequest is one soft-limit report: an SA's SPI and direction.
+type rekeyRequest struct {
+	spi     uint32
+	inbound bool
+}
+
+// rekeyQueueLen bounds the soft-limit reports waiting for IKE. Each SA
+// reports once, so it only fills when hundreds of SAs cross their limits
+// within the same instant; a report dropped then is not fatal (the time
+// lifetime still rekeys, and the hard limit deletes the SA).
+const rekeyQueueLen = 256
 
 type installedChild struct {
 	conn  string
@@ -97,6 +114,7 @@ func NewInstaller(table *sad.Table, live *spd.Live, router Router, defaultReplay
 		sad: table, spd: live, router: router, log: log, defaultReplay: defaultReplay,
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
+		rekeys: make(chan rekeyRequest, rekeyQueueLen),
 	}
 }
 
@@ -120,6 +138,9 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 		replay = in.defaultReplay
 	}
 	hard := sad.Lifetime{Time: c.Lifetime, Bytes: c.LifeBytes, Packets: c.LifePackets}
+	// The time lifetime is IKE's (its rekey timer); the volume limits can
+	// only be seen by the dataplane, which reports them through SAEvent.
+	soft := sad.Lifetime{Bytes: c.SoftBytes, Packets: c.SoftPackets}
 
 	inCipher, err := transform.NewProtector(c.Encr, c.Integ, c.InEncrKey, c.InIntegKey)
 	if err != nil {
@@ -138,7 +159,7 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 	in.mu.Unlock()
 	base := sad.Config{
 		Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
-		ESN: c.ESN, ReplayWindow: replay, Hard: hard, PolicyID: policyID,
+		ESN: c.ESN, ReplayWindow: replay, Soft: soft, Hard: hard, PolicyID: policyID,
 	}
 	inCfg := base
 	inCfg.SPI, inCfg.Dir, inCfg.Cipher = c.InSPI, sad.Inbound, inCipher
@@ -167,6 +188,35 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 	}
 	in.changed()
 	return nil
+}
+
+// SAEvent takes a lifetime event of the SAD (sad.Options.OnEvent): a soft
+// expiry is queued for RunRekeys. It runs on the packet path, so it never
+// blocks: when the queue is full the report is dropped and logged.
+func (in *Installer) SAEvent(e sad.Event) {
+	if e.Kind != sad.SoftExpired || e.SA == nil {
+		return
+	}
+	select {
+	case in.rekeys <- rekeyRequest{spi: e.SA.SPI(), inbound: e.SA.Dir() == sad.Inbound}:
+	default:
+		in.log.Warn("soft lifetime report dropped: rekey queue full", "spi", fmt.Sprintf("%08x", e.SA.SPI()))
+	}
+}
+
+// RunRekeys hands every queued soft-limit report to rekey (the IKE
+// Manager's RekeyChild) until stop is closed.
+func (in *Installer) RunRekeys(stop <-chan struct{}, rekey func(spi uint32, inbound bool) bool) {
+	for {
+		select {
+		case <-stop:
+			return
+		case r := <-in.rekeys:
+			if !rekey(r.spi, r.inbound) {
+				in.log.Debug("soft lifetime report: no IKE SA took it", "spi", fmt.Sprintf("%08x", r.spi))
+			}
+		}
+	}
 }
 
 func (in *Installer) changed() {
