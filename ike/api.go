@@ -35,6 +35,11 @@ type Options struct {
 	// which IKE_SA_INIT requests must carry a COOKIE (RFC 7296 §2.6);
 	// 0 means DefaultCookieThreshold, a negative value disables cookies.
 	CookieThreshold int
+	// CookieThresholdIP is the number of half-open responder IKE SAs from
+	// one peer address from which that address must send a COOKIE, even
+	// while the total is below CookieThreshold; 0 means
+	// DefaultCookieThresholdIP, a negative value disables this check.
+	CookieThresholdIP int
 	// HalfOpenTimeout is how long a responder keeps an IKE SA that never
 	// completed IKE_AUTH; 0 means DefaultHalfOpenTimeout (strongSwan's 30 s).
 	HalfOpenTimeout time.Duration
@@ -42,8 +47,10 @@ type Options struct {
 
 // Defaults of Options fields left zero.
 const (
-	DefaultCookieThreshold = 10 // strongSwan charon.cookie_threshold
-	DefaultHalfOpenTimeout = 30 * time.Second
+	DefaultCookieThreshold = 30 // strongSwan 5.9 charon.cookie_threshold
+	// DefaultCookieThresholdIP is strongSwan 5.9's charon.cookie_threshold_ip.
+	DefaultCookieThresholdIP = 3
+	DefaultHalfOpenTimeout   = 30 * time.Second
 	// CookieSecretLifetime is how long one cookie secret is used before it
 	// is replaced; cookies made with the previous secret stay valid.
 	CookieSecretLifetime = 2 * time.Minute

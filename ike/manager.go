@@ -366,7 +366,7 @@ func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Head
 		m.log.Debug("too many half-open IKE SAs: IKE_SA_INIT dropped", "remote", remote)
 		return
 	}
-	if m.opts.CookieThreshold > 0 && m.halfOpenCount() >= m.opts.CookieThreshold {
+	if m.needCookie(remote.Addr()) {
 		msg, _, err := message.ParseMessage(buf)
 		if err != nil {
 			return
@@ -382,6 +382,7 @@ func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Head
 			rh := message.Header{SPIi: h.SPIi, MajorVersion: 2, Exchange: message.IKE_SA_INIT, Flags: message.FlagResponse}
 			rsp := message.AppendMessage(nil, rh, message.Notify{Type: message.COOKIE, Data: cookie})
 			m.log.Debug("half-open SAs above threshold: asking for a cookie", "remote", remote)
+			m.cookies.issued.Add(1)
 			if err := m.opts.Send(local, remote, rsp); err != nil {
 				m.log.Debug("send failed", "err", err)
 			}
