@@ -119,6 +119,7 @@ retransmit:
   timeout: 2s
   base: 1.5
   tries: 3
+nat_keepalive: 5s
 `
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -137,7 +138,7 @@ retransmit:
 	}
 	want := Settings{IPsecConf: "/srv/ipsec.conf", IPsecSecrets: "/srv/ipsec.secrets", ControlSocket: DefaultControlSocket,
 		MetricsListen: "127.0.0.1:9100", LogLevel: slog.LevelDebug, LogFormat: "json", TUNName: "vpn0", TUNMTU: 1300, Workers: 8,
-		ReplayWindow: 4096, Retransmit: RetransmitSettings{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, SettingsFile: file}
+		ReplayWindow: 4096, Retransmit: RetransmitSettings{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, NATKeepalive: 5 * time.Second, SettingsFile: file}
 	if s != want {
 		t.Errorf("settings\n got %+v\nwant %+v", s, want)
 	}
@@ -157,7 +158,7 @@ func TestSettingsDefaultsAndErrors(t *testing.T) {
 	if err != nil && !strings.Contains(err.Error(), DefaultSettingsFile) {
 		t.Fatal(err)
 	}
-	if err == nil && (s.IPsecConf != DefaultIPsecConf || s.TUNMTU != 1400 || s.Retransmit.Timeout != 4*time.Second || s.Retransmit.Tries != 5) {
+	if err == nil && (s.IPsecConf != DefaultIPsecConf || s.TUNMTU != 1400 || s.Retransmit.Timeout != 4*time.Second || s.Retransmit.Tries != 5 || s.NATKeepalive != 20*time.Second) {
 		t.Errorf("defaults: %+v", s)
 	}
 	dir := t.TempDir()

@@ -40,6 +40,9 @@ type Settings struct {
 	Workers       int // 0 = one per CPU
 	ReplayWindow  int // default anti-replay window of CHILD SAs without replay_window=
 	Retransmit    RetransmitSettings
+	// NATKeepalive is the interval of the NAT keepalives (RFC 3948 §2.3)
+	// sent for IKE SAs whose own side is behind a NAT; 0 turns them off.
+	NATKeepalive time.Duration
 	// SettingsFile is the ipsecgw.yaml that was read, if any.
 	SettingsFile string
 }
@@ -70,6 +73,7 @@ var settingKeys = map[string]any{
 	"retransmit.tries":   5,
 	"retransmit.jitter":  0,
 	"retransmit.limit":   "0s",
+	"nat_keepalive":      "20s", // strongSwan charon.keep_alive
 }
 
 // flagKeys maps command-line flags to settings.
@@ -184,6 +188,7 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 	s.Retransmit.Jitter = getInt("retransmit.jitter", 0, 100)
 	s.Retransmit.Timeout = getDur("retransmit.timeout")
 	s.Retransmit.Limit = getDur("retransmit.limit")
+	s.NATKeepalive = getDur("nat_keepalive") // parseDuration refuses negatives
 	base, err := toFloat(v.Get("retransmit.base"))
 	if err != nil || base < 1 || base > 10 {
 		bad("retransmit.base", "%v is not a number from 1 to 10", v.Get("retransmit.base"))

@@ -167,8 +167,11 @@ type ConnStatus struct {
 	RemoteID      string
 	IKEAlgorithms string // e.g. "aes128-sha256-prfsha256-modp3072"
 	NATDetected   bool
-	Established   time.Time // IKE SA establishment
-	Children      []ChildStatus
+	// NATLocal: the peer saw another address than ours (we are behind a
+	// NAT), so we are the side that sends NAT keepalives (RFC 3948 §2.3).
+	NATLocal    bool
+	Established time.Time // IKE SA establishment
+	Children    []ChildStatus
 }
 
 // ChildStatus describes one installed CHILD SA.

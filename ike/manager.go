@@ -61,6 +61,7 @@ type ikeInfo struct {
 	localID, remoteID string
 	algs              string
 	nat               bool
+	natLocal          bool
 	established       time.Time
 	sa                *ikeSA
 }
@@ -567,6 +568,7 @@ func (m *Manager) Status() []ConnStatus {
 			cs.Initiator, cs.SPIi, cs.SPIr = i.initiator, i.spiI, i.spiR
 			cs.Local, cs.Remote, cs.LocalID, cs.RemoteID = i.local, i.remote, i.localID, i.remoteID
 			cs.IKEAlgorithms, cs.NATDetected, cs.Established = i.algs, i.nat, i.established
+			cs.NATLocal = i.natLocal
 			cs.Children = append([]ChildStatus(nil), s.children...)
 		}
 		out = append(out, cs)

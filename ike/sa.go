@@ -588,6 +588,7 @@ func (sa *ikeSA) publish() {
 		remoteID:    sa.remoteID.String(),
 		algs:        sa.alg.String(),
 		nat:         sa.natLocal || sa.natRemote,
+		natLocal:    sa.natLocal,
 		established: sa.established,
 		sa:          sa,
 	}
