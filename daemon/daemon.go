@@ -199,6 +199,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		defer close(watchDone)
 		d.watchStates(log, watchStop)
 	}()
+	if s.NATKeepalive > 0 {
+		// Stopped with the state watcher, before the sockets close.
+		go runKeepalives(watchStop, s.NATKeepalive, m.Status, socks.sendKeepalive, log)
+	}
 
 	for done := false; !done; {
 		select {
