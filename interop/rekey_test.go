@@ -1,0 +1,132 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/internal/lab"
+)
+
+// floodPing sends count echo requests from node to dst every interval
+// (ping -i 0.002 is a flood that does not depend on the round trip) and
+// returns how many were sent and answered. ping waits for late answers
+// until its deadline, so a packet counts as lost only if it never came.
+func floodPing(ctx context.Context, node *lab.Node, dst netip.Addr, count int, interval string) (sent, received int, out string, err error) {
+	secs, _ := strconv.ParseFloat(interval, 64)
+	// A loaded machine sends more slowly than the interval: the deadline
+	// leaves room for that, so that every request is sent and ping only
+	// stops early if answers are missing.
+	deadline := int(3*float64(count)*secs) + 15
+	out, err = node.Run(ctx, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", interval, "-s", "200",
+		"-w", strconv.Itoa(deadline), dst.String())
+	m := regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`).FindStringSubmatch(out)
+	if m == nil {
+		return 0, 0, out, fmt.Errorf("ping output without a summary (%v):\n%s", err, out)
+	}
+	sent, _ = strconv.Atoi(m[1])
+	received, _ = strconv.Atoi(m[2])
+	// ping exits 1 when answers are missing; the counts say how many.
+	return sent, received, out, nil
+}
+
+// TestRekeyFloodNoLoss: ipsecgw rekeys the CHILD SA every 3 s (lifetime
+// 10 s, margintime 7 s, no fuzz) and the IKE SA every 13 s (ikelifetime
+// 20 s, reauth=no) while host1 pings host2 every 2 ms through the tunnel
+// for ~66 s: at least 20 CHILD rekeys and 5 IKE rekeys happen, make before
+// break, and not one echo request or reply is lost. strongSwan ends with
+// exactly the newest IKE SA and CHILD SA, the ones ipsecgw uses.
+func TestRekeyFloodNoLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rekey waits for lifetimes to pass")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-ecp256", "aes128gcm16-ecp256")
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	conf := c1.IPsecConf() + "  lifetime=10s\n  ikelifetime=20s\n  margintime=7s\n  rekeyfuzz=0%\n  reauth=no\n"
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: conf, Secrets: c1.IPsecSecrets(), LogLevel: "info"})
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up: %v\n%s", err, out)
+	}
+	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// 33000 requests 2 ms apart: ~66 s, past the 20th CHILD rekey (~61 s)
+	// and the 5th IKE rekey (~65 s).
+	const count = 33000
+	sent, received, out, err := floodPing(ctx, l.Host1, l.Host2.Addr, count, "0.002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	log := gw.Log()
+	childRekeys := strings.Count(log, "rekeying CHILD SA")
+	ikeRekeys := strings.Count(log, "IKE SA rekeyed")
+	t.Logf("flood ping over %v: %d sent, %d received, %d lost, across %d CHILD rekeys and %d IKE rekeys",
+		took.Round(time.Second), sent, received, sent-received, childRekeys, ikeRekeys)
+	if sent != count || received != sent {
+		t.Errorf("lost %d of %d echo requests/replies across the rekeys:\n%s", sent-received, sent, out)
+	}
+	if childRekeys < 20 || ikeRekeys < 5 {
+		t.Errorf("%d CHILD rekeys and %d IKE rekeys, want at least 20 and 5", childRekeys, ikeRekeys)
+	}
+	after, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.IKE == nil || after.IKE.InitiatorSPI == before.IKE.InitiatorSPI || len(after.Children) != 1 {
+		t.Fatalf("after the rekeys: %+v", after)
+	}
+	// ipsecgw keeps rekeying every 3 s, and charon lists a rekeyed CHILD
+	// SA as DELETED for a few seconds (it still accepts late packets on
+	// it): take snapshots until one falls between two rekeys, where
+	// charon has one IKE SA with one INSTALLED CHILD SA, and compare.
+	for {
+		sas, err := charon.ListSAs(ctx)
+		st, serr := gw.status(ctx, "s2s")
+		if err == nil && serr == nil && len(sas) == 1 && len(st.Children) == 1 {
+			sa := installedOnly(sas[0])
+			if len(sa.Children) == 1 && strings.EqualFold(sa.Children[0].SPIIn, st.Children[0].SPIOut) &&
+				strings.EqualFold(sa.InitiatorSPI, st.IKE.InitiatorSPI) {
+				checkAgree(t, st, sa, "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256", "AES_GCM_16-128/ECP_256")
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("strongSwan and ipsecgw never agreed on one IKE SA and one CHILD SA: %+v\nipsecgw: %+v", sas, st)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// installedOnly returns sa with only its INSTALLED CHILD SAs: charon lists
+// a CHILD SA it deleted after a rekey as DELETED for a while.
+func installedOnly(sa lab.IKESA) lab.IKESA {
+	var kept []lab.ChildSA
+	for _, c := range sa.Children {
+		if c.State == "INSTALLED" {
+			kept = append(kept, c)
+		}
+	}
+	sa.Children = kept
+	return sa
+}
