@@ -234,10 +234,17 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		outCipher.Close()
 		return fmt.Errorf("conn %q: installing inbound SA %08x: %w", c.Conn, c.InSPI, err)
 	}
-	if err := in.sad.InstallOutbound(outSA); err != nil {
-		in.sad.Remove(inSA)
-		outCipher.Close()
-		return fmt.Errorf("conn %q: installing outbound SA %08x: %w", c.Conn, c.OutSPI, err)
+	// The redundant SA of a rekey collision does not take over the
+	// outbound direction: it is deleted right away, and the winner must
+	// keep carrying traffic. Its outbound SA is never installed (Remove
+	// discards it).
+	keep := c.KeepOutbound && in.sad.Outbound(policyID) != nil
+	if !keep {
+		if err := in.sad.InstallOutbound(outSA); err != nil {
+			in.sad.Remove(inSA)
+			outCipher.Close()
+			return fmt.Errorf("conn %q: installing outbound SA %08x: %w", c.Conn, c.OutSPI, err)
+		}
 	}
 	ch := &installedChild{
 		conn: c.Conn, reqID: c.ReqID, policyID: policyID, in: inSA, out: outSA,
@@ -283,8 +290,11 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 	err := in.publishLocked()
 	in.removeRoutesLocked(ch.routes)
 	// Remove only the outbound SA that is ours: after a rekey the policy's
-	// current outbound SA is the new one and must stay.
-	in.sad.Remove(ch.out)
+	// current outbound SA is the new one and must stay. One never
+	// installed (KeepOutbound) has its keys wiped here.
+	if !in.sad.Remove(ch.out) {
+		ch.out.Discard()
+	}
 	if in.hasPolicyLocked(ch.policyID) {
 		// A rekey replaced this pair: the peer may still send a few
 		// packets under the old SPI, so the old inbound SA lingers.
@@ -384,7 +394,9 @@ func (in *Installer) RemoveAll() {
 	for spi, ch := range in.children {
 		delete(in.children, spi)
 		in.removeRoutesLocked(ch.routes)
-		in.sad.Remove(ch.out)
+		if !in.sad.Remove(ch.out) {
+			ch.out.Discard()
+		}
 		in.sad.Remove(ch.in)
 	}
 	for name, t := range in.traps {

@@ -112,3 +112,50 @@ func TestInstallerSAEventNeverBlocks(t *testing.T) {
 		t.Errorf("queue holds %d requests, want %d (full, hard expiries not queued)", n, rekeyQueueLen)
 	}
 }
+
+// TestInstallerKeepOutbound: the redundant SA of a rekey collision
+// (KeepOutbound) is installed inbound only; traffic keeps leaving through
+// the winner, also after the redundant SA is removed.
+func TestInstallerKeepOutbound(t *testing.T) {
+	table := sad.NewTable(sad.Options{})
+	defer table.Close()
+	inst := NewInstaller(table, &spd.Live{}, nil, 64, nil)
+	for _, c := range []struct{ in, out uint32 }{{0x1000, 0x2000}, {0x1001, 0x2001}} {
+		if err := inst.Install(gcmChild("net", 7, c.in, c.out)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loser := gcmChild("net", 7, 0x1002, 0x2002)
+	loser.KeepOutbound = true
+	if err := inst.Install(loser); err != nil {
+		t.Fatal(err)
+	}
+	if table.Inbound(0x1002) == nil {
+		t.Fatal("the redundant SA's inbound SA is not installed (the peer may use it until it is deleted)")
+	}
+	if out := table.Outbound(7); out == nil || out.SPI() != 0x2001 {
+		t.Fatalf("outbound SA %v, want the winner 00002001", out)
+	}
+	// The rekey initiator deletes the old SA and the redundant one.
+	for _, c := range []struct{ in, out uint32 }{{0x1000, 0x2000}, {0x1002, 0x2002}} {
+		if err := inst.Remove("net", c.in, c.out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out := table.Outbound(7); out == nil || out.SPI() != 0x2001 {
+		t.Fatalf("after the deletes the outbound SA is %v, want the winner 00002001", out)
+	}
+	// Without a current outbound SA, KeepOutbound cannot keep anything:
+	// the SA is installed normally.
+	if err := inst.Remove("net", 0x1001, 0x2001); err != nil {
+		t.Fatal(err)
+	}
+	lone := gcmChild("net", 7, 0x1003, 0x2003)
+	lone.KeepOutbound = true
+	if err := inst.Install(lone); err != nil {
+		t.Fatal(err)
+	}
+	if out := table.Outbound(7); out == nil || out.SPI() != 0x2003 {
+		t.Fatalf("outbound SA %v, want 00002003", out)
+	}
+}

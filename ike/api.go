@@ -43,6 +43,10 @@ type Options struct {
 	// HalfOpenTimeout is how long a responder keeps an IKE SA that never
 	// completed IKE_AUTH; 0 means DefaultHalfOpenTimeout (strongSwan's 30 s).
 	HalfOpenTimeout time.Duration
+	// KeyingRetryInterval: when an auto=start conn has used up its
+	// keyingtries without an answer, try once more every interval instead
+	// of giving up (0, the default, gives up as strongSwan does).
+	KeyingRetryInterval time.Duration
 }
 
 // Defaults of Options fields left zero.
@@ -138,6 +142,12 @@ type ChildSA struct {
 	SoftBytes, SoftPackets uint64
 	// Initiator says whether we initiated the exchange that created it.
 	Initiator bool
+	// KeepOutbound asks the installer to install the inbound SA but to
+	// keep sending on the conn's current outbound SA when there is one:
+	// this SA is the redundant one of a rekey collision (RFC 7296 §2.8.1)
+	// and will be deleted at once, so switching to it would leave no
+	// outbound SA when it goes.
+	KeepOutbound bool
 }
 
 // State is the state of a conn as shown by Status.

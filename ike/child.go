@@ -184,7 +184,10 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 		fail("CHILD SA key derivation: " + err.Error())
 		return false
 	}
-	if err := sa.installChild(c, alg, o.inSPI, outSPI, &keys, true, transport, local, remote); err != nil {
+	sa.keepOutbound = o.rekey != nil && losesCollision(o.rekey, ni, nr)
+	err = sa.installChild(c, alg, o.inSPI, outSPI, &keys, true, transport, local, remote)
+	sa.keepOutbound = false
+	if err != nil {
 		fail("the dataplane refused the CHILD SA: " + err.Error())
 		return false
 	}
@@ -333,7 +336,7 @@ func (sa *ikeSA) installChild(c config.Conn, alg selected, inSPI, outSPI uint32,
 		LocalTS: rangesToConfig(local), RemoteTS: rangesToConfig(remote),
 		ReplayWindow: c.ReplayWindow, Lifetime: c.Lifetime, LifeBytes: c.LifeBytes, LifePackets: c.LifePackets,
 		SoftBytes: softLimit(c, c.LifeBytes, c.MarginBytes), SoftPackets: softLimit(c, c.LifePackets, c.MarginPackets),
-		Initiator: exInit,
+		Initiator: exInit, KeepOutbound: sa.keepOutbound,
 	}
 	if err := sa.m.opts.Installer.Install(cs); err != nil {
 		return err
@@ -617,7 +620,10 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 	}
 	ni, nr := bytes.Clone(nonce.Data), newNonce()
 	sa.lastInstalled = nil
-	reply(sa.respondChild(conns, in, nr, ni, nr, false)...)
+	sa.keepOutbound = rekeyed != nil && losesCollision(rekeyed, ni, nr)
+	rsp := sa.respondChild(conns, in, nr, ni, nr, false)
+	sa.keepOutbound = false
+	reply(rsp...)
 	if rekeyed != nil {
 		sa.succeeded(rekeyed, sa.lastInstalled, ni, nr, false)
 	}

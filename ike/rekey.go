@@ -355,3 +355,20 @@ func (m *Manager) RekeyChild(spi uint32, inbound bool) bool {
 	}
 	return taken
 }
+
+// losesCollision reports whether the SA about to be created by the
+// exchange with nonces ni, nr as a successor of old is the redundant one
+// of a rekey collision: old already has a successor, and the new
+// exchange's lowest nonce is below that successor's (the rule succeeded
+// applies, RFC 7296 §2.8.1). Such an SA is installed without taking over
+// the outbound direction, so that deleting it leaves traffic on the winner.
+func losesCollision(old *child, ni, nr []byte) bool {
+	if len(old.successors) != 1 {
+		return false
+	}
+	low := ni
+	if bytes.Compare(nr, ni) < 0 {
+		low = nr
+	}
+	return bytes.Compare(low, old.successors[0].minNonce) < 0
+}

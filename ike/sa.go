@@ -134,6 +134,10 @@ type ikeSA struct {
 
 	children      []*child
 	lastInstalled *child // the CHILD SA installChild added last
+	// keepOutbound makes installChild ask the installer to leave the
+	// current outbound SA in place: the SA being installed is the
+	// redundant result of a rekey collision (see losesCollision).
+	keepOutbound bool
 }
 
 func (sa *ikeSA) ourSPI() uint64 {
@@ -613,7 +617,9 @@ func (sa *ikeSA) retryKeying(reason string) bool {
 	c := sa.conn
 	n := sa.m.keyingAttempt(c.Name)
 	if c.KeyingTries != 0 && n >= c.KeyingTries {
-		sa.m.resetKeying(c.Name)
+		if !sa.m.retryLater(c) {
+			sa.m.resetKeying(c.Name)
+		}
 		return false
 	}
 	names := sa.connNames()

@@ -81,3 +81,32 @@ func TestRekeyChildOnVolume(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+// TestLosesCollision: the SA of a second rekey exchange is the redundant
+// one (installed without taking the outbound direction) exactly when its
+// lowest nonce is below the lowest nonce of the first successor.
+func TestLosesCollision(t *testing.T) {
+	old := &child{}
+	if losesCollision(old, []byte{1}, []byte{2}) {
+		t.Errorf("no collision without a first successor")
+	}
+	old.successors = []*child{{minNonce: []byte{5, 0}}}
+	cases := []struct {
+		ni, nr []byte
+		want   bool
+	}{
+		{[]byte{4, 9}, []byte{9, 9}, true},  // lowest 4,9 < 5,0
+		{[]byte{9, 9}, []byte{4, 9}, true},  // the responder's nonce counts too
+		{[]byte{6, 0}, []byte{5, 1}, false}, // lowest 5,1 > 5,0
+		{[]byte{7, 0}, []byte{8, 0}, false},
+	}
+	for _, c := range cases {
+		if got := losesCollision(old, c.ni, c.nr); got != c.want {
+			t.Errorf("ni %x nr %x against %x: loses %v, want %v", c.ni, c.nr, old.successors[0].minNonce, got, c.want)
+		}
+	}
+	old.successors = append(old.successors, &child{minNonce: []byte{0}})
+	if losesCollision(old, []byte{0}, []byte{0}) {
+		t.Errorf("a third successor is not a collision of two")
+	}
+}
