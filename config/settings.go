@@ -43,6 +43,9 @@ type Settings struct {
 	// NATKeepalive is the interval of the NAT keepalives (RFC 3948 §2.3)
 	// sent for IKE SAs whose own side is behind a NAT; 0 turns them off.
 	NATKeepalive time.Duration
+	// KeyingRetryInterval: auto=start conns whose keyingtries are used up
+	// try again once every interval; 0 gives up (strongSwan's behaviour).
+	KeyingRetryInterval time.Duration
 	// SettingsFile is the ipsecgw.yaml that was read, if any.
 	SettingsFile string
 }
@@ -58,22 +61,23 @@ const (
 // settingKeys maps each setting to its default; the yaml keys are these
 // names, the environment variables IPSECGW_ + upper case with "." -> "_".
 var settingKeys = map[string]any{
-	"ipsec_conf":         DefaultIPsecConf,
-	"ipsec_secrets":      DefaultIPsecSecrets,
-	"control_socket":     DefaultControlSocket,
-	"metrics_listen":     "",
-	"log.level":          "info",
-	"log.format":         "text",
-	"tun.name":           "ipsecgw0",
-	"tun.mtu":            1400,
-	"workers":            0,
-	"replay_window":      1024,
-	"retransmit.timeout": "4s",
-	"retransmit.base":    1.8,
-	"retransmit.tries":   5,
-	"retransmit.jitter":  0,
-	"retransmit.limit":   "0s",
-	"nat_keepalive":      "20s", // strongSwan charon.keep_alive
+	"ipsec_conf":                 DefaultIPsecConf,
+	"ipsec_secrets":              DefaultIPsecSecrets,
+	"control_socket":             DefaultControlSocket,
+	"metrics_listen":             "",
+	"log.level":                  "info",
+	"log.format":                 "text",
+	"tun.name":                   "ipsecgw0",
+	"tun.mtu":                    1400,
+	"workers":                    0,
+	"replay_window":              1024,
+	"retransmit.timeout":         "4s",
+	"retransmit.base":            1.8,
+	"retransmit.tries":           5,
+	"retransmit.jitter":          0,
+	"retransmit.limit":           "0s",
+	"nat_keepalive":              "20s", // strongSwan charon.keep_alive
+	"keyingtries_retry_interval": "0s",
 }
 
 // flagKeys maps command-line flags to settings.
@@ -189,6 +193,7 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 	s.Retransmit.Timeout = getDur("retransmit.timeout")
 	s.Retransmit.Limit = getDur("retransmit.limit")
 	s.NATKeepalive = getDur("nat_keepalive") // parseDuration refuses negatives
+	s.KeyingRetryInterval = getDur("keyingtries_retry_interval")
 	base, err := toFloat(v.Get("retransmit.base"))
 	if err != nil || base < 1 || base > 10 {
 		bad("retransmit.base", "%v is not a number from 1 to 10", v.Get("retransmit.base"))

@@ -158,6 +158,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		Logger:     log,
 		Retransmit: s.Retransmit,
 		LocalAddrs: o.LocalAddrs,
+		// auto=start conns keep retrying after keyingtries when set.
+		KeyingRetryInterval: s.KeyingRetryInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("IKE: %w", err)
