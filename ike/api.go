@@ -47,6 +47,10 @@ type Options struct {
 	// keyingtries without an answer, try once more every interval instead
 	// of giving up (0, the default, gives up as strongSwan does).
 	KeyingRetryInterval time.Duration
+	// FragmentSize is the largest IP datagram of an IKE message we send to
+	// a peer that supports IKE fragmentation (RFC 7383); larger messages go
+	// out as fragments. 0 means DefaultFragmentSize.
+	FragmentSize int
 }
 
 // Defaults of Options fields left zero.

@@ -77,8 +77,10 @@
 //
 //   - PSK authentication only (no certificates, EAP, or AUTH method 14);
 //     ASN.1 DN identities cannot be used.
-//   - Outgoing IKE fragmentation is not implemented (SKF fragments are
-//     received and reassembled); PSK messages stay far below 1280 bytes.
+//   - IKE fragmentation (RFC 7383, frag.go): protected messages larger
+//     than Options.FragmentSize (IP datagram, default 1280) go out as SKF
+//     fragments when the peer announced support and fragmentation= is yes
+//     (the default) or force; received fragments are reassembled.
 //   - CHILD SA rekey collisions are resolved as RFC 7296 §2.8.1 says (the
 //     SA from the exchange with the lowest nonce is deleted by its
 //     initiator); IKE SA rekey collisions are avoided, not resolved: only

@@ -109,6 +109,7 @@ type ikeSA struct {
 	natLocal         bool // our address is translated (or we fake it)
 	natRemote        bool // the peer's address is translated (or faked)
 	fragmentation    bool
+	frags            fragmented // RFC 7383: how the last request/response went out (frag.go)
 	localID          config.Identity
 	remoteID         config.Identity
 
@@ -221,10 +222,25 @@ func (sa *ikeSA) encode(h message.Header, payloads []message.Payload) ([]byte, e
 	if sa.out == nil {
 		return nil, errors.New("no keys for a protected message")
 	}
-	return message.AppendEncrypted(nil, h, sa.out, payloads...)
+	pkt, err := message.AppendEncrypted(nil, h, sa.out, payloads...)
+	if err != nil {
+		return nil, err
+	}
+	if err := sa.fragmentIfNeeded(h, payloads, pkt); err != nil {
+		return nil, err
+	}
+	return pkt, nil
 }
 
 func (sa *ikeSA) send(pkt []byte) {
+	if parts := sa.fragmentsOf(pkt); parts != nil {
+		for _, p := range parts {
+			if err := sa.m.opts.Send(sa.local, sa.remote, p); err != nil {
+				sa.log.Debug("send failed", "remote", sa.remote, "err", err)
+			}
+		}
+		return
+	}
 	if err := sa.m.opts.Send(sa.local, sa.remote, pkt); err != nil {
 		sa.log.Debug("send failed", "remote", sa.remote, "err", err)
 	}
