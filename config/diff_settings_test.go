@@ -121,6 +121,7 @@ retransmit:
   tries: 3
 nat_keepalive: 5s
 keyingtries_retry_interval: 12s
+fragment_size: 1000
 `
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -139,7 +140,7 @@ keyingtries_retry_interval: 12s
 	}
 	want := Settings{IPsecConf: "/srv/ipsec.conf", IPsecSecrets: "/srv/ipsec.secrets", ControlSocket: DefaultControlSocket,
 		MetricsListen: "127.0.0.1:9100", LogLevel: slog.LevelDebug, LogFormat: "json", TUNName: "vpn0", TUNMTU: 1300, Workers: 8,
-		ReplayWindow: 4096, Retransmit: RetransmitSettings{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, NATKeepalive: 5 * time.Second, KeyingRetryInterval: 12 * time.Second, SettingsFile: file}
+		ReplayWindow: 4096, Retransmit: RetransmitSettings{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, NATKeepalive: 5 * time.Second, KeyingRetryInterval: 12 * time.Second, FragmentSize: 1000, SettingsFile: file}
 	if s != want {
 		t.Errorf("settings\n got %+v\nwant %+v", s, want)
 	}

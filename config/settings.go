@@ -46,6 +46,9 @@ type Settings struct {
 	// KeyingRetryInterval: auto=start conns whose keyingtries are used up
 	// try again once every interval; 0 gives up (strongSwan's behaviour).
 	KeyingRetryInterval time.Duration
+	// FragmentSize is the largest IP datagram of an IKE message sent to a
+	// peer that supports IKE fragmentation (RFC 7383; charon.fragment_size).
+	FragmentSize int
 	// SettingsFile is the ipsecgw.yaml that was read, if any.
 	SettingsFile string
 }
@@ -78,6 +81,7 @@ var settingKeys = map[string]any{
 	"retransmit.limit":           "0s",
 	"nat_keepalive":              "20s", // strongSwan charon.keep_alive
 	"keyingtries_retry_interval": "0s",
+	"fragment_size":              1280,
 }
 
 // flagKeys maps command-line flags to settings.
@@ -194,6 +198,7 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 	s.Retransmit.Limit = getDur("retransmit.limit")
 	s.NATKeepalive = getDur("nat_keepalive") // parseDuration refuses negatives
 	s.KeyingRetryInterval = getDur("keyingtries_retry_interval")
+	s.FragmentSize = getInt("fragment_size", 576, 65535)
 	base, err := toFloat(v.Get("retransmit.base"))
 	if err != nil || base < 1 || base > 10 {
 		bad("retransmit.base", "%v is not a number from 1 to 10", v.Get("retransmit.base"))

@@ -160,6 +160,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		LocalAddrs: o.LocalAddrs,
 		// auto=start conns keep retrying after keyingtries when set.
 		KeyingRetryInterval: s.KeyingRetryInterval,
+		FragmentSize:        s.FragmentSize,
 	})
 	if err != nil {
 		return fmt.Errorf("IKE: %w", err)
