@@ -130,3 +130,139 @@ func installedOnly(sa lab.IKESA) lab.IKESA {
 	sa.Children = kept
 	return sa
 }
+
+// TestSimultaneousChildRekeys: both ends rekey the CHILD SA 3 s after it
+// was installed (ipsecgw lifetime 10 s - margintime 7 s without fuzz,
+// strongSwan rekey_time 3 s without rand_time), so their CREATE_CHILD_SA
+// requests cross again and again (RFC 7296 §2.8.1: the SA of the exchange
+// with the lowest nonce is deleted). Under a 2 ms ping flood for ~30 s at
+// most a handful of packets is lost (see below), and in the end both sides
+// hold exactly one SA pair, the same one.
+func TestSimultaneousChildRekeys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rekey waits for lifetimes to pass")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-ecp256", "aes128gcm16-ecp256")
+	c2.ChildExtra = "rekey_time = 3s\n        rand_time = 0s\n        life_time = 20s"
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	conf := c1.IPsecConf() + "  lifetime=10s\n  margintime=7s\n  rekeyfuzz=0%\n"
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: conf, Secrets: c1.IPsecSecrets(), LogLevel: "info"})
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up: %v\n%s", err, out)
+	}
+	if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+		t.Fatal(err)
+	}
+	const count = 15000
+	sent, received, out, err := floodPing(ctx, l.Host1, l.Host2.Addr, count, "0.002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := gw.Log()
+	ours := strings.Count(log, "rekeying CHILD SA")
+	collisions := strings.Count(log, "CHILD SA rekey collision")
+	theirs := strings.Count(strings.Join(charon.LogLines(), "\n"), "generating CREATE_CHILD_SA request")
+	t.Logf("flood ping: %d sent, %d received, %d lost; rekeys started by ipsecgw %d, by strongSwan %d; collisions resolved by deleting our redundant SA %d",
+		sent, received, sent-received, ours, theirs, collisions)
+	// Before the redundant SA of a collision was kept off the outbound
+	// direction, each collision it lost as the second-installed SA cut
+	// our outbound traffic until the next rekey (712 of 15712 lost). Since
+	// then runs lose 0-2 of 15000; those 2 are not yet attributed (charon
+	// logs "CHILD_REKEY collision with CHILD_DELETE" around them and may
+	// drop them itself), so a handful is tolerated and the count reported.
+	if received < count || sent-received > 5 {
+		t.Errorf("lost %d of %d across simultaneous rekeys:\n%s", sent-received, sent, out)
+	}
+	if ours < 3 || theirs < 3 {
+		t.Errorf("rekeys started: ipsecgw %d, strongSwan %d; want both sides rekeying", ours, theirs)
+	}
+	waitOnePair(ctx, t, gw, charon, "AES_GCM_16-128/ECP_256")
+}
+
+// TestLifebytesRekey: a CHILD SA with lifebytes=300000 and
+// marginbytes=100000 is rekeyed by ipsecgw each time 200000 bytes crossed
+// it (the dataplane's soft-limit event, queued to IKE), long before its
+// time lifetime, with pings of 1000 bytes running and none lost; strongSwan
+// agrees on the resulting SA pair.
+func TestLifebytesRekey(t *testing.T) {
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-ecp256", "aes128gcm16")
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	conf := c1.IPsecConf() + "  lifebytes=300000\n  marginbytes=100000\n  rekeyfuzz=0%\n"
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: conf, Secrets: c1.IPsecSecrets(), LogLevel: "info"})
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up: %v\n%s", err, out)
+	}
+	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 1000 requests of 1028-byte packets: ~1 MB each way through the
+	// tunnel, several soft limits of 200 kB.
+	const count = 1000
+	node := l.Host1
+	out, err := node.Run(ctx, "ping", "-n", "-q", "-c", strconv.Itoa(count), "-i", "0.005", "-s", "1000", "-w", "60", l.Host2.Addr.String())
+	m := regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	sent, _ := strconv.Atoi(m[1])
+	received, _ := strconv.Atoi(m[2])
+	volume := strings.Count(gw.Log(), "CHILD SA reached its soft volume limit")
+	t.Logf("%d sent, %d received, %d lost; %d rekeys on the soft byte limit", sent, received, sent-received, volume)
+	if sent != count || received != sent {
+		t.Errorf("lost %d of %d across volume rekeys:\n%s", sent-received, sent, out)
+	}
+	if volume < 3 {
+		t.Errorf("%d volume rekeys for ~1 MB each way through a 200 kB soft limit, want at least 3", volume)
+	}
+	after := waitOnePair(ctx, t, gw, charon, "AES_GCM_16-128")
+	if after.Children[0].SPIIn == before.Children[0].SPIIn {
+		t.Errorf("the CHILD SA was never replaced")
+	}
+}
+
+// waitOnePair waits until charon lists one IKE SA with one INSTALLED CHILD
+// SA and ipsecgw's status shows the same pair, then checks that they agree
+// and returns ipsecgw's status.
+func waitOnePair(ctx context.Context, t *testing.T, gw *gateway, charon *lab.Charon, wantESP string) daemon.ConnStatus {
+	t.Helper()
+	for {
+		sas, err := charon.ListSAs(ctx)
+		st, serr := gw.status(ctx, "s2s")
+		if err == nil && serr == nil && len(sas) == 1 && len(st.Children) == 1 && st.IKE != nil {
+			sa := installedOnly(sas[0])
+			if len(sa.Children) == 1 && strings.EqualFold(sa.Children[0].SPIIn, st.Children[0].SPIOut) &&
+				strings.EqualFold(sa.InitiatorSPI, st.IKE.InitiatorSPI) {
+				checkAgree(t, st, sa, "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256", wantESP)
+				return st
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("strongSwan and ipsecgw never agreed on one IKE SA and one CHILD SA: %+v\nipsecgw: %+v", sas, st)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
