@@ -67,7 +67,13 @@
 // CHILD SAs are rekeyed at lifetime - margintime - random(margintime ×
 // rekeyfuzz) with CREATE_CHILD_SA and REKEY_SA (PFS group from esp=),
 // make-before-break: the new SA is installed, then the old one deleted;
-// at the hard lifetime a CHILD SA is deleted. The IKE SA is rekeyed
+// at the hard lifetime a CHILD SA is deleted. lifebytes/lifepackets give
+// soft limits (life - margin - fuzz, ChildSA.SoftBytes/SoftPackets) that
+// the dataplane counts; when one is crossed it calls Manager.RekeyChild
+// (queued by the daemon, never blocking the packet path). In a CHILD rekey
+// collision the redundant SA is known before it is installed and is
+// installed inbound-only (ChildSA.KeepOutbound), so deleting it never
+// leaves the conn without an outbound SA. The IKE SA is rekeyed
 // (reauth=no, RFC 7296 §2.18: CHILD SAs move to the new SA) or
 // reauthenticated (reauth=yes: a new IKE SA for every conn it serves, then
 // the old one deleted) at ikelifetime - margintime - fuzz, by the original
