@@ -1,6 +1,8 @@
 package ike
 
 import (
+	"fmt"
+
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/message"
 )
@@ -76,4 +78,29 @@ func (sa *ikeSA) fragmentsOf(pkt []byte) [][]byte {
 		return p
 	}
 	return sa.frags.rsp.of(pkt)
+}
+
+// Reassembly limits (RFC 7383 §2.6.1 leaves them to the implementation).
+// Fragments are only kept after their integrity check, so only the
+// authenticated peer can make us hold them; these bound what even a
+// broken or hostile peer can pin per IKE SA: strongSwan's limit of 255
+// fragments, and at most 64 KiB of held datagrams (the largest IKE
+// message a UDP datagram could have carried whole).
+const (
+	maxFragments  = 255
+	maxReassembly = 64 << 10
+)
+
+// limitReassembly accounts a verified fragment of a datagram of n bytes
+// (kept until the message is complete) and refuses it, abandoning the
+// partial message, when it breaks a limit.
+func (sa *ikeSA) limitReassembly(total uint16, n int) error {
+	if total > maxFragments {
+		return fmt.Errorf("message announced in %d fragments; at most %d are accepted", total, maxFragments)
+	}
+	sa.fragBytes += n
+	if sa.fragBytes > maxReassembly {
+		return fmt.Errorf("fragmented message over %d bytes; reassembly abandoned", maxReassembly)
+	}
+	return nil
 }

@@ -132,6 +132,7 @@ type ikeSA struct {
 	openTimer  Timer
 	frag       *message.Reassembly
 	fragID     uint32
+	fragBytes  int // bytes held by frag, bounded by maxReassembly
 
 	children      []*child
 	lastInstalled *child // the CHILD SA installChild added last
@@ -376,7 +377,11 @@ func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
 			return false, err
 		}
 		if sa.frag == nil || sa.fragID != m.Header.MessageID {
-			sa.frag, sa.fragID = new(message.Reassembly), m.Header.MessageID
+			sa.frag, sa.fragID, sa.fragBytes = new(message.Reassembly), m.Header.MessageID, 0
+		}
+		if err := sa.limitReassembly(fh.Total, len(m.Raw)); err != nil {
+			sa.frag = nil
+			return false, err
 		}
 		complete, err := sa.frag.Add(m, fh, part)
 		if err != nil || !complete {
