@@ -104,12 +104,17 @@ func WriteTable(w io.Writer, conns []ConnStatus) error {
 	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tREMOTE\tIKE\tUPTIME\tLAST ERROR")
 	for _, c := range conns {
-		ike, up := "-", "-"
+		ike, up, remote := "-", "-", dash(c.Remote)
 		if c.IKE != nil {
 			ike = c.IKE.Proposal
 			up = humanDuration(c.IKE.UptimeSeconds)
+			if c.IKE.NATDetected {
+				// The table is what people look at in a NAT setup; the
+				// JSON has had nat_detected all along.
+				remote += " (NAT)"
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.State, dash(c.Remote), dash(ike), up, dash(oneLine(c.LastError)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.State, remote, dash(ike), up, dash(oneLine(c.LastError)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
