@@ -25,6 +25,12 @@
 // Installer (the ike.ChildInstaller): inbound SA, outbound SA, SPD rules,
 // then routes for the remote subnets on the TUN device.
 //
+// NAT keepalives (keepalive.go): every nat_keepalive (default 20 s, 0 =
+// off) one 0xFF byte goes from port 4500 to the peer of each established
+// IKE SA whose own side is behind a NAT (ike.ConnStatus.NATLocal). The
+// settings keyingtries_retry_interval and fragment_size are handed to the
+// IKE manager (ike.Options KeyingRetryInterval and FragmentSize).
+//
 // # Control protocol
 //
 // The control socket is a unix stream socket (default
