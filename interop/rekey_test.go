@@ -266,3 +266,59 @@ func waitOnePair(ctx context.Context, t *testing.T, gw *gateway, charon *lab.Cha
 		}
 	}
 }
+
+// TestIKERekeyByStrongSwan: strongSwan rekeys the IKE SA every 6 s
+// (rekey_time, no rand_time, reauth off) while host1 pings host2 every
+// 2 ms for ~30 s: ipsecgw answers each CREATE_CHILD_SA for the IKE SA,
+// moves the CHILD SA to the new IKE SA, no packet is lost, and both end on
+// the same single IKE SA.
+func TestIKERekeyByStrongSwan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rekey waits for lifetimes to pass")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-ecp256", "aes128gcm16")
+	// over_time: strongSwan deletes the IKE SA at rekey_time + over_time,
+	// by default 10 % of rekey_time, too close for a 6 s rekey on a busy
+	// machine.
+	c2.ConnExtra = "rekey_time = 6s\n    rand_time = 0s\n    over_time = 60s\n    reauth_time = 0s"
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: c1.IPsecConf(), Secrets: c1.IPsecSecrets(), LogLevel: "info"})
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up: %v\n%s", err, out)
+	}
+	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const count = 15000
+	sent, received, out, err := floodPing(ctx, l.Host1, l.Host2.Addr, count, "0.002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rekeys := strings.Count(strings.Join(charon.LogLines(), "\n"), "generating CREATE_CHILD_SA request")
+	t.Logf("flood ping: %d sent, %d received, %d lost across %d IKE rekeys by strongSwan", sent, received, sent-received, rekeys)
+	if sent != count || received != sent {
+		t.Errorf("lost %d of %d across strongSwan's IKE rekeys:\n%s", sent-received, sent, out)
+	}
+	if rekeys < 3 {
+		t.Errorf("strongSwan rekeyed the IKE SA %d times in ~30 s, want at least 3", rekeys)
+	}
+	after := waitOnePair(ctx, t, gw, charon, "AES_GCM_16-128")
+	if after.IKE.InitiatorSPI == before.IKE.InitiatorSPI && after.IKE.ResponderSPI == before.IKE.ResponderSPI {
+		t.Errorf("ipsecgw still shows the first IKE SA: %+v", after.IKE)
+	}
+	if after.Children[0].SPIIn != before.Children[0].SPIIn {
+		t.Errorf("the CHILD SA changed; an IKE rekey moves it unchanged: before %+v, after %+v", before.Children, after.Children)
+	}
+}
