@@ -23,8 +23,10 @@ deps:
 
 # Unit tests and interop tests. Interop tests need root and strongSwan; they skip
 # with a message otherwise, and fail instead when IPSECGW_REQUIRE_INTEROP=1 (CI).
+# -p 1: the interop packages each run real daemons, strongSwan and iperf3 on a
+# 2-core machine; running packages one at a time keeps their timing sane.
 test: deps
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -p 1 -timeout 30m ./...
 
 # Only the unit tests (no root, no namespaces).
 unit:
