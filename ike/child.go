@@ -83,8 +83,10 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 	ns := notifies(in)
 	fail := func(reason string) {
 		if o.rekey != nil {
-			// The old SA keeps working until its hard lifetime.
+			// The old SA keeps working until its hard lifetime; the rekey
+			// is tried again before then.
 			sa.log.Warn("CHILD SA rekeying failed", "conn", c.Name, "reason", reason)
+			sa.retryChildRekey(o.rekey)
 			return
 		}
 		sa.log.Warn("CHILD SA failed", "conn", c.Name, "reason", reason)
@@ -261,10 +263,74 @@ func (sa *ikeSA) armChildTimers(ch *child) {
 	}
 	ch.timers = append(ch.timers, sa.after(max(ch.expireAt.Sub(now), 0), func() {
 		if sa.hasChild(ch) {
-			sa.log.Info("CHILD SA reached its hard lifetime", "conn", c.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI))
-			sa.deleteChild(ch)
+			sa.expireChild(ch)
 		}
 	}))
+}
+
+// retryChildRekey schedules another rekey of ch after a failed or refused
+// one (strongSwan retries on TEMPORARY_FAILURE too): without it the CHILD SA
+// would stay marked as being rekeyed and run into its hard lifetime. Not
+// when the peer's rekey of ch succeeded meanwhile, nor on a dying IKE SA.
+func (sa *ikeSA) retryChildRekey(ch *child) {
+	if sa.state != saEstablished || !sa.hasChild(ch) || len(ch.successors) > 0 || ch.expireAt.IsZero() {
+		return
+	}
+	now := sa.m.clock.Now()
+	d := retryDelay(ch.conn.Margin)
+	if left := ch.expireAt.Sub(now); d > left/2 {
+		d = left / 2
+	}
+	ch.rekeyed = false
+	ch.rekeyAt = now.Add(d)
+	ch.stopTimers()
+	sa.armChildTimers(ch)
+	sa.log.Info("CHILD SA rekey will be retried", "conn", ch.conn.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI), "in", d)
+}
+
+// expireChild deletes a CHILD SA that reached its hard lifetime. With a
+// rekeying conn that only happens when every rekey failed, so, as for
+// auto=start or closeaction=restart, the conn's CHILD SA is created anew
+// over the IKE SA instead of leaving the conn down for good.
+func (sa *ikeSA) expireChild(ch *child) {
+	c := ch.conn
+	sa.log.Info("CHILD SA reached its hard lifetime", "conn", c.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI), "rekeying", ch.rekeyed)
+	restart := c.Rekey || c.Auto == config.AutoStart || c.CloseAction == config.ActionRestart
+	remove := func(sa *ikeSA) {
+		sa.removeChild(ch)
+		if restart {
+			sa.recreateChild(c.Name)
+		}
+	}
+	sa.enqueue(&infoTask{
+		payloads: []message.Payload{message.Delete{Protocol: message.ProtoESP, SPIs: []uint32{ch.inSPI}}},
+		done:     func(sa *ikeSA, _ *message.Message) { remove(sa) },
+		failed:   func(sa *ikeSA, _ string) { remove(sa) },
+	})
+}
+
+// recreateChild negotiates a new CHILD SA for a conn left without one by a
+// hard expiry, with the conn's current configuration (it may have been
+// reloaded or removed meanwhile).
+func (sa *ikeSA) recreateChild(name string) {
+	if sa.state != saEstablished {
+		return
+	}
+	for _, x := range sa.children {
+		if x.conn.Name == name {
+			return // a successor carries the conn
+		}
+	}
+	sa.m.mu.Lock()
+	cfg := sa.m.cfg
+	sa.m.mu.Unlock()
+	c, ok := cfg.Conn(name)
+	if !ok {
+		return
+	}
+	sa.log.Info("re-creating CHILD SA: the previous one reached its hard lifetime without a successor", "conn", name)
+	sa.m.setState(name, StateConnecting)
+	sa.upChild(c)
 }
 
 func (sa *ikeSA) hasChild(ch *child) bool {
@@ -529,6 +595,7 @@ func (t *childTask) fail(sa *ikeSA, reason string) {
 	}
 	if t.offer.rekey != nil {
 		sa.log.Warn("CHILD SA rekeying failed", "conn", t.conn.Name, "reason", reason)
+		sa.retryChildRekey(t.offer.rekey)
 		return
 	}
 	sa.m.setFailed(t.conn.Name, StatePhase2Failed, reason)

@@ -89,6 +89,11 @@ type fakeInstaller struct {
 	removed []uint32
 	traps   map[string]bool
 	events  chan struct{} // if set, signalled after each Install and Remove
+	// With clock set, how long each removed SA was installed (by InSPI):
+	// tells a rekeyed SA from one that ran into its hard lifetime.
+	clock *fakeClock
+	since map[uint32]time.Time
+	lived map[uint32]time.Duration
 }
 
 func newFakeInstaller(base uint32) *fakeInstaller {
@@ -109,6 +114,9 @@ func (f *fakeInstaller) Install(sa ChildSA) error {
 		return fmt.Errorf("SPI %08x installed twice", sa.InSPI)
 	}
 	f.sas[sa.InSPI] = sa
+	if f.clock != nil {
+		f.since[sa.InSPI] = f.clock.Now()
+	}
 	if f.events != nil {
 		f.events <- struct{}{}
 	}
@@ -124,6 +132,9 @@ func (f *fakeInstaller) Remove(conn string, in, out uint32) error {
 	}
 	delete(f.sas, in)
 	f.removed = append(f.removed, in)
+	if f.clock != nil {
+		f.lived[in] = f.clock.Now().Sub(f.since[in])
+	}
 	if f.events != nil {
 		f.events <- struct{}{}
 	}
@@ -279,6 +290,7 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 	mk := func(addr netip.Addr, conf, sec string, base uint32, name string) *node {
 		cfg := loadConfig(t, conf, sec, addr)
 		inst := newFakeInstaller(base)
+		inst.clock, inst.since, inst.lived = clk, map[uint32]time.Time{}, map[uint32]time.Duration{}
 		tries := o.tries
 		if tries == 0 {
 			tries = 5

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/ipsecgw/ipsecgw/config"
 	mrand "math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/message"
@@ -25,6 +26,15 @@ const rekeyedIKELinger = DefaultHalfOpenTimeout * 2
 // the old one.
 func (sa *ikeSA) respondRekeyIKE(id uint32, in []message.RawPayload, peerSA message.SA, ni []byte) {
 	reply := func(ps ...message.Payload) { sa.sendResponse(message.CREATE_CHILD_SA, id, ps) }
+	if sa.pending != nil && childWork(sa.pending.t) {
+		// Our CHILD SA exchange on this IKE SA is outstanding: its answer
+		// would arrive on an SA that no longer holds the CHILD SAs. As
+		// strongSwan does (and RFC 7296 §2.25.2 allows), the peer is asked
+		// to retry the IKE rekey later.
+		sa.log.Info("IKE SA rekey by the peer deferred: a CHILD SA exchange is outstanding", "exchange", sa.pending.t.exchange())
+		reply(message.Notify{Type: message.TEMPORARY_FAILURE})
+		return
+	}
 	kp, ok := payload(in, message.PayloadKE)
 	ke, _, err := message.ParseKE(kp.Body)
 	if !ok || err != nil {
@@ -118,6 +128,14 @@ func (sa *ikeSA) armIKERekey() {
 	if fuzz := time.Duration(float64(c.Margin) * float64(c.RekeyFuzz) / 100); fuzz > 0 {
 		d -= time.Duration(mrand.Int64N(int64(fuzz) + 1))
 	}
+	sa.scheduleIKERekey(d)
+}
+
+func (sa *ikeSA) scheduleIKERekey(d time.Duration) {
+	c := sa.conn
+	if sa.rekeyTimer != nil {
+		sa.rekeyTimer.Stop()
+	}
 	sa.rekeyTimer = sa.after(d, func() {
 		if sa.state != saEstablished {
 			return
@@ -128,6 +146,17 @@ func (sa *ikeSA) armIKERekey() {
 			sa.enqueue(&ikeRekeyTask{})
 		}
 	})
+}
+
+// retryDelay is how long a refused or failed rekey waits before it is tried
+// again: strongSwan's 15 s less up to 10 s of jitter, but at most half the
+// margin so that the retry still comes before the SA expires.
+func retryDelay(margin time.Duration) time.Duration {
+	d := 15*time.Second - time.Duration(mrand.Int64N(int64(10*time.Second)+1))
+	if margin > 0 && d > margin/2 {
+		d = margin / 2
+	}
+	return max(d, time.Second)
 }
 
 // reauthenticate builds a new IKE SA for the conns this one serves, make
@@ -210,6 +239,14 @@ func (t *ikeRekeyTask) fail(sa *ikeSA, reason string) {
 		nsa.post(func() { nsa.destroy() })
 	}
 	sa.log.Warn("IKE SA rekeying failed", "reason", reason)
+	if sa.state == saEstablished && sa.initiator {
+		// Without a new attempt the IKE SA would never be rekeyed again
+		// (the peer may have answered TEMPORARY_FAILURE because one of
+		// its own exchanges was under way).
+		d := retryDelay(sa.conn.Margin)
+		sa.log.Info("IKE SA rekey will be retried", "in", d)
+		sa.scheduleIKERekey(d)
+	}
 }
 
 func (t *ikeRekeyTask) process(sa *ikeSA, m *message.Message) error {
@@ -282,6 +319,19 @@ func (sa *ikeSA) handOver(nsa *ikeSA, sel selected, prf transform.PRF, keys mess
 		sa.rekeyTimer.Stop()
 	}
 	sa.m.setPeerConn(sa, nil)
+	// CHILD SA work queued behind the IKE rekey moves too: a CHILD rekey
+	// that fell due while the IKE rekey was outstanding, a CHILD delete, a
+	// new conn's CHILD SA. Dropping a queued CHILD rekey left its CHILD SA
+	// marked as being rekeyed with nothing doing so, and it ran into its
+	// hard lifetime with the conn down for good. The tasks are not built
+	// yet, so they run unchanged on the new SA, after any already there.
+	var moved []task
+	for _, t := range sa.queue {
+		if childWork(t) {
+			moved = append(moved, t)
+		}
+	}
+	sa.queue = slices.DeleteFunc(sa.queue, childWork)
 	old := *sa
 	nsa.post(func() {
 		setSPI(nsa)
@@ -300,7 +350,29 @@ func (sa *ikeSA) handOver(nsa *ikeSA, sel selected, prf transform.PRF, keys mess
 			nsa.m.setState(ch.conn.Name, StateEstablished)
 		}
 		nsa.log.Info("IKE SA rekeyed", "old_spi", fmt.Sprintf("%016x", old.ourSPI()))
+		if len(moved) > 0 {
+			nsa.log.Info("CHILD SA exchanges moved to the rekeyed IKE SA", "count", len(moved))
+			nsa.queue = append(nsa.queue, moved...)
+			nsa.kick()
+		}
 	})
+}
+
+// childWork reports whether a task is about CHILD SAs (creating, rekeying
+// or deleting one), i.e. work that follows the CHILD SAs to a rekeyed IKE
+// SA instead of dying with the old one.
+func childWork(t task) bool {
+	switch x := t.(type) {
+	case *childTask:
+		return true
+	case *infoTask:
+		for _, p := range x.payloads {
+			if d, ok := p.(message.Delete); ok && d.Protocol == message.ProtoESP {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // softLimit is the byte or packet count at which a CHILD SA of c is
