@@ -88,6 +88,14 @@ func TestRekeyFloodNoLoss(t *testing.T) {
 	if childRekeys < 20 || ikeRekeys < 5 {
 		t.Errorf("%d CHILD rekeys and %d IKE rekeys, want at least 20 and 5", childRekeys, ikeRekeys)
 	}
+	// A CHILD rekey falling due during an IKE rekey once got lost with the
+	// old IKE SA: the CHILD SA then ran into its hard lifetime. Every CHILD
+	// SA must be replaced by a rekey instead.
+	moved := strings.Count(log, "CHILD SA exchanges moved to the rekeyed IKE SA")
+	t.Logf("%d CHILD exchanges queued behind an IKE rekey moved to the new IKE SA", moved)
+	if n := strings.Count(log, "CHILD SA reached its hard lifetime"); n > 0 {
+		t.Errorf("%d CHILD SAs reached their hard lifetime instead of being rekeyed", n)
+	}
 	after, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
