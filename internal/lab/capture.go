@@ -98,7 +98,7 @@ func ReadPcap(ctx context.Context, file, filter string, fields ...string) ([]str
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := output(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("tshark -r %s -Y %q: %w: %s", filepath.Base(file), filter, err, strings.TrimSpace(stderr.String()))
 	}

@@ -175,7 +175,7 @@ func (c *Charon) Swanctl(ctx context.Context, args ...string) (string, error) {
 	argv := append([]string{args[0], "--uri", c.URI}, args[1:]...)
 	cmd := exec.CommandContext(ctx, "swanctl", argv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
+	out, err := combinedOutput(cmd)
 	if err != nil {
 		return string(out), fmt.Errorf("swanctl %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
 	}

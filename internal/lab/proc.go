@@ -108,7 +108,7 @@ func (l *Lab) start(ns, name string, env []string, argv ...string) (*Process, er
 		// the child; CleanStale covers the cases this does not.
 		Pdeathsig: syscall.SIGKILL,
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startCmd(cmd); err != nil {
 		return nil, fmt.Errorf("start %s in %s: %w", name, ns, err)
 	}
 	p := &Process{Name: name, PID: cmd.Process.Pid, LogPath: logPath, cmd: cmd, done: make(chan struct{})}
@@ -144,7 +144,7 @@ func run(ctx context.Context, ns string, argv ...string) (string, error) {
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
+	out, err := combinedOutput(cmd)
 	if err != nil {
 		where := ""
 		if ns != "" {
@@ -160,7 +160,7 @@ func runStdin(ctx context.Context, ns, stdin string, argv ...string) error {
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
+	out, err := combinedOutput(cmd)
 	if err != nil {
 		return fmt.Errorf("%s (in %s): %w: %s", strings.Join(argv, " "), ns, err, strings.TrimSpace(string(out)))
 	}
