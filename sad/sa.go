@@ -106,7 +106,11 @@ type SA struct {
 	udpEncap bool
 	policyID uint32
 	local    netip.AddrPort
-	remote   netip.AddrPort
+	// remote is where outbound packets go. It is the one field IKE may
+	// change after creation (SetRemote: the peer's NAT mapping moved), so
+	// it sits behind an atomic pointer: the packet path reads it with one
+	// load and no lock, and a writer publishes a fresh value.
+	remote   atomic.Pointer[netip.AddrPort]
 	created  time.Time
 	sels     []spd.Selector
 	selTable *spd.Table // the selectors, compiled, for the inbound check
@@ -157,7 +161,7 @@ func New(c Config) (*SA, error) {
 	}
 	sa := &SA{
 		spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, policyID: c.PolicyID,
-		local: c.Local, remote: c.Remote, created: c.Created,
+		local: c.Local, created: c.Created,
 		sels: append([]spd.Selector(nil), c.Selectors...), selTable: tab,
 		cipher: c.Cipher, soft: c.Soft, hard: c.Hard,
 		softPkts: orMax(c.Soft.Packets), softBytes: orMax(c.Soft.Bytes),
@@ -170,6 +174,8 @@ func New(c Config) (*SA, error) {
 	if sa.created.IsZero() {
 		sa.created = time.Now()
 	}
+	remote := c.Remote
+	sa.remote.Store(&remote)
 	if c.Dir == Inbound {
 		w, ok := replay.New(c.ReplayWindow, c.ESN)
 		if !ok {
@@ -189,7 +195,8 @@ func orMax(v uint64) uint64 {
 	return v
 }
 
-// Accessors for the immutable fields.
+// Accessors for the immutable fields (and Remote, which SetRemote may
+// change).
 
 func (sa *SA) SPI() uint32                  { return sa.spi }
 func (sa *SA) Dir() Direction               { return sa.dir }
@@ -197,7 +204,6 @@ func (sa *SA) ESN() bool                    { return sa.esn }
 func (sa *SA) UDPEncap() bool               { return sa.udpEncap }
 func (sa *SA) PolicyID() uint32             { return sa.policyID }
 func (sa *SA) Local() netip.AddrPort        { return sa.local }
-func (sa *SA) Remote() netip.AddrPort       { return sa.remote }
 func (sa *SA) Created() time.Time           { return sa.created }
 func (sa *SA) Cipher() *transform.Protector { return sa.cipher }
 func (sa *SA) Soft() Lifetime               { return sa.soft }
@@ -205,6 +211,25 @@ func (sa *SA) Hard() Lifetime               { return sa.hard }
 func (sa *SA) Selectors() []spd.Selector    { return sa.sels }
 func (sa *SA) ReplayWindow() *replay.Window { return sa.window }
 func (sa *SA) Sequence() *replay.Sequence   { return sa.seq }
+
+// Remote returns where the SA's packets go (outbound) or come from
+// (inbound): the peer's outer address and, with UDPEncap, its port. The
+// packet path calls it per batch: one atomic load, no lock, no allocation.
+func (sa *SA) Remote() netip.AddrPort { return *sa.remote.Load() }
+
+// SetRemote moves the SA's peer endpoint to ap, for a peer whose NAT
+// mapping changed (RFC 7296 §2.23: IKE saw an authenticated message from
+// the new address or port). Safe while the dataplane uses the SA: packets
+// already built keep the old destination, later ones take the new one. It
+// refuses an invalid address or one of the other family than Local, as New
+// does; the address family of an SA never changes.
+func (sa *SA) SetRemote(ap netip.AddrPort) error {
+	if !ap.Addr().IsValid() || ap.Addr().Is4() != sa.local.Addr().Is4() {
+		return fmt.Errorf("%w: new remote %v for local %v", ErrBadConfig, ap, sa.local)
+	}
+	sa.remote.Store(&ap)
+	return nil
+}
 
 // Expired reports whether the SA reached a hard limit.
 func (sa *SA) Expired() bool { return sa.state.Load()&stHard != 0 }
@@ -218,7 +243,7 @@ func (sa *SA) String() string {
 	if sa.udpEncap {
 		encap = " udp-encap"
 	}
-	return fmt.Sprintf("ESP-%v spi=0x%08x %v->%v%s reqid=%d", sa.dir, sa.spi, sa.local, sa.remote, encap, sa.policyID)
+	return fmt.Sprintf("ESP-%v spi=0x%08x %v->%v%s reqid=%d", sa.dir, sa.spi, sa.local, sa.Remote(), encap, sa.policyID)
 }
 
 // --- packet path -------------------------------------------------------------
