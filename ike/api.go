@@ -43,6 +43,10 @@ type Options struct {
 	// HalfOpenTimeout is how long a responder keeps an IKE SA that never
 	// completed IKE_AUTH; 0 means DefaultHalfOpenTimeout (strongSwan's 30 s).
 	HalfOpenTimeout time.Duration
+	// HalfOpenLimit is the most half-open responder IKE SAs kept at once;
+	// further IKE_SA_INIT requests are dropped unanswered and counted
+	// (Counters.HalfOpenRefused). 0 means MaxHalfOpen.
+	HalfOpenLimit int
 	// KeyingRetryInterval: when an auto=start conn has used up its
 	// keyingtries without an answer, try once more every interval instead
 	// of giving up (0, the default, gives up as strongSwan does).
@@ -64,7 +68,7 @@ const (
 	CookieSecretLifetime = 2 * time.Minute
 	// NonceLen is the length of our nonces (32 bytes, as strongSwan).
 	NonceLen = 32
-	// MaxHalfOpen bounds the half-open responder IKE SAs; IKE_SA_INIT
+	// MaxHalfOpen is the default of Options.HalfOpenLimit: IKE_SA_INIT
 	// requests beyond it are dropped (cookies normally stop floods first).
 	MaxHalfOpen = 10000
 	// InvalidSPIInterval is the shortest time between two INVALID_SPI

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -27,6 +28,11 @@ type Manager struct {
 
 	cookies cookieJar
 	wg      sync.WaitGroup
+	// halfOpenRefused counts IKE_SA_INIT requests dropped because
+	// Options.HalfOpenLimit half-open SAs existed; queueDrops counts
+	// messages dropped because their IKE SA's event queue was full.
+	halfOpenRefused atomic.Uint64
+	queueDrops      atomic.Uint64
 
 	mu       sync.Mutex
 	cfg      *config.Config
@@ -105,7 +111,56 @@ func NewManager(opts Options) (*Manager, error) {
 	if m.opts.HalfOpenTimeout <= 0 {
 		m.opts.HalfOpenTimeout = DefaultHalfOpenTimeout
 	}
+	if m.opts.HalfOpenLimit <= 0 {
+		m.opts.HalfOpenLimit = MaxHalfOpen
+	}
 	return m, nil
+}
+
+// Counters are the Manager's figures about its IKE SAs and the requests
+// it turned away, for the daemon's status (denial-of-service visibility).
+type Counters struct {
+	// IKESAs is the number of IKE SAs, half-open ones included.
+	IKESAs int
+	// HalfOpen is the number of responder IKE SAs that have not completed
+	// IKE_AUTH; HalfOpenLimit the most that are kept.
+	HalfOpen, HalfOpenLimit int
+	// CookiesSent counts COOKIE notifies sent in answer to IKE_SA_INIT
+	// requests (RFC 7296 §2.6).
+	CookiesSent uint64
+	// HalfOpenRefused counts IKE_SA_INIT requests dropped unanswered
+	// because HalfOpenLimit half-open SAs existed.
+	HalfOpenRefused uint64
+	// QueueDrops counts IKE messages dropped because the event queue of
+	// their IKE SA was full (the peer retransmits them).
+	QueueDrops uint64
+}
+
+// Counters returns the current figures; they count from the Manager's
+// start.
+func (m *Manager) Counters() Counters {
+	m.mu.Lock()
+	c := Counters{IKESAs: len(m.sas), HalfOpen: len(m.halfOpen), HalfOpenLimit: m.opts.HalfOpenLimit}
+	m.mu.Unlock()
+	c.CookiesSent = m.cookies.issued.Load()
+	c.HalfOpenRefused = m.halfOpenRefused.Load()
+	c.QueueDrops = m.queueDrops.Load()
+	return c
+}
+
+// deliver hands a received message to its IKE SA's loop without waiting,
+// counting it when the loop's queue is full (not when the SA is gone: that
+// is an ordinary message for an SA that just ended).
+func (m *Manager) deliver(sa *ikeSA, ev func()) {
+	if sa.tryPost(ev) {
+		return
+	}
+	select {
+	case <-sa.done:
+	default:
+		m.queueDrops.Add(1)
+		m.log.Debug("IKE SA event queue full: message dropped", "remote", sa.remote)
+	}
 }
 
 // ikev2Conns are the conns this package negotiates (ikev2 or "ike"), not
@@ -344,7 +399,7 @@ func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 		m.log.Debug("message for unknown IKE SA dropped", "remote", remote, "spi", fmt.Sprintf("%016x", ours), "exchange", h.Exchange)
 		return
 	}
-	sa.tryPost(func() { sa.handle(local, remote, buf) })
+	m.deliver(sa, func() { sa.handle(local, remote, buf) })
 }
 
 // handleInitRequest routes an IKE_SA_INIT request: a retransmission goes
@@ -360,11 +415,11 @@ func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Head
 		return
 	}
 	if sa != nil {
-		sa.tryPost(func() { sa.handle(local, remote, buf) })
+		m.deliver(sa, func() { sa.handle(local, remote, buf) })
 		return
 	}
-	if m.halfOpenCount() >= MaxHalfOpen {
-		m.log.Debug("too many half-open IKE SAs: IKE_SA_INIT dropped", "remote", remote)
+	if m.halfOpenCount() >= m.opts.HalfOpenLimit {
+		m.refuseHalfOpen(remote)
 		return
 	}
 	if m.needCookie(remote.Addr()) {
@@ -397,8 +452,18 @@ func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Head
 	sa.spiI = h.SPIi
 	sa.remoteInit = remote
 	m.mu.Lock()
-	m.halfOpen[halfKey{remote, h.SPIi}] = sa
+	// Checked again under the lock: two receive goroutines (IPv4, IPv6)
+	// may both have passed the first check.
+	full := len(m.halfOpen) >= m.opts.HalfOpenLimit
+	if !full {
+		m.halfOpen[halfKey{remote, h.SPIi}] = sa
+	}
 	m.mu.Unlock()
+	if full {
+		m.refuseHalfOpen(remote)
+		sa.post(sa.destroy)
+		return
+	}
 	sa.post(func() {
 		sa.armHalfOpen()
 		sa.handle(local, remote, buf)
@@ -407,6 +472,14 @@ func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Head
 			sa.destroy()
 		}
 	})
+}
+
+// refuseHalfOpen counts and logs an IKE_SA_INIT request dropped at the
+// half-open limit. The log is at debug level: in a flood it would be one
+// line per packet.
+func (m *Manager) refuseHalfOpen(remote netip.AddrPort) {
+	m.halfOpenRefused.Add(1)
+	m.log.Debug("half-open IKE SA limit reached: IKE_SA_INIT dropped", "remote", remote, "limit", m.opts.HalfOpenLimit)
 }
 
 // localAddr picks our address for a conn.
