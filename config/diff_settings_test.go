@@ -122,6 +122,8 @@ retransmit:
 nat_keepalive: 5s
 keyingtries_retry_interval: 12s
 fragment_size: 1000
+esp:
+  encapsulation: nat
 `
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -140,7 +142,8 @@ fragment_size: 1000
 	}
 	want := Settings{IPsecConf: "/srv/ipsec.conf", IPsecSecrets: "/srv/ipsec.secrets", ControlSocket: DefaultControlSocket,
 		MetricsListen: "127.0.0.1:9100", LogLevel: slog.LevelDebug, LogFormat: "json", TUNName: "vpn0", TUNMTU: 1300, Workers: 8,
-		ReplayWindow: 4096, Retransmit: RetransmitSettings{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, NATKeepalive: 5 * time.Second, KeyingRetryInterval: 12 * time.Second, FragmentSize: 1000, SettingsFile: file}
+		ReplayWindow: 4096, Retransmit: RetransmitSettings{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, NATKeepalive: 5 * time.Second, KeyingRetryInterval: 12 * time.Second, FragmentSize: 1000, ESPEncapsulation: "nat", SettingsFile: file}
+	want.IKE = IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 10000} // defaults
 	if s != want {
 		t.Errorf("settings\n got %+v\nwant %+v", s, want)
 	}
@@ -160,7 +163,7 @@ func TestSettingsDefaultsAndErrors(t *testing.T) {
 	if err != nil && !strings.Contains(err.Error(), DefaultSettingsFile) {
 		t.Fatal(err)
 	}
-	if err == nil && (s.IPsecConf != DefaultIPsecConf || s.TUNMTU != 1400 || s.Retransmit.Timeout != 4*time.Second || s.Retransmit.Tries != 5 || s.NATKeepalive != 20*time.Second) {
+	if err == nil && (s.IPsecConf != DefaultIPsecConf || s.TUNMTU != 1400 || s.Retransmit.Timeout != 4*time.Second || s.Retransmit.Tries != 5 || s.NATKeepalive != 20*time.Second || s.ESPEncapsulation != "auto") {
 		t.Errorf("defaults: %+v", s)
 	}
 	dir := t.TempDir()
@@ -172,11 +175,11 @@ func TestSettingsDefaultsAndErrors(t *testing.T) {
 	if _, err := LoadSettings(nil); err == nil || !strings.Contains(err.Error(), "workerz") {
 		t.Errorf("unknown key not reported: %v", err)
 	}
-	if err := os.WriteFile(file, []byte("tun:\n  mtu: 10\nlog:\n  level: loud\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte("tun:\n  mtu: 10\nlog:\n  level: loud\nesp:\n  encapsulation: gre\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	_, err = LoadSettings(nil)
-	if err == nil || !strings.Contains(err.Error(), "tun.mtu") || !strings.Contains(err.Error(), "log.level") {
+	if err == nil || !strings.Contains(err.Error(), "tun.mtu") || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), `esp.encapsulation: "gre" is not auto, nat or udp`) {
 		t.Errorf("bad values not all reported: %v", err)
 	}
 }

@@ -49,8 +49,31 @@ type Settings struct {
 	// FragmentSize is the largest IP datagram of an IKE message sent to a
 	// peer that supports IKE fragmentation (RFC 7383; charon.fragment_size).
 	FragmentSize int
+	// ESPEncapsulation is "auto" (ESP in UDP with ipsecgw peers, which is
+	// faster in our dataplane; raw ESP with others unless a NAT is
+	// detected), "nat" (ESP in UDP only through a NAT or with
+	// forceencaps=yes, RFC 7296's behaviour) or "udp" (always, as if every
+	// conn set forceencaps=yes).
+	ESPEncapsulation string
+	// IKE holds the IKE responder's denial-of-service limits.
+	IKE IKESettings
 	// SettingsFile is the ipsecgw.yaml that was read, if any.
 	SettingsFile string
+}
+
+// IKESettings bound the state a flood of IKE_SA_INIT requests can make the
+// responder keep (RFC 7296 §2.6). The defaults are strongSwan 5.9's.
+type IKESettings struct {
+	// CookieThreshold is the number of half-open responder IKE SAs from
+	// which every IKE_SA_INIT request must carry a COOKIE (charon.
+	// cookie_threshold, 30); 0 turns cookies off.
+	CookieThreshold int
+	// CookieThresholdIP is the same per peer address (charon.
+	// cookie_threshold_ip, 3); 0 turns the per-address check off.
+	CookieThresholdIP int
+	// HalfOpenLimit is the most half-open responder IKE SAs kept at once;
+	// requests beyond it are dropped unanswered (10000).
+	HalfOpenLimit int
 }
 
 // Default paths and values of the daemon settings.
@@ -59,6 +82,9 @@ const (
 	DefaultIPsecConf     = "/etc/ipsec.conf"
 	DefaultIPsecSecrets  = "/etc/ipsec.secrets"
 	DefaultControlSocket = "/run/ipsecgw/ipsecgw.sock"
+	// MaxHalfOpenLimit bounds ike.half_open_limit and the cookie
+	// thresholds: each half-open SA holds a key exchange and a few KiB.
+	MaxHalfOpenLimit = 1000000
 )
 
 // settingKeys maps each setting to its default; the yaml keys are these
@@ -82,6 +108,10 @@ var settingKeys = map[string]any{
 	"nat_keepalive":              "20s", // strongSwan charon.keep_alive
 	"keyingtries_retry_interval": "0s",
 	"fragment_size":              1280,
+	"ike.cookie_threshold":       30,
+	"ike.cookie_threshold_ip":    3,
+	"ike.half_open_limit":        10000,
+	"esp.encapsulation":          "auto",
 }
 
 // flagKeys maps command-line flags to settings.
@@ -165,12 +195,16 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 	s.MetricsListen = v.GetString("metrics_listen")
 	s.LogFormat = v.GetString("log.format")
 	s.TUNName = v.GetString("tun.name")
+	s.ESPEncapsulation = v.GetString("esp.encapsulation")
 	var errs []error
 	bad := func(key string, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("setting %s: %s", key, fmt.Sprintf(format, args...)))
 	}
 	if err := s.LogLevel.UnmarshalText([]byte(v.GetString("log.level"))); err != nil {
 		bad("log.level", "%q is not debug, info, warn or error", v.GetString("log.level"))
+	}
+	if !slices.Contains([]string{"auto", "nat", "udp"}, s.ESPEncapsulation) {
+		bad("esp.encapsulation", "%q is not auto, nat or udp", s.ESPEncapsulation)
 	}
 	if s.LogFormat != "text" && s.LogFormat != "json" {
 		bad("log.format", "%q is not text or json", s.LogFormat)
@@ -199,6 +233,15 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 	s.NATKeepalive = getDur("nat_keepalive") // parseDuration refuses negatives
 	s.KeyingRetryInterval = getDur("keyingtries_retry_interval")
 	s.FragmentSize = getInt("fragment_size", 576, 65535)
+	s.IKE.HalfOpenLimit = getInt("ike.half_open_limit", 1, MaxHalfOpenLimit)
+	s.IKE.CookieThreshold = getInt("ike.cookie_threshold", 0, MaxHalfOpenLimit)
+	s.IKE.CookieThresholdIP = getInt("ike.cookie_threshold_ip", 0, MaxHalfOpenLimit)
+	if s.IKE.CookieThreshold > 0 && s.IKE.HalfOpenLimit > 0 && s.IKE.CookieThreshold >= s.IKE.HalfOpenLimit {
+		// Requests would be refused before any peer is asked for a
+		// cookie: the cookie mechanism would never protect the limit.
+		bad("ike.cookie_threshold", "%d is not below ike.half_open_limit (%d): lower it, raise ike.half_open_limit, or set 0 to turn cookies off",
+			s.IKE.CookieThreshold, s.IKE.HalfOpenLimit)
+	}
 	base, err := toFloat(v.Get("retransmit.base"))
 	if err != nil || base < 1 || base > 10 {
 		bad("retransmit.base", "%v is not a number from 1 to 10", v.Get("retransmit.base"))

@@ -161,6 +161,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		// auto=start conns keep retrying after keyingtries when set.
 		KeyingRetryInterval: s.KeyingRetryInterval,
 		FragmentSize:        s.FragmentSize,
+		Encapsulation:       encapsulation(s.ESPEncapsulation),
 	})
 	if err != nil {
 		return fmt.Errorf("IKE: %w", err)
@@ -457,4 +458,17 @@ func endString(e config.End) string {
 		return e.Addr.String()
 	}
 	return e.Host
+}
+
+// encapsulation maps the esp.encapsulation setting (validated by
+// config.LoadSettings) to the IKE option.
+func encapsulation(setting string) ike.Encapsulation {
+	switch setting {
+	case "nat":
+		return ike.EncapNAT
+	case "udp":
+		return ike.EncapUDP
+	default:
+		return ike.EncapAuto
+	}
 }

@@ -55,7 +55,27 @@ type Options struct {
 	// a peer that supports IKE fragmentation (RFC 7383); larger messages go
 	// out as fragments. 0 means DefaultFragmentSize.
 	FragmentSize int
+	// Encapsulation chooses between raw ESP and ESP in UDP (RFC 3948) when
+	// no NAT forces UDP; the zero value is EncapNAT, RFC 7296's behaviour.
+	Encapsulation Encapsulation
 }
+
+// Encapsulation is the policy for ESP in UDP.
+type Encapsulation uint8
+
+const (
+	// EncapNAT uses ESP in UDP only when a NAT is detected or the conn
+	// sets forceencaps=yes.
+	EncapNAT Encapsulation = iota
+	// EncapAuto also uses it with peers that announce ipsecgw's Vendor ID:
+	// our dataplane moves ESP in UDP with UDP GSO/GRO (one system call per
+	// batch), which is much faster than raw ESP's one send per packet.
+	// Other peers see standard behaviour.
+	EncapAuto
+	// EncapUDP uses ESP in UDP with every peer, as if every conn set
+	// forceencaps=yes.
+	EncapUDP
+)
 
 // Defaults of Options fields left zero.
 const (

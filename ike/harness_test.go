@@ -278,6 +278,7 @@ var (
 type testOpts struct {
 	cookieThreshold int
 	tries           int
+	encapA, encapB  Encapsulation
 }
 
 // pair builds two gateways A (198.51.100.1) and B (203.0.113.1) with the
@@ -287,6 +288,7 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 	net = &fakeNet{nodes: map[netip.Addr]*Manager{}}
 	clk = newFakeClock()
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	encap := map[string]Encapsulation{"A": o.encapA, "B": o.encapB}
 	mk := func(addr netip.Addr, conf, sec string, base uint32, name string) *node {
 		cfg := loadConfig(t, conf, sec, addr)
 		inst := newFakeInstaller(base)
@@ -301,6 +303,7 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 			Retransmit:      config.RetransmitSettings{Timeout: 4 * time.Second, Base: 1.8, Tries: tries},
 			LocalAddrs:      []netip.Addr{addr},
 			CookieThreshold: o.cookieThreshold,
+			Encapsulation:   encap[name],
 		})
 		if err != nil {
 			t.Fatal(err)

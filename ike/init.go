@@ -36,6 +36,35 @@ func natHash(spii, spir uint64, ap netip.AddrPort, fake bool) []byte {
 	return h[:]
 }
 
+// ipsecgwVendorID announces that we prefer ESP in UDP (Options.Encapsulation
+// EncapAuto). Readable text, so that captures show who sent it.
+var ipsecgwVendorID = []byte("ipsecgw: ESP in UDP preferred")
+
+// hasVendorID reports whether a Vendor ID payload among ps carries id.
+func hasVendorID(ps []message.RawPayload, id []byte) bool {
+	for _, p := range ps {
+		if p.Type == message.PayloadV && bytes.Equal(p.Body, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// forceUDP reports whether we make the peer see a NAT (a random
+// NAT_DETECTION_SOURCE_IP, as strongSwan's forceencaps=yes) so that ESP
+// goes in UDP although no NAT is there. Only the responder knows whether
+// the peer announced ipsecgw's Vendor ID (the initiator learns it after
+// its own IKE_SA_INIT has left), so EncapAuto is decided by the responder
+// and the initiator follows the NAT it sees.
+func (sa *ikeSA) forceUDP(peerIsIpsecgw bool) bool {
+	switch {
+	case sa.conn.ForceEncaps, sa.m.opts.Encapsulation == EncapUDP:
+		return true
+	default:
+		return sa.m.opts.Encapsulation == EncapAuto && peerIsIpsecgw
+	}
+}
+
 // checkNAT compares the peer's NAT detection hashes with what we see:
 // a SOURCE_IP mismatch means the peer is translated, a DESTINATION_IP
 // mismatch means we are. Peers that send neither are taken as not NATed.
@@ -112,11 +141,14 @@ func (*initTask) build(sa *ikeSA) ([]message.Payload, error) {
 		message.SA{Proposals: sa.offered},
 		message.KE{Group: sa.keGroup, Data: sa.ke.PublicKey()},
 		message.Nonce{Data: sa.ni},
-		message.Notify{Type: message.NAT_DETECTION_SOURCE_IP, Data: natHash(sa.spiI, 0, sa.local, sa.conn.ForceEncaps)},
+		message.Notify{Type: message.NAT_DETECTION_SOURCE_IP, Data: natHash(sa.spiI, 0, sa.local, sa.forceUDP(false))},
 		message.Notify{Type: message.NAT_DETECTION_DESTINATION_IP, Data: natHash(sa.spiI, 0, sa.remote, false)},
 		message.Notify{Type: message.IKEV2_FRAGMENTATION_SUPPORTED},
 		message.Notify{Type: message.SIGNATURE_HASH_ALGORITHMS, Data: signatureHashes},
 	)
+	if sa.m.opts.Encapsulation == EncapAuto {
+		ps = append(ps, message.VendorID{Data: ipsecgwVendorID})
+	}
 	return ps, nil
 }
 
@@ -202,9 +234,12 @@ func (t *initTask) process(sa *ikeSA, m *message.Message) error {
 	}
 	sa.initRsp = m.Raw
 	sa.checkNAT(ns, sa.spiI, sa.spiR)
+	if sa.forceUDP(false) {
+		sa.natLocal = true // faked: ESP goes in UDP
+	}
 	_, sa.fragmentation = findNotify(ns, message.IKEV2_FRAGMENTATION_SUPPORTED)
 	sa.state = saAuth
-	if (sa.natLocal || sa.natRemote || sa.conn.ForceEncaps) && sa.remote.Port() == 500 {
+	if (sa.natLocal || sa.natRemote) && sa.remote.Port() == 500 {
 		// RFC 7296 §2.23: after detecting a NAT the initiator moves to 4500.
 		sa.local = netip.AddrPortFrom(sa.local.Addr(), 4500)
 		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), 4500)
@@ -356,14 +391,22 @@ func (sa *ikeSA) respondInit(m *message.Message) {
 	}
 	ns := notifies(m.Payloads)
 	sa.checkNAT(ns, sa.spiI, 0)
+	peerIsIpsecgw := hasVendorID(m.Payloads, ipsecgwVendorID)
+	fake := sa.forceUDP(peerIsIpsecgw)
+	if fake {
+		sa.natLocal = true // faked: ESP goes in UDP
+	}
 	_, sa.fragmentation = findNotify(ns, message.IKEV2_FRAGMENTATION_SUPPORTED)
 	sa.initReq = m.Raw
 	ps := []message.Payload{
 		message.SA{Proposals: []message.Proposal{sel.wire(message.ProtoIKE, nil)}},
 		message.KE{Group: sel.KE.ID, Data: kx.PublicKey()},
 		message.Nonce{Data: sa.nr},
-		message.Notify{Type: message.NAT_DETECTION_SOURCE_IP, Data: natHash(sa.spiI, sa.spiR, sa.local, conn.ForceEncaps)},
+		message.Notify{Type: message.NAT_DETECTION_SOURCE_IP, Data: natHash(sa.spiI, sa.spiR, sa.local, fake)},
 		message.Notify{Type: message.NAT_DETECTION_DESTINATION_IP, Data: natHash(sa.spiI, sa.spiR, sa.remote, false)},
+	}
+	if sa.m.opts.Encapsulation == EncapAuto {
+		ps = append(ps, message.VendorID{Data: ipsecgwVendorID})
 	}
 	if sa.fragmentation {
 		ps = append(ps, message.Notify{Type: message.IKEV2_FRAGMENTATION_SUPPORTED})

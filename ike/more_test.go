@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
@@ -215,6 +216,60 @@ func TestForceEncapsMovesTo4500(t *testing.T) {
 		checkMatching(t, a, b)
 		closeAll(t, synctest.Wait, a, b)
 	})
+}
+
+// TestEncapsulationPolicy: ESP goes in UDP between two peers in EncapAuto
+// (they recognise each other's Vendor ID), with every peer in EncapUDP, and
+// nowhere else without a NAT.
+func TestEncapsulationPolicy(t *testing.T) {
+	cases := []struct {
+		name       string
+		a, b       Encapsulation
+		wantUDP    bool
+		wantVIDsOf int // IKE_SA_INIT messages carrying the Vendor ID
+	}{
+		{"auto-auto", EncapAuto, EncapAuto, true, 2},
+		{"auto-nat", EncapAuto, EncapNAT, false, 1},
+		{"nat-auto", EncapNAT, EncapAuto, false, 1},
+		{"nat-nat", EncapNAT, EncapNAT, false, 0},
+		{"udp-nat", EncapUDP, EncapNAT, true, 0},
+		{"nat-udp", EncapNAT, EncapUDP, true, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ca, cb := confPair("net", "", "")
+				a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{encapA: tc.a, encapB: tc.b})
+				a.m.Up("net")
+				synctest.Wait()
+				if s := status(a, "net"); s.State != StateEstablished {
+					t.Fatalf("A: %s %s", s.State, s.Reason)
+				}
+				vids := 0
+				for _, p := range net.packets() {
+					if p.data[18] == byte(message.IKE_SA_INIT) && bytes.Contains(p.data, ipsecgwVendorID) {
+						vids++
+					}
+				}
+				if vids != tc.wantVIDsOf {
+					t.Errorf("%d IKE_SA_INIT messages carry the Vendor ID, want %d", vids, tc.wantVIDsOf)
+				}
+				port := uint16(500)
+				if tc.wantUDP {
+					port = 4500
+				}
+				for _, n := range []*node{a, b} {
+					for _, c := range n.inst.all() {
+						if c.Encap != tc.wantUDP || c.Local.Port() != port || c.Remote.Port() != port {
+							t.Errorf("CHILD SA at %s: encap=%v %v → %v, want encap=%v port %d", n.addr, c.Encap, c.Local, c.Remote, tc.wantUDP, port)
+						}
+					}
+				}
+				checkMatching(t, a, b)
+				closeAll(t, synctest.Wait, a, b)
+			})
+		})
+	}
 }
 
 func TestIdentities(t *testing.T) {
