@@ -42,12 +42,16 @@ type Response struct {
 	Error string `json:"error,omitempty"`
 	// Conns is set for status.
 	Conns []ConnStatus `json:"conns,omitempty"`
+	// Global is set for status: daemon-wide IKE counters.
+	Global *GlobalStatus `json:"global,omitempty"`
 }
 
 // Backend is what the control socket drives: the running daemon, or a fake
 // in tests.
 type Backend interface {
 	Status() []ConnStatus
+	// Global returns the daemon-wide counters of the status.
+	Global() GlobalStatus
 	// Up starts (initiates) the named connection; it returns once the
 	// attempt is under way, not when it is established.
 	Up(name string) error
@@ -192,7 +196,8 @@ func (s *ControlServer) dispatch(req Request) Response {
 		if conns == nil {
 			conns = []ConnStatus{}
 		}
-		return Response{OK: true, Conns: conns}
+		g := s.backend.Global()
+		return Response{OK: true, Conns: conns, Global: &g}
 	case CmdUp, CmdDown:
 		if req.Name == "" {
 			return Response{Error: req.Cmd + ": missing connection name"}
@@ -274,6 +279,17 @@ func (cl *Client) Do(ctx context.Context, req Request) (Response, error) {
 func (cl *Client) Status(ctx context.Context) ([]ConnStatus, error) {
 	resp, err := cl.Do(ctx, Request{Cmd: CmdStatus})
 	return resp.Conns, err
+}
+
+// StatusAll asks for the status with its global section. A daemon from
+// before the global section answers without one: it comes back zero.
+func (cl *Client) StatusAll(ctx context.Context) ([]ConnStatus, GlobalStatus, error) {
+	resp, err := cl.Do(ctx, Request{Cmd: CmdStatus})
+	var g GlobalStatus
+	if resp.Global != nil {
+		g = *resp.Global
+	}
+	return resp.Conns, g, err
 }
 
 // Up asks the daemon to initiate a connection.

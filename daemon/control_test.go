@@ -21,10 +21,13 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 // fakeBackend records calls and serves a fixed status.
 type fakeBackend struct {
-	mu    sync.Mutex
-	conns []ConnStatus
-	calls []string
+	mu     sync.Mutex
+	conns  []ConnStatus
+	global GlobalStatus
+	calls  []string
 }
+
+func (f *fakeBackend) Global() GlobalStatus { return f.global }
 
 func (f *fakeBackend) Status() []ConnStatus {
 	f.mu.Lock()

@@ -162,6 +162,11 @@ func Run(ctx context.Context, o Options) (err error) {
 		KeyingRetryInterval: s.KeyingRetryInterval,
 		FragmentSize:        s.FragmentSize,
 		Encapsulation:       encapsulation(s.ESPEncapsulation),
+		// 0 turns a threshold off in the settings, a negative value in
+		// ike.Options (where 0 takes the default).
+		CookieThreshold:   offIfZero(s.IKE.CookieThreshold),
+		CookieThresholdIP: offIfZero(s.IKE.CookieThresholdIP),
+		HalfOpenLimit:     s.IKE.HalfOpenLimit,
 	})
 	if err != nil {
 		return fmt.Errorf("IKE: %w", err)
@@ -181,7 +186,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		socks.receiveIKE(m.HandlePacket)
 	}()
 
-	d := &Daemon{ike: m, inst: inst, now: time.Now, kick: make(chan struct{}, 1)}
+	d := &Daemon{ike: m, inst: inst, now: time.Now, kick: make(chan struct{}, 1), ikeSettings: s.IKE, ikeQueueDrops: socketQueueDrops(socks)}
 	inst.onChange = d.poke
 	d.cfg.Store(o.Config)
 	ctrl, err := ListenControl(s.ControlSocket, d, log)
@@ -254,6 +259,11 @@ type Daemon struct {
 	// or an SA change) instead of at its next tick, so that short states
 	// such as connecting get their log line.
 	kick chan struct{}
+	// For the global status (status.go): the DoS settings, and the
+	// sockets' count of IKE datagrams dropped on a full queue (nil in
+	// tests).
+	ikeSettings   config.IKESettings
+	ikeQueueDrops func() uint64
 }
 
 // poke wakes the state watcher without blocking.

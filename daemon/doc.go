@@ -48,7 +48,7 @@
 //
 // Responses:
 //
-//	{"ok":true,"conns":[ConnStatus, ...]}   (status)
+//	{"ok":true,"conns":[ConnStatus, ...],"global":GlobalStatus}   (status)
 //	{"ok":true}                               (up, down)
 //	{"ok":false,"error":"no connection named \"x\""}
 //
@@ -89,6 +89,21 @@
 //	    "uptime_seconds": 42
 //	  }]
 //	}
+//
+// The GlobalStatus (every key always present; counters since start):
+//
+//	{
+//	  "ike_sas": 3, "half_open": 1, "half_open_limit": 10000,
+//	  "cookie_threshold": 30, "cookie_threshold_ip": 3, // 0: off
+//	  "cookies_sent": 4321,        // IKE_SA_INIT answered with a COOKIE
+//	  "half_open_refused": 0,      // IKE_SA_INIT dropped at the limit
+//	  "ike_queue_drops": 0,        // socket → IKE queue full
+//	  "ike_sa_queue_drops": 0      // an IKE SA's event queue full
+//	}
+//
+// The settings ike.cookie_threshold, ike.cookie_threshold_ip and
+// ike.half_open_limit are handed to the IKE manager (0 turns a threshold
+// off).
 //
 // Byte and packet counters are the inner traffic that passed each SA, read
 // from the SAD. The state names are a stable interface: scripts may match

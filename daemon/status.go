@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/ike"
 )
 
 // Connection states as the control protocol names them. They are part of the
@@ -78,6 +80,87 @@ type ChildStatus struct {
 	BytesOut      uint64 `json:"bytes_out"`
 	PacketsOut    uint64 `json:"packets_out"`
 	UptimeSeconds int64  `json:"uptime_seconds"`
+}
+
+// GlobalStatus is the daemon-wide part of the status: how loaded the IKE
+// responder is and what it turned away since the daemon started, so that
+// an IKE_SA_INIT flood shows up in `ipsecgw status`. Every key is always
+// present.
+type GlobalStatus struct {
+	// IKESAs is the number of IKE SAs, half-open ones included.
+	IKESAs int `json:"ike_sas"`
+	// HalfOpen is the number of responder IKE SAs that have not completed
+	// IKE_AUTH; HalfOpenLimit (ike.half_open_limit) the most kept.
+	HalfOpen      int `json:"half_open"`
+	HalfOpenLimit int `json:"half_open_limit"`
+	// CookieThreshold and CookieThresholdIP are the settings
+	// ike.cookie_threshold and ike.cookie_threshold_ip (0: off).
+	CookieThreshold   int `json:"cookie_threshold"`
+	CookieThresholdIP int `json:"cookie_threshold_ip"`
+	// CookiesSent counts IKE_SA_INIT requests answered with a COOKIE.
+	CookiesSent uint64 `json:"cookies_sent"`
+	// HalfOpenRefused counts IKE_SA_INIT requests dropped unanswered at
+	// the half-open limit.
+	HalfOpenRefused uint64 `json:"half_open_refused"`
+	// IKEQueueDrops counts IKE datagrams dropped because the queue from
+	// the sockets to IKE was full; IKESAQueueDrops those dropped because
+	// the event queue of their IKE SA was full. Peers retransmit both.
+	IKEQueueDrops   uint64 `json:"ike_queue_drops"`
+	IKESAQueueDrops uint64 `json:"ike_sa_queue_drops"`
+}
+
+// Global implements Backend.
+func (d *Daemon) Global() GlobalStatus {
+	g := GlobalStatus{
+		HalfOpenLimit:     d.ikeSettings.HalfOpenLimit,
+		CookieThreshold:   d.ikeSettings.CookieThreshold,
+		CookieThresholdIP: d.ikeSettings.CookieThresholdIP,
+	}
+	if c, ok := d.ike.(interface{ Counters() ike.Counters }); ok {
+		n := c.Counters()
+		g.IKESAs, g.HalfOpen, g.HalfOpenLimit = n.IKESAs, n.HalfOpen, n.HalfOpenLimit
+		g.CookiesSent, g.HalfOpenRefused, g.IKESAQueueDrops = n.CookiesSent, n.HalfOpenRefused, n.QueueDrops
+	}
+	if d.ikeQueueDrops != nil {
+		g.IKEQueueDrops = d.ikeQueueDrops()
+	}
+	return g
+}
+
+// socketQueueDrops sums the IKE queue drops of the sockets of both
+// address families.
+func socketQueueDrops(s *sockets) func() uint64 {
+	return func() uint64 {
+		n := s.v4.Stats().IKEQueueDrops
+		if s.v6 != nil {
+			n += s.v6.Stats().IKEQueueDrops
+		}
+		return n
+	}
+}
+
+// offIfZero maps a threshold setting (0: off) to ike.Options (negative:
+// off, 0: default).
+func offIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// WriteGlobal prints the global section as one line after the table of
+// `ipsecgw status`.
+func WriteGlobal(w io.Writer, g GlobalStatus) error {
+	cookies := "off"
+	if g.CookieThreshold > 0 {
+		cookies = fmt.Sprintf("from %d half-open", g.CookieThreshold)
+		if g.CookieThresholdIP > 0 {
+			cookies += fmt.Sprintf(" or %d per address", g.CookieThresholdIP)
+		}
+	}
+	_, err := fmt.Fprintf(w, "IKE: %d SAs, %d/%d half-open; cookies %s: %d sent; %d refused at the half-open limit; queue drops %d (sockets) %d (IKE SAs)\n",
+		g.IKESAs, g.HalfOpen, g.HalfOpenLimit, cookies, g.CookiesSent, g.HalfOpenRefused, g.IKEQueueDrops, g.IKESAQueueDrops)
+	return err
 }
 
 // FormatSPI renders an ESP SPI the way strongSwan prints it.

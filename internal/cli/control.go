@@ -60,13 +60,16 @@ func dialDaemon(ctx context.Context, cmd *cobra.Command, flagValue string) (*dae
 
 func addControlCommands(root *cobra.Command) {
 	var socket string
-	var asJSON bool
+	var asJSON, withGlobal bool
 	status := &cobra.Command{
 		Use:   "status",
 		Short: "List every configured connection with its state, SAs and counters",
 		Long: "Ask the running daemon for the state of every configured connection (down ones\n" +
 			"included): state, last failure, negotiated algorithms, SPIs, uptime, bytes and\n" +
-			"packets each way. --json prints the schema documented in the README.",
+			"packets each way, then one line of daemon-wide IKE counters (half-open SAs, COOKIE\n" +
+			"answers, requests refused at the half-open limit, queue drops). --json prints the\n" +
+			"array of connections documented in the README; --json --global wraps it as\n" +
+			"{\"global\": {...}, \"conns\": [...]} with the counters.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
@@ -76,7 +79,7 @@ func addControlCommands(root *cobra.Command) {
 				return err
 			}
 			defer cl.Close()
-			conns, err := cl.Status(ctx)
+			conns, global, err := cl.StatusAll(ctx)
 			if err != nil {
 				return err
 			}
@@ -87,13 +90,21 @@ func addControlCommands(root *cobra.Command) {
 			if asJSON {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
+				if withGlobal {
+					return enc.Encode(statusWithGlobal{Global: global, Conns: conns})
+				}
+				// The bare array stays the default: scripts parse it.
 				return enc.Encode(conns)
 			}
-			return daemon.WriteTable(out, conns)
+			if err := daemon.WriteTable(out, conns); err != nil {
+				return err
+			}
+			return daemon.WriteGlobal(out, global)
 		},
 	}
 	addSocketFlags(status.Flags(), &socket)
 	status.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	status.Flags().BoolVar(&withGlobal, "global", false, `with --json: print {"global": {...}, "conns": [...]} (the daemon-wide IKE counters and the connections) instead of the bare array`)
 
 	var upSocket string
 	var wait time.Duration
@@ -131,6 +142,12 @@ func addControlCommands(root *cobra.Command) {
 	addSocketFlags(down.Flags(), &downSocket)
 
 	root.AddCommand(status, up, down)
+}
+
+// statusWithGlobal is the output of `status --json --global`.
+type statusWithGlobal struct {
+	Global daemon.GlobalStatus `json:"global"`
+	Conns  []daemon.ConnStatus `json:"conns"`
 }
 
 // runUp starts a connection and, unless wait is 0, polls its status until it

@@ -18,7 +18,10 @@ type fakeBackend struct {
 	conns []daemon.ConnStatus
 	// onUp is the state and reason a conn takes when brought up.
 	onUp, reason string
+	global       daemon.GlobalStatus
 }
+
+func (f *fakeBackend) Global() daemon.GlobalStatus { return f.global }
 
 func (f *fakeBackend) Status() []daemon.ConnStatus {
 	f.mu.Lock()
@@ -98,6 +101,34 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if len(got) != 2 || got[0].Name != "a" || got[1].State != "established" {
 		t.Errorf("status --json: %+v", got)
+	}
+}
+
+// TestStatusGlobal: the table ends with the IKE counters line, and
+// --json --global wraps the conns with the global section.
+func TestStatusGlobal(t *testing.T) {
+	g := daemon.GlobalStatus{IKESAs: 3, HalfOpen: 2, HalfOpenLimit: 10000, CookieThreshold: 30, CookieThresholdIP: 3, CookiesSent: 4321, HalfOpenRefused: 7}
+	path := serveFake(t, &fakeBackend{conns: twoConns(), global: g})
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"status", "--socket", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "IKE: 3 SAs, 2/10000 half-open; cookies from 30 half-open or 3 per address: 4321 sent; 7 refused") {
+		t.Errorf("status lacks the IKE counters line:\n%s", out.String())
+	}
+	out.Reset()
+	if code := Main([]string{"status", "--json", "--global", "--socket", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var got struct {
+		Global daemon.GlobalStatus `json:"global"`
+		Conns  []daemon.ConnStatus `json:"conns"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("status --json --global: %v\n%s", err, out.String())
+	}
+	if got.Global != g || len(got.Conns) != 2 {
+		t.Errorf("status --json --global: %+v", got)
 	}
 }
 
