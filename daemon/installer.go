@@ -61,7 +61,7 @@ type Installer struct {
 	// the packets a trap policy held.
 	onInstalled func(policyID uint32)
 	// onChange, if set, is called (without the lock held) after any CHILD
-	// SA was installed or removed.
+	// SA was installed, removed or moved to a new peer endpoint.
 	onChange func()
 
 	// rekeys queues the SPIs whose soft byte/packet limit the dataplane
@@ -304,6 +304,33 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 	}
 	in.log.Info("CHILD SA removed", "conn", conn, "spi_in", FormatSPI(inSPI), "spi_out", FormatSPI(outSPI))
 	return err
+}
+
+// UpdateRemote implements ike.ChildInstaller: both SAs of the pair take
+// the peer's new endpoint. The outbound one is what matters (the dataplane
+// reads its Remote per batch, so the next packets go to the new port); the
+// inbound one follows so that listings show one endpoint per pair. An
+// outbound SA never installed (KeepOutbound) is moved too, harmlessly.
+func (in *Installer) UpdateRemote(conn string, inSPI, outSPI uint32, remote netip.AddrPort) error {
+	in.mu.Lock()
+	ch, ok := in.children[inSPI]
+	in.mu.Unlock()
+	if !ok || ch.conn != conn || ch.outSPI != outSPI {
+		return fmt.Errorf("conn %q: no CHILD SA with SPIs %08x/%08x to move", conn, inSPI, outSPI)
+	}
+	old := ch.out.Remote()
+	if err := ch.out.SetRemote(remote); err != nil {
+		return fmt.Errorf("conn %q: outbound SA %08x: %w", conn, outSPI, err)
+	}
+	if err := ch.in.SetRemote(remote); err != nil {
+		return fmt.Errorf("conn %q: inbound SA %08x: %w", conn, inSPI, err)
+	}
+	if old != remote {
+		in.log.Info("CHILD SA moved to the peer's new endpoint", "conn", conn, "spi_in", FormatSPI(inSPI),
+			"spi_out", FormatSPI(outSPI), "from", old, "to", remote)
+		in.changed()
+	}
+	return nil
 }
 
 func (in *Installer) hasPolicyLocked(policyID uint32) bool {

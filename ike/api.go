@@ -126,6 +126,12 @@ type ChildInstaller interface {
 	// Remove removes a CHILD SA installed by Install; the installer wipes
 	// its keys. inSPI is ours, outSPI the peer's.
 	Remove(conn string, inSPI, outSPI uint32) error
+	// UpdateRemote moves the CHILD SA installed by Install with our
+	// inbound SPI inSPI (and the peer's outSPI) to the peer's new outer
+	// address and port: packets go there from now on. IKE calls it when an
+	// authenticated message showed that the NAT in front of the peer
+	// changed its mapping (RFC 7296 §2.23).
+	UpdateRemote(conn string, inSPI, outSPI uint32, remote netip.AddrPort) error
 	// InstallTrap installs the trap policies of an auto=route conn: traffic
 	// matching them makes the dataplane call Manager.Acquire(conn.Name).
 	InstallTrap(conn config.Conn) error

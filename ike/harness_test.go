@@ -141,6 +141,20 @@ func (f *fakeInstaller) Remove(conn string, in, out uint32) error {
 	return nil
 }
 
+// UpdateRemote records the peer's new endpoint in the SA's ChildSA, as
+// the daemon moves the SAD entries.
+func (f *fakeInstaller) UpdateRemote(conn string, in, out uint32, remote netip.AddrPort) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sa, ok := f.sas[in]
+	if !ok || sa.OutSPI != out || sa.Conn != conn {
+		return fmt.Errorf("no SA %s %08x/%08x", conn, in, out)
+	}
+	sa.Remote = remote
+	f.sas[in] = sa
+	return nil
+}
+
 func (f *fakeInstaller) InstallTrap(c config.Conn) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -198,16 +212,24 @@ func (n *fakeNet) release() {
 
 // natRule makes the fake network translate a private address to a public
 // one, with ports shifted by 10000 (a NAPT that changes ports).
-type natRule struct{ private, public netip.Addr }
+// shift, when set, replaces 10000 (a NAT that changed its mapping).
+type natRule struct {
+	private, public netip.Addr
+	shift           uint16
+}
 
 func (n *fakeNet) send(from, to netip.AddrPort, pkt []byte) error {
 	n.mu.Lock()
 	for _, r := range n.nat {
+		shift := r.shift
+		if shift == 0 {
+			shift = 10000
+		}
 		if from.Addr() == r.private {
-			from = netip.AddrPortFrom(r.public, from.Port()+10000)
+			from = netip.AddrPortFrom(r.public, from.Port()+shift)
 		}
 		if to.Addr() == r.public {
-			to = netip.AddrPortFrom(r.private, to.Port()-10000)
+			to = netip.AddrPortFrom(r.private, to.Port()-shift)
 		}
 	}
 	n.mu.Unlock()

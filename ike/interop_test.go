@@ -436,6 +436,18 @@ func (f *recInstaller) Remove(conn string, in, out uint32) error {
 	return nil
 }
 
+func (f *recInstaller) UpdateRemote(conn string, in, out uint32, remote netip.AddrPort) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	sa, ok := f.sas[in]
+	if !ok {
+		return fmt.Errorf("no SA %08x", in)
+	}
+	sa.Remote = remote
+	f.sas[in] = sa
+	return nil
+}
+
 func (f *recInstaller) InstallTrap(config.Conn) error { return nil }
 func (f *recInstaller) RemoveTrap(string) error       { return nil }
 

@@ -424,6 +424,12 @@ func (sa *ikeSA) handleResponse(local, remote netip.AddrPort, m *message.Message
 	sa.pending = nil
 	sa.nextID++
 	sa.lastRecv = sa.m.clock.Now()
+	if sa.state == saEstablished {
+		// A response proves the peer's endpoint as well as a request does
+		// (RFC 7296 §2.23 speaks of any validated packet); replayed old
+		// responses never get here, their message ID is not outstanding.
+		sa.followPeer(local, remote)
+	}
 	if err := o.t.process(sa, m); err != nil {
 		sa.log.Debug("response processing", "exchange", m.Header.Exchange, "err", err)
 	}
@@ -462,10 +468,8 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 	}
 	sa.lastRecv = sa.m.clock.Now()
 	sa.log.Debug("request", "exchange", m.Header.Exchange, "msgid", id, "payloads", innerTypes(m))
-	// Follow the peer to a new port (it moved to 4500 after NAT detection,
-	// or a NAT changed its mapping): the authenticated message is proof.
-	if m.Header.Exchange != message.IKE_SA_INIT && (remote != sa.remote || local != sa.local) {
-		sa.local, sa.remote = local, remote
+	if m.Header.Exchange != message.IKE_SA_INIT {
+		sa.followPeer(local, remote)
 	}
 	sa.expectID++
 	switch m.Header.Exchange {
@@ -479,6 +483,49 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 		sa.respondInformational(m)
 	default:
 		sa.sendResponse(m.Header.Exchange, id, nil)
+	}
+}
+
+// followPeer moves the IKE SA and its CHILD SAs to the endpoints of an
+// authenticated message (not IKE_SA_INIT, which proves nothing) that came
+// from another address or port than the SA uses.
+//
+// Before the SA is established this is the peer floating to port 4500
+// after NAT detection, always followed. Once established it is a NAT in
+// front of the peer that changed its mapping (rebooted, or its entry
+// timed out): RFC 7296 §2.23 says a host not behind a NAT SHOULD follow,
+// and one behind a NAT SHOULD NOT (a single forged-source copy of a valid
+// packet would otherwise redirect the tunnel). As strongSwan does
+// (ike_sa.c update_hosts), we follow when the peer is behind a NAT and we
+// are either not, or are the responder (then our NAT is a static port
+// forward, which does not change). The CHILD SAs follow with the IKE SA,
+// so that ESP and IKE go to the same place; the NAT keepalives use the
+// IKE SA's endpoint from the published status.
+func (sa *ikeSA) followPeer(local, remote netip.AddrPort) {
+	if remote == sa.remote && local == sa.local {
+		return
+	}
+	if sa.state >= saEstablished && !(sa.natRemote && (!sa.natLocal || !sa.initiator)) {
+		sa.log.Debug("not following the peer to a new endpoint", "from", sa.remote, "to", remote,
+			"nat_local", sa.natLocal, "nat_remote", sa.natRemote, "initiator", sa.initiator)
+		return
+	}
+	old := sa.remote
+	sa.local, sa.remote = local, remote
+	if sa.state < saEstablished {
+		return // no CHILD SA yet; establish publishes the endpoints
+	}
+	if remote != old {
+		sa.log.Info("peer moved to a new endpoint (its NAT mapping changed)", "from", old, "to", remote, "children", len(sa.children))
+		for _, c := range sa.children {
+			if err := sa.m.opts.Installer.UpdateRemote(c.conn.Name, c.inSPI, c.outSPI, remote); err != nil {
+				sa.log.Warn("moving CHILD SA to the peer's new endpoint", "conn", c.conn.Name,
+					"in_spi", fmt.Sprintf("%08x", c.inSPI), "err", err)
+			}
+		}
+	}
+	if sa.state == saEstablished {
+		sa.publish()
 	}
 }
 

@@ -1,0 +1,64 @@
+package daemon
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/ipsecgw/ipsecgw/sad"
+	"github.com/ipsecgw/ipsecgw/spd"
+)
+
+// TestInstallerUpdateRemote: IKE saw the peer behind a NAT at a new port;
+// both SAs of the pair take it, and the SAD entry the dataplane looks up
+// per packet sends there from now on. Wrong SPIs, conns and families are
+// refused without touching anything.
+func TestInstallerUpdateRemote(t *testing.T) {
+	table := sad.NewTable(sad.Options{})
+	defer table.Close()
+	inst := NewInstaller(table, &spd.Live{}, nil, 1024, nil)
+	changes := 0
+	inst.onChange = func() { changes++ }
+	if err := inst.Install(gcmChild("net", 7, 0x1000, 0x2000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := inst.Install(gcmChild("other", 8, 0x3000, 0x4000)); err != nil {
+		t.Fatal(err)
+	}
+	changes = 0
+	moved := netip.MustParseAddrPort("198.51.100.2:20031")
+	if err := inst.UpdateRemote("net", 0x1000, 0x2000, moved); err != nil {
+		t.Fatal(err)
+	}
+	if got := table.Outbound(7).Remote(); got != moved {
+		t.Errorf("outbound SA sends to %v, want %v", got, moved)
+	}
+	if got := table.Inbound(0x1000).Remote(); got != moved {
+		t.Errorf("inbound SA shows peer %v, want %v", got, moved)
+	}
+	if got := table.Outbound(8).Remote(); got != netip.MustParseAddrPort("198.51.100.2:4500") {
+		t.Errorf("another CHILD SA moved too: %v", got)
+	}
+	if changes != 1 {
+		t.Errorf("onChange called %d times for one move, want 1", changes)
+	}
+	// The same endpoint again is no change.
+	if err := inst.UpdateRemote("net", 0x1000, 0x2000, moved); err != nil || changes != 1 {
+		t.Errorf("repeated move: err %v, %d changes", err, changes)
+	}
+
+	for name, call := range map[string]func() error{
+		"unknown SPI":  func() error { return inst.UpdateRemote("net", 0x9999, 0x2000, moved) },
+		"wrong conn":   func() error { return inst.UpdateRemote("other", 0x1000, 0x2000, moved) },
+		"wrong outSPI": func() error { return inst.UpdateRemote("net", 0x1000, 0x4000, moved) },
+		"IPv6 remote": func() error {
+			return inst.UpdateRemote("net", 0x1000, 0x2000, netip.MustParseAddrPort("[2001:db8::2]:4500"))
+		},
+	} {
+		if err := call(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if got := table.Outbound(7).Remote(); got != moved {
+		t.Errorf("a refused move changed the outbound SA to %v", got)
+	}
+}
