@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	be "encoding/binary"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -105,7 +106,34 @@ func TestIKESAInitFlood(t *testing.T) {
 	if err != nil || len(st.Children) == 0 {
 		t.Fatalf("tunnel not established after the flood: %v %+v", err, st)
 	}
+	// ipsecgw's own account of the flood: its status counts the COOKIE
+	// answers it sent (at least those the flooder received; UDP may lose
+	// some on the way back).
+	g, err := gw.global(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("ipsecgw status: %d COOKIE answers sent, %d half-open SAs (limit %d), %d refused at the limit, queue drops %d (sockets) %d (IKE SAs)",
+		g.CookiesSent, g.HalfOpen, g.HalfOpenLimit, g.HalfOpenRefused, g.IKEQueueDrops, g.IKESAQueueDrops)
+	if g.CookiesSent == 0 || g.CookiesSent < uint64(r.cookies) {
+		t.Errorf("ipsecgw status counts %d COOKIE answers; the flooder received %d", g.CookiesSent, r.cookies)
+	}
 	pingBothWays(ctx, t, l, 2)
+}
+
+// global returns the global section of `ipsecgw status --json --global`.
+func (g *gateway) global(ctx context.Context) (daemon.GlobalStatus, error) {
+	out, err := g.cli(ctx, "status", "--json", "--global")
+	if err != nil {
+		return daemon.GlobalStatus{}, fmt.Errorf("status --json --global: %v\n%s", err, out)
+	}
+	var st struct {
+		Global *daemon.GlobalStatus `json:"global"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Global == nil {
+		return daemon.GlobalStatus{}, fmt.Errorf("status --json --global has no global section (%v):\n%s", err, out)
+	}
+	return *st.Global, nil
 }
 
 // floodIKEInit sends up to limit IKE_SA_INIT requests to dst from the
