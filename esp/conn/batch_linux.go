@@ -23,11 +23,10 @@ const (
 // preallocated recvmmsg vector and the ESP batch it hands to the handler.
 // Everything is allocated once in start.
 //
-// Without UDP GRO, ESP packets are handed over in place, in the buffers
-// they were received into. With GRO (NAT-T socket, Config.UDPOffload) one
-// received datagram may hold many ESP packets of the same size; they are
-// copied out into their own fixed-size buffers (out) so that each packet
-// keeps the one-buffer-per-packet contract of ESPPacket.
+// ESP packets are handed over in place, in the buffers they were received
+// into; with GRO (NAT-T socket, Config.UDPOffload) one received datagram
+// may hold many ESP packets of the same size, handed over as slices of it.
+// The handler copies what it keeps, so nothing is copied here.
 type receiver struct {
 	c         *Conn
 	rc        syscall.RawConn
@@ -37,10 +36,8 @@ type receiver struct {
 	pktinfo   bool // learn each datagram's local address (wildcard bind)
 
 	bufs  [][]byte // receive buffers, one per message
-	out   [][]byte // GRO only: per-packet buffers handed to the handler
 	m     *mmsgs
 	batch []ESPPacket
-	slot  []int // batch index -> index in bufs (in place) or out (GRO)
 
 	local netip.Addr // local address of the datagram being processed
 
@@ -66,10 +63,6 @@ func (c *Conn) start(rc syscall.RawConn, kind sockKind) {
 	size := c.cfg.BufSize
 	if r.gro {
 		size = max(size, ReadOffset+maxUDPPayload)
-		r.out = make([][]byte, bs)
-		for i := range r.out {
-			r.out[i] = make([]byte, c.cfg.BufSize)
-		}
 	}
 	r.bufs = make([][]byte, bs)
 	for i := range r.bufs {
@@ -82,7 +75,6 @@ func (c *Conn) start(rc syscall.RawConn, kind sockKind) {
 		}
 	}
 	r.batch = make([]ESPPacket, 0, bs)
-	r.slot = make([]int, 0, bs)
 	// One closure for the receiver's lifetime: building it per call
 	// would allocate.
 	r.readFn = func(fd uintptr) bool {
@@ -123,7 +115,6 @@ func (r *receiver) loop() {
 
 func (r *receiver) process(n int) {
 	r.batch = r.batch[:0]
-	r.slot = r.slot[:0]
 	for i := range n {
 		h := &r.m.hdrs[i]
 		if h.Hdr.Flags&unix.MSG_TRUNC != 0 {
@@ -186,29 +177,16 @@ func (r *receiver) datagram(i int, data []byte) {
 		return
 	}
 	c.c.esp.Add(1)
-	p := ESPPacket{Off: ReadOffset + off, Len: size - off, Src: r.m.addr(i), UDP: r.kind == sockNATT}
-	if !r.gro {
-		p.Buf = r.bufs[i]
-		r.slot = append(r.slot, i)
-		r.batch = append(r.batch, p)
-		return
-	}
-	j := len(r.batch)
-	if ReadOffset+len(data) > len(r.out[j]) {
-		c.c.drops[DropTruncated].Add(1)
-		return
-	}
-	p.Buf = r.out[j]
-	copy(p.Buf[ReadOffset:], data)
-	r.slot = append(r.slot, j)
-	r.batch = append(r.batch, p)
+	// data is a slice of r.bufs[i] (a GRO segment, or the whole datagram):
+	// its offset there is what its capacity lacks.
+	start := cap(r.bufs[i]) - cap(data)
+	r.batch = append(r.batch, ESPPacket{Buf: r.bufs[i], Off: start + off, Len: size - off, Src: r.m.addr(i), UDP: r.kind == sockNATT})
 	if len(r.batch) == cap(r.batch) {
 		r.flush()
 	}
 }
 
-// flush hands the batch to the handler and takes back the buffers it left
-// or swapped in.
+// flush hands the batch to the handler.
 func (r *receiver) flush() {
 	c := r.c
 	if len(r.batch) == 0 {
@@ -219,25 +197,8 @@ func (r *receiver) flush() {
 	} else {
 		c.cfg.ESP(r.batch)
 	}
-	pool := r.bufs
-	if r.gro {
-		pool = r.out
-	}
-	for j, i := range r.slot {
-		b := r.batch[j].Buf
-		if len(b) != len(pool[i]) {
-			b = make([]byte, len(pool[i]))
-		}
-		if &b[0] != &pool[i][0] {
-			pool[i] = b
-			if !r.gro {
-				r.m.setBuf(i, b[ReadOffset:])
-			}
-		}
-		r.batch[j] = ESPPacket{}
-	}
+	clear(r.batch)
 	r.batch = r.batch[:0]
-	r.slot = r.slot[:0]
 }
 
 // queueIKE copies an IKE message into the queue, or drops it when the

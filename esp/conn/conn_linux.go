@@ -34,12 +34,12 @@ const (
 	ReadOffset = 16
 )
 
-// ESPPacket is one received ESP packet in a pooled buffer.
+// ESPPacket is one received ESP packet. It lives in the receiver's buffer
+// only until the handler returns: with UDP GRO several packets share one
+// buffer, which the next recvmmsg overwrites. A handler copies what it
+// keeps (the dataplane copies into its own batch, once).
 type ESPPacket struct {
-	// Buf is the whole fixed-size buffer. A handler that wants to keep
-	// the packet after it returns (to hand it to a crypto worker) may
-	// take Buf and put another buffer of the same size in its place; the
-	// receiver then reads the next datagram into that one.
+	// Buf is the receive buffer holding the packet.
 	Buf []byte
 	// Off and Len locate the ESP packet (SPI first) in Buf.
 	Off, Len int
@@ -54,8 +54,8 @@ func (p *ESPPacket) Bytes() []byte { return p.Buf[p.Off : p.Off+p.Len] }
 
 // ESPHandler receives batches of ESP packets. It is called from the
 // receiving goroutines, one per socket (NAT-T and raw ESP), which may run
-// at the same time; the batch slice and any buffer the handler did not
-// take are reused as soon as it returns.
+// at the same time; the batch slice and the packets' buffers are reused as
+// soon as it returns.
 type ESPHandler func(batch []ESPPacket)
 
 // IKEPacket is one queued IKE message (without non-ESP marker).
