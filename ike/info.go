@@ -151,6 +151,7 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 	deleteIKE := false
 	var esp message.Delete
 	esp.Protocol = message.ProtoESP
+	var closed []string // conns of CHILD SAs the peer deleted (closeaction)
 	for _, p := range m.Inner {
 		switch p.Type {
 		case message.PayloadD:
@@ -168,6 +169,7 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 					for _, c := range sa.children {
 						if c.outSPI == spi {
 							esp.SPIs = append(esp.SPIs, c.inSPI)
+							closed = append(closed, c.conn.Name)
 							sa.removeChild(c)
 							found = true
 							break
@@ -207,15 +209,10 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 	if deleteIKE {
 		sa.sendResponse(message.INFORMATIONAL, id, nil)
 		sa.log.Info("peer deleted the IKE SA")
-		names, restart := sa.connNames(), sa.conn.CloseAction == config.ActionRestart && sa.peerConnSet()
+		names, serving := sa.connNames(), sa.peerConnSet()
 		sa.destroy()
-		if restart {
-			// closeaction=restart: the peer closed it, we bring it back.
-			for _, n := range names {
-				if err := sa.m.Up(n); err != nil {
-					sa.log.Warn("closeaction=restart", "conn", n, "err", err)
-				}
-			}
+		if serving { // not an SA a rekey replaced
+			sa.m.afterPeerGone(names, false, sa.initiator)
 		}
 		return
 	}
@@ -223,6 +220,7 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 		rsp = append(rsp, esp)
 	}
 	sa.sendResponse(message.INFORMATIONAL, id, rsp)
+	sa.childrenClosedByPeer(closed)
 }
 
 // armDPD schedules the liveness check of dpddelay (RFC 7296 §2.4): when
@@ -253,20 +251,13 @@ func (sa *ikeSA) peerDead(reason string) {
 	if sa.state == saDead {
 		return
 	}
-	restart := sa.conn.DPDAction == config.ActionRestart && sa.initiator
 	names := sa.connNames()
 	for _, n := range names {
 		sa.m.setFailed(n, StateDown, "peer is not answering: "+reason)
 	}
 	sa.failed = true
 	sa.destroy()
-	if restart {
-		for _, n := range names {
-			if err := sa.m.Up(n); err != nil {
-				sa.log.Warn("restart after dead peer", "conn", n, "err", err)
-			}
-		}
-	}
+	sa.m.afterPeerGone(names, true, sa.initiator) // dpdaction (dpd.go)
 }
 
 // peerConnSet reports whether the SA still serves its peer (it was not

@@ -41,7 +41,8 @@ type Manager struct {
 	status   map[string]*connState
 	reqids   map[string]uint32
 	nextReq  uint32
-	attempts map[string]int // keyingtries: initiations that went unanswered
+	attempts map[string]int  // keyingtries: initiations that went unanswered
+	holds    map[string]bool // conns with a trap policy of dpdaction/closeaction=hold (dpd.go)
 	closed   bool
 }
 
@@ -89,6 +90,7 @@ func NewManager(opts Options) (*Manager, error) {
 		status:   map[string]*connState{},
 		reqids:   map[string]uint32{},
 		attempts: map[string]int{},
+		holds:    map[string]bool{},
 	}
 	if m.log == nil {
 		m.log = slog.Default()
@@ -619,6 +621,12 @@ func (m *Manager) Down(name string) error {
 		}
 	}
 	m.setFailed(name, StateDown, "")
+	// Brought down on purpose: traffic must not bring it back through a
+	// trap policy of dpdaction/closeaction=hold.
+	if m.held(name) {
+		m.releaseHold(name)
+		found = true
+	}
 	if !found {
 		return fmt.Errorf("ike: conn %q has no SA", name)
 	}
@@ -670,6 +678,12 @@ func (m *Manager) ReloadConfig(cfg *config.Config) {
 			delete(m.status, c.Name)
 			m.mu.Unlock()
 		}
+		if ok && nc.Auto == config.AutoRoute {
+			// Its trap is now the auto=route one: not ours to remove.
+			m.mu.Lock()
+			delete(m.holds, c.Name)
+			m.mu.Unlock()
+		}
 	}
 	for _, c := range cfg.Conns() {
 		oc, ok := old.Conn(c.Name)
@@ -717,6 +731,15 @@ func (m *Manager) Close(ctx context.Context) error {
 				m.log.Warn("removing trap", "conn", c.Name, "err", err)
 			}
 		}
+	}
+	m.mu.Lock()
+	var held []string
+	for n := range m.holds {
+		held = append(held, n)
+	}
+	m.mu.Unlock()
+	for _, n := range held {
+		m.releaseHold(n)
 	}
 	m.wg.Wait()
 	return ctx.Err()
