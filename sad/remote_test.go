@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
+	"time"
 )
 
 func TestSetRemote(t *testing.T) {
@@ -111,4 +113,61 @@ func TestRemoteZeroAllocs(t *testing.T) {
 		t.Fatalf("Remote() allocates %v times per call", allocs)
 	}
 	_ = sink
+}
+
+// TestNewSource: an authenticated packet from another source than the
+// SA's remote is reported once per SourceReportInterval, only for ESP in
+// UDP, and no longer once IKE moved the SA there. In a synctest bubble
+// time stands still while goroutines run, so the concurrent callers all
+// fall in one interval: exactly one may report.
+func TestNewSource(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		in := mustSA(t, cfg(Inbound, 0x4400, 10))
+		known := in.Remote()
+		moved := netip.MustParseAddrPort("203.0.113.1:20042")
+		if in.NewSource(known) {
+			t.Fatal("the known source was reported")
+		}
+		var reports atomic.Int64
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 1000 {
+					if in.NewSource(moved) {
+						reports.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n := reports.Load(); n != 1 {
+			t.Fatalf("%d reports of one new source within one interval, want 1", n)
+		}
+		time.Sleep(SourceReportInterval)
+		if !in.NewSource(moved) {
+			t.Fatal("still the new source one interval later (IKE declined to move): not reported again")
+		}
+		time.Sleep(SourceReportInterval)
+		if err := in.SetRemote(moved); err != nil {
+			t.Fatal(err)
+		}
+		if in.NewSource(moved) {
+			t.Error("the source IKE moved the SA to was reported")
+		}
+
+		plain := cfg(Inbound, 0x4500, 11)
+		plain.UDPEncap = false
+		raw := mustSA(t, plain)
+		if raw.NewSource(netip.AddrPortFrom(netip.MustParseAddr("203.0.113.99"), 0)) {
+			t.Error("plain ESP reported a new source")
+		}
+	})
+}
+
+func TestNewSourceZeroAllocs(t *testing.T) {
+	in := mustSA(t, cfg(Inbound, 0x4600, 12))
+	known, other := in.Remote(), netip.MustParseAddrPort("203.0.113.1:20043")
+	if allocs := testing.AllocsPerRun(1000, func() { in.NewSource(known); in.NewSource(other) }); allocs != 0 {
+		t.Fatalf("NewSource allocates %v times per call", allocs)
+	}
 }

@@ -123,6 +123,10 @@ type SA struct {
 	softPkts, softBytes, hardPkts, hardBytes uint64
 
 	state atomic.Uint32
+	// reportedAt is when NewSource last told IKE about a new peer source
+	// (unix nanoseconds); it limits those reports to one per
+	// SourceReportInterval per SA.
+	reportedAt atomic.Int64
 
 	mu     sync.Mutex // guards table, timers, closed
 	table  *Table
@@ -229,6 +233,32 @@ func (sa *SA) SetRemote(ap netip.AddrPort) error {
 	}
 	sa.remote.Store(&ap)
 	return nil
+}
+
+// SourceReportInterval is the shortest time between two NewSource
+// reports of one SA: IKE may decline to follow (we are behind a NAT
+// ourselves), and the packets keep coming from the other source.
+const SourceReportInterval = time.Second
+
+// NewSource is the inbound packet path's test for a peer whose NAT mapping
+// changed: call it for a packet that authenticated and passed the replay
+// window, with the packet's outer source. It reports true when the SA runs
+// ESP in UDP, src is not the SA's Remote, and no report was made for the
+// SA in the last SourceReportInterval: then tell IKE (without blocking),
+// which decides whether to move the SA pair (SetRemote). A packet from
+// the known source costs one atomic load and a compare, and nothing
+// allocates. Plain ESP (no ports) never reports; its peer address is
+// fixed by IKE.
+func (sa *SA) NewSource(src netip.AddrPort) bool {
+	if !sa.udpEncap || src == *sa.remote.Load() {
+		return false
+	}
+	now := time.Now().UnixNano()
+	last := sa.reportedAt.Load()
+	if last != 0 && now-last < int64(SourceReportInterval) {
+		return false
+	}
+	return sa.reportedAt.CompareAndSwap(last, now)
 }
 
 // Expired reports whether the SA reached a hard limit.
