@@ -68,7 +68,22 @@ type Installer struct {
 	// reported (SAEvent runs on the packet path and must not block);
 	// RunRekeys hands them to IKE.
 	rekeys chan rekeyRequest
+	// moves queues the dataplane's reports of authenticated ESP-in-UDP
+	// from a new peer endpoint (PeerSource runs on the packet path);
+	// RunPeerMoves hands them to IKE.
+	moves chan peerMove
 }
+
+// peerMove is one report: our inbound SPI and the packet's outer source.
+type peerMove struct {
+	spi uint32
+	src netip.AddrPort
+}
+
+// moveQueueLen bounds the reports waiting for IKE. The dataplane reports
+// each SA at most once a second (sad.SA.NewSource); a report dropped when
+// the queue is full comes again a second later.
+const moveQueueLen = 64
 
 // rekeyRequest is one soft-limit report: an SA's SPI and direction.
 type rekeyRequest struct {
@@ -115,6 +130,7 @@ func NewInstaller(table *sad.Table, live *spd.Live, router Router, defaultReplay
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
 		rekeys: make(chan rekeyRequest, rekeyQueueLen),
+		moves:  make(chan peerMove, moveQueueLen),
 	}
 }
 
@@ -214,6 +230,38 @@ func (in *Installer) RunRekeys(stop <-chan struct{}, rekey func(spi uint32, inbo
 		case r := <-in.rekeys:
 			if !rekey(r.spi, r.inbound) {
 				in.log.Debug("soft lifetime report: no IKE SA took it", "spi", fmt.Sprintf("%08x", r.spi))
+			}
+		}
+	}
+}
+
+// PeerSource takes the dataplane's report that an authenticated ESP-in-UDP
+// packet of the inbound SA sa came from src, not from the SA's Remote
+// (sad.SA.NewSource decided to report it): the NAT in front of the peer
+// may have changed its mapping. It queues the report for RunPeerMoves and
+// never blocks; a report that finds the queue full is dropped (the next
+// comes a second later).
+func (in *Installer) PeerSource(sa *sad.SA, src netip.AddrPort) {
+	if sa == nil || sa.Dir() != sad.Inbound {
+		return
+	}
+	select {
+	case in.moves <- peerMove{spi: sa.SPI(), src: src}:
+	default:
+	}
+}
+
+// RunPeerMoves hands every queued PeerSource report to move (the IKE
+// Manager's PeerMovedESP, which decides whether to follow and then calls
+// UpdateRemote) until stop is closed.
+func (in *Installer) RunPeerMoves(stop <-chan struct{}, move func(inSPI uint32, src netip.AddrPort) bool) {
+	for {
+		select {
+		case <-stop:
+			return
+		case m := <-in.moves:
+			if !move(m.spi, m.src) {
+				in.log.Debug("ESP from a new peer endpoint: no IKE SA took the report", "spi", FormatSPI(m.spi), "src", m.src)
 			}
 		}
 	}

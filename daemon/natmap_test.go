@@ -62,3 +62,45 @@ func TestInstallerUpdateRemote(t *testing.T) {
 		t.Errorf("a refused move changed the outbound SA to %v", got)
 	}
 }
+
+// TestInstallerPeerSource: the dataplane's reports of ESP from a new
+// endpoint reach the IKE callback in order with our inbound SPI; outbound
+// SAs are ignored; a full queue drops reports instead of blocking the
+// packet path.
+func TestInstallerPeerSource(t *testing.T) {
+	table := sad.NewTable(sad.Options{})
+	defer table.Close()
+	inst := NewInstaller(table, &spd.Live{}, nil, 1024, nil)
+	if err := inst.Install(gcmChild("net", 7, 0x1000, 0x2000)); err != nil {
+		t.Fatal(err)
+	}
+	src := netip.MustParseAddrPort("198.51.100.2:20050")
+	inst.PeerSource(table.Outbound(7), src) // not an inbound SA: ignored
+	for range moveQueueLen + 10 {           // more than fit: the rest is dropped, nothing blocks
+		inst.PeerSource(table.Inbound(0x1000), src)
+	}
+	type report struct {
+		spi uint32
+		src netip.AddrPort
+	}
+	got := make(chan report, 2*moveQueueLen)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		inst.RunPeerMoves(stop, func(spi uint32, src netip.AddrPort) bool {
+			got <- report{spi, src}
+			return true
+		})
+	}()
+	for i := range moveQueueLen {
+		if r := <-got; r.spi != 0x1000 || r.src != src {
+			t.Fatalf("report %d: SPI %08x from %v, want 00001000 from %v", i, r.spi, r.src, src)
+		}
+	}
+	close(stop)
+	<-done
+	if n := len(got); n != 0 {
+		t.Errorf("%d reports beyond the queue's %d were delivered", n, moveQueueLen)
+	}
+}

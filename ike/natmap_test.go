@@ -99,3 +99,70 @@ func TestPeerNewPortWithoutNATIgnored(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+// TestPeerMovedESP: the dataplane reports authenticated ESP-in-UDP for
+// B's inbound SPI from A's new public port (A itself sends no IKE message,
+// as strongSwan without DPD would not): B moves the IKE SA and the CHILD
+// SA there. A report for an unknown SPI moves nothing; between peers
+// without a NAT nothing moves either.
+func TestPeerMovedESP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		priv := netip.MustParseAddr("10.0.0.5")
+		ca := "conn net\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=10.0.0.5\n\tright=203.0.113.1\n\tauto=add\n"
+		cb := "conn net\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=203.0.113.1\n\tright=%any\n\tauto=add\n"
+		sec := ": PSK \"behind the nat\"\n"
+		_, b, net, _ := pair(t, cb, sec, cb, sec, testOpts{})
+		delete(net.nodes, addrA)
+		net.nat = []natRule{{private: priv, public: addrA}}
+		a := lastMk(priv, ca, sec, 0xa0000000, "A")
+		a.m.Up("net")
+		synctest.Wait()
+		bc := b.inst.all()
+		if s := status(b, "net"); s.State != StateEstablished || len(bc) != 1 {
+			t.Fatalf("B: %s with %d CHILD SAs %s", s.State, len(bc), s.Reason)
+		}
+		before := bc[0].Remote
+		after := netip.MustParseAddrPort("198.51.100.1:24500")
+
+		b.m.PeerMovedESP(bc[0].InSPI+1, after) // not B's SPI
+		synctest.Wait()
+		if s := status(b, "net"); s.Remote != before || b.inst.all()[0].Remote != before {
+			t.Fatalf("a report for another SPI moved B to %v / %v", s.Remote, b.inst.all()[0].Remote)
+		}
+
+		if !b.m.PeerMovedESP(bc[0].InSPI, after) {
+			t.Fatal("no IKE SA took the report")
+		}
+		synctest.Wait()
+		if s := status(b, "net"); s.Remote != after {
+			t.Errorf("B's IKE SA at %v after the ESP report, want %v", s.Remote, after)
+		}
+		if got := b.inst.all()[0].Remote; got != after {
+			t.Errorf("B's CHILD SA sends to %v after the ESP report, want %v", got, after)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		// B forces ESP in UDP by faking a NAT in front of itself; A is not
+		// behind one. A report of A at another port must not move B
+		// (RFC 7296 §2.23: only towards a peer behind a NAT).
+		ca, cb := confPair("net", "", "forceencaps=yes")
+		a, b, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		bc := b.inst.all()
+		s := status(b, "net")
+		if s.State != StateEstablished || len(bc) != 1 || !bc[0].Encap {
+			t.Fatalf("B: %s with %d CHILD SAs, ESP in UDP needed for the test %s", s.State, len(bc), s.Reason)
+		}
+		b.m.PeerMovedESP(bc[0].InSPI, netip.AddrPortFrom(addrA, 20000))
+		synctest.Wait()
+		if got := status(b, "net").Remote; got != s.Remote {
+			t.Errorf("B's IKE SA moved to %v towards a peer not behind a NAT (was %v)", got, s.Remote)
+		}
+		if got := b.inst.all()[0].Remote; got != bc[0].Remote {
+			t.Errorf("B's CHILD SA moved to %v towards a peer not behind a NAT (was %v)", got, bc[0].Remote)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}

@@ -529,6 +529,44 @@ func (sa *ikeSA) followPeer(local, remote netip.AddrPort) {
 	}
 }
 
+// PeerMovedESP tells the Manager that an ESP-in-UDP packet for our inbound
+// SPI inSPI authenticated and passed the replay window but came from src,
+// not from where the CHILD SA sends: the NAT in front of the peer changed
+// its mapping. Such a packet proves the peer's new endpoint as well as an
+// authenticated IKE message does (strongSwan follows the kernel's mapping
+// report the same way), and often comes much sooner: the peer may not
+// send any IKE message until its next rekey. The IKE SA owning the CHILD
+// SA applies the rules of followPeer, and moves itself and all its CHILD
+// SAs. It never blocks (the dataplane rate-limits the reports, see
+// sad.SA.NewSource); it reports whether any IKE SA took the report.
+func (m *Manager) PeerMovedESP(inSPI uint32, src netip.AddrPort) bool {
+	m.mu.Lock()
+	sas := make([]*ikeSA, 0, len(m.sas))
+	for _, sa := range m.sas {
+		sas = append(sas, sa)
+	}
+	m.mu.Unlock()
+	taken := false
+	for _, sa := range sas {
+		// The children belong to the loop goroutine: each SA looks for
+		// the SPI itself.
+		taken = sa.tryPost(func() {
+			if sa.state != saEstablished || !src.Addr().IsValid() {
+				return
+			}
+			for _, ch := range sa.children {
+				if ch.inSPI == inSPI && ch.encap {
+					sa.log.Debug("authenticated ESP from a new endpoint", "conn", ch.conn.Name,
+						"in_spi", fmt.Sprintf("%08x", inSPI), "from", src, "known", sa.remote)
+					sa.followPeer(sa.local, src)
+					return
+				}
+			}
+		}) || taken
+	}
+	return taken
+}
+
 // notifies returns the notify payloads among raw payloads; malformed ones
 // are skipped.
 func notifies(ps []message.RawPayload) []message.Notify {
