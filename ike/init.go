@@ -395,6 +395,7 @@ func (sa *ikeSA) respondInit(m *message.Message) {
 	fake := sa.forceUDP(peerIsIpsecgw)
 	if fake {
 		sa.natLocal = true // faked: ESP goes in UDP
+		sa.log.Debug("faking a NAT so that ESP runs in UDP", "peer_is_ipsecgw", peerIsIpsecgw, "forceencaps", sa.conn.ForceEncaps)
 	}
 	_, sa.fragmentation = findNotify(ns, message.IKEV2_FRAGMENTATION_SUPPORTED)
 	sa.initReq = m.Raw
