@@ -135,6 +135,7 @@ func NewInstaller(table *sad.Table, live *spd.Live, router Router, defaultReplay
 }
 
 var _ ike.ChildInstaller = (*Installer)(nil)
+var _ ike.OutboundSwitcher = (*Installer)(nil)
 
 // AllocateSPI implements ike.ChildInstaller.
 func (in *Installer) AllocateSPI() (uint32, error) { return in.sad.AllocateSPI() }
@@ -378,6 +379,28 @@ func (in *Installer) UpdateRemote(conn string, inSPI, outSPI uint32, remote neti
 			"spi_out", FormatSPI(outSPI), "from", old, "to", remote)
 		in.changed()
 	}
+	return nil
+}
+
+// SwitchOutbound implements ike.OutboundSwitcher: the outbound SA of a
+// CHILD SA installed with KeepOutbound (the responder's side of a rekey)
+// becomes the current one of its policy once the peer is known to have
+// installed its inbound partner; the previous outbound SA is retired.
+func (in *Installer) SwitchOutbound(conn string, inSPI uint32) error {
+	defer in.changed()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	ch, ok := in.children[inSPI]
+	if !ok || ch.conn != conn {
+		return fmt.Errorf("conn %q: no CHILD SA with inbound SPI %08x", conn, inSPI)
+	}
+	if in.sad.Outbound(ch.policyID) == ch.out {
+		return nil // KeepOutbound found no outbound SA to keep
+	}
+	if err := in.sad.InstallOutbound(ch.out); err != nil {
+		return fmt.Errorf("conn %q: installing outbound SA %08x: %w", conn, ch.outSPI, err)
+	}
+	in.log.Info("CHILD SA outbound switched", "conn", conn, "spi_in", FormatSPI(inSPI), "spi_out", FormatSPI(ch.outSPI))
 	return nil
 }
 

@@ -186,7 +186,8 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 		fail("CHILD SA key derivation: " + err.Error())
 		return false
 	}
-	sa.keepOutbound = o.rekey != nil && losesCollision(o.rekey, ni, nr)
+	lost := o.rekey != nil && losesCollision(o.rekey, ni, nr)
+	sa.keepOutbound = lost
 	err = sa.installChild(c, alg, o.inSPI, outSPI, &keys, true, transport, local, remote)
 	sa.keepOutbound = false
 	if err != nil {
@@ -195,9 +196,15 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 	}
 	if o.rekey != nil {
 		sa.succeeded(o.rekey, sa.lastInstalled, ni, nr, true)
-		// Make-before-break: the new SA is installed; now retire the old
-		// one (RFC 7296 §1.3.3: the rekey initiator deletes it).
-		sa.deleteChild(o.rekey)
+		// Make-before-break: the new SA is installed (the peer, as
+		// responder, installed its inbound side before answering); now
+		// retire the old one (RFC 7296 §1.3.3: the rekey initiator deletes
+		// it). When our SA lost a collision, the old one is deleted by
+		// the peer, which initiated the surviving SA (§2.8.1): deleting
+		// it here as well crossed the peer's own DELETE.
+		if !lost && sa.hasChild(o.rekey) {
+			sa.deleteChild(o.rekey)
+		}
 	}
 	return false
 }
@@ -670,6 +677,15 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 		conns = nil
 		for _, ch := range sa.children {
 			if ch.outSPI == old {
+				if replacedByUs(ch) {
+					// Our own rekey of it succeeded and our DELETE of it
+					// is on its way: RFC 7296 §2.25.1 asks for
+					// TEMPORARY_FAILURE (strongSwan answers so too); a
+					// second successor would be deleted by both sides.
+					sa.log.Info("peer's rekey of a CHILD SA we are deleting refused", "conn", ch.conn.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI))
+					reply(message.Notify{Type: message.TEMPORARY_FAILURE})
+					return
+				}
 				conns = []config.Conn{ch.conn}
 				// The peer rekeys it: do not rekey it ourselves as well.
 				ch.rekeyed = true
@@ -687,13 +703,43 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 	}
 	ni, nr := bytes.Clone(nonce.Data), newNonce()
 	sa.lastInstalled = nil
-	sa.keepOutbound = rekeyed != nil && losesCollision(rekeyed, ni, nr)
+	// The SA of the peer's rekey is installed inbound-only: the peer
+	// installs its inbound side only when it gets our answer, so traffic
+	// stays on the old SA until the peer deletes it (switchOutbound). A
+	// redundant SA of a collision is never switched to.
+	held := rekeyed != nil && sa.holdsOutbound()
+	sa.keepOutbound = held || rekeyed != nil && losesCollision(rekeyed, ni, nr)
 	rsp := sa.respondChild(conns, in, nr, ni, nr, false)
 	sa.keepOutbound = false
+	if held && sa.lastInstalled != nil {
+		sa.lastInstalled.outHeld = true
+	}
 	reply(rsp...)
 	if rekeyed != nil {
 		sa.succeeded(rekeyed, sa.lastInstalled, ni, nr, false)
 	}
+}
+
+// replacedByUs reports whether our rekey of ch completed with an SA that
+// did not lose a collision, so that we delete ch.
+func replacedByUs(ch *child) bool {
+	for _, s := range ch.successors {
+		if s.ours && !losesTo(s, ch.successors) {
+			return true
+		}
+	}
+	return false
+}
+
+// losesTo reports whether s has a lower nonce than another SA of list
+// (the redundant SA of a collision, RFC 7296 §2.8.1).
+func losesTo(s *child, list []*child) bool {
+	for _, x := range list {
+		if x != s && bytes.Compare(s.minNonce, x.minNonce) < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // negotiating reports whether a CHILD SA of the conn is being created: its

@@ -118,6 +118,7 @@ func (sa *ikeSA) downConn(name string) bool {
 func (sa *ikeSA) removeChild(c *child) {
 	for i, x := range sa.children {
 		if x == c {
+			sa.switchOutbound(c)
 			c.stopTimers()
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)
 			if err := sa.m.opts.Installer.Remove(c.conn.Name, c.inSPI, c.outSPI); err != nil {

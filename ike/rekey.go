@@ -444,3 +444,55 @@ func losesCollision(old *child, ni, nr []byte) bool {
 	}
 	return bytes.Compare(low, old.successors[0].minNonce) < 0
 }
+
+// OutboundSwitcher is implemented by a ChildInstaller that keeps the
+// outbound SA of a CHILD SA installed with KeepOutbound and can make it the
+// conn's current outbound SA later. With it, the responder of a CHILD SA
+// rekey installs the new SA inbound-only and keeps sending on the old one
+// until the initiator, which installs the new inbound SA only when it
+// processes our response, deletes the old SA (as strongSwan does): sending
+// on the new SA right after the response lost the first packet or two,
+// which reached the initiator before it knew the SPI. Without it, the new
+// SA takes the outbound direction when it is installed.
+type OutboundSwitcher interface {
+	// SwitchOutbound makes the outbound SA of the CHILD SA with our
+	// inbound SPI inSPI the current one of its conn.
+	SwitchOutbound(conn string, inSPI uint32) error
+}
+
+// holdsOutbound reports whether new CHILD SAs can be installed
+// inbound-only and switched to later (the installer is an
+// OutboundSwitcher).
+func (sa *ikeSA) holdsOutbound() bool {
+	_, ok := sa.m.opts.Installer.(OutboundSwitcher)
+	return ok
+}
+
+// switchOutbound is called before old leaves the dataplane: when the
+// surviving successor of old (in a collision the one with the highest
+// nonce, RFC 7296 §2.8.1) was installed inbound-only, traffic switches to
+// it now. The peer deleting old, or our DELETE of old being answered,
+// shows that the peer has the successor's inbound SA; at old's hard
+// expiry nothing better is left. A redundant successor is never switched
+// to.
+func (sa *ikeSA) switchOutbound(old *child) {
+	var win *child
+	for _, s := range old.successors {
+		if sa.hasChild(s) && (win == nil || bytes.Compare(s.minNonce, win.minNonce) > 0) {
+			win = s
+		}
+	}
+	if win == nil || !win.outHeld {
+		return
+	}
+	win.outHeld = false
+	sw, ok := sa.m.opts.Installer.(OutboundSwitcher)
+	if !ok {
+		return
+	}
+	if err := sw.SwitchOutbound(win.conn.Name, win.inSPI); err != nil {
+		sa.log.Warn("switching to the rekeyed CHILD SA", "conn", win.conn.Name, "in_spi", fmt.Sprintf("%08x", win.inSPI), "err", err)
+		return
+	}
+	sa.log.Info("outbound traffic switched to the rekeyed CHILD SA", "conn", win.conn.Name, "in_spi", fmt.Sprintf("%08x", win.inSPI), "out_spi", fmt.Sprintf("%08x", win.outSPI))
+}

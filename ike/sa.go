@@ -64,6 +64,10 @@ type child struct {
 	minNonce   []byte
 	ours       bool
 	successors []*child
+	// outHeld: installed inbound-only (ChildSA.KeepOutbound) as the
+	// responder of the peer's rekey; traffic switches to it when the SA it
+	// replaces goes (see switchOutbound in rekey.go).
+	outHeld bool
 }
 
 // ikeSA is one IKE SA and its event loop. Every field is owned by the loop

@@ -143,9 +143,16 @@ func installedOnly(sa lab.IKESA) lab.IKESA {
 // was installed (ipsecgw lifetime 10 s - margintime 7 s without fuzz,
 // strongSwan rekey_time 3 s without rand_time), so their CREATE_CHILD_SA
 // requests cross again and again (RFC 7296 §2.8.1: the SA of the exchange
-// with the lowest nonce is deleted). Under a 2 ms ping flood for ~30 s at
-// most a handful of packets is lost (see below), and in the end both sides
-// hold exactly one SA pair, the same one.
+// with the lowest nonce is deleted by its initiator, the winner's initiator
+// deletes the old one). Under a 2 ms ping flood for ~30 s not one echo
+// request or reply is lost, and in the end both sides hold exactly one SA
+// pair, the same one.
+//
+// Before ipsecgw, as the responder of a rekey, held the new SA's outbound
+// direction back until strongSwan deleted the old SA, 2-3 of 15000 were
+// lost per run: each was the first ESP packet ipsecgw sent on the new SA,
+// 0.1-0.3 ms after its CREATE_CHILD_SA response, which reached charon
+// before charon had processed the response and installed the inbound SA.
 func TestSimultaneousChildRekeys(t *testing.T) {
 	if testing.Short() {
 		t.Skip("rekey waits for lifetimes to pass")
@@ -178,18 +185,20 @@ func TestSimultaneousChildRekeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := gw.Log()
+	clog := strings.Join(charon.LogLines(), "\n")
 	ours := strings.Count(log, "rekeying CHILD SA")
-	collisions := strings.Count(log, "CHILD SA rekey collision")
-	theirs := strings.Count(strings.Join(charon.LogLines(), "\n"), "generating CREATE_CHILD_SA request")
-	t.Logf("flood ping: %d sent, %d received, %d lost; rekeys started by ipsecgw %d, by strongSwan %d; collisions resolved by deleting our redundant SA %d",
-		sent, received, sent-received, ours, theirs, collisions)
-	// Before the redundant SA of a collision was kept off the outbound
-	// direction, each collision it lost as the second-installed SA cut
-	// our outbound traffic until the next rekey (712 of 15712 lost). Since
-	// then runs lose 0-2 of 15000; those 2 are not yet attributed (charon
-	// logs "CHILD_REKEY collision with CHILD_DELETE" around them and may
-	// drop them itself), so a handful is tolerated and the count reported.
-	if received < count || sent-received > 5 {
+	theirs := strings.Count(clog, "generating CREATE_CHILD_SA request")
+	// charon's view of each collision: it compares the nonces when its
+	// own exchange completes. Whether two requests cross depends on
+	// timing (runs saw 1-5 collisions in ~13 rekeys), so the count is
+	// reported, not asserted.
+	won, lost := strings.Count(clog, "CHILD_SA rekey collision won"), strings.Count(clog, "CHILD_SA rekey collision lost")
+	withDelete := strings.Count(clog, "collision with CHILD_DELETE")
+	switched := strings.Count(log, "outbound traffic switched to the rekeyed CHILD SA")
+	t.Logf("flood ping: %d sent, %d received, %d lost; rekeys started by ipsecgw %d, by strongSwan %d; "+
+		"collisions %d (strongSwan's SA won %d, ipsecgw's won %d), rekey/delete collisions %d; ipsecgw switched to a peer's SA on its DELETE %d times",
+		sent, received, sent-received, ours, theirs, won+lost, won, lost, withDelete, switched)
+	if sent != count || received != sent {
 		t.Errorf("lost %d of %d across simultaneous rekeys:\n%s", sent-received, sent, out)
 	}
 	if ours < 3 || theirs < 3 {
