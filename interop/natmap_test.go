@@ -28,6 +28,14 @@ import (
 // requests sent well after the change in both directions, ipsecgw's status
 // showing the new port, and ESP from ipsecgw to the new port on the wire.
 func TestNATMappingChangePeerBehindNAT(t *testing.T) {
+	natMappingChange(t, "dpd_delay = 2s")
+}
+
+// natMappingChange runs the scenario of TestNATMappingChangePeerBehindNAT
+// with swExtra in strongSwan's connection section: with a short
+// dpd_delay ipsecgw learns the new port from an IKE message; without one,
+// only ESP arrives from it.
+func natMappingChange(t *testing.T, swExtra string) {
 	l := lab.New(t, lab.Options{NAT: true, Tools: []string{"tshark", "conntrack"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
@@ -35,7 +43,7 @@ func TestNATMappingChangePeerBehindNAT(t *testing.T) {
 	// siteConns gives gw1's view first; here ipsecgw is gw2.
 	swConn, gwConn = gwConn, swConn
 	swConn.LocalAddr = l.GW1.Addr.String() // its own address behind the NAT
-	swConn.ConnExtra = "dpd_delay = 2s"
+	swConn.ConnExtra = swExtra
 	gwConn.RemoteAddr = "%any"
 	charon, err := l.GW1.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(swConn)})
 	if err != nil {
@@ -139,13 +147,15 @@ func TestNATMappingChangePeerBehindNAT(t *testing.T) {
 	if !sa.NATLocal {
 		t.Errorf("strongSwan does not see itself behind the NAT: %+v", sa)
 	}
-	t.Logf("NAT mapping %v -> %v: both directions answered again (%d replies each to requests sent 2 s after the change) within %v",
+	t.Logf("NAT mapping %v -> %v: %d replies each way to requests sent 2 s or more after the change, all in %v after it",
 		oldRemote, newRemote, wantAfter, recovered.Round(100*time.Millisecond))
+	// The outage is the longest run of unanswered requests, one every
+	// 100 ms (a figure to report, not to assert: the machine is shared).
 	for _, r := range []struct {
 		name string
 		s    pingStats
 	}{{"host1→host2", r12}, {"host2→host1", r21}} {
-		t.Logf("%s: %d sent, %d answered, %d lost; longest gap %d requests (~%.1f s at 100 ms)",
+		t.Logf("%s: %d sent, %d answered, %d lost; outage %d consecutive requests (~%.1f s)",
 			r.name, r.s.sent, r.s.received, r.s.sent-r.s.received, r.s.gap, float64(r.s.gap)/10)
 	}
 	t.Logf("ESP from ipsecgw during the test: %d packets to the old port %d, %d to the new port %d",
