@@ -166,3 +166,51 @@ func TestPeerMovedESP(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+// TestPeerNATMappingChangeFollowedOnResponse: the authenticated message
+// from the new port is the answer to B's own liveness check: B moves there
+// as on a request. (The fake NAT shifts ports both ways, so B's request to
+// the old port still reaches A, at some port; A answers from its socket,
+// which the NAT now maps to the new public port.)
+func TestPeerNATMappingChangeFollowedOnResponse(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		priv := netip.MustParseAddr("10.0.0.5")
+		ca := "conn net\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=10.0.0.5\n\tright=203.0.113.1\n\tauto=add\n"
+		cb := "conn net\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=203.0.113.1\n\tright=%any\n\tdpddelay=10s\n\tdpdaction=clear\n\tauto=add\n"
+		sec := ": PSK \"behind the nat\"\n"
+		_, b, net, clk := pair(t, cb, sec, cb, sec, testOpts{})
+		delete(net.nodes, addrA)
+		net.nat = []natRule{{private: priv, public: addrA}}
+		a := lastMk(priv, ca, sec, 0xa0000000, "A")
+		a.m.Up("net")
+		synctest.Wait()
+		if s := status(b, "net"); s.State != StateEstablished || s.Remote != netip.MustParseAddrPort("198.51.100.1:14500") {
+			t.Fatalf("B: %s at %v %s", s.State, s.Remote, s.Reason)
+		}
+		net.mu.Lock()
+		net.nat[0].shift = 20000
+		net.mu.Unlock()
+		n0 := len(net.packets())
+		clk.advance(10*time.Second, synctest.Wait) // B's dpddelay
+		requests, responses := 0, 0
+		for _, p := range net.packets()[n0:] {
+			switch {
+			case p.from.Addr() == addrB:
+				requests++
+			case p.to.Addr() == addrB:
+				responses++
+			}
+		}
+		if requests == 0 || responses == 0 {
+			t.Fatalf("B's liveness check: %d datagrams from B, %d back", requests, responses)
+		}
+		after := netip.MustParseAddrPort("198.51.100.1:24500")
+		if s := status(b, "net"); s.State != StateEstablished || s.Remote != after {
+			t.Fatalf("B after the answer from the new port: %s at %v, want %v", s.State, s.Remote, after)
+		}
+		if bc := b.inst.all(); len(bc) != 1 || bc[0].Remote != after {
+			t.Fatalf("B's CHILD SA did not move to %v", after)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
