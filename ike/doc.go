@@ -46,6 +46,13 @@
 // Send is called with local port 4500 for messages that must go out of the
 // NAT-T socket; the daemon adds the four-zero-byte non-ESP marker there.
 //
+// A NAT in front of the peer may change its mapping (reboot, expired
+// entry). An authenticated IKE request or response from a new address or
+// port, or authenticated ESP-in-UDP reported by the dataplane
+// (Manager.PeerMovedESP), moves the IKE SA and all its CHILD SAs there
+// (ChildInstaller.UpdateRemote) when the peer is behind a NAT and we are
+// not, or we are the responder (RFC 7296 §2.23; strongSwan's rule).
+//
 // # Cookies
 //
 // When the number of half-open responder IKE SAs reaches
