@@ -125,8 +125,9 @@ func Run(ctx context.Context, o Options) (err error) {
 				mgr.Acquire(name)
 			}()
 		},
-		Workers: s.Workers,
-		Logger:  log,
+		OnNewSource: inst.PeerSource,
+		Workers:     s.Workers,
+		Logger:      log,
 	})
 	if err != nil {
 		return err
@@ -177,6 +178,13 @@ func Run(ctx context.Context, o Options) (err error) {
 		rekeyStop := make(chan struct{})
 		go inst.RunRekeys(rekeyStop, r.RekeyChild)
 		cleanup = append(cleanup, func() { close(rekeyStop) })
+	}
+	if r, ok := m.(interface {
+		PeerMovedESP(uint32, netip.AddrPort) bool
+	}); ok {
+		moveStop := make(chan struct{})
+		go inst.RunPeerMoves(moveStop, r.PeerMovedESP)
+		cleanup = append(cleanup, func() { close(moveStop) })
 	}
 
 	dp.Start()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -44,6 +45,11 @@ type Config struct {
 	// hold period and policy: the IKE layer should negotiate an SA, install
 	// it and call Dataplane.ReleaseHeld.
 	OnTrap func(policyID uint32)
+	// OnNewSource is called (from the packet path; it must not block) when
+	// an authenticated ESP-in-UDP packet of the inbound SA came from src,
+	// not from the SA's Remote, at most once a second per SA
+	// (sad.SA.NewSource): the peer's NAT mapping may have changed.
+	OnNewSource func(sa *sad.SA, src netip.AddrPort)
 	// Workers is the number of crypto goroutines (0: GOMAXPROCS).
 	Workers int
 	// HoldPackets is how many packets a Trap policy holds while IKE
@@ -443,8 +449,9 @@ func (d *Dataplane) sendBatch(e *outElem, s Sender) {
 // --- inbound ------------------------------------------------------------------
 
 type inItem struct {
-	n     int // ESP length (copied) / inner length (opened)
-	start int // inner start in the buffer
+	src   netip.AddrPort // outer source (port 0 for plain ESP)
+	n     int            // ESP length (copied) / inner length (opened)
+	start int            // inner start in the buffer
 	sa    *sad.SA
 	seq   uint64
 	r     sad.DropReason
@@ -493,7 +500,7 @@ func (d *Dataplane) HandleESP(batch []conn.ESPPacket) {
 				continue
 			}
 			copy(e.bufs[e.cnt][inOff:], b)
-			e.items[e.cnt] = inItem{n: len(b)}
+			e.items[e.cnt] = inItem{n: len(b), src: p.Src}
 			e.cnt++
 		}
 		batch = batch[k:]
@@ -546,6 +553,9 @@ func (d *Dataplane) writeBatch(e *inElem) {
 		case r == sad.NotDropped || r == sad.DropMalformed || r == sad.DropSelectorMismatch:
 			// Authentic: record it in the window, in packet order.
 			r = accept(it.sa, it.seq, it.n, r)
+			if r == sad.NotDropped && d.cfg.OnNewSource != nil && it.sa.NewSource(it.src) {
+				d.cfg.OnNewSource(it.sa, it.src)
+			}
 		}
 		it.sa = nil
 		if r != sad.NotDropped {
