@@ -246,8 +246,8 @@ func (sa *ikeSA) armDPD() {
 }
 
 // peerDead handles an exchange abandoned after all retransmissions on an
-// established IKE SA: the SA is destroyed and dpdaction=restart initiates
-// the conns again.
+// established IKE SA: the SA is destroyed and each conn's dpdaction
+// applies (restart, hold: dpd.go).
 func (sa *ikeSA) peerDead(reason string) {
 	if sa.state == saDead {
 		return
