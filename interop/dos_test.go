@@ -271,3 +271,50 @@ func (c *nsUDP) close() {
 		c.fd = -1
 	}
 }
+
+// TestIKESAInitFloodHalfOpenLimit: with cookies off (ike.cookie_threshold:
+// 0) and ike.half_open_limit: 50, a flood of IKE_SA_INIT requests from
+// host1 creates exactly 50 half-open SAs, each answered once; every further
+// request is dropped unanswered, and ipsecgw's status counts them. The
+// site-to-site tunnel still works afterwards.
+func TestIKESAInitFloodHalfOpenLimit(t *testing.T) {
+	const limit = 50
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-modp2048", "aes128gcm16")
+	if _, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)}); err != nil {
+		t.Fatal(err)
+	}
+	road := "\nconn road\n  keyexchange=ikev2\n  authby=secret\n  left=" + l.GW1.Addr.String() +
+		"\n  leftsubnet=" + l.GW1.LAN.String() + "\n  right=%any\n  rightsubnet=10.99.0.0/24\n  ike=aes128-sha256-modp2048!\n  esp=aes128gcm16!\n  auto=add\n"
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: c1.IPsecConf() + road, Secrets: c1.IPsecSecrets(), LogLevel: "info",
+		Settings: fmt.Sprintf("ike:\n  cookie_threshold: 0\n  half_open_limit: %d\n", limit)})
+	dst := netip.AddrPortFrom(l.GW1.PublicAddr, 500)
+	sent, answers, cookies, err := floodIKEInit(ctx, l.Host1.NS, dst, 1000, 2000, 3*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gw.global(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("flood: %d IKE_SA_INIT sent, %d answered (%d COOKIE); ipsecgw: %d half-open (limit %d), %d refused, %d COOKIE sent, queue drops %d (sockets) %d (IKE SAs)",
+		sent, answers, cookies, g.HalfOpen, g.HalfOpenLimit, g.HalfOpenRefused, g.CookiesSent, g.IKEQueueDrops, g.IKESAQueueDrops)
+	if g.HalfOpenLimit != limit || g.CookieThreshold != 0 {
+		t.Errorf("status shows half_open_limit %d and cookie_threshold %d; the settings say %d and 0", g.HalfOpenLimit, g.CookieThreshold, limit)
+	}
+	if cookies != 0 || g.CookiesSent != 0 {
+		t.Errorf("cookies are off, yet %d COOKIE answers arrived (%d counted)", cookies, g.CookiesSent)
+	}
+	if g.HalfOpen != limit || answers > limit || answers == 0 {
+		t.Errorf("%d half-open SAs and %d answers; want %d half-open SAs and at most as many answers", g.HalfOpen, answers, limit)
+	}
+	if g.HalfOpenRefused == 0 || int64(g.HalfOpenRefused)+int64(g.HalfOpen)+int64(g.IKEQueueDrops) > sent {
+		t.Errorf("%d refused + %d half-open + %d queue drops for %d requests sent", g.HalfOpenRefused, g.HalfOpen, g.IKEQueueDrops, sent)
+	}
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up after the flood: %v\n%s", err, out)
+	}
+	pingBothWays(ctx, t, l, 2)
+}
