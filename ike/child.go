@@ -650,6 +650,13 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 	id := m.Header.MessageID
 	in := m.Inner
 	reply := func(ps ...message.Payload) { sa.sendResponse(message.CREATE_CHILD_SA, id, ps) }
+	if sa.state == saDeleting {
+		// Rekeyed or being deleted: RFC 7296 §2.25 asks for
+		// TEMPORARY_FAILURE (NO_ADDITIONAL_SAS makes strongSwan fall back
+		// to reauthentication).
+		reply(message.Notify{Type: message.TEMPORARY_FAILURE})
+		return
+	}
 	if sa.state != saEstablished {
 		reply(message.Notify{Type: message.NO_ADDITIONAL_SAS})
 		return

@@ -77,14 +77,17 @@
 // at the hard lifetime a CHILD SA is deleted. lifebytes/lifepackets give
 // soft limits (life - margin - fuzz, ChildSA.SoftBytes/SoftPackets) that
 // the dataplane counts; when one is crossed it calls Manager.RekeyChild
-// (queued by the daemon, never blocking the packet path). In a CHILD rekey
-// collision the redundant SA is known before it is installed and is
-// installed inbound-only (ChildSA.KeepOutbound), so deleting it never
-// leaves the conn without an outbound SA. The IKE SA is rekeyed
-// (reauth=no, RFC 7296 §2.18: CHILD SAs move to the new SA) or
-// reauthenticated (reauth=yes: a new IKE SA for every conn it serves, then
-// the old one deleted) at ikelifetime - margintime - fuzz, by the original
-// initiator only. Rekeys started by the peer are answered in both cases.
+// (queued by the daemon, never blocking the packet path). The responder
+// of a CHILD rekey installs the new SA inbound-only (ChildSA.KeepOutbound)
+// and switches its outbound traffic to it (OutboundSwitcher) when the
+// initiator deletes the old SA: the initiator installs its inbound side
+// only when it processes the response. In a CHILD rekey collision the
+// redundant SA is never switched to, so deleting it never leaves the conn
+// without an outbound SA. The IKE SA is rekeyed (reauth=no, RFC 7296
+// §2.18: CHILD SAs move to the new SA) by either side, or reauthenticated
+// (reauth=yes: a new IKE SA for every conn it serves, then the old one
+// deleted) by the original initiator only, at ikelifetime - margintime -
+// fuzz. Rekeys and reauthentications started by the peer are answered.
 //
 // # Known limits
 //
@@ -94,10 +97,12 @@
 //     than Options.FragmentSize (IP datagram, default 1280) go out as SKF
 //     fragments when the peer announced support and fragmentation= is yes
 //     (the default) or force; received fragments are reassembled.
-//   - CHILD SA rekey collisions are resolved as RFC 7296 §2.8.1 says (the
-//     SA from the exchange with the lowest nonce is deleted by its
-//     initiator); IKE SA rekey collisions are avoided, not resolved: only
-//     the original initiator starts IKE rekeys.
+//   - Rekey collisions are resolved as RFC 7296 §2.8.1 and §2.8.2 say:
+//     the CHILD or IKE SA from the exchange with the lowest nonce is
+//     deleted by its initiator, the initiator of the surviving one
+//     deletes the old SA (with an IKE SA the CHILD SAs move to the
+//     survivor). Reauthentications are not: only the original initiator
+//     reauthenticates.
 //   - AH proposals, MOBIKE, configuration payloads (virtual IPs) and
 //     redirects are not negotiated.
 //   - Window size 1 (RFC 7296 §2.3), as strongSwan uses by default.

@@ -208,6 +208,19 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 		}
 	}
 	if deleteIKE {
+		if t := sa.ikeRekeyPending(); t != nil {
+			// The peer's rekey crossed ours and the peer, not having seen
+			// the collision, deletes the old SA before answering us (RFC
+			// 7296 §2.8.2): its new SA takes over the CHILD SAs.
+			sa.pending.timer.Stop()
+			sa.pending = nil
+			t.abandon()
+			if p := t.passive; p != nil {
+				t.passive = nil
+				sa.log.Info("IKE SA rekey collision: the peer deleted the old IKE SA, its new one takes over")
+				sa.handOver(p)
+			}
+		}
 		sa.sendResponse(message.INFORMATIONAL, id, nil)
 		sa.log.Info("peer deleted the IKE SA")
 		names, serving := sa.connNames(), sa.peerConnSet()

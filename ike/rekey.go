@@ -101,27 +101,143 @@ func (sa *ikeSA) respondRekeyIKE(id uint32, in []message.RawPayload, peerSA mess
 		reply(message.Notify{Type: message.NO_PROPOSAL_CHOSEN})
 		return
 	}
-	// Hand everything over to the new SA; from now on the old one only
-	// answers retransmissions and waits for the peer's DELETE.
-	sa.handOver(nsa, sel, prf, keys, out, inP, ni, nr, func(nsa *ikeSA) { nsa.spiI = spiI })
-	reply(
+	r := &ikeRekeyed{nsa: nsa, sel: sel, prf: prf, keys: keys, out: out, in: inP, ni: ni, nr: nr, setSPI: func(nsa *ikeSA) { nsa.spiI = spiI }}
+	rsp := []message.Payload{
 		message.SA{Proposals: []message.Proposal{sel.wire(message.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiR))}},
 		message.Nonce{Data: nr},
 		message.KE{Group: sel.KE.ID, Data: pub},
-	)
+	}
+	if t := sa.ikeRekeyPending(); t != nil {
+		// Both sides rekey at once (RFC 7296 §2.8.2). The peer's new SA is
+		// created but not used yet: when our own exchange completes, the
+		// nonces decide which new SA survives (ikeRekeyTask.process), as
+		// strongSwan decides on its side.
+		sa.log.Info("IKE SA rekey collision: the peer rekeys while our rekey is outstanding")
+		if t.passive != nil {
+			t.passive.discard()
+		}
+		t.passive = r
+		o := *sa
+		nsa.post(func() {
+			// Keyed now, so that the peer's DELETE of it (it lost and saw
+			// so first) is understood even before we decided.
+			r.key(nsa, &o)
+			// Should the decision never come, the unused SA goes.
+			nsa.openTimer = nsa.after(rekeyedIKELinger, func() {
+				if nsa.state < saEstablished {
+					nsa.destroy()
+				}
+			})
+		})
+		reply(rsp...)
+		return
+	}
+	// Hand everything over to the new SA; from now on the old one only
+	// answers retransmissions and waits for the peer's DELETE.
+	sa.handOver(r)
+	reply(rsp...)
+	sa.awaitPeerDelete()
+}
+
+// awaitPeerDelete leaves a rekeyed IKE SA to the peer, which initiated the
+// surviving new SA and deletes this one (RFC 7296 §1.3.2, §2.8.2); if it
+// does not, the SA goes after rekeyedIKELinger.
+func (sa *ikeSA) awaitPeerDelete() {
 	sa.state = saDeleting
+	if sa.openTimer != nil {
+		sa.openTimer.Stop()
+	}
 	sa.openTimer = sa.after(rekeyedIKELinger, func() { sa.destroy() })
+}
+
+// ikeRekeyPending returns our IKE rekey exchange when its request is
+// outstanding on this SA.
+func (sa *ikeSA) ikeRekeyPending() *ikeRekeyTask {
+	if sa.pending == nil {
+		return nil
+	}
+	t, _ := sa.pending.t.(*ikeRekeyTask)
+	if t == nil || t.nsa == nil {
+		return nil
+	}
+	return t
+}
+
+// ikeRekeyed is what one IKE SA rekey exchange produced: the new IKE SA
+// (its loop running, nothing handed to it yet) and its keys.
+type ikeRekeyed struct {
+	nsa     *ikeSA
+	sel     selected
+	prf     transform.PRF
+	keys    message.IKEKeys
+	out, in *transform.Protector
+	ni, nr  []byte
+	setSPI  func(*ikeSA) // sets the peer's SPI of the new SA
+}
+
+// lowNonce is the lower of the exchange's two nonces, which decides a
+// rekey collision (RFC 7296 §2.8.2).
+func (r *ikeRekeyed) lowNonce() []byte {
+	if bytes.Compare(r.nr, r.ni) < 0 {
+		return r.nr
+	}
+	return r.ni
+}
+
+// key gives the new SA (from its own loop) its keys and the identity of
+// the SA it replaces, without CHILD SAs or conns.
+func (r *ikeRekeyed) key(nsa, old *ikeSA) {
+	r.setSPI(nsa)
+	nsa.alg, nsa.prf, nsa.keys, nsa.out, nsa.in = r.sel, r.prf, r.keys, r.out, r.in
+	nsa.conn, nsa.candidates = old.conn, old.candidates
+	nsa.localID, nsa.remoteID = old.localID, old.remoteID
+	nsa.natLocal, nsa.natRemote, nsa.fragmentation = old.natLocal, old.natRemote, old.fragmentation
+	nsa.ni, nsa.nr = r.ni, r.nr
+}
+
+// discard drops a new SA that will never be used.
+func (r *ikeRekeyed) discard() {
+	r.keys.Zero()
+	r.out.Close()
+	r.in.Close()
+	nsa := r.nsa
+	nsa.post(func() { nsa.destroy() })
+}
+
+// redundant starts the new SA of a lost collision without CHILD SAs or
+// conns: the side that created it (ours: we initiated its exchange)
+// deletes it at once, the other side waits for that DELETE (RFC 7296
+// §2.8.2).
+func (r *ikeRekeyed) redundant(old *ikeSA, ours bool) {
+	nsa := r.nsa
+	o := *old
+	nsa.post(func() {
+		if nsa.state == saDead {
+			return // the peer deleted it already
+		}
+		r.key(nsa, &o)
+		nsa.state, nsa.established = saEstablished, nsa.m.clock.Now()
+		if ours {
+			nsa.log.Info("deleting the redundant IKE SA of a rekey collision", "rekeyed_spi", fmt.Sprintf("%016x", o.ourSPI()))
+			nsa.deleteIKE("")
+			return
+		}
+		nsa.log.Info("waiting for the peer to delete its redundant IKE SA of a rekey collision", "rekeyed_spi", fmt.Sprintf("%016x", o.ourSPI()))
+		nsa.awaitPeerDelete()
+	})
 }
 
 // armIKERekey schedules the renewal of the IKE SA at ikelifetime - margin -
 // random(margin × rekeyfuzz): rekeying with CREATE_CHILD_SA for reauth=no
 // conns, reauthentication (a new IKE SA, then the old one deleted) for
-// reauth=yes, strongSwan's ipsec.conf default. Only the original initiator
-// schedules it, so that the two sides do not collide (RFC 7296 §2.8.2);
-// strongSwan peers schedule their own and we answer them.
+// reauth=yes, strongSwan's ipsec.conf default. Either side rekeys (the one
+// whose timer expires first, as with strongSwan); when both do at once,
+// the collision is resolved by the nonces (RFC 7296 §2.8.2). Only the
+// original initiator reauthenticates: two reauthentications would build
+// two independent IKE SAs, which nothing resolves.
 func (sa *ikeSA) armIKERekey() {
 	c := sa.conn
-	if !sa.initiator || !c.Rekey || c.IKELifetime <= c.Margin {
+	if (c.Reauth && !sa.initiator) || !c.Rekey || c.IKELifetime <= c.Margin {
 		return
 	}
 	d := c.IKELifetime - c.Margin
@@ -143,6 +259,7 @@ func (sa *ikeSA) scheduleIKERekey(d time.Duration) {
 		if c.Reauth {
 			sa.reauthenticate()
 		} else {
+			sa.log.Info("rekeying IKE SA", "conn", c.Name)
 			sa.enqueue(&ikeRekeyTask{})
 		}
 	})
@@ -205,6 +322,9 @@ type ikeRekeyTask struct {
 	offer []message.Proposal
 	ke    transform.KeyExchange
 	ni    []byte
+	// passive is the peer's rekey of the same IKE SA that crossed ours
+	// (RFC 7296 §2.8.2), kept until the nonces can be compared.
+	passive *ikeRekeyed
 }
 
 func (*ikeRekeyTask) exchange() message.ExchangeType { return message.CREATE_CHILD_SA }
@@ -231,21 +351,37 @@ func (t *ikeRekeyTask) build(sa *ikeSA) ([]message.Payload, error) {
 }
 
 func (t *ikeRekeyTask) fail(sa *ikeSA, reason string) {
-	if t.ke != nil {
-		t.ke.Close()
-	}
-	if t.nsa != nil {
-		nsa := t.nsa
-		nsa.post(func() { nsa.destroy() })
+	t.abandon()
+	if p := t.passive; p != nil && sa.state == saEstablished {
+		// The peer's rekey crossed ours and succeeded; ours did not (the
+		// peer did not see the collision, RFC 7296 §2.8.2): the peer's new
+		// SA takes over, and the peer deletes this one.
+		t.passive = nil
+		sa.log.Info("IKE SA rekey collision: our rekey failed, the peer's new IKE SA takes over", "reason", reason)
+		sa.handOver(p)
+		sa.awaitPeerDelete()
+		return
 	}
 	sa.log.Warn("IKE SA rekeying failed", "reason", reason)
-	if sa.state == saEstablished && sa.initiator {
+	if sa.state == saEstablished {
 		// Without a new attempt the IKE SA would never be rekeyed again
 		// (the peer may have answered TEMPORARY_FAILURE because one of
 		// its own exchanges was under way).
 		d := retryDelay(sa.conn.Margin)
 		sa.log.Info("IKE SA rekey will be retried", "in", d)
 		sa.scheduleIKERekey(d)
+	}
+}
+
+// abandon releases the key exchange and the new SA of an exchange that
+// produced nothing.
+func (t *ikeRekeyTask) abandon() {
+	if t.ke != nil {
+		t.ke.Close()
+	}
+	if t.nsa != nil {
+		nsa := t.nsa
+		nsa.post(func() { nsa.destroy() })
 	}
 }
 
@@ -295,7 +431,24 @@ func (t *ikeRekeyTask) process(sa *ikeSA, m *message.Message) error {
 		t.fail(sa, "key derivation: "+err.Error())
 		return nil
 	}
-	sa.handOver(t.nsa, sel, prf, keys, out, inP, t.ni, nr, func(nsa *ikeSA) { nsa.spiR = spiR })
+	ours := &ikeRekeyed{nsa: t.nsa, sel: sel, prf: prf, keys: keys, out: out, in: inP, ni: t.ni, nr: nr, setSPI: func(nsa *ikeSA) { nsa.spiR = spiR }}
+	if p := t.passive; p != nil {
+		// A rekey collision (RFC 7296 §2.8.2): the new SA whose exchange
+		// has the lowest of the four nonces is deleted by the side that
+		// initiated that exchange; the CHILD SAs go to the other one, and
+		// the initiator of the surviving SA deletes the old one.
+		t.passive = nil
+		if bytes.Compare(ours.lowNonce(), p.lowNonce()) < 0 {
+			sa.log.Info("IKE SA rekey collision lost: the peer's new IKE SA takes over, ours is deleted")
+			sa.handOver(p)
+			ours.redundant(sa, true)
+			sa.awaitPeerDelete()
+			return nil
+		}
+		sa.log.Info("IKE SA rekey collision won: our new IKE SA takes over, the peer deletes its own")
+		p.redundant(sa, false)
+	}
+	sa.handOver(ours)
 	// The rekey initiator deletes the old IKE SA (RFC 7296 §1.3.2); its
 	// CHILD SAs have moved, so nothing else goes with it.
 	sa.queue = nil
@@ -306,7 +459,8 @@ func (t *ikeRekeyTask) process(sa *ikeSA, m *message.Message) error {
 
 // handOver moves this SA's CHILD SAs, conns and identity to nsa, keyed by
 // a rekey, and makes nsa the SA that serves the peer.
-func (sa *ikeSA) handOver(nsa *ikeSA, sel selected, prf transform.PRF, keys message.IKEKeys, out, in *transform.Protector, ni, nr []byte, setSPI func(*ikeSA)) {
+func (sa *ikeSA) handOver(r *ikeRekeyed) {
+	nsa, sel, prf, keys, out, in, ni, nr, setSPI := r.nsa, r.sel, r.prf, r.keys, r.out, r.in, r.ni, r.nr, r.setSPI
 	children, conns := sa.children, sa.conns
 	for _, ch := range children {
 		ch.stopTimers()

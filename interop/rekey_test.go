@@ -339,3 +339,73 @@ func TestIKERekeyByStrongSwan(t *testing.T) {
 		t.Errorf("the CHILD SA changed; an IKE rekey moves it unchanged: before %+v, after %+v", before.Children, after.Children)
 	}
 }
+
+// TestIKERekeyCollisions: ipsecgw (ikelifetime 16 s - margintime 10 s, no
+// fuzz, reauth=no) and strongSwan (rekey_time 6 s, no rand_time) both
+// rekey the IKE SA 6 s after it was established, so that their
+// CREATE_CHILD_SA requests often cross (RFC 7296 §2.8.2: the new IKE SA of
+// the exchange with the lowest nonce is deleted by its initiator, the CHILD
+// SAs go to the other one). Under a 2 ms ping flood for ~30 s not one
+// packet is lost, and both end on one IKE SA carrying the original CHILD
+// SA. How many rekeys each side started and how many collided is
+// reported: whether two requests cross depends on timing.
+func TestIKERekeyCollisions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rekey waits for lifetimes to pass")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-ecp256", "aes128gcm16")
+	c2.ConnExtra = "rekey_time = 6s\n    rand_time = 0s\n    over_time = 60s\n    reauth_time = 0s"
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log excerpt:\n%s", strings.Join(charon.LogExcerpt(), "\n"))
+		}
+	})
+	conf := c1.IPsecConf() + "  ikelifetime=16s\n  margintime=10s\n  rekeyfuzz=0%\n  reauth=no\n"
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: conf, Secrets: c1.IPsecSecrets(), LogLevel: "info"})
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up: %v\n%s", err, out)
+	}
+	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const count = 15000
+	sent, received, out, err := floodPing(ctx, l.Host1, l.Host2.Addr, count, "0.002")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := gw.Log()
+	clog := strings.Join(charon.LogLines(), "\n")
+	ours := strings.Count(log, "rekeying IKE SA")
+	theirs := strings.Count(clog, "generating CREATE_CHILD_SA request")
+	seen := strings.Count(log, "IKE SA rekey collision: the peer rekeys")
+	won, lost := strings.Count(log, "IKE SA rekey collision won"), strings.Count(log, "IKE SA rekey collision lost")
+	undetected := strings.Count(log, "IKE SA rekey collision: our rekey failed") + strings.Count(log, "IKE SA rekey collision: the peer deleted")
+	cwon, clost := strings.Count(clog, "IKE_SA rekey collision won"), strings.Count(clog, "IKE_SA rekey collision lost")
+	t.Logf("flood ping: %d sent, %d received, %d lost; IKE rekeys started by ipsecgw %d, by strongSwan %d; "+
+		"collisions seen by ipsecgw %d (its new SA won %d, lost %d, concluded otherwise %d), by strongSwan won %d, lost %d",
+		sent, received, sent-received, ours, theirs, seen, won, lost, undetected, cwon, clost)
+	if sent != count || received != sent {
+		t.Errorf("lost %d of %d across the IKE rekeys:\n%s", sent-received, sent, out)
+	}
+	if ours+theirs < 4 {
+		t.Errorf("%d IKE rekeys by ipsecgw and %d by strongSwan in ~30 s, want at least 4 in all", ours, theirs)
+	}
+	if n := strings.Count(log, "CHILD SA deleted"); n > 0 {
+		t.Errorf("%d CHILD SAs deleted: IKE rekeys must move them unchanged", n)
+	}
+	after := waitOnePair(ctx, t, gw, charon, "AES_GCM_16-128")
+	if after.IKE.InitiatorSPI == before.IKE.InitiatorSPI && after.IKE.ResponderSPI == before.IKE.ResponderSPI {
+		t.Errorf("ipsecgw still shows the first IKE SA: %+v", after.IKE)
+	}
+	if after.Children[0].SPIIn != before.Children[0].SPIIn {
+		t.Errorf("the CHILD SA changed; IKE rekeys move it unchanged: before %+v, after %+v", before.Children, after.Children)
+	}
+}
