@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -115,4 +116,67 @@ func TestIKERekeyByResponder(t *testing.T) {
 		checkMatching(t, a, b)
 		closeAll(t, synctest.Wait, a, b)
 	})
+}
+
+// TestIKERekeyCollisionAnswerLost: as TestIKERekeyCollision, but B's
+// answer to A's rekey request is lost once. When B's new SA wins, B
+// deletes the old IKE SA before A has its answer, and A must hand the CHILD
+// SA to B's new SA (the one it answered) instead of destroying it with the
+// old SA; when A's wins, A's retransmission gets the answer from B's cache
+// and A concludes as usual. Either way one IKE SA is left on each side,
+// the same, carrying the CHILD SA. Each round is a new pair of gateways,
+// so that both outcomes come up.
+func TestIKERekeyCollisionAnswerLost(t *testing.T) {
+	won := map[bool]int{}
+	for i := 0; i < 8; i++ {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				extra := "reauth=no\nikelifetime=30m\nmargintime=5m\nrekeyfuzz=0%\nlifetime=24h"
+				ca, cb := confPair("net", extra, extra)
+				a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+				a.m.Up("net")
+				synctest.Wait()
+				child := a.inst.all()
+				net.mu.Lock()
+				net.hold = true
+				net.mu.Unlock()
+				clk.advance(25*time.Minute, synctest.Wait)
+				if n := len(net.held); n != 2 {
+					t.Fatalf("%d held requests, want the two crossing IKE rekeys", n)
+				}
+				dropped := false
+				net.setDrop(func(p packet) bool {
+					// data[18] is the exchange type, data[19] the flags.
+					if !dropped && p.from.Addr() == addrB && len(p.data) > 19 && p.data[18] == 36 && p.data[19]&0x20 != 0 {
+						dropped = true
+						return true
+					}
+					return false
+				})
+				net.release()
+				synctest.Wait()
+				// Retransmissions, and the wait for a DELETE that cannot
+				// come (A never learns the SPIs of its own new SA).
+				clk.advance(2*time.Minute, synctest.Wait)
+				net.setDrop(nil)
+				if !dropped {
+					t.Fatalf("B's answer to A's rekey was never sent")
+				}
+				sa, sb := status(a, "net"), status(b, "net")
+				if sa.State != StateEstablished || sb.State != StateEstablished || sa.SPIi != sb.SPIi || sa.SPIr != sb.SPIr {
+					t.Fatalf("A %s %x/%x, B %s %x/%x", sa.State, sa.SPIi, sa.SPIr, sb.State, sb.SPIi, sb.SPIr)
+				}
+				if n, m := len(a.m.sas), len(b.m.sas); n != 1 || m != 1 {
+					t.Fatalf("A holds %d IKE SAs, B %d", n, m)
+				}
+				if len(sa.Children) != 1 || len(sb.Children) != 1 || sa.Children[0].InSPI != child[0].InSPI {
+					t.Fatalf("CHILD SAs A %+v, B %+v; want the original one", sa.Children, sb.Children)
+				}
+				checkMatching(t, a, b)
+				won[sa.Initiator]++
+				closeAll(t, synctest.Wait, a, b)
+			})
+		})
+	}
+	t.Logf("A's new IKE SA survived %d times, B's %d times", won[true], won[false])
 }
