@@ -172,6 +172,18 @@ func (t *Table) ReleaseSPI(spi uint32) {
 	t.mu.Unlock()
 }
 
+// Reserved reports whether spi was handed out by AllocateSPI and neither
+// installed nor released since: a negotiation in flight will install it.
+// It takes the writers' lock, so the packet path asks only about packets no
+// installed SA takes (the daemon holds those briefly instead of dropping
+// them while IKE installs their SA).
+func (t *Table) Reserved(spi uint32) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	_, ok := t.reserved[spi]
+	return ok
+}
+
 // InstallInbound makes sa reachable by its SPI. The SPI may have been
 // reserved with AllocateSPI; it must not belong to another installed SA.
 func (t *Table) InstallInbound(sa *SA) error {
