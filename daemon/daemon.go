@@ -134,7 +134,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	cleanup = append(cleanup, func() { dp.Close() })
 
-	socks, err = openSockets(o.Config, o.LocalAddrs, dp.HandleESP, log)
+	// ESP for an SPI whose negotiation is still being processed waits for
+	// its SA instead of being dropped (larval.go).
+	larval := newLarvalHold(dp.HandleESP, func(spi uint32) bool { return table.Inbound(spi) != nil }, table.Reserved)
+	cleanup = append(cleanup, larval.close)
+	socks, err = openSockets(o.Config, o.LocalAddrs, larval.HandleESP, log)
 	if err != nil {
 		return err
 	}
