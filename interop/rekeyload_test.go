@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,9 +19,18 @@ import (
 // udpRate is the iperf3 UDP rate (each direction) the load tests run at.
 // TestIperf3UDPBaseline proves the lab carries it through the tunnel
 // without loss when no rekey happens, so that loss in the rekey test is the
-// rekeys' doing. IPSECGW_IPERF_UDP_RATES (comma-separated, e.g.
-// "50M,100M,200M") makes the baseline test sweep other rates instead.
+// rekeys' doing. IPSECGW_IPERF_UDP_RATE runs both tests at another rate
+// (to see where this machine starts losing); IPSECGW_IPERF_UDP_RATES
+// (comma-separated, e.g. "10M,20M,30M") makes the baseline test sweep.
 const udpRate = "10M"
+
+// loadRate is udpRate or its override from the environment.
+func loadRate() string {
+	if r := os.Getenv("IPSECGW_IPERF_UDP_RATE"); r != "" {
+		return r
+	}
+	return udpRate
+}
 
 // udpLen is the UDP payload: 1200 bytes plus the inner IP/UDP headers and
 // the ESP-in-UDP overhead stays below the 1500-byte uplink MTU.
@@ -39,9 +49,9 @@ func (d udpDir) String() string {
 // server → client.
 type udpRun struct {
 	Fwd, Rev udpDir
-	// Start is when iperf3 began (second resolution); LossAt lists, per
-	// direction, the intervals (1 s) in which the receiver missed
-	// datagrams, to be set against the rekey times.
+	// Start is when iperf3 began (second resolution); LossFwd and LossRev
+	// list the intervals (1 s) in which the receiver missed datagrams, to
+	// be set against the rekey times.
 	Start            time.Time
 	LossFwd, LossRev []udpInterval
 	JSON             []byte
@@ -62,11 +72,14 @@ type udpInterval struct {
 // nothing still in flight when the test stops counts as lost.
 func iperfUDPBidir(ctx context.Context, client *lab.Node, server netip.Addr, port int, rate string, secs int) (udpRun, error) {
 	out, err := client.Run(ctx, "iperf3", "-c", server.String(), "-p", strconv.Itoa(port), "-J", "--bidir",
-		"-u", "-b", rate, "-l", strconv.Itoa(udpLen), "-t", strconv.Itoa(secs))
+		"-u", "-b", rate, "-l", strconv.Itoa(udpLen), "-t", strconv.Itoa(secs), "--get-server-output")
 	run := udpRun{JSON: []byte(out)}
 	var doc struct {
 		Error string `json:"error"`
-		Start struct {
+		// The server's own report (text: it does not run with -J),
+		// where the per-second losses of host1→host2 are.
+		ServerText string `json:"server_output_text"`
+		Start      struct {
 			Timestamp struct {
 				Timesecs int64 `json:"timesecs"`
 			} `json:"timestamp"`
@@ -94,11 +107,16 @@ func iperfUDPBidir(ctx context.Context, client *lab.Node, server netip.Addr, por
 	}
 	run.Start = time.Unix(doc.Start.Timestamp.Timesecs, 0)
 	for _, iv := range doc.Intervals {
-		if iv.Sum.Lost > 0 {
-			run.LossFwd = append(run.LossFwd, iv.Sum)
-		}
 		if iv.SumRev.Lost > 0 {
 			run.LossRev = append(run.LossRev, iv.SumRev)
+		}
+	}
+	for _, m := range serverLoss.FindAllStringSubmatch(doc.ServerText, -1) {
+		if lost, _ := strconv.Atoi(m[3]); lost > 0 {
+			iv := udpInterval{Lost: lost}
+			iv.Start, _ = strconv.ParseFloat(m[1], 64)
+			iv.End, _ = strconv.ParseFloat(m[2], 64)
+			run.LossFwd = append(run.LossFwd, iv)
 		}
 	}
 	run.Fwd = udpDir{Packets: doc.End.SumReceived.Packets, Lost: doc.End.SumReceived.Lost}
@@ -115,6 +133,11 @@ func iperfUDPBidir(ctx context.Context, client *lab.Node, server netip.Addr, por
 	}
 	return run, nil
 }
+
+// serverLoss matches an interval line of the iperf3 server's receiving
+// stream: "[  5][RX-S]   1.00-2.00   sec ... 0.024 ms  3/104 (2.9%)"; the
+// summary at the end, which says "receiver" after it, does not match.
+var serverLoss = regexp.MustCompile(`(?m)\[RX-S\]\s+([\d.]+)-([\d.]+)\s+sec.*?\s(\d+)/(\d+) \(\S+\)\s*$`)
 
 // udpSum is an iperf3 UDP summary.
 type udpSum struct {
@@ -182,6 +205,30 @@ func rekeyTimeline(log string, start time.Time) string {
 	return b.String()
 }
 
+// capSpec is a capture captureIfAsked starts.
+type capSpec struct {
+	node       *lab.Node
+	iface, bpf string
+}
+
+// captureIfAsked starts the captures when IPSECGW_REKEY_CAPTURE is set, to
+// find where packets were lost; they are kept with the lab's files when the
+// test fails. They cost CPU, so the load tests run without them by default.
+func captureIfAsked(ctx context.Context, t *testing.T, specs ...capSpec) {
+	t.Helper()
+	if os.Getenv("IPSECGW_REKEY_CAPTURE") == "" {
+		return
+	}
+	for _, c := range specs {
+		cp, err := c.node.StartCapture(ctx, c.iface, c.bpf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cp.Stop() })
+		t.Logf("capturing %s/%s (%s) into %s", c.node.Role, c.iface, c.bpf, cp.File)
+	}
+}
+
 // TestIperf3UDPBaseline is the control for TestRekeyUnderIperf3UDP: the
 // same tunnel without any rekey (default lifetimes) carries udpRate each
 // way with iperf3 UDP for 20 s and no datagram is lost.
@@ -200,7 +247,7 @@ func TestIperf3UDPBaseline(t *testing.T) {
 	if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
 		t.Fatal(err)
 	}
-	rates := []string{udpRate}
+	rates := []string{loadRate()}
 	if s := os.Getenv("IPSECGW_IPERF_UDP_RATES"); s != "" {
 		rates = strings.Split(s, ",")
 	}
@@ -264,16 +311,9 @@ func TestRekeyUnderIperf3UDP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	if os.Getenv("IPSECGW_REKEY_CAPTURE") != "" {
-		// ESP from strongSwan as it reaches ipsecgw: per-SPI sequence
-		// gaps tell loss before gw1 from loss inside it.
-		cp, err := l.GW1.StartCapture(ctx, "ul", "udp port 4500 and src host "+l.GW2.PublicAddr.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cp.Stop()
-		t.Logf("capture %s", cp.File)
-	}
+	// ESP from strongSwan as it reaches ipsecgw: per-SPI sequence gaps
+	// tell loss before gw1 from loss inside it.
+	captureIfAsked(ctx, t, capSpec{l.GW1, "ul", "udp port 4500 and src host " + l.GW2.PublicAddr.String()})
 	in1, rb1, err1 := udpSocketErrors(ctx, l.Host1)
 	in2, rb2, err2 := udpSocketErrors(ctx, l.Host2)
 	if err1 != nil || err2 != nil {
@@ -282,7 +322,8 @@ func TestRekeyUnderIperf3UDP(t *testing.T) {
 	// Only the rekeys that happen while iperf3 runs count.
 	log0 := gw.Log()
 	// 70 s: past the 20th CHILD rekey (~61 s) and the 5th IKE rekey (~65 s).
-	run, err := iperfUDPBidir(ctx, l.Host1, l.Host2.Addr, 5201, udpRate, 70)
+	rate := loadRate()
+	run, err := iperfUDPBidir(ctx, l.Host1, l.Host2.Addr, 5201, rate, 70)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +331,7 @@ func TestRekeyUnderIperf3UDP(t *testing.T) {
 	childRekeys := strings.Count(during, "rekeying CHILD SA")
 	ikeRekeys := strings.Count(during, "IKE SA rekeyed")
 	t.Logf("iperf3 -u -b %s -l %d --bidir -t 70 across %d CHILD rekeys and %d IKE rekeys: host1→host2 %v; host2→host1 %v",
-		udpRate, udpLen, childRekeys, ikeRekeys, run.Fwd, run.Rev)
+		rate, udpLen, childRekeys, ikeRekeys, run.Fwd, run.Rev)
 	if run.Fwd.Lost != 0 || run.Rev.Lost != 0 {
 		// Where the loss happened: a receiver whose socket buffer ran
 		// over (the machine's CPU budget, not the tunnel) shows it in
@@ -368,20 +409,11 @@ func TestReauthNoLoss(t *testing.T) {
 			}
 		}
 	}()
-	if os.Getenv("IPSECGW_REKEY_CAPTURE") != "" {
-		for _, c := range []struct {
-			n           *lab.Node
-			iface, filt string
-		}{{l.Host1, "eth0", "icmp"}, {l.Host2, "eth0", "icmp"}, {l.GW1, "ul", "udp port 4500"}, {l.GW2, "ul", "udp port 4500"}} {
-			cp, err := c.n.StartCapture(ctx, c.iface, c.filt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cp.Stop()
-			t.Logf("capture %s", cp.File)
-		}
-		defer t.Fail()
-	}
+	// Pings both ways as the hosts see them and ESP on both uplinks: a
+	// lost echo reply is found at host2 and missing at host1, and its ESP
+	// packet (SPI, time) on the uplinks, against the IKE exchanges.
+	captureIfAsked(ctx, t, capSpec{l.Host1, "eth0", "icmp"}, capSpec{l.Host2, "eth0", "icmp"},
+		capSpec{l.GW1, "ul", "udp port 4500"}, capSpec{l.GW2, "ul", "udp port 4500"})
 	log0 := gw.Log()
 	// 20000 requests 2 ms apart: ~40 s, past the 3rd reauthentication
 	// (~30 s plus the negotiation times).
