@@ -137,6 +137,15 @@ func Run(ctx context.Context, o Options) (err error) {
 	// ESP for an SPI whose negotiation is still being processed waits for
 	// its SA instead of being dropped (larval.go).
 	larval := newLarvalHold(dp.HandleESP, func(spi uint32) bool { return table.Inbound(spi) != nil }, table.Reserved)
+	larval.released = func(spi uint32, n int, installed bool) {
+		// Once per negotiation at most: worth a line, it shows the hold
+		// saved (or could not save) the peer's first packets.
+		if installed {
+			log.Info("ESP held until its CHILD SA was installed", "spi_in", FormatSPI(spi), "packets", n)
+		} else {
+			log.Warn("ESP held for a CHILD SA never installed, dropped", "spi_in", FormatSPI(spi), "packets", n)
+		}
+	}
 	cleanup = append(cleanup, larval.close)
 	socks, err = openSockets(o.Config, o.LocalAddrs, larval.HandleESP, log)
 	if err != nil {

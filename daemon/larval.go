@@ -33,6 +33,9 @@ type larvalHold struct {
 	reserved  func(spi uint32) bool // allocated and not yet installed or released
 	wait      time.Duration         // longest a packet is held
 	poll      time.Duration         // how often held SPIs are checked
+	// released, if set, learns of every queue passed on: n packets of spi,
+	// installed false when the deadline passed first.
+	released func(spi uint32, n int, installed bool)
 
 	mu     sync.Mutex
 	q      map[uint32]*larvalQueue
@@ -120,7 +123,12 @@ func (h *larvalHold) hold(spi uint32, p *conn.ESPPacket) bool {
 // deadline, and polls again while anything is still held.
 func (h *larvalHold) check() {
 	now := time.Now()
-	var ready [][]conn.ESPPacket
+	type done struct {
+		spi       uint32
+		pkts      []conn.ESPPacket
+		installed bool
+	}
+	var ready []done
 	h.mu.Lock()
 	h.timer = nil
 	if h.closed {
@@ -128,8 +136,8 @@ func (h *larvalHold) check() {
 		return
 	}
 	for spi, q := range h.q {
-		if h.installed(spi) || !now.Before(q.deadline) {
-			ready = append(ready, q.pkts)
+		if in := h.installed(spi); in || !now.Before(q.deadline) {
+			ready = append(ready, done{spi, q.pkts, in})
 			delete(h.q, spi)
 		}
 	}
@@ -138,8 +146,11 @@ func (h *larvalHold) check() {
 	}
 	h.mu.Unlock()
 	// Outside the lock: the dataplane may block for back-pressure.
-	for _, pkts := range ready {
-		h.next(pkts)
+	for _, r := range ready {
+		h.next(r.pkts)
+		if h.released != nil {
+			h.released(r.spi, len(r.pkts), r.installed)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -20,6 +21,7 @@ type larvalRig struct {
 	reserved  map[uint32]bool
 	got       []string // "spi/n" of every packet passed on, in order
 	batches   int
+	released  []string // the hold's reports: "spi n installed"
 	h         *larvalHold
 }
 
@@ -28,6 +30,11 @@ func newLarvalRig() *larvalRig {
 	r.h = newLarvalHold(r.next,
 		func(spi uint32) bool { r.mu.Lock(); defer r.mu.Unlock(); return r.installed[spi] },
 		func(spi uint32) bool { r.mu.Lock(); defer r.mu.Unlock(); return r.reserved[spi] })
+	r.h.released = func(spi uint32, n int, installed bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.released = append(r.released, fmt.Sprintf("%x %d %v", spi, n, installed))
+	}
 	return r
 }
 
@@ -47,6 +54,12 @@ func (r *larvalRig) install(spi uint32) {
 	defer r.mu.Unlock()
 	delete(r.reserved, spi)
 	r.installed[spi] = true
+}
+
+func (r *larvalRig) reports() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.released)
 }
 
 func (r *larvalRig) passed() []string {
@@ -98,6 +111,9 @@ func TestLarvalHoldReleasesOnInstall(t *testing.T) {
 		if got := r.passed(); !slices.Equal(got, want) {
 			t.Fatalf("after the install: %q, want %q", got, want)
 		}
+		if got := r.reports(); !slices.Equal(got, []string{"200 2 true"}) {
+			t.Errorf("reports %q, want the two packets of 0x200 released on install", got)
+		}
 		// Nothing held: the poller stopped.
 		synctest.Wait()
 		r.h.mu.Lock()
@@ -128,6 +144,9 @@ func TestLarvalHoldUnreservedAndDeadline(t *testing.T) {
 		time.Sleep(2 * time.Millisecond)
 		if got, want := r.passed(), []string{tag(0x999, 1), tag(0x300, 1)}; !slices.Equal(got, want) {
 			t.Fatalf("after the deadline: %q, want %q", got, want)
+		}
+		if got := r.reports(); !slices.Equal(got, []string{"300 1 false"}) {
+			t.Errorf("reports %q, want the packet of 0x300 passed on uninstalled", got)
 		}
 	})
 }
