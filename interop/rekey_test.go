@@ -265,6 +265,7 @@ func TestLifebytesRekey(t *testing.T) {
 // and returns ipsecgw's status.
 func waitOnePair(ctx context.Context, t *testing.T, gw *gateway, charon *lab.Charon, wantESP string) daemon.ConnStatus {
 	t.Helper()
+	start, report := time.Now(), time.Now()
 	for {
 		sas, err := charon.ListSAs(ctx)
 		st, serr := gw.status(ctx, "s2s")
@@ -273,8 +274,19 @@ func waitOnePair(ctx context.Context, t *testing.T, gw *gateway, charon *lab.Cha
 			if len(sa.Children) == 1 && strings.EqualFold(sa.Children[0].SPIIn, st.Children[0].SPIOut) &&
 				strings.EqualFold(sa.InitiatorSPI, st.IKE.InitiatorSPI) {
 				checkAgree(t, st, sa, "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256", wantESP)
+				if d := time.Since(start); d > 10*time.Second {
+					t.Logf("strongSwan and ipsecgw agreed on one IKE SA and one CHILD SA after %v", d.Round(time.Second))
+				}
 				return st
 			}
+		}
+		// Both sides list a rekeyed SA for a few seconds; a longer
+		// disagreement is shown as it goes, so that a slow run can be
+		// told from a stuck one.
+		if time.Since(report) > 10*time.Second {
+			report = time.Now()
+			t.Logf("after %v still waiting for one IKE SA and one CHILD SA: strongSwan %+v (%v), ipsecgw %+v (%v)",
+				time.Since(start).Round(time.Second), sas, err, st, serr)
 		}
 		select {
 		case <-ctx.Done():
