@@ -62,5 +62,9 @@ func (e *aeadEngine) makeIV(_ *scratch, iv []byte, n uint64) {
 func (e *aeadEngine) zero() {
 	clear(e.key)
 	clear(e.salt[:])
+	// Our own AES-GCM keeps its key schedule where we can reach it.
+	if w, ok := e.a.(interface{ Wipe() }); ok {
+		w.Wipe()
+	}
 	e.a = nil
 }

@@ -1,0 +1,381 @@
+package aesgcm
+
+import (
+	"crypto/cipher"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"math/bits"
+	"sync"
+	"unsafe"
+)
+
+// NonceSize is the only nonce length supported: 12 bytes, as ESP (RFC 4106:
+// 4-byte salt + 8-byte IV) and IKE (RFC 5282) use.
+const NonceSize = 12
+
+const blockSize = 16
+
+var (
+	errKeySize = errors.New("aesgcm: key must be 16, 24 or 32 bytes")
+	errTagSize = errors.New("aesgcm: tag size must be 12 to 16 bytes")
+	errOpen    = errors.New("aesgcm: message authentication failed")
+	// ErrUnsupported is returned by New when the processor lacks the
+	// instructions; use crypto/cipher's GCM instead.
+	ErrUnsupported = errors.New("aesgcm: processor lacks VAES/VPCLMULQDQ/AVX2")
+)
+
+// expandedKey is what the assembly reads; its layout is fixed by the offsets
+// in aesgcm_amd64.s (checked by TestKeyLayout).
+type expandedKey struct {
+	// rk holds the AES round keys, each stored twice so that one 256-bit
+	// load feeds both blocks of a vector.
+	rk [15][32]byte
+	// pow holds the hash key powers in register form (byte-reflected,
+	// premultiplied by x): [H^8|H^7] [H^6|H^5] [H^4|H^3] [H^2|H^1], the
+	// first of each pair in the low lane, so that eight consecutive blocks
+	// in four vectors meet H^8 … H^1.
+	pow [4][32]byte
+	// rounds is 10, 12 or 14.
+	rounds int64
+}
+
+// GCM is an AES-GCM cipher.AEAD with a 12-byte nonce. It is safe for
+// concurrent use; Wipe clears its key schedule once no one uses it.
+type GCM struct {
+	k       expandedKey
+	tagSize int
+}
+
+var _ cipher.AEAD = (*GCM)(nil)
+
+// New returns AES-GCM for a 16-, 24- or 32-byte key with a tagSize-byte
+// tag (12 to 16), or ErrUnsupported when Supported is false.
+func New(key []byte, tagSize int) (*GCM, error) {
+	if !Supported() {
+		return nil, ErrUnsupported
+	}
+	if tagSize < 12 || tagSize > 16 {
+		return nil, errTagSize
+	}
+	g := &GCM{tagSize: tagSize}
+	if err := expandKey(&g.k, key); err != nil {
+		return nil, err
+	}
+	var zero, h [blockSize]byte
+	encryptBlock(&g.k, &h, &zero)
+	hashKeyPowers(&g.k, &h)
+	clear(h[:])
+	return g, nil
+}
+
+// NonceSize returns 12.
+func (g *GCM) NonceSize() int { return NonceSize }
+
+// Overhead returns the tag size.
+func (g *GCM) Overhead() int { return g.tagSize }
+
+// Wipe overwrites the key schedule and hash key powers. The GCM must not
+// be used afterwards.
+func (g *GCM) Wipe() { g.k = expandedKey{} }
+
+// Seal encrypts and authenticates plaintext, authenticates
+// additionalData, and appends the result to dst (see cipher.AEAD). To
+// encrypt in place, pass plaintext[:0] as dst.
+func (g *GCM) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
+	if len(nonce) != NonceSize {
+		panic("aesgcm: incorrect nonce length")
+	}
+	ret, out := sliceForAppend(dst, len(plaintext)+g.tagSize)
+	if inexactOverlap(out, plaintext) {
+		panic("aesgcm: invalid buffer overlap")
+	}
+	var s state
+	g.start(&s, nonce, additionalData)
+	full := len(plaintext) / blockSize
+	var dp, sp *byte
+	if full > 0 {
+		dp, sp = &out[0], &plaintext[0]
+	}
+	sealBlocks(&g.k, &s.ctr, &s.j0, &s.acc, &s.pre[0], s.npre, dp, sp, full)
+	// s.ctr is now the partial last block's keystream.
+	o := out[full*blockSize : len(plaintext)]
+	subtle.XORBytes(o, plaintext[full*blockSize:], s.ctr[:len(o)])
+	g.end(&s, o, len(additionalData), len(plaintext))
+	copy(out[len(plaintext):], s.tag[:g.tagSize])
+	return ret
+}
+
+// Open authenticates and decrypts ciphertext (see cipher.AEAD). To decrypt
+// in place, pass ciphertext[:0] as dst. On failure the output, up to its
+// length, is zeroed.
+func (g *GCM) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error) {
+	if len(nonce) != NonceSize {
+		panic("aesgcm: incorrect nonce length")
+	}
+	if len(ciphertext) < g.tagSize {
+		return nil, errOpen
+	}
+	n := len(ciphertext) - g.tagSize
+	ct := ciphertext[:n]
+	ret, out := sliceForAppend(dst, n)
+	if inexactOverlap(out, ct) {
+		panic("aesgcm: invalid buffer overlap")
+	}
+	var s state
+	copy(s.want[:], ciphertext[n:])
+	g.start(&s, nonce, additionalData)
+	full := n / blockSize
+	var dp, sp *byte
+	if full > 0 {
+		dp, sp = &out[0], &ct[0]
+	}
+	openBlocks(&g.k, &s.ctr, &s.j0, &s.acc, &s.pre[0], s.npre, dp, sp, full)
+	// Hash the partial block's ciphertext before decrypting over it.
+	rem := ct[full*blockSize:]
+	g.end(&s, rem, len(additionalData), n)
+	subtle.XORBytes(out[full*blockSize:], rem, s.ctr[:len(rem)])
+	if subtle.ConstantTimeCompare(s.tag[:g.tagSize], s.want[:g.tagSize]) != 1 {
+		clear(out)
+		return nil, errOpen
+	}
+	return ret, nil
+}
+
+// state is one Seal or Open's working set, on the caller's stack.
+type state struct {
+	j0, ctr, acc [blockSize]byte
+	// pre holds up to two blocks of zero-padded additional data, hashed
+	// by the assembly on entry (ESP's is 8 or 12 bytes).
+	pre  [2 * blockSize]byte
+	npre int
+	// last is the zero-padded partial block and the length block.
+	last      [2 * blockSize]byte
+	tag, want [blockSize]byte
+}
+
+func (g *GCM) start(s *state, nonce, aad []byte) {
+	copy(s.j0[:], nonce)
+	s.j0[15] = 1
+	setCounter(&s.ctr, &s.j0, 2)
+	if len(aad) <= len(s.pre) {
+		copy(s.pre[:], aad)
+		s.npre = (len(aad) + blockSize - 1) / blockSize
+	} else {
+		g.hashPadded(&s.acc, aad)
+	}
+}
+
+// end hashes the partial block of ciphertext and the length block and
+// computes the tag from the hash (register form: byte-reversed) and the
+// mask E(K, J0) the assembly left in s.j0.
+func (g *GCM) end(s *state, partial []byte, aadLen, textLen int) {
+	tail := s.last[blockSize:]
+	if len(partial) > 0 {
+		copy(s.last[:], partial)
+		tail = s.last[:]
+	}
+	putLengths(s.last[blockSize:], aadLen, textLen)
+	ghashBlocks(&g.k, &s.acc, &tail[0], len(tail)/blockSize)
+	for i := range s.tag {
+		s.tag[i] = s.acc[blockSize-1-i] ^ s.j0[i]
+	}
+}
+
+// hashPadded absorbs b, zero-padded to whole blocks, into acc.
+func (g *GCM) hashPadded(acc *[blockSize]byte, b []byte) {
+	full := len(b) / blockSize
+	if full > 0 {
+		ghashBlocks(&g.k, acc, &b[0], full)
+	}
+	if rem := b[full*blockSize:]; len(rem) > 0 {
+		var pad [blockSize]byte
+		copy(pad[:], rem)
+		ghashBlocks(&g.k, acc, &pad[0], 1)
+	}
+}
+
+// setCounter sets ctr to the counter block of j0 with 32-bit counter c
+// (inc32 wraps, as SP 800-38D specifies).
+func setCounter(ctr, j0 *[blockSize]byte, c uint32) {
+	*ctr = *j0
+	binary.BigEndian.PutUint32(ctr[12:], c)
+}
+
+// putLengths writes the final GHASH block: the bit lengths of the
+// additional data and of the ciphertext.
+func putLengths(b []byte, aad, text int) {
+	binary.BigEndian.PutUint64(b[0:], uint64(aad)*8)
+	binary.BigEndian.PutUint64(b[8:], uint64(text)*8)
+}
+
+// --- key schedule ---------------------------------------------------------
+
+// expandKey fills k.rk with the AES key schedule (FIPS 197 §5.2), each
+// round key duplicated for both vector lanes.
+func expandKey(k *expandedKey, key []byte) error {
+	nk := len(key) / 4
+	switch len(key) {
+	case 16, 24, 32:
+	default:
+		return errKeySize
+	}
+	rounds := nk + 6
+	var w [60]uint32
+	for i := range nk {
+		w[i] = binary.BigEndian.Uint32(key[4*i:])
+	}
+	rcon := uint32(1)
+	for i := nk; i < 4*(rounds+1); i++ {
+		t := w[i-1]
+		switch {
+		case i%nk == 0:
+			t = subWord(bits.RotateLeft32(t, 8)) ^ rcon<<24
+			rcon = uint32(xtime(byte(rcon)))
+		case nk > 6 && i%nk == 4:
+			t = subWord(t)
+		}
+		w[i] = w[i-nk] ^ t
+	}
+	for r := 0; r <= rounds; r++ {
+		for j := range 4 {
+			binary.BigEndian.PutUint32(k.rk[r][4*j:], w[4*r+j])
+			binary.BigEndian.PutUint32(k.rk[r][16+4*j:], w[4*r+j])
+		}
+	}
+	clear(w[:])
+	k.rounds = int64(rounds)
+	return nil
+}
+
+func subWord(w uint32) uint32 {
+	s := sbox()
+	return uint32(s[w>>24])<<24 | uint32(s[w>>16&0xff])<<16 | uint32(s[w>>8&0xff])<<8 | uint32(s[w&0xff])
+}
+
+// xtime multiplies by x in GF(2^8) modulo x^8+x^4+x^3+x+1.
+func xtime(b byte) byte {
+	if b&0x80 != 0 {
+		return b<<1 ^ 0x1b
+	}
+	return b << 1
+}
+
+func gfMul8(a, b byte) byte {
+	var p byte
+	for ; b != 0; b >>= 1 {
+		if b&1 != 0 {
+			p ^= a
+		}
+		a = xtime(a)
+	}
+	return p
+}
+
+// sbox is the AES S-box, computed once from its definition (FIPS 197
+// §5.1.1: multiplicative inverse, then the affine map) rather than typed in.
+var sbox = sync.OnceValue(func() *[256]byte {
+	var s [256]byte
+	for x := range 256 {
+		// x^254 is the inverse of x in GF(2^8) (and maps 0 to 0).
+		inv, p := byte(1), byte(x)
+		for e := 254; e > 0; e >>= 1 {
+			if e&1 != 0 {
+				inv = gfMul8(inv, p)
+			}
+			p = gfMul8(p, p)
+		}
+		s[x] = inv ^ bits.RotateLeft8(inv, 1) ^ bits.RotateLeft8(inv, 2) ^
+			bits.RotateLeft8(inv, 3) ^ bits.RotateLeft8(inv, 4) ^ 0x63
+	}
+	return &s
+})
+
+// --- hash key powers ------------------------------------------------------
+
+// u128 is a GHASH field element in register form: the block's bytes
+// reversed, as a little-endian 128-bit integer.
+type u128 struct{ lo, hi uint64 }
+
+// hashKeyPowers fills k.pow from the hash key h = E(K, 0^128).
+func hashKeyPowers(k *expandedKey, h *[blockSize]byte) {
+	x := u128{lo: binary.BigEndian.Uint64(h[8:]), hi: binary.BigEndian.Uint64(h[:8])}
+	// Premultiply by x (a left shift in this representation, reduced):
+	// then the carry-less product of a block and a power needs no shift.
+	carry := x.hi >> 63
+	x.hi = x.hi<<1 | x.lo>>63
+	x.lo <<= 1
+	if carry != 0 {
+		x.hi ^= 0xc200000000000000
+		x.lo ^= 1
+	}
+	p := x
+	for i := 1; i <= 8; i++ {
+		// H^i goes to vector (8-i)/2, low lane when i is even.
+		v, lane := (8-i)/2, 16
+		if i%2 == 0 {
+			lane = 0
+		}
+		binary.LittleEndian.PutUint64(k.pow[v][lane:], p.lo)
+		binary.LittleEndian.PutUint64(k.pow[v][lane+8:], p.hi)
+		p = gfMul(p, x)
+	}
+}
+
+// gfMul is the assembly's multiplication, in Go: the 256-bit carry-less
+// product of a and b, then two folding steps by 0xC2<<56. With b
+// premultiplied by x it returns a·b/x in GF(2^128), so powers of the
+// premultiplied key stay premultiplied.
+func gfMul(a, b u128) u128 {
+	t0h, t0l := clmul(a.lo, b.lo)
+	t1h, t1l := clmul(a.hi, b.hi)
+	m1h, m1l := clmul(a.lo, b.hi)
+	m2h, m2l := clmul(a.hi, b.lo)
+	lo := u128{lo: t0l, hi: t0h ^ m1l ^ m2l}
+	hi := u128{lo: t1l ^ m1h ^ m2h, hi: t1h}
+	lo = fold(fold(lo))
+	return u128{lo: hi.lo ^ lo.lo, hi: hi.hi ^ lo.hi}
+}
+
+func fold(a u128) u128 {
+	ph, pl := clmul(a.lo, 0xc200000000000000)
+	return u128{lo: a.hi ^ pl, hi: a.lo ^ ph}
+}
+
+// clmul is the 128-bit carry-less product of a and b.
+func clmul(a, b uint64) (hi, lo uint64) {
+	for i := range 64 {
+		if b>>i&1 != 0 {
+			lo ^= a << i
+			if i > 0 {
+				hi ^= a >> (64 - i)
+			}
+		}
+	}
+	return hi, lo
+}
+
+// --- buffers --------------------------------------------------------------
+
+// sliceForAppend extends in by n bytes, reusing its capacity when it can;
+// tail is the extension.
+func sliceForAppend(in []byte, n int) (head, tail []byte) {
+	if total := len(in) + n; cap(in) >= total {
+		head = in[:total]
+	} else {
+		head = make([]byte, total)
+		copy(head, in)
+	}
+	return head, head[len(in):]
+}
+
+// inexactOverlap reports whether x and y share memory other than starting
+// at the same address (which in-place operation needs).
+func inexactOverlap(x, y []byte) bool {
+	if len(x) == 0 || len(y) == 0 || &x[0] == &y[0] {
+		return false
+	}
+	xs, xe := uintptr(unsafe.Pointer(&x[0])), uintptr(unsafe.Pointer(&x[len(x)-1]))
+	ys, ye := uintptr(unsafe.Pointer(&y[0])), uintptr(unsafe.Pointer(&y[len(y)-1]))
+	return xs <= ye && ys <= xe
+}
