@@ -129,8 +129,31 @@ lastlabel: \
 	VPXOR X10, X7, X7 \
 	VPXOR X8, X7, X12
 
-// Absorbs the eight blocks in Y0-Y3 (bytes as in memory; clobbered) into X12.
-#define GHASH8 \
+// Absorbs the eight blocks at P into X12. Uses only Y6-Y13 so that it
+// can overlap the AES of the next blocks in Y0-Y5.
+#define GHASH8(P) \
+	VMOVDQU 0(P), Y6 \
+	VPSHUFB bswap<>(SB), Y6, Y6 \
+	VPXOR Y12, Y6, Y6 \
+	VMOVDQU POW(AX), Y13 \
+	VPCLMULQDQ $0x00, Y13, Y6, Y7 \
+	VPCLMULQDQ $0x11, Y13, Y6, Y8 \
+	VPCLMULQDQ $0x01, Y13, Y6, Y9 \
+	VPCLMULQDQ $0x10, Y13, Y6, Y10 \
+	VPXOR Y10, Y9, Y9 \
+	HASHPAIR(P, 32) \
+	HASHPAIR(P, 64) \
+	HASHPAIR(P, 96) \
+	REDUCE
+
+#define HASHPAIR(P, off) \
+	VMOVDQU off(P), Y6 \
+	VPSHUFB bswap<>(SB), Y6, Y6 \
+	MULADD(Y6, POW+off)
+
+// Absorbs the eight blocks in Y0-Y3 (clobbered) into X12: for sealing,
+// where hashing the ciphertext from registers beat reloading it.
+#define GHASH8R \
 	VPSHUFB bswap<>(SB), Y0, Y0 \
 	VPSHUFB bswap<>(SB), Y1, Y1 \
 	VPSHUFB bswap<>(SB), Y2, Y2 \
@@ -146,6 +169,17 @@ lastlabel: \
 	MULADD(Y2, POW+64) \
 	MULADD(Y3, POW+96) \
 	REDUCE
+
+// dst = src XOR Y0-Y3 for eight blocks.
+#define XORSTORE \
+	VPXOR   0(SI), Y0, Y0 \
+	VPXOR   32(SI), Y1, Y1 \
+	VPXOR   64(SI), Y2, Y2 \
+	VPXOR   96(SI), Y3, Y3 \
+	VMOVDQU Y0, 0(DI) \
+	VMOVDQU Y1, 32(DI) \
+	VMOVDQU Y2, 64(DI) \
+	VMOVDQU Y3, 96(DI)
 
 // Absorbs the N (1 to 8) blocks at P into X12 with one reduction: block i
 // of N meets H^(N-i), which pow holds 16 bytes after H^(N-i+1).
@@ -309,20 +343,13 @@ TEXT ·sealBlocks(SB), NOSPLIT, $128-72
 loop8:
 	COUNTERS8
 	AES4(last8)
-	VPXOR   0(SI), Y0, Y0
-	VPXOR   32(SI), Y1, Y1
-	VPXOR   64(SI), Y2, Y2
-	VPXOR   96(SI), Y3, Y3
-	VMOVDQU Y0, 0(DI)
-	VMOVDQU Y1, 32(DI)
-	VMOVDQU Y2, 64(DI)
-	VMOVDQU Y3, 96(DI)
-	GHASH8
-	ADDQ    $128, SI
-	ADDQ    $128, DI
-	SUBQ    $8, DX
-	CMPQ    DX, $8
-	JAE     loop8
+	XORSTORE
+	GHASH8R
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $8, DX
+	CMPQ DX, $8
+	JAE  loop8
 
 tail:
 	TAILSTREAM
@@ -346,26 +373,16 @@ TEXT ·openBlocks(SB), NOSPLIT, $128-72
 	JB   tail
 
 loop8:
-	VMOVDQU 0(SI), Y0
-	VMOVDQU 32(SI), Y1
-	VMOVDQU 64(SI), Y2
-	VMOVDQU 96(SI), Y3
-	GHASH8
+	// Hash the ciphertext first: dst may be src.
+	GHASH8(SI)
 	COUNTERS8
 	AES4(last8)
-	VPXOR   0(SI), Y0, Y0
-	VPXOR   32(SI), Y1, Y1
-	VPXOR   64(SI), Y2, Y2
-	VPXOR   96(SI), Y3, Y3
-	VMOVDQU Y0, 0(DI)
-	VMOVDQU Y1, 32(DI)
-	VMOVDQU Y2, 64(DI)
-	VMOVDQU Y3, 96(DI)
-	ADDQ    $128, SI
-	ADDQ    $128, DI
-	SUBQ    $8, DX
-	CMPQ    DX, $8
-	JAE     loop8
+	XORSTORE
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $8, DX
+	CMPQ DX, $8
+	JAE  loop8
 
 tail:
 	TAILSTREAM
@@ -390,15 +407,11 @@ TEXT ·ghashBlocks(SB), NOSPLIT, $0-32
 	JB      tail
 
 loop8:
-	VMOVDQU 0(SI), Y0
-	VMOVDQU 32(SI), Y1
-	VMOVDQU 64(SI), Y2
-	VMOVDQU 96(SI), Y3
-	GHASH8
-	ADDQ    $128, SI
-	SUBQ    $8, DX
-	CMPQ    DX, $8
-	JAE     loop8
+	GHASH8(SI)
+	ADDQ $128, SI
+	SUBQ $8, DX
+	CMPQ DX, $8
+	JAE  loop8
 
 tail:
 	TESTQ DX, DX
