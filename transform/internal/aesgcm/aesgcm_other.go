@@ -14,4 +14,4 @@ func openBlocks(*expandedKey, *[16]byte, *[16]byte, *[16]byte, *byte, int, *byte
 	panic("aesgcm: unsupported")
 }
 func ghashBlocks(*expandedKey, *[16]byte, *byte, int) { panic("aesgcm: unsupported") }
-func encryptBlock(*expandedKey, *[16]byte, *[16]byte)  { panic("aesgcm: unsupported") }
+func encryptBlock(*expandedKey, *[16]byte, *[16]byte) { panic("aesgcm: unsupported") }
