@@ -34,18 +34,22 @@
 // them with errors.Is. Errors never contain key material.
 //
 // Key wiping: Protector.Close, KeyExchange.Close and the Zero method of keyed
-// PRFs overwrite every copy of key material this package holds. The key
-// schedules kept inside crypto/aes, crypto/des, crypto/hmac and x/crypto are
+// PRFs overwrite every copy of key material this package holds, including
+// internal/aesgcm's key schedule. The key schedules kept inside crypto/aes, crypto/des, crypto/hmac and x/crypto are
 // unexported and cannot be wiped from outside the standard library; after
 // Close this package drops every reference to them so the garbage collector
 // can reclaim them.
 //
-// Nothing here implements a block cipher or a hash function: AES, 3DES, SHA-*,
-// MD5, HMAC, GCM, ChaCha20-Poly1305 and the elliptic curves come from the Go
-// standard library and golang.org/x/crypto, X448 from
-// github.com/cloudflare/circl. Built here on crypto/aes's block cipher are
-// only the modes the libraries lack in a reusable, allocation-free form: the
-// CTR keystream of RFC 3686 (and of GCM-8, see gcm8.go), AES-XCBC (RFC 3566,
-// RFC 4434) and AES-CMAC (RFC 4493, RFC 4615). CBC is crypto/cipher's, with
-// its IV reset per packet instead of a new BlockMode.
+// Ciphers come from the Go standard library and golang.org/x/crypto (AES,
+// 3DES, SHA-*, MD5, HMAC, ChaCha20-Poly1305, the elliptic curves), X448 from
+// github.com/cloudflare/circl, with one exception: AES-GCM on x86-64
+// processors with VAES and VPCLMULQDQ runs internal/aesgcm, our vector
+// implementation (two blocks per instruction; the standard library's does
+// one), because the ESP dataplane spends most of its CPU time there; its
+// output is tested identical to crypto/cipher's. Built here on crypto/aes's
+// block cipher are only the modes the libraries lack in a reusable,
+// allocation-free form: the CTR keystream of RFC 3686 (and of GCM-8, see
+// gcm8.go), AES-XCBC (RFC 3566, RFC 4434) and AES-CMAC (RFC 4493, RFC
+// 4615). CBC is crypto/cipher's, with its IV reset per packet instead of a
+// new BlockMode.
 package transform

@@ -269,3 +269,70 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+func TestWipe(t *testing.T) {
+	needSupport(t)
+	g, err := New(bytes.Repeat([]byte{0x5a}, 32), 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Wipe()
+	if g.k != (expandedKey{}) {
+		t.Fatal("key schedule or hash powers left after Wipe")
+	}
+}
+
+// TestHashKeyPowers checks the Go multiplication that builds the powers
+// against the definition of GHASH: with X = H (register form) the tag of
+// a one-block message hashes to X·H, computed here bit by bit as in SP
+// 800-38D Algorithm 1.
+func TestHashKeyPowers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 50 {
+		var h, x [16]byte
+		copy(h[:], randBytes(rng, 16))
+		copy(x[:], randBytes(rng, 16))
+		var k expandedKey
+		hashKeyPowers(&k, &h)
+		// pow holds H^1 at offset 16·7; gfMul(x, H^1·x) = x·H.
+		h1 := u128{lo: le64(k.pow[3][16:]), hi: le64(k.pow[3][24:])}
+		xr := u128{lo: be64(x[8:]), hi: be64(x[:8])}
+		got := gfMul(xr, h1)
+		want := specMul(x, h)
+		if got.hi != be64(want[:8]) || got.lo != be64(want[8:]) {
+			t.Fatalf("x·H differs from SP 800-38D multiplication")
+		}
+	}
+}
+
+// specMul is SP 800-38D §6.3 Algorithm 1, bit by bit on the block bytes.
+func specMul(x, y [16]byte) [16]byte {
+	var z [16]byte
+	v := y
+	for i := range 128 {
+		if x[i/8]>>(7-i%8)&1 != 0 {
+			for j := range z {
+				z[j] ^= v[j]
+			}
+		}
+		lsb := v[15] & 1
+		for j := 15; j > 0; j-- {
+			v[j] = v[j]>>1 | v[j-1]<<7
+		}
+		v[0] >>= 1
+		if lsb != 0 {
+			v[0] ^= 0xe1
+		}
+	}
+	return z
+}
+
+func be64(b []byte) uint64 {
+	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+}
+
+func le64(b []byte) uint64 {
+	return uint64(b[7])<<56 | uint64(b[6])<<48 | uint64(b[5])<<40 | uint64(b[4])<<32 |
+		uint64(b[3])<<24 | uint64(b[2])<<16 | uint64(b[1])<<8 | uint64(b[0])
+}
