@@ -227,6 +227,7 @@ func (r *Report) Markdown() string {
 		{"wireguard-go", "/ wireguard-go"},
 		{"strongswan-aes128gcm", "/ strongSwan"},
 		{"plain", "/ plain"},
+		{"ipsecgw-aes128gcm", "/ ipsecgw AES-128-GCM"},
 	}
 	var rows []string
 	for _, s := range r.Summary {

@@ -56,6 +56,10 @@ func allSystems() []system {
 				return setupIpsecgwPair(ctx, l, bin, esp)
 			}})
 	}
+	sys = append(sys, system{Name: "ipsecgw-aes128gcm-100idle", Label: "ipsecgw ↔ ipsecgw, AES-128-GCM, 100 more tunnels up and idle",
+		setup: func(ctx context.Context, l *lab.Lab, bin binaries) (setupInfo, error) {
+			return setupIpsecgwPairIdle(ctx, l, bin, "aes128gcm16", idleTunnels)
+		}})
 	return append(sys,
 		system{Name: "ipsecgw-strongswan-aes128gcm", Label: "ipsecgw → strongSwan (libipsec), AES-128-GCM", setup: setupIpsecgwStrongSwan},
 		system{Name: "strongswan-aes128gcm", Label: "strongSwan ↔ strongSwan (libipsec), AES-128-GCM", setup: setupStrongSwanPair},
@@ -94,12 +98,18 @@ type gateway struct {
 // startGateway writes the conn into ipsec.conf/ipsec.secrets and starts the
 // daemon, returning once its control socket answers.
 func startGateway(ctx context.Context, bin string, node *lab.Node, c lab.Conn) (*gateway, error) {
+	return startGatewayConf(ctx, bin, node, c, "")
+}
+
+// startGatewayConf is startGateway with more conn sections appended to
+// ipsec.conf.
+func startGatewayConf(ctx context.Context, bin string, node *lab.Node, c lab.Conn, extra string) (*gateway, error) {
 	dir := filepath.Join(node.Lab.Dir, "ipsecgw-"+node.Role)
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o700); err != nil {
 		return nil, err
 	}
 	files := map[string]string{
-		"ipsec.conf":    c.IPsecConf(),
+		"ipsec.conf":    c.IPsecConf() + extra,
 		"ipsec.secrets": c.IPsecSecrets(),
 		// info, not debug: per-packet debug logging would cost throughput.
 		"ipsecgw.yaml": "tun:\n  name: isgw0\nlog:\n  level: info\n",
@@ -195,6 +205,80 @@ func setupIpsecgwPair(ctx context.Context, l *lab.Lab, bin binaries, esp string)
 		return setupInfo{}, err
 	}
 	return setupInfo{PIDs: []int{g1.proc.PID, g2.proc.PID}, Negotiated: describeChild(ch)}, nil
+}
+
+// idleTunnels is how many tunnels besides the measured one the "100idle"
+// system brings up: the bar is no loss of throughput with 100
+// tunnels up and idle.
+const idleTunnels = 100
+
+// setupIpsecgwPairIdle is setupIpsecgwPair plus n more conns between the
+// same gateways, each with its own IKE and CHILD SA, protecting LANs no
+// traffic uses (172.16.k.0/24 ↔ 172.17.k.0/24), all established before
+// the measurement (the daemons' SPD then holds 101 policies and their SAD
+// 202 SAs, the busy tunnel's among them).
+func setupIpsecgwPairIdle(ctx context.Context, l *lab.Lab, bin binaries, esp string, n int) (setupInfo, error) {
+	c1, c2 := siteConns(l, esp)
+	c1.StartAction = "start"
+	idle := func(c lab.Conn, local, remote string, auto string) string {
+		var b strings.Builder
+		for k := range n {
+			fmt.Fprintf(&b, "\nconn idle%d\n  keyexchange=ikev2\n  authby=secret\n", k)
+			fmt.Fprintf(&b, "  left=%s\n  leftid=%s\n  leftsubnet=%s.%d.0/24\n", c.LocalAddr, c.LocalID, local, k)
+			fmt.Fprintf(&b, "  right=%s\n  rightid=%s\n  rightsubnet=%s.%d.0/24\n", c.RemoteAddr, c.RemoteID, remote, k)
+			fmt.Fprintf(&b, "  ike=%s!\n  esp=%s!\n  auto=%s\n", c.IKEProposals, c.ESPProposals, auto)
+		}
+		return b.String()
+	}
+	g2, err := startGatewayConf(ctx, bin.ipsecgw, l.GW2, c2, idle(c2, "172.17", "172.16", "add"))
+	if err != nil {
+		return setupInfo{}, err
+	}
+	g1, err := startGatewayConf(ctx, bin.ipsecgw, l.GW1, c1, idle(c1, "172.16", "172.17", "start"))
+	if err != nil {
+		return setupInfo{}, err
+	}
+	ch, err := g1.waitEstablished(ctx)
+	if err != nil {
+		return setupInfo{}, err
+	}
+	for _, g := range []*gateway{g1, g2} {
+		if err := g.waitAllEstablished(ctx, n+1); err != nil {
+			return setupInfo{}, err
+		}
+	}
+	return setupInfo{PIDs: []int{g1.proc.PID, g2.proc.PID},
+		Negotiated: fmt.Sprintf("%s, %d more tunnels established and idle", describeChild(ch), n)}, nil
+}
+
+// waitAllEstablished polls until want conns have an established CHILD SA.
+func (g *gateway) waitAllEstablished(ctx context.Context, want int) error {
+	got := 0
+	for {
+		cl, err := daemon.Dial(ctx, g.socket)
+		if err == nil {
+			conns, err := cl.Status(ctx)
+			cl.Close()
+			if err == nil {
+				got = 0
+				for _, c := range conns {
+					if c.State == daemon.StateEstablished && len(c.Children) > 0 {
+						got++
+					}
+				}
+				if got >= want {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ipsecgw in %s: %d of %d conns established: %w", g.node.Role, got, want, ctx.Err())
+		case <-g.proc.Done():
+			return fmt.Errorf("ipsecgw in %s exited (%v):\n%s", g.node.Role, g.proc.ExitErr(), tail(g.proc.Output(), 30))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func describeChild(c daemon.ChildStatus) string {
