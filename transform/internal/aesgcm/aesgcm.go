@@ -93,16 +93,16 @@ func (g *GCM) Seal(dst, nonce, plaintext, additionalData []byte) []byte {
 	var s state
 	g.start(&s, nonce, additionalData)
 	full := len(plaintext) / blockSize
+	rem := copy(s.last[:blockSize], plaintext[full*blockSize:])
+	putLengths(s.last[blockSize:], len(additionalData), len(plaintext))
 	var dp, sp *byte
 	if full > 0 {
 		dp, sp = &out[0], &plaintext[0]
 	}
-	sealBlocks(&g.k, &s.ctr, &s.j0, &s.acc, &s.pre[0], s.npre, dp, sp, full)
-	// s.ctr is now the partial last block's keystream.
-	o := out[full*blockSize : len(plaintext)]
-	subtle.XORBytes(o, plaintext[full*blockSize:], s.ctr[:len(o)])
-	g.end(&s, o, len(additionalData), len(plaintext))
-	copy(out[len(plaintext):], s.tag[:g.tagSize])
+	// Copied before: in place, out and plaintext are the same memory.
+	sealBlocks(&g.k, &s.ctr, &s.j0, &s.acc, &s.pre[0], s.npre, dp, sp, full, &s.last[0], rem)
+	copy(out[full*blockSize:], s.last[:rem])
+	copy(out[len(plaintext):], s.j0[:g.tagSize])
 	return ret
 }
 
@@ -126,32 +126,32 @@ func (g *GCM) Open(dst, nonce, ciphertext, additionalData []byte) ([]byte, error
 	copy(s.want[:], ciphertext[n:])
 	g.start(&s, nonce, additionalData)
 	full := n / blockSize
+	rem := copy(s.last[:blockSize], ct[full*blockSize:])
+	putLengths(s.last[blockSize:], len(additionalData), n)
 	var dp, sp *byte
 	if full > 0 {
 		dp, sp = &out[0], &ct[0]
 	}
-	openBlocks(&g.k, &s.ctr, &s.j0, &s.acc, &s.pre[0], s.npre, dp, sp, full)
-	// Hash the partial block's ciphertext before decrypting over it.
-	rem := ct[full*blockSize:]
-	g.end(&s, rem, len(additionalData), n)
-	subtle.XORBytes(out[full*blockSize:], rem, s.ctr[:len(rem)])
-	if subtle.ConstantTimeCompare(s.tag[:g.tagSize], s.want[:g.tagSize]) != 1 {
+	openBlocks(&g.k, &s.ctr, &s.j0, &s.acc, &s.pre[0], s.npre, dp, sp, full, &s.last[0], rem)
+	if subtle.ConstantTimeCompare(s.j0[:g.tagSize], s.want[:g.tagSize]) != 1 {
 		clear(out)
 		return nil, errOpen
 	}
+	copy(out[full*blockSize:], s.last[:rem])
 	return ret, nil
 }
 
 // state is one Seal or Open's working set, on the caller's stack.
 type state struct {
+	// j0 goes in as the pre-counter block and comes back as the tag.
 	j0, ctr, acc [blockSize]byte
 	// pre holds up to two blocks of zero-padded additional data, hashed
 	// by the assembly on entry (ESP's is 8 or 12 bytes).
 	pre  [2 * blockSize]byte
 	npre int
 	// last is the zero-padded partial block and the length block.
-	last      [2 * blockSize]byte
-	tag, want [blockSize]byte
+	last [2 * blockSize]byte
+	want [blockSize]byte
 }
 
 func (g *GCM) start(s *state, nonce, aad []byte) {
@@ -163,22 +163,6 @@ func (g *GCM) start(s *state, nonce, aad []byte) {
 		s.npre = (len(aad) + blockSize - 1) / blockSize
 	} else {
 		g.hashPadded(&s.acc, aad)
-	}
-}
-
-// end hashes the partial block of ciphertext and the length block and
-// computes the tag from the hash (register form: byte-reversed) and the
-// mask E(K, J0) the assembly left in s.j0.
-func (g *GCM) end(s *state, partial []byte, aadLen, textLen int) {
-	tail := s.last[blockSize:]
-	if len(partial) > 0 {
-		copy(s.last[:], partial)
-		tail = s.last[:]
-	}
-	putLengths(s.last[blockSize:], aadLen, textLen)
-	ghashBlocks(&g.k, &s.acc, &tail[0], len(tail)/blockSize)
-	for i := range s.tag {
-		s.tag[i] = s.acc[blockSize-1-i] ^ s.j0[i]
 	}
 }
 

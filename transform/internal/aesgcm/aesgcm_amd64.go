@@ -37,17 +37,21 @@ var supported = sync.OnceValue(func() bool {
 // sealBlocks absorbs npre blocks at pre (the padded additional data) into
 // the hash *acc (register form), encrypts n whole blocks from src to dst in
 // counter mode starting at the counter block *ctr, and absorbs them too.
-// It leaves E(K, *j0) in *j0 (the tag mask) and the keystream block after
-// the n blocks in *ctr (for the partial last block). npre is at most 8.
+// last holds the rem (0 to 15) remaining bytes of plaintext, zero-padded,
+// and then the length block: the first becomes the zero-padded ciphertext,
+// both are absorbed. *j0 goes in as J0 and comes back as the tag (E(K, J0)
+// XOR the hash). npre is at most 8.
 //
 //go:noescape
-func sealBlocks(k *expandedKey, ctr, j0, acc *[16]byte, pre *byte, npre int, dst, src *byte, n int)
+func sealBlocks(k *expandedKey, ctr, j0, acc *[16]byte, pre *byte, npre int, dst, src *byte, n int, last *byte, rem int)
 
 // openBlocks is sealBlocks for decryption: it hashes the ciphertext at
-// src before decrypting it to dst (which may be src).
+// src before decrypting it to dst (which may be src), and hashes the
+// zero-padded partial ciphertext at last before replacing it with the
+// plaintext (its bytes after rem are then garbage).
 //
 //go:noescape
-func openBlocks(k *expandedKey, ctr, j0, acc *[16]byte, pre *byte, npre int, dst, src *byte, n int)
+func openBlocks(k *expandedKey, ctr, j0, acc *[16]byte, pre *byte, npre int, dst, src *byte, n int, last *byte, rem int)
 
 // ghashBlocks absorbs n whole blocks from data into *acc.
 //

@@ -38,6 +38,13 @@ DATA one<>+0(SB)/8, $0
 DATA one<>+8(SB)/8, $0x0000000100000000
 GLOBL one<>(SB), RODATA|NOPTR, $16
 
+// mask<>+16-n is n bytes of ones followed by zeros: the partial block.
+DATA mask<>+0(SB)/8, $0xffffffffffffffff
+DATA mask<>+8(SB)/8, $0xffffffffffffffff
+DATA mask<>+16(SB)/8, $0
+DATA mask<>+24(SB)/8, $0
+GLOBL mask<>(SB), RODATA|NOPTR, $32
+
 // The reduction constant: x^128 + x^7 + x^2 + x + 1 in reflected form.
 DATA poly<>+0(SB)/8, $1
 DATA poly<>+8(SB)/8, $0xc200000000000000
@@ -151,24 +158,63 @@ lastlabel: \
 	VPSHUFB bswap<>(SB), Y6, Y6 \
 	MULADD(Y6, POW+off)
 
-// Absorbs the eight blocks in Y0-Y3 (clobbered) into X12: for sealing,
-// where hashing the ciphertext from registers beat reloading it.
-#define GHASH8R \
-	VPSHUFB bswap<>(SB), Y0, Y0 \
-	VPSHUFB bswap<>(SB), Y1, Y1 \
-	VPSHUFB bswap<>(SB), Y2, Y2 \
-	VPSHUFB bswap<>(SB), Y3, Y3 \
-	VPXOR Y12, Y0, Y0 \
-	VMOVDQU POW(AX), Y13 \
-	VPCLMULQDQ $0x00, Y13, Y0, Y7 \
-	VPCLMULQDQ $0x11, Y13, Y0, Y8 \
-	VPCLMULQDQ $0x01, Y13, Y0, Y9 \
-	VPCLMULQDQ $0x10, Y13, Y0, Y10 \
-	VPXOR Y10, Y9, Y9 \
-	MULADD(Y1, POW+32) \
-	MULADD(Y2, POW+64) \
-	MULADD(Y3, POW+96) \
-	REDUCE
+// The seal loop's GHASH works on the previous group's ciphertext in Y6-Y9
+// while AES runs on the next group in Y0-Y5: hash in Y10 (X10), sums in
+// Y11 (low halves), Y12 (high), Y13 (middle), Y14 and Y15 temporaries.
+// SMUL multiplies the (byte-swapped) pair V by the powers at off(AX).
+#define SMUL(V, off) \
+	VMOVDQU off(AX), Y15 \
+	VPCLMULQDQ $0x00, Y15, V, Y14 \
+	VPXOR Y14, Y11, Y11 \
+	VPCLMULQDQ $0x11, Y15, V, Y14 \
+	VPXOR Y14, Y12, Y12 \
+	VPCLMULQDQ $0x01, Y15, V, Y14 \
+	VPXOR Y14, Y13, Y13 \
+	VPCLMULQDQ $0x10, Y15, V, Y14 \
+	VPXOR Y14, Y13, Y13
+
+// SFIRST starts the sums with the first pair (Y6, the hash added in).
+#define SFIRST \
+	VPSHUFB bswap<>(SB), Y6, Y6 \
+	VPXOR Y10, Y6, Y6 \
+	VMOVDQU POW(AX), Y15 \
+	VPCLMULQDQ $0x00, Y15, Y6, Y11 \
+	VPCLMULQDQ $0x11, Y15, Y6, Y12 \
+	VPCLMULQDQ $0x01, Y15, Y6, Y13 \
+	VPCLMULQDQ $0x10, Y15, Y6, Y14 \
+	VPXOR Y14, Y13, Y13
+
+// SREDUCE folds and reduces the sums into X10.
+#define SREDUCE \
+	VEXTRACTI128 $1, Y11, X14 \
+	VPXOR X14, X11, X11 \
+	VEXTRACTI128 $1, Y12, X14 \
+	VPXOR X14, X12, X12 \
+	VEXTRACTI128 $1, Y13, X14 \
+	VPXOR X14, X13, X13 \
+	VPSLLDQ $8, X13, X14 \
+	VPXOR X14, X11, X11 \
+	VPSRLDQ $8, X13, X13 \
+	VPXOR X13, X12, X12 \
+	VMOVDQU poly<>(SB), X15 \
+	VPCLMULQDQ $0x10, X15, X11, X14 \
+	VPSHUFD $0x4e, X11, X11 \
+	VPXOR X14, X11, X11 \
+	VPCLMULQDQ $0x10, X15, X11, X14 \
+	VPSHUFD $0x4e, X11, X11 \
+	VPXOR X14, X11, X11 \
+	VPXOR X12, X11, X10
+
+// dst = src XOR Y0-Y3 for eight blocks, the ciphertext also kept in Y6-Y9.
+#define XORSTOREKEEP \
+	VPXOR   0(SI), Y0, Y6 \
+	VPXOR   32(SI), Y1, Y7 \
+	VPXOR   64(SI), Y2, Y8 \
+	VPXOR   96(SI), Y3, Y9 \
+	VMOVDQU Y6, 0(DI) \
+	VMOVDQU Y7, 32(DI) \
+	VMOVDQU Y8, 64(DI) \
+	VMOVDQU Y9, 96(DI)
 
 // dst = src XOR Y0-Y3 for eight blocks.
 #define XORSTORE \
@@ -329,70 +375,225 @@ xorloop: \
 	CMPQ R11, R12 \
 	JB xorloop
 
-// func sealBlocks(k *expandedKey, ctr, j0, acc *[16]byte, pre *byte, npre int, dst, src *byte, n int)
+// TAG stores the tag, E(K, J0) XOR the hash (byte order restored), into
+// *j0 (where ENTRY left E(K, J0)), and the hash into *acc.
+#define TAG \
+	VMOVDQU X12, (CX) \
+	VPSHUFB bswap<>(SB), X12, X0 \
+	MOVQ j0+16(FP), R12 \
+	VPXOR (R12), X0, X0 \
+	VMOVDQU X0, (R12)
+
+// func sealBlocks(k *expandedKey, ctr, j0, acc *[16]byte, pre *byte, npre int, dst, src *byte, n int, last *byte, rem int)
 //
 // In: *ctr the first counter block, *j0 the pre-counter block J0, *acc the
 // hash so far, npre blocks of additional data at pre, n whole blocks at
-// src. Out: n blocks at dst, *acc, *j0 = E(K, J0), *ctr = the keystream
-// block after the n blocks.
-TEXT ·sealBlocks(SB), NOSPLIT, $128-72
+// src, rem (0-15) bytes of plaintext zero-padded at last followed by the
+// length block. Out: n blocks at dst, the partial block's ciphertext
+// (zero-padded) at last, *j0 = the tag, *acc the hash.
+TEXT ·sealBlocks(SB), NOSPLIT, $128-88
 	ENTRY
 	CMPQ DX, $8
 	JB   tail
 
-loop8:
+	// Software pipelined: each iteration hashes the previous group's
+	// ciphertext (Y6-Y9) between the AES rounds of the next group, so that
+	// the hash, which waits for its input, never holds back the AES.
+	VMOVDQU X12, X10
 	COUNTERS8
-	AES4(last8)
-	XORSTORE
-	GHASH8R
+	AES4(first)
+	XORSTOREKEEP
 	ADDQ $128, SI
 	ADDQ $128, DI
 	SUBQ $8, DX
 	CMPQ DX, $8
-	JAE  loop8
+	JB   drain
+
+loop8:
+	COUNTERS8
+	VMOVDQU 0(AX), Y5
+	VPXOR   Y5, Y0, Y0
+	VPXOR   Y5, Y1, Y1
+	VPXOR   Y5, Y2, Y2
+	VPXOR   Y5, Y3, Y3
+	SFIRST
+	ROUND4(32)
+	VPSHUFB bswap<>(SB), Y7, Y7
+	ROUND4(64)
+	SMUL(Y7, POW+32)
+	ROUND4(96)
+	VPSHUFB bswap<>(SB), Y8, Y8
+	ROUND4(128)
+	SMUL(Y8, POW+64)
+	ROUND4(160)
+	VPSHUFB bswap<>(SB), Y9, Y9
+	ROUND4(192)
+	SMUL(Y9, POW+96)
+	ROUND4(224)
+	ROUND4(256)
+	SREDUCE
+	ROUND4(288)
+	CMPQ R8, $10
+	JE   last8
+	ROUND4(320)
+	ROUND4(352)
+	CMPQ R8, $12
+	JE   last8
+	ROUND4(384)
+	ROUND4(416)
+
+last8:
+	VMOVDQU     (AX)(R9*1), Y5
+	VAESENCLAST Y5, Y0, Y0
+	VAESENCLAST Y5, Y1, Y1
+	VAESENCLAST Y5, Y2, Y2
+	VAESENCLAST Y5, Y3, Y3
+	XORSTOREKEEP
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $8, DX
+	CMPQ        DX, $8
+	JAE         loop8
+
+drain:
+	SFIRST
+	VPSHUFB bswap<>(SB), Y7, Y7
+	SMUL(Y7, POW+32)
+	VPSHUFB bswap<>(SB), Y8, Y8
+	SMUL(Y8, POW+64)
+	VPSHUFB bswap<>(SB), Y9, Y9
+	SMUL(Y9, POW+96)
+	SREDUCE
+	VMOVDQU X10, X12
 
 tail:
 	TAILSTREAM
 	TESTQ DX, DX
-	JZ    done
+	JZ    partial
 	TAILXOR
 	GHASHN(DI, DX, tailhash)
 
-done:
-	VMOVDQU X12, (CX)
+partial:
+	// The partial block (zero-padded plaintext at *last) becomes its
+	// zero-padded ciphertext; it and the length block after it are hashed.
+	MOVQ    last+72(FP), SI
+	MOVQ    rem+80(FP), DX
+	TESTQ   DX, DX
+	JZ      lenonly
+	VMOVDQU (SI), X0
+	VPXOR   (BX), X0, X0
+	LEAQ    mask<>+16(SB), R11
+	SUBQ    DX, R11
+	VPAND   (R11), X0, X0
+	VMOVDQU X0, (SI)
+	MOVQ    $2, DX
+	GHASHN(SI, DX, lasthash)
+	JMP     tag
+
+lenonly:
+	ADDQ $16, SI
+	MOVQ $1, DX
+	GHASHN(SI, DX, lenhash)
+
+tag:
+	TAG
 	VZEROUPPER
 	RET
 
-// func openBlocks(k *expandedKey, ctr, j0, acc *[16]byte, pre *byte, npre int, dst, src *byte, n int)
+// func openBlocks(k *expandedKey, ctr, j0, acc *[16]byte, pre *byte, npre int, dst, src *byte, n int, last *byte, rem int)
 //
 // As sealBlocks, hashing the n blocks at src before decrypting them (dst
-// may be src).
-TEXT ·openBlocks(SB), NOSPLIT, $128-72
+// may be src); at last the zero-padded partial ciphertext is replaced by
+// its plaintext (garbage after rem bytes).
+TEXT ·openBlocks(SB), NOSPLIT, $128-88
 	ENTRY
-	CMPQ DX, $8
-	JB   tail
+	VMOVDQU X12, X10
+	CMPQ    DX, $8
+	JB      loopdone
 
 loop8:
-	// Hash the ciphertext first: dst may be src.
-	GHASH8(SI)
+	// Hash the group's ciphertext between the AES rounds of its
+	// keystream; dst may be src, so everything is loaded before the store.
+	VMOVDQU 0(SI), Y6
+	VMOVDQU 32(SI), Y7
+	VMOVDQU 64(SI), Y8
+	VMOVDQU 96(SI), Y9
 	COUNTERS8
-	AES4(last8)
+	VMOVDQU 0(AX), Y5
+	VPXOR   Y5, Y0, Y0
+	VPXOR   Y5, Y1, Y1
+	VPXOR   Y5, Y2, Y2
+	VPXOR   Y5, Y3, Y3
+	SFIRST
+	ROUND4(32)
+	VPSHUFB bswap<>(SB), Y7, Y7
+	ROUND4(64)
+	SMUL(Y7, POW+32)
+	ROUND4(96)
+	VPSHUFB bswap<>(SB), Y8, Y8
+	ROUND4(128)
+	SMUL(Y8, POW+64)
+	ROUND4(160)
+	VPSHUFB bswap<>(SB), Y9, Y9
+	ROUND4(192)
+	SMUL(Y9, POW+96)
+	ROUND4(224)
+	ROUND4(256)
+	SREDUCE
+	ROUND4(288)
+	CMPQ R8, $10
+	JE   last8
+	ROUND4(320)
+	ROUND4(352)
+	CMPQ R8, $12
+	JE   last8
+	ROUND4(384)
+	ROUND4(416)
+
+last8:
+	VMOVDQU     (AX)(R9*1), Y5
+	VAESENCLAST Y5, Y0, Y0
+	VAESENCLAST Y5, Y1, Y1
+	VAESENCLAST Y5, Y2, Y2
+	VAESENCLAST Y5, Y3, Y3
 	XORSTORE
-	ADDQ $128, SI
-	ADDQ $128, DI
-	SUBQ $8, DX
-	CMPQ DX, $8
-	JAE  loop8
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	SUBQ        $8, DX
+	CMPQ        DX, $8
+	JAE         loop8
+
+loopdone:
+	VMOVDQU X10, X12
 
 tail:
 	TAILSTREAM
 	TESTQ DX, DX
-	JZ    done
+	JZ    partial
 	GHASHN(SI, DX, tailhash)
 	TAILXOR
 
-done:
-	VMOVDQU X12, (CX)
+partial:
+	// Hash the zero-padded partial ciphertext at *last and the length
+	// block, then decrypt the partial block in place there.
+	MOVQ    last+72(FP), SI
+	MOVQ    rem+80(FP), DX
+	TESTQ   DX, DX
+	JZ      lenonly
+	MOVQ    $2, DX
+	GHASHN(SI, DX, lasthash)
+	VMOVDQU (SI), X0
+	VPXOR   (BX), X0, X0
+	VMOVDQU X0, (SI)
+	JMP     tag
+
+lenonly:
+	ADDQ $16, SI
+	MOVQ $1, DX
+	GHASHN(SI, DX, lenhash)
+
+tag:
+	TAG
 	VZEROUPPER
 	RET
 

@@ -7,10 +7,10 @@ func Supported() bool { return false }
 
 // The assembly's entry points exist only on amd64; New refuses before any
 // of these could run.
-func sealBlocks(*expandedKey, *[16]byte, *[16]byte, *[16]byte, *byte, int, *byte, *byte, int) {
+func sealBlocks(*expandedKey, *[16]byte, *[16]byte, *[16]byte, *byte, int, *byte, *byte, int, *byte, int) {
 	panic("aesgcm: unsupported")
 }
-func openBlocks(*expandedKey, *[16]byte, *[16]byte, *[16]byte, *byte, int, *byte, *byte, int) {
+func openBlocks(*expandedKey, *[16]byte, *[16]byte, *[16]byte, *byte, int, *byte, *byte, int, *byte, int) {
 	panic("aesgcm: unsupported")
 }
 func ghashBlocks(*expandedKey, *[16]byte, *byte, int) { panic("aesgcm: unsupported") }
