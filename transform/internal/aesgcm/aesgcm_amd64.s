@@ -101,19 +101,6 @@ lastlabel: \
 	VPSHUFB swaplast<>(SB), Y4, Y3 \
 	VPADDD two<>(SB), Y4, Y4
 
-// Carry-less products of vector V with the power pair at off(AX), added
-// to the unreduced sums Y7 (low halves), Y8 (high halves), Y9 (middle).
-#define MULADD(V, off) \
-	VMOVDQU off(AX), Y13 \
-	VPCLMULQDQ $0x00, Y13, V, Y10 \
-	VPXOR Y10, Y7, Y7 \
-	VPCLMULQDQ $0x11, Y13, V, Y10 \
-	VPXOR Y10, Y8, Y8 \
-	VPCLMULQDQ $0x01, Y13, V, Y10 \
-	VPXOR Y10, Y9, Y9 \
-	VPCLMULQDQ $0x10, Y13, V, Y10 \
-	VPXOR Y10, Y9, Y9
-
 // Folds the sums' two lanes, joins the middle into low and high, reduces
 // the low 128 bits twice and leaves the new hash in X12.
 #define REDUCE \
@@ -135,28 +122,6 @@ lastlabel: \
 	VPSHUFD $0x4e, X7, X7 \
 	VPXOR X10, X7, X7 \
 	VPXOR X8, X7, X12
-
-// Absorbs the eight blocks at P into X12. Uses only Y6-Y13 so that it
-// can overlap the AES of the next blocks in Y0-Y5.
-#define GHASH8(P) \
-	VMOVDQU 0(P), Y6 \
-	VPSHUFB bswap<>(SB), Y6, Y6 \
-	VPXOR Y12, Y6, Y6 \
-	VMOVDQU POW(AX), Y13 \
-	VPCLMULQDQ $0x00, Y13, Y6, Y7 \
-	VPCLMULQDQ $0x11, Y13, Y6, Y8 \
-	VPCLMULQDQ $0x01, Y13, Y6, Y9 \
-	VPCLMULQDQ $0x10, Y13, Y6, Y10 \
-	VPXOR Y10, Y9, Y9 \
-	HASHPAIR(P, 32) \
-	HASHPAIR(P, 64) \
-	HASHPAIR(P, 96) \
-	REDUCE
-
-#define HASHPAIR(P, off) \
-	VMOVDQU off(P), Y6 \
-	VPSHUFB bswap<>(SB), Y6, Y6 \
-	MULADD(Y6, POW+off)
 
 // The seal loop's GHASH works on the previous group's ciphertext in Y6-Y9
 // while AES runs on the next group in Y0-Y5: hash in Y10 (X10), sums in
@@ -204,6 +169,59 @@ lastlabel: \
 	VPSHUFD $0x4e, X11, X11 \
 	VPXOR X14, X11, X11 \
 	VPXOR X12, X11, X10
+
+// SHASH8 absorbs the eight blocks in Y6-Y9 (bytes as in memory) into X10.
+#define SHASH8 \
+	SFIRST \
+	VPSHUFB bswap<>(SB), Y7, Y7 \
+	SMUL(Y7, POW+32) \
+	VPSHUFB bswap<>(SB), Y8, Y8 \
+	SMUL(Y8, POW+64) \
+	VPSHUFB bswap<>(SB), Y9, Y9 \
+	SMUL(Y9, POW+96) \
+	SREDUCE
+
+// AESHASH8 is SHASH8 on Y6-Y9 spread between the AES rounds of the next
+// eight counter blocks (into Y0-Y3), so that the hash, which may wait for
+// its input, never holds back the AES.
+#define AESHASH8(lastlabel) \
+	COUNTERS8 \
+	VMOVDQU 0(AX), Y5 \
+	VPXOR   Y5, Y0, Y0 \
+	VPXOR   Y5, Y1, Y1 \
+	VPXOR   Y5, Y2, Y2 \
+	VPXOR   Y5, Y3, Y3 \
+	SFIRST \
+	ROUND4(32) \
+	VPSHUFB bswap<>(SB), Y7, Y7 \
+	ROUND4(64) \
+	SMUL(Y7, POW+32) \
+	ROUND4(96) \
+	VPSHUFB bswap<>(SB), Y8, Y8 \
+	ROUND4(128) \
+	SMUL(Y8, POW+64) \
+	ROUND4(160) \
+	VPSHUFB bswap<>(SB), Y9, Y9 \
+	ROUND4(192) \
+	SMUL(Y9, POW+96) \
+	ROUND4(224) \
+	ROUND4(256) \
+	SREDUCE \
+	ROUND4(288) \
+	CMPQ R8, $10 \
+	JE   lastlabel \
+	ROUND4(320) \
+	ROUND4(352) \
+	CMPQ R8, $12 \
+	JE   lastlabel \
+	ROUND4(384) \
+	ROUND4(416) \
+lastlabel: \
+	VMOVDQU     (AX)(R9*1), Y5 \
+	VAESENCLAST Y5, Y0, Y0 \
+	VAESENCLAST Y5, Y1, Y1 \
+	VAESENCLAST Y5, Y2, Y2 \
+	VAESENCLAST Y5, Y3, Y3
 
 // dst = src XOR Y0-Y3 for eight blocks, the ciphertext also kept in Y6-Y9.
 #define XORSTOREKEEP \
@@ -410,60 +428,16 @@ TEXT ·sealBlocks(SB), NOSPLIT, $128-88
 	JB   drain
 
 loop8:
-	COUNTERS8
-	VMOVDQU 0(AX), Y5
-	VPXOR   Y5, Y0, Y0
-	VPXOR   Y5, Y1, Y1
-	VPXOR   Y5, Y2, Y2
-	VPXOR   Y5, Y3, Y3
-	SFIRST
-	ROUND4(32)
-	VPSHUFB bswap<>(SB), Y7, Y7
-	ROUND4(64)
-	SMUL(Y7, POW+32)
-	ROUND4(96)
-	VPSHUFB bswap<>(SB), Y8, Y8
-	ROUND4(128)
-	SMUL(Y8, POW+64)
-	ROUND4(160)
-	VPSHUFB bswap<>(SB), Y9, Y9
-	ROUND4(192)
-	SMUL(Y9, POW+96)
-	ROUND4(224)
-	ROUND4(256)
-	SREDUCE
-	ROUND4(288)
-	CMPQ R8, $10
-	JE   last8
-	ROUND4(320)
-	ROUND4(352)
-	CMPQ R8, $12
-	JE   last8
-	ROUND4(384)
-	ROUND4(416)
-
-last8:
-	VMOVDQU     (AX)(R9*1), Y5
-	VAESENCLAST Y5, Y0, Y0
-	VAESENCLAST Y5, Y1, Y1
-	VAESENCLAST Y5, Y2, Y2
-	VAESENCLAST Y5, Y3, Y3
+	AESHASH8(last8)
 	XORSTOREKEEP
-	ADDQ        $128, SI
-	ADDQ        $128, DI
-	SUBQ        $8, DX
-	CMPQ        DX, $8
-	JAE         loop8
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $8, DX
+	CMPQ DX, $8
+	JAE  loop8
 
 drain:
-	SFIRST
-	VPSHUFB bswap<>(SB), Y7, Y7
-	SMUL(Y7, POW+32)
-	VPSHUFB bswap<>(SB), Y8, Y8
-	SMUL(Y8, POW+64)
-	VPSHUFB bswap<>(SB), Y9, Y9
-	SMUL(Y9, POW+96)
-	SREDUCE
+	SHASH8
 	VMOVDQU X10, X12
 
 tail:
@@ -518,50 +492,13 @@ loop8:
 	VMOVDQU 32(SI), Y7
 	VMOVDQU 64(SI), Y8
 	VMOVDQU 96(SI), Y9
-	COUNTERS8
-	VMOVDQU 0(AX), Y5
-	VPXOR   Y5, Y0, Y0
-	VPXOR   Y5, Y1, Y1
-	VPXOR   Y5, Y2, Y2
-	VPXOR   Y5, Y3, Y3
-	SFIRST
-	ROUND4(32)
-	VPSHUFB bswap<>(SB), Y7, Y7
-	ROUND4(64)
-	SMUL(Y7, POW+32)
-	ROUND4(96)
-	VPSHUFB bswap<>(SB), Y8, Y8
-	ROUND4(128)
-	SMUL(Y8, POW+64)
-	ROUND4(160)
-	VPSHUFB bswap<>(SB), Y9, Y9
-	ROUND4(192)
-	SMUL(Y9, POW+96)
-	ROUND4(224)
-	ROUND4(256)
-	SREDUCE
-	ROUND4(288)
-	CMPQ R8, $10
-	JE   last8
-	ROUND4(320)
-	ROUND4(352)
-	CMPQ R8, $12
-	JE   last8
-	ROUND4(384)
-	ROUND4(416)
-
-last8:
-	VMOVDQU     (AX)(R9*1), Y5
-	VAESENCLAST Y5, Y0, Y0
-	VAESENCLAST Y5, Y1, Y1
-	VAESENCLAST Y5, Y2, Y2
-	VAESENCLAST Y5, Y3, Y3
+	AESHASH8(last8)
 	XORSTORE
-	ADDQ        $128, SI
-	ADDQ        $128, DI
-	SUBQ        $8, DX
-	CMPQ        DX, $8
-	JAE         loop8
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $8, DX
+	CMPQ DX, $8
+	JAE  loop8
 
 loopdone:
 	VMOVDQU X10, X12
@@ -603,16 +540,23 @@ TEXT ·ghashBlocks(SB), NOSPLIT, $0-32
 	MOVQ    acc+8(FP), CX
 	MOVQ    data+16(FP), SI
 	MOVQ    n+24(FP), DX
-	VMOVDQU (CX), X12
+	VMOVDQU (CX), X10
 	CMPQ    DX, $8
-	JB      tail
+	JB      loopdone
 
 loop8:
-	GHASH8(SI)
-	ADDQ $128, SI
-	SUBQ $8, DX
-	CMPQ DX, $8
-	JAE  loop8
+	VMOVDQU 0(SI), Y6
+	VMOVDQU 32(SI), Y7
+	VMOVDQU 64(SI), Y8
+	VMOVDQU 96(SI), Y9
+	SHASH8
+	ADDQ    $128, SI
+	SUBQ    $8, DX
+	CMPQ    DX, $8
+	JAE     loop8
+
+loopdone:
+	VMOVDQU X10, X12
 
 tail:
 	TESTQ DX, DX

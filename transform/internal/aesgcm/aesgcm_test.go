@@ -5,6 +5,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"unsafe"
 )
@@ -213,7 +214,7 @@ func BenchmarkSeal(b *testing.B) {
 	for _, n := range []int{64, 1400, 8192} {
 		key, nonce, aad := make([]byte, 16), make([]byte, 12), make([]byte, 8)
 		buf := make([]byte, n+16)
-		b.Run("std/"+itoa(n), func(b *testing.B) {
+		b.Run("std/"+strconv.Itoa(n), func(b *testing.B) {
 			a := stdGCM(b, key, 16)
 			b.SetBytes(int64(n))
 			for b.Loop() {
@@ -223,7 +224,7 @@ func BenchmarkSeal(b *testing.B) {
 		if !Supported() {
 			continue
 		}
-		b.Run("vaes/"+itoa(n), func(b *testing.B) {
+		b.Run("vaes/"+strconv.Itoa(n), func(b *testing.B) {
 			g, _ := New(key, 16)
 			b.SetBytes(int64(n))
 			for b.Loop() {
@@ -239,7 +240,7 @@ func BenchmarkOpen(b *testing.B) {
 		a := stdGCM(b, key, 16)
 		sealed := a.Seal(nil, nonce, make([]byte, n), aad)
 		buf := make([]byte, n)
-		b.Run("std/"+itoa(n), func(b *testing.B) {
+		b.Run("std/"+strconv.Itoa(n), func(b *testing.B) {
 			b.SetBytes(int64(n))
 			for b.Loop() {
 				if _, err := a.Open(buf[:0], nonce, sealed, aad); err != nil {
@@ -250,7 +251,7 @@ func BenchmarkOpen(b *testing.B) {
 		if !Supported() {
 			continue
 		}
-		b.Run("vaes/"+itoa(n), func(b *testing.B) {
+		b.Run("vaes/"+strconv.Itoa(n), func(b *testing.B) {
 			g, _ := New(key, 16)
 			b.SetBytes(int64(n))
 			for b.Loop() {
@@ -260,17 +261,6 @@ func BenchmarkOpen(b *testing.B) {
 			}
 		})
 	}
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 func TestWipe(t *testing.T) {
