@@ -569,13 +569,12 @@ func (d *Dataplane) writeBatch(e *inElem) {
 		n, err := d.cfg.TUN.Write(e.out, inWriteOff)
 		switch {
 		case err != nil:
-			// The wireguard TUN joins per-packet errors; which packets
-			// failed is unknown, so the batch counts as one error.
+			// The TUN joins the errors of the packets the kernel refused
+			// and counts the ones it took.
 			d.c.writeErrs.Add(1)
+			d.c.rx.Add(uint64(n))
 		case n < len(e.out):
-			// The in-memory fake reports packets and drops when its queue
-			// is full. (The wireguard TUN reports bytes, never fewer than
-			// packets, so this case is the fake's.)
+			// The in-memory fake drops what does not fit its queue.
 			d.c.drops[sad.DropQueueFull].Add(uint64(len(e.out) - n))
 			d.c.rx.Add(uint64(n))
 		default:

@@ -72,7 +72,7 @@ func TestTUNTCPStreamOffloads(t *testing.T) {
 	var clientPort layers.TCPPort
 	var farSeq, clientNext uint32 = 1_000_000, 0
 	segment := func(flags func(*layers.TCP), payload []byte) []byte {
-		ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: far, DstIP: near}
+		ip := &layers.IPv4{Version: 4, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: layers.IPProtocolTCP, SrcIP: far, DstIP: near}
 		tcp := &layers.TCP{SrcPort: 8080, DstPort: clientPort, Seq: farSeq, Ack: clientNext, Window: 65535, ACK: true}
 		flags(tcp)
 		if err := tcp.SetNetworkLayerForChecksum(ip); err != nil {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -46,6 +47,9 @@ type Config struct {
 type TUN struct {
 	dev   wgtun.Device
 	nl    *netlink.Handle
+	io    *offloadIO // nil: the device has no virtio header (no offloads)
+	file  *os.File   // the TUN file descriptor, owned by dev
+	shut  atomic.Bool
 	index int
 	name  string
 	mtu   atomic.Int64
@@ -111,6 +115,10 @@ func Create(cfg Config) (*TUN, error) {
 	go t.drainEvents()
 
 	if err := t.init(); err != nil {
+		t.Close()
+		return nil, err
+	}
+	if err := t.initIO(); err != nil {
 		t.Close()
 		return nil, err
 	}
@@ -198,15 +206,44 @@ func (t *TUN) drainEvents() {
 
 // Read implements Device.
 func (t *TUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	return t.dev.Read(bufs, sizes, offset)
+	if t.io == nil {
+		n, err := t.file.Read(bufs[0][offset:])
+		if err != nil {
+			return 0, t.ioErr(err)
+		}
+		sizes[0] = n
+		return 1, nil
+	}
+	return t.io.read(t, bufs, sizes, offset)
 }
 
-// Write implements Device.
+// Write implements Device. It returns the number of packets the kernel
+// took; the error joins those of the packets it refused.
 func (t *TUN) Write(bufs [][]byte, offset int) (int, error) {
 	if offset < VirtioNetHdrLen {
 		return 0, fmt.Errorf("tun: write offset %d < %d", offset, VirtioNetHdrLen)
 	}
-	return t.dev.Write(bufs, offset)
+	if t.io == nil {
+		var errs error
+		n := 0
+		for _, b := range bufs {
+			if _, err := t.file.Write(b[offset:]); err != nil {
+				errs = errors.Join(errs, t.ioErr(err))
+			} else {
+				n++
+			}
+		}
+		return n, errs
+	}
+	return t.io.write(t, bufs, offset)
+}
+
+// ioErr turns the errors of a closed device into os.ErrClosed.
+func (t *TUN) ioErr(err error) error {
+	if t.shut.Load() || errors.Is(err, syscall.EBADFD) {
+		return os.ErrClosed
+	}
+	return err
 }
 
 // BatchSize implements Device: 128 with offloads, 1 without.
@@ -422,6 +459,7 @@ func (t *TUN) Close() error {
 		return nil
 	}
 	t.closed = true
+	t.shut.Store(true)
 	var errs []error
 	for p := range t.routes {
 		if err := t.nl.RouteDel(t.route(p)); err != nil && !errors.Is(err, unix.ESRCH) {

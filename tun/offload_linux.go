@@ -1,0 +1,159 @@
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+	wgtun "golang.zx2c4.com/wireguard/tun"
+)
+
+// Offloads we ask the kernel for: checksum offload and TCP segmentation
+// for IPv4 and IPv6 (Linux 2.6), and UDP segmentation (Linux 6.2) when
+// the kernel has it.
+const (
+	tunTCPOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+	tunUDPOffloads = unix.TUN_F_USO4 | unix.TUN_F_USO6
+)
+
+// offloadIO reads and writes a TUN that carries a virtio header in front
+// of every packet (IFF_VNET_HDR). Reads and writes each have their own
+// lock and state, so one reader and one writer run in parallel.
+type offloadIO struct {
+	rc syscall.RawConn
+
+	readMu sync.Mutex
+	rbuf   []byte // one read: virtio header + up to 64 KiB
+	seg    segmenter
+
+	writeMu sync.Mutex
+	gro     coalescer
+	iov     []unix.Iovec
+	writev  func(fd uintptr) bool // bound once: passing it to RawConn.Write must not allocate
+	wErr    syscall.Errno
+}
+
+// initIO takes over the wireguard device's file descriptor for reading
+// and writing. The wireguard device keeps owning it (creation, MTU
+// events, Close).
+func (t *TUN) initIO() error {
+	nt, ok := t.dev.(*wgtun.NativeTun)
+	if !ok {
+		return fmt.Errorf("tun: unexpected device type %T", t.dev)
+	}
+	t.file = nt.File()
+	if t.dev.BatchSize() <= 1 {
+		return nil // the kernel did not give us a virtio header
+	}
+	rc, err := t.file.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("tun: %s: %w", t.name, err)
+	}
+	o := &offloadIO{
+		rc:   rc,
+		rbuf: make([]byte, VirtioNetHdrLen+MaxPacketSize),
+		iov:  make([]unix.Iovec, 0, 1+maxSegments),
+	}
+	o.writev = o.writevFD
+	// Say which offloads we handle ourselves rather than trusting what
+	// the wireguard device asked for: UDP GSO packets may only be written
+	// when the kernel knows them, which is exactly when it accepts USO.
+	var ioctlErr error
+	if err := rc.Control(func(fd uintptr) {
+		if unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, tunTCPOffloads|tunUDPOffloads) == nil {
+			o.gro.udp = true
+			return
+		}
+		ioctlErr = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, tunTCPOffloads)
+	}); err != nil {
+		return fmt.Errorf("tun: %s: %w", t.name, err)
+	}
+	if ioctlErr != nil {
+		return fmt.Errorf("tun: %s: set offloads: %w", t.name, ioctlErr)
+	}
+	t.io = o
+	return nil
+}
+
+// read returns the packets of one read from the kernel, cut to the MTU,
+// or the rest of a super-packet that did not fit the previous call.
+func (o *offloadIO) read(t *TUN, bufs [][]byte, sizes []int, offset int) (int, error) {
+	o.readMu.Lock()
+	defer o.readMu.Unlock()
+	if !o.seg.pending() {
+		n, err := t.file.Read(o.rbuf)
+		if err != nil {
+			return 0, t.ioErr(err)
+		}
+		if err := o.seg.load(o.rbuf[:n]); err != nil {
+			return 0, err
+		}
+	}
+	return o.seg.fill(bufs, sizes, offset)
+}
+
+// write coalesces the batch and writes each resulting packet with one
+// system call: a merged one as a gather list of its head and the payloads
+// behind it, a single one from its own buffer.
+func (o *offloadIO) write(t *TUN, bufs [][]byte, offset int) (int, error) {
+	o.writeMu.Lock()
+	defer o.writeMu.Unlock()
+	c := &o.gro
+	c.plan(bufs, offset)
+	var errs error
+	written := 0
+	for i := range c.pkts {
+		p := &c.pkts[i]
+		if p.role == groMember {
+			continue
+		}
+		buf := bufs[i]
+		n := 1
+		if p.role == groHead && c.groups[p.group].segs > 1 {
+			gr := &c.groups[p.group]
+			h := gr.finish(buf[offset:])
+			h.encode(buf[offset-VirtioNetHdrLen:])
+			o.iov = appendIovec(o.iov[:0], buf[offset-VirtioNetHdrLen:offset+p.pktLen])
+			for j := p.next; j >= 0; j = c.pkts[j].next {
+				o.iov = appendIovec(o.iov, bufs[j][offset+gr.hdrLen:offset+c.pkts[j].pktLen])
+			}
+			n = gr.segs
+			if err := o.rc.Write(o.writev); err != nil {
+				errs = errors.Join(errs, t.ioErr(err))
+				continue
+			}
+			if o.wErr != 0 {
+				errs = errors.Join(errs, t.ioErr(o.wErr))
+				continue
+			}
+		} else {
+			clear(buf[offset-VirtioNetHdrLen : offset]) // GSO none, checksum complete
+			if _, err := t.file.Write(buf[offset-VirtioNetHdrLen : offset+p.pktLen]); err != nil {
+				errs = errors.Join(errs, t.ioErr(err))
+				continue
+			}
+		}
+		written += n
+	}
+	return written, errs
+}
+
+func appendIovec(iov []unix.Iovec, b []byte) []unix.Iovec {
+	v := unix.Iovec{Base: unsafe.SliceData(b)}
+	v.SetLen(len(b))
+	return append(iov, v)
+}
+
+// writevFD is the RawConn.Write callback: false asks the poller to wait
+// until the descriptor is writable.
+func (o *offloadIO) writevFD(fd uintptr) bool {
+	_, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(unsafe.SliceData(o.iov))), uintptr(len(o.iov)))
+	if e == unix.EAGAIN {
+		return false
+	}
+	o.wErr = e
+	return true
+}
