@@ -168,11 +168,8 @@ func New(cfg Config) (*Dataplane, error) {
 	for range nOut {
 		d.outFree <- newOutElem(d, batch, outSize)
 	}
-	// Inbound buffers are large so that the TUN's GRO can coalesce later
-	// packets of a flow into the first one's spare capacity.
-	inSize := inOff + tun.MaxPacketSize + tun.Tailroom
 	for range nIn {
-		d.inFree <- newInElem(d, cfg.InBatch, inSize)
+		d.inFree <- newInElem(d, cfg.InBatch)
 	}
 	return d, nil
 }
@@ -457,10 +454,16 @@ type inItem struct {
 	r     sad.DropReason
 }
 
-// inElem is one batch of received ESP packets.
+// inElem is one batch of received ESP packets. The packets are copied
+// back to back into one arena rather than into a buffer each: a batch then
+// touches a few contiguous pages instead of one page per packet, and
+// packets at the same offset of page-aligned buffers would also compete
+// for the same cache sets.
 type inElem struct {
 	d     *Dataplane
-	bufs  [][]byte
+	arena []byte
+	used  int      // bytes of arena taken by this batch
+	bufs  [][]byte // per packet: its slot in arena, ESP packet at inOff
 	items []inItem
 	cnt   int
 	done  chan struct{}
@@ -468,13 +471,25 @@ type inElem struct {
 	open  func()
 }
 
-func newInElem(d *Dataplane, batch, size int) *inElem {
+// inSlotAlign keeps every packet's slot on its own cache lines.
+const inSlotAlign = 64
+
+// inArenaSize holds a full batch of MTU-sized packets and always one
+// packet of the largest size a datagram can have.
+func inArenaSize(batch int) int {
+	return max(batch*inSlot(1500), inSlot(tun.MaxPacketSize))
+}
+
+// inSlot is the arena space a packet of n bytes takes: room in front for
+// the TUN's virtio header (inOff) and behind for the cipher (Spare).
+func inSlot(n int) int {
+	return (inOff + n + Spare + inSlotAlign - 1) &^ (inSlotAlign - 1)
+}
+
+func newInElem(d *Dataplane, batch int) *inElem {
 	e := &inElem{
-		d: d, bufs: make([][]byte, batch), items: make([]inItem, batch),
+		d: d, arena: make([]byte, inArenaSize(batch)), bufs: make([][]byte, batch), items: make([]inItem, batch),
 		done: make(chan struct{}, 1), out: make([][]byte, 0, batch),
-	}
-	for i := range e.bufs {
-		e.bufs[i] = make([]byte, size)
 	}
 	e.open = e.openAll
 	return e
@@ -491,17 +506,29 @@ func (d *Dataplane) HandleESP(batch []conn.ESPPacket) {
 			return
 		}
 		e := <-d.inFree
-		e.cnt = 0
-		k := min(len(batch), len(e.bufs))
-		for _, p := range batch[:k] {
+		e.cnt, e.used = 0, 0
+		k := 0
+		for _, p := range batch {
+			if e.cnt == len(e.bufs) {
+				break
+			}
 			b := p.Bytes()
-			if inOff+len(b)+Spare > len(e.bufs[e.cnt]) {
-				d.drop(sad.DropMalformed)
+			slot := inSlot(len(b))
+			if slot > len(e.arena) {
+				d.drop(sad.DropMalformed) // larger than any datagram
+				k++
 				continue
 			}
-			copy(e.bufs[e.cnt][inOff:], b)
+			if e.used+slot > len(e.arena) {
+				break // the rest goes into the next element
+			}
+			buf := e.arena[e.used : e.used+slot : e.used+slot]
+			e.used += slot
+			copy(buf[inOff:], b)
+			e.bufs[e.cnt] = buf
 			e.items[e.cnt] = inItem{n: len(b), src: p.Src}
 			e.cnt++
+			k++
 		}
 		batch = batch[k:]
 		d.inMu.Lock()
