@@ -125,6 +125,7 @@ type segmenter struct {
 	next    int    // offset in pkt of the next segment's payload
 	seq     uint32 // TCP sequence number of the first segment
 	id      uint16 // IPv4 ID of the first segment
+	ipSum   uint64 // IPv4 header sum without length, ID and checksum
 	pseudo  uint64 // pseudo-header sum without the length
 	csumOff int    // offset of the checksum field from iphLen
 }
@@ -198,7 +199,12 @@ func (s *segmenter) loadGSO(h virtioHdr, pkt []byte) error {
 		return malformed("GSO size %d, headers %d bytes of %d", h.gsoSize, s.hdrLen, len(pkt))
 	}
 	if !s.isV6 {
+		// Segments differ from the super-packet's IPv4 header only in
+		// length, ID and checksum: sum the rest once.
 		s.id = binary.BigEndian.Uint16(pkt[4:])
+		clear(pkt[2:6])
+		clear(pkt[10:12])
+		s.ipSum = checksum.Sum(pkt[:s.iphLen], 0)
 	}
 	src, dst := addrs(pkt, s.isV6)
 	s.pseudo = checksum.PseudoHeaderSum(s.proto, src, dst, 0)
@@ -235,9 +241,10 @@ func (s *segmenter) fill(bufs [][]byte, sizes []int, offset int) (int, error) {
 		if s.isV6 {
 			binary.BigEndian.PutUint16(out[4:], uint16(total-40))
 		} else {
+			id := s.id + uint16(index)
 			binary.BigEndian.PutUint16(out[2:], uint16(total))
-			binary.BigEndian.PutUint16(out[4:], s.id+uint16(index))
-			ipv4HeaderChecksum(out[:s.iphLen])
+			binary.BigEndian.PutUint16(out[4:], id)
+			binary.BigEndian.PutUint16(out[10:], ^checksum.Fold(s.ipSum+uint64(total)+uint64(id)))
 		}
 		l4 := out[s.iphLen:]
 		if s.proto == protoTCP {
