@@ -193,12 +193,17 @@ func (m *mmsgs) setAddr(i int, family int, dst netip.AddrPort) bool {
 	return true
 }
 
+// recvmmsg and sendmmsg are raw system calls: the sockets are
+// non-blocking (MSG_DONTWAIT, and the poller waits for us), and telling
+// the Go scheduler that the thread may block (unix.Syscall) makes it hand
+// the P to another thread during a long send or receive, which costs two
+// thread switches per call.
 func recvmmsg(fd uintptr, m *mmsgs, n int) (int, unix.Errno) {
-	r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[0])), uintptr(n), unix.MSG_DONTWAIT, 0, 0)
 	return int(r), e
 }
 
 func sendmmsg(fd uintptr, m *mmsgs, from, n int) (int, unix.Errno) {
-	r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[from])), uintptr(n-from), unix.MSG_DONTWAIT, 0, 0)
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.hdrs[from])), uintptr(n-from), unix.MSG_DONTWAIT, 0, 0)
 	return int(r), e
 }
