@@ -298,3 +298,36 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestHandleESPLargePacketsSplitAcrossElements hands the dataplane
+// batches whose packets fill an element's arena long before its packet
+// count (up to the largest datagram there is): HandleESP must carry the
+// rest over into further elements, losing none. The SPI is unknown, so
+// every packet must come out as exactly one drop.
+func TestHandleESPLargePacketsSplitAcrossElements(t *testing.T) {
+	g1, _ := twoGateways(t, allSuites(t)[0], 2)
+	sizes := []int{40000, 65535, 1400, 30000, 65535, 65535, 9000, 20, 65535}
+	var batch []conn.ESPPacket
+	for range 8 {
+		for _, n := range sizes {
+			buf := make([]byte, conn.ReadOffset+n)
+			binary.BigEndian.PutUint32(buf[conn.ReadOffset:], 0xdeadbeef)
+			batch = append(batch, conn.ESPPacket{Buf: buf, Off: conn.ReadOffset, Len: n, Src: gw2Addr, UDP: true})
+		}
+	}
+	g1.dp.HandleESP(batch)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var drops uint64
+		for _, c := range g1.dp.Stats().Drops {
+			drops += c
+		}
+		if drops == uint64(len(batch)) {
+			return
+		}
+		if drops > uint64(len(batch)) || time.Now().After(deadline) {
+			t.Fatalf("%d of %d packets accounted for as drops: %+v", drops, len(batch), g1.dp.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,7 +1,9 @@
 // Package tun is the inner edge of the ESP dataplane: a Linux TUN device
-// (golang.zx2c4.com/wireguard/tun, with its virtio-net GSO/GRO offloads)
-// behind a small batched interface, plus the netlink plumbing that puts
-// addresses and routes for remote subnets on it.
+// (created through golang.zx2c4.com/wireguard/tun) behind a small batched
+// interface, our own handling of its virtio-net offloads (offload.go:
+// cutting TSO/USO super-packets on read, GRO-style merging into gather
+// writes), plus the netlink plumbing that puts addresses and routes for
+// remote subnets on it.
 //
 // # Buffer layout
 //
@@ -13,10 +15,10 @@
 //	| headroom | inner IP packet (≤ MTU) | tailroom (pad, ICV)...  |
 //
 // Headroom covers the largest outer framing we build (IPv6 40 + UDP 8 +
-// ESP header 8 + IV 16 = 72 bytes) with spare, and it also satisfies the
-// wireguard TUN's own need for VirtioNetHdrLen bytes in front of each
-// packet on Write. Tailroom covers padding to a 16-byte block boundary, the
-// pad-length and next-header bytes and an ICV of up to 32 bytes.
+// ESP header 8 + IV 16 = 72 bytes) with spare, and it also satisfies
+// Write's need for VirtioNetHdrLen bytes in front of each packet. Tailroom
+// covers padding to a 16-byte block boundary, the pad-length and
+// next-header bytes and an ICV of up to 32 bytes.
 //
 // Reading at offset Headroom lets the encrypting side write the ESP header
 // and IV at buf[Headroom-espHdr-ivLen:Headroom], the outer UDP/IP headers
@@ -25,11 +27,9 @@
 // after the outer headers; Device.Write takes a single offset for the whole
 // batch, so the caller re-slices each buffer from the front
 // (bufs[i] = buf[start-off:]) so that every inner packet starts at the same
-// offset off ≥ VirtioNetHdrLen. Re-slicing from the front keeps the
-// capacity, which matters: the TUN's GRO path coalesces later packets of a
-// flow into the capacity behind the first one, so buffers of
-// Headroom+MaxPacketSize+Tailroom bytes get the full benefit of GRO, and
-// smaller buffers still work but coalesce less.
+// offset off ≥ VirtioNetHdrLen. Write merges consecutive packets of a flow
+// without copying them (the kernel gathers the head and the payloads behind
+// it from their own buffers), so buffers need no spare capacity.
 package tun
 
 import (
