@@ -58,7 +58,7 @@ type Config struct {
 	HoldPackets int
 	HoldTime    time.Duration
 	// InBatch is the largest number of ESP packets per inbound element
-	// (0: conn.DefaultBatchSize); bigger batches are split.
+	// (0: conn.ESPBatchSize); bigger batches are split.
 	InBatch int
 	// Logger receives rare events (start/stop, I/O errors). Nil: discard.
 	Logger *slog.Logger
@@ -143,7 +143,7 @@ func New(cfg Config) (*Dataplane, error) {
 		cfg.HoldTime = 2 * time.Second
 	}
 	if cfg.InBatch <= 0 {
-		cfg.InBatch = conn.DefaultBatchSize
+		cfg.InBatch = conn.ESPBatchSize
 	}
 	log := cfg.Logger
 	if log == nil {

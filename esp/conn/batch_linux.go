@@ -74,7 +74,7 @@ func (c *Conn) start(rc syscall.RawConn, kind sockKind) {
 			r.m.wantControl(i)
 		}
 	}
-	r.batch = make([]ESPPacket, 0, bs)
+	r.batch = make([]ESPPacket, 0, max(bs, ESPBatchSize))
 	// One closure for the receiver's lifetime: building it per call
 	// would allocate.
 	r.readFn = func(fd uintptr) bool {

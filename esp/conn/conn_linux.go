@@ -22,6 +22,12 @@ const (
 	DefaultBufSize = 65536
 	// DefaultBatchSize is the number of datagrams per recvmmsg/sendmmsg.
 	DefaultBatchSize = 64
+	// ESPBatchSize is the most ESP packets handed to Config.ESP at once.
+	// With GRO one datagram holds up to ~45 ESP packets of a 64 KiB TUN
+	// super-packet, so this is several datagrams' worth: the receiving
+	// dataplane merges packets of a flow only within a batch, and every
+	// batch boundary inside a TCP burst costs an extra TUN write.
+	ESPBatchSize = 256
 	// DefaultIKEQueueLen bounds the IKE queue.
 	DefaultIKEQueueLen = 256
 	// DefaultSocketBuf is the SO_RCVBUF/SO_SNDBUF asked for.
