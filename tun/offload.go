@@ -558,3 +558,29 @@ func (gr *groGroup) finish(head []byte) virtioHdr {
 	binary.BigEndian.PutUint16(l4[h.csumOffset:], checksum.Fold(checksum.PseudoHeaderSum(gr.proto, src, dst, l4Len)))
 	return h
 }
+
+// frame prepares packet i of a planned batch for writing and appends to
+// pieces what the kernel gets for it, in order: the virtio header with the
+// packet, then, for the head of a merged group, the payload of each packet
+// merged behind it. It returns the pieces and how many packets they carry
+// (0 for a merged packet: its head carries it).
+func (c *coalescer) frame(bufs [][]byte, offset, i int, pieces [][]byte) ([][]byte, int) {
+	p := &c.pkts[i]
+	buf := bufs[i]
+	switch {
+	case p.role == groMember:
+		return pieces, 0
+	case p.role == groHead && c.groups[p.group].segs > 1:
+		gr := &c.groups[p.group]
+		h := gr.finish(buf[offset:])
+		h.encode(buf[offset-VirtioNetHdrLen:])
+		pieces = append(pieces, buf[offset-VirtioNetHdrLen:offset+p.pktLen])
+		for j := p.next; j >= 0; j = c.pkts[j].next {
+			pieces = append(pieces, bufs[j][offset+gr.hdrLen:offset+c.pkts[j].pktLen])
+		}
+		return pieces, gr.segs
+	default:
+		clear(buf[offset-VirtioNetHdrLen : offset]) // GSO none, checksum complete
+		return append(pieces, buf[offset-VirtioNetHdrLen:offset+p.pktLen]), 1
+	}
+}

@@ -34,6 +34,7 @@ type offloadIO struct {
 
 	writeMu sync.Mutex
 	gro     coalescer
+	pieces  [][]byte // one write's gather list, then as iovecs
 	iov     []unix.Iovec
 	writev  func(fd uintptr) bool // bound once: passing it to RawConn.Write must not allocate
 	wErr    syscall.Errno
@@ -56,9 +57,10 @@ func (t *TUN) initIO() error {
 		return fmt.Errorf("tun: %s: %w", t.name, err)
 	}
 	o := &offloadIO{
-		rc:   rc,
-		rbuf: make([]byte, VirtioNetHdrLen+MaxPacketSize),
-		iov:  make([]unix.Iovec, 0, 1+maxSegments),
+		rc:     rc,
+		rbuf:   make([]byte, VirtioNetHdrLen+MaxPacketSize),
+		pieces: make([][]byte, 0, 1+maxSegments),
+		iov:    make([]unix.Iovec, 0, 1+maxSegments),
 	}
 	o.writev = o.writevFD
 	o.readFn = o.readFD
@@ -112,24 +114,14 @@ func (o *offloadIO) write(t *TUN, bufs [][]byte, offset int) (int, error) {
 	var errs error
 	written := 0
 	for i := range c.pkts {
-		p := &c.pkts[i]
-		if p.role == groMember {
+		var n int
+		o.pieces, n = c.frame(bufs, offset, i, o.pieces[:0])
+		if n == 0 {
 			continue
 		}
-		buf := bufs[i]
-		n := 1
-		if p.role == groHead && c.groups[p.group].segs > 1 {
-			gr := &c.groups[p.group]
-			h := gr.finish(buf[offset:])
-			h.encode(buf[offset-VirtioNetHdrLen:])
-			o.iov = appendIovec(o.iov[:0], buf[offset-VirtioNetHdrLen:offset+p.pktLen])
-			for j := p.next; j >= 0; j = c.pkts[j].next {
-				o.iov = appendIovec(o.iov, bufs[j][offset+gr.hdrLen:offset+c.pkts[j].pktLen])
-			}
-			n = gr.segs
-		} else {
-			clear(buf[offset-VirtioNetHdrLen : offset]) // GSO none, checksum complete
-			o.iov = appendIovec(o.iov[:0], buf[offset-VirtioNetHdrLen:offset+p.pktLen])
+		o.iov = o.iov[:0]
+		for _, b := range o.pieces {
+			o.iov = appendIovec(o.iov, b)
 		}
 		if err := o.rc.Write(o.writev); err != nil {
 			errs = errors.Join(errs, t.ioErr(err))

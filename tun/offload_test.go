@@ -148,29 +148,15 @@ func batch(specs []pktSpec, offset int) [][]byte {
 
 // written is what a coalesced batch turns into: the byte stream of each
 // write (virtio header included), as the kernel would receive it.
-func written(t *testing.T, c *coalescer, bufs [][]byte, offset int) [][]byte {
+func written(t testing.TB, c *coalescer, bufs [][]byte, offset int) [][]byte {
 	t.Helper()
 	c.plan(bufs, offset)
 	var out [][]byte
 	for i := range c.pkts {
-		p := &c.pkts[i]
-		if p.role == groMember {
-			continue
+		pieces, n := c.frame(bufs, offset, i, nil)
+		if n > 0 {
+			out = append(out, bytes.Join(pieces, nil))
 		}
-		buf := bufs[i]
-		if p.role == groHead && c.groups[p.group].segs > 1 {
-			gr := &c.groups[p.group]
-			h := gr.finish(buf[offset:])
-			h.encode(buf[offset-VirtioNetHdrLen:])
-			w := append([]byte(nil), buf[offset-VirtioNetHdrLen:offset+p.pktLen]...)
-			for j := p.next; j >= 0; j = c.pkts[j].next {
-				w = append(w, bufs[j][offset+gr.hdrLen:offset+c.pkts[j].pktLen]...)
-			}
-			out = append(out, w)
-			continue
-		}
-		clear(buf[offset-VirtioNetHdrLen : offset])
-		out = append(out, append([]byte(nil), buf[offset-VirtioNetHdrLen:offset+p.pktLen]...))
 	}
 	return out
 }
@@ -284,6 +270,23 @@ func flowOf(p []byte) string {
 	return fmt.Sprintf("%x>%x %d %x", p[12:16], p[16:20], p[9], p[20:24])
 }
 
+// checkFlowOrder checks that per flow the packets came out (got) in the
+// order they went in (in), unchanged but for what normalized clears.
+func checkFlowOrder(t *testing.T, in, got [][]byte) {
+	t.Helper()
+	byFlow := map[string][][]byte{}
+	for _, p := range in {
+		byFlow[flowOf(p)] = append(byFlow[flowOf(p)], p)
+	}
+	for _, p := range got {
+		f := flowOf(p)
+		if len(byFlow[f]) == 0 || !bytes.Equal(normalized(byFlow[f][0]), normalized(p)) {
+			t.Fatalf("flow %s: packet out of order or changed: %x", f, p[:min(len(p), 48)])
+		}
+		byFlow[f] = byFlow[f][1:]
+	}
+}
+
 // expand turns what was written back into the packets that went in, in
 // write order.
 func expand(t *testing.T, w [][]byte) [][]byte {
@@ -360,19 +363,8 @@ func TestCoalesceRules(t *testing.T) {
 			if len(got) != len(in) {
 				t.Fatalf("%d packets out, %d in", len(got), len(in))
 			}
-			// Per flow, the packets come out in the order they went in,
-			// unchanged (a bad checksum stays bad: the kernel drops it).
-			byFlow := map[string][][]byte{}
-			for _, p := range in {
-				byFlow[flowOf(p)] = append(byFlow[flowOf(p)], p)
-			}
-			for _, p := range got {
-				f := flowOf(p)
-				if len(byFlow[f]) == 0 || !bytes.Equal(normalized(byFlow[f][0]), normalized(p)) {
-					t.Fatalf("flow %s: packet out of order or changed: %x", f, p[:48])
-				}
-				byFlow[f] = byFlow[f][1:]
-			}
+			// A bad checksum stays bad: the kernel drops the packet.
+			checkFlowOrder(t, in, got)
 		})
 	}
 }
@@ -419,17 +411,7 @@ func TestCoalesceRandomBatches(t *testing.T) {
 		if len(got) != len(in) {
 			t.Fatalf("%d packets out, %d in", len(got), len(in))
 		}
-		byFlow := map[string][][]byte{}
-		for _, p := range in {
-			byFlow[flowOf(p)] = append(byFlow[flowOf(p)], p)
-		}
-		for _, p := range got {
-			f := flowOf(p)
-			if len(byFlow[f]) == 0 || !bytes.Equal(normalized(byFlow[f][0]), normalized(p)) {
-				t.Fatalf("flow %s: packet out of order or changed", f)
-			}
-			byFlow[f] = byFlow[f][1:]
-		}
+		checkFlowOrder(t, in, got)
 		for i, p := range c.pkts {
 			if p.role != groHead || c.groups[p.group].segs == 1 {
 				continue
@@ -587,17 +569,8 @@ func TestSegmentMalformed(t *testing.T) {
 // FuzzSegmenter feeds arbitrary reads to the segmenter: errors are fine,
 // panics and oversized segments are not.
 func FuzzSegmenter(f *testing.F) {
-	seed := tcpStream(false, 3, 500, 1)
 	c := coalescer{}
-	bufs := batch(seed, 10)
-	c.plan(bufs, 10)
-	gr := &c.groups[0]
-	h := gr.finish(bufs[0][10:])
-	super := append([]byte(nil), bufs[0][10:]...)
-	for j := c.pkts[0].next; j >= 0; j = c.pkts[j].next {
-		super = append(super, bufs[j][10+gr.hdrLen:]...)
-	}
-	f.Add(gsoRead(h, super))
+	f.Add(written(f, &c, batch(tcpStream(false, 3, 500, 1), 10), 10)[0])
 	f.Add(gsoRead(virtioHdr{flags: vnetFlagNeedsCsum, csumStart: 20, csumOffset: 6}, pktSpec{proto: protoUDP, payload: []byte{1}}.build()))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var s segmenter
