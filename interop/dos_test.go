@@ -18,7 +18,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/daemon"
 	"github.com/ipsecgw/ipsecgw/ike"
-	"github.com/ipsecgw/ipsecgw/ike/message"
+	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 	"github.com/ipsecgw/ipsecgw/transform"
 )

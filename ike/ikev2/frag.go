@@ -1,0 +1,106 @@
+package ikev2
+
+import (
+	"fmt"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+)
+
+// DefaultFragmentSize is the largest IP datagram an IKE fragment may fill
+// (strongSwan's charon.fragment_size, RFC 7383 §2.5.1's 1280 for IPv6,
+// which IPv4 paths carry as well).
+const DefaultFragmentSize = 1280
+
+// fragmented remembers how the last protected request and the last
+// response went out when they had to be fragmented (RFC 7383): the SA
+// keeps, retransmits and replays one encoded message (its bytes stand for
+// the message), and send puts the fragments on the wire in its place.
+// Retransmissions reuse the same fragments, as §2.6 asks.
+type fragmented struct {
+	req, rsp fragSet
+}
+
+type fragSet struct {
+	whole []byte   // the unfragmented message the SA holds on to
+	parts [][]byte // what is sent instead
+}
+
+func (s fragSet) of(pkt []byte) [][]byte {
+	if len(pkt) > 0 && len(s.whole) == len(pkt) && &s.whole[0] == &pkt[0] {
+		return s.parts
+	}
+	return nil
+}
+
+// fragmentIfNeeded is called for every protected message we encode: when
+// the peer announced IKEV2_FRAGMENTATION_SUPPORTED, the conn allows
+// sending fragments (fragmentation=yes, the default, or force) and the
+// datagram would exceed the fragment size, the message is also encoded
+// as fragments, which send uses instead.
+func (sa *ikeSA) fragmentIfNeeded(h message.Header, payloads []message.Payload, pkt []byte) error {
+	set := &sa.frags.req
+	if h.Flags&message.FlagResponse != 0 {
+		set = &sa.frags.rsp
+	}
+	*set = fragSet{}
+	if !sa.fragmentation || (sa.conn.Fragmentation != config.FragYes && sa.conn.Fragmentation != config.FragForce) {
+		return nil
+	}
+	size := sa.m.opts.FragmentSize
+	if size <= 0 {
+		size = DefaultFragmentSize
+	}
+	// IP and UDP headers, and the non-ESP marker on the NAT-T port.
+	overhead := 20 + 8
+	if !sa.remote.Addr().Unmap().Is4() {
+		overhead = 40 + 8
+	}
+	if sa.local.Port() != 500 && sa.remote.Port() != 500 {
+		overhead += 4
+	}
+	if len(pkt)+overhead <= size {
+		return nil
+	}
+	parts, err := message.AppendFragments(nil, h, sa.out, size-overhead, payloads...)
+	if err != nil {
+		return err
+	}
+	sa.log.Debug("message fragmented", "exchange", h.Exchange, "msgid", h.MessageID, "bytes", len(pkt), "fragments", len(parts))
+	*set = fragSet{whole: pkt, parts: parts}
+	return nil
+}
+
+// fragmentsOf returns the fragments that stand for an encoded message, or
+// nil when it goes out whole.
+func (sa *ikeSA) fragmentsOf(pkt []byte) [][]byte {
+	if p := sa.frags.req.of(pkt); p != nil {
+		return p
+	}
+	return sa.frags.rsp.of(pkt)
+}
+
+// Reassembly limits (RFC 7383 §2.6.1 leaves them to the implementation).
+// Fragments are only kept after their integrity check, so only the
+// authenticated peer can make us hold them; these bound what even a
+// broken or hostile peer can pin per IKE SA: strongSwan's limit of 255
+// fragments, and at most 64 KiB of held datagrams (the largest IKE
+// message a UDP datagram could have carried whole).
+const (
+	maxFragments  = 255
+	maxReassembly = 64 << 10
+)
+
+// limitReassembly accounts a verified fragment of a datagram of n bytes
+// (kept until the message is complete) and refuses it, abandoning the
+// partial message, when it breaks a limit.
+func (sa *ikeSA) limitReassembly(total uint16, n int) error {
+	if total > maxFragments {
+		return fmt.Errorf("message announced in %d fragments; at most %d are accepted", total, maxFragments)
+	}
+	sa.fragBytes += n
+	if sa.fragBytes > maxReassembly {
+		return fmt.Errorf("fragmented message over %d bytes; reassembly abandoned", maxReassembly)
+	}
+	return nil
+}

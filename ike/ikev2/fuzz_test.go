@@ -1,0 +1,66 @@
+package ikev2
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/transform"
+)
+
+// FuzzResponder feeds arbitrary datagrams to a responder Manager, seeded
+// with genuine IKE_SA_INIT requests (two key exchange groups, with and
+// without a COOKIE) and an IKE_AUTH-shaped message: whatever arrives,
+// nothing panics and Close ends every loop (synctest fails the run if a
+// goroutine is left behind).
+//
+//	go test -run XXX -fuzz FuzzResponder -fuzztime 30s ./ike
+func FuzzResponder(f *testing.F) {
+	_, cb := confPair("net", "", "ike=aes128-sha256-ecp256,aes256gcm16-prfsha384-x25519")
+	dir := f.TempDir()
+	cfg := loadConfigIn(f, dir, cb, secrets, addrB)
+	ps, _, err := config.ParseProposals(config.ProtoIKE, "aes128-sha256-ecp256,aes256gcm16-prfsha384-x25519")
+	if err != nil {
+		f.Fatal(err)
+	}
+	offer := wireProposals(ps, message.ProtoIKE, nil, false)
+	from, to := netip.AddrPortFrom(addrA, 500), netip.AddrPortFrom(addrB, 500)
+	for _, g := range []transform.ID{transform.KEECP256, transform.KECurve25519} {
+		ke, err := transform.NewKeyExchange(g)
+		if err != nil {
+			f.Fatal(err)
+		}
+		h := message.Header{SPIi: 0x0102030405060708, MajorVersion: 2, Exchange: message.IKE_SA_INIT, Flags: message.FlagInitiator}
+		body := []message.Payload{
+			message.SA{Proposals: offer},
+			message.KE{Group: g, Data: ke.PublicKey()},
+			message.Nonce{Data: newNonce()},
+			message.Notify{Type: message.NAT_DETECTION_SOURCE_IP, Data: natHash(h.SPIi, 0, from, false)},
+			message.Notify{Type: message.NAT_DETECTION_DESTINATION_IP, Data: natHash(h.SPIi, 0, to, false)},
+			message.Notify{Type: message.IKEV2_FRAGMENTATION_SUPPORTED},
+		}
+		f.Add(message.AppendMessage(nil, h, body...))
+		f.Add(message.AppendMessage(nil, h, append([]message.Payload{message.Notify{Type: message.COOKIE, Data: make([]byte, cookieLen)}}, body...)...))
+		ke.Close()
+	}
+	f.Add(message.AppendMessage(nil, message.Header{SPIi: 1, SPIr: 2, MajorVersion: 2, Exchange: message.IKE_AUTH, Flags: message.FlagInitiator, MessageID: 1},
+		message.RawPayload{Type: message.PayloadSK, Body: make([]byte, 64)}))
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		synctest.Test(t, func(t *testing.T) {
+			m, err := NewManager(Options{Config: cfg, Send: func(netip.AddrPort, netip.AddrPort, []byte) error { return nil },
+				Installer: newFakeInstaller(0), Clock: newFakeClock(), LocalAddrs: []netip.Addr{addrB}, Logger: discardLogger})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.HandlePacket(to, from, pkt)
+			m.HandlePacket(netip.AddrPortFrom(addrB, 4500), netip.AddrPortFrom(addrA, 4500), pkt)
+			synctest.Wait()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			m.Close(ctx)
+		})
+	})
+}

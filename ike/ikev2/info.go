@@ -1,0 +1,283 @@
+package ikev2
+
+import (
+	"fmt"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+)
+
+// infoTask is an INFORMATIONAL request of ours: DELETE payloads, a
+// notification, or nothing (liveness check, RFC 7296 §1.4).
+type infoTask struct {
+	payloads []message.Payload
+	done     func(sa *ikeSA, m *message.Message)
+	failed   func(sa *ikeSA, reason string)
+}
+
+func (*infoTask) exchange() message.ExchangeType { return message.INFORMATIONAL }
+
+func (t *infoTask) build(*ikeSA) ([]message.Payload, error) { return t.payloads, nil }
+
+func (t *infoTask) process(sa *ikeSA, m *message.Message) error {
+	if t.done != nil {
+		t.done(sa, m)
+	}
+	return nil
+}
+
+func (t *infoTask) fail(sa *ikeSA, reason string) {
+	if t.failed != nil {
+		t.failed(sa, reason)
+	}
+}
+
+// deleteIKE sends a DELETE for the IKE SA and destroys it when answered (or
+// when the peer does not answer). reason, when set, is recorded for the
+// conns as the cause of going down.
+func (sa *ikeSA) deleteIKE(reason string) {
+	if sa.state == saDead {
+		return
+	}
+	if sa.state == saDeleting {
+		// Our DELETE is outstanding, or this SA was replaced by a rekey
+		// and only waits for the peer's DELETE: then end it now.
+		if sa.pending == nil && len(sa.queue) == 0 {
+			sa.destroy()
+		}
+		return
+	}
+	if reason != "" {
+		for _, n := range sa.connNames() {
+			sa.m.setFailed(n, StateDown, reason)
+		}
+		sa.failed = true
+	}
+	if sa.state != saEstablished {
+		sa.destroy()
+		return
+	}
+	sa.state = saDeleting
+	sa.m.setPeerConn(sa, nil)
+	for _, t := range sa.queue {
+		t.fail(sa, "IKE SA deleted")
+	}
+	sa.queue = nil
+	sa.log.Info("deleting IKE SA", "conn", sa.conn.Name)
+	end := func(sa *ikeSA) { sa.destroy() }
+	sa.queue = append(sa.queue, &infoTask{
+		payloads: []message.Payload{message.Delete{Protocol: message.ProtoIKE}},
+		done:     func(sa *ikeSA, _ *message.Message) { end(sa) },
+		failed:   func(sa *ikeSA, _ string) { end(sa) },
+	})
+	sa.kick()
+}
+
+// downConn deletes a conn's CHILD SAs from this IKE SA, or the whole IKE SA
+// when it serves nothing else. It reports whether the SA served the conn.
+func (sa *ikeSA) downConn(name string) bool {
+	if sa.state == saDead || !sa.conns[name] && sa.conn.Name != name {
+		return false
+	}
+	var mine []*child
+	others := false
+	for _, c := range sa.children {
+		if c.conn.Name == name {
+			mine = append(mine, c)
+		} else {
+			others = true
+		}
+	}
+	if !others {
+		sa.deleteIKE("")
+		return true
+	}
+	delete(sa.conns, name)
+	if len(mine) == 0 {
+		return true
+	}
+	d := message.Delete{Protocol: message.ProtoESP}
+	for _, c := range mine {
+		d.SPIs = append(d.SPIs, c.inSPI)
+	}
+	remove := func(sa *ikeSA) {
+		for _, c := range mine {
+			sa.removeChild(c)
+		}
+		sa.m.setIKE(name, ikeInfo{}, nil)
+	}
+	sa.enqueue(&infoTask{
+		payloads: []message.Payload{d},
+		done:     func(sa *ikeSA, _ *message.Message) { remove(sa) },
+		failed:   func(sa *ikeSA, _ string) { remove(sa) },
+	})
+	return true
+}
+
+// removeChild takes a CHILD SA out of the dataplane and the SA.
+func (sa *ikeSA) removeChild(c *child) {
+	for i, x := range sa.children {
+		if x == c {
+			sa.switchOutbound(c)
+			c.stopTimers()
+			sa.children = append(sa.children[:i], sa.children[i+1:]...)
+			if err := sa.m.opts.Installer.Remove(c.conn.Name, c.inSPI, c.outSPI); err != nil {
+				sa.log.Warn("removing CHILD SA", "conn", c.conn.Name, "err", err)
+			}
+			sa.log.Info("CHILD SA deleted", "conn", c.conn.Name, "in_spi", fmt.Sprintf("%08x", c.inSPI))
+			break
+		}
+	}
+	still := false
+	for _, x := range sa.children {
+		if x.conn.Name == c.conn.Name {
+			still = true
+		}
+	}
+	if !still {
+		sa.m.setState(c.conn.Name, StateDown)
+		if c.conn.Name != sa.conn.Name {
+			delete(sa.conns, c.conn.Name)
+			sa.m.setIKE(c.conn.Name, ikeInfo{}, nil)
+		}
+	}
+	sa.publish()
+}
+
+// respondInformational answers an INFORMATIONAL request: deletes,
+// notifications, or an empty liveness check.
+func (sa *ikeSA) respondInformational(m *message.Message) {
+	id := m.Header.MessageID
+	var rsp []message.Payload
+	deleteIKE := false
+	var esp message.Delete
+	esp.Protocol = message.ProtoESP
+	var closed []string // conns of CHILD SAs the peer deleted (closeaction)
+	for _, p := range m.Inner {
+		switch p.Type {
+		case message.PayloadD:
+			d, _, err := message.ParseDelete(p.Body)
+			if err != nil {
+				continue
+			}
+			switch d.Protocol {
+			case message.ProtoIKE:
+				deleteIKE = true
+			case message.ProtoESP, message.ProtoAH:
+				for _, spi := range d.SPIs {
+					// The SPI is the peer's inbound one: our outbound.
+					found := false
+					for _, c := range sa.children {
+						if c.outSPI == spi {
+							esp.SPIs = append(esp.SPIs, c.inSPI)
+							closed = append(closed, c.conn.Name)
+							sa.removeChild(c)
+							found = true
+							break
+						}
+					}
+					if !found {
+						sa.log.Debug("peer deleted an unknown CHILD SA", "spi", fmt.Sprintf("%08x", spi))
+					}
+				}
+			}
+		case message.PayloadN:
+			n, _, err := message.ParseNotify(p.Body)
+			if err != nil {
+				continue
+			}
+			switch n.Type {
+			case message.AUTHENTICATION_FAILED:
+				sa.sendResponse(message.INFORMATIONAL, id, nil)
+				sa.failPhase1(fmt.Sprintf("peer rejected our authentication (AUTHENTICATION_FAILED): the PSK for IDs %s ↔ %s differs between the two sides, or the peer does not accept our ID %s", sa.localID, sa.remoteID, sa.localID))
+				return
+			case message.INVALID_SPI:
+				// The peer received ESP with an SPI it does not know
+				// (RFC 7296 §2.21.4): if it is one of our outbound SAs,
+				// the peer lost it, and the SA is useless.
+				if spi, ok := spiValue(n.Data); ok {
+					for _, c := range sa.children {
+						if c.outSPI == spi {
+							sa.log.Info("peer reports INVALID_SPI for a CHILD SA; removing it", "conn", c.conn.Name, "spi", fmt.Sprintf("%08x", spi))
+							sa.removeChild(c)
+							break
+						}
+					}
+				}
+			}
+		}
+	}
+	if deleteIKE {
+		if t := sa.ikeRekeyPending(); t != nil {
+			// The peer's rekey crossed ours and the peer, not having seen
+			// the collision, deletes the old SA before answering us (RFC
+			// 7296 §2.8.2): its new SA takes over the CHILD SAs.
+			sa.pending.timer.Stop()
+			sa.pending = nil
+			t.abandon()
+			if p := t.passive; p != nil {
+				t.passive = nil
+				sa.log.Info("IKE SA rekey collision: the peer deleted the old IKE SA, its new one takes over")
+				sa.handOver(p)
+			}
+		}
+		sa.sendResponse(message.INFORMATIONAL, id, nil)
+		sa.log.Info("peer deleted the IKE SA")
+		names, serving := sa.connNames(), sa.peerConnSet()
+		sa.destroy()
+		if serving { // not an SA a rekey replaced
+			sa.m.afterPeerGone(names, false, sa.initiator)
+		}
+		return
+	}
+	if len(esp.SPIs) > 0 {
+		rsp = append(rsp, esp)
+	}
+	sa.sendResponse(message.INFORMATIONAL, id, rsp)
+	sa.childrenClosedByPeer(closed)
+}
+
+// armDPD schedules the liveness check of dpddelay (RFC 7296 §2.4): when
+// nothing was received from the peer for that long, an empty INFORMATIONAL
+// request is sent; if it goes unanswered through all retransmissions, the
+// peer is dead and dpdaction applies.
+func (sa *ikeSA) armDPD() {
+	c := sa.conn
+	if c.DPDAction == config.ActionNone || c.DPDDelay <= 0 {
+		return
+	}
+	sa.dpdTimer = sa.after(c.DPDDelay, func() {
+		if sa.state != saEstablished {
+			return
+		}
+		idle := sa.m.clock.Now().Sub(sa.lastRecv)
+		if idle >= c.DPDDelay && sa.pending == nil && len(sa.queue) == 0 {
+			sa.enqueue(&infoTask{})
+		}
+		sa.armDPD()
+	})
+}
+
+// peerDead handles an exchange abandoned after all retransmissions on an
+// established IKE SA: the SA is destroyed and each conn's dpdaction
+// applies (restart, hold: dpd.go).
+func (sa *ikeSA) peerDead(reason string) {
+	if sa.state == saDead {
+		return
+	}
+	names := sa.connNames()
+	for _, n := range names {
+		sa.m.setFailed(n, StateDown, "peer is not answering: "+reason)
+	}
+	sa.failed = true
+	sa.destroy()
+	sa.m.afterPeerGone(names, true, sa.initiator) // dpdaction (dpd.go)
+}
+
+// peerConnSet reports whether the SA still serves its peer (it was not
+// replaced by a rekey or reauthentication).
+func (sa *ikeSA) peerConnSet() bool {
+	sa.m.mu.Lock()
+	defer sa.m.mu.Unlock()
+	return sa.peerConn != nil
+}
