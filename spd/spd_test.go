@@ -684,7 +684,7 @@ func TestPairs(t *testing.T) {
 	if _, err := Compile([]Rule{{Selector: got[0]}, {Selector: got[3]}}); err != nil {
 		t.Fatal(err)
 	}
-	if s := l4tcp.String(); s != "10.1.1.0-10.1.1.255[6/80-80]" {
+	if s := l4tcp.String(); s != "10.1.1.0/24[tcp/80]" {
 		t.Errorf("String %q", s)
 	}
 }
