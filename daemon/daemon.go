@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +30,8 @@ type IKE interface {
 	Status() []ike.ConnStatus
 	ReloadConfig(cfg *config.Config)
 	Close(ctx context.Context) error
+	// Subscribe delivers IKE's events (the state log reads them).
+	Subscribe() *ike.Subscription
 }
 
 // Options configure Run.
@@ -51,14 +52,6 @@ type Options struct {
 	Reload <-chan struct{}
 	Load   func() (*config.Config, config.Diagnostics, error)
 }
-
-// statePollInterval is how often the daemon compares connection states to
-// log the changes (one line each). The IKE Manager has no state-change
-// callback, so this samples, and looks at once after a control request or
-// an SA installation/removal. A state the Manager enters and leaves between
-// two looks gets no line of its own; the Manager's own lines ("initiating
-// IKE SA", "IKE SA established") cover those steps.
-const statePollInterval = 100 * time.Millisecond
 
 // Run runs the gateway until ctx ends, then shuts it down: SAs deleted at
 // the peers, routes and TUN removed, control socket removed.
@@ -207,9 +200,15 @@ func Run(ctx context.Context, o Options) (err error) {
 		socks.receiveIKE(m.HandlePacket)
 	}()
 
-	d := &Daemon{ike: m, inst: inst, now: time.Now, kick: make(chan struct{}, 1), ikeSettings: s.IKE, ikeQueueDrops: socketQueueDrops(socks)}
-	inst.onChange = d.poke
+	d := &Daemon{ike: m, inst: inst, now: time.Now, ikeSettings: s.IKE, ikeQueueDrops: socketQueueDrops(socks)}
 	d.cfg.Store(o.Config)
+	// Subscribed before anything can happen, so that every state change
+	// gets its line; the log ends when the Manager closes.
+	stateLogDone := make(chan struct{})
+	go func() {
+		defer close(stateLogDone)
+		logStates(log, m.Subscribe().Events())
+	}()
 	ctrl, err := ListenControl(s.ControlSocket, d, log)
 	if err != nil {
 		// The manager has not started anything yet; close it quietly.
@@ -223,15 +222,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		o.Ready()
 	}
 
-	watchDone := make(chan struct{})
-	watchStop := make(chan struct{})
-	go func() {
-		defer close(watchDone)
-		d.watchStates(log, watchStop)
-	}()
+	keepaliveStop := make(chan struct{})
 	if s.NATKeepalive > 0 {
-		// Stopped with the state watcher, before the sockets close.
-		go runKeepalives(watchStop, s.NATKeepalive, m.Status, socks.sendKeepalive, log)
+		// Stopped before the sockets close.
+		go runKeepalives(keepaliveStop, s.NATKeepalive, m.Status, socks.sendKeepalive, log)
 	}
 
 	for done := false; !done; {
@@ -254,8 +248,8 @@ func Run(ctx context.Context, o Options) (err error) {
 		log.Warn("IKE shutdown", "err", err)
 	}
 	cancel()
-	close(watchStop)
-	<-watchDone
+	close(keepaliveStop)
+	<-stateLogDone
 	ctrl.Close()
 	inst.RemoveAll()
 	socks.close()
@@ -276,26 +270,11 @@ type Daemon struct {
 	now  func() time.Time
 	// reloadMu serializes reloads.
 	reloadMu sync.Mutex
-	// kick makes the state watcher look at once (after a control request
-	// or an SA change) instead of at its next tick, so that short states
-	// such as connecting get their log line.
-	kick chan struct{}
 	// For the global status (status.go): the DoS settings, and the
 	// sockets' count of IKE datagrams dropped on a full queue (nil in
 	// tests).
 	ikeSettings   config.IKESettings
 	ikeQueueDrops func() uint64
-}
-
-// poke wakes the state watcher without blocking.
-func (d *Daemon) poke() {
-	if d.kick == nil {
-		return
-	}
-	select {
-	case d.kick <- struct{}{}:
-	default:
-	}
 }
 
 // reload loads the configuration again and applies the difference: a file
@@ -370,7 +349,6 @@ func (d *Daemon) Up(name string) error {
 	if c.Version == config.IKEv1 {
 		return fmt.Errorf("connection %q uses IKEv1 (keyexchange=ikev1), which this build does not negotiate yet", name)
 	}
-	defer d.poke()
 	return d.ike.Up(name)
 }
 
@@ -379,7 +357,6 @@ func (d *Daemon) Down(name string) error {
 	if _, ok := d.cfg.Load().Conn(name); !ok {
 		return fmt.Errorf("no connection named %q", name)
 	}
-	defer d.poke()
 	return d.ike.Down(name)
 }
 
@@ -422,13 +399,13 @@ func (d *Daemon) fill(cs *ConnStatus, st ike.ConnStatus, now time.Time) {
 		}
 		cs.IKE = &IKEStatus{
 			Initiator: st.Initiator, InitiatorSPI: FormatIKESPI(st.SPIi), ResponderSPI: FormatIKESPI(st.SPIr),
-			Proposal: st.IKEAlgorithms, LocalID: st.LocalID, RemoteID: st.RemoteID,
-			NATDetected: st.NATDetected, UptimeSeconds: Uptime(st.Established, now),
+			Proposal: st.Algorithms, LocalID: st.LocalID, RemoteID: st.RemoteID,
+			NATDetected: st.NATDetected(), UptimeSeconds: Uptime(st.Established, now),
 		}
 	}
 	for _, ch := range st.Children {
 		c := ChildStatus{
-			Proposal: ch.ESPAlgorithms, Protocol: "esp",
+			Proposal: ch.Algorithms, Protocol: "esp",
 			SPIIn: FormatSPI(ch.InSPI), SPIOut: FormatSPI(ch.OutSPI), UDPEncap: ch.Encap,
 			LocalTS: tsStrings(ch.LocalTS), RemoteTS: tsStrings(ch.RemoteTS),
 			UptimeSeconds: Uptime(ch.Established, now),
@@ -443,44 +420,25 @@ func (d *Daemon) fill(cs *ConnStatus, st ike.ConnStatus, now time.Time) {
 	}
 }
 
-// watchStates logs one line per connection state change until stop is
-// closed.
-func (d *Daemon) watchStates(log *slog.Logger, stop <-chan struct{}) {
-	last := map[string]string{}
-	tick := time.NewTicker(statePollInterval)
-	defer tick.Stop()
-	for {
-		for _, c := range d.Status() {
-			key := c.State + "\x00" + c.LastError
-			prev, seen := last[c.Name]
-			if seen && prev == key {
-				continue
-			}
-			last[c.Name] = key
-			if !seen && c.State == StateDown {
-				continue // the initial state is not a change
-			}
-			attrs := []any{"conn", c.Name, "state", c.State}
-			if seen {
-				attrs = append(attrs, "from", strings.SplitN(prev, "\x00", 2)[0])
-			}
-			if c.LastError != "" && c.State != StateEstablished {
-				attrs = append(attrs, "reason", c.LastError)
-			}
-			if c.State == StateEstablished && c.IKE != nil {
-				attrs = append(attrs, "ike", c.IKE.Proposal)
-				for _, ch := range c.Children {
-					attrs = append(attrs, "esp", ch.Proposal, "spi_in", ch.SPIIn, "spi_out", ch.SPIOut)
-				}
-			}
-			log.Info("connection state", attrs...)
+// logStates logs one line per connection state change, from IKE's
+// StateChanged events, until events is closed (the Manager closed).
+func logStates(log *slog.Logger, events <-chan ike.Event) {
+	for ev := range events {
+		sc, ok := ev.(ike.StateChanged)
+		if !ok {
+			continue
 		}
-		select {
-		case <-stop:
-			return
-		case <-tick.C:
-		case <-d.kick:
+		attrs := []any{"conn", sc.Conn, "state", sc.To, "from", sc.From}
+		if sc.Reason != "" && sc.To != ike.StateEstablished {
+			attrs = append(attrs, "reason", sc.Reason)
 		}
+		if sc.To == ike.StateEstablished {
+			attrs = append(attrs, "ike", sc.Status.Algorithms)
+			for _, ch := range sc.Status.Children {
+				attrs = append(attrs, "esp", ch.Algorithms, "spi_in", FormatSPI(ch.InSPI), "spi_out", FormatSPI(ch.OutSPI))
+			}
+		}
+		log.Info("connection state", attrs...)
 	}
 }
 

@@ -30,6 +30,7 @@ func (f *fakeIKE) Acquire(name string)                                   {}
 func (f *fakeIKE) Status() []ike.ConnStatus                              { return f.status }
 func (f *fakeIKE) Close(ctx context.Context) error                       { return nil }
 func (f *fakeIKE) ReloadConfig(cfg *config.Config)                       { f.ups = append(f.ups, "reload") }
+func (f *fakeIKE) Subscribe() *ike.Subscription                          { return nil }
 
 const testConf = `config setup
 
@@ -79,12 +80,12 @@ func TestDaemonStatus(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
 	fi := &fakeIKE{status: []ike.ConnStatus{{
-		Name: "up", State: ike.StateEstablished, Initiator: true, SPIi: 0x0102030405060708, SPIr: 0x1112131415161718,
-		Local: netip.MustParseAddrPort("198.51.100.1:4500"), Remote: netip.MustParseAddrPort("198.51.100.2:4500"),
-		LocalID: "198.51.100.1", RemoteID: "198.51.100.2", IKEAlgorithms: "aes128-sha256-prfsha256-modp2048",
-		NATDetected: true, Established: now.Add(-90 * time.Second),
-		Children: []ike.ChildStatus{{InSPI: 0x1000, OutSPI: 0x2000, ESPAlgorithms: "aes128gcm16",
-			LocalTS: []config.TrafficSelector{ts("10.1.0.0/24")}, RemoteTS: []config.TrafficSelector{ts("10.2.0.0/24")},
+		Name: "up", State: ike.StateEstablished, IKEInfo: ike.IKEInfo{Initiator: true, SPIi: 0x0102030405060708, SPIr: 0x1112131415161718,
+			Local: netip.MustParseAddrPort("198.51.100.1:4500"), Remote: netip.MustParseAddrPort("198.51.100.2:4500"),
+			LocalID: "198.51.100.1", RemoteID: "198.51.100.2", Algorithms: "aes128-sha256-prfsha256-modp2048",
+			NATRemote: true, Established: now.Add(-90 * time.Second)},
+		Children: []ike.ChildInfo{{InSPI: 0x1000, OutSPI: 0x2000, Algorithms: "aes128gcm16",
+			LocalTS: []spd.TS{ts("10.1.0.0/24")}, RemoteTS: []spd.TS{ts("10.2.0.0/24")},
 			Encap: true, Established: now.Add(-60 * time.Second)}},
 	}}}
 	sa := table.Inbound(0x1000)

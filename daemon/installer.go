@@ -60,9 +60,6 @@ type Installer struct {
 	// SA and its policies are in, with the SAs' policy ID: the daemon sends
 	// the packets a trap policy held.
 	onInstalled func(policyID uint32)
-	// onChange, if set, is called (without the lock held) after any CHILD
-	// SA was installed, removed or moved to a new peer endpoint.
-	onChange func()
 
 	// rekeys queues the SPIs whose soft byte/packet limit the dataplane
 	// reported (SAEvent runs on the packet path and must not block);
@@ -107,8 +104,8 @@ type installedChild struct {
 	in, out       *sad.SA
 	rules         []spd.Rule
 	routes        []netip.Prefix
-	localTS       []config.TrafficSelector
-	remoteTS      []config.TrafficSelector
+	localTS       []spd.TS
+	remoteTS      []spd.TS
 	encr, integ   transform.Transform
 	inSPI, outSPI uint32
 }
@@ -135,7 +132,6 @@ func NewInstaller(table *sad.Table, live *spd.Live, router Router, defaultReplay
 }
 
 var _ ike.ChildInstaller = (*Installer)(nil)
-var _ ike.OutboundSwitcher = (*Installer)(nil)
 
 // AllocateSPI implements ike.ChildInstaller.
 func (in *Installer) AllocateSPI() (uint32, error) { return in.sad.AllocateSPI() }
@@ -203,7 +199,6 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 	if in.onInstalled != nil {
 		in.onInstalled(policyID)
 	}
-	in.changed()
 	return nil
 }
 
@@ -268,12 +263,6 @@ func (in *Installer) RunPeerMoves(stop <-chan struct{}, move func(inSPI uint32, 
 	}
 }
 
-func (in *Installer) changed() {
-	if in.onChange != nil {
-		in.onChange()
-	}
-}
-
 func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []spd.Selector, policyID uint32) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -303,9 +292,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	for _, s := range pairs {
 		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID})
 	}
-	for _, ts := range c.RemoteTS {
-		ch.routes = append(ch.routes, ts.Prefix.Masked())
-	}
+	ch.routes = routesOf(c.RemoteTS)
 	in.children[c.InSPI] = ch
 	if err := in.publishLocked(); err != nil {
 		delete(in.children, c.InSPI)
@@ -325,7 +312,6 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 
 // Remove implements ike.ChildInstaller.
 func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
-	defer in.changed()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	ch, ok := in.children[inSPI]
@@ -377,7 +363,6 @@ func (in *Installer) UpdateRemote(conn string, inSPI, outSPI uint32, remote neti
 	if old != remote {
 		in.log.Info("CHILD SA moved to the peer's new endpoint", "conn", conn, "spi_in", FormatSPI(inSPI),
 			"spi_out", FormatSPI(outSPI), "from", old, "to", remote)
-		in.changed()
 	}
 	return nil
 }
@@ -387,7 +372,6 @@ func (in *Installer) UpdateRemote(conn string, inSPI, outSPI uint32, remote neti
 // becomes the current one of its policy once the peer is known to have
 // installed its inbound partner; the previous outbound SA is retired.
 func (in *Installer) SwitchOutbound(conn string, inSPI uint32) error {
-	defer in.changed()
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	ch, ok := in.children[inSPI]
@@ -415,7 +399,7 @@ func (in *Installer) hasPolicyLocked(policyID uint32) bool {
 
 // InstallTrap implements ike.ChildInstaller.
 func (in *Installer) InstallTrap(conn config.Conn) error {
-	pairs, err := selectorPairs(conn.Local.Subnets, conn.Remote.Subnets)
+	pairs, err := selectorPairs(config.SubnetTS(conn.Local.Subnets), config.SubnetTS(conn.Remote.Subnets))
 	if err != nil {
 		return fmt.Errorf("conn %q: %w", conn.Name, err)
 	}
@@ -429,9 +413,7 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	for _, s := range pairs {
 		t.rules = append(t.rules, spd.Rule{Selector: s, Action: spd.Trap, PolicyID: t.policyID, Priority: trapPriority})
 	}
-	for _, ts := range conn.Remote.Subnets {
-		t.routes = append(t.routes, ts.Prefix.Masked())
-	}
+	t.routes = routesOf(config.SubnetTS(conn.Remote.Subnets))
 	in.traps[conn.Name] = t
 	if err := in.publishLocked(); err != nil {
 		delete(in.traps, conn.Name)
@@ -440,7 +422,7 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	if err := in.addRoutesLocked(t.routes); err != nil {
 		in.log.Warn("adding routes to the TUN failed", "conn", conn.Name, "err", err)
 	}
-	in.log.Info("trap policy installed", "conn", conn.Name, "local_ts", tsStrings(conn.Local.Subnets), "remote_ts", tsStrings(conn.Remote.Subnets))
+	in.log.Info("trap policy installed", "conn", conn.Name, "local_ts", tsStrings(config.SubnetTS(conn.Local.Subnets)), "remote_ts", tsStrings(config.SubnetTS(conn.Remote.Subnets)))
 	return nil
 }
 
@@ -579,32 +561,13 @@ func (in *Installer) removeRoutesLocked(ps []netip.Prefix) {
 	}
 }
 
-// selectorPairs turns traffic selector lists into SPD selectors for every
-// (local, remote) pair of the same address family.
-func selectorPairs(local, remote []config.TrafficSelector) ([]spd.Selector, error) {
-	var out []spd.Selector
-	for _, l := range local {
-		for _, r := range remote {
-			if l.Prefix.Addr().Is4() != r.Prefix.Addr().Is4() {
-				continue
-			}
-			proto := l.Proto
-			if proto == 0 {
-				proto = r.Proto
-			} else if r.Proto != 0 && r.Proto != proto {
-				continue
-			}
-			s := spd.Selector{
-				Local:       spd.PrefixRange(l.Prefix.Masked()),
-				Remote:      spd.PrefixRange(r.Prefix.Masked()),
-				Protocol:    proto,
-				LocalPorts:  ports(l),
-				RemotePorts: ports(r),
-			}
-			if err := s.Validate(); err != nil {
-				return nil, fmt.Errorf("traffic selectors %s === %s: %w", l, r, err)
-			}
-			out = append(out, s)
+// selectorPairs turns traffic selector lists into the SPD selectors they
+// protect (spd.Pairs), and refuses lists that give none or an invalid one.
+func selectorPairs(local, remote []spd.TS) ([]spd.Selector, error) {
+	out := spd.Pairs(local, remote)
+	for _, s := range out {
+		if err := s.Validate(); err != nil {
+			return nil, fmt.Errorf("traffic selectors %s: %w", s, err)
 		}
 	}
 	if len(out) == 0 {
@@ -613,16 +576,23 @@ func selectorPairs(local, remote []config.TrafficSelector) ([]spd.Selector, erro
 	return out, nil
 }
 
-// ports maps a selector's port range; config uses 0-65535 for "any", as
-// the SPD does, and 0-0 is a real (ICMP echo reply) selector in both.
-func ports(ts config.TrafficSelector) spd.PortRange {
-	return spd.PortRange{From: ts.PortLo, To: ts.PortHi}
+// routesOf are the prefixes to route into the TUN for remote selectors.
+func routesOf(remote []spd.TS) []netip.Prefix {
+	var out []netip.Prefix
+	for _, ts := range remote {
+		out = append(out, ts.Range.Prefixes()...)
+	}
+	return out
 }
 
-func tsStrings(ts []config.TrafficSelector) []string {
-	out := make([]string, len(ts))
-	for i, t := range ts {
-		out[i] = t.String()
+// tsStrings renders selectors for logs and the status, one CIDR string per
+// prefix (a range that is not a prefix becomes several).
+func tsStrings(ts []spd.TS) []string {
+	out := []string{}
+	for _, t := range ts {
+		for _, p := range t.Split() {
+			out = append(out, p.String())
+		}
 	}
 	return out
 }

@@ -28,9 +28,11 @@ func (r *recRouter) RemoveRoute(p netip.Prefix) error {
 	return nil
 }
 
-func ts(s string) config.TrafficSelector {
+func subnet(s string) config.TrafficSelector {
 	return config.TrafficSelector{Prefix: netip.MustParsePrefix(s), PortHi: 65535}
 }
+
+func ts(s string) spd.TS { return spd.PrefixTS(netip.MustParsePrefix(s)) }
 
 func gcmChild(conn string, reqID, in, out uint32) ike.ChildSA {
 	key := func(b byte) []byte { return bytes.Repeat([]byte{b}, 20) } // AES-128 key + 4-byte salt
@@ -41,7 +43,7 @@ func gcmChild(conn string, reqID, in, out uint32) ike.ChildSA {
 		InEncrKey: key(1), OutEncrKey: key(2),
 		Local: netip.MustParseAddrPort("198.51.100.1:4500"), Remote: netip.MustParseAddrPort("198.51.100.2:4500"),
 		Encap:   true,
-		LocalTS: []config.TrafficSelector{ts("10.1.0.0/24")}, RemoteTS: []config.TrafficSelector{ts("10.2.0.0/24")},
+		LocalTS: []spd.TS{ts("10.1.0.0/24")}, RemoteTS: []spd.TS{ts("10.2.0.0/24")},
 		ReplayWindow: -1,
 	}
 }
@@ -155,8 +157,8 @@ func TestInstallerTrap(t *testing.T) {
 	inst := NewInstaller(table, live, r, 1024, nil)
 	var released []uint32
 	inst.onInstalled = func(p uint32) { released = append(released, p) }
-	conn := config.Conn{Name: "trap", Local: config.End{Subnets: []config.TrafficSelector{ts("10.1.0.0/24")}},
-		Remote: config.End{Subnets: []config.TrafficSelector{ts("10.2.0.0/24")}}}
+	conn := config.Conn{Name: "trap", Local: config.End{Subnets: []config.TrafficSelector{subnet("10.1.0.0/24")}},
+		Remote: config.End{Subnets: []config.TrafficSelector{subnet("10.2.0.0/24")}}}
 	if err := inst.InstallTrap(conn); err != nil {
 		t.Fatal(err)
 	}

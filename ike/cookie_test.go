@@ -1,4 +1,4 @@
-package ikev2
+package ike
 
 import (
 	"net/netip"

@@ -1,4 +1,4 @@
-package ikev2
+package ike
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
 
@@ -27,9 +28,9 @@ func initRequest(t testing.TB, spi uint64) []byte {
 	defer ke.Close()
 	h := message.Header{SPIi: spi, MajorVersion: 2, Exchange: message.IKE_SA_INIT, Flags: message.FlagInitiator}
 	return message.AppendMessage(nil, h,
-		message.SA{Proposals: wireProposals(ps, message.ProtoIKE, nil, false)},
+		message.SA{Proposals: wireOffer(ps)},
 		message.KE{Group: transform.KEECP256, Data: ke.PublicKey()},
-		message.Nonce{Data: newNonce()})
+		message.Nonce{Data: testNonce()})
 }
 
 // responder is a Manager for B's side of confPair whose answers are
@@ -137,13 +138,23 @@ func TestCookieCounter(t *testing.T) {
 // is counted; one for an SA that has ended is not.
 func TestQueueDropCounter(t *testing.T) {
 	r := newResponder(t, Options{})
-	full := &ikeSA{m: r.m, events: make(chan func()), done: make(chan struct{})}
-	r.m.deliver(full, func() {})
-	r.m.deliver(full, func() {})
-	gone := &ikeSA{m: r.m, events: make(chan func()), done: make(chan struct{})}
+	var from, to netip.AddrPort
+	full := &stuckSA{done: make(chan struct{})}
+	r.m.deliver(full, to, from, nil)
+	r.m.deliver(full, to, from, nil)
+	gone := &stuckSA{done: make(chan struct{})}
 	close(gone.done)
-	r.m.deliver(gone, func() {})
+	r.m.deliver(gone, to, from, nil)
 	if c := r.m.Counters(); c.QueueDrops != 2 {
 		t.Fatalf("QueueDrops = %d, want 2", c.QueueDrops)
 	}
 }
+
+// stuckSA is an IKE SA whose event queue is always full.
+type stuckSA struct {
+	shared.SA
+	done chan struct{}
+}
+
+func (s *stuckSA) Done() <-chan struct{}                      { return s.done }
+func (s *stuckSA) Deliver(_, _ netip.AddrPort, _ []byte) bool { return false }

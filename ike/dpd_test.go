@@ -1,4 +1,4 @@
-package ikev2
+package ike
 
 import (
 	"testing"
@@ -105,13 +105,9 @@ func TestCloseAction(t *testing.T) {
 						t.Fatal(err)
 					}
 				} else {
-					b.m.mu.Lock()
-					var sa *ikeSA
-					for _, x := range b.m.sas {
-						sa = x
+					if !b.m.DeleteChild(b.inst.all()[0].InSPI) {
+						t.Fatal("B's IKE SA did not take the request to delete its CHILD SA")
 					}
-					b.m.mu.Unlock()
-					sa.post(func() { sa.deleteChild(sa.children[0]) })
 				}
 				synctest.Wait()
 				s := status(a, "net")

@@ -1,4 +1,4 @@
-package ikev2
+package ike
 
 import (
 	"strconv"
@@ -32,8 +32,7 @@ func TestFragmentedAuth(t *testing.T) {
 				ca, cb := confPair("net", tc.extraA, "")
 				ca = strings.NewReplacer("leftsubnet=10.1.0.0/24", "leftsubnet="+subnets(1), "rightsubnet=10.2.0.0/24", "rightsubnet="+subnets(2)).Replace(ca)
 				cb = strings.NewReplacer("leftsubnet=10.2.0.0/24", "leftsubnet="+subnets(2), "rightsubnet=10.1.0.0/24", "rightsubnet="+subnets(1)).Replace(cb)
-				a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
-				a.m.opts.FragmentSize, b.m.opts.FragmentSize = 400, 400
+				a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{fragmentSize: 400})
 				a.m.Up("net")
 				synctest.Wait()
 				if s := status(a, "net"); s.State != StateEstablished || len(s.Children) != 1 {
@@ -65,21 +64,3 @@ func TestFragmentedAuth(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
-
-// TestReassemblyLimits: more than 255 fragments, or more than 64 KiB of
-// held fragments, abandon the message.
-func TestReassemblyLimits(t *testing.T) {
-	sa := &ikeSA{}
-	if err := sa.limitReassembly(maxFragments+1, 100); err == nil {
-		t.Error("256 fragments accepted")
-	}
-	sa = &ikeSA{}
-	for i := range maxReassembly / 1280 {
-		if err := sa.limitReassembly(maxFragments, 1280); err != nil {
-			t.Fatalf("fragment %d (%d bytes held): %v", i, sa.fragBytes, err)
-		}
-	}
-	if err := sa.limitReassembly(maxFragments, 1280); err == nil {
-		t.Errorf("%d bytes of fragments held", sa.fragBytes)
-	}
-}

@@ -1,4 +1,4 @@
-package ikev2
+package ike
 
 import (
 	"context"
@@ -26,7 +26,7 @@ func FuzzResponder(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	offer := wireProposals(ps, message.ProtoIKE, nil, false)
+	offer := wireOffer(ps)
 	from, to := netip.AddrPortFrom(addrA, 500), netip.AddrPortFrom(addrB, 500)
 	for _, g := range []transform.ID{transform.KEECP256, transform.KECurve25519} {
 		ke, err := transform.NewKeyExchange(g)
@@ -37,13 +37,13 @@ func FuzzResponder(f *testing.F) {
 		body := []message.Payload{
 			message.SA{Proposals: offer},
 			message.KE{Group: g, Data: ke.PublicKey()},
-			message.Nonce{Data: newNonce()},
-			message.Notify{Type: message.NAT_DETECTION_SOURCE_IP, Data: natHash(h.SPIi, 0, from, false)},
-			message.Notify{Type: message.NAT_DETECTION_DESTINATION_IP, Data: natHash(h.SPIi, 0, to, false)},
+			message.Nonce{Data: testNonce()},
+			message.Notify{Type: message.NAT_DETECTION_SOURCE_IP, Data: natHashOf(h.SPIi, from)},
+			message.Notify{Type: message.NAT_DETECTION_DESTINATION_IP, Data: natHashOf(h.SPIi, to)},
 			message.Notify{Type: message.IKEV2_FRAGMENTATION_SUPPORTED},
 		}
 		f.Add(message.AppendMessage(nil, h, body...))
-		f.Add(message.AppendMessage(nil, h, append([]message.Payload{message.Notify{Type: message.COOKIE, Data: make([]byte, cookieLen)}}, body...)...))
+		f.Add(message.AppendMessage(nil, h, append([]message.Payload{message.Notify{Type: message.COOKIE, Data: make([]byte, 4+32)}}, body...)...))
 		ke.Close()
 	}
 	f.Add(message.AppendMessage(nil, message.Header{SPIi: 1, SPIr: 2, MajorVersion: 2, Exchange: message.IKE_AUTH, Flags: message.FlagInitiator, MessageID: 1},

@@ -1,8 +1,9 @@
-package ikev2
+package ike
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
 
 // fakeClock is a manual clock: timers fire only when Advance passes them.
@@ -169,6 +172,17 @@ func (f *fakeInstaller) RemoveTrap(name string) error {
 	return nil
 }
 
+// SwitchOutbound accepts the switch of any installed CHILD SA (the
+// fake keeps no outbound state; rekeycollision_test's dataplane does).
+func (f *fakeInstaller) SwitchOutbound(conn string, in uint32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sa, ok := f.sas[in]; !ok || sa.Conn != conn {
+		return fmt.Errorf("no SA %s %08x to switch to", conn, in)
+	}
+	return nil
+}
+
 func (f *fakeInstaller) all() []ChildSA {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -266,6 +280,7 @@ func (n *fakeNet) packets() []packet {
 type node struct {
 	m    *Manager
 	inst *fakeInstaller
+	ref  *installerRef // what the Manager installs through (forwards to inst)
 	addr netip.Addr
 }
 
@@ -301,6 +316,69 @@ type testOpts struct {
 	cookieThreshold int
 	tries           int
 	encapA, encapB  Encapsulation
+	fragmentSize    int
+}
+
+// wireOffer renders configured IKE proposals as an IKE_SA_INIT initiator
+// offers them.
+func wireOffer(ps []config.Proposal) []message.Proposal {
+	var out []message.Proposal
+	for _, p := range shared.Offer(ps, shared.ProtoIKE, nil, false) {
+		wp := message.Proposal{Number: p.Number, Protocol: message.ProtoIKE}
+		for _, t := range p.Transforms {
+			wp.Transforms = append(wp.Transforms, message.Transform{Transform: t})
+		}
+		out = append(out, wp)
+	}
+	return out
+}
+
+// testNonce is a fresh 32-byte nonce.
+func testNonce() []byte {
+	n := make([]byte, 32)
+	rand.Read(n)
+	return n
+}
+
+// natHashOf is the NAT_DETECTION_*_IP data of an endpoint before the
+// responder's SPI is known.
+func natHashOf(spiI uint64, ap netip.AddrPort) []byte {
+	h := message.NATDetectionHash(spiI, 0, ap)
+	return h[:]
+}
+
+// installerRef is the installer a test Manager gets: it forwards to a
+// node's fakeInstaller, or to whatever a test puts in front of it later
+// (withDataplanes).
+type installerRef struct {
+	mu  sync.Mutex
+	cur ChildInstaller
+}
+
+func (r *installerRef) get() ChildInstaller {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cur
+}
+
+func (r *installerRef) set(i ChildInstaller) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cur = i
+}
+
+func (r *installerRef) AllocateSPI() (uint32, error) { return r.get().AllocateSPI() }
+func (r *installerRef) Install(sa ChildSA) error     { return r.get().Install(sa) }
+func (r *installerRef) Remove(conn string, in, out uint32) error {
+	return r.get().Remove(conn, in, out)
+}
+func (r *installerRef) UpdateRemote(conn string, in, out uint32, remote netip.AddrPort) error {
+	return r.get().UpdateRemote(conn, in, out, remote)
+}
+func (r *installerRef) InstallTrap(c config.Conn) error { return r.get().InstallTrap(c) }
+func (r *installerRef) RemoveTrap(conn string) error    { return r.get().RemoveTrap(conn) }
+func (r *installerRef) SwitchOutbound(conn string, in uint32) error {
+	return r.get().SwitchOutbound(conn, in)
 }
 
 // pair builds two gateways A (198.51.100.1) and B (203.0.113.1) with the
@@ -319,8 +397,10 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 		if tries == 0 {
 			tries = 5
 		}
+		ref := &installerRef{cur: inst}
 		m, err := NewManager(Options{
-			Config: cfg, Send: net.send, Installer: inst, Clock: clk,
+			Config: cfg, Send: net.send, Installer: ref, Clock: clk,
+			FragmentSize:    o.fragmentSize,
 			Logger:          logger.With("node", name),
 			Retransmit:      config.RetransmitSettings{Timeout: 4 * time.Second, Base: 1.8, Tries: tries},
 			LocalAddrs:      []netip.Addr{addr},
@@ -331,7 +411,7 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 			t.Fatal(err)
 		}
 		net.nodes[addr] = m
-		return &node{m: m, inst: inst, addr: addr}
+		return &node{m: m, inst: inst, ref: ref, addr: addr}
 	}
 	a = mk(addrA, confA, secA, 0xa0000000, "A")
 	b = mk(addrB, confB, secB, 0xb0000000, "B")
@@ -471,3 +551,18 @@ func indent(s string) string {
 
 // discardLogger drops everything (fuzzing would drown in logs).
 var discardLogger = slog.New(slog.DiscardHandler)
+
+// notifiesOf parses the notify payloads among ps; malformed ones are
+// skipped.
+func notifiesOf(ps []message.RawPayload) []message.Notify {
+	var out []message.Notify
+	for _, p := range ps {
+		if p.Type != message.PayloadN {
+			continue
+		}
+		if n, _, err := message.ParseNotify(p.Body); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}

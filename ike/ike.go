@@ -1,40 +1,75 @@
 // Package ike is ipsecgw's IKE negotiator as the rest of the program sees
-// it. For now it re-exports the IKEv2 engine (ike/ikev2), which holds the
-// Manager; the Manager moves here as the facade over the version engines
-// in the following steps.
+// it: a Manager that owns every IKE SA of the daemon, whatever its IKE
+// version, and tells the rest of the program what happened through typed
+// events.
+//
+// # Layout
+//
+//	ike          the facade: Manager (registry of IKE SAs by our SPI,
+//	             half-open and cookie accounting, conn status folded from
+//	             events, subscriptions, conn policies: keyingtries,
+//	             dpdaction/closeaction, trap holds), version dispatch
+//	ike/shared   what the engines and the facade share: the Host and SA
+//	             interfaces between them, events, status types, the
+//	             ChildInstaller, proposal selection, traffic selector
+//	             narrowing, identities, the retransmission schedule
+//	ike/ikev2    the IKEv2 engine (RFC 7296): IKE SAs as event loops of
+//	             tasks; ike/ikev2/message is its wire codec
+//
+// An IKEv1 engine (ISAKMP main, aggressive and quick mode) goes beside
+// ike/ikev2 as ike/ikev1 with its codec in ike/ikev1/isakmp, over the same
+// shared pieces; the Manager dispatches received datagrams on the ISAKMP
+// header's major version.
+//
+// # Events
+//
+// Engines report each change as it happens (shared.Event: Initiating,
+// IKEUp, IKEUpdated, IKERekeyed, IKEDown, ChildUp, ChildRekeyed,
+// ChildDown, Failure); the Manager folds them into the conn status and
+// adds StateChanged when a conn's state or failure text changed. Every
+// subscriber (Manager.Subscribe) gets every event in order, without the
+// Manager ever waiting for it: the daemon's state log, metrics, sd_notify
+// and updown scripts read them. Status() answers from the folded state.
+//
+// # Policies
+//
+// What follows from an event is decided here, the same way for every IKE
+// version: keyingtries and the fixed-interval retry of auto=start conns,
+// dpdaction= when the peer stopped answering (IKEDown with CausePeerDead)
+// and closeaction= when it deleted the IKE SA (CausePeerDeleted), and the
+// trap policies of the hold actions (policy.go).
 package ike
 
-import "github.com/ipsecgw/ipsecgw/ike/ikev2"
+import "github.com/ipsecgw/ipsecgw/ike/shared"
 
+// The types the rest of the program uses, defined in ike/shared so that
+// the engines can use them too.
 type (
-	Manager          = ikev2.Manager
-	Options          = ikev2.Options
-	Encapsulation    = ikev2.Encapsulation
-	Clock            = ikev2.Clock
-	Timer            = ikev2.Timer
-	ChildInstaller   = ikev2.ChildInstaller
-	OutboundSwitcher = ikev2.OutboundSwitcher
-	ChildSA          = ikev2.ChildSA
-	State            = ikev2.State
-	ConnStatus       = ikev2.ConnStatus
-	ChildStatus      = ikev2.ChildStatus
-	Counters         = ikev2.Counters
+	ChildInstaller = shared.ChildInstaller
+	ChildSA        = shared.ChildSA
+	Clock          = shared.Clock
+	Timer          = shared.Timer
+	Encapsulation  = shared.Encapsulation
+	State          = shared.State
+	ConnStatus     = shared.ConnStatus
+	IKEInfo        = shared.IKEInfo
+	ChildInfo      = shared.ChildInfo
+	Event          = shared.Event
+	Cause          = shared.Cause
 )
 
-var NewManager = ikev2.NewManager
-
+// Encapsulation policies and conn states (see ike/shared).
 const (
-	EncapNAT                 = ikev2.EncapNAT
-	EncapAuto                = ikev2.EncapAuto
-	EncapUDP                 = ikev2.EncapUDP
-	DefaultCookieThreshold   = ikev2.DefaultCookieThreshold
-	DefaultCookieThresholdIP = ikev2.DefaultCookieThresholdIP
-	DefaultHalfOpenTimeout   = ikev2.DefaultHalfOpenTimeout
-	DefaultFragmentSize      = ikev2.DefaultFragmentSize
-	MaxHalfOpen              = ikev2.MaxHalfOpen
-	StateDown                = ikev2.StateDown
-	StateConnecting          = ikev2.StateConnecting
-	StateEstablished         = ikev2.StateEstablished
-	StatePhase1Failed        = ikev2.StatePhase1Failed
-	StatePhase2Failed        = ikev2.StatePhase2Failed
+	EncapNAT          = shared.EncapNAT
+	EncapAuto         = shared.EncapAuto
+	EncapUDP          = shared.EncapUDP
+	StateDown         = shared.StateDown
+	StateConnecting   = shared.StateConnecting
+	StateEstablished  = shared.StateEstablished
+	StatePhase1Failed = shared.StatePhase1Failed
+	StatePhase2Failed = shared.StatePhase2Failed
 )
+
+// StateChanged is the event the Manager adds when a conn's state or
+// failure text changed (see ike/shared).
+type StateChanged = shared.StateChanged

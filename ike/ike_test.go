@@ -1,4 +1,4 @@
-package ikev2
+package ike
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/spd"
 )
 
 func TestEstablishProposals(t *testing.T) {
@@ -35,19 +35,19 @@ func TestEstablishProposals(t *testing.T) {
 				if sa.SPIi != sb.SPIi || sa.SPIr != sb.SPIr || sa.SPIi == 0 || sa.SPIr == 0 {
 					t.Errorf("IKE SPIs differ: %x/%x vs %x/%x", sa.SPIi, sa.SPIr, sb.SPIi, sb.SPIr)
 				}
-				if sa.IKEAlgorithms != sb.IKEAlgorithms || sa.IKEAlgorithms == "" {
-					t.Errorf("IKE algorithms %q vs %q", sa.IKEAlgorithms, sb.IKEAlgorithms)
+				if sa.Algorithms != sb.Algorithms || sa.Algorithms == "" {
+					t.Errorf("IKE algorithms %q vs %q", sa.Algorithms, sb.Algorithms)
 				}
 				if !sa.Initiator || sb.Initiator {
 					t.Errorf("roles: A initiator=%v, B initiator=%v", sa.Initiator, sb.Initiator)
 				}
-				if len(sa.Children) != 1 || len(sb.Children) != 1 || sa.Children[0].ESPAlgorithms != sb.Children[0].ESPAlgorithms {
+				if len(sa.Children) != 1 || len(sb.Children) != 1 || sa.Children[0].Algorithms != sb.Children[0].Algorithms {
 					t.Fatalf("children %+v / %+v", sa.Children, sb.Children)
 				}
-				t.Logf("IKE %s, ESP %s", sa.IKEAlgorithms, sa.Children[0].ESPAlgorithms)
+				t.Logf("IKE %s, ESP %s", sa.Algorithms, sa.Children[0].Algorithms)
 				checkMatching(t, a, b)
 				ch := a.inst.all()[0]
-				if got := ch.LocalTS[0].Prefix.String() + "|" + ch.RemoteTS[0].Prefix.String(); got != "10.1.0.0/24|10.2.0.0/24" {
+				if got := ch.LocalTS[0].String() + "|" + ch.RemoteTS[0].String(); got != "10.1.0.0/24|10.2.0.0/24" {
 					t.Errorf("A's selectors %s", got)
 				}
 				if ch.Encap {
@@ -69,10 +69,10 @@ func TestExpectedAlgorithms(t *testing.T) {
 		a.m.Up("net")
 		synctest.Wait()
 		s := status(a, "net")
-		if s.IKEAlgorithms != "aes256-sha512-prfsha512-ecp384" {
-			t.Errorf("IKE algorithms %q", s.IKEAlgorithms)
+		if s.Algorithms != "aes256-sha512-prfsha512-ecp384" {
+			t.Errorf("IKE algorithms %q", s.Algorithms)
 		}
-		if len(s.Children) != 1 || s.Children[0].ESPAlgorithms != "aes256gcm16" {
+		if len(s.Children) != 1 || s.Children[0].Algorithms != "aes256gcm16" {
 			t.Errorf("ESP algorithms %+v (no PFS group in IKE_AUTH)", s.Children)
 		}
 		ch := a.inst.all()[0]
@@ -90,8 +90,8 @@ func TestInvalidKERetry(t *testing.T) {
 		a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
 		a.m.Up("net")
 		synctest.Wait()
-		if s := status(a, "net"); s.State != StateEstablished || !strings.HasSuffix(s.IKEAlgorithms, "ecp256") {
-			t.Fatalf("A: %s %q %s", s.State, s.IKEAlgorithms, s.Reason)
+		if s := status(a, "net"); s.State != StateEstablished || !strings.HasSuffix(s.Algorithms, "ecp256") {
+			t.Fatalf("A: %s %q %s", s.State, s.Algorithms, s.Reason)
 		}
 		inits := 0
 		for _, p := range net.packets() {
@@ -200,10 +200,12 @@ func TestNarrowing(t *testing.T) {
 	})
 }
 
-func tsList(ts []config.TrafficSelector) string {
+func tsList(ts []spd.TS) string {
 	var s []string
 	for _, t := range ts {
-		s = append(s, t.String())
+		for _, p := range t.Split() {
+			s = append(s, p.String())
+		}
 	}
 	return strings.Join(s, ",")
 }

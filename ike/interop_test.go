@@ -448,8 +448,9 @@ func (f *recInstaller) UpdateRemote(conn string, in, out uint32, remote netip.Ad
 	return nil
 }
 
-func (f *recInstaller) InstallTrap(config.Conn) error { return nil }
-func (f *recInstaller) RemoveTrap(string) error       { return nil }
+func (f *recInstaller) InstallTrap(config.Conn) error       { return nil }
+func (f *recInstaller) RemoveTrap(string) error             { return nil }
+func (f *recInstaller) SwitchOutbound(string, uint32) error { return nil }
 
 func (f *recInstaller) all() []ChildSA {
 	f.mu.Lock()
@@ -685,8 +686,8 @@ func TestInteropFailures(t *testing.T) {
 		m := start("aes128-sha256-modp2048-ecp256!")
 		m.Up("s2s")
 		s := waitState(t, m, "s2s", StateEstablished)
-		if !strings.HasSuffix(s.IKEAlgorithms, "ecp256") {
-			t.Errorf("IKE algorithms %s", s.IKEAlgorithms)
+		if !strings.HasSuffix(s.Algorithms, "ecp256") {
+			t.Errorf("IKE algorithms %s", s.Algorithms)
 		}
 		m.Down("s2s")
 		ch.WaitDown(ctx, "s2s")
@@ -764,8 +765,8 @@ func TestInteropBehindNAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !s.NATDetected || !sa.NATRemote {
-		t.Errorf("NAT: ours %v, charon nat-remote %v", s.NATDetected, sa.NATRemote)
+	if !s.NATDetected() || !sa.NATRemote {
+		t.Errorf("NAT: ours %v, charon nat-remote %v", s.NATDetected(), sa.NATRemote)
 	}
 	got := inst.all()
 	if len(got) != 1 || !got[0].Encap || got[0].Local.Port() != 4500 || got[0].Remote.Port() != 4500 {

@@ -1,4 +1,4 @@
-package ikev2
+package ike
 
 import (
 	"net/netip"
@@ -25,8 +25,8 @@ func TestPeerNATMappingChangeFollowed(t *testing.T) {
 		a.m.Up("net")
 		synctest.Wait()
 		before := netip.MustParseAddrPort("198.51.100.1:14500")
-		if s := status(b, "net"); s.State != StateEstablished || s.Remote != before || !s.NATDetected {
-			t.Fatalf("B: %s %v nat=%v %s", s.State, s.Remote, s.NATDetected, s.Reason)
+		if s := status(b, "net"); s.State != StateEstablished || s.Remote != before || !s.NATDetected() {
+			t.Fatalf("B: %s %v nat=%v %s", s.State, s.Remote, s.NATDetected(), s.Reason)
 		}
 
 		net.mu.Lock()
@@ -69,8 +69,8 @@ func TestPeerNewPortWithoutNATIgnored(t *testing.T) {
 		a.m.Up("net")
 		synctest.Wait()
 		s := status(b, "net")
-		if s.State != StateEstablished || s.NATDetected {
-			t.Fatalf("B: %s nat=%v %s", s.State, s.NATDetected, s.Reason)
+		if s.State != StateEstablished || s.NATDetected() {
+			t.Fatalf("B: %s nat=%v %s", s.State, s.NATDetected(), s.Reason)
 		}
 		before := s.Remote
 		// A's packets now appear from port+7 (and come back from it).

@@ -1,4 +1,4 @@
-package ikev2
+package ike
 
 import (
 	"fmt"
@@ -25,7 +25,7 @@ type dataplane struct {
 	violations []string
 }
 
-var _ OutboundSwitcher = (*dataplane)(nil)
+var _ ChildInstaller = (*dataplane)(nil)
 
 // withDataplanes puts dataplanes in front of the installers of a and b.
 // It must run before either Manager installs anything.
@@ -33,7 +33,8 @@ func withDataplanes(a, b *node) (da, db *dataplane) {
 	da = &dataplane{fakeInstaller: a.inst, name: "A", current: map[string]uint32{}}
 	db = &dataplane{fakeInstaller: b.inst, name: "B", current: map[string]uint32{}}
 	da.peer, db.peer = db, da
-	a.m.opts.Installer, b.m.opts.Installer = da, db
+	a.ref.set(da)
+	b.ref.set(db)
 	return da, db
 }
 

@@ -1,4 +1,4 @@
-package ikev2
+package ike
 
 import (
 	"math/rand/v2"
@@ -65,12 +65,12 @@ func TestUnsupportedCriticalPayload(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ns := notifies(m.Payloads)
+		ns := notifiesOf(m.Payloads)
 		if len(ns) != 1 || ns[0].Type != message.UNSUPPORTED_CRITICAL_PAYLOAD || len(ns[0].Data) != 1 || ns[0].Data[0] != 120 || !m.Header.IsResponse() {
 			t.Errorf("answer: %+v", ns)
 		}
-		if b.m.halfOpenCount() != 0 || len(b.m.sas) != 0 {
-			t.Errorf("state kept for rejected requests: %d half-open, %d SAs", b.m.halfOpenCount(), len(b.m.sas))
+		if b.m.Counters().HalfOpen != 0 || len(b.m.sas) != 0 {
+			t.Errorf("state kept for rejected requests: %d half-open, %d SAs", b.m.Counters().HalfOpen, len(b.m.sas))
 		}
 		closeAll(t, synctest.Wait, a, b)
 	})

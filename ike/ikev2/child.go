@@ -5,11 +5,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	mrand "math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
+	"github.com/ipsecgw/ipsecgw/spd"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
 
@@ -17,8 +18,8 @@ import (
 // IKE_AUTH or CREATE_CHILD_SA.
 type childOffer struct {
 	inSPI         uint32
-	offer         []message.Proposal
-	local, remote []tsRange // proposed TSi (ours), TSr (theirs)
+	offer         []shared.Proposal
+	local, remote []spd.TS // proposed TSi (ours), TSr (theirs)
 	ke            transform.KeyExchange
 	group         transform.ID // PFS group to use (INVALID_KE_PAYLOAD retry)
 	ni            []byte
@@ -30,17 +31,17 @@ type childOffer struct {
 // CREATE_CHILD_SA Ni and KEi). The first CHILD SA (IKE_AUTH) has no KE
 // (RFC 7296 §1.2): the conn's esp= group is used at rekeying only.
 func (o *childOffer) build(sa *ikeSA, c config.Conn, create bool) ([]message.Payload, error) {
-	spi, err := sa.m.opts.Installer.AllocateSPI()
+	spi, err := sa.e.cfg.Installer.AllocateSPI()
 	if err != nil {
 		return nil, fmt.Errorf("allocating an SPI: %w", err)
 	}
 	o.inSPI = spi
-	o.offer = wireProposals(c.ESP, message.ProtoESP, spiBytes(spi), !create)
+	o.offer = shared.Offer(c.ESP, shared.ProtoESP, spiBytes(spi), !create)
 	if len(o.offer) == 0 {
-		return nil, fmt.Errorf("conn %s has no ESP proposal (AH is not supported)", c.Name)
+		return nil, configError(fmt.Errorf("conn %s has no ESP proposal (AH is not supported)", c.Name))
 	}
-	o.local = confTS(c.Local, sa.local.Addr())
-	o.remote = confTS(c.Remote, sa.remote.Addr())
+	o.local = shared.ConfTS(c.Local, sa.local.Addr())
+	o.remote = shared.ConfTS(c.Remote, sa.remote.Addr())
 	var ps []message.Payload
 	if o.rekey != nil {
 		ps = append(ps, message.Notify{Protocol: message.ProtoESP, Type: message.REKEY_SA, SPI: spiBytes(o.rekey.inSPI)})
@@ -48,14 +49,12 @@ func (o *childOffer) build(sa *ikeSA, c config.Conn, create bool) ([]message.Pay
 	if c.Mode == config.ModeTransport {
 		ps = append(ps, message.Notify{Type: message.USE_TRANSPORT_MODE})
 	}
-	ps = append(ps, message.SA{Proposals: o.offer})
+	ps = append(ps, message.SA{Proposals: wireProposals(o.offer)})
 	if create {
 		o.ni = newNonce()
 		ps = append(ps, message.Nonce{Data: o.ni})
 		if o.group == 0 {
-			if kes := of(o.offer[0], transform.TypeKE); len(kes) > 0 {
-				o.group = kes[0].ID
-			}
+			o.group = o.offer[0].FirstGroup()
 		}
 		if o.group != 0 && o.group != transform.KENone {
 			ke, err := transform.NewKeyExchange(o.group)
@@ -66,7 +65,7 @@ func (o *childOffer) build(sa *ikeSA, c config.Conn, create bool) ([]message.Pay
 			ps = append(ps, message.KE{Group: o.group, Data: ke.PublicKey()})
 		}
 	}
-	ps = append(ps, rangesToWire(o.local, false), rangesToWire(o.remote, true))
+	ps = append(ps, tsPayload(o.local, false), tsPayload(o.remote, true))
 	return ps, nil
 }
 
@@ -81,7 +80,7 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 	}()
 	in := body(m)
 	ns := notifies(in)
-	fail := func(reason string) {
+	fail := func(cause shared.Cause, reason string) {
 		if o.rekey != nil {
 			// The old SA keeps working until its hard lifetime; the rekey
 			// is tried again before then.
@@ -90,7 +89,7 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 			return
 		}
 		sa.log.Warn("CHILD SA failed", "conn", c.Name, "reason", reason)
-		sa.m.setFailed(c.Name, StatePhase2Failed, reason)
+		sa.e.host.Emit(shared.Failure{Conn: c.Name, State: shared.StatePhase2Failed, Cause: cause, Text: reason})
 		delete(sa.conns, c.Name)
 		if !create && len(sa.children) == 0 {
 			// As strongSwan: an IKE SA whose first CHILD SA failed is
@@ -101,19 +100,19 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 	if n, ok := firstError(ns); ok {
 		switch n.Type {
 		case message.TS_UNACCEPTABLE:
-			fail(fmt.Sprintf("traffic selectors did not match (TS_UNACCEPTABLE from peer): we proposed %s ↔ %s", rangesString(o.local), rangesString(o.remote)))
+			fail(shared.CauseTSUnacceptable, fmt.Sprintf("traffic selectors did not match (TS_UNACCEPTABLE from peer): we proposed %s ↔ %s", spd.FormatTS(o.local), spd.FormatTS(o.remote)))
 		case message.NO_PROPOSAL_CHOSEN:
-			fail(fmt.Sprintf("peer accepted none of our ESP proposals (NO_PROPOSAL_CHOSEN); we offered %s", proposalsString(o.offer)))
+			fail(shared.CauseNoProposal, fmt.Sprintf("peer accepted none of our ESP proposals (NO_PROPOSAL_CHOSEN); we offered %s", shared.ProposalsString(o.offer)))
 		case message.INVALID_KE_PAYLOAD:
 			if create && len(n.Data) == 2 && !o.retried {
-				if g := transform.ID(binary.BigEndian.Uint16(n.Data)); g != o.group && offersGroup(o.offer, g) {
+				if g := transform.ID(binary.BigEndian.Uint16(n.Data)); g != o.group && shared.OffersGroup(o.offer, g) {
 					sa.queue = append([]task{&childTask{conn: c, offer: childOffer{group: g, rekey: o.rekey, retried: true}}}, sa.queue...)
 					return true
 				}
 			}
-			fail(fmt.Sprintf("peer wants another PFS group (INVALID_KE_PAYLOAD); our esp= proposals are %s", proposalsString(o.offer)))
+			fail(shared.CauseInvalidKE, fmt.Sprintf("peer wants another PFS group (INVALID_KE_PAYLOAD); our esp= proposals are %s", shared.ProposalsString(o.offer)))
 		default:
-			fail(fmt.Sprintf("peer refused the CHILD SA: %s", n.Type))
+			fail(shared.CausePeerRefused, fmt.Sprintf("peer refused the CHILD SA: %s", n.Type))
 		}
 		return false
 	}
@@ -121,39 +120,39 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 	tsip, ok2 := payload(in, message.PayloadTSi)
 	tsrp, ok3 := payload(in, message.PayloadTSr)
 	if !ok1 || !ok2 || !ok3 {
-		fail("peer's response lacks SA, TSi or TSr")
+		fail(shared.CausePeerRefused, "peer's response lacks SA, TSi or TSr")
 		return false
 	}
 	got, _, err1 := message.ParseSA(sap.Body)
 	tsi, _, err2 := message.ParseTrafficSelectors(tsip.Body)
 	tsr, _, err3 := message.ParseTrafficSelectors(tsrp.Body)
 	if err1 != nil || err2 != nil || err3 != nil {
-		fail("peer's CHILD SA payloads are malformed")
+		fail(shared.CausePeerRefused, "peer's CHILD SA payloads are malformed")
 		return false
 	}
-	alg, ok := acceptResponse(o.offer, got, message.ProtoESP, !create)
+	alg, ok := shared.Accept(o.offer, proposals(got), shared.ProtoESP, !create)
 	if !ok {
-		fail(fmt.Sprintf("peer chose %s, which is not among our ESP proposals (%s)", proposalsString(got.Proposals), proposalsString(o.offer)))
+		fail(shared.CauseNoProposal, fmt.Sprintf("peer chose %s, which is not among our ESP proposals (%s)", shared.ProposalsString(proposals(got)), shared.ProposalsString(o.offer)))
 		return false
 	}
 	outSPI, ok := spiValue(got.Proposals[0].SPI)
 	if !ok {
-		fail("peer's ESP SPI is not 4 bytes")
+		fail(shared.CausePeerRefused, "peer's ESP SPI is not 4 bytes")
 		return false
 	}
-	local, remote := wireToRanges(tsi), wireToRanges(tsr)
+	local, remote := wireToTS(tsi), wireToTS(tsr)
 	wantRemote := o.remote
 	if len(c.Remote.Subnets) == 0 && sa.natRemote {
 		// A host-to-host peer behind a NAT names its private address.
-		wantRemote = natHosts(remote, wantRemote)
+		wantRemote = shared.NATHosts(remote, wantRemote)
 	}
-	if len(local) == 0 || len(remote) == 0 || !allInside(local, o.local) || !allInside(remote, wantRemote) {
-		fail(fmt.Sprintf("peer narrowed the traffic selectors to %s ↔ %s, outside what we proposed (%s ↔ %s)", rangesString(local), rangesString(remote), rangesString(o.local), rangesString(o.remote)))
+	if len(local) == 0 || len(remote) == 0 || !shared.AllInside(local, o.local) || !shared.AllInside(remote, wantRemote) {
+		fail(shared.CauseTSUnacceptable, fmt.Sprintf("peer narrowed the traffic selectors to %s ↔ %s, outside what we proposed (%s ↔ %s)", spd.FormatTS(local), spd.FormatTS(remote), spd.FormatTS(o.local), spd.FormatTS(o.remote)))
 		return false
 	}
 	_, transport := findNotify(ns, message.USE_TRANSPORT_MODE)
 	if c.Mode == config.ModeTransport && !transport {
-		fail("peer did not accept transport mode (no USE_TRANSPORT_MODE in its answer)")
+		fail(shared.CausePeerRefused, "peer did not accept transport mode (no USE_TRANSPORT_MODE in its answer)")
 		return false
 	}
 	ni, nr := sa.ni, sa.nr
@@ -162,7 +161,7 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 		np, ok := payload(in, message.PayloadNonce)
 		nonce, _, err := message.ParseNonce(np.Body)
 		if !ok || err != nil {
-			fail("peer's CREATE_CHILD_SA response lacks a valid nonce")
+			fail(shared.CausePeerRefused, "peer's CREATE_CHILD_SA response lacks a valid nonce")
 			return false
 		}
 		ni, nr = o.ni, bytes.Clone(nonce.Data)
@@ -170,12 +169,12 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 			kp, ok := payload(in, message.PayloadKE)
 			ke, _, err := message.ParseKE(kp.Body)
 			if !ok || err != nil || o.ke == nil || ke.Group != o.ke.Group() || alg.KE.ID != o.ke.Group() {
-				fail("peer's PFS key exchange does not match the chosen group")
+				fail(shared.CausePeerRefused, "peer's PFS key exchange does not match the chosen group")
 				return false
 			}
 			gir, err = o.ke.SharedSecret(ke.Data)
 			if err != nil {
-				fail("peer's PFS key exchange value is invalid")
+				fail(shared.CausePeerRefused, "peer's PFS key exchange value is invalid")
 				return false
 			}
 			defer clear(gir)
@@ -183,19 +182,18 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 	}
 	keys, err := message.DeriveChildKeys(sa.prf, sa.keys.SKd, alg.Encr, alg.Integ, gir, ni, nr)
 	if err != nil {
-		fail("CHILD SA key derivation: " + err.Error())
+		fail(shared.CauseInternal, "CHILD SA key derivation: "+err.Error())
 		return false
 	}
 	lost := o.rekey != nil && losesCollision(o.rekey, ni, nr)
-	sa.keepOutbound = lost
-	err = sa.installChild(c, alg, o.inSPI, outSPI, &keys, true, transport, local, remote)
-	sa.keepOutbound = false
+	nc, err := sa.installChild(newChild{conn: c, alg: alg, inSPI: o.inSPI, outSPI: outSPI, keys: &keys,
+		exInit: true, transport: transport, local: local, remote: remote, replaces: o.rekey, keepOutbound: lost})
 	if err != nil {
-		fail("the dataplane refused the CHILD SA: " + err.Error())
+		fail(shared.CauseInternal, "the dataplane refused the CHILD SA: "+err.Error())
 		return false
 	}
 	if o.rekey != nil {
-		sa.succeeded(o.rekey, sa.lastInstalled, ni, nr, true)
+		sa.succeeded(o.rekey, nc, ni, nr, true)
 		// Make-before-break: the new SA is installed (the peer, as
 		// responder, installed its inbound side before answering); now
 		// retire the old one (RFC 7296 §1.3.3: the rekey initiator deletes
@@ -264,7 +262,7 @@ func (sa *ikeSA) armChildTimers(ch *child) {
 	}
 	// Deadlines are absolute so that the timers can be re-armed when the
 	// CHILD SA moves to a rekeyed IKE SA.
-	now := sa.m.clock.Now()
+	now := sa.e.clock.Now()
 	if !ch.rekeyAt.IsZero() && !ch.rekeyed {
 		ch.timers = append(ch.timers, sa.after(max(ch.rekeyAt.Sub(now), 0), func() { sa.rekeyChild(ch) }))
 	}
@@ -283,7 +281,7 @@ func (sa *ikeSA) retryChildRekey(ch *child) {
 	if sa.state != saEstablished || !sa.hasChild(ch) || len(ch.successors) > 0 || ch.expireAt.IsZero() {
 		return
 	}
-	now := sa.m.clock.Now()
+	now := sa.e.clock.Now()
 	d := retryDelay(ch.conn.Margin)
 	if left := ch.expireAt.Sub(now); d > left/2 {
 		d = left / 2
@@ -304,7 +302,7 @@ func (sa *ikeSA) expireChild(ch *child) {
 	sa.log.Info("CHILD SA reached its hard lifetime", "conn", c.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI), "rekeying", ch.rekeyed)
 	restart := c.Rekey || c.Auto == config.AutoStart || c.CloseAction == config.ActionRestart
 	remove := func(sa *ikeSA) {
-		sa.removeChild(ch)
+		sa.removeChild(ch, shared.CauseExpired, "the CHILD SA reached its hard lifetime")
 		if restart {
 			sa.recreateChild(c.Name)
 		}
@@ -328,15 +326,11 @@ func (sa *ikeSA) recreateChild(name string) {
 			return // a successor carries the conn
 		}
 	}
-	sa.m.mu.Lock()
-	cfg := sa.m.cfg
-	sa.m.mu.Unlock()
-	c, ok := cfg.Conn(name)
+	c, ok := sa.e.host.Config().Conn(name)
 	if !ok {
 		return
 	}
 	sa.log.Info("re-creating CHILD SA: the previous one reached its hard lifetime without a successor", "conn", name)
-	sa.m.setState(name, StateConnecting)
 	sa.upChild(c)
 }
 
@@ -362,7 +356,7 @@ func (sa *ikeSA) rekeyChild(ch *child) {
 // deleteChild sends a DELETE for one CHILD SA and removes it when answered
 // (or abandoned).
 func (sa *ikeSA) deleteChild(ch *child) {
-	remove := func(sa *ikeSA) { sa.removeChild(ch) }
+	remove := func(sa *ikeSA) { sa.removeChild(ch, shared.CauseNone, "") }
 	sa.enqueue(&infoTask{
 		payloads: []message.Payload{message.Delete{Protocol: message.ProtoESP, SPIs: []uint32{ch.inSPI}}},
 		done:     func(sa *ikeSA, _ *message.Message) { remove(sa) },
@@ -370,74 +364,102 @@ func (sa *ikeSA) deleteChild(ch *child) {
 	})
 }
 
-func allInside(got, ours []tsRange) bool {
-	for _, g := range got {
-		inside := false
-		for _, o := range ours {
-			if o.contains(g) {
-				inside = true
-				break
-			}
-		}
-		if !inside {
-			return false
-		}
-	}
-	return true
+// newChild is a negotiated CHILD SA on its way into the dataplane.
+type newChild struct {
+	conn          config.Conn
+	alg           shared.Selection
+	inSPI, outSPI uint32
+	keys          *message.ChildKeys
+	// exInit says whether we initiated the exchange creating it: its
+	// initiator sends with the i→r keys (RFC 7296 §2.17).
+	exInit    bool
+	transport bool
+	// local and remote are the narrowed selectors (ours, the peer's).
+	local, remote []spd.TS
+	// replaces is the CHILD SA this one rekeys (nil for a new one).
+	replaces *child
+	// keepOutbound installs it inbound-only: the responder's side of a
+	// rekey, or the redundant SA of a collision (ChildSA.KeepOutbound).
+	keepOutbound bool
 }
 
-// installChild maps the KEYMAT slices to our directions and hands the SA to
-// the installer. exInit says whether we initiated the exchange creating it:
-// its initiator sends with the i→r keys (RFC 7296 §2.17).
-func (sa *ikeSA) installChild(c config.Conn, alg selected, inSPI, outSPI uint32, keys *message.ChildKeys, exInit, transport bool, local, remote []tsRange) error {
-	defer keys.Zero()
+// installChild maps the KEYMAT slices to our directions, hands the SA to
+// the installer and reports it (ChildUp, or ChildRekeyed with the SA it
+// replaces).
+func (sa *ikeSA) installChild(n newChild) (*child, error) {
+	defer n.keys.Zero()
 	cp := bytes.Clone
+	keys, c, alg := n.keys, n.conn, n.alg
 	outE, outI, inE, inI := keys.EncrI, keys.IntegI, keys.EncrR, keys.IntegR
-	if !exInit {
+	if !n.exInit {
 		outE, outI, inE, inI = inE, inI, outE, outI
 	}
 	encap := sa.natLocal || sa.natRemote || c.ForceEncaps
 	mode := config.ModeTunnel
-	if transport {
+	if n.transport {
 		mode = config.ModeTransport
 	}
-	cs := ChildSA{
-		Conn: c.Name, ReqID: sa.m.reqid(c), InSPI: inSPI, OutSPI: outSPI, Mode: mode,
+	cs := shared.ChildSA{
+		Conn: c.Name, ReqID: sa.e.host.ReqID(c), InSPI: n.inSPI, OutSPI: n.outSPI, Mode: mode,
 		Encr: alg.Encr, Integ: alg.Integ, ESN: alg.ESN.ID == transform.ESNYes,
 		InEncrKey: cp(inE), InIntegKey: cp(inI), OutEncrKey: cp(outE), OutIntegKey: cp(outI),
 		Local: sa.local, Remote: sa.remote, Encap: encap,
-		LocalTS: rangesToConfig(local), RemoteTS: rangesToConfig(remote),
+		LocalTS: n.local, RemoteTS: n.remote,
 		ReplayWindow: c.ReplayWindow, Lifetime: c.Lifetime, LifeBytes: c.LifeBytes, LifePackets: c.LifePackets,
 		SoftBytes: softLimit(c, c.LifeBytes, c.MarginBytes), SoftPackets: softLimit(c, c.LifePackets, c.MarginPackets),
-		Initiator: exInit, KeepOutbound: sa.keepOutbound,
+		Initiator: n.exInit, KeepOutbound: n.keepOutbound,
 	}
-	if err := sa.m.opts.Installer.Install(cs); err != nil {
-		return err
+	if err := sa.e.cfg.Installer.Install(cs); err != nil {
+		return nil, err
 	}
-	ch := &child{conn: c, inSPI: inSPI, outSPI: outSPI, alg: alg, local: local, remote: remote, established: sa.m.clock.Now(), encap: encap}
+	ch := &child{conn: c, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote, established: sa.e.clock.Now(), encap: encap}
 	sa.children = append(sa.children, ch)
-	sa.lastInstalled = ch
 	sa.armChildTimers(ch)
 	sa.conns[c.Name] = true
-	sa.log.Info("CHILD SA established", "conn", c.Name, "in_spi", fmt.Sprintf("%08x", inSPI), "out_spi", fmt.Sprintf("%08x", outSPI),
-		"algorithms", alg.String(), "local_ts", rangesString(local), "remote_ts", rangesString(remote), "encap", encap)
-	sa.m.setState(c.Name, StateEstablished)
-	sa.publish()
+	sa.log.Info("CHILD SA established", "conn", c.Name, "in_spi", spiHex(n.inSPI), "out_spi", spiHex(n.outSPI),
+		"algorithms", alg.String(), "local_ts", spd.FormatTS(n.local), "remote_ts", spd.FormatTS(n.remote), "encap", encap)
+	if n.replaces != nil {
+		sa.e.host.Emit(shared.ChildRekeyed{Conn: c.Name, IKE: sa.info(), Old: n.replaces.info(), New: ch.info()})
+	} else {
+		sa.e.host.Emit(shared.ChildUp{Conn: c.Name, IKE: sa.info(), Child: ch.info()})
+	}
 	if old := sa.replaces; old != nil && c.Name == sa.conn.Name {
 		// Reauthentication: the new SA carries traffic, retire the old.
 		sa.replaces = nil
 		old.post(func() { old.deleteIKE("") })
 	}
-	return nil
+	return ch, nil
 }
 
-// respondChild is the responder side of a CHILD SA negotiation: it picks the
-// first conn whose selectors overlap the peer's (narrowing them, RFC 7296
-// §2.9), then the first of that conn's ESP proposals the peer supports,
-// installs the SA and returns the payloads of the answer (an error notify
-// when nothing fits). nrOut is our nonce for CREATE_CHILD_SA (nil in
-// IKE_AUTH); ni and nr are the nonces the keys are derived from.
-func (sa *ikeSA) respondChild(conns []config.Conn, in []message.RawPayload, nrOut []byte, ni, nr []byte, ikeAuth bool) []message.Payload {
+// info describes the CHILD SA for events.
+func (c *child) info() shared.ChildInfo {
+	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, Protocol: "esp", Algorithms: c.alg.String(),
+		LocalTS: c.local, RemoteTS: c.remote, Encap: c.encap, Established: c.established}
+}
+
+// childResponse is the responder's side of one CHILD SA negotiation, in
+// IKE_AUTH or CREATE_CHILD_SA.
+type childResponse struct {
+	// conns are the conns the CHILD SA may belong to, preferred first.
+	conns   []config.Conn
+	ikeAuth bool // the first CHILD SA, in IKE_AUTH: no KE, no nonce of its own
+	// ni and nr are the nonces the keys are derived from; nrOut is our
+	// nonce to send (CREATE_CHILD_SA), nil in IKE_AUTH.
+	ni, nr, nrOut []byte
+	// replaces is the CHILD SA the peer rekeys (nil for a new one);
+	// keepOutbound installs the new SA inbound-only (ChildSA.KeepOutbound).
+	replaces     *child
+	keepOutbound bool
+	// installed is the CHILD SA respond installed, if any.
+	installed *child
+}
+
+// respond picks the first conn whose selectors overlap the peer's
+// (narrowing them, RFC 7296 §2.9), then the first of that conn's ESP
+// proposals the peer supports, installs the SA and returns the payloads
+// of the answer (an error notify when nothing fits).
+func (r *childResponse) respond(sa *ikeSA, in []message.RawPayload) []message.Payload {
+	conns, ni, nr, nrOut, ikeAuth := r.conns, r.ni, r.nr, r.nrOut, r.ikeAuth
 	sap, ok1 := payload(in, message.PayloadSA)
 	tsip, ok2 := payload(in, message.PayloadTSi)
 	tsrp, ok3 := payload(in, message.PayloadTSr)
@@ -454,26 +476,26 @@ func (sa *ikeSA) respondChild(conns []config.Conn, in []message.RawPayload, nrOu
 		return []message.Payload{message.Notify{Type: message.INVALID_SYNTAX}}
 	}
 	ns := notifies(in)
-	peerRemote, peerLocal := wireToRanges(tsi), wireToRanges(tsr)
-	errNotify := func(c config.Conn, state State, t message.NotifyType, data []byte, reason string) []message.Payload {
+	peerRemote, peerLocal := wireToTS(tsi), wireToTS(tsr)
+	errNotify := func(c config.Conn, cause shared.Cause, t message.NotifyType, data []byte, reason string) []message.Payload {
 		sa.log.Warn("CHILD SA refused", "conn", c.Name, "notify", t.String(), "reason", reason)
 		if reason != "" {
-			sa.m.setFailed(c.Name, state, reason)
+			sa.e.host.Emit(shared.Failure{Conn: c.Name, State: shared.StatePhase2Failed, Cause: cause, Text: reason})
 		}
 		return []message.Payload{message.Notify{Type: t, Data: data}}
 	}
 	var (
 		c             config.Conn
-		local, remote []tsRange
+		local, remote []spd.TS
 		found         bool
 	)
 	for _, cand := range conns {
-		l := narrow(confTS(cand.Local, sa.local.Addr()), peerLocal)
-		ours := confTS(cand.Remote, sa.remote.Addr())
+		l := shared.Narrow(shared.ConfTS(cand.Local, sa.local.Addr()), peerLocal)
+		ours := shared.ConfTS(cand.Remote, sa.remote.Addr())
 		if len(cand.Remote.Subnets) == 0 && sa.natRemote {
-			ours = natHosts(peerRemote, ours)
+			ours = shared.NATHosts(peerRemote, ours)
 		}
-		r := narrow(ours, peerRemote)
+		r := shared.Narrow(ours, peerRemote)
 		if len(l) > 0 && len(r) > 0 {
 			c, local, remote, found = cand, l, r, true
 			break
@@ -481,8 +503,8 @@ func (sa *ikeSA) respondChild(conns []config.Conn, in []message.RawPayload, nrOu
 	}
 	if !found {
 		c0 := conns[0]
-		return errNotify(c0, StatePhase2Failed, message.TS_UNACCEPTABLE, nil, fmt.Sprintf("traffic selectors did not match: we want %s ↔ %s, peer proposed %s ↔ %s",
-			rangesString(confTS(c0.Local, sa.local.Addr())), rangesString(confTS(c0.Remote, sa.remote.Addr())), rangesString(peerLocal), rangesString(peerRemote)))
+		return errNotify(c0, shared.CauseTSUnacceptable, message.TS_UNACCEPTABLE, nil, fmt.Sprintf("traffic selectors did not match: we want %s ↔ %s, peer proposed %s ↔ %s",
+			spd.FormatTS(shared.ConfTS(c0.Local, sa.local.Addr())), spd.FormatTS(shared.ConfTS(c0.Remote, sa.remote.Addr())), spd.FormatTS(peerLocal), spd.FormatTS(peerRemote)))
 	}
 	var peerKE *message.KE
 	if kp, ok := payload(in, message.PayloadKE); ok && !ikeAuth {
@@ -494,11 +516,11 @@ func (sa *ikeSA) respondChild(conns []config.Conn, in []message.RawPayload, nrOu
 	if peerKE != nil {
 		prefer = peerKE.Group
 	}
-	ours := wireProposals(c.ESP, message.ProtoESP, nil, ikeAuth)
-	sel, ok := selectProposal(ours, peerSA.Proposals, message.ProtoESP, ikeAuth, prefer)
+	ours := shared.Offer(c.ESP, shared.ProtoESP, nil, ikeAuth)
+	sel, ok := shared.Select(ours, proposals(peerSA), shared.ProtoESP, ikeAuth, prefer)
 	if !ok {
-		return errNotify(c, StatePhase2Failed, message.NO_PROPOSAL_CHOSEN, nil, fmt.Sprintf("peer proposed ESP %s; we accept %s",
-			proposalsString(stripKEs(peerSA.Proposals, ikeAuth)), proposalsString(ours)))
+		return errNotify(c, shared.CauseNoProposal, message.NO_PROPOSAL_CHOSEN, nil, fmt.Sprintf("peer proposed ESP %s; we accept %s",
+			shared.ProposalsString(shared.StripKEs(proposals(peerSA), ikeAuth)), shared.ProposalsString(ours)))
 	}
 	var outSPI uint32
 	for _, p := range peerSA.Proposals {
@@ -508,45 +530,48 @@ func (sa *ikeSA) respondChild(conns []config.Conn, in []message.RawPayload, nrOu
 		}
 	}
 	if !ok || outSPI == 0 {
-		return errNotify(c, StatePhase2Failed, message.INVALID_SYNTAX, nil, "peer's ESP proposal has no valid 4-byte SPI")
+		return errNotify(c, shared.CausePeerRefused, message.INVALID_SYNTAX, nil, "peer's ESP proposal has no valid 4-byte SPI")
 	}
 	var gir, kePub []byte
 	if sel.KE.ID != transform.KENone {
 		if peerKE == nil || peerKE.Group != sel.KE.ID {
 			var g [2]byte
 			binary.BigEndian.PutUint16(g[:], uint16(sel.KE.ID))
-			return errNotify(c, "", message.INVALID_KE_PAYLOAD, g[:], "")
+			return errNotify(c, shared.CauseInvalidKE, message.INVALID_KE_PAYLOAD, g[:], "")
 		}
 		kx, err := transform.NewKeyExchange(sel.KE.ID)
 		if err != nil {
-			return errNotify(c, StatePhase2Failed, message.NO_PROPOSAL_CHOSEN, nil, "PFS group unavailable: "+err.Error())
+			return errNotify(c, shared.CauseNoProposal, message.NO_PROPOSAL_CHOSEN, nil, "PFS group unavailable: "+err.Error())
 		}
 		gir, err = kx.SharedSecret(peerKE.Data)
 		kePub = bytes.Clone(kx.PublicKey())
 		kx.Close()
 		if err != nil {
-			return errNotify(c, StatePhase2Failed, message.INVALID_SYNTAX, nil, "peer's PFS key exchange value is invalid")
+			return errNotify(c, shared.CausePeerRefused, message.INVALID_SYNTAX, nil, "peer's PFS key exchange value is invalid")
 		}
 		defer clear(gir)
 	}
 	_, wantTransport := findNotify(ns, message.USE_TRANSPORT_MODE)
 	transport := wantTransport && c.Mode == config.ModeTransport
-	inSPI, err := sa.m.opts.Installer.AllocateSPI()
+	inSPI, err := sa.e.cfg.Installer.AllocateSPI()
 	if err != nil {
-		return errNotify(c, StatePhase2Failed, message.NO_ADDITIONAL_SAS, nil, "allocating an SPI: "+err.Error())
+		return errNotify(c, shared.CauseInternal, message.NO_ADDITIONAL_SAS, nil, "allocating an SPI: "+err.Error())
 	}
 	keys, err := message.DeriveChildKeys(sa.prf, sa.keys.SKd, sel.Encr, sel.Integ, gir, ni, nr)
 	if err != nil {
-		return errNotify(c, StatePhase2Failed, message.NO_PROPOSAL_CHOSEN, nil, "CHILD SA key derivation: "+err.Error())
+		return errNotify(c, shared.CauseInternal, message.NO_PROPOSAL_CHOSEN, nil, "CHILD SA key derivation: "+err.Error())
 	}
-	if err := sa.installChild(c, sel, inSPI, outSPI, &keys, false, transport, local, remote); err != nil {
-		return errNotify(c, StatePhase2Failed, message.NO_ADDITIONAL_SAS, nil, "the dataplane refused the CHILD SA: "+err.Error())
+	ch, err := sa.installChild(newChild{conn: c, alg: sel, inSPI: inSPI, outSPI: outSPI, keys: &keys,
+		transport: transport, local: local, remote: remote, replaces: r.replaces, keepOutbound: r.keepOutbound})
+	if err != nil {
+		return errNotify(c, shared.CauseInternal, message.NO_ADDITIONAL_SAS, nil, "the dataplane refused the CHILD SA: "+err.Error())
 	}
+	r.installed = ch
 	var ps []message.Payload
 	if transport {
 		ps = append(ps, message.Notify{Type: message.USE_TRANSPORT_MODE})
 	}
-	ps = append(ps, message.SA{Proposals: []message.Proposal{sel.wire(message.ProtoESP, spiBytes(inSPI))}})
+	ps = append(ps, message.SA{Proposals: []message.Proposal{wireProposal(sel.Proposal(shared.ProtoESP, spiBytes(inSPI)))}})
 	if nrOut != nil {
 		ps = append(ps, message.Nonce{Data: nrOut})
 		if kePub != nil {
@@ -554,25 +579,7 @@ func (sa *ikeSA) respondChild(conns []config.Conn, in []message.RawPayload, nrOu
 		}
 	}
 	// TSi is the initiator's side: the peer's, i.e. our remote.
-	return append(ps, rangesToWire(remote, false), rangesToWire(local, true))
-}
-
-func stripKEs(ps []message.Proposal, strip bool) []message.Proposal {
-	if !strip {
-		return ps
-	}
-	out := make([]message.Proposal, len(ps))
-	for i, p := range ps {
-		q := p
-		q.Transforms = nil
-		for _, t := range p.Transforms {
-			if t.Type != transform.TypeKE {
-				q.Transforms = append(q.Transforms, t)
-			}
-		}
-		out[i] = q
-	}
-	return out
+	return append(ps, tsPayload(remote, false), tsPayload(local, true))
 }
 
 // childTask creates an additional CHILD SA (another conn with the same
@@ -596,7 +603,7 @@ func (t *childTask) process(sa *ikeSA, m *message.Message) error {
 	return nil
 }
 
-func (t *childTask) fail(sa *ikeSA, reason string) {
+func (t *childTask) fail(sa *ikeSA, cause shared.Cause, reason string) {
 	if t.offer.ke != nil {
 		t.offer.ke.Close()
 	}
@@ -605,7 +612,7 @@ func (t *childTask) fail(sa *ikeSA, reason string) {
 		sa.retryChildRekey(t.offer.rekey)
 		return
 	}
-	sa.m.setFailed(t.conn.Name, StatePhase2Failed, reason)
+	sa.e.host.Emit(shared.Failure{Conn: t.conn.Name, State: shared.StatePhase2Failed, Cause: cause, Text: reason})
 	delete(sa.conns, t.conn.Name)
 }
 
@@ -614,7 +621,6 @@ func (t *childTask) fail(sa *ikeSA, reason string) {
 func (sa *ikeSA) upChild(c config.Conn) {
 	for _, ch := range sa.children {
 		if ch.conn.Name == c.Name {
-			sa.m.setState(c.Name, StateEstablished)
 			return // already up
 		}
 	}
@@ -622,6 +628,7 @@ func (sa *ikeSA) upChild(c config.Conn) {
 		return // its CHILD SA is on the way
 	}
 	sa.conns[c.Name] = true
+	sa.e.host.Emit(shared.Initiating{Conn: c.Name})
 	sa.publish()
 	sa.enqueue(&childTask{conn: c})
 }
@@ -630,8 +637,8 @@ func (sa *ikeSA) upChild(c config.Conn) {
 // those accepting its addresses and authenticated IDs.
 func (sa *ikeSA) peerConns() []config.Conn {
 	var out []config.Conn
-	for _, c := range sa.m.candidates(sa.local, sa.remote) {
-		if !idMatches(c.Remote.ID, sa.remoteID) || !effectiveID(c.Local.ID, sa.local.Addr()).Equal(sa.localID) {
+	for _, c := range sa.e.host.Candidates(2, sa.local, sa.remote) {
+		if !shared.IDMatches(c.Remote.ID, sa.remoteID) || !shared.EffectiveID(c.Local.ID, sa.local.Addr()).Equal(sa.localID) {
 			continue
 		}
 		if c.Name == sa.conn.Name {
@@ -709,21 +716,18 @@ func (sa *ikeSA) respondCreateChild(m *message.Message) {
 		return
 	}
 	ni, nr := bytes.Clone(nonce.Data), newNonce()
-	sa.lastInstalled = nil
 	// The SA of the peer's rekey is installed inbound-only: the peer
 	// installs its inbound side only when it gets our answer, so traffic
 	// stays on the old SA until the peer deletes it (switchOutbound). A
 	// redundant SA of a collision is never switched to.
-	held := rekeyed != nil && sa.holdsOutbound()
-	sa.keepOutbound = held || rekeyed != nil && losesCollision(rekeyed, ni, nr)
-	rsp := sa.respondChild(conns, in, nr, ni, nr, false)
-	sa.keepOutbound = false
-	if held && sa.lastInstalled != nil {
-		sa.lastInstalled.outHeld = true
+	r := childResponse{conns: conns, ni: ni, nr: nr, nrOut: nr, replaces: rekeyed, keepOutbound: rekeyed != nil}
+	rsp := r.respond(sa, in)
+	if rekeyed != nil && r.installed != nil {
+		r.installed.outHeld = true
 	}
 	reply(rsp...)
 	if rekeyed != nil {
-		sa.succeeded(rekeyed, sa.lastInstalled, ni, nr, false)
+		sa.succeeded(rekeyed, r.installed, ni, nr, false)
 	}
 }
 
@@ -770,21 +774,4 @@ func (sa *ikeSA) negotiating(name string) bool {
 		}
 	}
 	return false
-}
-
-// natHosts is the remote selector of a host-to-host conn whose peer is
-// behind a NAT: the peer proposes its own (private) address, which we
-// cannot know, so single-address selectors it proposes are accepted in
-// place of its public address, as strongSwan does for dynamic selectors.
-func natHosts(proposed, ours []tsRange) []tsRange {
-	out := slices.Clone(ours)
-	for _, p := range proposed {
-		if p.start == p.end {
-			h := hostTS(p.start)
-			if !containsRange(out, h) {
-				out = append(out, h)
-			}
-		}
-	}
-	return out
 }

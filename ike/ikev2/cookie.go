@@ -32,43 +32,6 @@ type cookieJar struct {
 	issued atomic.Uint64
 }
 
-// needCookie reports whether an IKE_SA_INIT request from ip must carry a
-// valid COOKIE before we keep state for it: when the half-open responder
-// SAs reach CookieThreshold, or the half-open SAs of that one address reach
-// CookieThresholdIP (strongSwan's cookie_threshold_ip), so that a single
-// flooding source is made to prove its address before the global threshold
-// is reached and other peers are still served without the extra round trip.
-func (m *Manager) needCookie(ip netip.Addr) bool {
-	if m.opts.CookieThreshold < 0 {
-		return false
-	}
-	perIP := m.opts.CookieThresholdIP
-	if perIP == 0 {
-		perIP = DefaultCookieThresholdIP
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.halfOpen) >= m.opts.CookieThreshold {
-		return true
-	}
-	if perIP < 0 {
-		return false
-	}
-	// Below the global threshold the map holds fewer than CookieThreshold
-	// entries, so this walk is short.
-	n := 0
-	for k := range m.halfOpen {
-		if k.remote.Addr() == ip {
-			n++
-		}
-	}
-	return n >= perIP
-}
-
-// CookiesSent is the number of COOKIE notifies sent in answer to
-// IKE_SA_INIT requests since the Manager started (RFC 7296 §2.6).
-func (m *Manager) CookiesSent() uint64 { return m.cookies.issued.Load() }
-
 func (j *cookieJar) rotate(now time.Time) {
 	if !j.changed.IsZero() && now.Sub(j.changed) < CookieSecretLifetime {
 		return

@@ -47,7 +47,7 @@ func (sa *ikeSA) fragmentIfNeeded(h message.Header, payloads []message.Payload, 
 	if !sa.fragmentation || (sa.conn.Fragmentation != config.FragYes && sa.conn.Fragmentation != config.FragForce) {
 		return nil
 	}
-	size := sa.m.opts.FragmentSize
+	size := sa.e.cfg.FragmentSize
 	if size <= 0 {
 		size = DefaultFragmentSize
 	}

@@ -6,20 +6,8 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
-
-// effectiveID is the identity an end presents: the configured one, or its
-// address when none is configured (strongSwan's default).
-func effectiveID(id config.Identity, addr netip.Addr) config.Identity {
-	if id.Type != config.IDAny {
-		return id
-	}
-	addr = addr.Unmap()
-	if addr.Is4() {
-		return config.Identity{Type: config.IDIPv4, Addr: addr}
-	}
-	return config.Identity{Type: config.IDIPv6, Addr: addr}
-}
 
 // wireID encodes an identity as an ID payload (RFC 7296 §3.5).
 func wireID(id config.Identity, responder bool) (message.ID, bool) {
@@ -58,7 +46,7 @@ func configID(x message.ID) (config.Identity, bool) {
 		if !ok {
 			return config.Identity{}, false
 		}
-		return effectiveID(config.Identity{}, a), true
+		return shared.EffectiveID(config.Identity{}, a), true
 	case message.IDFQDN:
 		return config.Identity{Type: config.IDFQDN, Value: string(x.Data)}, true
 	case message.IDRFC822Addr:
@@ -67,40 +55,4 @@ func configID(x message.ID) (config.Identity, bool) {
 		return config.Identity{Type: config.IDKeyID, Value: hex.EncodeToString(x.Data)}, true
 	}
 	return config.Identity{}, false
-}
-
-// idMatches reports whether a received identity satisfies a configured one
-// (%any accepts everything; "*@example.com"/"*.example.com" wildcards).
-func idMatches(configured, got config.Identity) bool {
-	if configured.Type == config.IDAny {
-		return true
-	}
-	if configured.Equal(got) {
-		return true
-	}
-	if (configured.Type == config.IDFQDN || configured.Type == config.IDRFC822) && configured.Type == got.Type &&
-		len(configured.Value) > 1 && configured.Value[0] == '*' {
-		v, suf := []byte(got.Value), configured.Value[1:]
-		return len(v) >= len(suf) && equalFold(string(v[len(v)-len(suf):]), suf)
-	}
-	return false
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
 
 // infoTask is an INFORMATIONAL request of ours: DELETE payloads, a
@@ -26,7 +27,7 @@ func (t *infoTask) process(sa *ikeSA, m *message.Message) error {
 	return nil
 }
 
-func (t *infoTask) fail(sa *ikeSA, reason string) {
+func (t *infoTask) fail(sa *ikeSA, _ shared.Cause, reason string) {
 	if t.failed != nil {
 		t.failed(sa, reason)
 	}
@@ -48,19 +49,16 @@ func (sa *ikeSA) deleteIKE(reason string) {
 		return
 	}
 	if reason != "" {
-		for _, n := range sa.connNames() {
-			sa.m.setFailed(n, StateDown, reason)
-		}
-		sa.failed = true
+		sa.failConns(shared.StateDown, shared.CauseAdmin, reason)
 	}
 	if sa.state != saEstablished {
 		sa.destroy()
 		return
 	}
 	sa.state = saDeleting
-	sa.m.setPeerConn(sa, nil)
+	sa.servePeer(nil)
 	for _, t := range sa.queue {
-		t.fail(sa, "IKE SA deleted")
+		t.fail(sa, shared.CauseAdmin, "IKE SA deleted")
 	}
 	sa.queue = nil
 	sa.log.Info("deleting IKE SA", "conn", sa.conn.Name)
@@ -102,9 +100,8 @@ func (sa *ikeSA) downConn(name string) bool {
 	}
 	remove := func(sa *ikeSA) {
 		for _, c := range mine {
-			sa.removeChild(c)
+			sa.removeChild(c, shared.CauseAdmin, "")
 		}
-		sa.m.setIKE(name, ikeInfo{}, nil)
 	}
 	sa.enqueue(&infoTask{
 		payloads: []message.Payload{d},
@@ -114,19 +111,25 @@ func (sa *ikeSA) downConn(name string) bool {
 	return true
 }
 
-// removeChild takes a CHILD SA out of the dataplane and the SA.
-func (sa *ikeSA) removeChild(c *child) {
+// removeChild takes a CHILD SA out of the dataplane and the SA, and
+// reports it with the cause of its end.
+func (sa *ikeSA) removeChild(c *child, cause shared.Cause, text string) {
+	found := false
 	for i, x := range sa.children {
 		if x == c {
 			sa.switchOutbound(c)
 			c.stopTimers()
 			sa.children = append(sa.children[:i], sa.children[i+1:]...)
-			if err := sa.m.opts.Installer.Remove(c.conn.Name, c.inSPI, c.outSPI); err != nil {
+			if err := sa.e.cfg.Installer.Remove(c.conn.Name, c.inSPI, c.outSPI); err != nil {
 				sa.log.Warn("removing CHILD SA", "conn", c.conn.Name, "err", err)
 			}
-			sa.log.Info("CHILD SA deleted", "conn", c.conn.Name, "in_spi", fmt.Sprintf("%08x", c.inSPI))
+			sa.log.Info("CHILD SA deleted", "conn", c.conn.Name, "in_spi", spiHex(c.inSPI))
+			found = true
 			break
 		}
+	}
+	if !found {
+		return
 	}
 	still := false
 	for _, x := range sa.children {
@@ -134,14 +137,11 @@ func (sa *ikeSA) removeChild(c *child) {
 			still = true
 		}
 	}
-	if !still {
-		sa.m.setState(c.conn.Name, StateDown)
-		if c.conn.Name != sa.conn.Name {
-			delete(sa.conns, c.conn.Name)
-			sa.m.setIKE(c.conn.Name, ikeInfo{}, nil)
-		}
+	if !still && c.conn.Name != sa.conn.Name {
+		delete(sa.conns, c.conn.Name)
 	}
-	sa.publish()
+	sa.e.host.Emit(shared.ChildDown{Conn: c.conn.Name, IKE: sa.info(), Child: c.info(), Cause: cause, Text: text,
+		Rekeyed: len(c.successors) > 0, Left: !still && !sa.conns[c.conn.Name]})
 }
 
 // respondInformational answers an INFORMATIONAL request: deletes,
@@ -171,7 +171,7 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 						if c.outSPI == spi {
 							esp.SPIs = append(esp.SPIs, c.inSPI)
 							closed = append(closed, c.conn.Name)
-							sa.removeChild(c)
+							sa.removeChild(c, shared.CausePeerDeleted, "the peer deleted the CHILD SA")
 							found = true
 							break
 						}
@@ -189,7 +189,7 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 			switch n.Type {
 			case message.AUTHENTICATION_FAILED:
 				sa.sendResponse(message.INFORMATIONAL, id, nil)
-				sa.failPhase1(fmt.Sprintf("peer rejected our authentication (AUTHENTICATION_FAILED): the PSK for IDs %s ↔ %s differs between the two sides, or the peer does not accept our ID %s", sa.localID, sa.remoteID, sa.localID))
+				sa.failPhase1(shared.CauseAuthFailed, fmt.Sprintf("peer rejected our authentication (AUTHENTICATION_FAILED): the PSK for IDs %s ↔ %s differs between the two sides, or the peer does not accept our ID %s", sa.localID, sa.remoteID, sa.localID))
 				return
 			case message.INVALID_SPI:
 				// The peer received ESP with an SPI it does not know
@@ -199,7 +199,7 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 					for _, c := range sa.children {
 						if c.outSPI == spi {
 							sa.log.Info("peer reports INVALID_SPI for a CHILD SA; removing it", "conn", c.conn.Name, "spi", fmt.Sprintf("%08x", spi))
-							sa.removeChild(c)
+							sa.removeChild(c, shared.CausePeerRefused, "the peer reports INVALID_SPI for it")
 							break
 						}
 					}
@@ -223,11 +223,10 @@ func (sa *ikeSA) respondInformational(m *message.Message) {
 		}
 		sa.sendResponse(message.INFORMATIONAL, id, nil)
 		sa.log.Info("peer deleted the IKE SA")
-		names, serving := sa.connNames(), sa.peerConnSet()
-		sa.destroy()
-		if serving { // not an SA a rekey replaced
-			sa.m.afterPeerGone(names, false, sa.initiator)
+		if sa.serving { // not an SA a rekey replaced: closeaction applies
+			sa.endCause, sa.endText = shared.CausePeerDeleted, "the peer deleted the IKE SA"
 		}
+		sa.destroy()
 		return
 	}
 	if len(esp.SPIs) > 0 {
@@ -250,7 +249,7 @@ func (sa *ikeSA) armDPD() {
 		if sa.state != saEstablished {
 			return
 		}
-		idle := sa.m.clock.Now().Sub(sa.lastRecv)
+		idle := sa.e.clock.Now().Sub(sa.lastRecv)
 		if idle >= c.DPDDelay && sa.pending == nil && len(sa.queue) == 0 {
 			sa.enqueue(&infoTask{})
 		}
@@ -259,25 +258,14 @@ func (sa *ikeSA) armDPD() {
 }
 
 // peerDead handles an exchange abandoned after all retransmissions on an
-// established IKE SA: the SA is destroyed and each conn's dpdaction
-// applies (restart, hold: dpd.go).
+// established IKE SA: the SA is destroyed and the Manager applies each
+// conn's dpdaction (restart, hold) when it sees the IKEDown.
 func (sa *ikeSA) peerDead(reason string) {
 	if sa.state == saDead {
 		return
 	}
-	names := sa.connNames()
-	for _, n := range names {
-		sa.m.setFailed(n, StateDown, "peer is not answering: "+reason)
-	}
-	sa.failed = true
+	text := "peer is not answering: " + reason
+	sa.failConns(shared.StateDown, shared.CausePeerDead, text)
+	sa.endCause, sa.endText = shared.CausePeerDead, text
 	sa.destroy()
-	sa.m.afterPeerGone(names, true, sa.initiator) // dpdaction (dpd.go)
-}
-
-// peerConnSet reports whether the SA still serves its peer (it was not
-// replaced by a rekey or reauthentication).
-func (sa *ikeSA) peerConnSet() bool {
-	sa.m.mu.Lock()
-	defer sa.m.mu.Unlock()
-	return sa.peerConn != nil
 }

@@ -6,10 +6,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"slices"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
 
@@ -36,9 +36,9 @@ func natHash(spii, spir uint64, ap netip.AddrPort, fake bool) []byte {
 	return h[:]
 }
 
-// ipsecgwVendorID announces that we prefer ESP in UDP (Options.Encapsulation
-// EncapAuto). Readable text, so that captures show who sent it.
-var ipsecgwVendorID = []byte("ipsecgw: ESP in UDP preferred")
+// VendorID announces that we prefer ESP in UDP (Options.Encapsulation
+// shared.EncapAuto). Readable text, so that captures show who sent it.
+var VendorID = []byte("ipsecgw: ESP in UDP preferred")
 
 // hasVendorID reports whether a Vendor ID payload among ps carries id.
 func hasVendorID(ps []message.RawPayload, id []byte) bool {
@@ -54,14 +54,14 @@ func hasVendorID(ps []message.RawPayload, id []byte) bool {
 // NAT_DETECTION_SOURCE_IP, as strongSwan's forceencaps=yes) so that ESP
 // goes in UDP although no NAT is there. Only the responder knows whether
 // the peer announced ipsecgw's Vendor ID (the initiator learns it after
-// its own IKE_SA_INIT has left), so EncapAuto is decided by the responder
+// its own IKE_SA_INIT has left), so shared.EncapAuto is decided by the responder
 // and the initiator follows the NAT it sees.
 func (sa *ikeSA) forceUDP(peerIsIpsecgw bool) bool {
 	switch {
-	case sa.conn.ForceEncaps, sa.m.opts.Encapsulation == EncapUDP:
+	case sa.conn.ForceEncaps, sa.e.cfg.Encapsulation == shared.EncapUDP:
 		return true
 	default:
-		return sa.m.opts.Encapsulation == EncapAuto && peerIsIpsecgw
+		return sa.e.cfg.Encapsulation == shared.EncapAuto && peerIsIpsecgw
 	}
 }
 
@@ -97,16 +97,14 @@ func (sa *ikeSA) checkNAT(ns []message.Notify, spii, spir uint64) {
 func (sa *ikeSA) startInitiator(c config.Conn) {
 	sa.conn = c
 	sa.conns[c.Name] = true
-	sa.localID = effectiveID(c.Local.ID, sa.local.Addr())
-	sa.remoteID = effectiveID(c.Remote.ID, sa.remote.Addr())
-	sa.offered = wireProposals(c.IKE, message.ProtoIKE, nil, false)
+	sa.localID = shared.EffectiveID(c.Local.ID, sa.local.Addr())
+	sa.remoteID = shared.EffectiveID(c.Remote.ID, sa.remote.Addr())
+	sa.offered = shared.Offer(c.IKE, shared.ProtoIKE, nil, false)
 	if len(sa.offered) == 0 {
-		sa.failPhase1("conn has no usable IKE proposal")
+		sa.failPhase1(shared.CauseConfig, "conn has no usable IKE proposal")
 		return
 	}
-	if kes := of(sa.offered[0], transform.TypeKE); len(kes) > 0 {
-		sa.keGroup = kes[0].ID
-	}
+	sa.keGroup = sa.offered[0].FirstGroup()
 	sa.log.Info("initiating IKE SA", "conn", c.Name, "remote", sa.remote)
 	sa.publish()
 	sa.enqueue(&initTask{})
@@ -138,7 +136,7 @@ func (*initTask) build(sa *ikeSA) ([]message.Payload, error) {
 		ps = append(ps, message.Notify{Type: message.COOKIE, Data: sa.cookie})
 	}
 	ps = append(ps,
-		message.SA{Proposals: sa.offered},
+		message.SA{Proposals: wireProposals(sa.offered)},
 		message.KE{Group: sa.keGroup, Data: sa.ke.PublicKey()},
 		message.Nonce{Data: sa.ni},
 		message.Notify{Type: message.NAT_DETECTION_SOURCE_IP, Data: natHash(sa.spiI, 0, sa.local, sa.forceUDP(false))},
@@ -146,8 +144,8 @@ func (*initTask) build(sa *ikeSA) ([]message.Payload, error) {
 		message.Notify{Type: message.IKEV2_FRAGMENTATION_SUPPORTED},
 		message.Notify{Type: message.SIGNATURE_HASH_ALGORITHMS, Data: signatureHashes},
 	)
-	if sa.m.opts.Encapsulation == EncapAuto {
-		ps = append(ps, message.VendorID{Data: ipsecgwVendorID})
+	if sa.e.cfg.Encapsulation == shared.EncapAuto {
+		ps = append(ps, message.VendorID{Data: VendorID})
 	}
 	return ps, nil
 }
@@ -163,7 +161,7 @@ func (t *initTask) process(sa *ikeSA, m *message.Message) error {
 	ns := notifies(m.Payloads)
 	if c, ok := findNotify(ns, message.COOKIE); ok {
 		if sa.cookieTries >= 3 || len(c.Data) < 1 || len(c.Data) > 64 {
-			sa.failPhase1("peer keeps asking for a COOKIE; giving up after 3 tries")
+			sa.failPhase1(shared.CausePeerRefused, "peer keeps asking for a COOKIE; giving up after 3 tries")
 			return nil
 		}
 		sa.cookieTries++
@@ -176,13 +174,13 @@ func (t *initTask) process(sa *ikeSA, m *message.Message) error {
 		switch n.Type {
 		case message.INVALID_KE_PAYLOAD:
 			if len(n.Data) != 2 {
-				sa.failPhase1("peer sent a malformed INVALID_KE_PAYLOAD")
+				sa.failPhase1(shared.CausePeerRefused, "peer sent a malformed INVALID_KE_PAYLOAD")
 				return nil
 			}
 			g := transform.ID(binary.BigEndian.Uint16(n.Data))
 			gt := transform.Transform{Type: transform.TypeKE, ID: g}
-			if sa.keRetried || !offersGroup(sa.offered, g) {
-				sa.failPhase1(fmt.Sprintf("peer requires key exchange group %s, which our ike= proposals (%s) do not include", gt, proposalsString(sa.offered)))
+			if sa.keRetried || !shared.OffersGroup(sa.offered, g) {
+				sa.failPhase1(shared.CauseInvalidKE, fmt.Sprintf("peer requires key exchange group %s, which our ike= proposals (%s) do not include", gt, shared.ProposalsString(sa.offered)))
 				return nil
 			}
 			sa.log.Info("peer wants another key exchange group, retrying", "group", gt.String())
@@ -191,15 +189,15 @@ func (t *initTask) process(sa *ikeSA, m *message.Message) error {
 			t.restart(sa)
 			return nil
 		case message.NO_PROPOSAL_CHOSEN:
-			sa.failPhase1(fmt.Sprintf("peer accepted none of our IKE proposals (NO_PROPOSAL_CHOSEN); we offered %s", proposalsString(sa.offered)))
+			sa.failPhase1(shared.CauseNoProposal, fmt.Sprintf("peer accepted none of our IKE proposals (NO_PROPOSAL_CHOSEN); we offered %s", shared.ProposalsString(sa.offered)))
 			return nil
 		default:
-			sa.failPhase1(fmt.Sprintf("peer answered IKE_SA_INIT with %s", n.Type))
+			sa.failPhase1(shared.CausePeerRefused, fmt.Sprintf("peer answered IKE_SA_INIT with %s", n.Type))
 			return nil
 		}
 	}
 	if m.Header.SPIr == 0 {
-		sa.failPhase1("peer answered IKE_SA_INIT without a responder SPI")
+		sa.failPhase1(shared.CausePeerRefused, "peer answered IKE_SA_INIT without a responder SPI")
 		return nil
 	}
 	sap, _ := payload(m.Payloads, message.PayloadSA)
@@ -209,12 +207,12 @@ func (t *initTask) process(sa *ikeSA, m *message.Message) error {
 	ke, _, err2 := message.ParseKE(kep.Body)
 	nonce, _, err3 := message.ParseNonce(np.Body)
 	if err1 != nil || err2 != nil || err3 != nil {
-		sa.failPhase1("peer's IKE_SA_INIT response is malformed")
+		sa.failPhase1(shared.CausePeerRefused, "peer's IKE_SA_INIT response is malformed")
 		return nil
 	}
-	alg, ok := acceptResponse(sa.offered, saBody, message.ProtoIKE, false)
+	alg, ok := shared.Accept(sa.offered, proposals(saBody), shared.ProtoIKE, false)
 	if !ok || alg.KE.ID != sa.ke.Group() || ke.Group != sa.ke.Group() {
-		sa.failPhase1(fmt.Sprintf("peer chose %s, which is not among our proposals (%s)", proposalsString(saBody.Proposals), proposalsString(sa.offered)))
+		sa.failPhase1(shared.CauseNoProposal, fmt.Sprintf("peer chose %s, which is not among our proposals (%s)", shared.ProposalsString(proposals(saBody)), shared.ProposalsString(sa.offered)))
 		return nil
 	}
 	sa.spiR = m.Header.SPIr
@@ -224,12 +222,12 @@ func (t *initTask) process(sa *ikeSA, m *message.Message) error {
 	sa.ke.Close()
 	sa.ke = nil
 	if err != nil {
-		sa.failPhase1("peer's key exchange value is invalid: " + err.Error())
+		sa.failPhase1(shared.CausePeerRefused, "peer's key exchange value is invalid: "+err.Error())
 		return nil
 	}
 	defer clear(gir)
 	if err := sa.deriveKeys(gir); err != nil {
-		sa.failPhase1(err.Error())
+		sa.failPhase1(shared.CauseInternal, err.Error())
 		return nil
 	}
 	sa.initRsp = m.Raw
@@ -249,16 +247,7 @@ func (t *initTask) process(sa *ikeSA, m *message.Message) error {
 	return nil
 }
 
-func (*initTask) fail(sa *ikeSA, reason string) { sa.failPhase1(reason) }
-
-func offersGroup(ps []message.Proposal, g transform.ID) bool {
-	for _, p := range ps {
-		if slices.Contains(of(p, transform.TypeKE), transform.Transform{Type: transform.TypeKE, ID: g}) {
-			return true
-		}
-	}
-	return false
-}
+func (*initTask) fail(sa *ikeSA, cause shared.Cause, reason string) { sa.failPhase1(cause, reason) }
 
 // deriveKeys computes SKEYSEED and the IKE SA keys, and builds the SK
 // payload protectors (RFC 7296 §2.14).
@@ -283,34 +272,6 @@ func (sa *ikeSA) deriveKeys(gir []byte) error {
 	return nil
 }
 
-// candidates lists the conns a responder may use for a request from
-// remote arriving at local: IKEv2, not ignored, local address matching (or
-// unset), remote address matching or %any.
-func (m *Manager) candidates(local, remote netip.AddrPort) []config.Conn {
-	m.mu.Lock()
-	cfg := m.cfg
-	m.mu.Unlock()
-	la, ra := local.Addr().Unmap(), remote.Addr().Unmap()
-	var exact, wildcard []config.Conn
-	for _, c := range cfg.Conns() {
-		if !ikev2(c) {
-			continue
-		}
-		if c.Local.Addr.IsValid() && !c.Local.Addr.IsUnspecified() && c.Local.Addr.Unmap() != la {
-			continue
-		}
-		switch {
-		case c.Remote.Addr.IsValid() && !c.Remote.Addr.IsUnspecified():
-			if c.Remote.Addr.Unmap() == ra {
-				exact = append(exact, c)
-			}
-		case c.Remote.IsAny() || !c.Remote.Addr.IsValid() || c.Remote.Addr.IsUnspecified():
-			wildcard = append(wildcard, c)
-		}
-	}
-	return append(exact, wildcard...)
-}
-
 // reject answers an IKE_SA_INIT request statelessly with one error notify
 // and ends the SA.
 func (sa *ikeSA) reject(n message.Notify) {
@@ -325,7 +286,7 @@ func (sa *ikeSA) reject(n message.Notify) {
 
 // respondInit is the responder side of IKE_SA_INIT.
 func (sa *ikeSA) respondInit(m *message.Message) {
-	cands := sa.m.candidates(sa.local, sa.remote)
+	cands := sa.e.host.Candidates(2, sa.local, sa.remote)
 	if len(cands) == 0 {
 		sa.log.Info("IKE_SA_INIT from a peer no conn accepts", "remote", sa.remote, "local", sa.local)
 		sa.reject(message.Notify{Type: message.NO_PROPOSAL_CHOSEN})
@@ -342,20 +303,20 @@ func (sa *ikeSA) respondInit(m *message.Message) {
 		return
 	}
 	var (
-		sel   selected
+		sel   shared.Selection
 		found bool
 		conn  config.Conn
 	)
 	for _, c := range cands {
-		if s, ok := selectProposal(wireProposals(c.IKE, message.ProtoIKE, nil, false), peerSA.Proposals, message.ProtoIKE, false, ke.Group); ok {
+		if s, ok := shared.Select(shared.Offer(c.IKE, shared.ProtoIKE, nil, false), proposals(peerSA), shared.ProtoIKE, false, ke.Group); ok {
 			sel, conn, found = s, c, true
 			break
 		}
 	}
 	if !found {
-		reason := fmt.Sprintf("peer proposed %s; we accept %s", proposalsString(peerSA.Proposals), configProposalsString(cands[0].IKE, config.ProtoIKE))
+		reason := fmt.Sprintf("peer proposed %s; we accept %s", shared.ProposalsString(proposals(peerSA)), shared.ConfigProposalsString(cands[0].IKE, config.ProtoIKE))
 		sa.log.Warn("no acceptable IKE proposal", "conn", cands[0].Name, "remote", sa.remote, "reason", reason)
-		sa.m.setFailed(cands[0].Name, StatePhase1Failed, reason)
+		sa.e.host.Emit(shared.Failure{Conn: cands[0].Name, State: shared.StatePhase1Failed, Cause: shared.CauseNoProposal, Text: reason})
 		sa.reject(message.Notify{Type: message.NO_PROPOSAL_CHOSEN})
 		return
 	}
@@ -391,7 +352,7 @@ func (sa *ikeSA) respondInit(m *message.Message) {
 	}
 	ns := notifies(m.Payloads)
 	sa.checkNAT(ns, sa.spiI, 0)
-	peerIsIpsecgw := hasVendorID(m.Payloads, ipsecgwVendorID)
+	peerIsIpsecgw := hasVendorID(m.Payloads, VendorID)
 	fake := sa.forceUDP(peerIsIpsecgw)
 	if fake {
 		sa.natLocal = true // faked: ESP goes in UDP
@@ -400,14 +361,14 @@ func (sa *ikeSA) respondInit(m *message.Message) {
 	_, sa.fragmentation = findNotify(ns, message.IKEV2_FRAGMENTATION_SUPPORTED)
 	sa.initReq = m.Raw
 	ps := []message.Payload{
-		message.SA{Proposals: []message.Proposal{sel.wire(message.ProtoIKE, nil)}},
+		message.SA{Proposals: []message.Proposal{wireProposal(sel.Proposal(shared.ProtoIKE, nil))}},
 		message.KE{Group: sel.KE.ID, Data: kx.PublicKey()},
 		message.Nonce{Data: sa.nr},
 		message.Notify{Type: message.NAT_DETECTION_SOURCE_IP, Data: natHash(sa.spiI, sa.spiR, sa.local, fake)},
 		message.Notify{Type: message.NAT_DETECTION_DESTINATION_IP, Data: natHash(sa.spiI, sa.spiR, sa.remote, false)},
 	}
-	if sa.m.opts.Encapsulation == EncapAuto {
-		ps = append(ps, message.VendorID{Data: ipsecgwVendorID})
+	if sa.e.cfg.Encapsulation == shared.EncapAuto {
+		ps = append(ps, message.VendorID{Data: VendorID})
 	}
 	if sa.fragmentation {
 		ps = append(ps, message.Notify{Type: message.IKEV2_FRAGMENTATION_SUPPORTED})
@@ -425,7 +386,7 @@ func (sa *ikeSA) respondInit(m *message.Message) {
 // armHalfOpen limits the life of a responder SA that has not completed
 // IKE_AUTH (armed when the SA is created for an IKE_SA_INIT request).
 func (sa *ikeSA) armHalfOpen() {
-	sa.openTimer = sa.after(sa.m.opts.HalfOpenTimeout, func() {
+	sa.openTimer = sa.after(sa.e.cfg.HalfOpenTimeout, func() {
 		if sa.state == saInit || sa.state == saAuth {
 			sa.log.Info("half-open IKE SA timed out", "remote", sa.remote)
 			sa.destroy()

@@ -6,18 +6,20 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"github.com/ipsecgw/ipsecgw/config"
 	mrand "math/rand/v2"
 	"slices"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/config"
+
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
 
 // RekeyedIKELinger is how long an IKE SA replaced by a rekey waits for the
 // peer's DELETE before it is dropped anyway.
-const rekeyedIKELinger = DefaultHalfOpenTimeout * 2
+const rekeyedIKELinger = time.Minute
 
 // respondRekeyIKE is the responder side of IKE SA rekeying (RFC 7296
 // §1.3.2, §2.18): a new IKE SA with fresh SPIs, nonces and key exchange,
@@ -41,10 +43,10 @@ func (sa *ikeSA) respondRekeyIKE(id uint32, in []message.RawPayload, peerSA mess
 		reply(message.Notify{Type: message.INVALID_SYNTAX})
 		return
 	}
-	ours := wireProposals(sa.conn.IKE, message.ProtoIKE, nil, false)
-	sel, ok := selectProposal(ours, peerSA.Proposals, message.ProtoIKE, false, ke.Group)
+	ours := shared.Offer(sa.conn.IKE, shared.ProtoIKE, nil, false)
+	sel, ok := shared.Select(ours, proposals(peerSA), shared.ProtoIKE, false, ke.Group)
 	if !ok {
-		sa.log.Warn("IKE SA rekey: no acceptable proposal", "peer", proposalsString(peerSA.Proposals), "ours", proposalsString(ours))
+		sa.log.Warn("IKE SA rekey: no acceptable proposal", "peer", shared.ProposalsString(proposals(peerSA)), "ours", shared.ProposalsString(ours))
 		reply(message.Notify{Type: message.NO_PROPOSAL_CHOSEN})
 		return
 	}
@@ -77,7 +79,7 @@ func (sa *ikeSA) respondRekeyIKE(id uint32, in []message.RawPayload, peerSA mess
 		return
 	}
 	defer clear(gir)
-	nsa, err := sa.m.newSA(false, sa.local, sa.remote)
+	nsa, err := sa.e.newSA(false, sa.local, sa.remote)
 	if err != nil {
 		reply(message.Notify{Type: message.NO_ADDITIONAL_SAS})
 		return
@@ -101,9 +103,9 @@ func (sa *ikeSA) respondRekeyIKE(id uint32, in []message.RawPayload, peerSA mess
 		reply(message.Notify{Type: message.NO_PROPOSAL_CHOSEN})
 		return
 	}
-	r := &ikeRekeyed{nsa: nsa, sel: sel, prf: prf, keys: keys, out: out, in: inP, ni: ni, nr: nr, setSPI: func(nsa *ikeSA) { nsa.spiI = spiI }}
+	r := &ikeRekeyed{nsa: nsa, sel: sel, prf: prf, keys: keys, out: out, in: inP, ni: ni, nr: nr, peerSPI: spiI}
 	rsp := []message.Payload{
-		message.SA{Proposals: []message.Proposal{sel.wire(message.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiR))}},
+		message.SA{Proposals: []message.Proposal{wireProposal(sel.Proposal(shared.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiR)))}},
 		message.Nonce{Data: nr},
 		message.KE{Group: sel.KE.ID, Data: pub},
 	}
@@ -167,12 +169,29 @@ func (sa *ikeSA) ikeRekeyPending() *ikeRekeyTask {
 // (its loop running, nothing handed to it yet) and its keys.
 type ikeRekeyed struct {
 	nsa     *ikeSA
-	sel     selected
+	sel     shared.Selection
 	prf     transform.PRF
 	keys    message.IKEKeys
 	out, in *transform.Protector
 	ni, nr  []byte
-	setSPI  func(*ikeSA) // sets the peer's SPI of the new SA
+	peerSPI uint64 // the peer's SPI of the new SA
+}
+
+// spis are the new SA's SPIs (initiator's, responder's).
+func (r *ikeRekeyed) spis() (spiI, spiR uint64) {
+	if r.nsa.initiator {
+		return r.nsa.spiI, r.peerSPI
+	}
+	return r.peerSPI, r.nsa.spiR
+}
+
+// setPeerSPI gives the new SA (in its own loop) the peer's SPI.
+func (r *ikeRekeyed) setPeerSPI(nsa *ikeSA) {
+	if nsa.initiator {
+		nsa.spiR = r.peerSPI
+	} else {
+		nsa.spiI = r.peerSPI
+	}
 }
 
 // lowNonce is the lower of the exchange's two nonces, which decides a
@@ -187,7 +206,7 @@ func (r *ikeRekeyed) lowNonce() []byte {
 // key gives the new SA (from its own loop) its keys and the identity of
 // the SA it replaces, without CHILD SAs or conns.
 func (r *ikeRekeyed) key(nsa, old *ikeSA) {
-	r.setSPI(nsa)
+	r.setPeerSPI(nsa)
 	nsa.alg, nsa.prf, nsa.keys, nsa.out, nsa.in = r.sel, r.prf, r.keys, r.out, r.in
 	nsa.conn, nsa.candidates = old.conn, old.candidates
 	nsa.localID, nsa.remoteID = old.localID, old.remoteID
@@ -216,7 +235,7 @@ func (r *ikeRekeyed) redundant(old *ikeSA, ours bool) {
 			return // the peer deleted it already
 		}
 		r.key(nsa, &o)
-		nsa.state, nsa.established = saEstablished, nsa.m.clock.Now()
+		nsa.state, nsa.established = saEstablished, nsa.e.clock.Now()
 		if ours {
 			nsa.log.Info("deleting the redundant IKE SA of a rekey collision", "rekeyed_spi", fmt.Sprintf("%016x", o.ourSPI()))
 			nsa.deleteIKE("")
@@ -285,9 +304,7 @@ func (sa *ikeSA) reauthenticate() {
 		names[ch.conn.Name] = true
 	}
 	cfgConns := map[string]config.Conn{}
-	sa.m.mu.Lock()
-	cfg := sa.m.cfg
-	sa.m.mu.Unlock()
+	cfg := sa.e.host.Config()
 	for n := range names {
 		if c, ok := cfg.Conn(n); ok {
 			cfgConns[n] = c
@@ -297,15 +314,18 @@ func (sa *ikeSA) reauthenticate() {
 	if !ok {
 		return // the conn was removed by a reload; let the SA live out
 	}
-	nsa, err := sa.m.newSA(true, netip.AddrPortFrom(sa.local.Addr(), 500), netip.AddrPortFrom(sa.remote.Addr(), 500))
+	nsa, err := sa.e.newSA(true, netip.AddrPortFrom(sa.local.Addr(), 500), netip.AddrPortFrom(sa.remote.Addr(), 500))
 	if err != nil {
 		return
 	}
 	sa.log.Info("reauthenticating IKE SA", "conn", main.Name)
-	sa.m.setPeerConn(sa, nil)
-	sa.m.setPeerConn(nsa, &main)
+	sa.servePeer(nil)
+	// Said to the Host at once, so that Up of a conn with the same peer
+	// finds the new SA; the new SA learns it in its own loop.
+	sa.e.host.ServePeer(nsa, &main)
 	old := sa
 	nsa.post(func() {
+		nsa.serving = true
 		nsa.replaces = old
 		nsa.startInitiator(main)
 		for n, c := range cfgConns {
@@ -319,7 +339,7 @@ func (sa *ikeSA) reauthenticate() {
 // ikeRekeyTask rekeys the IKE SA with CREATE_CHILD_SA (RFC 7296 §1.3.2).
 type ikeRekeyTask struct {
 	nsa   *ikeSA
-	offer []message.Proposal
+	offer []shared.Proposal
 	ke    transform.KeyExchange
 	ni    []byte
 	// passive is the peer's rekey of the same IKE SA that crossed ours
@@ -333,12 +353,12 @@ func (t *ikeRekeyTask) build(sa *ikeSA) ([]message.Payload, error) {
 	if sa.state != saEstablished {
 		return nil, fmt.Errorf("IKE SA not established")
 	}
-	nsa, err := sa.m.newSA(true, sa.local, sa.remote)
+	nsa, err := sa.e.newSA(true, sa.local, sa.remote)
 	if err != nil {
 		return nil, err
 	}
 	t.nsa = nsa
-	t.offer = wireProposals(sa.conn.IKE, message.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiI), false)
+	t.offer = shared.Offer(sa.conn.IKE, shared.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiI), false)
 	// The group negotiated before is proposed first, as strongSwan does.
 	ke, err := transform.NewKeyExchange(sa.alg.KE.ID)
 	if err != nil {
@@ -347,10 +367,10 @@ func (t *ikeRekeyTask) build(sa *ikeSA) ([]message.Payload, error) {
 	}
 	t.ke = ke
 	t.ni = newNonce()
-	return []message.Payload{message.SA{Proposals: t.offer}, message.Nonce{Data: t.ni}, message.KE{Group: sa.alg.KE.ID, Data: ke.PublicKey()}}, nil
+	return []message.Payload{message.SA{Proposals: wireProposals(t.offer)}, message.Nonce{Data: t.ni}, message.KE{Group: sa.alg.KE.ID, Data: ke.PublicKey()}}, nil
 }
 
-func (t *ikeRekeyTask) fail(sa *ikeSA, reason string) {
+func (t *ikeRekeyTask) fail(sa *ikeSA, _ shared.Cause, reason string) {
 	t.abandon()
 	if p := t.passive; p != nil && sa.state == saEstablished {
 		// The peer's rekey crossed ours and succeeded; ours did not (the
@@ -389,7 +409,7 @@ func (t *ikeRekeyTask) process(sa *ikeSA, m *message.Message) error {
 	defer t.ke.Close()
 	in := m.Inner
 	if n, ok := firstError(notifies(in)); ok {
-		t.fail(sa, "peer refused: "+n.Type.String())
+		t.fail(sa, shared.CausePeerRefused, "peer refused: "+n.Type.String())
 		return nil
 	}
 	sap, _ := payload(in, message.PayloadSA)
@@ -399,18 +419,18 @@ func (t *ikeRekeyTask) process(sa *ikeSA, m *message.Message) error {
 	nonce, _, err2 := message.ParseNonce(np.Body)
 	ke, _, err3 := message.ParseKE(kp.Body)
 	if err1 != nil || err2 != nil || err3 != nil {
-		t.fail(sa, "malformed response")
+		t.fail(sa, shared.CausePeerRefused, "malformed response")
 		return nil
 	}
-	sel, ok := acceptResponse(t.offer, got, message.ProtoIKE, false)
+	sel, ok := shared.Accept(t.offer, proposals(got), shared.ProtoIKE, false)
 	if !ok || len(got.Proposals[0].SPI) != 8 || sel.KE.ID != t.ke.Group() || ke.Group != t.ke.Group() {
-		t.fail(sa, "peer chose "+proposalsString(got.Proposals)+", not one of ours")
+		t.fail(sa, shared.CausePeerRefused, "peer chose "+shared.ProposalsString(proposals(got))+", not one of ours")
 		return nil
 	}
 	spiR := binary.BigEndian.Uint64(got.Proposals[0].SPI)
 	gir, err := t.ke.SharedSecret(ke.Data)
 	if err != nil {
-		t.fail(sa, "invalid key exchange value")
+		t.fail(sa, shared.CausePeerRefused, "invalid key exchange value")
 		return nil
 	}
 	defer clear(gir)
@@ -428,10 +448,10 @@ func (t *ikeRekeyTask) process(sa *ikeSA, m *message.Message) error {
 	}
 	if err != nil {
 		keys.Zero()
-		t.fail(sa, "key derivation: "+err.Error())
+		t.fail(sa, shared.CausePeerRefused, "key derivation: "+err.Error())
 		return nil
 	}
-	ours := &ikeRekeyed{nsa: t.nsa, sel: sel, prf: prf, keys: keys, out: out, in: inP, ni: t.ni, nr: nr, setSPI: func(nsa *ikeSA) { nsa.spiR = spiR }}
+	ours := &ikeRekeyed{nsa: t.nsa, sel: sel, prf: prf, keys: keys, out: out, in: inP, ni: t.ni, nr: nr, peerSPI: spiR}
 	if p := t.passive; p != nil {
 		// A rekey collision (RFC 7296 §2.8.2): the new SA whose exchange
 		// has the lowest of the four nonces is deleted by the side that
@@ -460,7 +480,7 @@ func (t *ikeRekeyTask) process(sa *ikeSA, m *message.Message) error {
 // handOver moves this SA's CHILD SAs, conns and identity to nsa, keyed by
 // a rekey, and makes nsa the SA that serves the peer.
 func (sa *ikeSA) handOver(r *ikeRekeyed) {
-	nsa, sel, prf, keys, out, in, ni, nr, setSPI := r.nsa, r.sel, r.prf, r.keys, r.out, r.in, r.ni, r.nr, r.setSPI
+	nsa, sel, prf, keys, out, in, ni, nr := r.nsa, r.sel, r.prf, r.keys, r.out, r.in, r.ni, r.nr
 	children, conns := sa.children, sa.conns
 	for _, ch := range children {
 		ch.stopTimers()
@@ -472,7 +492,7 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 	if sa.rekeyTimer != nil {
 		sa.rekeyTimer.Stop()
 	}
-	sa.m.setPeerConn(sa, nil)
+	sa.servePeer(nil)
 	// CHILD SA work queued behind the IKE rekey moves too: a CHILD rekey
 	// that fell due while the IKE rekey was outstanding, a CHILD delete, a
 	// new conn's CHILD SA. Dropping a queued CHILD rekey left its CHILD SA
@@ -487,8 +507,15 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 	}
 	sa.queue = slices.DeleteFunc(sa.queue, childWork)
 	old := *sa
+	// Reported here, in the old SA's loop, so that it comes before the old
+	// SA's end (the new SA's loop may run later).
+	newInfo := sa.info()
+	newInfo.Initiator = nsa.initiator
+	newInfo.SPIi, newInfo.SPIr = r.spis()
+	newInfo.Algorithms, newInfo.Established = sel.String(), sa.e.clock.Now()
+	sa.e.host.Emit(shared.IKERekeyed{Names: connNames(old.conn.Name, conns), Old: sa.info(), New: newInfo})
 	nsa.post(func() {
-		setSPI(nsa)
+		r.setPeerSPI(nsa)
 		nsa.alg, nsa.prf, nsa.keys, nsa.out, nsa.in = sel, prf, keys, out, in
 		nsa.conn, nsa.candidates, nsa.conns = old.conn, old.candidates, conns
 		nsa.localID, nsa.remoteID = old.localID, old.remoteID
@@ -498,11 +525,7 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 		for _, ch := range children {
 			nsa.armChildTimers(ch)
 		}
-		nsa.establish()
-		nsa.m.sameIdentities(nsa, old.peerKey)
-		for _, ch := range children {
-			nsa.m.setState(ch.conn.Name, StateEstablished)
-		}
+		nsa.establish(true)
 		nsa.log.Info("IKE SA rekeyed", "old_spi", fmt.Sprintf("%016x", old.ourSPI()))
 		if len(moved) > 0 {
 			nsa.log.Info("CHILD SA exchanges moved to the rekeyed IKE SA", "count", len(moved))
@@ -552,36 +575,6 @@ func softLimit(c config.Conn, life, margin uint64) uint64 {
 	return soft
 }
 
-// RekeyChild asks for the CHILD SA with SPI spi (ours when inbound, the
-// peer's otherwise) to be rekeyed now; the dataplane calls it when the SA
-// reaches its soft byte or packet limit (ChildSA.SoftBytes/SoftPackets).
-// It never blocks: the request is posted to the event loop of the IKE SA
-// that owns the CHILD SA, and ignored when that SA is gone or the CHILD SA
-// is already being rekeyed. It reports whether an IKE SA took the request.
-func (m *Manager) RekeyChild(spi uint32, inbound bool) bool {
-	m.mu.Lock()
-	sas := make([]*ikeSA, 0, len(m.sas))
-	for _, sa := range m.sas {
-		sas = append(sas, sa)
-	}
-	m.mu.Unlock()
-	taken := false
-	for _, sa := range sas {
-		// The children are owned by the loop goroutine: each SA looks for
-		// the SPI itself.
-		taken = sa.tryPost(func() {
-			for _, ch := range sa.children {
-				if (inbound && ch.inSPI == spi) || (!inbound && ch.outSPI == spi) {
-					sa.log.Info("CHILD SA reached its soft volume limit", "conn", ch.conn.Name, "in_spi", fmt.Sprintf("%08x", ch.inSPI))
-					sa.rekeyChild(ch)
-					return
-				}
-			}
-		}) || taken
-	}
-	return taken
-}
-
 // losesCollision reports whether the SA about to be created by the
 // exchange with nonces ni, nr as a successor of old is the redundant one
 // of a rekey collision: old already has a successor, and the new
@@ -597,29 +590,6 @@ func losesCollision(old *child, ni, nr []byte) bool {
 		low = nr
 	}
 	return bytes.Compare(low, old.successors[0].minNonce) < 0
-}
-
-// OutboundSwitcher is implemented by a ChildInstaller that keeps the
-// outbound SA of a CHILD SA installed with KeepOutbound and can make it the
-// conn's current outbound SA later. With it, the responder of a CHILD SA
-// rekey installs the new SA inbound-only and keeps sending on the old one
-// until the initiator, which installs the new inbound SA only when it
-// processes our response, deletes the old SA (as strongSwan does): sending
-// on the new SA right after the response lost the first packet or two,
-// which reached the initiator before it knew the SPI. Without it, the new
-// SA takes the outbound direction when it is installed.
-type OutboundSwitcher interface {
-	// SwitchOutbound makes the outbound SA of the CHILD SA with our
-	// inbound SPI inSPI the current one of its conn.
-	SwitchOutbound(conn string, inSPI uint32) error
-}
-
-// holdsOutbound reports whether new CHILD SAs can be installed
-// inbound-only and switched to later (the installer is an
-// OutboundSwitcher).
-func (sa *ikeSA) holdsOutbound() bool {
-	_, ok := sa.m.opts.Installer.(OutboundSwitcher)
-	return ok
 }
 
 // switchOutbound is called before old leaves the dataplane: when the
@@ -640,11 +610,7 @@ func (sa *ikeSA) switchOutbound(old *child) {
 		return
 	}
 	win.outHeld = false
-	sw, ok := sa.m.opts.Installer.(OutboundSwitcher)
-	if !ok {
-		return
-	}
-	if err := sw.SwitchOutbound(win.conn.Name, win.inSPI); err != nil {
+	if err := sa.e.cfg.Installer.SwitchOutbound(win.conn.Name, win.inSPI); err != nil {
 		sa.log.Warn("switching to the rekeyed CHILD SA", "conn", win.conn.Name, "in_spi", fmt.Sprintf("%08x", win.inSPI), "err", err)
 		return
 	}

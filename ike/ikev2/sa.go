@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
-	mrand "math/rand/v2"
 	"net/netip"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
+	"github.com/ipsecgw/ipsecgw/spd"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
 
@@ -32,7 +32,7 @@ type task interface {
 	exchange() message.ExchangeType
 	build(sa *ikeSA) ([]message.Payload, error)
 	process(sa *ikeSA, m *message.Message) error
-	fail(sa *ikeSA, reason string)
+	fail(sa *ikeSA, cause shared.Cause, reason string)
 }
 
 // outstanding is our request awaiting its response.
@@ -42,7 +42,7 @@ type outstanding struct {
 	pkt   []byte
 	tries int // retransmissions done
 	gen   uint64
-	timer Timer
+	timer shared.Timer
 	start time.Time
 }
 
@@ -50,12 +50,12 @@ type outstanding struct {
 type child struct {
 	conn          config.Conn
 	inSPI, outSPI uint32
-	alg           selected
-	local, remote []tsRange
+	alg           shared.Selection
+	local, remote []spd.TS
 	established   time.Time
 	encap         bool
-	rekeyed       bool    // a successor exists (ours or the peer's); no second rekey
-	timers        []Timer // rekey and hard expiry
+	rekeyed       bool           // a successor exists (ours or the peer's); no second rekey
+	timers        []shared.Timer // rekey and hard expiry
 	rekeyAt       time.Time
 	expireAt      time.Time
 	// Rekey collisions (RFC 7296 §2.8.1): the smaller nonce of the
@@ -74,7 +74,7 @@ type child struct {
 // goroutine, except events/done (channels) and the identifiers set before
 // the loop starts.
 type ikeSA struct {
-	m      *Manager
+	e      *Engine
 	log    *slog.Logger
 	events chan func()
 	done   chan struct{}
@@ -87,22 +87,25 @@ type ikeSA struct {
 	candidates []config.Conn // responder: conns acceptable for the addresses
 	conns      map[string]bool
 	remoteInit netip.AddrPort // responder: where the IKE_SA_INIT came from (half-open key)
-	// peerConn and peerKey are guarded by Manager.mu: the conn whose peer
-	// this SA serves (nil while it cannot take new CHILD SAs), and the
-	// local|remote ID pair once authenticated.
-	peerConn   *config.Conn
-	peerKey    string
-	remoteAddr netip.Addr // the peer's address, fixed at creation (for lookups under Manager.mu)
+	// serving: the Host knows this SA as the one serving its conn's peer
+	// (Host.ServePeer); a rekeyed or deleted SA no longer is.
+	serving bool
+	// ids is the local|remote identity pair once authenticated.
+	ids string
 
 	lastInvalidSPI time.Time
 	replaces       *ikeSA // reauthentication: the SA to delete once this one carries traffic
 	state          saState
 	established    time.Time
 	failed         bool // a failure reason has been recorded; do not overwrite with "down"
+	// endCause and endText say why the SA ends, for the IKEDown event
+	// (set just before destroy; CauseNone for an ordinary end).
+	endCause shared.Cause
+	endText  string
 
 	// IKE_SA_INIT
-	alg              selected
-	offered          []message.Proposal
+	alg              shared.Selection
+	offered          []shared.Proposal
 	ke               transform.KeyExchange
 	keGroup          transform.ID
 	ni, nr           []byte
@@ -131,20 +134,17 @@ type ikeSA struct {
 	hasRsp     bool
 	timerGen   uint64
 	lastRecv   time.Time
-	dpdTimer   Timer
-	rekeyTimer Timer
-	openTimer  Timer
+	dpdTimer   shared.Timer
+	rekeyTimer shared.Timer
+	openTimer  shared.Timer
 	frag       *message.Reassembly
 	fragID     uint32
 	fragBytes  int // bytes held by frag, bounded by maxReassembly
 
-	children      []*child
-	lastInstalled *child // the CHILD SA installChild added last
-	// keepOutbound makes installChild ask the installer to leave the
-	// current outbound SA in place: the SA being installed is the
-	// redundant result of a rekey collision (see losesCollision).
-	keepOutbound bool
+	children []*child
 }
+
+var _ shared.SA = (*ikeSA)(nil)
 
 func (sa *ikeSA) ourSPI() uint64 {
 	if sa.initiator {
@@ -155,7 +155,6 @@ func (sa *ikeSA) ourSPI() uint64 {
 
 // run is the event loop.
 func (sa *ikeSA) run() {
-	defer sa.m.wg.Done()
 	for sa.state != saDead {
 		ev := <-sa.events
 		ev()
@@ -186,8 +185,8 @@ func (sa *ikeSA) tryPost(ev func()) bool {
 }
 
 // after arms a timer whose expiry runs f in the loop.
-func (sa *ikeSA) after(d time.Duration, f func()) Timer {
-	return sa.m.clock.AfterFunc(d, func() { sa.post(f) })
+func (sa *ikeSA) after(d time.Duration, f func()) shared.Timer {
+	return sa.e.clock.AfterFunc(d, func() { sa.post(f) })
 }
 
 // enqueue adds a task and starts it when no request is outstanding.
@@ -202,7 +201,7 @@ func (sa *ikeSA) kick() {
 		t := sa.queue[0]
 		sa.queue = sa.queue[1:]
 		if err := sa.sendRequest(t); err != nil {
-			t.fail(sa, err.Error())
+			t.fail(sa, causeOf(err), err.Error())
 		}
 	}
 }
@@ -240,13 +239,13 @@ func (sa *ikeSA) encode(h message.Header, payloads []message.Payload) ([]byte, e
 func (sa *ikeSA) send(pkt []byte) {
 	if parts := sa.fragmentsOf(pkt); parts != nil {
 		for _, p := range parts {
-			if err := sa.m.opts.Send(sa.local, sa.remote, p); err != nil {
+			if err := sa.e.cfg.Send(sa.local, sa.remote, p); err != nil {
 				sa.log.Debug("send failed", "remote", sa.remote, "err", err)
 			}
 		}
 		return
 	}
-	if err := sa.m.opts.Send(sa.local, sa.remote, pkt); err != nil {
+	if err := sa.e.cfg.Send(sa.local, sa.remote, pkt); err != nil {
 		sa.log.Debug("send failed", "remote", sa.remote, "err", err)
 	}
 }
@@ -267,30 +266,16 @@ func (sa *ikeSA) sendRequest(t task) error {
 		sa.initReq = pkt
 	}
 	sa.timerGen++
-	o := &outstanding{t: t, id: sa.nextID, pkt: pkt, gen: sa.timerGen, start: sa.m.clock.Now()}
+	o := &outstanding{t: t, id: sa.nextID, pkt: pkt, gen: sa.timerGen, start: sa.e.clock.Now()}
 	sa.pending = o
 	sa.send(pkt)
 	sa.armRetransmit(o)
 	return nil
 }
 
-// retransmitDelay is strongSwan's schedule: timeout * base^n, capped by limit.
-func (sa *ikeSA) retransmitDelay(n int) time.Duration {
-	rt := sa.m.rt
-	d := time.Duration(float64(rt.Timeout) * math.Pow(rt.Base, float64(n)))
-	if rt.Limit > 0 && d > rt.Limit {
-		d = rt.Limit
-	}
-	if rt.Jitter > 0 {
-		// strongSwan's retransmit_jitter: up to Jitter percent less.
-		d -= time.Duration(mrand.Int64N(int64(d)*int64(min(rt.Jitter, 100))/100 + 1))
-	}
-	return d
-}
-
 func (sa *ikeSA) armRetransmit(o *outstanding) {
 	gen := o.gen
-	o.timer = sa.after(sa.retransmitDelay(o.tries), func() { sa.retransmit(gen) })
+	o.timer = sa.after(shared.RetransmitDelay(sa.e.rt, o.tries), func() { sa.retransmit(gen) })
 }
 
 func (sa *ikeSA) retransmit(gen uint64) {
@@ -298,15 +283,15 @@ func (sa *ikeSA) retransmit(gen uint64) {
 	if o == nil || o.gen != gen || sa.state == saDead {
 		return // stale: the exchange finished
 	}
-	if o.tries >= sa.m.rt.Tries {
+	if o.tries >= sa.e.rt.Tries {
 		sa.pending = nil
 		reason := fmt.Sprintf("no response from %s to our %s request after %d retransmissions (%s)",
-			sa.remote, o.t.exchange(), o.tries, sa.m.clock.Now().Sub(o.start).Round(time.Second))
+			sa.remote, o.t.exchange(), o.tries, sa.e.clock.Now().Sub(o.start).Round(time.Second))
 		sa.log.Info("giving up", "exchange", o.t.exchange(), "tries", o.tries)
 		if sa.initiator && sa.state < saEstablished && sa.retryKeying(reason) {
 			return
 		}
-		o.t.fail(sa, reason)
+		o.t.fail(sa, shared.CauseTimeout, reason)
 		if sa.state == saEstablished {
 			// A peer that stops answering on an established SA is dead.
 			sa.peerDead(reason)
@@ -427,7 +412,7 @@ func (sa *ikeSA) handleResponse(local, remote netip.AddrPort, m *message.Message
 	o.timer.Stop()
 	sa.pending = nil
 	sa.nextID++
-	sa.lastRecv = sa.m.clock.Now()
+	sa.lastRecv = sa.e.clock.Now()
 	if sa.state == saEstablished {
 		// A response proves the peer's endpoint as well as a request does
 		// (RFC 7296 §2.23 speaks of any validated packet); replayed old
@@ -470,7 +455,7 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 		}
 		return
 	}
-	sa.lastRecv = sa.m.clock.Now()
+	sa.lastRecv = sa.e.clock.Now()
 	sa.log.Debug("request", "exchange", m.Header.Exchange, "msgid", id, "payloads", innerTypes(m))
 	if m.Header.Exchange != message.IKE_SA_INIT {
 		sa.followPeer(local, remote)
@@ -522,7 +507,7 @@ func (sa *ikeSA) followPeer(local, remote netip.AddrPort) {
 	if remote != old {
 		sa.log.Info("peer moved to a new endpoint (its NAT mapping changed)", "from", old, "to", remote, "children", len(sa.children))
 		for _, c := range sa.children {
-			if err := sa.m.opts.Installer.UpdateRemote(c.conn.Name, c.inSPI, c.outSPI, remote); err != nil {
+			if err := sa.e.cfg.Installer.UpdateRemote(c.conn.Name, c.inSPI, c.outSPI, remote); err != nil {
 				sa.log.Warn("moving CHILD SA to the peer's new endpoint", "conn", c.conn.Name,
 					"in_spi", fmt.Sprintf("%08x", c.inSPI), "err", err)
 			}
@@ -533,42 +518,29 @@ func (sa *ikeSA) followPeer(local, remote netip.AddrPort) {
 	}
 }
 
-// PeerMovedESP tells the Manager that an ESP-in-UDP packet for our inbound
+// PeerMoved implements shared.SA: an ESP-in-UDP packet for our inbound
 // SPI inSPI authenticated and passed the replay window but came from src,
 // not from where the CHILD SA sends: the NAT in front of the peer changed
 // its mapping. Such a packet proves the peer's new endpoint as well as an
 // authenticated IKE message does (strongSwan follows the kernel's mapping
 // report the same way), and often comes much sooner: the peer may not
-// send any IKE message until its next rekey. The IKE SA owning the CHILD
-// SA applies the rules of followPeer, and moves itself and all its CHILD
-// SAs. It never blocks (the dataplane rate-limits the reports, see
-// sad.SA.NewSource); it reports whether any IKE SA took the report.
-func (m *Manager) PeerMovedESP(inSPI uint32, src netip.AddrPort) bool {
-	m.mu.Lock()
-	sas := make([]*ikeSA, 0, len(m.sas))
-	for _, sa := range m.sas {
-		sas = append(sas, sa)
-	}
-	m.mu.Unlock()
-	taken := false
-	for _, sa := range sas {
-		// The children belong to the loop goroutine: each SA looks for
-		// the SPI itself.
-		taken = sa.tryPost(func() {
-			if sa.state != saEstablished || !src.Addr().IsValid() {
+// send any IKE message until its next rekey. If this SA holds the CHILD
+// SA, it applies the rules of followPeer and moves itself and all its
+// CHILD SAs.
+func (sa *ikeSA) PeerMoved(inSPI uint32, src netip.AddrPort) bool {
+	return sa.tryPost(func() {
+		if sa.state != saEstablished || !src.Addr().IsValid() {
+			return
+		}
+		for _, ch := range sa.children {
+			if ch.inSPI == inSPI && ch.encap {
+				sa.log.Debug("authenticated ESP from a new endpoint", "conn", ch.conn.Name,
+					"in_spi", fmt.Sprintf("%08x", inSPI), "from", src, "known", sa.remote)
+				sa.followPeer(sa.local, src)
 				return
 			}
-			for _, ch := range sa.children {
-				if ch.inSPI == inSPI && ch.encap {
-					sa.log.Debug("authenticated ESP from a new endpoint", "conn", ch.conn.Name,
-						"in_spi", fmt.Sprintf("%08x", inSPI), "from", src, "known", sa.remote)
-					sa.followPeer(sa.local, src)
-					return
-				}
-			}
-		}) || taken
-	}
-	return taken
+		}
+	})
 }
 
 // notifies returns the notify payloads among raw payloads; malformed ones
@@ -624,25 +596,34 @@ func body(m *message.Message) []message.RawPayload {
 }
 
 // failPhase1 records an IKE SA failure for the SA's conns and destroys it.
-func (sa *ikeSA) failPhase1(reason string) {
+func (sa *ikeSA) failPhase1(cause shared.Cause, reason string) {
 	if sa.state == saDead {
 		return
 	}
 	sa.log.Warn("IKE SA failed", "reason", reason)
-	for _, c := range sa.connNames() {
-		sa.m.setFailed(c, StatePhase1Failed, reason)
-	}
-	sa.failed = true
+	sa.failConns(shared.StatePhase1Failed, cause, reason)
 	sa.destroy()
 }
 
-func (sa *ikeSA) connNames() []string {
-	names := []string{}
-	if sa.conn.Name != "" {
-		names = append(names, sa.conn.Name)
+// failConns reports a failure for every conn of the SA; the SA's end will
+// not overwrite the state it leaves them in.
+func (sa *ikeSA) failConns(state shared.State, cause shared.Cause, reason string) {
+	for _, c := range sa.connNames() {
+		sa.e.host.Emit(shared.Failure{Conn: c, State: state, Cause: cause, Text: reason})
 	}
-	for n := range sa.conns {
-		if n != sa.conn.Name {
+	sa.failed = true
+}
+
+func (sa *ikeSA) connNames() []string { return connNames(sa.conn.Name, sa.conns) }
+
+// connNames lists an IKE SA's conns: the one that created it first.
+func connNames(main string, conns map[string]bool) []string {
+	names := []string{}
+	if main != "" {
+		names = append(names, main)
+	}
+	for n := range conns {
+		if n != main {
 			names = append(names, n)
 		}
 	}
@@ -654,11 +635,13 @@ func (sa *ikeSA) destroy() {
 	if sa.state == saDead {
 		return
 	}
+	var gone []shared.ChildInfo
 	for _, c := range sa.children {
 		c.stopTimers()
-		if err := sa.m.opts.Installer.Remove(c.conn.Name, c.inSPI, c.outSPI); err != nil {
+		if err := sa.e.cfg.Installer.Remove(c.conn.Name, c.inSPI, c.outSPI); err != nil {
 			sa.log.Warn("removing CHILD SA", "conn", c.conn.Name, "err", err)
 		}
+		gone = append(gone, c.info())
 	}
 	sa.children = nil
 	if sa.pending != nil {
@@ -686,37 +669,40 @@ func (sa *ikeSA) destroy() {
 	}
 	sa.keys.Zero()
 	sa.state = saDead
-	sa.m.unregister(sa)
+	if !sa.initiator {
+		sa.e.host.LeaveHalfOpen(sa)
+	}
+	if sa.serving {
+		sa.e.host.ServePeer(sa, nil)
+	}
+	sa.e.host.Unregister(sa)
+	sa.e.host.Emit(shared.IKEDown{Names: sa.connNames(), IKE: sa.info(), Children: gone,
+		Cause: sa.endCause, Text: sa.endText, Failed: sa.failed})
 	close(sa.done)
 }
 
-// publish copies the SA's status into the Manager for Status().
+// info describes the SA for events.
+func (sa *ikeSA) info() shared.IKEInfo {
+	return shared.IKEInfo{
+		Version:     2,
+		Initiator:   sa.initiator,
+		SPIi:        sa.spiI,
+		SPIr:        sa.spiR,
+		Local:       sa.local,
+		Remote:      sa.remote,
+		LocalID:     sa.localID.String(),
+		RemoteID:    sa.remoteID.String(),
+		Algorithms:  sa.alg.String(),
+		NATLocal:    sa.natLocal,
+		NATRemote:   sa.natRemote,
+		Established: sa.established,
+	}
+}
+
+// publish reports a change of what is known of the SA (endpoints, SPIs,
+// NAT) to the Host, for the status of its conns.
 func (sa *ikeSA) publish() {
-	info := ikeInfo{
-		initiator:   sa.initiator,
-		spiI:        sa.spiI,
-		spiR:        sa.spiR,
-		local:       sa.local,
-		remote:      sa.remote,
-		localID:     sa.localID.String(),
-		remoteID:    sa.remoteID.String(),
-		algs:        sa.alg.String(),
-		nat:         sa.natLocal || sa.natRemote,
-		natLocal:    sa.natLocal,
-		established: sa.established,
-		sa:          sa,
-	}
-	byConn := map[string][]ChildStatus{}
-	for _, c := range sa.children {
-		byConn[c.conn.Name] = append(byConn[c.conn.Name], ChildStatus{
-			InSPI: c.inSPI, OutSPI: c.outSPI, ESPAlgorithms: c.alg.String(),
-			LocalTS: rangesToConfig(c.local), RemoteTS: rangesToConfig(c.remote),
-			Encap: c.encap, Established: c.established,
-		})
-	}
-	for _, name := range sa.connNames() {
-		sa.m.setIKE(name, info, byConn[name])
-	}
+	sa.e.host.Emit(shared.IKEUpdated{Names: sa.connNames(), IKE: sa.info()})
 }
 
 // retryKeying applies keyingtries when the peer did not answer our
@@ -724,26 +710,15 @@ func (sa *ikeSA) publish() {
 // keyingtries attempts are used up (0 = %forever). It reports whether a
 // new attempt was started.
 func (sa *ikeSA) retryKeying(reason string) bool {
-	c := sa.conn
-	n := sa.m.keyingAttempt(c.Name)
-	if c.KeyingTries != 0 && n >= c.KeyingTries {
-		if !sa.m.retryLater(c) {
-			sa.m.resetKeying(c.Name)
-		}
+	n, limit, retry := sa.e.host.RetryKeying(sa.conn)
+	if !retry {
 		return false
 	}
 	names := sa.connNames()
-	limit := "%forever"
-	if c.KeyingTries != 0 {
-		limit = fmt.Sprint(c.KeyingTries)
-	}
-	for _, name := range names {
-		sa.m.setFailed(name, StateConnecting, fmt.Sprintf("%s; trying again (attempt %d/%s)", reason, n+1, limit))
-	}
-	sa.failed = true
+	sa.failConns(shared.StateConnecting, shared.CauseTimeout, fmt.Sprintf("%s; trying again (attempt %d/%s)", reason, n+1, limit))
 	sa.destroy()
 	for _, name := range names {
-		if err := sa.m.Up(name); err != nil {
+		if err := sa.e.host.Up(name); err != nil {
 			sa.log.Warn("keyingtries: cannot initiate again", "conn", name, "err", err)
 		}
 	}

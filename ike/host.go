@@ -1,0 +1,196 @@
+package ike
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
+)
+
+// host is the Manager as the engines see it (shared.Host). A separate
+// method set keeps the engine-facing calls out of the Manager's public
+// API.
+type host Manager
+
+var _ shared.Host = (*host)(nil)
+
+func (h *host) m() *Manager { return (*Manager)(h) }
+
+func (h *host) Config() *config.Config { return h.m().config() }
+
+func (h *host) Emit(ev shared.Event) { h.m().emit(ev) }
+
+func (h *host) Register(sa shared.SA, initiator bool, remote netip.Addr) (uint64, error) {
+	m := h.m()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return 0, errors.New("ike: manager closed")
+	}
+	spi := randomSPI()
+	for m.sas[spi] != nil {
+		spi = randomSPI()
+	}
+	e := &entry{sa: sa, spi: spi, initiator: initiator, remote: remote}
+	m.sas[spi] = e
+	m.entries[sa] = e
+	m.wg.Add(1)
+	return spi, nil
+}
+
+func (h *host) Unregister(sa shared.SA) {
+	m := h.m()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[sa]
+	if e == nil {
+		return
+	}
+	delete(m.entries, sa)
+	delete(m.sas, e.spi)
+	if e.half != nil {
+		delete(m.halfOpen, *e.half)
+	}
+	m.wg.Done()
+}
+
+func (h *host) AddHalfOpen(sa shared.SA, remote netip.AddrPort, spiI uint64) bool {
+	m := h.m()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[sa]
+	// Checked again under the lock: two receive goroutines (IPv4, IPv6)
+	// may both have passed the Manager's first check.
+	if e == nil || len(m.halfOpen) >= m.opts.HalfOpenLimit {
+		if e != nil {
+			m.halfOpenRefused.Add(1)
+		}
+		return false
+	}
+	k := halfKey{remote, spiI}
+	e.half = &k
+	m.halfOpen[k] = e
+	return true
+}
+
+func (h *host) LeaveHalfOpen(sa shared.SA) {
+	m := h.m()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.entries[sa]; e != nil && e.half != nil {
+		if m.halfOpen[*e.half] == e {
+			delete(m.halfOpen, *e.half)
+		}
+		e.half = nil
+	}
+}
+
+func (h *host) ServePeer(sa shared.SA, c *config.Conn) {
+	m := h.m()
+	if c != nil {
+		cc := c.Clone()
+		c = &cc
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.entries[sa]; e != nil {
+		e.peerConn = c
+	}
+}
+
+func (h *host) Authenticated(sa shared.SA, ids string) []shared.SA {
+	m := h.m()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e := m.entries[sa]; e != nil {
+		e.ids = ids
+	}
+	var out []shared.SA
+	for _, o := range m.sas {
+		if o.sa != sa && o.ids == ids {
+			out = append(out, o.sa)
+		}
+	}
+	return out
+}
+
+func (h *host) HasPeerSA(sa shared.SA, c config.Conn) bool {
+	m := h.m()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, o := range m.sas {
+		if o.sa != sa && o.peerConn != nil && samePeer(*o.peerConn, c) {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *host) ReqID(c config.Conn) uint32 { return h.m().reqid(c) }
+
+// Candidates lists the conns a responder may use for a request from
+// remote arriving at local: of the version, not ignored, local address
+// matching (or unset), remote address matching or %any.
+func (h *host) Candidates(version int, local, remote netip.AddrPort) []config.Conn {
+	la, ra := local.Addr().Unmap(), remote.Addr().Unmap()
+	var exact, wildcard []config.Conn
+	for _, c := range h.m().config().Conns() {
+		if c.Auto == config.AutoIgnore || !speaks(c, version) {
+			continue
+		}
+		if c.Local.Addr.IsValid() && !c.Local.Addr.IsUnspecified() && c.Local.Addr.Unmap() != la {
+			continue
+		}
+		switch {
+		case c.Remote.Addr.IsValid() && !c.Remote.Addr.IsUnspecified():
+			if c.Remote.Addr.Unmap() == ra {
+				exact = append(exact, c)
+			}
+		case c.Remote.IsAny() || !c.Remote.Addr.IsValid() || c.Remote.Addr.IsUnspecified():
+			wildcard = append(wildcard, c)
+		}
+	}
+	return append(exact, wildcard...)
+}
+
+// speaks reports whether a conn accepts IKE major version v as responder:
+// keyexchange=ikev2 takes 2, ikev1 takes 1, and "ike" both.
+func speaks(c config.Conn, v int) bool {
+	switch c.Version {
+	case config.IKEv1:
+		return v == 1
+	case config.IKEv2:
+		return v == 2
+	}
+	return true
+}
+
+func (h *host) PSK(local, remote config.Identity) ([]byte, bool) {
+	p, ok := h.m().config().Secrets().LookupPSK(local, remote)
+	if !ok {
+		return nil, false
+	}
+	return p.Bytes(), true
+}
+
+func (h *host) RetryKeying(c config.Conn) (int, string, bool) {
+	m := h.m()
+	n := m.keyingAttempt(c.Name)
+	if c.KeyingTries != 0 && n >= c.KeyingTries {
+		if !m.retryLater(c) {
+			m.resetKeying(c.Name)
+		}
+		return n, "", false
+	}
+	limit := "%forever"
+	if c.KeyingTries != 0 {
+		limit = fmt.Sprint(c.KeyingTries)
+	}
+	return n, limit, true
+}
+
+func (h *host) Up(name string) error { return h.m().Up(name) }
+
+func (h *host) Hold(c config.Conn, what string) { h.m().holdTrap(c, what) }

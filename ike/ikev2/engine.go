@@ -1,0 +1,161 @@
+package ikev2
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
+)
+
+// Config configures an Engine. The Manager (package ike) builds it.
+type Config struct {
+	// Host is the Manager that owns the IKE SAs. Required.
+	Host shared.Host
+	// Send transmits one IKE message. local is the address and port it must
+	// leave from (port 500, or 4500 once NAT-T is in use: the caller then
+	// prepends the non-ESP marker), remote where it goes. It must not keep
+	// pkt after returning and must not block for long. Required.
+	Send func(local, remote netip.AddrPort, pkt []byte) error
+	// Installer receives negotiated CHILD SAs and trap policies. Required.
+	Installer shared.ChildInstaller
+	Clock     shared.Clock // required
+	Logger    *slog.Logger // required
+	// Retransmit sets retransmission timing (defaults filled in).
+	Retransmit config.RetransmitSettings
+	// Encapsulation chooses between raw ESP and ESP in UDP when no NAT
+	// forces UDP.
+	Encapsulation shared.Encapsulation
+	// FragmentSize is the largest IP datagram of an IKE message we send to
+	// a peer that supports IKE fragmentation (RFC 7383); larger messages go
+	// out as fragments. 0 means DefaultFragmentSize.
+	FragmentSize int
+	// HalfOpenTimeout is how long a responder keeps an IKE SA that never
+	// completed IKE_AUTH.
+	HalfOpenTimeout time.Duration
+}
+
+// Engine negotiates IKEv2 SAs for a Manager: it creates IKE SAs as
+// initiator (Initiate) and responder (HandleInitRequest); each IKE SA then
+// runs its own event loop and reports to the Host.
+type Engine struct {
+	host    shared.Host
+	cfg     Config
+	clock   shared.Clock
+	log     *slog.Logger
+	rt      config.RetransmitSettings
+	cookies cookieJar
+}
+
+// NewEngine checks cfg and returns an Engine.
+func NewEngine(cfg Config) (*Engine, error) {
+	if cfg.Host == nil || cfg.Send == nil || cfg.Installer == nil || cfg.Clock == nil || cfg.Logger == nil {
+		return nil, errors.New("ikev2: Config needs Host, Send, Installer, Clock and Logger")
+	}
+	return &Engine{host: cfg.Host, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rt: shared.WithRetransmitDefaults(cfg.Retransmit)}, nil
+}
+
+// NonceLen is the length of our nonces (32 bytes, as strongSwan).
+const NonceLen = 32
+
+// InvalidSPIInterval is the shortest time between two INVALID_SPI
+// notifications on one IKE SA.
+const InvalidSPIInterval = 10 * time.Second
+
+// CookieSecretLifetime is how long one cookie secret is used before it is
+// replaced; cookies made with the previous secret stay valid.
+const CookieSecretLifetime = 2 * time.Minute
+
+// CookiesSent is the number of COOKIE notifies sent in answer to
+// IKE_SA_INIT requests (RFC 7296 §2.6).
+func (e *Engine) CookiesSent() uint64 { return e.cookies.issued.Load() }
+
+// newSA creates an IKE SA, registers it with the Host and starts its loop.
+func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, error) {
+	sa := &ikeSA{
+		e:         e,
+		events:    make(chan func(), 64),
+		done:      make(chan struct{}),
+		initiator: initiator,
+		local:     local,
+		remote:    remote,
+		conns:     map[string]bool{},
+	}
+	spi, err := e.host.Register(sa, initiator, remote.Addr().Unmap())
+	if err != nil {
+		return nil, err
+	}
+	if initiator {
+		sa.spiI = spi
+	} else {
+		sa.spiR = spi
+	}
+	sa.log = e.log.With("ike_spi", fmt.Sprintf("%016x", spi))
+	go sa.run()
+	return sa, nil
+}
+
+// Initiate starts a new IKE SA for conn c from local to remote (port 500):
+// IKE_SA_INIT, then IKE_AUTH with the conn's first CHILD SA.
+func (e *Engine) Initiate(c config.Conn, local, remote netip.AddrPort) (shared.SA, error) {
+	sa, err := e.newSA(true, local, remote)
+	if err != nil {
+		return nil, err
+	}
+	e.host.ServePeer(sa, &c)
+	sa.post(func() { sa.startInitiator(c) })
+	return sa, nil
+}
+
+// HandleInitRequest takes an IKE_SA_INIT request that starts a new IKE SA
+// (SPIr zero, message ID 0), after the Manager checked that it belongs to
+// no half-open SA and that the half-open limit allows one more. With
+// needCookie, a request without a valid COOKIE is answered statelessly
+// with one (RFC 7296 §2.6); otherwise a responder SA is created.
+func (e *Engine) HandleInitRequest(local, remote netip.AddrPort, h message.Header, buf []byte, needCookie bool) {
+	if needCookie {
+		msg, _, err := message.ParseMessage(buf)
+		if err != nil {
+			return
+		}
+		ns := notifies(msg.Payloads)
+		np, ok := payload(msg.Payloads, message.PayloadNonce)
+		if !ok {
+			return
+		}
+		c, has := findNotify(ns, message.COOKIE)
+		if !has || !e.cookies.valid(e.clock.Now(), c.Data, np.Body, remote.Addr(), h.SPIi) {
+			cookie := e.cookies.make(e.clock.Now(), np.Body, remote.Addr(), h.SPIi)
+			rh := message.Header{SPIi: h.SPIi, MajorVersion: 2, Exchange: message.IKE_SA_INIT, Flags: message.FlagResponse}
+			rsp := message.AppendMessage(nil, rh, message.Notify{Type: message.COOKIE, Data: cookie})
+			e.log.Debug("half-open SAs above threshold: asking for a cookie", "remote", remote)
+			e.cookies.issued.Add(1)
+			if err := e.cfg.Send(local, remote, rsp); err != nil {
+				e.log.Debug("send failed", "err", err)
+			}
+			return
+		}
+	}
+	sa, err := e.newSA(false, local, remote)
+	if err != nil {
+		return
+	}
+	sa.spiI = h.SPIi
+	sa.remoteInit = remote
+	if !e.host.AddHalfOpen(sa, remote, h.SPIi) {
+		sa.post(func() { sa.destroy() })
+		return
+	}
+	sa.post(func() {
+		sa.armHalfOpen()
+		sa.handle(local, remote, buf)
+		if sa.state == saInit {
+			// The request was dropped without an answer: no state kept.
+			sa.destroy()
+		}
+	})
+}

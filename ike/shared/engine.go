@@ -1,0 +1,106 @@
+package shared
+
+import (
+	"net/netip"
+
+	"github.com/ipsecgw/ipsecgw/config"
+)
+
+// SA is the Manager's handle on one IKE SA of an engine. Each IKE SA runs
+// its own event loop; these methods post to it and return without waiting
+// for it, except where a method says otherwise. Those returning bool
+// report whether the SA took the request (false: it is gone, or its queue
+// is full where the method never blocks).
+type SA interface {
+	// Done is closed when the SA's loop has ended.
+	Done() <-chan struct{}
+	// Deliver hands a received datagram (the SA's own copy) to the loop; it
+	// never blocks.
+	Deliver(local, remote netip.AddrPort, pkt []byte) bool
+	// AddChild negotiates a CHILD SA for conn c, whose peer the SA serves.
+	AddChild(c config.Conn) bool
+	// DownConn deletes the conn's CHILD SAs, and the IKE SA when it serves
+	// nothing else. It waits until the loop has handled the request and
+	// reports whether the SA served the conn.
+	DownConn(name string) bool
+	// Delete deletes the IKE SA at the peer, then ends it; reason, when
+	// set, is recorded for its conns (CauseAdmin).
+	Delete(reason string) bool
+	// Destroy ends the SA at once, without telling the peer.
+	Destroy() bool
+	// DropStale ends the SA silently if it is established: the peer sent
+	// INITIAL_CONTACT on a new SA with the same identities, so it has no
+	// state for this one (RFC 7296 §2.4). It never blocks.
+	DropStale() bool
+	// ReportInvalidSPI tells the peer that ESP arrived with an SPI we do
+	// not know (rate-limited by the SA). It never blocks.
+	ReportInvalidSPI(spi uint32) bool
+	// DeleteChild deletes the CHILD SA with our inbound SPI inSPI (at the
+	// peer, then here) if the SA holds it; the conn's closeaction does not
+	// apply. It never blocks.
+	DeleteChild(inSPI uint32) bool
+	// RekeyChild rekeys the CHILD SA with SPI spi (ours when inbound) if
+	// the SA holds it. It never blocks.
+	RekeyChild(spi uint32, inbound bool) bool
+	// PeerMoved reports that authenticated ESP-in-UDP for our inbound SPI
+	// inSPI came from src; the SA follows the peer there if it holds the
+	// CHILD SA and the rules of RFC 7296 §2.23 allow. It never blocks.
+	PeerMoved(inSPI uint32, src netip.AddrPort) bool
+}
+
+// Host is what an engine asks of the Manager that owns its IKE SAs. Its
+// methods are safe for concurrent use and never wait for an IKE SA's
+// loop, so an engine calls them from its loops.
+type Host interface {
+	// Config is the current configuration; it changes on reload.
+	Config() *config.Config
+	// Emit reports an event. The Manager folds it into the conn status
+	// and publishes it, and applies the policies it triggers (dpdaction
+	// and closeaction after an IKEDown with CausePeerDead or
+	// CausePeerDeleted, resetting keyingtries after an IKEUp).
+	Emit(ev Event)
+	// Register adds a new IKE SA to the registry under a fresh SPI of ours
+	// (for IKEv1: our cookie), which it returns. remote is the peer's
+	// address. Until Unregister, the Manager's Close waits for its Done.
+	Register(sa SA, initiator bool, remote netip.Addr) (spi uint64, err error)
+	// Unregister removes an SA that ended.
+	Unregister(sa SA)
+	// AddHalfOpen records a responder SA that has not authenticated yet,
+	// keyed by the peer's endpoint and SPI so that a retransmitted first
+	// request finds it; false when the half-open limit is reached (the SA
+	// must then end).
+	AddHalfOpen(sa SA, remote netip.AddrPort, spiI uint64) bool
+	// LeaveHalfOpen ends the half-open accounting of sa (authenticated or
+	// ended).
+	LeaveHalfOpen(sa SA)
+	// ServePeer records the conn whose peer sa serves, so that Up of a
+	// conn with the same peer adds its CHILD SA there; nil withdraws it (a
+	// rekeyed, reauthenticated or deleted SA takes no new CHILD SAs).
+	ServePeer(sa SA, c *config.Conn)
+	// Authenticated records the pair of identities sa authenticated
+	// ("local|remote") and returns the other SAs with the same pair, for
+	// INITIAL_CONTACT.
+	Authenticated(sa SA, ids string) []SA
+	// HasPeerSA reports whether an SA other than sa serves c's peer (then
+	// no INITIAL_CONTACT is sent).
+	HasPeerSA(sa SA, c config.Conn) bool
+	// ReqID is the reqid of the conn's CHILD SAs.
+	ReqID(c config.Conn) uint32
+	// Candidates lists the conns of IKE major version version a responder
+	// may use for a request from remote arriving at local: exact peer
+	// addresses first, then wildcards.
+	Candidates(version int, local, remote netip.AddrPort) []config.Conn
+	// PSK looks up the shared secret for a pair of identities; the caller
+	// clears it.
+	PSK(local, remote config.Identity) ([]byte, bool)
+	// RetryKeying applies keyingtries to an initiation of conn c that the
+	// peer did not answer: when another attempt is due it reports true,
+	// with the attempt's number and the limit in words (the engine then
+	// ends the SA and calls Up); otherwise false.
+	RetryKeying(c config.Conn) (attempt int, limit string, retry bool)
+	// Up initiates a conn as Manager.Up does.
+	Up(name string) error
+	// Hold installs the conn's trap policy for dpdaction=hold or
+	// closeaction=hold (what names which).
+	Hold(c config.Conn, what string)
+}

@@ -1,0 +1,46 @@
+package shared
+
+import (
+	"math"
+	mrand "math/rand/v2"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/config"
+)
+
+// Retransmission defaults, strongSwan's (charon.retransmit_timeout, _base,
+// _tries).
+const (
+	DefaultRetransmitTimeout = 4 * time.Second
+	DefaultRetransmitBase    = 1.8
+	DefaultRetransmitTries   = 5
+)
+
+// WithRetransmitDefaults fills the zero fields of rt with the defaults.
+func WithRetransmitDefaults(rt config.RetransmitSettings) config.RetransmitSettings {
+	if rt.Timeout <= 0 {
+		rt.Timeout = DefaultRetransmitTimeout
+	}
+	if rt.Base < 1 {
+		rt.Base = DefaultRetransmitBase
+	}
+	if rt.Tries <= 0 {
+		rt.Tries = DefaultRetransmitTries
+	}
+	return rt
+}
+
+// RetransmitDelay is how long to wait before the n-th retransmission (n
+// from 0) of a request: strongSwan's timeout × base^n, capped by Limit,
+// less up to Jitter percent at random. Both versions use it, so that
+// one set of settings times every IKE exchange.
+func RetransmitDelay(rt config.RetransmitSettings, n int) time.Duration {
+	d := time.Duration(float64(rt.Timeout) * math.Pow(rt.Base, float64(n)))
+	if rt.Limit > 0 && d > rt.Limit {
+		d = rt.Limit
+	}
+	if rt.Jitter > 0 {
+		d -= time.Duration(mrand.Int64N(int64(d)*int64(min(rt.Jitter, 100))/100 + 1))
+	}
+	return d
+}
