@@ -1,14 +1,17 @@
-// Package ikev2 is the IKEv2 engine of ipsecgw (RFC 7296): it turns the
-// connections of a config.Config into IKE SAs and CHILD SAs, and hands every
-// negotiated CHILD SA to a ChildInstaller (the daemon's ESP dataplane).
+// Package ikev2 is the IKEv2 engine of ipsecgw (RFC 7296): it negotiates
+// IKE SAs and CHILD SAs for the Manager of package ike, which owns them,
+// and hands every negotiated CHILD SA to a shared.ChildInstaller (the
+// daemon's ESP dataplane).
 //
 // # Shape
 //
-// A Manager owns every IKE SA. The daemon feeds it each received IKE
-// datagram with HandlePacket and gives it a Send function for the way back;
-// the Manager never touches sockets. HandlePacket only parses the fixed
-// header, copies the datagram and posts it to the event loop of the IKE SA
-// it belongs to, so it never blocks on cryptography.
+// The Manager creates IKE SAs through an Engine (Initiate,
+// HandleInitRequest) and keeps a shared.SA handle on each; the engine
+// asks the Manager for what is shared between IKE SAs and versions (the
+// registry, the configuration, PSKs, conn policies) through shared.Host
+// and reports everything that happens as shared.Events. The engine never
+// touches sockets: the Manager delivers received datagrams (SA.Deliver)
+// and Config.Send sends.
 //
 // Each IKE SA runs one goroutine, its event loop: received messages, timer
 // expiries and commands (Up, Down, Close, DPD) are all events processed one
@@ -18,10 +21,19 @@
 // event whose generation is stale (the exchange it guarded has finished) is
 // ignored.
 //
-// Exchanges are built from tasks (tasks.go): an initiator task builds a
-// request and processes its response; the responder side is one handler per
-// exchange type. Window size is 1 (RFC 7296 §2.3): one request of ours is
-// outstanding at a time, further tasks wait in a queue.
+// An exchange is a task (exchange.go) for either role, strongSwan's
+// task_t: the initiator builds the request and processes the response,
+// the responder processes the request, builds the response and then
+// finishes what follows it (answered). There is one task per exchange
+// kind: initTask (IKE_SA_INIT, task_init.go), authTask (IKE_AUTH with the
+// first CHILD SA, task_auth.go), childTask (CREATE_CHILD_SA for a CHILD
+// SA, task_child.go), ikeRekeyTask (CREATE_CHILD_SA rekeying the IKE SA,
+// task_ikerekey.go) and infoTask (INFORMATIONAL, task_info.go). A task
+// owns its scratch state (key exchanges, nonces, offers); the IKE SA
+// keeps what outlives an exchange, and what IKE_SA_INIT leaves for
+// IKE_AUTH (handshake) only until it is authenticated. Window size is 1
+// (RFC 7296 §2.3): one request of ours is outstanding at a time, further
+// tasks wait in a queue.
 //
 // # Retransmission
 //
@@ -49,7 +61,7 @@
 // A NAT in front of the peer may change its mapping (reboot, expired
 // entry). An authenticated IKE request or response from a new address or
 // port, or authenticated ESP-in-UDP reported by the dataplane
-// (Manager.PeerMovedESP), moves the IKE SA and all its CHILD SAs there
+// (shared.SA.PeerMoved), moves the IKE SA and all its CHILD SAs there
 // (ChildInstaller.UpdateRemote) when the peer is behind a NAT and we are
 // not, or we are the responder (RFC 7296 §2.23; strongSwan's rule).
 //
@@ -64,10 +76,11 @@
 //
 // # Failures
 //
-// Every failure a user can cause is recorded in the conn's ConnStatus with a
-// reason that says what to change: the proposals of both sides, which side's
-// PSK or ID is wrong, which subnets did not match. Secrets never reach logs,
-// errors or statuses.
+// Every failure a user can cause is reported as a shared.Failure with a
+// typed cause and a text that says what to change: the proposals of both
+// sides, which side's PSK or ID is wrong, which subnets did not match. A
+// responder refuses with the notify RFC 7296 names (a task's process
+// returns a notifyError). Secrets never reach logs, errors or events.
 //
 // # Rekeying and renewal
 //
@@ -76,7 +89,7 @@
 // make-before-break: the new SA is installed, then the old one deleted;
 // at the hard lifetime a CHILD SA is deleted. lifebytes/lifepackets give
 // soft limits (life - margin - fuzz, ChildSA.SoftBytes/SoftPackets) that
-// the dataplane counts; when one is crossed it calls Manager.RekeyChild
+// the dataplane counts; when one is crossed the Manager calls SA.RekeyChild
 // (queued by the daemon, never blocking the packet path). The responder
 // of a CHILD rekey installs the new SA inbound-only (ChildSA.KeepOutbound)
 // and switches its outbound traffic to it (OutboundSwitcher) when the
@@ -109,25 +122,11 @@
 //
 // # Tests
 //
-// ike_test.go, more_test.go, robust_test.go and unit_test.go run two (or
-// three) Managers over an in-memory network with a fake clock inside
-// testing/synctest bubbles, so retransmission, DPD and rekey timers are
-// exercised without waiting. interop_test.go (package ike_test) runs
-// against strongSwan 5.9 in network namespaces (internal/lab); it needs
-// root and charon, and is skipped otherwise and in -short mode.
-//
-// # API
-//
-// The Manager's methods (manager.go):
-//
-//	func NewManager(opts Options) (*Manager, error)
-//	func (m *Manager) Start()                          // auto=start: initiate; auto=route: InstallTrap
-//	func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte)
-//	func (m *Manager) Up(name string) error            // initiate (or add a CHILD SA to an IKE SA with the same peer)
-//	func (m *Manager) Acquire(name string)             // trap hit: Up unless already connecting/up
-//	func (m *Manager) Down(name string) error          // delete the conn's CHILD SAs (and the IKE SA when it serves nothing else)
-//	func (m *Manager) Status() []ConnStatus            // one entry per IKEv2 conn, file order
-//	func (m *Manager) ReloadConfig(cfg *config.Config) // new config for new SAs; removed conns are taken down
-//	func (m *Manager) Close(ctx context.Context) error  // DELETE every IKE SA, wait for the answers until ctx ends, remove children, stop
-//	func (m *Manager) ReportInvalidSPI(remote netip.Addr, spi uint32) // ESP with an unknown SPI: INVALID_SPI to the peer (rate-limited)
+// The Manager-level tests in package ike run two (or three) Managers over
+// an in-memory network with a fake clock inside testing/synctest bubbles,
+// so retransmission, DPD and rekey timers are exercised without waiting;
+// ike's interop_test.go runs against strongSwan 5.9 in network
+// namespaces. This package's own tests cover what is internal to the
+// engine (cookies, fragment reassembly limits, ID encoding, volume
+// limits and collision rules).
 package ikev2

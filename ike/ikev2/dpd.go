@@ -2,6 +2,7 @@ package ikev2
 
 import (
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
 
 // What happens to a conn whose SAs ended without us asking: dpdaction= when
@@ -54,4 +55,38 @@ func (sa *ikeSA) childrenClosedByPeer(names []string) {
 			sa.e.host.Hold(c, "closeaction")
 		}
 	}
+}
+
+// armDPD schedules the liveness check of dpddelay (RFC 7296 §2.4): when
+// nothing was received from the peer for that long, an empty INFORMATIONAL
+// request is sent; if it goes unanswered through all retransmissions, the
+// peer is dead and dpdaction applies.
+func (sa *ikeSA) armDPD() {
+	c := sa.conn
+	if c.DPDAction == config.ActionNone || c.DPDDelay <= 0 {
+		return
+	}
+	sa.dpdTimer = sa.after(c.DPDDelay, func() {
+		if sa.state != saEstablished {
+			return
+		}
+		idle := sa.e.clock.Now().Sub(sa.lastRecv)
+		if idle >= c.DPDDelay && sa.pending == nil && len(sa.queue) == 0 {
+			sa.enqueue(&infoTask{})
+		}
+		sa.armDPD()
+	})
+}
+
+// peerDead handles an exchange abandoned after all retransmissions on an
+// established IKE SA: the SA is destroyed and the Manager applies each
+// conn's dpdaction (restart, hold) when it sees the IKEDown.
+func (sa *ikeSA) peerDead(reason string) {
+	if sa.state == saDead {
+		return
+	}
+	text := "peer is not answering: " + reason
+	sa.failConns(shared.StateDown, shared.CausePeerDead, text)
+	sa.endCause, sa.endText = shared.CausePeerDead, text
+	sa.destroy()
 }

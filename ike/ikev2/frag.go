@@ -91,15 +91,41 @@ const (
 	maxReassembly = 64 << 10
 )
 
-// limitReassembly accounts a verified fragment of a datagram of n bytes
-// (kept until the message is complete) and refuses it, abandoning the
-// partial message, when it breaks a limit.
-func (sa *ikeSA) limitReassembly(total uint16, n int) error {
+// reassembly holds the verified fragments of the message being received.
+type reassembly struct {
+	msg   *message.Reassembly
+	id    uint32 // its message ID
+	bytes int    // datagram bytes held, bounded by maxReassembly
+}
+
+// add takes a verified fragment of message m; once the last one is in it
+// returns the message's inner payloads. A fragment of another message ID
+// starts over; one that breaks a limit abandons the message.
+func (r *reassembly) add(m *message.Message, fh message.FragmentHeader, part []byte) ([]message.RawPayload, bool, error) {
+	if r.msg == nil || r.id != m.Header.MessageID {
+		*r = reassembly{msg: new(message.Reassembly), id: m.Header.MessageID}
+	}
+	if err := r.limit(fh.Total, len(m.Raw)); err != nil {
+		*r = reassembly{}
+		return nil, false, err
+	}
+	complete, err := r.msg.Add(m, fh, part)
+	if err != nil || !complete {
+		return nil, false, err
+	}
+	inner, err := r.msg.Payloads(nil)
+	*r = reassembly{}
+	return inner, err == nil, err
+}
+
+// limit accounts a verified fragment of a datagram of n bytes (kept until
+// the message is complete) and refuses it when it breaks a limit.
+func (r *reassembly) limit(total uint16, n int) error {
 	if total > maxFragments {
 		return fmt.Errorf("message announced in %d fragments; at most %d are accepted", total, maxFragments)
 	}
-	sa.fragBytes += n
-	if sa.fragBytes > maxReassembly {
+	r.bytes += n
+	if r.bytes > maxReassembly {
 		return fmt.Errorf("fragmented message over %d bytes; reassembly abandoned", maxReassembly)
 	}
 	return nil

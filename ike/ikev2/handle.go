@@ -2,6 +2,7 @@ package ikev2
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -113,6 +114,11 @@ type causeError struct {
 
 func (e causeError) Error() string { return e.err.Error() }
 func (e causeError) Unwrap() error { return e.err }
+
+// failure is an error with its cause, in words that say what to change.
+func failure(cause shared.Cause, format string, args ...any) error {
+	return causeError{cause, fmt.Errorf(format, args...)}
+}
 
 // configError marks an error as one of our own configuration.
 func configError(err error) error { return causeError{shared.CauseConfig, err} }

@@ -1,7 +1,6 @@
 package ikev2
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -24,27 +23,6 @@ const (
 	saDeleting                   // our DELETE is outstanding
 	saDead                       // loop finished
 )
-
-// task is one exchange we initiate: build makes the request payloads,
-// process handles the response (decrypted and validated), fail is told
-// when the exchange is abandoned (no answer, or the SA goes away).
-type task interface {
-	exchange() message.ExchangeType
-	build(sa *ikeSA) ([]message.Payload, error)
-	process(sa *ikeSA, m *message.Message) error
-	fail(sa *ikeSA, cause shared.Cause, reason string)
-}
-
-// outstanding is our request awaiting its response.
-type outstanding struct {
-	t     task
-	id    uint32
-	pkt   []byte
-	tries int // retransmissions done
-	gen   uint64
-	timer shared.Timer
-	start time.Time
-}
 
 // child is an installed CHILD SA.
 type child struct {
@@ -72,74 +50,67 @@ type child struct {
 
 // ikeSA is one IKE SA and its event loop. Every field is owned by the loop
 // goroutine, except events/done (channels) and the identifiers set before
-// the loop starts.
+// the loop starts. It keeps what lives as long as the SA; what one
+// exchange needs lives in its task, and what IKE_SA_INIT hands to
+// IKE_AUTH in hs until the SA is authenticated.
 type ikeSA struct {
 	e      *Engine
 	log    *slog.Logger
 	events chan func()
 	done   chan struct{}
 
+	// Who and where.
 	initiator  bool
 	spiI, spiR uint64
 	local      netip.AddrPort
 	remote     netip.AddrPort
-	conn       config.Conn   // the conn that created (initiator) or authorized (responder) the SA
-	candidates []config.Conn // responder: conns acceptable for the addresses
-	conns      map[string]bool
 	remoteInit netip.AddrPort // responder: where the IKE_SA_INIT came from (half-open key)
+	conn       config.Conn    // the conn that created (initiator) or authorized (responder) the SA
+	conns      map[string]bool
+	localID    config.Identity
+	remoteID   config.Identity
+	ids        string // "local|remote" once authenticated (INITIAL_CONTACT)
 	// serving: the Host knows this SA as the one serving its conn's peer
 	// (Host.ServePeer); a rekeyed or deleted SA no longer is.
 	serving bool
-	// ids is the local|remote identity pair once authenticated.
-	ids string
 
-	lastInvalidSPI time.Time
-	replaces       *ikeSA // reauthentication: the SA to delete once this one carries traffic
-	state          saState
-	established    time.Time
-	failed         bool // a failure reason has been recorded; do not overwrite with "down"
+	// Life cycle.
+	state       saState
+	established time.Time
+	replaces    *ikeSA // reauthentication: the SA to delete once this one carries traffic
+	failed      bool   // a failure reason has been recorded; do not overwrite with "down"
 	// endCause and endText say why the SA ends, for the IKEDown event
 	// (set just before destroy; CauseNone for an ordinary end).
 	endCause shared.Cause
 	endText  string
 
-	// IKE_SA_INIT
-	alg              shared.Selection
-	offered          []shared.Proposal
-	ke               transform.KeyExchange
-	keGroup          transform.ID
-	ni, nr           []byte
-	initReq, initRsp []byte
-	cookie           []byte
-	cookieTries      int
-	keRetried        bool
-	natLocal         bool // our address is translated (or we fake it)
-	natRemote        bool // the peer's address is translated (or faked)
-	fragmentation    bool
-	frags            fragmented // RFC 7383: how the last request/response went out (frag.go)
-	localID          config.Identity
-	remoteID         config.Identity
+	// Negotiated: algorithms, keys, NAT and fragmentation.
+	alg           shared.Selection
+	prf           transform.PRF
+	keys          message.IKEKeys
+	out, in       *transform.Protector
+	natLocal      bool // our address is translated (or we fake it)
+	natRemote     bool // the peer's address is translated (or faked)
+	fragmentation bool
+	hs            *handshake // IKE_SA_INIT → IKE_AUTH, nil once authenticated
 
-	// keys
-	prf     transform.PRF
-	keys    message.IKEKeys
-	out, in *transform.Protector
+	// Our requests (window size 1) and the peer's (exchange.go).
+	nextID   uint32 // our next request's message ID
+	pending  *outstanding
+	queue    []task
+	timerGen uint64
+	expectID uint32 // peer's next request ID
+	lastRsp  []byte
+	hasRsp   bool
+	frags    fragmented // RFC 7383: how the last request/response went out (frag.go)
+	reasm    reassembly // RFC 7383: fragments of a message being received
 
-	// exchanges
-	nextID     uint32 // our next request's message ID
-	pending    *outstanding
-	queue      []task
-	expectID   uint32 // peer's next request ID
-	lastRsp    []byte
-	hasRsp     bool
-	timerGen   uint64
-	lastRecv   time.Time
-	dpdTimer   shared.Timer
-	rekeyTimer shared.Timer
-	openTimer  shared.Timer
-	frag       *message.Reassembly
-	fragID     uint32
-	fragBytes  int // bytes held by frag, bounded by maxReassembly
+	// Timers and liveness.
+	lastRecv       time.Time
+	lastInvalidSPI time.Time
+	dpdTimer       shared.Timer
+	rekeyTimer     shared.Timer
+	openTimer      shared.Timer
 
 	children []*child
 }
@@ -187,292 +158,6 @@ func (sa *ikeSA) tryPost(ev func()) bool {
 // after arms a timer whose expiry runs f in the loop.
 func (sa *ikeSA) after(d time.Duration, f func()) shared.Timer {
 	return sa.e.clock.AfterFunc(d, func() { sa.post(f) })
-}
-
-// enqueue adds a task and starts it when no request is outstanding.
-func (sa *ikeSA) enqueue(t task) {
-	sa.queue = append(sa.queue, t)
-	sa.kick()
-}
-
-// kick sends the next queued request if the window is free.
-func (sa *ikeSA) kick() {
-	for sa.pending == nil && len(sa.queue) > 0 && sa.state != saDead {
-		t := sa.queue[0]
-		sa.queue = sa.queue[1:]
-		if err := sa.sendRequest(t); err != nil {
-			t.fail(sa, causeOf(err), err.Error())
-		}
-	}
-}
-
-func (sa *ikeSA) header(ex message.ExchangeType, id uint32, response bool) message.Header {
-	h := message.Header{SPIi: sa.spiI, SPIr: sa.spiR, MajorVersion: 2, Exchange: ex, MessageID: id}
-	if sa.initiator {
-		h.Flags |= message.FlagInitiator
-	}
-	if response {
-		h.Flags |= message.FlagResponse
-	}
-	return h
-}
-
-// encode builds a message: IKE_SA_INIT in clear, everything else in an SK
-// payload.
-func (sa *ikeSA) encode(h message.Header, payloads []message.Payload) ([]byte, error) {
-	if h.Exchange == message.IKE_SA_INIT {
-		return message.AppendMessage(nil, h, payloads...), nil
-	}
-	if sa.out == nil {
-		return nil, errors.New("no keys for a protected message")
-	}
-	pkt, err := message.AppendEncrypted(nil, h, sa.out, payloads...)
-	if err != nil {
-		return nil, err
-	}
-	if err := sa.fragmentIfNeeded(h, payloads, pkt); err != nil {
-		return nil, err
-	}
-	return pkt, nil
-}
-
-func (sa *ikeSA) send(pkt []byte) {
-	if parts := sa.fragmentsOf(pkt); parts != nil {
-		for _, p := range parts {
-			if err := sa.e.cfg.Send(sa.local, sa.remote, p); err != nil {
-				sa.log.Debug("send failed", "remote", sa.remote, "err", err)
-			}
-		}
-		return
-	}
-	if err := sa.e.cfg.Send(sa.local, sa.remote, pkt); err != nil {
-		sa.log.Debug("send failed", "remote", sa.remote, "err", err)
-	}
-}
-
-// sendRequest encodes a task's request once, sends it and arms the
-// retransmission timer.
-func (sa *ikeSA) sendRequest(t task) error {
-	payloads, err := t.build(sa)
-	if err != nil {
-		return err
-	}
-	ex := t.exchange()
-	pkt, err := sa.encode(sa.header(ex, sa.nextID, false), payloads)
-	if err != nil {
-		return err
-	}
-	if ex == message.IKE_SA_INIT {
-		sa.initReq = pkt
-	}
-	sa.timerGen++
-	o := &outstanding{t: t, id: sa.nextID, pkt: pkt, gen: sa.timerGen, start: sa.e.clock.Now()}
-	sa.pending = o
-	sa.send(pkt)
-	sa.armRetransmit(o)
-	return nil
-}
-
-func (sa *ikeSA) armRetransmit(o *outstanding) {
-	gen := o.gen
-	o.timer = sa.after(shared.RetransmitDelay(sa.e.rt, o.tries), func() { sa.retransmit(gen) })
-}
-
-func (sa *ikeSA) retransmit(gen uint64) {
-	o := sa.pending
-	if o == nil || o.gen != gen || sa.state == saDead {
-		return // stale: the exchange finished
-	}
-	if o.tries >= sa.e.rt.Tries {
-		sa.pending = nil
-		reason := fmt.Sprintf("no response from %s to our %s request after %d retransmissions (%s)",
-			sa.remote, o.t.exchange(), o.tries, sa.e.clock.Now().Sub(o.start).Round(time.Second))
-		sa.log.Info("giving up", "exchange", o.t.exchange(), "tries", o.tries)
-		if sa.initiator && sa.state < saEstablished && sa.retryKeying(reason) {
-			return
-		}
-		o.t.fail(sa, shared.CauseTimeout, reason)
-		if sa.state == saEstablished {
-			// A peer that stops answering on an established SA is dead.
-			sa.peerDead(reason)
-		}
-		sa.kick()
-		return
-	}
-	o.tries++
-	sa.log.Debug("retransmit", "exchange", o.t.exchange(), "msgid", o.id, "try", o.tries)
-	sa.send(o.pkt)
-	sa.armRetransmit(o)
-}
-
-// sendResponse encodes, caches and sends our response to request id.
-func (sa *ikeSA) sendResponse(ex message.ExchangeType, id uint32, payloads []message.Payload) {
-	pkt, err := sa.encode(sa.header(ex, id, true), payloads)
-	if err != nil {
-		sa.log.Warn("cannot encode response", "exchange", ex, "err", err)
-		return
-	}
-	sa.lastRsp, sa.hasRsp = pkt, true
-	sa.send(pkt)
-}
-
-// handle processes one datagram (a private copy) for this SA.
-func (sa *ikeSA) handle(local, remote netip.AddrPort, pkt []byte) {
-	if sa.state == saDead {
-		return
-	}
-	m, _, err := message.ParseMessage(pkt)
-	if err == nil {
-		err = message.Validate(&m)
-	}
-	if err != nil {
-		sa.log.Debug("malformed message", "remote", remote, "err", err)
-		// An IKE_SA_INIT request is answered (unauthenticated) with the
-		// error the codec names, e.g. UNSUPPORTED_CRITICAL_PAYLOAD (RFC
-		// 7296 §2.5, §2.21.1); anything else is dropped.
-		var me *message.Error
-		h, _, herr := message.ParseHeader(pkt)
-		if herr == nil && errors.As(err, &me) && me.Notify != message.NotifyNone &&
-			h.Exchange == message.IKE_SA_INIT && !h.IsResponse() && !sa.initiator && sa.state == saInit {
-			sa.reject(message.Notify{Type: me.Notify, Data: me.Data})
-		}
-		return
-	}
-	h := m.Header
-	if h.IsResponse() {
-		sa.handleResponse(local, remote, &m)
-		return
-	}
-	sa.handleRequest(local, remote, &m)
-}
-
-// decrypt opens the SK payload (reassembling SKF fragments, RFC 7383); it
-// reports false while fragments are missing or when the message must be
-// dropped.
-func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
-	if m.Header.Exchange == message.IKE_SA_INIT {
-		return true, nil
-	}
-	if sa.in == nil {
-		return false, errors.New("no keys yet")
-	}
-	sk, ok := m.Encrypted()
-	if !ok {
-		return false, errors.New("no SK payload")
-	}
-	if sk.Type == message.PayloadSKF {
-		fh, part, err := message.DecryptFragment(m, sa.in)
-		if err != nil {
-			return false, err
-		}
-		if sa.frag == nil || sa.fragID != m.Header.MessageID {
-			sa.frag, sa.fragID, sa.fragBytes = new(message.Reassembly), m.Header.MessageID, 0
-		}
-		if err := sa.limitReassembly(fh.Total, len(m.Raw)); err != nil {
-			sa.frag = nil
-			return false, err
-		}
-		complete, err := sa.frag.Add(m, fh, part)
-		if err != nil || !complete {
-			return false, err
-		}
-		inner, err := sa.frag.Payloads(nil)
-		sa.frag = nil
-		if err != nil {
-			return false, err
-		}
-		m.Inner, m.Decrypted = inner, true
-	} else if err := message.Decrypt(m, sa.in); err != nil {
-		return false, err
-	}
-	if err := message.Validate(m); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
-func (sa *ikeSA) handleResponse(local, remote netip.AddrPort, m *message.Message) {
-	o := sa.pending
-	if o == nil || m.Header.MessageID != o.id || m.Header.Exchange != o.t.exchange() {
-		sa.log.Debug("unexpected response dropped", "msgid", m.Header.MessageID)
-		return
-	}
-	// The response must come from the responder (I flag clear when we are
-	// the original initiator, set otherwise).
-	if m.Header.IsInitiator() == sa.initiator {
-		return
-	}
-	ok, err := sa.decrypt(m)
-	if !ok {
-		if err != nil {
-			sa.log.Debug("response dropped", "err", err)
-		}
-		return
-	}
-	o.timer.Stop()
-	sa.pending = nil
-	sa.nextID++
-	sa.lastRecv = sa.e.clock.Now()
-	if sa.state == saEstablished {
-		// A response proves the peer's endpoint as well as a request does
-		// (RFC 7296 §2.23 speaks of any validated packet); replayed old
-		// responses never get here, their message ID is not outstanding.
-		sa.followPeer(local, remote)
-	}
-	if err := o.t.process(sa, m); err != nil {
-		sa.log.Debug("response processing", "exchange", m.Header.Exchange, "err", err)
-	}
-	sa.kick()
-}
-
-func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message) {
-	if m.Header.IsInitiator() != !sa.initiator {
-		return // a request must come from the other side
-	}
-	id := m.Header.MessageID
-	if sa.hasRsp && id+1 == sa.expectID {
-		// A retransmitted request: answer with the cached bytes, never
-		// process it twice (RFC 7296 §2.1).
-		sa.log.Debug("retransmitted request answered from cache", "msgid", id)
-		sa.send(sa.lastRsp)
-		return
-	}
-	if id != sa.expectID {
-		sa.log.Debug("request with unexpected message ID dropped", "msgid", id, "want", sa.expectID)
-		return
-	}
-	ok, err := sa.decrypt(m)
-	if !ok {
-		var me *message.Error
-		// Only errors found after the integrity check carry a notify
-		// (failed checks are NotifyNone): those are answered, so that the
-		// peer learns what it sent wrong (RFC 7296 §2.21.2).
-		if errors.As(err, &me) && me.Notify != message.NotifyNone && m.Header.Exchange != message.IKE_SA_INIT {
-			sa.expectID++
-			sa.sendResponse(m.Header.Exchange, id, []message.Payload{message.Notify{Type: me.Notify, Data: me.Data}})
-		} else if err != nil {
-			sa.log.Debug("request dropped", "err", err)
-		}
-		return
-	}
-	sa.lastRecv = sa.e.clock.Now()
-	sa.log.Debug("request", "exchange", m.Header.Exchange, "msgid", id, "payloads", innerTypes(m))
-	if m.Header.Exchange != message.IKE_SA_INIT {
-		sa.followPeer(local, remote)
-	}
-	sa.expectID++
-	switch m.Header.Exchange {
-	case message.IKE_SA_INIT:
-		sa.respondInit(m)
-	case message.IKE_AUTH:
-		sa.respondAuth(m)
-	case message.CREATE_CHILD_SA:
-		sa.respondCreateChild(m)
-	case message.INFORMATIONAL:
-		sa.respondInformational(m)
-	default:
-		sa.sendResponse(m.Header.Exchange, id, nil)
-	}
 }
 
 // followPeer moves the IKE SA and its CHILD SAs to the endpoints of an
@@ -644,12 +329,17 @@ func (sa *ikeSA) destroy() {
 		gone = append(gone, c.info())
 	}
 	sa.children = nil
+	// Pending and queued tasks are dropped without their fail hooks (the
+	// conns they serve get their state from the reason already recorded,
+	// or go down), but what they hold is released.
 	if sa.pending != nil {
 		sa.pending.timer.Stop()
+		discard(sa.pending.t)
 		sa.pending = nil
 	}
-	// Queued tasks are dropped without their fail hooks: the conns they
-	// serve get their state from the reason already recorded, or go down.
+	for _, t := range sa.queue {
+		discard(t)
+	}
 	sa.queue = nil
 	if sa.dpdTimer != nil {
 		sa.dpdTimer.Stop()
@@ -660,14 +350,12 @@ func (sa *ikeSA) destroy() {
 	if sa.openTimer != nil {
 		sa.openTimer.Stop()
 	}
-	if sa.ke != nil {
-		sa.ke.Close()
-	}
 	if sa.out != nil {
 		sa.out.Close()
 		sa.in.Close()
 	}
 	sa.keys.Zero()
+	sa.hs = nil
 	sa.state = saDead
 	if !sa.initiator {
 		sa.e.host.LeaveHalfOpen(sa)
@@ -742,4 +430,11 @@ func innerTypes(m *message.Message) string {
 		}
 	}
 	return string(b)
+}
+
+// discard releases what a dropped task holds.
+func discard(t task) {
+	if d, ok := t.(discarder); ok {
+		d.discard()
+	}
 }

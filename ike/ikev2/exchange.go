@@ -1,0 +1,406 @@
+package ikev2
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
+)
+
+// Exchanges (RFC 7296 §2.1–§2.3): tasks for either role, our requests
+// with window size 1 (one outstanding, the rest queued), retransmission
+// of the cached request, and the peer's requests answered once each, a
+// retransmitted one from the cached response.
+
+// task is one exchange, for either role (strongSwan's task_t). The
+// initiator's task builds the request and processes the response; the
+// responder's processes the request and builds the response. A task owns
+// the scratch state of its exchange (key exchanges, nonces, offers); the
+// IKE SA keeps what outlives the exchange.
+type task interface {
+	exchange() message.ExchangeType
+	// build makes the payloads of our message: the request, or the
+	// response to the request process has just handled.
+	build(sa *ikeSA) ([]message.Payload, error)
+	// process handles the peer's message, decrypted and validated: the
+	// response, or the request. A responder returns a notifyError to
+	// answer with that notification instead of what build would make.
+	process(sa *ikeSA, m *message.Message) error
+	// fail is told when an exchange we initiated is abandoned (no answer,
+	// or the SA goes away before it is sent).
+	fail(sa *ikeSA, cause shared.Cause, reason string)
+}
+
+// answerer is a responder task with work to do once its response is on
+// its way: what the peer may rely on only after our answer (a CHILD SA
+// rekey collision resolved, the old IKE SA left to the peer's DELETE) and
+// the end of an SA the request asked to end.
+type answerer interface {
+	answered(sa *ikeSA)
+}
+
+// sender is an initiator task that keeps the bytes of its request
+// (IKE_SA_INIT: the AUTH payloads sign them).
+type sender interface {
+	sent(sa *ikeSA, pkt []byte)
+}
+
+// discarder is a task holding secrets (a key exchange, a new IKE SA) to
+// release when it is dropped unsent or unanswered because its SA ends.
+type discarder interface {
+	discard()
+}
+
+// notifyError answers a request with one error notification (RFC 7296
+// §2.21): the responder task refuses what was asked.
+type notifyError struct {
+	message.Notify
+}
+
+func (e notifyError) Error() string { return "answered with " + e.Type.String() }
+
+// outstanding is our request awaiting its response.
+type outstanding struct {
+	t     task
+	id    uint32
+	pkt   []byte
+	tries int // retransmissions done
+	gen   uint64
+	timer shared.Timer
+	start time.Time
+}
+
+// enqueue adds a task and starts it when no request is outstanding.
+func (sa *ikeSA) enqueue(t task) {
+	sa.queue = append(sa.queue, t)
+	sa.kick()
+}
+
+// kick sends the next queued request if the window is free.
+func (sa *ikeSA) kick() {
+	for sa.pending == nil && len(sa.queue) > 0 && sa.state != saDead {
+		t := sa.queue[0]
+		sa.queue = sa.queue[1:]
+		if err := sa.sendRequest(t); err != nil {
+			t.fail(sa, causeOf(err), err.Error())
+		}
+	}
+}
+
+func (sa *ikeSA) header(ex message.ExchangeType, id uint32, response bool) message.Header {
+	h := message.Header{SPIi: sa.spiI, SPIr: sa.spiR, MajorVersion: 2, Exchange: ex, MessageID: id}
+	if sa.initiator {
+		h.Flags |= message.FlagInitiator
+	}
+	if response {
+		h.Flags |= message.FlagResponse
+	}
+	return h
+}
+
+// encode builds a message: IKE_SA_INIT in clear, everything else in an SK
+// payload.
+func (sa *ikeSA) encode(h message.Header, payloads []message.Payload) ([]byte, error) {
+	if h.Exchange == message.IKE_SA_INIT {
+		return message.AppendMessage(nil, h, payloads...), nil
+	}
+	if sa.out == nil {
+		return nil, errors.New("no keys for a protected message")
+	}
+	pkt, err := message.AppendEncrypted(nil, h, sa.out, payloads...)
+	if err != nil {
+		return nil, err
+	}
+	if err := sa.fragmentIfNeeded(h, payloads, pkt); err != nil {
+		return nil, err
+	}
+	return pkt, nil
+}
+
+func (sa *ikeSA) send(pkt []byte) {
+	if parts := sa.fragmentsOf(pkt); parts != nil {
+		for _, p := range parts {
+			if err := sa.e.cfg.Send(sa.local, sa.remote, p); err != nil {
+				sa.log.Debug("send failed", "remote", sa.remote, "err", err)
+			}
+		}
+		return
+	}
+	if err := sa.e.cfg.Send(sa.local, sa.remote, pkt); err != nil {
+		sa.log.Debug("send failed", "remote", sa.remote, "err", err)
+	}
+}
+
+// sendRequest encodes a task's request once, sends it and arms the
+// retransmission timer.
+func (sa *ikeSA) sendRequest(t task) error {
+	payloads, err := t.build(sa)
+	if err != nil {
+		return err
+	}
+	ex := t.exchange()
+	pkt, err := sa.encode(sa.header(ex, sa.nextID, false), payloads)
+	if err != nil {
+		return err
+	}
+	if s, ok := t.(sender); ok {
+		s.sent(sa, pkt)
+	}
+	sa.timerGen++
+	o := &outstanding{t: t, id: sa.nextID, pkt: pkt, gen: sa.timerGen, start: sa.e.clock.Now()}
+	sa.pending = o
+	sa.send(pkt)
+	sa.armRetransmit(o)
+	return nil
+}
+
+func (sa *ikeSA) armRetransmit(o *outstanding) {
+	gen := o.gen
+	o.timer = sa.after(shared.RetransmitDelay(sa.e.rt, o.tries), func() { sa.retransmit(gen) })
+}
+
+func (sa *ikeSA) retransmit(gen uint64) {
+	o := sa.pending
+	if o == nil || o.gen != gen || sa.state == saDead {
+		return // stale: the exchange finished
+	}
+	if o.tries >= sa.e.rt.Tries {
+		sa.pending = nil
+		reason := fmt.Sprintf("no response from %s to our %s request after %d retransmissions (%s)",
+			sa.remote, o.t.exchange(), o.tries, sa.e.clock.Now().Sub(o.start).Round(time.Second))
+		sa.log.Info("giving up", "exchange", o.t.exchange(), "tries", o.tries)
+		if sa.initiator && sa.state < saEstablished && sa.retryKeying(reason) {
+			return
+		}
+		o.t.fail(sa, shared.CauseTimeout, reason)
+		if sa.state == saEstablished {
+			// A peer that stops answering on an established SA is dead.
+			sa.peerDead(reason)
+		}
+		sa.kick()
+		return
+	}
+	o.tries++
+	sa.log.Debug("retransmit", "exchange", o.t.exchange(), "msgid", o.id, "try", o.tries)
+	sa.send(o.pkt)
+	sa.armRetransmit(o)
+}
+
+// sendResponse encodes, caches and sends our response to request id.
+func (sa *ikeSA) sendResponse(ex message.ExchangeType, id uint32, payloads []message.Payload) {
+	pkt, err := sa.encode(sa.header(ex, id, true), payloads)
+	if err != nil {
+		sa.log.Warn("cannot encode response", "exchange", ex, "err", err)
+		return
+	}
+	sa.lastRsp, sa.hasRsp = pkt, true
+	sa.send(pkt)
+}
+
+// handle processes one datagram (a private copy) for this SA.
+func (sa *ikeSA) handle(local, remote netip.AddrPort, pkt []byte) {
+	if sa.state == saDead {
+		return
+	}
+	m, _, err := message.ParseMessage(pkt)
+	if err == nil {
+		err = message.Validate(&m)
+	}
+	if err != nil {
+		sa.log.Debug("malformed message", "remote", remote, "err", err)
+		// An IKE_SA_INIT request is answered (unauthenticated) with the
+		// error the codec names, e.g. UNSUPPORTED_CRITICAL_PAYLOAD (RFC
+		// 7296 §2.5, §2.21.1); anything else is dropped.
+		var me *message.Error
+		h, _, herr := message.ParseHeader(pkt)
+		if herr == nil && errors.As(err, &me) && me.Notify != message.NotifyNone &&
+			h.Exchange == message.IKE_SA_INIT && !h.IsResponse() && !sa.initiator && sa.state == saInit {
+			sa.reject(message.Notify{Type: me.Notify, Data: me.Data})
+		}
+		return
+	}
+	h := m.Header
+	if h.IsResponse() {
+		sa.handleResponse(local, remote, &m)
+		return
+	}
+	sa.handleRequest(local, remote, &m)
+}
+
+// decrypt opens the SK payload (reassembling SKF fragments, RFC 7383); it
+// reports false while fragments are missing or when the message must be
+// dropped.
+func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
+	if m.Header.Exchange == message.IKE_SA_INIT {
+		return true, nil
+	}
+	if sa.in == nil {
+		return false, errors.New("no keys yet")
+	}
+	sk, ok := m.Encrypted()
+	if !ok {
+		return false, errors.New("no SK payload")
+	}
+	if sk.Type == message.PayloadSKF {
+		fh, part, err := message.DecryptFragment(m, sa.in)
+		if err != nil {
+			return false, err
+		}
+		inner, complete, err := sa.reasm.add(m, fh, part)
+		if err != nil || !complete {
+			return false, err
+		}
+		m.Inner, m.Decrypted = inner, true
+	} else if err := message.Decrypt(m, sa.in); err != nil {
+		return false, err
+	}
+	if err := message.Validate(m); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (sa *ikeSA) handleResponse(local, remote netip.AddrPort, m *message.Message) {
+	o := sa.pending
+	if o == nil || m.Header.MessageID != o.id || m.Header.Exchange != o.t.exchange() {
+		sa.log.Debug("unexpected response dropped", "msgid", m.Header.MessageID)
+		return
+	}
+	// The response must come from the responder (I flag clear when we are
+	// the original initiator, set otherwise).
+	if m.Header.IsInitiator() == sa.initiator {
+		return
+	}
+	ok, err := sa.decrypt(m)
+	if !ok {
+		if err != nil {
+			sa.log.Debug("response dropped", "err", err)
+		}
+		return
+	}
+	o.timer.Stop()
+	sa.pending = nil
+	sa.nextID++
+	sa.lastRecv = sa.e.clock.Now()
+	if sa.state == saEstablished {
+		// A response proves the peer's endpoint as well as a request does
+		// (RFC 7296 §2.23 speaks of any validated packet); replayed old
+		// responses never get here, their message ID is not outstanding.
+		sa.followPeer(local, remote)
+	}
+	if err := o.t.process(sa, m); err != nil {
+		sa.log.Debug("response processing", "exchange", m.Header.Exchange, "err", err)
+	}
+	sa.kick()
+}
+
+func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message) {
+	if m.Header.IsInitiator() != !sa.initiator {
+		return // a request must come from the other side
+	}
+	id := m.Header.MessageID
+	if sa.hasRsp && id+1 == sa.expectID {
+		// A retransmitted request: answer with the cached bytes, never
+		// process it twice (RFC 7296 §2.1).
+		sa.log.Debug("retransmitted request answered from cache", "msgid", id)
+		sa.send(sa.lastRsp)
+		return
+	}
+	if id != sa.expectID {
+		sa.log.Debug("request with unexpected message ID dropped", "msgid", id, "want", sa.expectID)
+		return
+	}
+	ok, err := sa.decrypt(m)
+	if !ok {
+		var me *message.Error
+		// Only errors found after the integrity check carry a notify
+		// (failed checks are NotifyNone): those are answered, so that the
+		// peer learns what it sent wrong (RFC 7296 §2.21.2).
+		if errors.As(err, &me) && me.Notify != message.NotifyNone && m.Header.Exchange != message.IKE_SA_INIT {
+			sa.expectID++
+			sa.sendResponse(m.Header.Exchange, id, []message.Payload{message.Notify{Type: me.Notify, Data: me.Data}})
+		} else if err != nil {
+			sa.log.Debug("request dropped", "err", err)
+		}
+		return
+	}
+	sa.lastRecv = sa.e.clock.Now()
+	sa.log.Debug("request", "exchange", m.Header.Exchange, "msgid", id, "payloads", innerTypes(m))
+	if m.Header.Exchange != message.IKE_SA_INIT {
+		sa.followPeer(local, remote)
+	}
+	sa.expectID++
+	sa.respond(m)
+}
+
+// respond runs the responder task for a request: process, then build the
+// answer (or answer with the error notify process chose), send it, and
+// let the task finish what follows the answer.
+func (sa *ikeSA) respond(m *message.Message) {
+	ex, id := m.Header.Exchange, m.Header.MessageID
+	t, refusal := sa.responder(m)
+	if t == nil {
+		sa.sendResponse(ex, id, refusal)
+		return
+	}
+	var ne notifyError
+	err := t.process(sa, m)
+	switch {
+	case errors.As(err, &ne) && ex == message.IKE_SA_INIT:
+		// Refused before any state is kept: answered statelessly, the
+		// SA ends (RFC 7296 §2.6 style).
+		sa.reject(ne.Notify)
+		return
+	case errors.As(err, &ne):
+		sa.sendResponse(ex, id, []message.Payload{ne.Notify})
+	case err != nil:
+		sa.log.Warn("request not processed", "exchange", ex, "err", err)
+		return
+	default:
+		ps, err := t.build(sa)
+		if err != nil {
+			sa.log.Warn("cannot build the response", "exchange", ex, "err", err)
+			return
+		}
+		sa.sendResponse(ex, id, ps)
+	}
+	if a, ok := t.(answerer); ok {
+		a.answered(sa)
+	}
+}
+
+// responder returns the task answering a request, or, when the request
+// cannot be taken at all, the payloads to answer it with.
+func (sa *ikeSA) responder(m *message.Message) (task, []message.Payload) {
+	switch m.Header.Exchange {
+	case message.IKE_SA_INIT:
+		return &initTask{responder: true}, nil
+	case message.IKE_AUTH:
+		return &authTask{responder: true}, nil
+	case message.INFORMATIONAL:
+		return &infoTask{responder: true}, nil
+	case message.CREATE_CHILD_SA:
+		switch {
+		case sa.state == saDeleting:
+			// Rekeyed or being deleted: RFC 7296 §2.25 asks for
+			// TEMPORARY_FAILURE (NO_ADDITIONAL_SAS makes strongSwan fall
+			// back to reauthentication).
+			return nil, []message.Payload{message.Notify{Type: message.TEMPORARY_FAILURE}}
+		case sa.state != saEstablished:
+			return nil, []message.Payload{message.Notify{Type: message.NO_ADDITIONAL_SAS}}
+		}
+		sap, _ := payload(m.Inner, message.PayloadSA)
+		peerSA, _, err := message.ParseSA(sap.Body)
+		if err != nil || len(peerSA.Proposals) == 0 {
+			return nil, []message.Payload{message.Notify{Type: message.INVALID_SYNTAX}}
+		}
+		if peerSA.Proposals[0].Protocol == message.ProtoIKE {
+			return &ikeRekeyTask{responder: true}, nil
+		}
+		return &childTask{responder: true}, nil
+	}
+	return nil, nil // an exchange we do not know: an empty answer
+}

@@ -1,0 +1,323 @@
+package ikev2
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
+)
+
+// IKE_AUTH (RFC 7296 §1.2, §2.15) with a PSK, for either role, carrying
+// the conn's first CHILD SA.
+
+// authTask is IKE_AUTH for either role. The initiator proves its
+// identity and offers the first CHILD SA (child); the responder picks the
+// conn that the peer's identity and our addresses allow, checks the AUTH
+// payload, answers with its own and the first CHILD SA (response).
+type authTask struct {
+	responder bool
+	conn      config.Conn
+	child     childOffer
+	// Responder: the request's payloads, the answer, and what to report
+	// once the answer is out (a failed authentication).
+	in             []message.RawPayload
+	rsp            []message.Payload
+	conns          []config.Conn
+	initialContact bool
+	failConn       string
+	failCause      shared.Cause
+	failText       string
+}
+
+func (*authTask) exchange() message.ExchangeType { return message.IKE_AUTH }
+
+func (t *authTask) build(sa *ikeSA) ([]message.Payload, error) {
+	if !t.responder {
+		return t.buildRequest(sa)
+	}
+	return t.buildResponse(sa), nil
+}
+
+func (t *authTask) process(sa *ikeSA, m *message.Message) error {
+	if !t.responder {
+		t.processResponse(sa, m)
+		return nil
+	}
+	return t.processRequest(sa, m)
+}
+
+func (t *authTask) fail(sa *ikeSA, cause shared.Cause, reason string) {
+	t.discard()
+	sa.failPhase1(cause, reason)
+}
+
+func (t *authTask) discard() { t.child.discard() }
+
+func (t *authTask) buildRequest(sa *ikeSA) ([]message.Payload, error) {
+	idi, ok := wireID(sa.localID, false)
+	if !ok {
+		return nil, configError(fmt.Errorf("our ID %s cannot be used with a PSK (use an address, FQDN, user@FQDN or key ID)", sa.localID))
+	}
+	psk, ok := sa.e.host.PSK(sa.localID, sa.remoteID)
+	if !ok {
+		return nil, configError(fmt.Errorf("no PSK in ipsec.secrets for IDs %s ↔ %s", sa.localID, sa.remoteID))
+	}
+	defer clear(psk)
+	signed := message.SignedOctets(sa.prf, sa.keys.SKpi, sa.hs.initReq, sa.hs.nr, message.AppendID(nil, idi))
+	ps := []message.Payload{idi}
+	// No INITIAL_CONTACT when reauthenticating: the peer must keep the old
+	// SA until we delete it (make before break).
+	if sa.replaces == nil && !sa.e.host.HasPeerSA(sa, t.conn) {
+		ps = append(ps, message.Notify{Type: message.INITIAL_CONTACT})
+	}
+	if t.conn.Remote.ID.Type != config.IDAny {
+		if idr, ok := wireID(t.conn.Remote.ID, true); ok {
+			ps = append(ps, idr)
+		}
+	}
+	ps = append(ps, message.Auth{Method: message.AuthSharedKeyMIC, Data: message.PSKAuth(sa.prf, psk, signed)})
+	cps, err := t.child.build(sa, t.conn, false)
+	if err != nil {
+		return nil, err
+	}
+	return append(ps, cps...), nil
+}
+
+func (t *authTask) processResponse(sa *ikeSA, m *message.Message) {
+	in := body(m)
+	ns := notifies(in)
+	if _, ok := findNotify(ns, message.AUTHENTICATION_FAILED); ok {
+		t.fail(sa, shared.CauseAuthFailed, fmt.Sprintf("peer rejected our authentication (AUTHENTICATION_FAILED): the PSK for IDs %s ↔ %s differs between the two sides, or the peer does not accept our ID %s", sa.localID, sa.remoteID, sa.localID))
+		return
+	}
+	idp, hasID := payload(in, message.PayloadIDr)
+	ap, hasAuth := payload(in, message.PayloadAUTH)
+	if !hasID || !hasAuth {
+		if n, ok := firstError(ns); ok {
+			t.fail(sa, shared.CausePeerRefused, fmt.Sprintf("peer answered IKE_AUTH with %s", n.Type))
+		} else {
+			t.fail(sa, shared.CausePeerRefused, "peer's IKE_AUTH response lacks IDr or AUTH")
+		}
+		return
+	}
+	idr, _, err := message.ParseID(idp.Body)
+	if err != nil {
+		t.fail(sa, shared.CausePeerRefused, "peer's IDr payload is malformed")
+		return
+	}
+	peerID, ok := configID(idr)
+	if !ok || !shared.IDMatches(t.conn.Remote.ID, peerID) {
+		sa.authFailedByUs(shared.CauseIDMismatch, fmt.Sprintf("peer identified itself as %s, but rightid=%s", describeID(idr, peerID, ok), t.conn.Remote.ID))
+		return
+	}
+	auth, _, err := message.ParseAuth(ap.Body)
+	if err != nil || auth.Method != message.AuthSharedKeyMIC {
+		sa.authFailedByUs(shared.CauseAuthFailed, fmt.Sprintf("peer authenticated with method %d; we expect a PSK", auth.Method))
+		return
+	}
+	if t.conn.Remote.ID.Type != config.IDAny {
+		peerID = sa.remoteID
+	}
+	psk, ok := sa.e.host.PSK(sa.localID, peerID)
+	if !ok {
+		sa.authFailedByUs(shared.CauseConfig, fmt.Sprintf("no PSK in ipsec.secrets for IDs %s ↔ %s", sa.localID, peerID))
+		return
+	}
+	signed := message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, idp.Body)
+	good := message.VerifyPSKAuth(sa.prf, psk, signed, auth.Data)
+	clear(psk)
+	if !good {
+		sa.authFailedByUs(shared.CauseAuthFailed, fmt.Sprintf("peer's PSK differs (its AUTH payload did not verify) for IDs %s ↔ %s", sa.localID, peerID))
+		return
+	}
+	sa.remoteID = peerID
+	sa.establish(false)
+	t.child.process(sa, t.conn, m, false)
+	sa.hs = nil // the handshake is over
+}
+
+// refuse makes the responder answer AUTHENTICATION_FAILED and then fail
+// the IKE SA with the reason, reported for conn (the conns the request
+// matched best, empty when none).
+func (t *authTask) refuse(conn string, cause shared.Cause, reason string) error {
+	t.failConn, t.failCause, t.failText = conn, cause, reason
+	return notifyError{Notify: message.Notify{Type: message.AUTHENTICATION_FAILED}}
+}
+
+// processRequest identifies the peer, picks the conn and verifies its AUTH
+// payload; the answer's own ID and AUTH are prepared here, the CHILD SA is
+// installed by buildResponse.
+func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
+	if sa.state != saAuth {
+		return notifyError{Notify: message.Notify{Type: message.INVALID_SYNTAX}}
+	}
+	t.in = m.Inner
+	cands := sa.hs.candidates
+	idp, _ := payload(t.in, message.PayloadIDi)
+	ap, hasAuth := payload(t.in, message.PayloadAUTH)
+	idi, _, err := message.ParseID(idp.Body)
+	if err != nil {
+		return t.refuse("", shared.CausePeerRefused, "peer's IDi payload is malformed")
+	}
+	peerID, ok := configID(idi)
+	if !ok {
+		return t.refuse(cands[0].Name, shared.CauseIDMismatch, fmt.Sprintf("peer uses an ID of type %d, which PSK conns cannot match", idi.Type))
+	}
+	var want *config.Identity
+	if p, ok := payload(t.in, message.PayloadIDr); ok {
+		if x, _, err := message.ParseID(p.Body); err == nil {
+			if w, ok := configID(x); ok {
+				want = &w
+			}
+		}
+	}
+	for _, c := range cands {
+		if !c.UsesPSK() || !shared.IDMatches(c.Remote.ID, peerID) {
+			continue
+		}
+		if want != nil && !shared.IDMatches(shared.EffectiveID(c.Local.ID, sa.local.Addr()), *want) && c.Local.ID.Type != config.IDAny {
+			continue
+		}
+		t.conns = append(t.conns, c)
+	}
+	if len(t.conns) == 0 {
+		reason := fmt.Sprintf("peer's ID %s matches no PSK conn for %s (rightid=%s)", peerID, sa.remote.Addr(), cands[0].Remote.ID)
+		if want != nil {
+			reason = fmt.Sprintf("peer's ID %s asking for our ID %s matches no PSK conn for %s (rightid=%s, leftid=%s)", peerID, *want, sa.remote.Addr(), cands[0].Remote.ID, shared.EffectiveID(cands[0].Local.ID, sa.local.Addr()))
+		}
+		return t.refuse(cands[0].Name, shared.CauseIDMismatch, reason)
+	}
+	c := t.conns[0]
+	sa.conn = c
+	sa.localID = shared.EffectiveID(c.Local.ID, sa.local.Addr())
+	sa.remoteID = peerID
+	if !hasAuth {
+		return t.refuse(c.Name, shared.CauseAuthFailed, "peer sent no AUTH payload (EAP is not supported)")
+	}
+	auth, _, err := message.ParseAuth(ap.Body)
+	if err != nil || auth.Method != message.AuthSharedKeyMIC {
+		return t.refuse(c.Name, shared.CauseAuthFailed, fmt.Sprintf("peer authenticates with method %d; conn %s expects a PSK", auth.Method, c.Name))
+	}
+	psk, ok := sa.e.host.PSK(sa.localID, peerID)
+	if !ok {
+		return t.refuse(c.Name, shared.CauseConfig, fmt.Sprintf("no PSK in ipsec.secrets for IDs %s ↔ %s", sa.localID, peerID))
+	}
+	defer clear(psk)
+	signedI := message.SignedOctets(sa.prf, sa.keys.SKpi, sa.hs.initReq, sa.hs.nr, idp.Body)
+	if !message.VerifyPSKAuth(sa.prf, psk, signedI, auth.Data) {
+		return t.refuse(c.Name, shared.CauseAuthFailed, fmt.Sprintf("peer's PSK differs (AUTH payload did not verify) for IDs %s ↔ %s", sa.localID, peerID))
+	}
+	idr, ok := wireID(sa.localID, true)
+	if !ok {
+		return t.refuse(c.Name, shared.CauseConfig, fmt.Sprintf("our ID %s cannot be used with a PSK", sa.localID))
+	}
+	signedR := message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, message.AppendID(nil, idr))
+	t.rsp = []message.Payload{idr, message.Auth{Method: message.AuthSharedKeyMIC, Data: message.PSKAuth(sa.prf, psk, signedR)}}
+	_, t.initialContact = findNotify(notifies(t.in), message.INITIAL_CONTACT)
+	return nil
+}
+
+// buildResponse establishes the IKE SA and answers with our ID, AUTH and
+// the first CHILD SA (installed now: the initiator may send on it as soon
+// as it has our answer).
+func (t *authTask) buildResponse(sa *ikeSA) []message.Payload {
+	sa.establish(false)
+	if t.initialContact {
+		sa.initialContact()
+	}
+	r := childResponse{conns: t.conns, ikeAuth: true, ni: sa.hs.ni, nr: sa.hs.nr}
+	return append(t.rsp, r.respond(sa, t.in)...)
+}
+
+// answered fails the SA after our AUTHENTICATION_FAILED went out, or ends
+// the handshake.
+func (t *authTask) answered(sa *ikeSA) {
+	if t.failText != "" {
+		if t.failConn != "" {
+			sa.conn.Name = t.failConn
+		}
+		sa.failPhase1(t.failCause, t.failText)
+		return
+	}
+	if sa.state == saEstablished {
+		sa.hs = nil // the handshake is over
+	}
+}
+
+func describeID(x message.ID, id interface{ String() string }, ok bool) string {
+	if ok {
+		return id.String()
+	}
+	return fmt.Sprintf("an ID of type %d", x.Type)
+}
+
+// authFailedByUs: the initiator rejects the responder's authentication. The
+// responder believes the SA is up, so it is told in an INFORMATIONAL
+// request with AUTHENTICATION_FAILED (RFC 7296 §2.21.2), sent once.
+func (sa *ikeSA) authFailedByUs(cause shared.Cause, reason string) {
+	if pkt, err := sa.encode(sa.header(message.INFORMATIONAL, sa.nextID, false), []message.Payload{message.Notify{Type: message.AUTHENTICATION_FAILED}}); err == nil {
+		sa.send(pkt)
+	}
+	sa.failPhase1(cause, reason)
+}
+
+// establish marks the IKE SA authenticated and reports it (IKEUp), unless
+// it is the rekeyed successor of another, which reported it already
+// (IKERekeyed, handOver).
+func (sa *ikeSA) establish(rekeyed bool) {
+	sa.state = saEstablished
+	sa.established = sa.e.clock.Now()
+	sa.lastRecv = sa.established
+	if sa.openTimer != nil {
+		sa.openTimer.Stop()
+	}
+	if !sa.initiator {
+		sa.e.host.LeaveHalfOpen(sa)
+	}
+	c := sa.conn
+	sa.servePeer(&c)
+	sa.ids = sa.localID.String() + "|" + sa.remoteID.String()
+	sa.e.host.Authenticated(sa, sa.ids)
+	sa.log.Info("IKE SA established", "conn", sa.conn.Name, "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
+		"remote", sa.remote, "algorithms", sa.alg.String(), "nat", sa.natLocal || sa.natRemote)
+	sa.armDPD()
+	sa.armIKERekey()
+	if !rekeyed {
+		sa.e.host.Emit(shared.IKEUp{Names: sa.connNames(), IKE: sa.info()})
+	}
+}
+
+// servePeer tells the Host whether this SA serves its conn's peer (c, or
+// nil when it stops: rekeyed, reauthenticated, deleted).
+func (sa *ikeSA) servePeer(c *config.Conn) {
+	sa.serving = c != nil
+	sa.e.host.ServePeer(sa, c)
+}
+
+// initialContact drops every other IKE SA with the same pair of IDs: the
+// peer says it has no state for them (RFC 7296 §2.4).
+func (sa *ikeSA) initialContact() {
+	for _, o := range sa.e.host.Authenticated(sa, sa.ids) {
+		o.DropStale()
+	}
+}
+
+func spiBytes(spi uint32) []byte {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], spi)
+	return b[:]
+}
+
+func spiValue(b []byte) (uint32, bool) {
+	if len(b) != 4 {
+		return 0, false
+	}
+	return binary.BigEndian.Uint32(b), true
+}
+
+var _ = bytes.Equal
+
+func spiHex(spi uint32) string { return fmt.Sprintf("%08x", spi) }
