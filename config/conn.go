@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/spd"
 )
 
 // Dialect is the flavour of ipsec.conf a connection was written in.
@@ -127,7 +129,7 @@ type End struct {
 	// %defaultroute. Addr is set when it is a literal address.
 	Host    string
 	Addr    netip.Addr
-	Subnets []TrafficSelector
+	Subnets []spd.TS
 	ID      Identity
 	Auth    AuthMethod
 	Updown  string
@@ -268,7 +270,7 @@ func (c Conn) String() string {
 	return fmt.Sprintf("conn %s: %s %s === %s %s (%s, %s)", c.Name, c.Local.Host, subnetsString(c.Local.Subnets), subnetsString(c.Remote.Subnets), c.Remote.Host, c.Version, c.Auto)
 }
 
-func subnetsString(ts []TrafficSelector) string {
+func subnetsString(ts []spd.TS) string {
 	s := ""
 	for i, t := range ts {
 		if i > 0 {

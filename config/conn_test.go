@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/spd"
 )
 
 const connBase = "conn c\n\tleft=198.51.100.1\n\tright=203.0.113.1\n\tauthby=secret\n\tauto=add\n"
@@ -24,17 +26,17 @@ func TestConnKeywords(t *testing.T) {
 		{"right=%any", func(c Conn) bool { return c.Remote.IsAny() && len(c.Remote.Subnets) == 0 }},
 		{"right=2001:db8::1", func(c Conn) bool { return c.Remote.Addr == netip.MustParseAddr("2001:db8::1") }},
 		{"leftsubnet=10.1.0.0/16,2001:db8:1::/48", func(c Conn) bool {
-			return len(c.Local.Subnets) == 2 && c.Local.Subnets[1].Prefix == netip.MustParsePrefix("2001:db8:1::/48")
+			return len(c.Local.Subnets) == 2 && c.Local.Subnets[1].String() == "2001:db8:1::/48"
 		}},
 		{"rightsubnet=10.2.0.0/24[tcp/80-90]", func(c Conn) bool {
 			s := c.Remote.Subnets[0]
-			return s.Proto == 6 && s.PortLo == 80 && s.PortHi == 90
+			return s.Protocol == 6 && s.Ports.From == 80 && s.Ports.To == 90
 		}},
 		{"leftsubnets={10.1.0.0/24 10.1.1.0/24}", func(c Conn) bool { return len(c.Local.Subnets) == 2 && c.Dialect == DialectLibreswan }},
 		{"leftsubnet=%dynamic,10.9.0.0/16", func(c Conn) bool {
-			return len(c.Local.Subnets) == 2 && c.Local.Subnets[0].Prefix.String() == "198.51.100.1/32"
+			return len(c.Local.Subnets) == 2 && c.Local.Subnets[0].String() == "198.51.100.1/32"
 		}},
-		{"leftprotoport=udp/1701", func(c Conn) bool { return c.Local.Subnets[0].Proto == 17 && c.Local.Subnets[0].PortLo == 1701 }},
+		{"leftprotoport=udp/1701", func(c Conn) bool { return c.Local.Subnets[0].Protocol == 17 && c.Local.Subnets[0].Ports.From == 1701 }},
 		{"leftid=@gw.example.com", func(c Conn) bool { return c.Local.ID == Identity{Type: IDFQDN, Value: "gw.example.com"} }},
 		{"rightid=@@ops@example.com", func(c Conn) bool { return c.Remote.ID == Identity{Type: IDRFC822, Value: "ops@example.com"} }},
 		{"rightid=@#0A0b", func(c Conn) bool { return c.Remote.ID == Identity{Type: IDKeyID, Value: "0a0b"} }},
@@ -126,7 +128,7 @@ func TestConnDefaults(t *testing.T) {
 		c.ReplayWindow != -1 || c.Fragmentation != FragYes || c.CloseAction != ActionNone {
 		t.Errorf("defaults: %+v", c)
 	}
-	if c.Local.Subnets[0].Prefix != netip.MustParsePrefix("198.51.100.1/32") || c.Remote.ID.Addr != netip.MustParseAddr("203.0.113.1") {
+	if c.Local.Subnets[0].String() != "198.51.100.1/32" || c.Remote.ID.Addr != netip.MustParseAddr("203.0.113.1") {
 		t.Errorf("host subnets / default IDs: %+v %+v", c.Local, c.Remote)
 	}
 }
@@ -185,7 +187,7 @@ func TestLocalEndSelection(t *testing.T) {
 		return c, diags
 	}
 	c, diags := load([]netip.Addr{netip.MustParseAddr("203.0.113.1")})
-	if c.LocalIsLeft || c.Local.Host != "203.0.113.1" || c.Local.Subnets[0].Prefix.String() != "10.2.0.0/16" || len(diags) != 0 {
+	if c.LocalIsLeft || c.Local.Host != "203.0.113.1" || c.Local.Subnets[0].String() != "10.2.0.0/16" || len(diags) != 0 {
 		t.Errorf("right should be local: %+v %v", c, diags)
 	}
 	c, diags = load([]netip.Addr{netip.MustParseAddr("198.51.100.99")})
@@ -228,11 +230,11 @@ func TestConfigImmutable(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := cfg.Conn("c")
-	c.Local.Subnets[0].Prefix = netip.MustParsePrefix("0.0.0.0/0")
+	c.Local.Subnets[0] = spd.PrefixTS(netip.MustParsePrefix("0.0.0.0/0"))
 	c.IKE[0].Transforms[0].ID = 99
 	c.Name = "x"
 	again, _ := cfg.Conn("c")
-	if again.Local.Subnets[0].Prefix.String() != "10.1.0.0/16" || again.IKE[0].Transforms[0].ID != EncrAESCBC {
+	if again.Local.Subnets[0].String() != "10.1.0.0/16" || again.IKE[0].Transforms[0].ID != EncrAESCBC {
 		t.Error("Config changed through a returned Conn")
 	}
 	all := cfg.Conns()

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/ipsecgw/ipsecgw/spd"
 )
 
 var (
@@ -168,13 +170,13 @@ func (cb *connBuilder) convertEnd(side string) End {
 			}
 		}
 	}
-	var pp *TrafficSelector
+	var pp *spd.TS // leftprotoport=: the protocol and ports of every subnet
 	if kv, ok := cb.get(side + "protoport"); ok {
 		proto, lo, hi, err := parseProtoPort(kv.Value)
 		if err != nil {
 			cb.errf(kv, "%v", err)
 		} else {
-			pp = &TrafficSelector{Proto: proto, PortLo: lo, PortHi: hi}
+			pp = &spd.TS{Protocol: proto, Ports: spd.PortRange{From: lo, To: hi}}
 		}
 	}
 	kvSub, hasSub := cb.get(side + "subnet")
@@ -194,7 +196,7 @@ func (cb *connBuilder) convertEnd(side string) End {
 			if it == "%dynamic" {
 				// strongSwan: the end's own (possibly not yet known) address.
 				if e.Addr.IsValid() {
-					e.Subnets = append(e.Subnets, TrafficSelector{Prefix: netip.PrefixFrom(e.Addr, e.Addr.BitLen()), PortHi: 65535})
+					e.Subnets = append(e.Subnets, spd.HostTS(e.Addr))
 				}
 				continue
 			}
@@ -203,8 +205,8 @@ func (cb *connBuilder) convertEnd(side string) End {
 				cb.errf(kvSub, "%v", err)
 				continue
 			}
-			if pp != nil && ts.Proto == 0 && ts.PortLo == 0 && ts.PortHi == 65535 {
-				ts.Proto, ts.PortLo, ts.PortHi = pp.Proto, pp.PortLo, pp.PortHi
+			if pp != nil && ts.Protocol == 0 && ts.Ports == spd.AllPorts {
+				ts.Protocol, ts.Ports = pp.Protocol, pp.Ports
 			}
 			if slices.Contains(e.Subnets, ts) {
 				cb.warnf(kvSub, "subnet %s is listed twice", ts)
@@ -214,11 +216,11 @@ func (cb *connBuilder) convertEnd(side string) End {
 		}
 	} else if e.Addr.IsValid() {
 		// Without a subnet the end protects only its own address.
-		ts := TrafficSelector{Prefix: netip.PrefixFrom(e.Addr, e.Addr.BitLen()), PortHi: 65535}
+		ts := spd.HostTS(e.Addr)
 		if pp != nil {
-			ts.Proto, ts.PortLo, ts.PortHi = pp.Proto, pp.PortLo, pp.PortHi
+			ts.Protocol, ts.Ports = pp.Protocol, pp.Ports
 		}
-		e.Subnets = []TrafficSelector{ts}
+		e.Subnets = []spd.TS{ts}
 	}
 	if kv, ok := cb.get(side + "id"); ok {
 		id, err := ParseIdentity(kv.Value)
@@ -511,10 +513,10 @@ func (cb *connBuilder) checkOverlap() {
 	c := cb.c
 	for _, l := range c.Local.Subnets {
 		for _, r := range c.Remote.Subnets {
-			if l.Prefix.Bits() == 0 || r.Prefix.Bits() == 0 || !l.Prefix.Overlaps(r.Prefix) {
+			if isAll(l.Range) || isAll(r.Range) {
 				continue
 			}
-			if l.Proto != 0 && r.Proto != 0 && l.Proto != r.Proto {
+			if !overlaps(l.Range, r.Range) || l.Protocol != 0 && r.Protocol != 0 && l.Protocol != r.Protocol {
 				continue
 			}
 			side := "leftsubnet"
@@ -527,7 +529,19 @@ func (cb *connBuilder) checkOverlap() {
 					kv = cb.headerKV()
 				}
 			}
-			cb.errf(kv, "local subnet %s overlaps remote subnet %s; the two sides of a tunnel must be different networks", l.Prefix, r.Prefix)
+			cb.errf(kv, "local subnet %s overlaps remote subnet %s; the two sides of a tunnel must be different networks", l, r)
 		}
 	}
+}
+
+// overlaps reports whether two address ranges share an address. Ports do
+// not matter here: routing into the tunnel goes by address.
+func overlaps(a, b spd.AddrRange) bool {
+	return a.From.Is4() == b.From.Is4() && !a.To.Less(b.From) && !b.To.Less(a.From)
+}
+
+// isAll reports whether a range is a whole address family (0.0.0.0/0, ::/0).
+func isAll(r spd.AddrRange) bool {
+	ps := r.Prefixes()
+	return len(ps) == 1 && ps[0].Bits() == 0
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/spd"
 )
 
 // parseDuration reads a time value: a number with an optional s/m/h/d unit
@@ -84,42 +86,7 @@ func parseBool(s string) (bool, error) {
 	return false, fmt.Errorf("%q is not yes or no", s)
 }
 
-// TrafficSelector is one leftsubnet/rightsubnet entry.
-type TrafficSelector struct {
-	Prefix netip.Prefix
-	Proto  uint8  // IP protocol; 0 = any
-	PortLo uint16 // 0-65535 = any port
-	PortHi uint16
-}
-
-// String renders the selector in ipsec.conf syntax.
-func (ts TrafficSelector) String() string {
-	s := ts.Prefix.String()
-	if ts.Proto == 0 && ts.PortLo == 0 && ts.PortHi == 65535 {
-		return s
-	}
-	port := "%any"
-	if ts.PortLo == ts.PortHi {
-		port = strconv.Itoa(int(ts.PortLo))
-	} else if !(ts.PortLo == 0 && ts.PortHi == 65535) {
-		port = fmt.Sprintf("%d-%d", ts.PortLo, ts.PortHi)
-	}
-	return fmt.Sprintf("%s[%s/%s]", s, protoName(ts.Proto), port)
-}
-
 var protoNumbers = map[string]uint8{"icmp": 1, "tcp": 6, "udp": 17, "gre": 47, "esp": 50, "ah": 51, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132}
-
-func protoName(p uint8) string {
-	if p == 0 {
-		return "%any"
-	}
-	for n, v := range protoNumbers {
-		if v == p && n != "icmpv6" {
-			return n
-		}
-	}
-	return strconv.Itoa(int(p))
-}
 
 // parseProtoPort reads "proto/port" as in leftprotoport=17/1701 or the
 // [tcp/80] suffix of a subnet: proto is a name, a number or %any; port a
@@ -163,15 +130,15 @@ func parseProtoPort(s string) (proto uint8, lo, hi uint16, err error) {
 
 // parseSubnet reads one subnet: "10.0.0.0/24", "2001:db8::/64", a bare
 // address (a /32 or /128), optionally followed by "[proto/port]".
-func parseSubnet(s string) (TrafficSelector, error) {
+func parseSubnet(s string) (spd.TS, error) {
 	s = strings.TrimSpace(s)
-	ts := TrafficSelector{PortHi: 65535}
+	ts := spd.TS{Ports: spd.AllPorts}
 	if i := strings.IndexByte(s, '['); i >= 0 {
 		if !strings.HasSuffix(s, "]") {
 			return ts, fmt.Errorf("%q: missing ] after the protocol/port", s)
 		}
 		var err error
-		ts.Proto, ts.PortLo, ts.PortHi, err = parseProtoPort(s[i+1 : len(s)-1])
+		ts.Protocol, ts.Ports.From, ts.Ports.To, err = parseProtoPort(s[i+1 : len(s)-1])
 		if err != nil {
 			return ts, fmt.Errorf("%q: %v", s, err)
 		}
@@ -188,10 +155,11 @@ func parseSubnet(s string) (TrafficSelector, error) {
 		if p.Masked() != p {
 			return ts, fmt.Errorf("%q has host bits set; the network is %s", s, p.Masked())
 		}
-		ts.Prefix = netip.PrefixFrom(p.Addr().Unmap(), p.Bits())
+		prefix := netip.PrefixFrom(p.Addr().Unmap(), p.Bits())
 		if p.Addr().Is4In6() {
-			ts.Prefix = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			prefix = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
+		ts.Range = spd.PrefixRange(prefix)
 		return ts, nil
 	}
 	a, err := netip.ParseAddr(s)
@@ -199,7 +167,7 @@ func parseSubnet(s string) (TrafficSelector, error) {
 		return ts, fmt.Errorf("%q is not a subnet or address", s)
 	}
 	a = a.Unmap()
-	ts.Prefix = netip.PrefixFrom(a, a.BitLen())
+	ts.Range = spd.AddrRange{From: a, To: a}
 	return ts, nil
 }
 

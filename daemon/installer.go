@@ -399,7 +399,7 @@ func (in *Installer) hasPolicyLocked(policyID uint32) bool {
 
 // InstallTrap implements ike.ChildInstaller.
 func (in *Installer) InstallTrap(conn config.Conn) error {
-	pairs, err := selectorPairs(config.SubnetTS(conn.Local.Subnets), config.SubnetTS(conn.Remote.Subnets))
+	pairs, err := selectorPairs(conn.Local.Subnets, conn.Remote.Subnets)
 	if err != nil {
 		return fmt.Errorf("conn %q: %w", conn.Name, err)
 	}
@@ -413,7 +413,7 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	for _, s := range pairs {
 		t.rules = append(t.rules, spd.Rule{Selector: s, Action: spd.Trap, PolicyID: t.policyID, Priority: trapPriority})
 	}
-	t.routes = routesOf(config.SubnetTS(conn.Remote.Subnets))
+	t.routes = routesOf(conn.Remote.Subnets)
 	in.traps[conn.Name] = t
 	if err := in.publishLocked(); err != nil {
 		delete(in.traps, conn.Name)
@@ -422,7 +422,7 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	if err := in.addRoutesLocked(t.routes); err != nil {
 		in.log.Warn("adding routes to the TUN failed", "conn", conn.Name, "err", err)
 	}
-	in.log.Info("trap policy installed", "conn", conn.Name, "local_ts", tsStrings(config.SubnetTS(conn.Local.Subnets)), "remote_ts", tsStrings(config.SubnetTS(conn.Remote.Subnets)))
+	in.log.Info("trap policy installed", "conn", conn.Name, "local_ts", tsStrings(conn.Local.Subnets), "remote_ts", tsStrings(conn.Remote.Subnets))
 	return nil
 }
 

@@ -28,10 +28,6 @@ func (r *recRouter) RemoveRoute(p netip.Prefix) error {
 	return nil
 }
 
-func subnet(s string) config.TrafficSelector {
-	return config.TrafficSelector{Prefix: netip.MustParsePrefix(s), PortHi: 65535}
-}
-
 func ts(s string) spd.TS { return spd.PrefixTS(netip.MustParsePrefix(s)) }
 
 func gcmChild(conn string, reqID, in, out uint32) ike.ChildSA {
@@ -157,8 +153,8 @@ func TestInstallerTrap(t *testing.T) {
 	inst := NewInstaller(table, live, r, 1024, nil)
 	var released []uint32
 	inst.onInstalled = func(p uint32) { released = append(released, p) }
-	conn := config.Conn{Name: "trap", Local: config.End{Subnets: []config.TrafficSelector{subnet("10.1.0.0/24")}},
-		Remote: config.End{Subnets: []config.TrafficSelector{subnet("10.2.0.0/24")}}}
+	conn := config.Conn{Name: "trap", Local: config.End{Subnets: []spd.TS{ts("10.1.0.0/24")}},
+		Remote: config.End{Subnets: []spd.TS{ts("10.2.0.0/24")}}}
 	if err := inst.InstallTrap(conn); err != nil {
 		t.Fatal(err)
 	}

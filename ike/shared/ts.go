@@ -13,7 +13,7 @@ func ConfTS(e config.End, addr netip.Addr) []spd.TS {
 	if len(e.Subnets) == 0 {
 		return []spd.TS{spd.HostTS(addr)}
 	}
-	return config.SubnetTS(e.Subnets)
+	return e.Subnets
 }
 
 // Narrow intersects each selector the peer proposed with each of ours,
