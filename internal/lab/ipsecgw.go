@@ -98,6 +98,24 @@ func (n *Node) StartIPsecGW(ctx context.Context, cfg IPsecGWConfig) (*IPsecGW, e
 	return g, nil
 }
 
+// Restart starts `ipsecgw run` again in the same node with the same files
+// and control socket, once the previous process has exited (a test killed
+// it, say), and returns the new daemon once its socket answers. A killed
+// daemon leaves its socket file behind; the new one has to cope with that,
+// as after a crash in production.
+func (g *IPsecGW) Restart(ctx context.Context) (*IPsecGW, error) {
+	select {
+	case <-g.Proc.Done():
+	default:
+		return nil, fmt.Errorf("ipsecgw in %s (pid %d) is still running; stop it before Restart", g.Node.Role, g.Proc.PID)
+	}
+	ng := &IPsecGW{Node: g.Node, Bin: g.Bin, Dir: g.Dir, ConfPath: g.ConfPath, Socket: g.Socket}
+	if err := ng.launch(ctx); err != nil {
+		return nil, err
+	}
+	return ng, nil
+}
+
 // launch starts the daemon with the files in g.Dir and waits until its
 // control socket answers.
 func (g *IPsecGW) launch(ctx context.Context) error {
