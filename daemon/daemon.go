@@ -12,6 +12,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/esp"
+	"github.com/ipsecgw/ipsecgw/guard"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/spd"
@@ -54,7 +55,8 @@ type Options struct {
 }
 
 // Run runs the gateway until ctx ends, then shuts it down: SAs deleted at
-// the peers, routes and TUN removed, control socket removed.
+// the peers, routes and TUN removed, control socket removed. The leak
+// guards (package guard) stay, so that the gateway fails closed.
 func Run(ctx context.Context, o Options) (err error) {
 	log := o.Logger
 	if log == nil {
@@ -77,6 +79,14 @@ func Run(ctx context.Context, o Options) (err error) {
 		// Say so rather than let a monitoring setup wait for an endpoint
 		// that never comes.
 		log.Warn("metrics_listen is set but this build has no metrics endpoint yet; ignoring it", "metrics_listen", s.MetricsListen)
+	}
+	// The leak guards come first and outlive this process: from here on
+	// traffic for a remote subnet never leaves in clear when no tunnel
+	// carries it, even if the daemon is killed.
+	guards := guard.New(guard.Options{Logger: log})
+	defer guards.Close()
+	if _, err := guards.Sync(o.Config); err != nil {
+		log.Error("leak guards incomplete", "err", err)
 	}
 	// inst is set before any SA can exist, so the events see it.
 	var inst *Installer
@@ -201,6 +211,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}()
 
 	d := &Daemon{ike: m, inst: inst, now: time.Now, ikeSettings: s.IKE, ikeQueueDrops: socketQueueDrops(socks)}
+	d.guards = guards
 	d.cfg.Store(o.Config)
 	// Subscribed before anything can happen, so that every state change
 	// gets its line; the log ends when the Manager closes.
@@ -275,6 +286,8 @@ type Daemon struct {
 	// tests).
 	ikeSettings   config.IKESettings
 	ikeQueueDrops func() uint64
+	// guards follow every reloaded configuration (nil in tests).
+	guards *guard.Guard
 }
 
 // reload loads the configuration again and applies the difference: a file
@@ -319,6 +332,12 @@ func (d *Daemon) reload(log *slog.Logger, load func() (*config.Config, config.Di
 	}
 	d.ike.ReloadConfig(newCfg)
 	d.cfg.Store(newCfg)
+	if d.guards != nil {
+		// Guards of removed or auto=ignore conns go, new conns get theirs.
+		if _, err := d.guards.Sync(newCfg); err != nil {
+			log.Error("leak guards incomplete", "err", err)
+		}
+	}
 	for _, name := range restart {
 		c, ok := newCfg.Conn(name)
 		if !ok {

@@ -6,7 +6,9 @@
 // (Node.StartIPsecGW, which waits for its control socket; IPsecGW.Status
 // and WaitEstablished run `ipsecgw status --json`) and charon in the other
 // (Node.StartCharon), then drive traffic and inspect SAs. The daemon is a
-// lab process like charon: Close and the signal handler stop it. The lab
+// lab process like charon: Close and the signal handler stop it;
+// IPsecGW.Restart starts one that exited (a test killed it) again with the
+// same files and control socket. The lab
 // talks to ipsecgw only through its binary, never imports its packages, so
 // in-package tests of those packages (esp) may use the lab.
 //

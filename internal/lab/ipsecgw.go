@@ -92,10 +92,39 @@ func (n *Node) StartIPsecGW(ctx context.Context, cfg IPsecGWConfig) (*IPsecGW, e
 		}
 	}
 	g.ConfPath = paths[0]
-	g.Proc, err = n.Start("ipsecgw", cfg.Bin, "run", "--config", paths[0], "--secrets", paths[1],
-		"--settings", paths[2], "--socket", g.Socket)
-	if err != nil {
+	if err := g.launch(ctx); err != nil {
 		return nil, err
+	}
+	return g, nil
+}
+
+// Restart starts `ipsecgw run` again in the same node with the same files
+// and control socket, once the previous process has exited (a test killed
+// it, say), and returns the new daemon once its socket answers. A killed
+// daemon leaves its socket file behind; the new one has to cope with that,
+// as after a crash in production.
+func (g *IPsecGW) Restart(ctx context.Context) (*IPsecGW, error) {
+	select {
+	case <-g.Proc.Done():
+	default:
+		return nil, fmt.Errorf("ipsecgw in %s (pid %d) is still running; stop it before Restart", g.Node.Role, g.Proc.PID)
+	}
+	ng := &IPsecGW{Node: g.Node, Bin: g.Bin, Dir: g.Dir, ConfPath: g.ConfPath, Socket: g.Socket}
+	if err := ng.launch(ctx); err != nil {
+		return nil, err
+	}
+	return ng, nil
+}
+
+// launch starts the daemon with the files in g.Dir and waits until its
+// control socket answers.
+func (g *IPsecGW) launch(ctx context.Context) error {
+	n := g.Node
+	var err error
+	g.Proc, err = n.Start("ipsecgw", g.Bin, "run", "--config", g.ConfPath, "--secrets", filepath.Join(g.Dir, "ipsec.secrets"),
+		"--settings", filepath.Join(g.Dir, "ipsecgw.yaml"), "--socket", g.Socket)
+	if err != nil {
+		return err
 	}
 	for {
 		// The daemon listens once it is ready for control commands. A
@@ -105,14 +134,14 @@ func (n *Node) StartIPsecGW(ctx context.Context, cfg IPsecGWConfig) (*IPsecGW, e
 		c, err := net.Dial("unix", g.Socket)
 		if err == nil {
 			c.Close()
-			return g, nil
+			return nil
 		}
 		select {
 		case <-g.Proc.Done():
-			return nil, fmt.Errorf("ipsecgw in %s exited at startup (%v):\n%s", n.Role, g.Proc.ExitErr(), g.Proc.Output())
+			return fmt.Errorf("ipsecgw in %s exited at startup (%v):\n%s", n.Role, g.Proc.ExitErr(), g.Proc.Output())
 		case <-ctx.Done():
 			_ = g.Proc.Stop(syscall.SIGKILL, time.Second)
-			return nil, fmt.Errorf("ipsecgw in %s: control socket did not answer: %v\n%s", n.Role, err, g.Proc.Output())
+			return fmt.Errorf("ipsecgw in %s: control socket did not answer: %v\n%s", n.Role, err, g.Proc.Output())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
