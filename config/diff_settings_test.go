@@ -16,12 +16,12 @@ func TestValues(t *testing.T) {
 	durs := map[string]time.Duration{"30": 30 * time.Second, "30s": 30 * time.Second, "8m": 8 * time.Minute, "1h": time.Hour,
 		"1d": 24 * time.Hour, "1.5h": 90 * time.Minute, "86400s": 24 * time.Hour, "0": 0}
 	for in, want := range durs {
-		if got, err := parseDuration(in); err != nil || got != want {
+		if got, err := ParseDuration(in); err != nil || got != want {
 			t.Errorf("%q: %v %v", in, got, err)
 		}
 	}
 	for _, bad := range []string{"", "x", "1x", "-5", "1e3", "NaN", "inf", "0x10", "400d", "s"} {
-		if _, err := parseDuration(bad); err == nil {
+		if _, err := ParseDuration(bad); err == nil {
 			t.Errorf("duration %q accepted", bad)
 		}
 	}

@@ -438,7 +438,7 @@ func (cb *connBuilder) boolean(key string, dst *bool) {
 
 func (cb *connBuilder) duration(key string, dst *time.Duration) {
 	if kv, ok := cb.get(key); ok {
-		d, err := parseDuration(kv.Value)
+		d, err := ParseDuration(kv.Value)
 		if err != nil {
 			cb.errf(kv, "%v", err)
 			return

@@ -217,7 +217,7 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 		return n
 	}
 	getDur := func(key string) time.Duration {
-		d, err := parseDuration(fmt.Sprint(v.Get(key)))
+		d, err := ParseDuration(fmt.Sprint(v.Get(key)))
 		if err != nil {
 			bad(key, "%v", err)
 		}
@@ -230,7 +230,7 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 	s.Retransmit.Jitter = getInt("retransmit.jitter", 0, 100)
 	s.Retransmit.Timeout = getDur("retransmit.timeout")
 	s.Retransmit.Limit = getDur("retransmit.limit")
-	s.NATKeepalive = getDur("nat_keepalive") // parseDuration refuses negatives
+	s.NATKeepalive = getDur("nat_keepalive") // ParseDuration refuses negatives
 	s.KeyingRetryInterval = getDur("keyingtries_retry_interval")
 	s.FragmentSize = getInt("fragment_size", 576, 65535)
 	s.IKE.HalfOpenLimit = getInt("ike.half_open_limit", 1, MaxHalfOpenLimit)

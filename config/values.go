@@ -11,10 +11,11 @@ import (
 	"github.com/ipsecgw/ipsecgw/spd"
 )
 
-// parseDuration reads a time value: a number with an optional s/m/h/d unit
+// ParseDuration reads a time value: a number with an optional s/m/h/d unit
 // (seconds without one, as in both strongSwan and Libreswan: dpddelay=30).
-// Decimal values are accepted ("1.5h").
-func parseDuration(s string) (time.Duration, error) {
+// Decimal values are accepted ("1.5h"). It is exported because the time
+// values of the daemon settings (ipsecgw.yaml) are written the same way.
+func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	orig := s
 	if s == "" {
