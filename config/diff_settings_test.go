@@ -1,15 +1,10 @@
 package config
 
 import (
-	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/spf13/pflag"
 )
 
 func TestValues(t *testing.T) {
@@ -99,87 +94,5 @@ func TestDiff(t *testing.T) {
 				t.Errorf("diff output shows the PSK: %s", c)
 			}
 		}
-	}
-}
-
-func TestSettingsPrecedence(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "ipsecgw.yaml")
-	yaml := `ipsec_conf: /srv/ipsec.conf
-metrics_listen: 127.0.0.1:9100
-log:
-  level: debug
-  format: json
-tun:
-  name: vpn0
-  mtu: 1380
-workers: 4
-replay_window: 4096
-retransmit:
-  timeout: 2s
-  base: 1.5
-  tries: 3
-nat_keepalive: 5s
-keyingtries_retry_interval: 12s
-fragment_size: 1000
-esp:
-  encapsulation: nat
-`
-	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	AddFileFlags(fs)
-	AddDaemonFlags(fs)
-	t.Setenv("IPSECGW_TUN_MTU", "1300")
-	t.Setenv("IPSECGW_WORKERS", "2")
-	if err := fs.Parse([]string{"--settings", file, "--workers", "8", "--secrets", "/srv/ipsec.secrets"}); err != nil {
-		t.Fatal(err)
-	}
-	s, err := LoadSettings(fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := Settings{IPsecConf: "/srv/ipsec.conf", IPsecSecrets: "/srv/ipsec.secrets", ControlSocket: DefaultControlSocket,
-		MetricsListen: "127.0.0.1:9100", LogLevel: slog.LevelDebug, LogFormat: "json", TUNName: "vpn0", TUNMTU: 1300, Workers: 8,
-		ReplayWindow: 4096, Retransmit: RetransmitSettings{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, NATKeepalive: 5 * time.Second, KeyingRetryInterval: 12 * time.Second, FragmentSize: 1000, ESPEncapsulation: "nat", SettingsFile: file}
-	want.IKE = IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 10000} // defaults
-	if s != want {
-		t.Errorf("settings\n got %+v\nwant %+v", s, want)
-	}
-}
-
-func TestSettingsDefaultsAndErrors(t *testing.T) {
-	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	AddFileFlags(fs)
-	if err := fs.Parse([]string{"--settings", filepath.Join(t.TempDir(), "absent.yaml")}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := LoadSettings(fs); err == nil {
-		t.Error("an explicitly named missing settings file must be an error")
-	}
-	// The default file may be absent.
-	s, err := LoadSettings(nil)
-	if err != nil && !strings.Contains(err.Error(), DefaultSettingsFile) {
-		t.Fatal(err)
-	}
-	if err == nil && (s.IPsecConf != DefaultIPsecConf || s.TUNMTU != 1400 || s.Retransmit.Timeout != 4*time.Second || s.Retransmit.Tries != 5 || s.NATKeepalive != 20*time.Second || s.ESPEncapsulation != "auto") {
-		t.Errorf("defaults: %+v", s)
-	}
-	dir := t.TempDir()
-	file := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(file, []byte("tun:\n  mtu: 10\nlog:\n  level: loud\nworkerz: 3\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("IPSECGW_SETTINGS", file)
-	if _, err := LoadSettings(nil); err == nil || !strings.Contains(err.Error(), "workerz") {
-		t.Errorf("unknown key not reported: %v", err)
-	}
-	if err := os.WriteFile(file, []byte("tun:\n  mtu: 10\nlog:\n  level: loud\nesp:\n  encapsulation: gre\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	_, err = LoadSettings(nil)
-	if err == nil || !strings.Contains(err.Error(), "tun.mtu") || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), `esp.encapsulation: "gre" is not auto, nat or udp`) {
-		t.Errorf("bad values not all reported: %v", err)
 	}
 }

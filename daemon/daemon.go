@@ -15,6 +15,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/guard"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/sad"
+	"github.com/ipsecgw/ipsecgw/settings"
 	"github.com/ipsecgw/ipsecgw/spd"
 	"github.com/ipsecgw/ipsecgw/tun"
 )
@@ -38,7 +39,7 @@ type IKE interface {
 // Options configure Run.
 type Options struct {
 	Config   *config.Config
-	Settings config.Settings
+	Settings settings.Settings
 	Logger   *slog.Logger
 	// LocalAddrs are the host's addresses (see config.Options.LocalAddrs).
 	LocalAddrs []netip.Addr
@@ -284,7 +285,7 @@ type Daemon struct {
 	// For the global status (status.go): the DoS settings, and the
 	// sockets' count of IKE datagrams dropped on a full queue (nil in
 	// tests).
-	ikeSettings   config.IKESettings
+	ikeSettings   settings.IKESettings
 	ikeQueueDrops func() uint64
 	// guards follow every reloaded configuration (nil in tests).
 	guards *guard.Guard
@@ -469,7 +470,7 @@ func endString(e config.End) string {
 }
 
 // encapsulation maps the esp.encapsulation setting (validated by
-// config.LoadSettings) to the IKE option.
+// settings.LoadSettings) to the IKE option.
 func encapsulation(setting string) ike.Encapsulation {
 	switch setting {
 	case "nat":

@@ -1,5 +1,5 @@
 // Package daemon wires ipsecgw's components into the running gateway: it
-// takes a typed config.Config and config.Settings, opens the TUN device and
+// takes a typed config.Config and settings.Settings, opens the TUN device and
 // the IKE/ESP sockets, starts the ESP dataplane and the IKE manager, installs
 // the CHILD SAs IKE negotiates into the SAD, the SPD and the TUN routes, and
 // serves the control socket. It holds no protocol logic of its own.

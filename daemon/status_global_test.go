@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 // countingIKE is a fakeIKE with the Manager's counters.
@@ -25,7 +25,7 @@ func (f *countingIKE) Counters() ike.Counters { return f.c }
 // counters, the sockets' queue drops and the DoS settings.
 func TestGlobalStatus(t *testing.T) {
 	fi := &countingIKE{c: ike.Counters{IKESAs: 7, HalfOpen: 5, HalfOpenLimit: 200, CookiesSent: 1234, HalfOpenRefused: 17, QueueDrops: 3}}
-	d := &Daemon{ike: fi, ikeSettings: config.IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 200},
+	d := &Daemon{ike: fi, ikeSettings: settings.IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 200},
 		ikeQueueDrops: func() uint64 { return 9 }}
 	want := GlobalStatus{IKESAs: 7, HalfOpen: 5, HalfOpenLimit: 200, CookieThreshold: 30, CookieThresholdIP: 3,
 		CookiesSent: 1234, HalfOpenRefused: 17, IKEQueueDrops: 9, IKESAQueueDrops: 3}
@@ -33,7 +33,7 @@ func TestGlobalStatus(t *testing.T) {
 		t.Errorf("Global() = %+v, want %+v", got, want)
 	}
 	// Without counters (an IKE fake) the settings still show.
-	d = &Daemon{ike: &fakeIKE{}, ikeSettings: config.IKESettings{HalfOpenLimit: 10000}}
+	d = &Daemon{ike: &fakeIKE{}, ikeSettings: settings.IKESettings{HalfOpenLimit: 10000}}
 	if got := d.Global(); got != (GlobalStatus{HalfOpenLimit: 10000}) {
 		t.Errorf("Global() without counters = %+v", got)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 func init() {
@@ -44,7 +45,7 @@ func addConfigCommands(root *cobra.Command) {
 			return nil
 		},
 	}
-	config.AddFileFlags(check.Flags())
+	settings.AddFileFlags(check.Flags())
 
 	var asJSON bool
 	show := &cobra.Command{
@@ -74,7 +75,7 @@ func addConfigCommands(root *cobra.Command) {
 			return err
 		},
 	}
-	config.AddFileFlags(show.Flags())
+	settings.AddFileFlags(show.Flags())
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	group.AddCommand(check, show)
@@ -85,7 +86,7 @@ func addConfigCommands(root *cobra.Command) {
 // ipsecgw.yaml) and loads the files they name. A nil diags with an error
 // means the settings themselves are wrong.
 func loadForCLI(cmd *cobra.Command) (*config.Config, config.Diagnostics, error) {
-	s, err := config.LoadSettings(cmd.Flags())
+	s, err := settings.LoadSettings(cmd.Flags())
 	if err != nil {
 		return nil, nil, err
 	}

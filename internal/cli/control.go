@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 func init() {
@@ -25,8 +25,8 @@ const pollInterval = 20 * time.Millisecond
 
 // addSocketFlags registers --socket and --settings on a control command.
 func addSocketFlags(f *pflag.FlagSet, p *string) {
-	f.StringVar(p, "socket", "", "control socket of the daemon (default: control_socket of the settings, "+config.DefaultControlSocket+")")
-	f.String("settings", config.DefaultSettingsFile, "ipsecgw.yaml to take the control socket path from when --socket is not given")
+	f.StringVar(p, "socket", "", "control socket of the daemon (default: control_socket of the settings, "+settings.DefaultControlSocket+")")
+	f.String("settings", settings.DefaultSettingsFile, "ipsecgw.yaml to take the control socket path from when --socket is not given")
 }
 
 // socketPath is --socket, or else the control socket the daemon's settings
@@ -36,13 +36,13 @@ func socketPath(cmd *cobra.Command, flagValue string) (string, error) {
 		return flagValue, nil
 	}
 	fs := pflag.NewFlagSet("settings", pflag.ContinueOnError)
-	fs.String("settings", config.DefaultSettingsFile, "")
+	fs.String("settings", settings.DefaultSettingsFile, "")
 	if fl := cmd.Flags().Lookup("settings"); fl != nil && fl.Changed {
 		if err := fs.Set("settings", fl.Value.String()); err != nil {
 			return "", err
 		}
 	}
-	s, err := config.LoadSettings(fs)
+	s, err := settings.LoadSettings(fs)
 	if err != nil {
 		return "", err
 	}

@@ -7,8 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/guard"
+	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 func init() {
@@ -82,7 +82,7 @@ func addGuardCommands(root *cobra.Command) {
 			return err
 		},
 	}
-	config.AddFileFlags(sync.Flags())
+	settings.AddFileFlags(sync.Flags())
 
 	flush := &cobra.Command{
 		Use:   "flush",

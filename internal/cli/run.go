@@ -13,6 +13,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 func init() {
@@ -60,8 +61,8 @@ func addRunCommand(root *cobra.Command) {
 		},
 	}
 	f := run.Flags()
-	config.AddFileFlags(f)
-	config.AddDaemonFlags(f)
+	settings.AddFileFlags(f)
+	settings.AddDaemonFlags(f)
 	f.String("socket", "", "control socket path (short for --control-socket)")
 	root.AddCommand(run)
 }
@@ -70,7 +71,7 @@ func addRunCommand(root *cobra.Command) {
 // value on reload reloads the configuration files.
 func runDaemon(ctx context.Context, cmd *cobra.Command, reload <-chan struct{}) error {
 	stderr := cmd.ErrOrStderr()
-	s, err := config.LoadSettings(cmd.Flags())
+	s, err := settings.LoadSettings(cmd.Flags())
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func runDaemon(ctx context.Context, cmd *cobra.Command, reload <-chan struct{}) 
 
 // newLogger builds the daemon's slog logger in the format and at the level
 // the settings ask for.
-func newLogger(w io.Writer, s config.Settings) *slog.Logger {
+func newLogger(w io.Writer, s settings.Settings) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: s.LogLevel}
 	if s.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 // TestRunRefusesBadConfig: a config with errors never gets as far as
@@ -72,7 +72,7 @@ func TestNewLoggerFormats(t *testing.T) {
 		format, want string
 	}{{"json", `"msg":"connection state"`}, {"text", `msg="connection state"`}} {
 		var buf bytes.Buffer
-		s := config.Settings{LogFormat: tc.format, LogLevel: slog.LevelInfo}
+		s := settings.Settings{LogFormat: tc.format, LogLevel: slog.LevelInfo}
 		log := newLogger(&buf, s)
 		log.Debug("hidden below the level")
 		log.Info("connection state", "conn", "s2s", "state", "established")

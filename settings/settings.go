@@ -1,4 +1,4 @@
-package config
+package settings
 
 import (
 	"errors"
@@ -12,19 +12,9 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
-)
 
-// RetransmitSettings control IKE retransmission: the n-th retransmission
-// (n from 0) waits Timeout * Base^n (at most Limit when Limit > 0), with up
-// to Jitter percent subtracted at random, and the exchange is abandoned
-// after Tries retransmissions. The defaults are strongSwan's.
-type RetransmitSettings struct {
-	Timeout time.Duration
-	Base    float64
-	Tries   int
-	Jitter  int // percent
-	Limit   time.Duration
-}
+	"github.com/ipsecgw/ipsecgw/config"
+)
 
 // Settings are the daemon settings: ipsecgw.yaml, overridden by IPSECGW_*
 // environment variables, overridden by command-line flags.
@@ -39,7 +29,7 @@ type Settings struct {
 	TUNMTU        int
 	Workers       int // 0 = one per CPU
 	ReplayWindow  int // default anti-replay window of CHILD SAs without replay_window=
-	Retransmit    RetransmitSettings
+	Retransmit    config.RetransmitSettings
 	// NATKeepalive is the interval of the NAT keepalives (RFC 3948 §2.3)
 	// sent for IKE SAs whose own side is behind a NAT; 0 turns them off.
 	NATKeepalive time.Duration
@@ -217,7 +207,7 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 		return n
 	}
 	getDur := func(key string) time.Duration {
-		d, err := ParseDuration(fmt.Sprint(v.Get(key)))
+		d, err := config.ParseDuration(fmt.Sprint(v.Get(key)))
 		if err != nil {
 			bad(key, "%v", err)
 		}
@@ -225,12 +215,12 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 	}
 	s.TUNMTU = getInt("tun.mtu", 576, 65535)
 	s.Workers = getInt("workers", 0, 1024)
-	s.ReplayWindow = getInt("replay_window", 0, MaxReplayWindow)
+	s.ReplayWindow = getInt("replay_window", 0, config.MaxReplayWindow)
 	s.Retransmit.Tries = getInt("retransmit.tries", 0, 100)
 	s.Retransmit.Jitter = getInt("retransmit.jitter", 0, 100)
 	s.Retransmit.Timeout = getDur("retransmit.timeout")
 	s.Retransmit.Limit = getDur("retransmit.limit")
-	s.NATKeepalive = getDur("nat_keepalive") // ParseDuration refuses negatives
+	s.NATKeepalive = getDur("nat_keepalive") // config.ParseDuration refuses negatives
 	s.KeyingRetryInterval = getDur("keyingtries_retry_interval")
 	s.FragmentSize = getInt("fragment_size", 576, 65535)
 	s.IKE.HalfOpenLimit = getInt("ike.half_open_limit", 1, MaxHalfOpenLimit)
