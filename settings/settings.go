@@ -3,15 +3,11 @@ package settings
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
+	"maps"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 
 	"github.com/ipsecgw/ipsecgw/config"
 )
@@ -77,9 +73,9 @@ const (
 	MaxHalfOpenLimit = 1000000
 )
 
-// settingKeys maps each setting to its default; the yaml keys are these
+// defaultValues maps each setting to its default; the yaml keys are these
 // names, the environment variables IPSECGW_ + upper case with "." -> "_".
-var settingKeys = map[string]any{
+var defaultValues = map[string]any{
 	"ipsec_conf":                 DefaultIPsecConf,
 	"ipsec_secrets":              DefaultIPsecSecrets,
 	"control_socket":             DefaultControlSocket,
@@ -104,94 +100,41 @@ var settingKeys = map[string]any{
 	"esp.encapsulation":          "auto",
 }
 
-// flagKeys maps command-line flags to settings.
-var flagKeys = map[string]string{
-	"config":         "ipsec_conf",
-	"secrets":        "ipsec_secrets",
-	"control-socket": "control_socket",
-	"metrics-listen": "metrics_listen",
-	"log-level":      "log.level",
-	"log-format":     "log.format",
-	"tun-name":       "tun.name",
-	"tun-mtu":        "tun.mtu",
-	"workers":        "workers",
+// DefaultValues returns every setting's key with its default value, the
+// way ipsecgw.yaml would spell it (durations as text such as "4s").
+func DefaultValues() map[string]any { return maps.Clone(defaultValues) }
+
+// Values are the raw settings Parse reads, one value per key of
+// DefaultValues (every key set, defaults included): a *viper.Viper that has
+// merged the file, the environment and the flags satisfies it, without
+// this package having to know viper.
+type Values interface {
+	// Get returns a key's value as its source holds it: a string, an int
+	// or a float64 from yaml, a string from the environment, a string or
+	// an int from a flag.
+	Get(key string) any
+	// GetString returns the value as a string.
+	GetString(key string) string
 }
 
-// AddFileFlags registers --config, --secrets and --settings, the flags
-// shared by `ipsecgw run` and `ipsecgw config check`.
-func AddFileFlags(f *pflag.FlagSet) {
-	f.String("config", DefaultIPsecConf, "ipsec.conf to read")
-	f.String("secrets", DefaultIPsecSecrets, "ipsec.secrets to read")
-	f.String("settings", DefaultSettingsFile, "ipsecgw.yaml daemon settings (a missing default file is not an error)")
-}
-
-// AddDaemonFlags registers the flags of the other daemon settings.
-func AddDaemonFlags(f *pflag.FlagSet) {
-	f.String("control-socket", DefaultControlSocket, "control socket path")
-	f.String("metrics-listen", "", "address:port of the Prometheus metrics endpoint (empty: off)")
-	f.String("log-level", "info", "log level: debug, info, warn, error")
-	f.String("log-format", "text", "log format: text or json")
-	f.String("tun-name", "ipsecgw0", "TUN device name")
-	f.Int("tun-mtu", 1400, "TUN device MTU")
-	f.Int("workers", 0, "crypto worker goroutines (0: one per CPU)")
-}
-
-// LoadSettings reads the daemon settings. flags may be nil; flags that were
-// registered with AddFileFlags/AddDaemonFlags and set on the command line
-// win over the environment, which wins over the settings file.
-func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
-	v := viper.New()
-	for k, d := range settingKeys {
-		v.SetDefault(k, d)
-	}
-	v.SetEnvPrefix("IPSECGW")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
-	v.AutomaticEnv()
-	file, explicit := DefaultSettingsFile, false
-	if env, ok := os.LookupEnv("IPSECGW_SETTINGS"); ok {
-		file, explicit = env, true
-	}
-	if flags != nil {
-		if fl := flags.Lookup("settings"); fl != nil && (fl.Changed || !explicit) {
-			file, explicit = fl.Value.String(), explicit || fl.Changed
-		}
-		for name, key := range flagKeys {
-			if fl := flags.Lookup(name); fl != nil {
-				if err := v.BindPFlag(key, fl); err != nil {
-					return Settings{}, err
-				}
-			}
-		}
-	}
+// Parse converts and checks the raw values: every bad value is reported
+// (errors joined, each as "setting KEY: problem"), not only the first.
+// SettingsFile stays empty; it is the caller's to set.
+func Parse(values Values) (Settings, error) {
 	var s Settings
-	if file != "" {
-		v.SetConfigFile(file)
-		v.SetConfigType("yaml")
-		err := v.ReadInConfig()
-		switch {
-		case err == nil:
-			s.SettingsFile = file
-			if unknown := unknownSettings(v); len(unknown) > 0 {
-				return Settings{}, fmt.Errorf("%s: unknown settings %s", file, strings.Join(unknown, ", "))
-			}
-		case errors.Is(err, fs.ErrNotExist) && !explicit:
-		default:
-			return Settings{}, fmt.Errorf("settings %s: %w", file, err)
-		}
-	}
-	s.IPsecConf = v.GetString("ipsec_conf")
-	s.IPsecSecrets = v.GetString("ipsec_secrets")
-	s.ControlSocket = v.GetString("control_socket")
-	s.MetricsListen = v.GetString("metrics_listen")
-	s.LogFormat = v.GetString("log.format")
-	s.TUNName = v.GetString("tun.name")
-	s.ESPEncapsulation = v.GetString("esp.encapsulation")
+	s.IPsecConf = values.GetString("ipsec_conf")
+	s.IPsecSecrets = values.GetString("ipsec_secrets")
+	s.ControlSocket = values.GetString("control_socket")
+	s.MetricsListen = values.GetString("metrics_listen")
+	s.LogFormat = values.GetString("log.format")
+	s.TUNName = values.GetString("tun.name")
+	s.ESPEncapsulation = values.GetString("esp.encapsulation")
 	var errs []error
 	bad := func(key string, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("setting %s: %s", key, fmt.Sprintf(format, args...)))
 	}
-	if err := s.LogLevel.UnmarshalText([]byte(v.GetString("log.level"))); err != nil {
-		bad("log.level", "%q is not debug, info, warn or error", v.GetString("log.level"))
+	if err := s.LogLevel.UnmarshalText([]byte(values.GetString("log.level"))); err != nil {
+		bad("log.level", "%q is not debug, info, warn or error", values.GetString("log.level"))
 	}
 	if !slices.Contains([]string{"auto", "nat", "udp"}, s.ESPEncapsulation) {
 		bad("esp.encapsulation", "%q is not auto, nat or udp", s.ESPEncapsulation)
@@ -200,14 +143,14 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 		bad("log.format", "%q is not text or json", s.LogFormat)
 	}
 	getInt := func(key string, lo, hi int) int {
-		n, err := toInt(v.Get(key))
+		n, err := toInt(values.Get(key))
 		if err != nil || n < lo || n > hi {
-			bad(key, "%v is not a number from %d to %d", v.Get(key), lo, hi)
+			bad(key, "%v is not a number from %d to %d", values.Get(key), lo, hi)
 		}
 		return n
 	}
 	getDur := func(key string) time.Duration {
-		d, err := config.ParseDuration(fmt.Sprint(v.Get(key)))
+		d, err := config.ParseDuration(fmt.Sprint(values.Get(key)))
 		if err != nil {
 			bad(key, "%v", err)
 		}
@@ -232,9 +175,9 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 		bad("ike.cookie_threshold", "%d is not below ike.half_open_limit (%d): lower it, raise ike.half_open_limit, or set 0 to turn cookies off",
 			s.IKE.CookieThreshold, s.IKE.HalfOpenLimit)
 	}
-	base, err := toFloat(v.Get("retransmit.base"))
+	base, err := toFloat(values.Get("retransmit.base"))
 	if err != nil || base < 1 || base > 10 {
-		bad("retransmit.base", "%v is not a number from 1 to 10", v.Get("retransmit.base"))
+		bad("retransmit.base", "%v is not a number from 1 to 10", values.Get("retransmit.base"))
 	}
 	s.Retransmit.Base = base
 	if s.Retransmit.Timeout <= 0 {
@@ -250,17 +193,6 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 		return Settings{}, err
 	}
 	return s, nil
-}
-
-func unknownSettings(v *viper.Viper) []string {
-	var out []string
-	for _, k := range v.AllKeys() {
-		if _, ok := settingKeys[k]; !ok {
-			out = append(out, k)
-		}
-	}
-	slices.Sort(out)
-	return out
 }
 
 func toInt(x any) (int, error) {
