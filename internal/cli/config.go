@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipsecgw/ipsecgw/config"
-	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 func init() {
@@ -45,7 +44,7 @@ func addConfigCommands(root *cobra.Command) {
 			return nil
 		},
 	}
-	settings.AddFileFlags(check.Flags())
+	AddFileFlags(check.Flags())
 
 	var asJSON bool
 	show := &cobra.Command{
@@ -75,7 +74,7 @@ func addConfigCommands(root *cobra.Command) {
 			return err
 		},
 	}
-	settings.AddFileFlags(show.Flags())
+	AddFileFlags(show.Flags())
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	group.AddCommand(check, show)
@@ -86,7 +85,7 @@ func addConfigCommands(root *cobra.Command) {
 // ipsecgw.yaml) and loads the files they name. A nil diags with an error
 // means the settings themselves are wrong.
 func loadForCLI(cmd *cobra.Command) (*config.Config, config.Diagnostics, error) {
-	s, err := settings.LoadSettings(cmd.Flags())
+	s, err := LoadSettings(cmd.Flags())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -42,7 +42,7 @@ func socketPath(cmd *cobra.Command, flagValue string) (string, error) {
 			return "", err
 		}
 	}
-	s, err := settings.LoadSettings(fs)
+	s, err := LoadSettings(fs)
 	if err != nil {
 		return "", err
 	}

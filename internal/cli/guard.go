@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ipsecgw/ipsecgw/guard"
-	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 func init() {
@@ -82,7 +81,7 @@ func addGuardCommands(root *cobra.Command) {
 			return err
 		},
 	}
-	settings.AddFileFlags(sync.Flags())
+	AddFileFlags(sync.Flags())
 
 	flush := &cobra.Command{
 		Use:   "flush",

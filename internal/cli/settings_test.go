@@ -1,4 +1,4 @@
-package settings
+package cli
 
 import (
 	"log/slog"
@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 func TestSettingsPrecedence(t *testing.T) {
@@ -51,10 +52,10 @@ esp:
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Settings{IPsecConf: "/srv/ipsec.conf", IPsecSecrets: "/srv/ipsec.secrets", ControlSocket: DefaultControlSocket,
+	want := settings.Settings{IPsecConf: "/srv/ipsec.conf", IPsecSecrets: "/srv/ipsec.secrets", ControlSocket: settings.DefaultControlSocket,
 		MetricsListen: "127.0.0.1:9100", LogLevel: slog.LevelDebug, LogFormat: "json", TUNName: "vpn0", TUNMTU: 1300, Workers: 8,
 		ReplayWindow: 4096, Retransmit: config.RetransmitSettings{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, NATKeepalive: 5 * time.Second, KeyingRetryInterval: 12 * time.Second, FragmentSize: 1000, ESPEncapsulation: "nat", SettingsFile: file}
-	want.IKE = IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 10000} // defaults
+	want.IKE = settings.IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 10000} // defaults
 	if s != want {
 		t.Errorf("settings\n got %+v\nwant %+v", s, want)
 	}
@@ -71,10 +72,10 @@ func TestSettingsDefaultsAndErrors(t *testing.T) {
 	}
 	// The default file may be absent.
 	s, err := LoadSettings(nil)
-	if err != nil && !strings.Contains(err.Error(), DefaultSettingsFile) {
+	if err != nil && !strings.Contains(err.Error(), settings.DefaultSettingsFile) {
 		t.Fatal(err)
 	}
-	if err == nil && (s.IPsecConf != DefaultIPsecConf || s.TUNMTU != 1400 || s.Retransmit.Timeout != 4*time.Second || s.Retransmit.Tries != 5 || s.NATKeepalive != 20*time.Second || s.ESPEncapsulation != "auto") {
+	if err == nil && (s.IPsecConf != settings.DefaultIPsecConf || s.TUNMTU != 1400 || s.Retransmit.Timeout != 4*time.Second || s.Retransmit.Tries != 5 || s.NATKeepalive != 20*time.Second || s.ESPEncapsulation != "auto") {
 		t.Errorf("defaults: %+v", s)
 	}
 	dir := t.TempDir()

@@ -1,4 +1,4 @@
-package settings
+package cli
 
 import (
 	"errors"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
+
+	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 // flagKeys maps command-line flags to settings.
@@ -28,14 +30,14 @@ var flagKeys = map[string]string{
 // AddFileFlags registers --config, --secrets and --settings, the flags
 // shared by `ipsecgw run` and `ipsecgw config check`.
 func AddFileFlags(f *pflag.FlagSet) {
-	f.String("config", DefaultIPsecConf, "ipsec.conf to read")
-	f.String("secrets", DefaultIPsecSecrets, "ipsec.secrets to read")
-	f.String("settings", DefaultSettingsFile, "ipsecgw.yaml daemon settings (a missing default file is not an error)")
+	f.String("config", settings.DefaultIPsecConf, "ipsec.conf to read")
+	f.String("secrets", settings.DefaultIPsecSecrets, "ipsec.secrets to read")
+	f.String("settings", settings.DefaultSettingsFile, "ipsecgw.yaml daemon settings (a missing default file is not an error)")
 }
 
 // AddDaemonFlags registers the flags of the other daemon settings.
 func AddDaemonFlags(f *pflag.FlagSet) {
-	f.String("control-socket", DefaultControlSocket, "control socket path")
+	f.String("control-socket", settings.DefaultControlSocket, "control socket path")
 	f.String("metrics-listen", "", "address:port of the Prometheus metrics endpoint (empty: off)")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
 	f.String("log-format", "text", "log format: text or json")
@@ -47,16 +49,16 @@ func AddDaemonFlags(f *pflag.FlagSet) {
 // LoadSettings reads the daemon settings. flags may be nil; flags that were
 // registered with AddFileFlags/AddDaemonFlags and set on the command line
 // win over the environment, which wins over the settings file.
-func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
+func LoadSettings(flags *pflag.FlagSet) (settings.Settings, error) {
 	v := viper.New()
-	defaults := DefaultValues()
+	defaults := settings.DefaultValues()
 	for k, d := range defaults {
 		v.SetDefault(k, d)
 	}
 	v.SetEnvPrefix("IPSECGW")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
-	file, explicit := DefaultSettingsFile, false
+	file, explicit := settings.DefaultSettingsFile, false
 	if env, ok := os.LookupEnv("IPSECGW_SETTINGS"); ok {
 		file, explicit = env, true
 	}
@@ -67,7 +69,7 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 		for name, key := range flagKeys {
 			if fl := flags.Lookup(name); fl != nil {
 				if err := v.BindPFlag(key, fl); err != nil {
-					return Settings{}, err
+					return settings.Settings{}, err
 				}
 			}
 		}
@@ -81,16 +83,16 @@ func LoadSettings(flags *pflag.FlagSet) (Settings, error) {
 		case err == nil:
 			settingsFile = file
 			if unknown := unknownSettings(v, defaults); len(unknown) > 0 {
-				return Settings{}, fmt.Errorf("%s: unknown settings %s", file, strings.Join(unknown, ", "))
+				return settings.Settings{}, fmt.Errorf("%s: unknown settings %s", file, strings.Join(unknown, ", "))
 			}
 		case errors.Is(err, fs.ErrNotExist) && !explicit:
 		default:
-			return Settings{}, fmt.Errorf("settings %s: %w", file, err)
+			return settings.Settings{}, fmt.Errorf("settings %s: %w", file, err)
 		}
 	}
-	s, err := Parse(v)
+	s, err := settings.Parse(v)
 	if err != nil {
-		return Settings{}, err
+		return settings.Settings{}, err
 	}
 	s.SettingsFile = settingsFile
 	return s, nil

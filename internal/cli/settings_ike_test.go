@@ -1,14 +1,16 @@
-package settings
+package cli
 
 import (
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ipsecgw/ipsecgw/settings"
 )
 
 // loadSettingsText loads ipsecgw.yaml text through IPSECGW_SETTINGS.
-func loadSettingsText(t *testing.T, text string) (Settings, error) {
+func loadSettingsText(t *testing.T, text string) (settings.Settings, error) {
 	t.Helper()
 	file := filepath.Join(t.TempDir(), "ipsecgw.yaml")
 	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
@@ -23,14 +25,14 @@ func TestIKESettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 10000}); s.IKE != want {
+	if want := (settings.IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 10000}); s.IKE != want {
 		t.Errorf("defaults %+v, want %+v", s.IKE, want)
 	}
 	s, err = loadSettingsText(t, "ike:\n  cookie_threshold: 0\n  cookie_threshold_ip: 5\n  half_open_limit: 200\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (IKESettings{CookieThreshold: 0, CookieThresholdIP: 5, HalfOpenLimit: 200}); s.IKE != want {
+	if want := (settings.IKESettings{CookieThreshold: 0, CookieThresholdIP: 5, HalfOpenLimit: 200}); s.IKE != want {
 		t.Errorf("got %+v, want %+v", s.IKE, want)
 	}
 	t.Setenv("IPSECGW_IKE_HALF_OPEN_LIMIT", "300")
