@@ -470,7 +470,7 @@ func endString(e config.End) string {
 }
 
 // encapsulation maps the esp.encapsulation setting (validated by
-// settings.LoadSettings) to the IKE option.
+// settings.Parse) to the IKE option.
 func encapsulation(setting string) ike.Encapsulation {
 	switch setting {
 	case "nat":

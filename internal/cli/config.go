@@ -44,7 +44,7 @@ func addConfigCommands(root *cobra.Command) {
 			return nil
 		},
 	}
-	AddFileFlags(check.Flags())
+	addFileFlags(check.Flags())
 
 	var asJSON bool
 	show := &cobra.Command{
@@ -74,7 +74,7 @@ func addConfigCommands(root *cobra.Command) {
 			return err
 		},
 	}
-	AddFileFlags(show.Flags())
+	addFileFlags(show.Flags())
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
 	group.AddCommand(check, show)
@@ -85,7 +85,7 @@ func addConfigCommands(root *cobra.Command) {
 // ipsecgw.yaml) and loads the files they name. A nil diags with an error
 // means the settings themselves are wrong.
 func loadForCLI(cmd *cobra.Command) (*config.Config, config.Diagnostics, error) {
-	s, err := LoadSettings(cmd.Flags())
+	s, err := loadSettings(cmd.Flags())
 	if err != nil {
 		return nil, nil, err
 	}

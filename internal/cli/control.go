@@ -42,7 +42,7 @@ func socketPath(cmd *cobra.Command, flagValue string) (string, error) {
 			return "", err
 		}
 	}
-	s, err := LoadSettings(fs)
+	s, err := loadSettings(fs)
 	if err != nil {
 		return "", err
 	}

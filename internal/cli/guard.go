@@ -81,7 +81,7 @@ func addGuardCommands(root *cobra.Command) {
 			return err
 		},
 	}
-	AddFileFlags(sync.Flags())
+	addFileFlags(sync.Flags())
 
 	flush := &cobra.Command{
 		Use:   "flush",

@@ -61,8 +61,8 @@ func addRunCommand(root *cobra.Command) {
 		},
 	}
 	f := run.Flags()
-	AddFileFlags(f)
-	AddDaemonFlags(f)
+	addFileFlags(f)
+	addDaemonFlags(f)
 	f.String("socket", "", "control socket path (short for --control-socket)")
 	root.AddCommand(run)
 }
@@ -71,7 +71,7 @@ func addRunCommand(root *cobra.Command) {
 // value on reload reloads the configuration files.
 func runDaemon(ctx context.Context, cmd *cobra.Command, reload <-chan struct{}) error {
 	stderr := cmd.ErrOrStderr()
-	s, err := LoadSettings(cmd.Flags())
+	s, err := loadSettings(cmd.Flags())
 	if err != nil {
 		return err
 	}

@@ -27,16 +27,16 @@ var flagKeys = map[string]string{
 	"workers":        "workers",
 }
 
-// AddFileFlags registers --config, --secrets and --settings, the flags
+// addFileFlags registers --config, --secrets and --settings, the flags
 // shared by `ipsecgw run` and `ipsecgw config check`.
-func AddFileFlags(f *pflag.FlagSet) {
+func addFileFlags(f *pflag.FlagSet) {
 	f.String("config", settings.DefaultIPsecConf, "ipsec.conf to read")
 	f.String("secrets", settings.DefaultIPsecSecrets, "ipsec.secrets to read")
 	f.String("settings", settings.DefaultSettingsFile, "ipsecgw.yaml daemon settings (a missing default file is not an error)")
 }
 
-// AddDaemonFlags registers the flags of the other daemon settings.
-func AddDaemonFlags(f *pflag.FlagSet) {
+// addDaemonFlags registers the flags of the other daemon settings.
+func addDaemonFlags(f *pflag.FlagSet) {
 	f.String("control-socket", settings.DefaultControlSocket, "control socket path")
 	f.String("metrics-listen", "", "address:port of the Prometheus metrics endpoint (empty: off)")
 	f.String("log-level", "info", "log level: debug, info, warn, error")
@@ -46,10 +46,10 @@ func AddDaemonFlags(f *pflag.FlagSet) {
 	f.Int("workers", 0, "crypto worker goroutines (0: one per CPU)")
 }
 
-// LoadSettings reads the daemon settings. flags may be nil; flags that were
-// registered with AddFileFlags/AddDaemonFlags and set on the command line
+// loadSettings reads the daemon settings. flags may be nil; flags that were
+// registered with addFileFlags/addDaemonFlags and set on the command line
 // win over the environment, which wins over the settings file.
-func LoadSettings(flags *pflag.FlagSet) (settings.Settings, error) {
+func loadSettings(flags *pflag.FlagSet) (settings.Settings, error) {
 	v := viper.New()
 	defaults := settings.DefaultValues()
 	for k, d := range defaults {

@@ -17,7 +17,7 @@ func loadSettingsText(t *testing.T, text string) (settings.Settings, error) {
 		t.Fatal(err)
 	}
 	t.Setenv("IPSECGW_SETTINGS", file)
-	return LoadSettings(nil)
+	return loadSettings(nil)
 }
 
 func TestIKESettings(t *testing.T) {
@@ -36,7 +36,7 @@ func TestIKESettings(t *testing.T) {
 		t.Errorf("got %+v, want %+v", s.IKE, want)
 	}
 	t.Setenv("IPSECGW_IKE_HALF_OPEN_LIMIT", "300")
-	if s, err = LoadSettings(nil); err != nil || s.IKE.HalfOpenLimit != 300 {
+	if s, err = loadSettings(nil); err != nil || s.IKE.HalfOpenLimit != 300 {
 		t.Errorf("environment: %+v %v", s.IKE, err)
 	}
 }

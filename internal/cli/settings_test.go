@@ -41,14 +41,14 @@ esp:
 		t.Fatal(err)
 	}
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	AddFileFlags(fs)
-	AddDaemonFlags(fs)
+	addFileFlags(fs)
+	addDaemonFlags(fs)
 	t.Setenv("IPSECGW_TUN_MTU", "1300")
 	t.Setenv("IPSECGW_WORKERS", "2")
 	if err := fs.Parse([]string{"--settings", file, "--workers", "8", "--secrets", "/srv/ipsec.secrets"}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := LoadSettings(fs)
+	s, err := loadSettings(fs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,15 +63,15 @@ esp:
 
 func TestSettingsDefaultsAndErrors(t *testing.T) {
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	AddFileFlags(fs)
+	addFileFlags(fs)
 	if err := fs.Parse([]string{"--settings", filepath.Join(t.TempDir(), "absent.yaml")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadSettings(fs); err == nil {
+	if _, err := loadSettings(fs); err == nil {
 		t.Error("an explicitly named missing settings file must be an error")
 	}
 	// The default file may be absent.
-	s, err := LoadSettings(nil)
+	s, err := loadSettings(nil)
 	if err != nil && !strings.Contains(err.Error(), settings.DefaultSettingsFile) {
 		t.Fatal(err)
 	}
@@ -84,13 +84,13 @@ func TestSettingsDefaultsAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("IPSECGW_SETTINGS", file)
-	if _, err := LoadSettings(nil); err == nil || !strings.Contains(err.Error(), "workerz") {
+	if _, err := loadSettings(nil); err == nil || !strings.Contains(err.Error(), "workerz") {
 		t.Errorf("unknown key not reported: %v", err)
 	}
 	if err := os.WriteFile(file, []byte("tun:\n  mtu: 10\nlog:\n  level: loud\nesp:\n  encapsulation: gre\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadSettings(nil)
+	_, err = loadSettings(nil)
 	if err == nil || !strings.Contains(err.Error(), "tun.mtu") || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), `esp.encapsulation: "gre" is not auto, nat or udp`) {
 		t.Errorf("bad values not all reported: %v", err)
 	}
