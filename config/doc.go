@@ -1,7 +1,8 @@
 // Package config reads strongSwan-style ipsec.conf and ipsec.secrets files
-// (and the Libreswan/Openswan dialect of them) and the daemon settings of
-// ipsecgw.yaml, and hands the rest of ipsecgw one typed, validated,
-// immutable configuration.
+// (and the Libreswan/Openswan dialect of them) and hands the rest of
+// ipsecgw one typed, validated, immutable configuration. The daemon
+// settings of ipsecgw.yaml live in package settings; config imports
+// neither viper nor any command-line library.
 //
 // # Files
 //
@@ -58,6 +59,6 @@
 // algorithms.go holds the only table of IANA transform IDs in the package;
 // proposals are lists of Transform values (type, IANA ID, key length).
 //
-// Viper is used only inside this package (settings.go); the rest of
-// ipsecgw receives Settings and Config values.
+// RetransmitSettings (IKE retransmission timing) is still declared here
+// because package ike uses it; the daemon settings fill it in.
 package config

@@ -1,5 +1,11 @@
 package cli
 
+// The daemon settings are read here, next to the command line, and nowhere
+// else: viper and pflag stay out of the packages the daemon is built from
+// (package settings says why; TestViperOnlyInTheCommandLine checks it).
+// The loader merges the sources and package settings converts and checks
+// the values (settings.Parse).
+
 import (
 	"errors"
 	"fmt"

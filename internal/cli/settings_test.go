@@ -3,6 +3,7 @@ package cli
 import (
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -93,5 +94,38 @@ func TestSettingsDefaultsAndErrors(t *testing.T) {
 	_, err = loadSettings(nil)
 	if err == nil || !strings.Contains(err.Error(), "tun.mtu") || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), `esp.encapsulation: "gre" is not auto, nat or udp`) {
 		t.Errorf("bad values not all reported: %v", err)
+	}
+}
+
+// TestViperOnlyInTheCommandLine: viper, pflag and cobra reach no package
+// but the command line (this one and cmd/ipsecgw). The engine packages
+// (config, daemon, settings, ike, esp …) must build without them; the
+// settings loader lives here for that reason.
+func TestViperOnlyInTheCommandLine(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to list the dependencies with")
+	}
+	const module = "github.com/ipsecgw/ipsecgw"
+	out, err := exec.Command(gobin, "list", "-f", "{{.ImportPath}} {{join .Deps \" \"}}", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	allowed := map[string]bool{module + "/internal/cli": true, module + "/cmd/ipsecgw": true}
+	checked := 0
+	for line := range strings.Lines(string(out)) {
+		pkg, deps, _ := strings.Cut(strings.TrimSpace(line), " ")
+		checked++
+		if allowed[pkg] {
+			continue
+		}
+		for dep := range strings.FieldsSeq(deps) {
+			if strings.HasPrefix(dep, "github.com/spf13/") {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+	if checked < 10 || !strings.Contains(string(out), module+"/daemon ") {
+		t.Fatalf("go list listed %d packages, not the module's:\n%s", checked, out)
 	}
 }
