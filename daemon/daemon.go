@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/esp"
 	"github.com/ipsecgw/ipsecgw/guard"
 	"github.com/ipsecgw/ipsecgw/ike"
@@ -145,9 +146,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		// Once per negotiation at most: worth a line, it shows the hold
 		// saved (or could not save) the peer's first packets.
 		if installed {
-			log.Info("ESP held until its CHILD SA was installed", "spi_in", FormatSPI(spi), "packets", n)
+			log.Info("ESP held until its CHILD SA was installed", "spi_in", control.FormatSPI(spi), "packets", n)
 		} else {
-			log.Warn("ESP held for a CHILD SA never installed, dropped", "spi_in", FormatSPI(spi), "packets", n)
+			log.Warn("ESP held for a CHILD SA never installed, dropped", "spi_in", control.FormatSPI(spi), "packets", n)
 		}
 	}
 	cleanup = append(cleanup, larval.close)
@@ -221,7 +222,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		defer close(stateLogDone)
 		logStates(log, m.Subscribe().Events())
 	}()
-	ctrl, err := ListenControl(s.ControlSocket, d, log)
+	ctrl, err := control.ListenControl(s.ControlSocket, d, log)
 	if err != nil {
 		// The manager has not started anything yet; close it quietly.
 		m.Close(context.Background())
@@ -382,18 +383,18 @@ func (d *Daemon) Down(name string) error {
 
 // Status implements Backend: every configured conn in file order, with
 // what IKE knows about it and the SAD's counters for its CHILD SAs.
-func (d *Daemon) Status() []ConnStatus {
+func (d *Daemon) Status() []control.ConnStatus {
 	byName := map[string]ike.ConnStatus{}
 	for _, st := range d.ike.Status() {
 		byName[st.Name] = st
 	}
 	now := d.now()
 	conns := d.cfg.Load().Conns()
-	out := make([]ConnStatus, 0, len(conns))
+	out := make([]control.ConnStatus, 0, len(conns))
 	for _, c := range conns {
-		cs := ConnStatus{
-			Name: c.Name, State: StateDown, Auto: c.Auto.String(), Version: c.Version.String(),
-			Local: endString(c.Local), Remote: endString(c.Remote), Children: []ChildStatus{},
+		cs := control.ConnStatus{
+			Name: c.Name, State: control.StateDown, Auto: c.Auto.String(), Version: c.Version.String(),
+			Local: endString(c.Local), Remote: endString(c.Remote), Children: []control.ChildStatus{},
 		}
 		if st, ok := byName[c.Name]; ok {
 			d.fill(&cs, st, now)
@@ -405,7 +406,7 @@ func (d *Daemon) Status() []ConnStatus {
 	return out
 }
 
-func (d *Daemon) fill(cs *ConnStatus, st ike.ConnStatus, now time.Time) {
+func (d *Daemon) fill(cs *control.ConnStatus, st ike.ConnStatus, now time.Time) {
 	if st.State != "" {
 		cs.State = string(st.State)
 	}
@@ -417,18 +418,18 @@ func (d *Daemon) fill(cs *ConnStatus, st ike.ConnStatus, now time.Time) {
 		if st.Remote.IsValid() {
 			cs.Remote = st.Remote.String()
 		}
-		cs.IKE = &IKEStatus{
-			Initiator: st.Initiator, InitiatorSPI: FormatIKESPI(st.SPIi), ResponderSPI: FormatIKESPI(st.SPIr),
+		cs.IKE = &control.IKEStatus{
+			Initiator: st.Initiator, InitiatorSPI: control.FormatIKESPI(st.SPIi), ResponderSPI: control.FormatIKESPI(st.SPIr),
 			Proposal: st.Algorithms, LocalID: st.LocalID, RemoteID: st.RemoteID,
-			NATDetected: st.NATDetected(), UptimeSeconds: Uptime(st.Established, now),
+			NATDetected: st.NATDetected(), UptimeSeconds: control.Uptime(st.Established, now),
 		}
 	}
 	for _, ch := range st.Children {
-		c := ChildStatus{
+		c := control.ChildStatus{
 			Proposal: ch.Algorithms, Protocol: "esp",
-			SPIIn: FormatSPI(ch.InSPI), SPIOut: FormatSPI(ch.OutSPI), UDPEncap: ch.Encap,
+			SPIIn: control.FormatSPI(ch.InSPI), SPIOut: control.FormatSPI(ch.OutSPI), UDPEncap: ch.Encap,
 			LocalTS: tsStrings(ch.LocalTS), RemoteTS: tsStrings(ch.RemoteTS),
-			UptimeSeconds: Uptime(ch.Established, now),
+			UptimeSeconds: control.Uptime(ch.Established, now),
 		}
 		if d.inst != nil {
 			if in, outS, ok := d.inst.ChildCounters(ch.InSPI); ok {
@@ -455,7 +456,7 @@ func logStates(log *slog.Logger, events <-chan ike.Event) {
 		if sc.To == ike.StateEstablished {
 			attrs = append(attrs, "ike", sc.Status.Algorithms)
 			for _, ch := range sc.Status.Children {
-				attrs = append(attrs, "esp", ch.Algorithms, "spi_in", FormatSPI(ch.InSPI), "spi_out", FormatSPI(ch.OutSPI))
+				attrs = append(attrs, "esp", ch.Algorithms, "spi_in", control.FormatSPI(ch.InSPI), "spi_out", control.FormatSPI(ch.OutSPI))
 			}
 		}
 		log.Info("connection state", attrs...)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/spd"
@@ -99,7 +100,7 @@ func TestDaemonStatus(t *testing.T) {
 		t.Fatalf("status: %+v", got)
 	}
 	up, idle := got[0], got[1]
-	if up.State != StateEstablished || up.IKE == nil || up.IKE.InitiatorSPI != "0102030405060708" ||
+	if up.State != control.StateEstablished || up.IKE == nil || up.IKE.InitiatorSPI != "0102030405060708" ||
 		up.IKE.UptimeSeconds != 90 || up.Remote != "198.51.100.2:4500" || !up.IKE.NATDetected {
 		t.Errorf("established conn: %+v %+v", up, up.IKE)
 	}
@@ -111,7 +112,7 @@ func TestDaemonStatus(t *testing.T) {
 		ch.PacketsOut != 0 || ch.UptimeSeconds != 60 || ch.LocalTS[0] != "10.1.0.0/24" {
 		t.Errorf("child: %+v", ch)
 	}
-	if idle.State != StateDown || idle.IKE != nil || idle.Children == nil || idle.Auto != "add" || idle.Remote != "%any" {
+	if idle.State != control.StateDown || idle.IKE != nil || idle.Children == nil || idle.Auto != "add" || idle.Remote != "%any" {
 		t.Errorf("idle conn: %+v", idle)
 	}
 
@@ -203,7 +204,7 @@ func TestIKEv1ConnSaysWhy(t *testing.T) {
 	d := &Daemon{ike: fi, now: time.Now}
 	d.cfg.Store(cfg)
 	st := d.Status()
-	if len(st) != 1 || st[0].Version != "ikev1" || st[0].State != StateDown || !strings.Contains(st[0].LastError, "IKEv1") {
+	if len(st) != 1 || st[0].Version != "ikev1" || st[0].State != control.StateDown || !strings.Contains(st[0].LastError, "IKEv1") {
 		t.Errorf("IKEv1 conn status: %+v", st)
 	}
 	if err := d.Up("v1"); err == nil || !strings.Contains(err.Error(), "IKEv1") {

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/spd"
@@ -257,7 +258,7 @@ func (in *Installer) RunPeerMoves(stop <-chan struct{}, move func(inSPI uint32, 
 			return
 		case m := <-in.moves:
 			if !move(m.spi, m.src) {
-				in.log.Debug("ESP from a new peer endpoint: no IKE SA took the report", "spi", FormatSPI(m.spi), "src", m.src)
+				in.log.Debug("ESP from a new peer endpoint: no IKE SA took the report", "spi", control.FormatSPI(m.spi), "src", m.src)
 			}
 		}
 	}
@@ -305,7 +306,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		// other means; report the route problem without undoing them.
 		in.log.Warn("adding routes to the TUN failed", "conn", c.Conn, "err", err)
 	}
-	in.log.Info("CHILD SA installed", "conn", c.Conn, "spi_in", FormatSPI(c.InSPI), "spi_out", FormatSPI(c.OutSPI),
+	in.log.Info("CHILD SA installed", "conn", c.Conn, "spi_in", control.FormatSPI(c.InSPI), "spi_out", control.FormatSPI(c.OutSPI),
 		"local_ts", tsStrings(c.LocalTS), "remote_ts", tsStrings(c.RemoteTS), "encap", c.Encap)
 	return nil
 }
@@ -337,7 +338,7 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 	} else {
 		in.sad.Remove(ch.in)
 	}
-	in.log.Info("CHILD SA removed", "conn", conn, "spi_in", FormatSPI(inSPI), "spi_out", FormatSPI(outSPI))
+	in.log.Info("CHILD SA removed", "conn", conn, "spi_in", control.FormatSPI(inSPI), "spi_out", control.FormatSPI(outSPI))
 	return err
 }
 
@@ -361,8 +362,8 @@ func (in *Installer) UpdateRemote(conn string, inSPI, outSPI uint32, remote neti
 		return fmt.Errorf("conn %q: inbound SA %08x: %w", conn, inSPI, err)
 	}
 	if old != remote {
-		in.log.Info("CHILD SA moved to the peer's new endpoint", "conn", conn, "spi_in", FormatSPI(inSPI),
-			"spi_out", FormatSPI(outSPI), "from", old, "to", remote)
+		in.log.Info("CHILD SA moved to the peer's new endpoint", "conn", conn, "spi_in", control.FormatSPI(inSPI),
+			"spi_out", control.FormatSPI(outSPI), "from", old, "to", remote)
 	}
 	return nil
 }
@@ -384,7 +385,7 @@ func (in *Installer) SwitchOutbound(conn string, inSPI uint32) error {
 	if err := in.sad.InstallOutbound(ch.out); err != nil {
 		return fmt.Errorf("conn %q: installing outbound SA %08x: %w", conn, ch.outSPI, err)
 	}
-	in.log.Info("CHILD SA outbound switched", "conn", conn, "spi_in", FormatSPI(inSPI), "spi_out", FormatSPI(ch.outSPI))
+	in.log.Info("CHILD SA outbound switched", "conn", conn, "spi_in", control.FormatSPI(inSPI), "spi_out", control.FormatSPI(ch.outSPI))
 	return nil
 }
 

@@ -3,7 +3,6 @@ package daemon
 import (
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/ipsecgw/ipsecgw/ike"
@@ -24,28 +23,5 @@ func TestKeepaliveTargets(t *testing.T) {
 	got := keepaliveTargets(sts)
 	if want := []netip.AddrPort{p1, p3}; !slices.Equal(got, want) {
 		t.Errorf("targets %v, want %v", got, want)
-	}
-}
-
-// TestWriteTableShowsNAT: an IKE SA through a NAT is marked in the table.
-func TestWriteTableShowsNAT(t *testing.T) {
-	conns := sampleStatus()
-	var b1, b2 strings.Builder
-	if err := WriteTable(&b1, conns); err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(b1.String(), "(NAT)") {
-		t.Fatalf("NAT shown without one:\n%s", b1.String())
-	}
-	for i := range conns {
-		if conns[i].IKE != nil {
-			conns[i].IKE.NATDetected = true
-		}
-	}
-	if err := WriteTable(&b2, conns); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(b2.String(), "(NAT)") {
-		t.Errorf("NAT not shown:\n%s", b2.String())
 	}
 }

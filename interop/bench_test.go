@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -34,7 +34,7 @@ func BenchmarkUpToFirstPacket(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	gw, charon := benchTunnel(ctx, b, l, "aes128-sha256-modp2048", "aes128gcm16")
-	cl, err := daemon.Dial(ctx, gw.Socket)
+	cl, err := control.Dial(ctx, gw.Socket)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,10 +51,10 @@ func BenchmarkUpToFirstPacket(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if c.State == daemon.StateEstablished {
+			if c.State == control.StateEstablished {
 				break
 			}
-			if c.State == daemon.StatePhase1Failed || c.State == daemon.StatePhase2Failed {
+			if c.State == control.StatePhase1Failed || c.State == control.StatePhase2Failed {
 				b.Fatalf("%s: %s", c.State, c.LastError)
 			}
 			time.Sleep(time.Millisecond)
@@ -133,7 +133,7 @@ func BenchmarkThroughputIpsecgwPair(b *testing.B) {
 	c1.StartAction = "start"
 	startGateway(ctx, b, l.GW2, gatewayFiles{Conf: c2.IPsecConf(), Secrets: c2.IPsecSecrets(), LogLevel: "info"})
 	gw1 := startGateway(ctx, b, l.GW1, gatewayFiles{Conf: c1.IPsecConf(), Secrets: c1.IPsecSecrets(), LogLevel: "info"})
-	if _, err := gw1.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+	if _, err := gw1.waitState(ctx, "s2s", control.StateEstablished); err != nil {
 		b.Fatal(err)
 	}
 	var one, four float64

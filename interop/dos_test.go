@@ -16,7 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
@@ -46,7 +46,7 @@ func TestIKESAInitFlood(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+	if _, err := gw.waitState(ctx, "s2s", control.StateEstablished); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := charon.WaitEstablished(ctx, "s2s", "net"); err != nil {
@@ -102,7 +102,7 @@ func TestIKESAInitFlood(t *testing.T) {
 	if ratio < 0.5 {
 		t.Errorf("throughput fell to %.0f%% of its value during the flood", ratio*100)
 	}
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil || len(st.Children) == 0 {
 		t.Fatalf("tunnel not established after the flood: %v %+v", err, st)
 	}
@@ -122,16 +122,16 @@ func TestIKESAInitFlood(t *testing.T) {
 }
 
 // global returns the global section of `ipsecgw status --json --global`.
-func (g *gateway) global(ctx context.Context) (daemon.GlobalStatus, error) {
+func (g *gateway) global(ctx context.Context) (control.GlobalStatus, error) {
 	out, err := g.cli(ctx, "status", "--json", "--global")
 	if err != nil {
-		return daemon.GlobalStatus{}, fmt.Errorf("status --json --global: %v\n%s", err, out)
+		return control.GlobalStatus{}, fmt.Errorf("status --json --global: %v\n%s", err, out)
 	}
 	var st struct {
-		Global *daemon.GlobalStatus `json:"global"`
+		Global *control.GlobalStatus `json:"global"`
 	}
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Global == nil {
-		return daemon.GlobalStatus{}, fmt.Errorf("status --json --global has no global section (%v):\n%s", err, out)
+		return control.GlobalStatus{}, fmt.Errorf("status --json --global has no global section (%v):\n%s", err, out)
 	}
 	return *st.Global, nil
 }

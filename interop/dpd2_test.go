@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -21,8 +21,8 @@ const fastDPDCharon = "retransmit_timeout = 1\n  retransmit_base = 1.8\n  retran
 const fastDPDGateway = "retransmit:\n  timeout: 1s\n  tries: 2\n"
 
 // waitStatus polls ipsecgw's status of conn until ok accepts it.
-func (g *gateway) waitStatus(ctx context.Context, conn, what string, ok func(daemon.ConnStatus) bool) (daemon.ConnStatus, error) {
-	var last daemon.ConnStatus
+func (g *gateway) waitStatus(ctx context.Context, conn, what string, ok func(control.ConnStatus) bool) (control.ConnStatus, error) {
+	var last control.ConnStatus
 	for {
 		st, err := g.status(ctx, conn)
 		if err == nil {
@@ -55,7 +55,7 @@ func stillDown(ctx context.Context, t *testing.T, gw *gateway, charon *lab.Charo
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != daemon.StateDown || len(st.Children) != 0 || (st.IKE != nil) != wantIKE {
+	if st.State != control.StateDown || len(st.Children) != 0 || (st.IKE != nil) != wantIKE {
 		t.Fatalf("after %v ipsecgw shows %s with IKE SA %v and %d CHILD SAs; want down, IKE SA %v, no CHILD SA", d, st.State, st.IKE != nil, len(st.Children), wantIKE)
 	}
 	sas, err := charon.ListSAs(ctx)
@@ -157,7 +157,7 @@ func TestReverseDPDStrongSwanRestarts(t *testing.T) {
 	}
 	recovered := time.Since(killed)
 	<-pingDone
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestDPDHoldRenegotiatesOnTraffic(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	first, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	first, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestDPDHoldRenegotiatesOnTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	st, err := gw.waitStatus(ctx, "s2s", "without its IKE SA", func(st daemon.ConnStatus) bool {
+	st, err := gw.waitStatus(ctx, "s2s", "without its IKE SA", func(st control.ConnStatus) bool {
 		return st.IKE == nil || st.IKE.InitiatorSPI != first.IKE.InitiatorSPI
 	})
 	if err != nil {
@@ -227,7 +227,7 @@ func TestDPDHoldRenegotiatesOnTraffic(t *testing.T) {
 	// The first echo request triggers the negotiation; it may be lost.
 	res, _ := l.Host1.Ping(ctx, l.Host2.Addr, 1)
 	t.Logf("first echo request (it hits the trap): %d of %d answered", res.Received, res.Transmitted)
-	st, err = gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err = gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func testCloseAction(t *testing.T, action string, ike bool) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	first, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	first, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,13 +298,13 @@ func testCloseAction(t *testing.T, action string, ike bool) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	terminated := time.Now()
-	sameIKE := func(st daemon.ConnStatus) bool {
+	sameIKE := func(st control.ConnStatus) bool {
 		return st.IKE != nil && st.IKE.InitiatorSPI == first.IKE.InitiatorSPI
 	}
 	switch action {
 	case "restart":
-		st, err := gw.waitStatus(ctx, "s2s", "re-established", func(st daemon.ConnStatus) bool {
-			return st.State == daemon.StateEstablished && len(st.Children) == 1 && st.Children[0].SPIIn != first.Children[0].SPIIn
+		st, err := gw.waitStatus(ctx, "s2s", "re-established", func(st control.ConnStatus) bool {
+			return st.State == control.StateEstablished && len(st.Children) == 1 && st.Children[0].SPIIn != first.Children[0].SPIIn
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -320,8 +320,8 @@ func testCloseAction(t *testing.T, action string, ike bool) {
 		checkAgree(t, st, sa, "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256", "AES_GCM_16-128")
 		pingBothWays(ctx, t, l, 2)
 	case "none", "hold":
-		st, err := gw.waitStatus(ctx, "s2s", "down", func(st daemon.ConnStatus) bool {
-			return st.State == daemon.StateDown && len(st.Children) == 0
+		st, err := gw.waitStatus(ctx, "s2s", "down", func(st control.ConnStatus) bool {
+			return st.State == control.StateDown && len(st.Children) == 0
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -343,7 +343,7 @@ func testCloseAction(t *testing.T, action string, ike bool) {
 		trafficAt := time.Now()
 		res, _ := l.Host1.Ping(ctx, l.Host2.Addr, 1) // hits the trap; may be lost
 		t.Logf("first echo request (it hits the trap): %d of %d answered", res.Received, res.Transmitted)
-		st, err = gw.waitState(ctx, "s2s", daemon.StateEstablished)
+		st, err = gw.waitState(ctx, "s2s", control.StateEstablished)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -35,7 +35,7 @@ func TestDPDRestartAfterPeerReturns(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	first, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	first, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestDPDRestartAfterPeerReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted := time.Now()
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +137,7 @@ func TestIpsecgwRebootInitialContact(t *testing.T) {
 		t.Fatal(err)
 	}
 	gw := startGateway(ctx, t, l.GW1, files)
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -105,23 +105,23 @@ func (g *gateway) cli(ctx context.Context, args ...string) (string, error) {
 }
 
 // status returns conn name with the full `ipsecgw status --json` schema.
-func (g *gateway) status(ctx context.Context, name string) (daemon.ConnStatus, error) {
-	var conns []daemon.ConnStatus
+func (g *gateway) status(ctx context.Context, name string) (control.ConnStatus, error) {
+	var conns []control.ConnStatus
 	if err := g.StatusInto(ctx, &conns); err != nil {
-		return daemon.ConnStatus{}, err
+		return control.ConnStatus{}, err
 	}
 	for _, c := range conns {
 		if c.Name == name {
 			return c, nil
 		}
 	}
-	return daemon.ConnStatus{}, fmt.Errorf("no conn %q in status %+v", name, conns)
+	return control.ConnStatus{}, fmt.Errorf("no conn %q in status %+v", name, conns)
 }
 
 // waitState polls the status until conn name is in one of states. It is
 // lab.IPsecGW.WaitState with the full schema, which these tests inspect.
-func (g *gateway) waitState(ctx context.Context, name string, states ...string) (daemon.ConnStatus, error) {
-	var last daemon.ConnStatus
+func (g *gateway) waitState(ctx context.Context, name string, states ...string) (control.ConnStatus, error) {
+	var last control.ConnStatus
 	for {
 		c, err := g.status(ctx, name)
 		if err == nil {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -287,7 +287,7 @@ func TestLeakGuardNoChildSA(t *testing.T) {
 		if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 			t.Fatalf("ipsecgw up: %v\n%s", err, out)
 		}
-		if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+		if _, err := gw.waitState(ctx, "s2s", control.StateEstablished); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := charon.WaitEstablished(ctx, "s2s", "net"); err != nil {
@@ -329,7 +329,7 @@ func TestLeakGuardNoChildSA(t *testing.T) {
 	if out, err := charon.Swanctl(ctx, "--terminate", "--child", "net", "--timeout", "10"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if _, err := gw.waitStatus(ctx, "s2s", "without CHILD SA", func(st daemon.ConnStatus) bool { return len(st.Children) == 0 }); err != nil {
+	if _, err := gw.waitStatus(ctx, "s2s", "without CHILD SA", func(st control.ConnStatus) bool { return len(st.Children) == 0 }); err != nil {
 		t.Fatal(err)
 	}
 	noTUNRoute("after strongSwan deleted the CHILD SA")
@@ -368,7 +368,7 @@ func TestLeakGuardTrapPeerSilent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != daemon.StateConnecting {
+	if st.State != control.StateConnecting {
 		t.Errorf("after the pings the conn is %q (%s), want connecting: the trap did not fire", st.State, st.LastError)
 	}
 
@@ -410,7 +410,7 @@ func TestLeakGuardDuringRekeys(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+	if _, err := gw.waitState(ctx, "s2s", control.StateEstablished); err != nil {
 		t.Fatal(err)
 	}
 	expectGuard(ctx, t, l, "tunnel up")

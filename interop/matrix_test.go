@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -175,7 +175,7 @@ func matrixRun(ctx context.Context, t *testing.T, l *lab.Lab, charon *lab.Charon
 	} else if err := charon.Initiate(ctx, "s2s", "net"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func matrixDefaults(bool) (ike, esp string) {
 
 // matrixCheckSelectors checks that both ends narrowed the two-subnet conn
 // to one CHILD SA carrying both subnets of each side.
-func matrixCheckSelectors(t *testing.T, st daemon.ConnStatus, ch lab.ChildSA) {
+func matrixCheckSelectors(t *testing.T, st control.ConnStatus, ch lab.ChildSA) {
 	t.Helper()
 	want1 := []string{lab.LAN1.String(), matrixLAN1b.String()}
 	want2 := []string{lab.LAN2.String(), matrixLAN2b.String()}
@@ -364,7 +364,7 @@ func matrixPFSRekey(ctx context.Context, t *testing.T, l *lab.Lab, charon *lab.C
 			})
 			i := -1
 			if j >= 0 {
-				i = slices.IndexFunc(st.Children, func(c daemon.ChildStatus) bool { return strings.EqualFold(c.SPIOut, sa.Children[j].SPIIn) })
+				i = slices.IndexFunc(st.Children, func(c control.ChildStatus) bool { return strings.EqualFold(c.SPIOut, sa.Children[j].SPIIn) })
 			}
 			if i >= 0 {
 				ch := sa.Children[j]

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -43,11 +43,11 @@ func testIpsecgwToIpsecgw(t *testing.T, settings string, wantUDP bool) {
 	if gw1.Socket == gw2.Socket {
 		t.Fatal("the two daemons share a control socket")
 	}
-	s1, err := gw1.waitState(ctx, "s2s", daemon.StateEstablished)
+	s1, err := gw1.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s2, err := gw2.waitState(ctx, "s2s", daemon.StateEstablished)
+	s2, err := gw2.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func testIpsecgwToIpsecgw(t *testing.T, settings string, wantUDP bool) {
 	if len(s1.Children) != 1 || len(s2.Children) != 1 || s1.Children[0].SPIIn != s2.Children[0].SPIOut || s1.Children[0].SPIOut != s2.Children[0].SPIIn {
 		t.Errorf("CHILD SAs do not pair up: gw1 %+v, gw2 %+v", s1.Children, s2.Children)
 	}
-	for _, c := range [][]daemon.ChildStatus{s1.Children, s2.Children} {
+	for _, c := range [][]control.ChildStatus{s1.Children, s2.Children} {
 		if c[0].UDPEncap != wantUDP {
 			t.Errorf("ESP in UDP: %v, want %v: %+v", c[0].UDPEncap, wantUDP, c[0])
 		}
@@ -83,10 +83,10 @@ func testIpsecgwToIpsecgw(t *testing.T, settings string, wantUDP bool) {
 	if out, err := gw1.cli(ctx, "down", "s2s"); err != nil {
 		t.Fatalf("ipsecgw down: %v\n%s", err, out)
 	}
-	if _, err := gw1.waitState(ctx, "s2s", daemon.StateDown); err != nil {
+	if _, err := gw1.waitState(ctx, "s2s", control.StateDown); err != nil {
 		t.Error(err)
 	}
-	st, err := gw2.waitState(ctx, "s2s", daemon.StateDown)
+	st, err := gw2.waitState(ctx, "s2s", control.StateDown)
 	if err != nil {
 		t.Error(err)
 	}
@@ -123,7 +123,7 @@ func TestIpsecgwBehindNAT(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,13 +163,13 @@ func TestFailures(t *testing.T) {
 		reason []string // each must appear in the reason (case-insensitive)
 	}{
 		{"ike-proposal-mismatch", func(gw1, gw2 *lab.Conn) { gw1.IKEProposals = "aes256-sha512-modp4096" },
-			daemon.StatePhase1Failed, []string{"NO_PROPOSAL_CHOSEN"}},
+			control.StatePhase1Failed, []string{"NO_PROPOSAL_CHOSEN"}},
 		{"esp-proposal-mismatch", func(gw1, gw2 *lab.Conn) { gw1.ESPProposals = "aes256-sha512" },
-			daemon.StatePhase2Failed, []string{"NO_PROPOSAL_CHOSEN"}},
+			control.StatePhase2Failed, []string{"NO_PROPOSAL_CHOSEN"}},
 		{"subnet-mismatch", func(gw1, gw2 *lab.Conn) { gw1.RemoteTS = "10.9.0.0/24" },
-			daemon.StatePhase2Failed, []string{"TS_UNACCEPTABLE"}},
+			control.StatePhase2Failed, []string{"TS_UNACCEPTABLE"}},
 		{"wrong-remote-id", func(gw1, gw2 *lab.Conn) { gw1.RemoteID = "gw-somebody-else" },
-			daemon.StatePhase1Failed, []string{"gw-somebody-else"}},
+			control.StatePhase1Failed, []string{"gw-somebody-else"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c1, c2 := siteConns(l, "aes128-sha256-modp2048", "aes128gcm16")
@@ -243,7 +243,7 @@ func TestChildRekeyByStrongSwan(t *testing.T) {
 	if err := charon.Initiate(ctx, "s2s", "net"); err != nil {
 		t.Fatal(err)
 	}
-	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	before, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		}
 	})
 	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: c1.IPsecConf(), Secrets: c1.IPsecSecrets()})
-	first, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	first, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	}
 
 	reload(c1.IPsecConf()+"# a comment changes nothing\n", "configuration reloaded")
-	same, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	same, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,9 +324,9 @@ func TestReloadOnSIGHUP(t *testing.T) {
 
 	c1.ESPProposals = "aes256gcm16"
 	reload(c1.IPsecConf(), "configuration reloaded")
-	var changed daemon.ConnStatus
+	var changed control.ConnStatus
 	for {
-		changed, err = gw.waitState(ctx, "s2s", daemon.StateEstablished)
+		changed, err = gw.waitState(ctx, "s2s", control.StateEstablished)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -347,7 +347,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kept.State != daemon.StateEstablished || kept.Children[0].SPIIn != changed.Children[0].SPIIn {
+	if kept.State != control.StateEstablished || kept.Children[0].SPIIn != changed.Children[0].SPIIn {
 		t.Errorf("a refused reload disturbed the tunnel: %+v", kept)
 	}
 	if !strings.Contains(gw.Proc.Output(), "ipsec.conf:") {
@@ -404,7 +404,7 @@ func TestIPv6Underlay(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,14 +437,14 @@ func TestDeadPeerDetection(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+	if _, err := gw.waitState(ctx, "s2s", control.StateEstablished); err != nil {
 		t.Fatal(err)
 	}
 	if err := charon.Proc.Stop(syscall.SIGKILL, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	st, err := gw.waitState(ctx, "s2s", daemon.StateDown, daemon.StatePhase1Failed)
+	st, err := gw.waitState(ctx, "s2s", control.StateDown, control.StatePhase1Failed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -483,7 +483,7 @@ func TestRekeyByIpsecgw(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	before, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -492,7 +492,7 @@ func TestRekeyByIpsecgw(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pings across the rekeys: %v\n%s", err, res.Output)
 	}
-	after, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	after, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,7 +544,7 @@ func TestIpsecgwResponderPeerBehindNAT(t *testing.T) {
 	if err := charon.Initiate(ctx, "s2s", "net"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}

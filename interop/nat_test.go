@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -40,7 +40,7 @@ func TestNATKeepaliveAndMappingChange(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -58,7 +58,7 @@ func natMappingChange(t *testing.T, swExtra string) {
 	if err := charon.Initiate(ctx, "s2s", "net"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -64,7 +64,7 @@ func TestRekeyFloodNoLoss(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	before, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestRekeyFloodNoLoss(t *testing.T) {
 	if n := strings.Count(log, "CHILD SA reached its hard lifetime"); n > 0 {
 		t.Errorf("%d CHILD SAs reached their hard lifetime instead of being rekeyed", n)
 	}
-	after, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	after, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestSimultaneousChildRekeys(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+	if _, err := gw.waitState(ctx, "s2s", control.StateEstablished); err != nil {
 		t.Fatal(err)
 	}
 	const count = 15000
@@ -231,7 +231,7 @@ func TestLifebytesRekey(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	before, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestLifebytesRekey(t *testing.T) {
 // waitOnePair waits until charon lists one IKE SA with one INSTALLED CHILD
 // SA and ipsecgw's status shows the same pair, then checks that they agree
 // and returns ipsecgw's status.
-func waitOnePair(ctx context.Context, t *testing.T, gw *gateway, charon *lab.Charon, wantESP string) daemon.ConnStatus {
+func waitOnePair(ctx context.Context, t *testing.T, gw *gateway, charon *lab.Charon, wantESP string) control.ConnStatus {
 	t.Helper()
 	start, report := time.Now(), time.Now()
 	for {
@@ -326,7 +326,7 @@ func TestIKERekeyByStrongSwan(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	before, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func TestIKERekeyCollisions(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	before, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}

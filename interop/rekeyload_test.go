@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -244,7 +244,7 @@ func TestIperf3UDPBaseline(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+	if _, err := gw.waitState(ctx, "s2s", control.StateEstablished); err != nil {
 		t.Fatal(err)
 	}
 	rates := []string{loadRate()}
@@ -302,7 +302,7 @@ func TestRekeyUnderIperf3UDP(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	before, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	before, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -392,7 +392,7 @@ func TestReauthNoLoss(t *testing.T) {
 	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 		t.Fatalf("ipsecgw up: %v\n%s", err, out)
 	}
-	first, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	first, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -39,7 +39,7 @@ func pingBothWays(ctx context.Context, t *testing.T, l *lab.Lab, count int) {
 
 // checkAgree compares ipsecgw's status of an established conn with what
 // charon lists for the same IKE SA: algorithms, IKE SPIs and CHILD SPIs.
-func checkAgree(t *testing.T, st daemon.ConnStatus, sa lab.IKESA, wantIKE, wantESP string) {
+func checkAgree(t *testing.T, st control.ConnStatus, sa lab.IKESA, wantIKE, wantESP string) {
 	t.Helper()
 	if st.IKE == nil || len(st.Children) != 1 {
 		t.Fatalf("ipsecgw status lacks the IKE SA or the CHILD SA: %+v", st)
@@ -89,7 +89,7 @@ func TestIpsecgwInitiatesToStrongSwan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != daemon.StateDown || st.Auto != "add" {
+	if st.State != control.StateDown || st.Auto != "add" {
 		t.Errorf("before up: %+v", st)
 	}
 
@@ -105,7 +105,7 @@ func TestIpsecgwInitiatesToStrongSwan(t *testing.T) {
 	firstPacket := time.Since(start)
 	t.Logf("ipsecgw up: %s; established after %v, first ping answered through the tunnel after %v", strings.TrimSpace(out), upTook, firstPacket)
 
-	st, err = gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err = gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestIpsecgwInitiatesToStrongSwan(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status --json: %v\n%s", err, js)
 	}
-	var conns []daemon.ConnStatus
+	var conns []control.ConnStatus
 	if err := json.Unmarshal([]byte(js), &conns); err != nil || len(conns) != 1 || conns[0].State != "established" {
 		t.Errorf("ipsecgw status --json: %v\n%s", err, js)
 	}
@@ -184,7 +184,7 @@ func TestStrongSwanInitiatesToIpsecgw(t *testing.T) {
 	if err := charon.Initiate(ctx, "s2s", "net"); err != nil {
 		t.Fatal(err)
 	}
-	st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+	st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +202,7 @@ func TestStrongSwanInitiatesToIpsecgw(t *testing.T) {
 	if err := charon.Terminate(ctx, "s2s"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gw.waitState(ctx, "s2s", daemon.StateDown); err != nil {
+	if _, err := gw.waitState(ctx, "s2s", control.StateDown); err != nil {
 		t.Error(err)
 	}
 }
@@ -241,7 +241,7 @@ func TestProposals(t *testing.T) {
 			if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
 				t.Fatalf("ipsecgw up: %v\n%s", err, out)
 			}
-			st, err := gw.waitState(ctx, "s2s", daemon.StateEstablished)
+			st, err := gw.waitState(ctx, "s2s", control.StateEstablished)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -286,7 +286,7 @@ func TestWrongPSK(t *testing.T) {
 		t.Fatalf("ipsecgw up succeeded with a wrong PSK:\n%s", out)
 	}
 	t.Logf("ipsecgw up with a wrong PSK: %s", strings.TrimSpace(out))
-	st, err := gw.waitState(ctx, "s2s", daemon.StatePhase1Failed)
+	st, err := gw.waitState(ctx, "s2s", control.StatePhase1Failed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestTrapPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != daemon.StateDown || st.Auto != "route" {
+	if st.State != control.StateDown || st.Auto != "route" {
 		t.Errorf("before traffic: %+v", st)
 	}
 	start := time.Now()
@@ -352,7 +352,7 @@ func TestTrapPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("trap: 3 pings answered %v after the first was sent", time.Since(start))
-	if _, err := gw.waitState(ctx, "s2s", daemon.StateEstablished); err != nil {
+	if _, err := gw.waitState(ctx, "s2s", control.StateEstablished); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := charon.WaitEstablished(ctx, "s2s", "net"); err != nil {

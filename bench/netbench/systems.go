@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
 
@@ -128,7 +128,7 @@ func startGatewayConf(ctx context.Context, bin string, node *lab.Node, c lab.Con
 		return nil, err
 	}
 	for {
-		cl, err := daemon.Dial(ctx, g.socket)
+		cl, err := control.Dial(ctx, g.socket)
 		if err == nil {
 			cl.Close()
 			return g, nil
@@ -145,43 +145,43 @@ func startGatewayConf(ctx context.Context, bin string, node *lab.Node, c lab.Con
 
 // waitEstablished polls the daemon until conn s2s is established and
 // returns its CHILD SA.
-func (g *gateway) waitEstablished(ctx context.Context) (daemon.ChildStatus, error) {
+func (g *gateway) waitEstablished(ctx context.Context) (control.ChildStatus, error) {
 	last := "no status"
 	for {
 		if st, err := g.status(ctx); err != nil {
 			last = err.Error()
 		} else {
-			if st.State == daemon.StateEstablished && len(st.Children) > 0 {
+			if st.State == control.StateEstablished && len(st.Children) > 0 {
 				return st.Children[0], nil
 			}
 			last = st.State + " " + st.LastError
 		}
 		select {
 		case <-ctx.Done():
-			return daemon.ChildStatus{}, fmt.Errorf("ipsecgw in %s: s2s not established (%s): %w", g.node.Role, last, ctx.Err())
+			return control.ChildStatus{}, fmt.Errorf("ipsecgw in %s: s2s not established (%s): %w", g.node.Role, last, ctx.Err())
 		case <-g.proc.Done():
-			return daemon.ChildStatus{}, fmt.Errorf("ipsecgw in %s exited (%v):\n%s", g.node.Role, g.proc.ExitErr(), tail(g.proc.Output(), 30))
+			return control.ChildStatus{}, fmt.Errorf("ipsecgw in %s exited (%v):\n%s", g.node.Role, g.proc.ExitErr(), tail(g.proc.Output(), 30))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-func (g *gateway) status(ctx context.Context) (daemon.ConnStatus, error) {
-	cl, err := daemon.Dial(ctx, g.socket)
+func (g *gateway) status(ctx context.Context) (control.ConnStatus, error) {
+	cl, err := control.Dial(ctx, g.socket)
 	if err != nil {
-		return daemon.ConnStatus{}, err
+		return control.ConnStatus{}, err
 	}
 	defer cl.Close()
 	conns, err := cl.Status(ctx)
 	if err != nil {
-		return daemon.ConnStatus{}, err
+		return control.ConnStatus{}, err
 	}
 	for _, c := range conns {
 		if c.Name == "s2s" {
 			return c, nil
 		}
 	}
-	return daemon.ConnStatus{}, fmt.Errorf("no conn s2s in status")
+	return control.ConnStatus{}, fmt.Errorf("no conn s2s in status")
 }
 
 // setupIpsecgwPair runs ipsecgw in both gateways; gw1 initiates once gw2
@@ -255,14 +255,14 @@ func setupIpsecgwPairIdle(ctx context.Context, l *lab.Lab, bin binaries, esp str
 func (g *gateway) waitAllEstablished(ctx context.Context, want int) error {
 	got := 0
 	for {
-		cl, err := daemon.Dial(ctx, g.socket)
+		cl, err := control.Dial(ctx, g.socket)
 		if err == nil {
 			conns, err := cl.Status(ctx)
 			cl.Close()
 			if err == nil {
 				got = 0
 				for _, c := range conns {
-					if c.State == daemon.StateEstablished && len(c.Children) > 0 {
+					if c.State == control.StateEstablished && len(c.Children) > 0 {
 						got++
 					}
 				}
@@ -281,7 +281,7 @@ func (g *gateway) waitAllEstablished(ctx context.Context, want int) error {
 	}
 }
 
-func describeChild(c daemon.ChildStatus) string {
+func describeChild(c control.ChildStatus) string {
 	encap := "plain ESP"
 	if c.UDPEncap {
 		encap = "ESP in UDP"
@@ -329,7 +329,7 @@ func setupStrongSwanPair(ctx context.Context, l *lab.Lab, _ binaries) (setupInfo
 	}
 	info := setupInfo{PIDs: []int{ch1.Proc.PID, ch2.Proc.PID}}
 	if child, ok := sa.Child("net"); ok {
-		info.Negotiated = describeChild(daemon.ChildStatus{Protocol: "esp", Proposal: child.Proposal(), UDPEncap: child.Encap})
+		info.Negotiated = describeChild(control.ChildStatus{Protocol: "esp", Proposal: child.Proposal(), UDPEncap: child.Encap})
 	}
 	return info, nil
 }

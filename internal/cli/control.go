@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/settings"
 )
 
@@ -50,12 +50,12 @@ func socketPath(cmd *cobra.Command, flagValue string) (string, error) {
 }
 
 // dialDaemon connects to the daemon named by the command's flags.
-func dialDaemon(ctx context.Context, cmd *cobra.Command, flagValue string) (*daemon.Client, error) {
+func dialDaemon(ctx context.Context, cmd *cobra.Command, flagValue string) (*control.Client, error) {
 	path, err := socketPath(cmd, flagValue)
 	if err != nil {
 		return nil, err
 	}
-	return daemon.Dial(ctx, path)
+	return control.Dial(ctx, path)
 }
 
 func addControlCommands(root *cobra.Command) {
@@ -84,7 +84,7 @@ func addControlCommands(root *cobra.Command) {
 				return err
 			}
 			if conns == nil {
-				conns = []daemon.ConnStatus{}
+				conns = []control.ConnStatus{}
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
@@ -96,10 +96,10 @@ func addControlCommands(root *cobra.Command) {
 				// The bare array stays the default: scripts parse it.
 				return enc.Encode(conns)
 			}
-			if err := daemon.WriteTable(out, conns); err != nil {
+			if err := control.WriteTable(out, conns); err != nil {
 				return err
 			}
-			return daemon.WriteGlobal(out, global)
+			return control.WriteGlobal(out, global)
 		},
 	}
 	addSocketFlags(status.Flags(), &socket)
@@ -146,8 +146,8 @@ func addControlCommands(root *cobra.Command) {
 
 // statusWithGlobal is the output of `status --json --global`.
 type statusWithGlobal struct {
-	Global daemon.GlobalStatus `json:"global"`
-	Conns  []daemon.ConnStatus `json:"conns"`
+	Global control.GlobalStatus `json:"global"`
+	Conns  []control.ConnStatus `json:"conns"`
 }
 
 // runUp starts a connection and, unless wait is 0, polls its status until it
@@ -189,7 +189,7 @@ func runUp(cmd *cobra.Command, socket, name string, wait time.Duration) error {
 			return err
 		}
 		switch c.State {
-		case daemon.StateEstablished:
+		case control.StateEstablished:
 			desc := ""
 			if c.IKE != nil {
 				desc = " (IKE " + c.IKE.Proposal
@@ -200,12 +200,12 @@ func runUp(cmd *cobra.Command, socket, name string, wait time.Duration) error {
 			}
 			fmt.Fprintf(out, "connection %s established%s\n", name, desc)
 			return nil
-		case daemon.StatePhase1Failed, daemon.StatePhase2Failed:
+		case control.StatePhase1Failed, control.StatePhase2Failed:
 			if sawOther || c.LastError != before.LastError || c.State != before.State {
 				fmt.Fprintf(cmd.ErrOrStderr(), "connection %s: %s: %s\n", name, c.State, dashIfEmpty(c.LastError))
 				return exitError{code: 1}
 			}
-		case daemon.StateDown:
+		case control.StateDown:
 			// Down before the attempt showed up is the old state; down
 			// after it means the attempt ended without a failure state.
 			if sawOther {
@@ -227,10 +227,10 @@ func runUp(cmd *cobra.Command, socket, name string, wait time.Duration) error {
 	}
 }
 
-func connStatus(ctx context.Context, cl *daemon.Client, name string) (daemon.ConnStatus, bool, error) {
+func connStatus(ctx context.Context, cl *control.Client, name string) (control.ConnStatus, bool, error) {
 	conns, err := cl.Status(ctx)
 	if err != nil {
-		return daemon.ConnStatus{}, false, err
+		return control.ConnStatus{}, false, err
 	}
 	for _, c := range conns {
 		if c.Name == name {
@@ -241,7 +241,7 @@ func connStatus(ctx context.Context, cl *daemon.Client, name string) (daemon.Con
 	for _, c := range conns {
 		names = append(names, c.Name)
 	}
-	return daemon.ConnStatus{}, false, fmt.Errorf("no connection named %q (conns: %v)", name, names)
+	return control.ConnStatus{}, false, fmt.Errorf("no connection named %q (conns: %v)", name, names)
 }
 
 func dashIfEmpty(s string) string {

@@ -9,24 +9,24 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/control"
 )
 
 // fakeBackend plays a daemon whose conns reach a fixed state when brought up.
 type fakeBackend struct {
 	mu    sync.Mutex
-	conns []daemon.ConnStatus
+	conns []control.ConnStatus
 	// onUp is the state and reason a conn takes when brought up.
 	onUp, reason string
-	global       daemon.GlobalStatus
+	global       control.GlobalStatus
 }
 
-func (f *fakeBackend) Global() daemon.GlobalStatus { return f.global }
+func (f *fakeBackend) Global() control.GlobalStatus { return f.global }
 
-func (f *fakeBackend) Status() []daemon.ConnStatus {
+func (f *fakeBackend) Status() []control.ConnStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]daemon.ConnStatus(nil), f.conns...)
+	return append([]control.ConnStatus(nil), f.conns...)
 }
 
 func (f *fakeBackend) set(name, state, reason string) bool {
@@ -49,7 +49,7 @@ func (f *fakeBackend) Up(name string) error {
 }
 
 func (f *fakeBackend) Down(name string) error {
-	if !f.set(name, daemon.StateDown, "") {
+	if !f.set(name, control.StateDown, "") {
 		return os.ErrNotExist
 	}
 	return nil
@@ -63,7 +63,7 @@ func serveFake(t *testing.T, fb *fakeBackend) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "ctl.sock")
-	s, err := daemon.ListenControl(path, fb, nil)
+	s, err := control.ListenControl(path, fb, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,12 +71,12 @@ func serveFake(t *testing.T, fb *fakeBackend) string {
 	return path
 }
 
-func twoConns() []daemon.ConnStatus {
-	return []daemon.ConnStatus{
-		{Name: "a", State: daemon.StateDown, Auto: "add", Version: "ikev2", Remote: "198.51.100.2", Children: []daemon.ChildStatus{}},
-		{Name: "b", State: daemon.StateEstablished, Auto: "start", Version: "ikev2", Remote: "198.51.100.3",
-			IKE:      &daemon.IKEStatus{Proposal: "aes128-sha256-modp2048"},
-			Children: []daemon.ChildStatus{{Protocol: "esp", Proposal: "aes128gcm16", SPIIn: "c0000001", SPIOut: "c0000002"}}},
+func twoConns() []control.ConnStatus {
+	return []control.ConnStatus{
+		{Name: "a", State: control.StateDown, Auto: "add", Version: "ikev2", Remote: "198.51.100.2", Children: []control.ChildStatus{}},
+		{Name: "b", State: control.StateEstablished, Auto: "start", Version: "ikev2", Remote: "198.51.100.3",
+			IKE:      &control.IKEStatus{Proposal: "aes128-sha256-modp2048"},
+			Children: []control.ChildStatus{{Protocol: "esp", Proposal: "aes128gcm16", SPIIn: "c0000001", SPIOut: "c0000002"}}},
 	}
 }
 
@@ -95,7 +95,7 @@ func TestStatusCommand(t *testing.T) {
 	if code := Main([]string{"status", "--json", "--socket", path}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	var got []daemon.ConnStatus
+	var got []control.ConnStatus
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("status --json is not a JSON array of conns: %v\n%s", err, out.String())
 	}
@@ -107,7 +107,7 @@ func TestStatusCommand(t *testing.T) {
 // TestStatusGlobal: the table ends with the IKE counters line, and
 // --json --global wraps the conns with the global section.
 func TestStatusGlobal(t *testing.T) {
-	g := daemon.GlobalStatus{IKESAs: 3, HalfOpen: 2, HalfOpenLimit: 10000, CookieThreshold: 30, CookieThresholdIP: 3, CookiesSent: 4321, HalfOpenRefused: 7}
+	g := control.GlobalStatus{IKESAs: 3, HalfOpen: 2, HalfOpenLimit: 10000, CookieThreshold: 30, CookieThresholdIP: 3, CookiesSent: 4321, HalfOpenRefused: 7}
 	path := serveFake(t, &fakeBackend{conns: twoConns(), global: g})
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"status", "--socket", path}, &out, &errOut); code != 0 {
@@ -121,8 +121,8 @@ func TestStatusGlobal(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
 	var got struct {
-		Global daemon.GlobalStatus `json:"global"`
-		Conns  []daemon.ConnStatus `json:"conns"`
+		Global control.GlobalStatus `json:"global"`
+		Conns  []control.ConnStatus `json:"conns"`
 	}
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("status --json --global: %v\n%s", err, out.String())
@@ -133,7 +133,7 @@ func TestStatusGlobal(t *testing.T) {
 }
 
 func TestUpWaitsForEstablished(t *testing.T) {
-	fb := &fakeBackend{conns: twoConns(), onUp: daemon.StateEstablished}
+	fb := &fakeBackend{conns: twoConns(), onUp: control.StateEstablished}
 	path := serveFake(t, fb)
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"up", "a", "--socket", path}, &out, &errOut); code != 0 {
@@ -146,13 +146,13 @@ func TestUpWaitsForEstablished(t *testing.T) {
 	if code := Main([]string{"down", "a", "--socket", path}, &out, &errOut); code != 0 {
 		t.Fatalf("down exit %d: %s", code, errOut.String())
 	}
-	if fb.Status()[0].State != daemon.StateDown {
+	if fb.Status()[0].State != control.StateDown {
 		t.Error("down did not reach the backend")
 	}
 }
 
 func TestUpReportsFailure(t *testing.T) {
-	fb := &fakeBackend{conns: twoConns(), onUp: daemon.StatePhase1Failed, reason: "AUTHENTICATION_FAILED: check the PSK"}
+	fb := &fakeBackend{conns: twoConns(), onUp: control.StatePhase1Failed, reason: "AUTHENTICATION_FAILED: check the PSK"}
 	path := serveFake(t, fb)
 	var out, errOut bytes.Buffer
 	if code := Main([]string{"up", "a", "--socket", path}, &out, &errOut); code != 1 {

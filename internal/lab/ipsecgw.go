@@ -158,7 +158,7 @@ func (g *IPsecGW) CLI(ctx context.Context, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// Connection states of `ipsecgw status --json` (daemon.State*).
+// Connection states of `ipsecgw status --json` (control.State*).
 const (
 	GWDown         = "down"
 	GWConnecting   = "connecting"
@@ -189,7 +189,7 @@ type GWConn struct {
 
 // StatusInto runs `ipsecgw status --json` and decodes its output (a JSON
 // array of connections) into v, for callers that want the full schema
-// (a *[]daemon.ConnStatus).
+// (a *[]control.ConnStatus).
 func (g *IPsecGW) StatusInto(ctx context.Context, v any) error {
 	out, err := exec.CommandContext(ctx, g.Bin, "status", "--json", "--socket", g.Socket).Output()
 	if err != nil {

@@ -1,4 +1,4 @@
-package daemon
+package control
 
 import (
 	"bufio"
@@ -283,5 +283,28 @@ func TestWriteTable(t *testing.T) {
 	}
 	if n := strings.Count(out, "\n"); n != 5 {
 		t.Errorf("table has %d lines, want 5 (header, 3 conns, 1 child):\n%s", n, out)
+	}
+}
+
+// TestWriteTableShowsNAT: an IKE SA through a NAT is marked in the table.
+func TestWriteTableShowsNAT(t *testing.T) {
+	conns := sampleStatus()
+	var b1, b2 strings.Builder
+	if err := WriteTable(&b1, conns); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b1.String(), "(NAT)") {
+		t.Fatalf("NAT shown without one:\n%s", b1.String())
+	}
+	for i := range conns {
+		if conns[i].IKE != nil {
+			conns[i].IKE.NATDetected = true
+		}
+	}
+	if err := WriteTable(&b2, conns); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b2.String(), "(NAT)") {
+		t.Errorf("NAT not shown:\n%s", b2.String())
 	}
 }

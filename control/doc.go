@@ -1,0 +1,74 @@
+// Package control is the control protocol of ipsecgw.
+//
+// The control socket is a unix stream socket (default
+// /run/ipsecgw/ipsecgw.sock; its directory is created if missing) with mode
+// 0660. A client writes one JSON object per line and reads one JSON object
+// per line back, in order; it may send several requests on one connection.
+// A request line longer than 64 KiB, or one that is not JSON, is answered
+// with an error and the connection is closed.
+//
+// Requests:
+//
+//	{"cmd":"status"}
+//	{"cmd":"up","name":"CONN"}
+//	{"cmd":"down","name":"CONN"}
+//
+// Responses:
+//
+//	{"ok":true,"conns":[ConnStatus, ...],"global":GlobalStatus}   (status)
+//	{"ok":true}                               (up, down)
+//	{"ok":false,"error":"no connection named \"x\""}
+//
+// up returns as soon as the exchange has been started (poll status to see
+// it reach established); down returns once the SAs have been deleted.
+//
+// A ConnStatus (every key always present):
+//
+//	{
+//	  "name": "net-net",
+//	  "state": "established",          // down | connecting | established |
+//	                                   // phase1-failed | phase2-failed
+//	  "auto": "start",                 // ignore | add | route | start
+//	  "version": "ikev2",              // ikev1 | ikev2 | ike
+//	  "local": "198.51.100.1",
+//	  "remote": "198.51.100.2",
+//	  "last_error": "",                // why the last attempt failed
+//	  "ike": {                         // null when there is no IKE SA
+//	    "initiator": true,
+//	    "initiator_spi": "1f2e3d4c5b6a7988",
+//	    "responder_spi": "8877665544332211",
+//	    "proposal": "aes128-sha256-modp2048",
+//	    "local_id": "198.51.100.1",
+//	    "remote_id": "198.51.100.2",
+//	    "nat_detected": false,
+//	    "uptime_seconds": 42
+//	  },
+//	  "children": [{                   // [] when there is none
+//	    "proposal": "aes128gcm16",
+//	    "protocol": "esp",
+//	    "spi_in": "c1a2b3c4",          // ours (the peer sends with it)
+//	    "spi_out": "c5d6e7f8",         // the peer's
+//	    "udp_encap": true,
+//	    "local_ts": ["10.1.0.0/24"],
+//	    "remote_ts": ["10.2.0.0/24"],
+//	    "bytes_in": 8400, "packets_in": 100,
+//	    "bytes_out": 8400, "packets_out": 100,
+//	    "uptime_seconds": 42
+//	  }]
+//	}
+//
+// The GlobalStatus (every key always present; counters since start):
+//
+//	{
+//	  "ike_sas": 3, "half_open": 1, "half_open_limit": 10000,
+//	  "cookie_threshold": 30, "cookie_threshold_ip": 3, // 0: off
+//	  "cookies_sent": 4321,        // IKE_SA_INIT answered with a COOKIE
+//	  "half_open_refused": 0,      // IKE_SA_INIT dropped at the limit
+//	  "ike_queue_drops": 0,        // socket → IKE queue full
+//	  "ike_sa_queue_drops": 0      // an IKE SA's event queue full
+//	}
+//
+// Byte and packet counters are the inner traffic that passed each SA, read
+// from the SAD. The state names are a stable interface: scripts may match
+// on them.
+package control
