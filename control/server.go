@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// ControlServer serves the control protocol on a unix socket.
-type ControlServer struct {
+// Server serves the control protocol on a unix socket.
+type Server struct {
 	ln      *net.UnixListener
 	path    string
 	backend Backend
@@ -26,11 +26,11 @@ type ControlServer struct {
 	wg     sync.WaitGroup
 }
 
-// ListenControl creates the socket at path (and its directory, mode 0750,
+// Listen creates the socket at path (and its directory, mode 0750,
 // if missing) with mode 0660 and starts serving backend on it. A socket
 // file left behind by a daemon that died is replaced; one that a live
 // daemon still answers on is an error, so two daemons never share a socket.
-func ListenControl(path string, backend Backend, log *slog.Logger) (*ControlServer, error) {
+func Listen(path string, backend Backend, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -58,18 +58,18 @@ func ListenControl(path string, backend Backend, log *slog.Logger) (*ControlServ
 		ln.Close()
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
-	s := &ControlServer{ln: ln, path: path, backend: backend, log: log, conns: map[net.Conn]struct{}{}}
+	s := &Server{ln: ln, path: path, backend: backend, log: log, conns: map[net.Conn]struct{}{}}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
 }
 
 // Path is the socket path.
-func (s *ControlServer) Path() string { return s.path }
+func (s *Server) Path() string { return s.path }
 
 // Close stops accepting, closes open client connections, waits for their
 // handlers and removes the socket file.
-func (s *ControlServer) Close() error {
+func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -85,7 +85,7 @@ func (s *ControlServer) Close() error {
 	return err
 }
 
-func (s *ControlServer) serve() {
+func (s *Server) serve() {
 	defer s.wg.Done()
 	for {
 		c, err := s.ln.Accept()
@@ -114,7 +114,7 @@ func (s *ControlServer) serve() {
 
 // handle answers requests on one connection, one response line per request
 // line, until the client closes it or sends something malformed.
-func (s *ControlServer) handle(c net.Conn) {
+func (s *Server) handle(c net.Conn) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -143,7 +143,7 @@ func (s *ControlServer) handle(c net.Conn) {
 	}
 }
 
-func (s *ControlServer) dispatch(req Request) Response {
+func (s *Server) dispatch(req Request) Response {
 	switch req.Cmd {
 	case CmdStatus:
 		conns := s.backend.Status()

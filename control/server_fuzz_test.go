@@ -27,7 +27,7 @@ func FuzzControlRequest(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s := &ControlServer{backend: &fakeBackend{conns: sampleStatus()}, log: slog.New(slog.DiscardHandler), conns: map[net.Conn]struct{}{}}
+		s := &Server{backend: &fakeBackend{conns: sampleStatus()}, log: slog.New(slog.DiscardHandler), conns: map[net.Conn]struct{}{}}
 		client, server := net.Pipe()
 		defer client.Close()
 		s.wg.Add(1)

@@ -48,7 +48,7 @@ func (f *fakeBackend) change(name, cmd, state string) error {
 func (f *fakeBackend) Up(name string) error   { return f.change(name, "up", StateConnecting) }
 func (f *fakeBackend) Down(name string) error { return f.change(name, "down", StateDown) }
 
-func startServer(t *testing.T, b Backend) (*ControlServer, string) {
+func startServer(t *testing.T, b Backend) (*Server, string) {
 	t.Helper()
 	// Unix socket paths are limited to 108 bytes; t.TempDir can be long.
 	dir, err := os.MkdirTemp("", "ipsecgw-ctl")
@@ -57,7 +57,7 @@ func startServer(t *testing.T, b Backend) (*ControlServer, string) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "run", "ipsecgw.sock")
-	s, err := ListenControl(path, b, nil)
+	s, err := Listen(path, b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestControlRejectsBadRequests(t *testing.T) {
 func TestControlSocketExclusive(t *testing.T) {
 	fb := &fakeBackend{conns: sampleStatus()}
 	s, path := startServer(t, fb)
-	if _, err := ListenControl(path, fb, nil); err == nil || !strings.Contains(err.Error(), "another daemon") {
+	if _, err := Listen(path, fb, nil); err == nil || !strings.Contains(err.Error(), "another daemon") {
 		t.Fatalf("second listener on a live socket: err %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -207,7 +207,7 @@ func TestControlSocketExclusive(t *testing.T) {
 	}
 	ln.SetUnlinkOnClose(false)
 	ln.Close()
-	s2, err := ListenControl(path, fb, nil)
+	s2, err := Listen(path, fb, nil)
 	if err != nil {
 		t.Fatalf("stale socket not replaced: %v", err)
 	}

@@ -222,7 +222,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		defer close(stateLogDone)
 		logStates(log, m.Subscribe().Events())
 	}()
-	ctrl, err := control.ListenControl(s.ControlSocket, d, log)
+	ctrl, err := control.Listen(s.ControlSocket, d, log)
 	if err != nil {
 		// The manager has not started anything yet; close it quietly.
 		m.Close(context.Background())

@@ -63,7 +63,7 @@ func serveFake(t *testing.T, fb *fakeBackend) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "ctl.sock")
-	s, err := control.ListenControl(path, fb, nil)
+	s, err := control.Listen(path, fb, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
