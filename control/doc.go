@@ -1,4 +1,15 @@
-// Package control is the control protocol of ipsecgw.
+// Package control is the control protocol of ipsecgw: the request and
+// response types (Request, Response) and the status JSON types
+// (ConnStatus, IKEStatus, ChildStatus, GlobalStatus) with their schema, the
+// server on the unix socket (Listen, Server) that answers from a Backend,
+// the client (Dial, Client) of `ipsecgw status|up|down`, and the rendering
+// of the status for people (WriteTable, WriteGlobal, FormatSPI ...).
+//
+// It imports no other ipsecgw package: package daemon implements Backend
+// and fills in the status values; the command line, the interop tests and
+// bench/netbench are clients.
+//
+// # Protocol
 //
 // The control socket is a unix stream socket (default
 // /run/ipsecgw/ipsecgw.sock; its directory is created if missing) with mode
@@ -68,7 +79,7 @@
 //	  "ike_sa_queue_drops": 0      // an IKE SA's event queue full
 //	}
 //
-// Byte and packet counters are the inner traffic that passed each SA, read
-// from the SAD. The state names are a stable interface: scripts may match
-// on them.
+// Byte and packet counters are the inner traffic that passed each SA (the
+// daemon reads them from its SAD). The state names are a stable
+// interface: scripts may match on them.
 package control

@@ -275,7 +275,8 @@ func Run(ctx context.Context, o Options) (err error) {
 // newManager builds the IKE manager.
 var newManager = func(o ike.Options) (IKE, error) { return ike.NewManager(o) }
 
-// Daemon is the control Backend of a running gateway.
+// Daemon is the control.Backend of a running gateway: it builds the status
+// values the control protocol carries from the IKE manager and the SAD.
 type Daemon struct {
 	cfg  atomic.Pointer[config.Config]
 	ike  IKE
@@ -283,7 +284,7 @@ type Daemon struct {
 	now  func() time.Time
 	// reloadMu serializes reloads.
 	reloadMu sync.Mutex
-	// For the global status (status.go): the DoS settings, and the
+	// For the global status (global.go): the DoS settings, and the
 	// sockets' count of IKE datagrams dropped on a full queue (nil in
 	// tests).
 	ikeSettings   settings.IKESettings
@@ -291,6 +292,8 @@ type Daemon struct {
 	// guards follow every reloaded configuration (nil in tests).
 	guards *guard.Guard
 }
+
+var _ control.Backend = (*Daemon)(nil)
 
 // reload loads the configuration again and applies the difference: a file
 // with errors is refused (the running configuration stays), unchanged
@@ -361,7 +364,7 @@ func (d *Daemon) reload(log *slog.Logger, load func() (*config.Config, config.Di
 	log.Info("configuration reloaded", "conns", len(newCfg.Names()), "changes", len(changes))
 }
 
-// Up implements Backend.
+// Up implements control.Backend.
 func (d *Daemon) Up(name string) error {
 	c, ok := d.cfg.Load().Conn(name)
 	if !ok {
@@ -373,7 +376,7 @@ func (d *Daemon) Up(name string) error {
 	return d.ike.Up(name)
 }
 
-// Down implements Backend.
+// Down implements control.Backend.
 func (d *Daemon) Down(name string) error {
 	if _, ok := d.cfg.Load().Conn(name); !ok {
 		return fmt.Errorf("no connection named %q", name)
@@ -381,7 +384,7 @@ func (d *Daemon) Down(name string) error {
 	return d.ike.Down(name)
 }
 
-// Status implements Backend: every configured conn in file order, with
+// Status implements control.Backend: every configured conn in file order, with
 // what IKE knows about it and the SAD's counters for its CHILD SAs.
 func (d *Daemon) Status() []control.ConnStatus {
 	byName := map[string]ike.ConnStatus{}

@@ -2,7 +2,12 @@
 // takes a typed config.Config and settings.Settings, opens the TUN device and
 // the IKE/ESP sockets, starts the ESP dataplane and the IKE manager, installs
 // the CHILD SAs IKE negotiates into the SAD, the SPD and the TUN routes, and
-// serves the control socket. It holds no protocol logic of its own.
+// serves the control socket (control.Listen) with a Daemon as the
+// control.Backend, which builds the status of every conn and the global
+// counters. It holds no protocol logic of its own: the control protocol,
+// its status types and their rendering are package control's; reading
+// the settings (ipsecgw.yaml, environment, flags) is the command line's,
+// so daemon depends on neither viper nor pflag.
 //
 // # Lifecycle
 //
