@@ -16,8 +16,8 @@
 // auto=route conns. When its context ends (SIGTERM/SIGINT in `ipsecgw
 // run`) it deletes its SAs at the peers (ike Manager.Close), removes the
 // control socket, the policies, the routes and the TUN device. Each state
-// change of a connection is one log line ("connection state", sampled
-// every 100 ms and right after control requests and SA changes).
+// change of a connection is one log line ("connection state", from the IKE
+// manager's StateChanged events).
 //
 // Reload (SIGHUP in `ipsecgw run`) loads the files again and applies
 // config.Diff: unchanged conns are not touched; conns whose CHILD or IKE
