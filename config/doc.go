@@ -58,7 +58,4 @@
 //
 // algorithms.go holds the only table of IANA transform IDs in the package;
 // proposals are lists of Transform values (type, IANA ID, key length).
-//
-// RetransmitSettings (IKE retransmission timing) is still declared here
-// because package ike uses it; the daemon settings fill it in.
 package config

@@ -175,7 +175,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		},
 		Installer:  inst,
 		Logger:     log,
-		Retransmit: s.Retransmit,
+		Retransmit: ike.Retransmit(s.Retransmit),
 		LocalAddrs: o.LocalAddrs,
 		// auto=start conns keep retrying after keyingtries when set.
 		KeyingRetryInterval: s.KeyingRetryInterval,

@@ -402,7 +402,7 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 			Config: cfg, Send: net.send, Installer: ref, Clock: clk,
 			FragmentSize:    o.fragmentSize,
 			Logger:          logger.With("node", name),
-			Retransmit:      config.RetransmitSettings{Timeout: 4 * time.Second, Base: 1.8, Tries: tries},
+			Retransmit:      Retransmit{Timeout: 4 * time.Second, Base: 1.8, Tries: tries},
 			LocalAddrs:      []netip.Addr{addr},
 			CookieThreshold: o.cookieThreshold,
 			Encapsulation:   encap[name],

@@ -56,6 +56,7 @@ type (
 	ChildInfo      = shared.ChildInfo
 	Event          = shared.Event
 	Cause          = shared.Cause
+	Retransmit     = shared.Retransmit
 )
 
 // Encapsulation policies and conn states (see ike/shared).

@@ -37,7 +37,7 @@ type Options struct {
 	Logger *slog.Logger
 	// Retransmit sets retransmission timing; zero fields take strongSwan's
 	// defaults (4 s, ×1.8, 5 tries).
-	Retransmit config.RetransmitSettings
+	Retransmit shared.Retransmit
 	// LocalAddrs are the host's addresses. They pick the local address of
 	// conns whose local end is %any/%defaultroute, and which conns a
 	// responder may use for a request arriving on an address.

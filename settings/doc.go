@@ -14,7 +14,4 @@
 // IPSECGW_* environment and the flags with viper and hands the merged
 // values to Parse. internal/cli imports daemon and config, so neither of
 // them can import the loader and, with it, viper.
-//
-// config.RetransmitSettings, which package ike uses, stays in package
-// config for now; Settings.Retransmit refers to it.
 package settings

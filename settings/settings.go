@@ -25,7 +25,7 @@ type Settings struct {
 	TUNMTU        int
 	Workers       int // 0 = one per CPU
 	ReplayWindow  int // default anti-replay window of CHILD SAs without replay_window=
-	Retransmit    config.RetransmitSettings
+	Retransmit    Retransmit
 	// NATKeepalive is the interval of the NAT keepalives (RFC 3948 §2.3)
 	// sent for IKE SAs whose own side is behind a NAT; 0 turns them off.
 	NATKeepalive time.Duration
@@ -45,6 +45,19 @@ type Settings struct {
 	IKE IKESettings
 	// SettingsFile is the ipsecgw.yaml that was read, if any.
 	SettingsFile string
+}
+
+// Retransmit is the IKE retransmission timing (retransmit.*): the n-th
+// retransmission (n from 0) waits Timeout * Base^n (at most Limit when
+// Limit > 0), with up to Jitter percent subtracted at random, and the
+// exchange is abandoned after Tries retransmissions. The defaults are
+// strongSwan's.
+type Retransmit struct {
+	Timeout time.Duration
+	Base    float64
+	Tries   int
+	Jitter  int // percent
+	Limit   time.Duration
 }
 
 // IKESettings bound the state a flood of IKE_SA_INIT requests can make the

@@ -26,7 +26,7 @@ type Config struct {
 	Clock     shared.Clock // required
 	Logger    *slog.Logger // required
 	// Retransmit sets retransmission timing (defaults filled in).
-	Retransmit config.RetransmitSettings
+	Retransmit shared.Retransmit
 	// Encapsulation chooses between raw ESP and ESP in UDP when no NAT
 	// forces UDP.
 	Encapsulation shared.Encapsulation
@@ -47,7 +47,7 @@ type Engine struct {
 	cfg     Config
 	clock   shared.Clock
 	log     *slog.Logger
-	rt      config.RetransmitSettings
+	rt      shared.Retransmit
 	cookies cookieJar
 }
 

@@ -4,9 +4,19 @@ import (
 	"math"
 	mrand "math/rand/v2"
 	"time"
-
-	"github.com/ipsecgw/ipsecgw/config"
 )
+
+// Retransmit controls IKE retransmission for both versions: the n-th
+// retransmission (n from 0) waits Timeout * Base^n (at most Limit when
+// Limit > 0), with up to Jitter percent subtracted at random, and the
+// exchange is abandoned after Tries retransmissions.
+type Retransmit struct {
+	Timeout time.Duration
+	Base    float64
+	Tries   int
+	Jitter  int // percent
+	Limit   time.Duration
+}
 
 // Retransmission defaults, strongSwan's (charon.retransmit_timeout, _base,
 // _tries).
@@ -17,7 +27,7 @@ const (
 )
 
 // WithRetransmitDefaults fills the zero fields of rt with the defaults.
-func WithRetransmitDefaults(rt config.RetransmitSettings) config.RetransmitSettings {
+func WithRetransmitDefaults(rt Retransmit) Retransmit {
 	if rt.Timeout <= 0 {
 		rt.Timeout = DefaultRetransmitTimeout
 	}
@@ -34,7 +44,7 @@ func WithRetransmitDefaults(rt config.RetransmitSettings) config.RetransmitSetti
 // from 0) of a request: strongSwan's timeout × base^n, capped by Limit,
 // less up to Jitter percent at random. Both versions use it, so that
 // one set of settings times every IKE exchange.
-func RetransmitDelay(rt config.RetransmitSettings, n int) time.Duration {
+func RetransmitDelay(rt Retransmit, n int) time.Duration {
 	d := time.Duration(float64(rt.Timeout) * math.Pow(rt.Base, float64(n)))
 	if rt.Limit > 0 && d > rt.Limit {
 		d = rt.Limit
