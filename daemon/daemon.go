@@ -15,6 +15,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/esp"
 	"github.com/ipsecgw/ipsecgw/guard"
 	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/install"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/settings"
 	"github.com/ipsecgw/ipsecgw/spd"
@@ -91,7 +92,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		log.Error("leak guards incomplete", "err", err)
 	}
 	// inst is set before any SA can exist, so the events see it.
-	var inst *Installer
+	var inst *install.Installer
 	table := sad.NewTable(sad.Options{OnEvent: func(e sad.Event) {
 		// Rekeying before the hard limits is the IKE Manager's job: a soft
 		// (volume) expiry is queued for it, without blocking the packet.
@@ -110,7 +111,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	cleanup = append(cleanup, func() { dev.Close() })
 	log.Info("TUN device created", "name", dev.Name(), "mtu", dev.MTU())
 
-	inst = NewInstaller(table, live, dev, s.ReplayWindow, log)
+	inst = install.NewInstaller(table, live, dev, s.ReplayWindow, log)
 
 	var socks *sockets
 	var mgr IKE
@@ -162,11 +163,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	// Held packets of a trap policy go out as soon as its CHILD SA is in.
 	var releaseMu sync.Mutex
 	releaser := socks.newSender()
-	inst.onInstalled = func(policyID uint32) {
+	inst.SetOnInstalled(func(policyID uint32) {
 		releaseMu.Lock()
 		defer releaseMu.Unlock()
 		dp.ReleaseHeld(policyID, releaser)
-	}
+	})
 
 	m, err := newManager(ike.Options{
 		Config: o.Config,
@@ -280,7 +281,7 @@ var newManager = func(o ike.Options) (IKE, error) { return ike.NewManager(o) }
 type Daemon struct {
 	cfg  atomic.Pointer[config.Config]
 	ike  IKE
-	inst *Installer
+	inst *install.Installer
 	now  func() time.Time
 	// reloadMu serializes reloads.
 	reloadMu sync.Mutex
@@ -431,7 +432,7 @@ func (d *Daemon) fill(cs *control.ConnStatus, st ike.ConnStatus, now time.Time) 
 		c := control.ChildStatus{
 			Proposal: ch.Algorithms, Protocol: "esp",
 			SPIIn: control.FormatSPI(ch.InSPI), SPIOut: control.FormatSPI(ch.OutSPI), UDPEncap: ch.Encap,
-			LocalTS: tsStrings(ch.LocalTS), RemoteTS: tsStrings(ch.RemoteTS),
+			LocalTS: install.TSStrings(ch.LocalTS), RemoteTS: install.TSStrings(ch.RemoteTS),
 			UptimeSeconds: control.Uptime(ch.Established, now),
 		}
 		if d.inst != nil {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net/netip"
@@ -13,8 +14,10 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/install"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/spd"
+	"github.com/ipsecgw/ipsecgw/transform"
 )
 
 // fakeIKE answers Status with fixed entries and records Up/Down.
@@ -75,8 +78,8 @@ func TestDaemonStatus(t *testing.T) {
 	cfg := loadTestConfig(t)
 	table := sad.NewTable(sad.Options{})
 	defer table.Close()
-	inst := NewInstaller(table, &spd.Live{}, nil, 1024, nil)
-	if err := inst.Install(gcmChild("up", 1, 0x1000, 0x2000)); err != nil {
+	inst := install.NewInstaller(table, &spd.Live{}, nil, 1024, nil)
+	if err := inst.Install(testChild("up", 1, 0x1000, 0x2000)); err != nil {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 23, 20, 0, 0, 0, time.UTC)
@@ -86,7 +89,7 @@ func TestDaemonStatus(t *testing.T) {
 			LocalID: "198.51.100.1", RemoteID: "198.51.100.2", Algorithms: "aes128-sha256-prfsha256-modp2048",
 			NATRemote: true, Established: now.Add(-90 * time.Second)},
 		Children: []ike.ChildInfo{{InSPI: 0x1000, OutSPI: 0x2000, Algorithms: "aes128gcm16",
-			LocalTS: []spd.TS{ts("10.1.0.0/24")}, RemoteTS: []spd.TS{ts("10.2.0.0/24")},
+			LocalTS: []spd.TS{spd.PrefixTS(netip.MustParsePrefix("10.1.0.0/24"))}, RemoteTS: []spd.TS{spd.PrefixTS(netip.MustParsePrefix("10.2.0.0/24"))},
 			Encap: true, Established: now.Add(-60 * time.Second)}},
 	}}}
 	sa := table.Inbound(0x1000)
@@ -212,5 +215,21 @@ func TestIKEv1ConnSaysWhy(t *testing.T) {
 	}
 	if len(fi.ups) != 0 {
 		t.Errorf("IKEv1 conn reached the IKEv2 manager: %v", fi.ups)
+	}
+}
+
+// testChild is an AES-GCM CHILD SA between the test's subnets.
+func testChild(conn string, reqID, in, out uint32) ike.ChildSA {
+	key := func(b byte) []byte { return bytes.Repeat([]byte{b}, 20) } // AES-128 key + 4-byte salt
+	return ike.ChildSA{
+		Conn: conn, ReqID: reqID, InSPI: in, OutSPI: out, Mode: config.ModeTunnel,
+		Encr:      transform.Transform{Type: transform.TypeENCR, ID: transform.EncrAESGCM16, KeyLen: 128},
+		Integ:     transform.Transform{Type: transform.TypeINTEG, ID: transform.IntegNone},
+		InEncrKey: key(1), OutEncrKey: key(2),
+		Local: netip.MustParseAddrPort("198.51.100.1:4500"), Remote: netip.MustParseAddrPort("198.51.100.2:4500"),
+		Encap:        true,
+		LocalTS:      []spd.TS{spd.PrefixTS(netip.MustParsePrefix("10.1.0.0/24"))},
+		RemoteTS:     []spd.TS{spd.PrefixTS(netip.MustParsePrefix("10.2.0.0/24"))},
+		ReplayWindow: -1,
 	}
 }

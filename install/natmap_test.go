@@ -1,4 +1,4 @@
-package daemon
+package install
 
 import (
 	"net/netip"

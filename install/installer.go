@@ -1,4 +1,4 @@
-package daemon
+package install
 
 import (
 	"errors"
@@ -116,6 +116,10 @@ type trap struct {
 	rules    []spd.Rule
 	routes   []netip.Prefix
 }
+
+// SetOnInstalled sets the hook called after a CHILD SA is installed (see
+// onInstalled).
+func (in *Installer) SetOnInstalled(f func(policyID uint32)) { in.onInstalled = f }
 
 // NewInstaller returns an Installer writing into table and live. router may
 // be nil (no routes are managed).
@@ -307,7 +311,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		in.log.Warn("adding routes to the TUN failed", "conn", c.Conn, "err", err)
 	}
 	in.log.Info("CHILD SA installed", "conn", c.Conn, "spi_in", control.FormatSPI(c.InSPI), "spi_out", control.FormatSPI(c.OutSPI),
-		"local_ts", tsStrings(c.LocalTS), "remote_ts", tsStrings(c.RemoteTS), "encap", c.Encap)
+		"local_ts", TSStrings(c.LocalTS), "remote_ts", TSStrings(c.RemoteTS), "encap", c.Encap)
 	return nil
 }
 
@@ -423,7 +427,7 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	if err := in.addRoutesLocked(t.routes); err != nil {
 		in.log.Warn("adding routes to the TUN failed", "conn", conn.Name, "err", err)
 	}
-	in.log.Info("trap policy installed", "conn", conn.Name, "local_ts", tsStrings(conn.Local.Subnets), "remote_ts", tsStrings(conn.Remote.Subnets))
+	in.log.Info("trap policy installed", "conn", conn.Name, "local_ts", TSStrings(conn.Local.Subnets), "remote_ts", TSStrings(conn.Remote.Subnets))
 	return nil
 }
 
@@ -572,7 +576,7 @@ func selectorPairs(local, remote []spd.TS) ([]spd.Selector, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("traffic selectors %v === %v have no pair of the same address family and protocol", tsStrings(local), tsStrings(remote))
+		return nil, fmt.Errorf("traffic selectors %v === %v have no pair of the same address family and protocol", TSStrings(local), TSStrings(remote))
 	}
 	return out, nil
 }
@@ -586,9 +590,9 @@ func routesOf(remote []spd.TS) []netip.Prefix {
 	return out
 }
 
-// tsStrings renders selectors for logs and the status, one CIDR string per
+// TSStrings renders selectors for logs and the status, one CIDR string per
 // prefix (a range that is not a prefix becomes several).
-func tsStrings(ts []spd.TS) []string {
+func TSStrings(ts []spd.TS) []string {
 	out := []string{}
 	for _, t := range ts {
 		for _, p := range t.Split() {
