@@ -1,42 +1,53 @@
-// Package daemon wires ipsecgw's components into the running gateway: it
-// takes a typed config.Config and settings.Settings, opens the TUN device and
-// the IKE/ESP sockets, starts the ESP dataplane and the IKE manager, installs
-// the CHILD SAs IKE negotiates into the SAD, the SPD and the TUN routes, and
-// serves the control socket (control.Listen) with a Daemon as the
-// control.Backend, which builds the status of every conn and the global
-// counters. It holds no protocol logic of its own: the control protocol,
-// its status types and their rendering are package control's; reading
-// the settings (ipsecgw.yaml, environment, flags) is the command line's,
-// so daemon depends on neither viper nor pflag.
+// Package daemon is the running gateway: Gateway wires ipsecgw's
+// components together and is the control socket's backend. It holds no
+// protocol logic of its own.
+//
+// # Shape
+//
+// gateway.go builds the pieces (build), sets them going (start) and
+// stops them in order (shutdown):
+//
+//   - guard.Guard: the leak guards, synced first so that no protected
+//     traffic leaves in clear from here on, whatever happens to the
+//     process;
+//   - sad.Table, spd.Live, tun.TUN and esp.Dataplane: the dataplane;
+//   - install.Installer: puts the CHILD SAs and trap policies IKE asks
+//     for into the SAD, the SPD and the TUN routes;
+//   - sockets (sockets.go): UDP 500/4500 and raw ESP, IPv4 and, when a
+//     conn has an IPv6 address, IPv6 (decided at start);
+//   - larvalHold (larval.go): ESP for an SPI whose negotiation is still in
+//     flight waits for its SA instead of being dropped;
+//   - ike.Manager: the IKE negotiator; its events feed the state log
+//     (statelog.go: one line per conn state change);
+//   - control.Server: the control socket, with the Gateway as its backend
+//     (backend.go: status values, up, down, global counters).
+//
+// Every callback one piece hands another is a Gateway method, and every
+// field is set by build before start lets anything run, so no piece can
+// call into one that is not there yet.
 //
 // # Lifecycle
 //
-// Run starts everything, initiates auto=start conns, accepts auto=add conns
-// as responder (right=%any included) and installs trap policies for
-// auto=route conns. When its context ends (SIGTERM/SIGINT in `ipsecgw
-// run`) it deletes its SAs at the peers (ike Manager.Close), removes the
-// control socket, the policies, the routes and the TUN device. Each state
-// change of a connection is one log line ("connection state", from the IKE
-// manager's StateChanged events).
+// Run builds and starts the gateway: auto=start conns are initiated,
+// auto=add conns accepted as responder (right=%any included), trap
+// policies installed for auto=route conns. When its context ends
+// (SIGTERM/SIGINT in `ipsecgw run`) it deletes its SAs at the peers (ike
+// Manager.Close), removes the control socket, the policies, the routes
+// and the TUN device; the leak guards stay.
 //
-// Reload (SIGHUP in `ipsecgw run`) loads the files again and applies
-// config.Diff: unchanged conns are not touched; conns whose CHILD or IKE
-// parameters changed are taken down and, for auto=start, brought up again;
-// a configuration with errors is refused and the running one stays.
-//
-// Sockets: UDP 500/4500 and raw ESP on the IPv4 wildcard address, and on
-// the IPv6 one as well when a conn has an IPv6 address (decided at start;
-// a reload does not open IPv6 sockets). CHILD SAs are installed by
-// Installer (the ike.ChildInstaller): inbound SA, outbound SA, SPD rules,
-// then routes for the remote subnets on the TUN device.
+// A reload (SIGHUP in `ipsecgw run`, reload.go) loads the files again and
+// applies config.Diff: unchanged conns are not touched; conns whose CHILD
+// or IKE parameters changed are taken down and, for auto=start, brought
+// up again; a configuration with errors is refused and the running one
+// stays. The guards follow the new configuration.
 //
 // NAT keepalives (keepalive.go): every nat_keepalive (default 20 s, 0 =
 // off) one 0xFF byte goes from port 4500 to the peer of each established
-// IKE SA whose own side is behind a NAT (ike.ConnStatus.NATLocal). The
-// settings keyingtries_retry_interval and fragment_size are handed to the
-// IKE manager (ike.Options KeyingRetryInterval and FragmentSize).
+// IKE SA whose own side is behind a NAT (ike.IKEInfo.NATLocal). The
+// settings keyingtries_retry_interval, fragment_size, ike.cookie_threshold,
+// ike.cookie_threshold_ip and ike.half_open_limit are handed to the IKE
+// manager (0 turns a threshold off).
 //
-// The settings ike.cookie_threshold, ike.cookie_threshold_ip and
-// ike.half_open_limit are handed to the IKE manager (0 turns a threshold
-// off).
+// Reading the settings (ipsecgw.yaml, environment, flags) is the command
+// line's job, so daemon depends on neither viper nor pflag.
 package daemon

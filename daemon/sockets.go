@@ -195,3 +195,13 @@ func pickLocal(cfg *config.Config, host []netip.Addr, v4 bool) netip.Addr {
 	}
 	return unspec
 }
+
+// ikeQueueDrops sums the IKE queue drops of the sockets of both address
+// families.
+func (s *sockets) ikeQueueDrops() uint64 {
+	n := s.v4.Stats().IKEQueueDrops
+	if s.v6 != nil {
+		n += s.v6.Stats().IKEQueueDrops
+	}
+	return n
+}

@@ -82,3 +82,17 @@ func TestDualSenderSplitsByFamily(t *testing.T) {
 		t.Errorf("IPv4 peer got %x (want %x), IPv6 peer got %x (want %x)", got4.spis, want4, got6.spis, want6)
 	}
 }
+
+func TestPickLocal(t *testing.T) {
+	cfg := loadTestConfig(t)
+	if a := pickLocal(cfg, nil, true); a != netip.MustParseAddr("198.51.100.1") {
+		t.Errorf("pickLocal v4 = %v", a)
+	}
+	host := []netip.Addr{netip.MustParseAddr("::1"), netip.MustParseAddr("fe80::1"), netip.MustParseAddr("2001:db8::1")}
+	if a := pickLocal(cfg, host, false); a != netip.MustParseAddr("2001:db8::1") {
+		t.Errorf("pickLocal v6 = %v", a)
+	}
+	if needsIPv6(cfg) {
+		t.Error("an IPv4-only config needs IPv6 sockets")
+	}
+}

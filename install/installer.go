@@ -117,18 +117,30 @@ type trap struct {
 	routes   []netip.Prefix
 }
 
-// SetOnInstalled sets the hook called after a CHILD SA is installed (see
-// onInstalled).
-func (in *Installer) SetOnInstalled(f func(policyID uint32)) { in.onInstalled = f }
+// Options configure an Installer.
+type Options struct {
+	// Router puts the routes of remote subnets on the TUN device; nil
+	// manages no routes.
+	Router Router
+	// ReplayWindow is the anti-replay window of CHILD SAs whose conn sets
+	// no replay_window=.
+	ReplayWindow int
+	// OnInstalled, if set, is called (without the lock held) after a CHILD
+	// SA and its policies are in, with the SAs' policy ID: the dataplane
+	// sends the packets a trap policy held (esp.Dataplane.ReleaseHeld).
+	OnInstalled func(policyID uint32)
+	// Logger receives the log; nil discards it.
+	Logger *slog.Logger
+}
 
-// NewInstaller returns an Installer writing into table and live. router may
-// be nil (no routes are managed).
-func NewInstaller(table *sad.Table, live *spd.Live, router Router, defaultReplay int, log *slog.Logger) *Installer {
+// New returns an Installer writing into table and live.
+func New(table *sad.Table, live *spd.Live, o Options) *Installer {
+	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Installer{
-		sad: table, spd: live, router: router, log: log, defaultReplay: defaultReplay,
+		sad: table, spd: live, router: o.Router, log: log, defaultReplay: o.ReplayWindow, onInstalled: o.OnInstalled,
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
 		rekeys: make(chan rekeyRequest, rekeyQueueLen),

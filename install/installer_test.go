@@ -59,7 +59,7 @@ func TestInstallerInstallAndRemove(t *testing.T) {
 	defer table.Close()
 	live := &spd.Live{}
 	r := &recRouter{}
-	inst := NewInstaller(table, live, r, 1024, nil)
+	inst := New(table, live, Options{Router: r, ReplayWindow: 1024})
 
 	c := gcmChild("net", 7, 0x1000, 0x2000)
 	inKey := c.InEncrKey
@@ -111,7 +111,7 @@ func TestInstallerRekey(t *testing.T) {
 	defer table.Close()
 	live := &spd.Live{}
 	r := &recRouter{}
-	inst := NewInstaller(table, live, r, 1024, nil)
+	inst := New(table, live, Options{Router: r, ReplayWindow: 1024})
 	if err := inst.Install(gcmChild("net", 7, 0x1000, 0x2000)); err != nil {
 		t.Fatal(err)
 	}
@@ -150,9 +150,8 @@ func TestInstallerTrap(t *testing.T) {
 	defer table.Close()
 	live := &spd.Live{}
 	r := &recRouter{}
-	inst := NewInstaller(table, live, r, 1024, nil)
 	var released []uint32
-	inst.onInstalled = func(p uint32) { released = append(released, p) }
+	inst := New(table, live, Options{Router: r, ReplayWindow: 1024, OnInstalled: func(p uint32) { released = append(released, p) }})
 	conn := config.Conn{Name: "trap", Local: config.End{Subnets: []spd.TS{ts("10.1.0.0/24")}},
 		Remote: config.End{Subnets: []spd.TS{ts("10.2.0.0/24")}}}
 	if err := inst.InstallTrap(conn); err != nil {

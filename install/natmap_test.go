@@ -15,7 +15,7 @@ import (
 func TestInstallerUpdateRemote(t *testing.T) {
 	table := sad.NewTable(sad.Options{})
 	defer table.Close()
-	inst := NewInstaller(table, &spd.Live{}, nil, 1024, nil)
+	inst := New(table, &spd.Live{}, Options{ReplayWindow: 1024})
 	if err := inst.Install(gcmChild("net", 7, 0x1000, 0x2000)); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestInstallerUpdateRemote(t *testing.T) {
 func TestInstallerPeerSource(t *testing.T) {
 	table := sad.NewTable(sad.Options{})
 	defer table.Close()
-	inst := NewInstaller(table, &spd.Live{}, nil, 1024, nil)
+	inst := New(table, &spd.Live{}, Options{ReplayWindow: 1024})
 	if err := inst.Install(gcmChild("net", 7, 0x1000, 0x2000)); err != nil {
 		t.Fatal(err)
 	}

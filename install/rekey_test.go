@@ -16,7 +16,7 @@ func TestInstallerSoftLimitRekey(t *testing.T) {
 	var inst *Installer
 	table := sad.NewTable(sad.Options{OnEvent: func(e sad.Event) { inst.SAEvent(e) }})
 	defer table.Close()
-	inst = NewInstaller(table, &spd.Live{}, nil, 64, nil)
+	inst = New(table, &spd.Live{}, Options{ReplayWindow: 64})
 
 	type req struct {
 		spi     uint32
@@ -99,7 +99,7 @@ func TestInstallerSoftLimitRekey(t *testing.T) {
 func TestInstallerSAEventNeverBlocks(t *testing.T) {
 	table := sad.NewTable(sad.Options{})
 	defer table.Close()
-	inst := NewInstaller(table, &spd.Live{}, nil, 64, nil)
+	inst := New(table, &spd.Live{}, Options{ReplayWindow: 64})
 	if err := inst.Install(gcmChild("net", 7, 0x1000, 0x2000)); err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestInstallerSAEventNeverBlocks(t *testing.T) {
 func TestInstallerKeepOutbound(t *testing.T) {
 	table := sad.NewTable(sad.Options{})
 	defer table.Close()
-	inst := NewInstaller(table, &spd.Live{}, nil, 64, nil)
+	inst := New(table, &spd.Live{}, Options{ReplayWindow: 64})
 	for _, c := range []struct{ in, out uint32 }{{0x1000, 0x2000}, {0x1001, 0x2001}} {
 		if err := inst.Install(gcmChild("net", 7, c.in, c.out)); err != nil {
 			t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 func TestInstallerSwitchOutbound(t *testing.T) {
 	table := sad.NewTable(sad.Options{})
 	defer table.Close()
-	inst := NewInstaller(table, &spd.Live{}, nil, 64, nil)
+	inst := New(table, &spd.Live{}, Options{ReplayWindow: 64})
 	if err := inst.Install(gcmChild("net", 7, 0x1000, 0x2000)); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,376 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/control"
+	"github.com/ipsecgw/ipsecgw/esp"
+	"github.com/ipsecgw/ipsecgw/guard"
+	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/install"
+	"github.com/ipsecgw/ipsecgw/sad"
+	"github.com/ipsecgw/ipsecgw/settings"
+	"github.com/ipsecgw/ipsecgw/spd"
+	"github.com/ipsecgw/ipsecgw/tun"
+)
+
+// IKE is what the gateway uses of the IKE Manager (*ike.Manager). It is an
+// interface so that the status and control logic can be tested without a
+// peer.
+type IKE interface {
+	Start()
+	HandlePacket(local, remote netip.AddrPort, pkt []byte)
+	Up(name string) error
+	Down(name string) error
+	Acquire(name string)
+	Status() []ike.ConnStatus
+	Counters() ike.Counters
+	ReloadConfig(cfg *config.Config)
+	Close(ctx context.Context) error
+	// Subscribe delivers IKE's events (the state log reads them).
+	Subscribe() *ike.Subscription
+	// What the dataplane reports, never blocking: a CHILD SA at its soft
+	// volume limit, authenticated ESP from a peer's new endpoint, and
+	// ESP with an SPI we do not know.
+	RekeyChild(spi uint32, inbound bool) bool
+	PeerMovedESP(inSPI uint32, src netip.AddrPort) bool
+	ReportInvalidSPI(remote netip.Addr, spi uint32)
+}
+
+var _ IKE = (*ike.Manager)(nil)
+
+// Options configure Run.
+type Options struct {
+	Config   *config.Config
+	Settings settings.Settings
+	Logger   *slog.Logger
+	// LocalAddrs are the host's addresses (see config.Options.LocalAddrs).
+	LocalAddrs []netip.Addr
+	// ShutdownTimeout bounds how long shutdown waits for the peers to
+	// answer our DELETEs (0: 10 s).
+	ShutdownTimeout time.Duration
+	// Ready, if set, is called once everything is up and the control
+	// socket accepts requests.
+	Ready func()
+	// Reload, when it delivers, makes the daemon call Load and apply the
+	// new configuration (SIGHUP in `ipsecgw run`). Both may be nil.
+	Reload <-chan struct{}
+	Load   func() (*config.Config, config.Diagnostics, error)
+}
+
+// Gateway is one running ipsecgw: the pieces below wired together. It
+// owns no logic of its own beyond the wiring, the control backend
+// (backend.go) and the applying of reloads.
+//
+//	sockets ──ESP──► larval hold ──► esp.Dataplane ◄──► tun.TUN
+//	   │                                 ▲ │ SAD/SPD lookups (sad.Table, spd.Live)
+//	   └──IKE──► ike.Manager ──CHILD SAs─┘ install.Installer
+//	                 │ events ──► state log (and later metrics, sd_notify)
+//	control.Server ──► Gateway (Status, Up, Down, Global)
+type Gateway struct {
+	opts Options
+	set  settings.Settings
+	log  *slog.Logger
+	now  func() time.Time
+
+	guards *guard.Guard
+	table  *sad.Table
+	live   *spd.Live
+	dev    *tun.TUN
+	inst   *install.Installer
+	dp     *esp.Dataplane
+	larval *larvalHold
+	socks  *sockets
+	ike    IKE
+	ctrl   *control.Server
+
+	// releaser sends the packets a trap policy held once its CHILD SA is
+	// in; releaseMu serializes its use (the installer may call from
+	// several IKE SA loops).
+	releaser  esp.Sender
+	releaseMu sync.Mutex
+
+	cfg      atomic.Pointer[config.Config]
+	reloadMu sync.Mutex // serializes reloads
+
+	// Background loops (IKE receive, report queues, state log,
+	// keepalives) stop when stop is closed; loops waits for them.
+	stop  chan struct{}
+	loops sync.WaitGroup
+	// closers release what build made, in reverse order.
+	closers []func()
+}
+
+var _ control.Backend = (*Gateway)(nil)
+
+// Run runs the gateway until ctx ends, then shuts it down: SAs deleted at
+// the peers, routes and TUN removed, control socket removed. The leak
+// guards (package guard) stay, so that the gateway fails closed.
+func Run(ctx context.Context, o Options) error {
+	g, err := build(o)
+	if err != nil {
+		return err
+	}
+	if err := g.start(); err != nil {
+		g.close()
+		return err
+	}
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case <-o.Reload:
+			if o.Load != nil {
+				g.reload(o.Load)
+			}
+		}
+	}
+	g.shutdown()
+	return nil
+}
+
+// build makes every piece of the gateway and wires them, starting
+// nothing: no packet moves and IKE initiates nothing until start. On an
+// error what was made is released.
+func build(o Options) (g *Gateway, err error) {
+	if o.Config == nil {
+		return nil, errors.New("daemon: no configuration")
+	}
+	g = &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{})}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	defer func() {
+		if err != nil {
+			g.close()
+		}
+	}()
+	s := g.set
+	if s.MetricsListen != "" {
+		// Say so rather than let a monitoring setup wait for an endpoint
+		// that never comes.
+		g.log.Warn("metrics_listen is set but this build has no metrics endpoint yet; ignoring it", "metrics_listen", s.MetricsListen)
+	}
+	g.cfg.Store(o.Config)
+
+	// The leak guards come first and outlive this process: from here on
+	// traffic for a remote subnet never leaves in clear when no tunnel
+	// carries it, even if the daemon is killed.
+	g.guards = guard.New(guard.Options{Logger: g.log})
+	g.closers = append(g.closers, func() { g.guards.Close() })
+	if _, err := g.guards.Sync(o.Config); err != nil {
+		g.log.Error("leak guards incomplete", "err", err)
+	}
+
+	g.table = sad.NewTable(sad.Options{OnEvent: g.onSAEvent})
+	g.closers = append(g.closers, g.table.Close)
+	g.live = &spd.Live{}
+
+	if g.dev, err = tun.Create(tun.Config{Name: s.TUNName, MTU: s.TUNMTU}); err != nil {
+		return nil, fmt.Errorf("TUN device %s: %w", s.TUNName, err)
+	}
+	// Closing the TUN removes its routes and the device; the dataplane's
+	// Close closes it too, which is safe to do twice.
+	g.closers = append(g.closers, func() { g.dev.Close() })
+	g.log.Info("TUN device created", "name", g.dev.Name(), "mtu", g.dev.MTU())
+
+	g.inst = install.New(g.table, g.live, install.Options{
+		Router: g.dev, ReplayWindow: s.ReplayWindow, OnInstalled: g.releaseHeld, Logger: g.log,
+	})
+	if g.dp, err = esp.New(esp.Config{
+		TUN: g.dev, SAD: g.table, SPD: g.live,
+		NewSender:   g.newSender,
+		OnTrap:      g.onTrap,
+		OnNewSource: g.inst.PeerSource,
+		Workers:     s.Workers,
+		Logger:      g.log,
+	}); err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, func() { g.dp.Close() })
+
+	// ESP for an SPI whose negotiation is still being processed waits for
+	// its SA instead of being dropped (larval.go).
+	g.larval = newLarvalHold(g.dp.HandleESP, func(spi uint32) bool { return g.table.Inbound(spi) != nil }, g.table.Reserved)
+	g.larval.released = g.larvalReleased
+	g.closers = append(g.closers, g.larval.close)
+
+	if g.socks, err = openSockets(o.Config, o.LocalAddrs, g.larval.HandleESP, g.log); err != nil {
+		return nil, err
+	}
+	// Shutdown closes the sockets itself (after IKE said goodbye); this
+	// covers the error paths (close runs once).
+	g.closers = append(g.closers, g.socks.close)
+	g.releaser = g.socks.newSender()
+
+	if g.ike, err = newManager(ike.Options{
+		Config:     o.Config,
+		Send:       g.sendIKE,
+		Installer:  g.inst,
+		Logger:     g.log,
+		Retransmit: ike.Retransmit(s.Retransmit),
+		LocalAddrs: o.LocalAddrs,
+		// auto=start conns keep retrying after keyingtries when set.
+		KeyingRetryInterval: s.KeyingRetryInterval,
+		FragmentSize:        s.FragmentSize,
+		Encapsulation:       encapsulation(s.ESPEncapsulation),
+		// 0 turns a threshold off in the settings, a negative value in
+		// ike.Options (where 0 takes the default).
+		CookieThreshold:   offIfZero(s.IKE.CookieThreshold),
+		CookieThresholdIP: offIfZero(s.IKE.CookieThresholdIP),
+		HalfOpenLimit:     s.IKE.HalfOpenLimit,
+	}); err != nil {
+		return nil, fmt.Errorf("IKE: %w", err)
+	}
+	return g, nil
+}
+
+// newManager builds the IKE manager.
+var newManager = func(o ike.Options) (IKE, error) { return ike.NewManager(o) }
+
+// start sets the gateway going: the dataplane, the receive and report
+// loops, the state log, the control socket, then IKE's auto=start and
+// auto=route conns.
+func (g *Gateway) start() error {
+	s := g.set
+	g.dp.Start()
+	g.background(func() { g.socks.receiveIKE(g.ike.HandlePacket) })
+	g.background(func() { g.inst.RunRekeys(g.stop, g.ike.RekeyChild) })
+	g.background(func() { g.inst.RunPeerMoves(g.stop, g.ike.PeerMovedESP) })
+	// Subscribed before anything can happen, so that every state change
+	// gets its line; the log ends when the Manager closes.
+	events := g.ike.Subscribe().Events()
+	g.background(func() { logStates(g.log, events) })
+	ctrl, err := control.Listen(s.ControlSocket, g, g.log)
+	if err != nil {
+		return err
+	}
+	g.ctrl = ctrl
+	g.ike.Start()
+	g.log.Info("ipsecgw running", "conns", len(g.cfg.Load().Names()), "control_socket", ctrl.Path(),
+		"ipv6", g.socks.v6 != nil, "local", g.socks.local4)
+	if s.NATKeepalive > 0 {
+		g.background(func() { runKeepalives(g.stop, s.NATKeepalive, g.ike.Status, g.socks.sendKeepalive, g.log) })
+	}
+	if g.opts.Ready != nil {
+		g.opts.Ready()
+	}
+	return nil
+}
+
+// background runs f in a goroutine that shutdown waits for.
+func (g *Gateway) background(f func()) {
+	g.loops.Add(1)
+	go func() {
+		defer g.loops.Done()
+		f()
+	}()
+}
+
+// shutdown deletes the SAs at the peers (bounded by ShutdownTimeout),
+// stops every loop and releases everything build made.
+func (g *Gateway) shutdown() {
+	g.log.Info("shutting down: deleting SAs at the peers")
+	timeout := g.opts.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	if err := g.ike.Close(ctx); err != nil {
+		g.log.Warn("IKE shutdown", "err", err)
+	}
+	cancel()
+	close(g.stop)
+	if g.ctrl != nil {
+		g.ctrl.Close()
+	}
+	g.inst.RemoveAll()
+	// Closing the sockets ends the IKE receive loop; the state log ended
+	// with the Manager.
+	g.socks.close()
+	g.loops.Wait()
+	g.close()
+	g.log.Info("ipsecgw stopped")
+}
+
+// close releases what build made, in reverse order.
+func (g *Gateway) close() {
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		g.closers[i]()
+	}
+	g.closers = nil
+}
+
+// newSender gives a dataplane worker its own way out through the sockets.
+func (g *Gateway) newSender() esp.Sender { return g.socks.newSender() }
+
+// sendIKE sends an IKE message for the Manager (ike.Options.Send).
+func (g *Gateway) sendIKE(local, remote netip.AddrPort, pkt []byte) error {
+	return g.socks.sendIKE(pkt, local, remote)
+}
+
+// onSAEvent takes the SAD's lifetime events (on the packet path): a soft
+// (volume) expiry is queued for IKE, which rekeys before the hard limit.
+func (g *Gateway) onSAEvent(e sad.Event) {
+	g.log.Info("SA lifetime event", "event", e.String())
+	g.inst.SAEvent(e)
+}
+
+// onTrap runs on the packet path when traffic hits the trap policy of an
+// auto=route conn: IKE negotiates the conn, without the packet path
+// waiting for it.
+func (g *Gateway) onTrap(policyID uint32) {
+	name, ok := g.inst.TrapConn(policyID)
+	if !ok {
+		return
+	}
+	go g.ike.Acquire(name)
+}
+
+// releaseHeld sends the packets a trap policy held once its CHILD SA is
+// installed (install.Options.OnInstalled).
+func (g *Gateway) releaseHeld(policyID uint32) {
+	g.releaseMu.Lock()
+	defer g.releaseMu.Unlock()
+	g.dp.ReleaseHeld(policyID, g.releaser)
+}
+
+// larvalReleased logs, once per negotiation at most, that the larval hold
+// saved (or could not save) a peer's first packets on a new SA.
+func (g *Gateway) larvalReleased(spi uint32, n int, installed bool) {
+	if installed {
+		g.log.Info("ESP held until its CHILD SA was installed", "spi_in", control.FormatSPI(spi), "packets", n)
+	} else {
+		g.log.Warn("ESP held for a CHILD SA never installed, dropped", "spi_in", control.FormatSPI(spi), "packets", n)
+	}
+}
+
+// encapsulation maps the esp.encapsulation setting (validated by
+// settings.Parse) to the IKE option.
+func encapsulation(setting string) ike.Encapsulation {
+	switch setting {
+	case "nat":
+		return ike.EncapNAT
+	case "udp":
+		return ike.EncapUDP
+	default:
+		return ike.EncapAuto
+	}
+}
+
+// offIfZero maps a threshold setting (0: off) to ike.Options (negative:
+// off, 0: default).
+func offIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
