@@ -35,6 +35,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,14 +53,22 @@ type options struct {
 	Streams     []int         `json:"streams"`
 	PingCount   int           `json:"ping_count"`
 	Out         string        `json:"-"`
+	// Baseline is the git revision the ipsecgw-baseline-aes128gcm system
+	// builds ipsecgw from (empty: that system is not measured).
+	Baseline string `json:"baseline,omitempty"`
 }
 
 func main() {
-	var names []string
+	var names, defaults []string
 	for _, s := range allSystems() {
 		names = append(names, s.Name)
+		if s.Name != baselineSystem {
+			defaults = append(defaults, s.Name)
+		}
 	}
-	systemsFlag := flag.String("systems", strings.Join(names, ","), "comma-separated systems to measure, in this order")
+	systemsFlag := flag.String("systems", strings.Join(defaults, ","), "comma-separated systems to measure, in this order")
+	baseline := flag.String("baseline", "", "also measure ipsecgw built from this git revision (system "+baselineSystem+
+		", right after ipsecgw-aes128gcm unless -systems names it), for before/after ratios in one run")
 	duration := flag.Duration("duration", 10*time.Second, "length of each iperf3 TCP run (whole seconds)")
 	udpDuration := flag.Duration("udp-duration", 5*time.Second, "length of each 64-byte UDP flood (whole seconds)")
 	reps := flag.Int("reps", 3, "repetitions per system (interleaved)")
@@ -68,7 +77,7 @@ func main() {
 	out := flag.String("out", "results", "directory under which results/<timestamp>/ is created")
 	flag.Parse()
 
-	opts := options{Duration: *duration, UDPDuration: *udpDuration, Reps: *reps, PingCount: *pingCount, Out: *out}
+	opts := options{Duration: *duration, UDPDuration: *udpDuration, Reps: *reps, PingCount: *pingCount, Out: *out, Baseline: *baseline}
 	known := map[string]bool{}
 	for _, n := range names {
 		known[n] = true
@@ -80,7 +89,14 @@ func main() {
 		if !known[s] {
 			fatalf("unknown system %q; known: %s", s, strings.Join(names, ","))
 		}
+		if s == baselineSystem && opts.Baseline == "" {
+			fatalf("system %s needs -baseline REV", s)
+		}
 		opts.Systems = append(opts.Systems, s)
+	}
+	if opts.Baseline != "" && !slices.Contains(opts.Systems, baselineSystem) {
+		i := slices.Index(opts.Systems, "ipsecgw-aes128gcm")
+		opts.Systems = slices.Insert(opts.Systems, i+1, baselineSystem)
 	}
 	for _, s := range strings.Split(*streamsFlag, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -132,7 +148,7 @@ func run(opts options) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	bin, versions, err := build(ctx, tmp)
+	bin, versions, err := build(ctx, tmp, opts.Baseline)
 	if err != nil {
 		return err
 	}
@@ -292,14 +308,28 @@ func pingUnderLoad(ctx context.Context, l *lab.Lab, opts options) (PingResult, e
 }
 
 // build compiles ipsecgw and wireguard-go (at the version pinned in go.mod)
-// into dir.
-func build(ctx context.Context, dir string) (binaries, map[string]string, error) {
+// into dir, and ipsecgw at the git revision baseline when one is given.
+func build(ctx context.Context, dir, baseline string) (binaries, map[string]string, error) {
 	b := binaries{ipsecgw: filepath.Join(dir, "ipsecgw"), wireguard: filepath.Join(dir, "wireguard-go")}
-	for _, step := range [][]string{
+	steps := [][]string{
 		{"go", "build", "-trimpath", "-o", b.ipsecgw, "github.com/ipsecgw/ipsecgw/cmd/ipsecgw"},
 		{"go", "build", "-trimpath", "-o", b.wireguard, "golang.zx2c4.com/wireguard"},
-	} {
+	}
+	src := filepath.Join(dir, "baseline-src")
+	if baseline != "" {
+		// A throw-away worktree of the revision, built with the same
+		// toolchain, then removed again.
+		b.baseline = filepath.Join(dir, "ipsecgw-baseline")
+		steps = append(steps,
+			[]string{"git", "worktree", "add", "--detach", src, baseline},
+			[]string{"sh", "-c", `cd "$0" && go build -trimpath -o "$1" ./cmd/ipsecgw`, src, b.baseline},
+			[]string{"git", "worktree", "remove", "--force", src})
+	}
+	for _, step := range steps {
 		if out, err := exec.CommandContext(ctx, step[0], step[1:]...).CombinedOutput(); err != nil {
+			if baseline != "" {
+				exec.Command("git", "worktree", "remove", "--force", src).Run()
+			}
 			return b, nil, fmt.Errorf("%s: %w\n%s", strings.Join(step, " "), err, out)
 		}
 	}
@@ -311,6 +341,9 @@ func build(ctx context.Context, dir string) (binaries, map[string]string, error)
 		}
 	}
 	query("ipsecgw", "git", "describe", "--always", "--dirty")
+	if baseline != "" {
+		query("ipsecgw-baseline", "git", "describe", "--always", baseline)
+	}
 	query("wireguard-go", "go", "list", "-m", "-f", "{{.Version}}", "golang.zx2c4.com/wireguard")
 	query("strongswan", "dpkg-query", "-W", "-f", "${Version}", "strongswan-charon")
 	query("iperf3", "dpkg-query", "-W", "-f", "${Version}", "iperf3")

@@ -169,6 +169,9 @@ func (r *Report) Markdown() string {
 		"%s CPUs (%s), shared with other work: load average %s before, %s after. Versions: ipsecgw %s, strongSwan %s, wireguard-go %s, %s, kernel %s.\n\n",
 		o.Duration, o.Reps, r.Host["cpus"], r.Host["cpu"], r.LoadBefore, r.LoadAfter,
 		r.Versions["ipsecgw"], r.Versions["strongswan"], r.Versions["wireguard-go"], r.Versions["go"], r.Versions["kernel"])
+	if v := r.Versions["ipsecgw-baseline"]; v != "" {
+		fmt.Fprintf(&b, "Baseline (%s): ipsecgw at %s, measured interleaved with the current build.\n\n", baselineSystem, v)
+	}
 
 	b.WriteString("### Throughput (Gbit/s) and gateway CPU\n\n| system |")
 	for _, n := range o.Streams {

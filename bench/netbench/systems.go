@@ -22,7 +22,13 @@ const ikeProposal = "aes128gcm16-prfsha256-x25519"
 type binaries struct {
 	ipsecgw   string
 	wireguard string
+	baseline  string // ipsecgw at the -baseline revision, if any
 }
+
+// baselineSystem measures ipsecgw built from the -baseline revision, the
+// same way as ipsecgw-aes128gcm: the ratio table then shows the change
+// between the two, measured side by side in one run.
+const baselineSystem = "ipsecgw-baseline-aes128gcm"
 
 // system is one way of connecting host1's LAN to host2's LAN.
 type system struct {
@@ -56,6 +62,14 @@ func allSystems() []system {
 				return setupIpsecgwPair(ctx, l, bin, esp)
 			}})
 	}
+	sys = append(sys, system{Name: baselineSystem, Label: "ipsecgw at the -baseline revision ↔ same, AES-128-GCM",
+		setup: func(ctx context.Context, l *lab.Lab, bin binaries) (setupInfo, error) {
+			if bin.baseline == "" {
+				return setupInfo{}, fmt.Errorf("no -baseline revision given")
+			}
+			bin.ipsecgw = bin.baseline
+			return setupIpsecgwPair(ctx, l, bin, "aes128gcm16")
+		}})
 	sys = append(sys, system{Name: "ipsecgw-aes128gcm-100idle", Label: "ipsecgw ↔ ipsecgw, AES-128-GCM, 100 more tunnels up and idle",
 		setup: func(ctx context.Context, l *lab.Lab, bin binaries) (setupInfo, error) {
 			return setupIpsecgwPairIdle(ctx, l, bin, "aes128gcm16", idleTunnels)
