@@ -8,14 +8,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	. "github.com/ipsecgw/ipsecgw/ike"
@@ -33,59 +30,23 @@ type nsUDP struct {
 	mu      sync.Mutex
 }
 
-func listenInNS(t *testing.T, ns string, addr netip.Addr) *nsUDP {
+func listenInNS(t *testing.T, node *lab.Node, addr netip.Addr) *nsUDP {
 	t.Helper()
-	type result struct {
-		a, b *net.UDPConn
-		err  error
+	a, err := node.ListenUDP(netip.AddrPortFrom(addr, 500))
+	if err != nil {
+		t.Fatalf("IKE socket in %s: %v", node, err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		// The thread enters the namespace and comes back before it is
-		// unlocked. It must not be thrown away instead: the lab starts
-		// charon with a parent-death signal, which the kernel sends when the
-		// *thread* that forked it exits, and that may be this one.
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{err: err}
-			return
-		}
-		defer func() {
-			if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-				runtime.UnlockOSThread()
-			}
-			unix.Close(orig)
-		}()
-		fd, err := unix.Open(filepath.Join("/run/netns", ns), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer unix.Close(fd)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: err}
-			return
-		}
-		a, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 500)))
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		b, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 4500)))
-		ch <- result{a, b, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("sockets in %s: %v", ns, r.err)
+	b, err := node.ListenUDP(netip.AddrPortFrom(addr, 4500))
+	if err != nil {
+		a.Close()
+		t.Fatalf("NAT-T socket in %s: %v", node, err)
 	}
-	u := &nsUDP{addr: addr, s500: r.a, s4500: r.b}
-	for _, c := range []*net.UDPConn{r.a, r.b} {
+	u := &nsUDP{addr: addr, s500: a, s4500: b}
+	for _, c := range []*net.UDPConn{a, b} {
 		u.wg.Add(1)
 		go u.receive(c)
 	}
-	t.Cleanup(func() { r.a.Close(); r.b.Close(); u.wg.Wait() })
+	t.Cleanup(func() { a.Close(); b.Close(); u.wg.Wait() })
 	return u
 }
 
@@ -186,7 +147,7 @@ func TestInteropStrongSwan(t *testing.T) {
 		t.Fatal(err)
 	}
 	watchCharon(ch)
-	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	u := listenInNS(t, l.GW1, l.GW1.Addr)
 	dir := t.TempDir()
 	newManager := func(ike, esp, secret string) (*Manager, *recInstaller) {
 		conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=%s\n\tesp=%s\n\tauto=add\n",
@@ -317,7 +278,7 @@ func TestInteropStrongSwanRekey(t *testing.T) {
 		t.Fatal(err)
 	}
 	watchCharon(ch)
-	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	u := listenInNS(t, l.GW1, l.GW1.Addr)
 	dir := t.TempDir()
 	conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=aes128gcm16-prfsha256-ecp256!\n\tesp=aes128gcm16-ecp256!\n\tauto=add\n",
 		l.GW1.Addr, l.GW1.LAN, l.GW2.PublicAddr, l.GW2.LAN)
@@ -528,7 +489,7 @@ secrets {
 		t.Fatal(err)
 	}
 	watchCharon(ch)
-	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	u := listenInNS(t, l.GW1, l.GW1.Addr)
 	dir := t.TempDir()
 	conf := fmt.Sprintf(`conn %%default
 	keyexchange=ikev2
@@ -657,7 +618,7 @@ func TestInteropFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	watchCharon(ch)
-	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	u := listenInNS(t, l.GW1, l.GW1.Addr)
 	dir := t.TempDir()
 	start := func(ike string) *Manager {
 		conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=%s\n\tesp=aes128gcm16!\n\tkeyingtries=1\n\tauto=add\n",
@@ -736,7 +697,7 @@ func TestInteropBehindNAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	watchCharon(ch)
-	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	u := listenInNS(t, l.GW1, l.GW1.Addr)
 	dir := t.TempDir()
 	conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=aes128-sha256-ecp256!\n\tesp=aes128gcm16!\n\tauto=add\n",
 		l.GW1.Addr, l.GW1.LAN, l.GW2.PublicAddr, l.GW2.LAN)
@@ -794,7 +755,7 @@ func TestInteropReauth(t *testing.T) {
 		t.Fatal(err)
 	}
 	watchCharon(ch)
-	u := listenInNS(t, l.GW1.NS, l.GW1.Addr)
+	u := listenInNS(t, l.GW1, l.GW1.Addr)
 	dir := t.TempDir()
 	conf := fmt.Sprintf("conn s2s\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=%s\n\tleftid=gw1\n\tleftsubnet=%s\n\tright=%s\n\trightid=gw2\n\trightsubnet=%s\n\tike=aes128gcm16-prfsha256-x25519!\n\tesp=aes128gcm16!\n\treauth=yes\n\tikelifetime=15s\n\tmargintime=5s\n\trekeyfuzz=0%%\n\tauto=add\n",
 		l.GW1.Addr, l.GW1.LAN, l.GW2.PublicAddr, l.GW2.LAN)
