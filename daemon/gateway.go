@@ -87,10 +87,13 @@ type Gateway struct {
 	dev    *tun.TUN
 	inst   *install.Installer
 	dp     *esp.Dataplane
-	larval *larvalHold
 	socks  *sockets
 	ike    IKE
 	ctrl   *control.Server
+
+	// invalid queues the dataplane's reports of ESP with SPIs we do not
+	// know, for IKE to answer with INVALID_SPI (invalidspi.go).
+	invalid invalidSPIs
 
 	// releaser sends the packets a trap policy held once its CHILD SA is
 	// in; releaseMu serializes its use (the installer may call from
@@ -144,7 +147,7 @@ func build(o Options) (g *Gateway, err error) {
 	if o.Config == nil {
 		return nil, errors.New("daemon: no configuration")
 	}
-	g = &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{})}
+	g = &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs()}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -187,23 +190,19 @@ func build(o Options) (g *Gateway, err error) {
 	})
 	if g.dp, err = esp.New(esp.Config{
 		TUN: g.dev, SAD: g.table, SPD: g.live,
-		NewSender:   g.newSender,
-		OnTrap:      g.onTrap,
-		OnNewSource: g.inst.PeerSource,
-		Workers:     s.Workers,
-		Logger:      g.log,
+		NewSender:    g.newSender,
+		OnTrap:       g.onTrap,
+		OnNewSource:  g.inst.PeerSource,
+		OnUnknownSPI: g.invalid.report,
+		OnLarval:     g.larvalReleased,
+		Workers:      s.Workers,
+		Logger:       g.log,
 	}); err != nil {
 		return nil, err
 	}
 	g.closers = append(g.closers, func() { g.dp.Close() })
 
-	// ESP for an SPI whose negotiation is still being processed waits for
-	// its SA instead of being dropped (larval.go).
-	g.larval = newLarvalHold(g.dp.HandleESP, func(spi uint32) bool { return g.table.Inbound(spi) != nil }, g.table.Reserved)
-	g.larval.released = g.larvalReleased
-	g.closers = append(g.closers, g.larval.close)
-
-	if g.socks, err = openSockets(o.Config, o.LocalAddrs, g.larval.HandleESP, g.log); err != nil {
+	if g.socks, err = openSockets(o.Config, o.LocalAddrs, g.dp.HandleESP, g.log); err != nil {
 		return nil, err
 	}
 	// Shutdown closes the sockets itself (after IKE said goodbye); this
@@ -245,6 +244,7 @@ func (g *Gateway) start() error {
 	g.background(func() { g.socks.receiveIKE(g.ike.HandlePacket) })
 	g.background(func() { g.inst.RunRekeys(g.stop, g.ike.RekeyChild) })
 	g.background(func() { g.inst.RunPeerMoves(g.stop, g.ike.PeerMovedESP) })
+	g.background(func() { g.invalid.run(g.stop, g.ike.ReportInvalidSPI) })
 	// Subscribed before anything can happen, so that every state change
 	// gets its line; the log ends when the Manager closes.
 	events := g.ike.Subscribe().Events()
@@ -343,8 +343,9 @@ func (g *Gateway) releaseHeld(policyID uint32) {
 	g.dp.ReleaseHeld(policyID, g.releaser)
 }
 
-// larvalReleased logs, once per negotiation at most, that the larval hold
-// saved (or could not save) a peer's first packets on a new SA.
+// larvalReleased logs, once per negotiation at most, that the dataplane's
+// larval hold saved (or could not save) a peer's first packets on a new
+// SA.
 func (g *Gateway) larvalReleased(spi uint32, n int, installed bool) {
 	if installed {
 		g.log.Info("ESP held until its CHILD SA was installed", "spi_in", control.FormatSPI(spi), "packets", n)

@@ -50,6 +50,17 @@ type Config struct {
 	// not from the SA's Remote, at most once a second per SA
 	// (sad.SA.NewSource): the peer's NAT mapping may have changed.
 	OnNewSource func(sa *sad.SA, src netip.AddrPort)
+	// OnUnknownSPI is called (from the packet path; it must not block)
+	// for ESP from src whose SPI has no inbound SA and no negotiation in
+	// flight: the peer is sending on an SA we do not have, and IKE may
+	// tell it so (INVALID_SPI, RFC 7296 §2.21.4). It is called for every
+	// such packet; rate-limiting is the receiver's job.
+	OnUnknownSPI func(spi uint32, src netip.AddrPort)
+	// OnLarval, if set, learns of every queue of ESP held for an SPI whose
+	// negotiation was in flight (larval.go) once it is passed on (n
+	// packets of spi, installed) or dropped at the deadline (installed
+	// false).
+	OnLarval func(spi uint32, n int, installed bool)
 	// Workers is the number of crypto goroutines (0: GOMAXPROCS).
 	Workers int
 	// HoldPackets is how many packets a Trap policy holds while IKE
@@ -108,6 +119,7 @@ type Dataplane struct {
 	work    chan func()  // crypto jobs
 	c       counters
 	hold    holds
+	larval  *larvalHold
 	log     *slog.Logger
 
 	started atomic.Bool
@@ -161,6 +173,13 @@ func New(cfg Config) (*Dataplane, error) {
 		log:     log,
 	}
 	d.hold.init(d)
+	d.larval = newLarvalHold(d.HandleESP, func(spi uint32) bool { return cfg.SAD.Inbound(spi) != nil }, cfg.SAD.Reserved)
+	d.larval.expired = func(n int) { d.c.drops[sad.DropNoSA].Add(uint64(n)) }
+	d.larval.released = func(spi uint32, n int, installed bool) {
+		if d.cfg.OnLarval != nil {
+			d.cfg.OnLarval(spi, n, installed)
+		}
+	}
 	batch := max(cfg.TUN.BatchSize(), 1)
 	// Packets read from the TUN are at most one MTU (offloaded
 	// super-packets are split into MTU-sized segments by the device).
@@ -215,6 +234,7 @@ func (d *Dataplane) Close() error {
 		d.inMu.Unlock()
 		d.wg.Wait()
 		d.hold.close()
+		d.larval.close()
 		d.log.Info("esp dataplane stopped", "tun", d.cfg.TUN.Name())
 	})
 	return err
@@ -554,7 +574,13 @@ func (e *inElem) openAll() {
 		pkt := buf[inOff : inOff+it.n : len(buf)]
 		sa, seq, off, n, r := openPending(d.cfg.SAD, pkt)
 		it.sa, it.seq, it.r = sa, seq, r
-		it.start, it.n = inOff+off, n
+		if sa != nil {
+			it.start, it.n = inOff+off, n
+		} else {
+			// it.n stays the ESP packet's length: the "no SA" path may
+			// hold it or report its SPI.
+			it.start = inOff
+		}
 	}
 	e.done <- struct{}{}
 }
@@ -577,6 +603,9 @@ func (d *Dataplane) writeBatch(e *inElem) {
 		r := it.r
 		switch {
 		case it.sa == nil:
+			if r == sad.DropNoSA && d.noSA(e.bufs[i][it.start:it.start+it.n], it.src) {
+				continue // held until its SA is installed
+			}
 		case r == sad.NotDropped || r == sad.DropMalformed || r == sad.DropSelectorMismatch:
 			// Authentic: record it in the window, in packet order.
 			r = accept(it.sa, it.seq, it.n, r)
@@ -610,6 +639,23 @@ func (d *Dataplane) writeBatch(e *inElem) {
 		}
 	}
 	clear(e.out)
+}
+
+// noSA handles an ESP packet (from src) whose SPI has no inbound SA: it
+// is held when a negotiation reserved the SPI (larval.go), and reported
+// otherwise (Config.OnUnknownSPI). It reports whether the packet was held.
+func (d *Dataplane) noSA(pkt []byte, src netip.AddrPort) bool {
+	spi, _, ok := ParseHeader(pkt)
+	if !ok {
+		return false
+	}
+	if d.larval.hold(spi, pkt, src) {
+		return true
+	}
+	if d.cfg.OnUnknownSPI != nil {
+		d.cfg.OnUnknownSPI(spi, src)
+	}
+	return false
 }
 
 // --- trap hold queues -------------------------------------------------------

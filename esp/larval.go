@@ -1,16 +1,17 @@
-package daemon
+package esp
 
 import (
-	"encoding/binary"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/esp/conn"
 )
 
-// larvalHold sits in front of the dataplane's inbound path and keeps, for
-// a moment, ESP packets for an SPI we allocated for a negotiation still in
-// flight: reserved in the SAD, not installed yet.
+// larvalHold keeps, for a moment, ESP packets that found no inbound SA
+// but whose SPI we allocated for a negotiation still in flight: reserved
+// in the SAD, not installed yet. The dataplane's "no SA" path asks it
+// (writeBatch); packets with an SA never reach it.
 //
 // A peer answering IKE_AUTH (or a CREATE_CHILD_SA that is not a rekey)
 // installs the new CHILD SA while it sends its response and may use it at
@@ -19,22 +20,23 @@ import (
 // IKE_AUTH response by ~0.2 ms. Both arrive in order, but IKE processes the
 // response on its own goroutine (authentication, key derivation, install)
 // while the dataplane handles the ESP packet immediately, so without the
-// hold that packet finds no SA and is lost. Held packets continue into the
-// dataplane, in arrival order, as soon as their SA is installed; if it
-// never is (the negotiation failed), they go there at the deadline anyway
-// and are counted as "no SA" drops, as they would have been.
+// hold that packet finds no SA and is lost. Held packets go through the
+// dataplane again (HandleESP), in arrival order, as soon as their SA is
+// installed; if it never is (the negotiation failed), they are dropped at
+// the deadline and counted as "no SA", as they would have been at once.
 //
 // Only reserved SPIs are held, so a flood of random SPIs costs one locked
-// map lookup per packet and no memory; packets whose SA is installed pass
-// through without a lock, a copy or an allocation.
+// map lookup per packet and no memory.
 type larvalHold struct {
 	next      conn.ESPHandler
 	installed func(spi uint32) bool // lock-free: an inbound SA has this SPI
 	reserved  func(spi uint32) bool // allocated and not yet installed or released
 	wait      time.Duration         // longest a packet is held
 	poll      time.Duration         // how often held SPIs are checked
-	// released, if set, learns of every queue passed on: n packets of spi,
-	// installed false when the deadline passed first.
+	// expired counts the packets of a queue whose deadline passed.
+	expired func(n int)
+	// released, if set, learns of every queue passed on or dropped: n
+	// packets of spi, installed false when the deadline passed first.
 	released func(spi uint32, n int, installed bool)
 
 	mu     sync.Mutex
@@ -70,31 +72,10 @@ func newLarvalHold(next conn.ESPHandler, installed, reserved func(uint32) bool) 
 	}
 }
 
-// HandleESP is a conn.ESPHandler: it passes the batch on, minus the
-// packets it holds.
-func (h *larvalHold) HandleESP(batch []conn.ESPPacket) {
-	start := 0
-	for i := range batch {
-		b := batch[i].Bytes()
-		if len(b) < 4 {
-			continue // the dataplane drops it as malformed
-		}
-		spi := binary.BigEndian.Uint32(b)
-		if h.installed(spi) || !h.hold(spi, &batch[i]) {
-			continue
-		}
-		if i > start {
-			h.next(batch[start:i])
-		}
-		start = i + 1
-	}
-	if start < len(batch) {
-		h.next(batch[start:])
-	}
-}
-
-// hold keeps a copy of p if its SPI is reserved and the limits allow.
-func (h *larvalHold) hold(spi uint32, p *conn.ESPPacket) bool {
+// hold keeps a copy of an ESP packet (from src) whose SPI has no inbound
+// SA, if the SPI is reserved and the limits allow; false means the caller
+// drops it.
+func (h *larvalHold) hold(spi uint32, pkt []byte, src netip.AddrPort) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || !h.reserved(spi) {
@@ -111,16 +92,16 @@ func (h *larvalHold) hold(spi uint32, p *conn.ESPPacket) bool {
 	if len(q.pkts) >= maxLarvalPackets {
 		return false
 	}
-	b := append([]byte(nil), p.Bytes()...)
-	q.pkts = append(q.pkts, conn.ESPPacket{Buf: b, Len: len(b), Src: p.Src, UDP: p.UDP})
+	b := append([]byte(nil), pkt...)
+	q.pkts = append(q.pkts, conn.ESPPacket{Buf: b, Len: len(b), Src: src})
 	if h.timer == nil {
 		h.timer = time.AfterFunc(h.poll, h.check)
 	}
 	return true
 }
 
-// check passes on the packets of every SPI now installed or past its
-// deadline, and polls again while anything is still held.
+// check passes on the packets of every SPI now installed and drops those
+// past their deadline, and polls again while anything is still held.
 func (h *larvalHold) check() {
 	now := time.Now()
 	type done struct {
@@ -147,15 +128,19 @@ func (h *larvalHold) check() {
 	h.mu.Unlock()
 	// Outside the lock: the dataplane may block for back-pressure.
 	for _, r := range ready {
-		h.next(r.pkts)
+		if r.installed {
+			h.next(r.pkts)
+		} else if h.expired != nil {
+			h.expired(len(r.pkts))
+		}
 		if h.released != nil {
 			h.released(r.spi, len(r.pkts), r.installed)
 		}
 	}
 }
 
-// close drops whatever is held and stops polling; later packets pass
-// straight through.
+// close drops whatever is held and stops polling; later packets are not
+// held.
 func (h *larvalHold) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
