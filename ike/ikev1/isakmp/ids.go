@@ -138,13 +138,17 @@ func (x ID) TS() (spd.TS, error) {
 // encoder and only make sense with certificates; PSK conns use addresses,
 // FQDNs, user FQDNs and key IDs.
 func IDFromIdentity(id config.Identity) (ID, error) {
-	switch id.Type {
+	switch a := id.Addr.Unmap(); id.Type {
 	case config.IDIPv4:
-		a := id.Addr.Unmap().As4()
-		return ID{Type: IDIPv4Addr, Data: a[:]}, nil
+		if !a.Is4() {
+			return ID{}, newErr(INVALID_ID_INFORMATION, -1, "IPv4 identity without an IPv4 address")
+		}
+		return ID{Type: IDIPv4Addr, Data: a.AsSlice()}, nil
 	case config.IDIPv6:
-		a := id.Addr.As16()
-		return ID{Type: IDIPv6Addr, Data: a[:]}, nil
+		if !id.Addr.Is6() {
+			return ID{}, newErr(INVALID_ID_INFORMATION, -1, "IPv6 identity without an IPv6 address")
+		}
+		return ID{Type: IDIPv6Addr, Data: id.Addr.AsSlice()}, nil
 	case config.IDFQDN:
 		return ID{Type: IDFQDN, Data: []byte(id.Value)}, nil
 	case config.IDRFC822:

@@ -120,6 +120,11 @@ func TestIdentityRoundTrip(t *testing.T) {
 	if got, err := cisco.Identity(); err != nil || got.Addr != netip.MustParseAddr("192.168.3.101") {
 		t.Errorf("Cisco's ID: %v %v", got, err)
 	}
+	for _, bad := range []config.Identity{{Type: config.IDIPv4}, {Type: config.IDIPv6}, {Type: config.IDIPv4, Addr: netip.MustParseAddr("::1")}} {
+		if _, err := IDFromIdentity(bad); !errors.Is(err, ErrInvalidIDInformation) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
 	dn, _ := config.ParseIdentity("C=CH, O=Example, CN=gw")
 	if _, err := IDFromIdentity(dn); !errors.Is(err, ErrInvalidIDInformation) {
 		t.Errorf("DN: %v", err)
