@@ -27,11 +27,17 @@ import (
 // after the message verified (its HASH matched, or for main mode 5/6
 // HASH_I/HASH_R). A forged or corrupt message, or a retransmission of a
 // message already processed, must not move it; retransmissions are
-// recognised before decryption (same bytes as the last message received)
-// and answered from the cached reply, never decrypted again. Sent
-// messages move the chain when they are built (Encrypt returns the block,
-// Update takes it); retransmitting them resends the cached bytes and
-// changes nothing.
+// recognised before decryption (strongSwan compares a hash of the packet
+// bytes with the last ones received) and answered from the cache, never
+// decrypted again: a repeated request gets the cached response, and a
+// repeated quick mode 2 or aggressive mode 2 tells the initiator that its
+// final message (quick mode 3, aggressive mode 3) was lost, so it resends
+// that. Sent messages move the chain when they are built (Encrypt returns
+// the block, Update takes it); retransmitting them resends the cached
+// bytes and changes nothing. The IV that starts each later exchange is
+// derived from the phase 1 IV as it stands at the end of phase 1 (the
+// last block of main mode 6, as Libreswan keeps it in st_ph1_iv), which
+// only phase 1 messages (Message ID 0) move.
 //
 // strongSwan does not move the chain of informational exchanges (each
 // message is the only one with its M-ID); calling Update for them is

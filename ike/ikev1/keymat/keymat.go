@@ -143,11 +143,12 @@ func (k *Keys) Zero() {
 	*k = Keys{}
 }
 
-// String never prints key bytes.
-func (k *Keys) String() string { return "keymat.Keys{redacted}" }
+// String never prints key bytes (a value receiver, so that printing a
+// Keys value is covered as well as a pointer).
+func (k Keys) String() string { return "keymat.Keys{redacted}" }
 
 // GoString never prints key bytes, even with %#v.
-func (k *Keys) GoString() string { return k.String() }
+func (k Keys) GoString() string { return k.String() }
 
 // SKEYIDPSK computes SKEYID for pre-shared key authentication (RFC 2409
 // §5): prf(pre-shared-key, Ni_b | Nr_b), with the nonce payload bodies.

@@ -397,8 +397,10 @@ func TestKeysRedactedAndZeroed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
-		if p := fmt.Sprintf(f, k); strings.Contains(p, hex.EncodeToString(k.Ka[:4])) || !strings.Contains(p, "redacted") {
-			t.Errorf("%s prints %q", f, p)
+		for _, v := range []any{k, *k} {
+			if p := fmt.Sprintf(f, v); strings.Contains(p, hex.EncodeToString(k.Ka[:4])) || !strings.Contains(p, "redacted") {
+				t.Errorf("%s prints %q", f, p)
+			}
 		}
 	}
 	all := k.all
