@@ -69,8 +69,9 @@ func writePcap(t *testing.T, path string, xs ...*exchange) {
 	}
 }
 
-// tshark runs tshark on a pcap of the exchanges; with keys, wireshark gets
-// each ISAKMP SA's initiator cookie and Ka in its ikev1_decryption_table.
+// tshark runs tshark on a pcap of the exchanges, with an empty
+// configuration; with keys, wireshark gets each ISAKMP SA's initiator
+// cookie and Ka in its IKEv1 decryption table.
 func tshark(t *testing.T, keys bool, xs []*exchange, args ...string) string {
 	t.Helper()
 	bin, err := exec.LookPath("tshark")
@@ -84,16 +85,17 @@ func tshark(t *testing.T, keys bool, xs []*exchange, args ...string) string {
 	if err := os.MkdirAll(filepath.Join(conf, "wireshark"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	opts := []string{"-n", "-r", pcap}
 	if keys {
-		var sb strings.Builder
+		// The decryption table is a UAT, not a preference: one record
+		// per ISAKMP SA, "initiator cookie,Ka" in bare hex (quoted
+		// fields would be read as text). strongSwan's save-keys plugin
+		// writes the same records to the UAT file ikev1_decryption_table.
 		for _, x := range xs {
-			fmt.Fprintf(&sb, "%016x,%s\n", x.ckyI, hex.EncodeToString(x.keysI.Ka))
-		}
-		if err := os.WriteFile(filepath.Join(conf, "wireshark", "ikev1_decryption_table"), []byte(sb.String()), 0o600); err != nil {
-			t.Fatal(err)
+			opts = append(opts, "-o", fmt.Sprintf("uat:ikev1_decryption_table:%016x,%s", x.ckyI, hex.EncodeToString(x.keysI.Ka)))
 		}
 	}
-	cmd := exec.Command(bin, append([]string{"-n", "-r", pcap}, args...)...)
+	cmd := exec.Command(bin, append(opts, args...)...)
 	cmd.Env = append(os.Environ(), "XDG_CONFIG_HOME="+conf, "HOME="+dir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
