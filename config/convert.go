@@ -483,7 +483,7 @@ func (cb *connBuilder) validate() {
 		}
 		cb.warnf(kv, "margintime (%v) is not below ikelifetime (%v); lower margintime", c.Margin, c.IKELifetime)
 	}
-	if c.DPDAction != ActionNone && c.Version == IKEv1 && c.DPDTimeout < c.DPDDelay {
+	if c.DPDAction != ActionNone && c.DPDTimeout < c.DPDDelay {
 		kv, ok := cb.get("dpdtimeout")
 		if !ok {
 			kv = hdr

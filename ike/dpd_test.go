@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -160,4 +161,35 @@ func TestCloseAction(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestDPDTimeoutBoundsDetection: with dpdtimeout set, a dead peer is
+// declared dead dpdtimeout after the last message received from it, not
+// after the whole retransmission schedule (5 tries: ~165 s), and the
+// reason says so; dpdaction=restart then negotiates again.
+func TestDPDTimeoutBoundsDetection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPair("net", "dpdaction=restart\ndpddelay=3s\ndpdtimeout=15s", "")
+		a, _, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		if s := status(a, "net"); s.State != StateEstablished {
+			t.Fatalf("setup: %s %q", s.State, s.Reason)
+		}
+		net.setDrop(func(packet) bool { return true })
+		clk.advance(15*time.Second-time.Millisecond, synctest.Wait)
+		if s := status(a, "net"); s.State != StateEstablished {
+			t.Fatalf("declared dead before dpdtimeout: %s %q", s.State, s.Reason)
+		}
+		rec := record(a)
+		clk.advance(2*time.Millisecond, synctest.Wait)
+		got := rec.take()
+		if !inOrder(got, "Failure(down,peer-dead)", "IKEDown(peer-dead)") {
+			t.Fatalf("at dpdtimeout: events %v, want the peer declared dead", got)
+		}
+		if s := status(a, "net"); s.State != StateConnecting || !strings.Contains(s.Reason, "dpdtimeout") {
+			t.Errorf("after dpdtimeout with dpdaction=restart: %s %q, want connecting with the dpdtimeout reason", s.State, s.Reason)
+		}
+		net.setDrop(nil)
+	})
 }

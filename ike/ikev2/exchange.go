@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
@@ -159,13 +160,40 @@ func (sa *ikeSA) sendRequest(t task) error {
 
 func (sa *ikeSA) armRetransmit(o *outstanding) {
 	gen := o.gen
-	o.timer = sa.after(shared.RetransmitDelay(sa.e.rt, o.tries), func() { sa.retransmit(gen) })
+	d := shared.RetransmitDelay(sa.e.rt, o.tries)
+	if deadline, ok := sa.livenessDeadline(); ok {
+		// Look again at the deadline, whatever the schedule says.
+		d = min(d, max(deadline.Sub(sa.e.clock.Now()), 0))
+	}
+	o.timer = sa.after(d, func() { sa.retransmit(gen) })
+}
+
+// livenessDeadline is when an established SA whose conn runs DPD gives up
+// on a peer that answers nothing: dpdtimeout after the last message we
+// received from it. strongSwan 5.9 ignores dpdtimeout for IKEv2 and waits
+// for the whole retransmission schedule (~165 s by default); Libreswan
+// bounds the wait by it, as users of templates setting dpdtimeout=30s
+// expect, and so do we.
+func (sa *ikeSA) livenessDeadline() (time.Time, bool) {
+	c := sa.conn
+	if sa.state != saEstablished || c.DPDAction == config.ActionNone || c.DPDDelay <= 0 || c.DPDTimeout <= 0 {
+		return time.Time{}, false
+	}
+	return sa.lastRecv.Add(c.DPDTimeout), true
 }
 
 func (sa *ikeSA) retransmit(gen uint64) {
 	o := sa.pending
 	if o == nil || o.gen != gen || sa.state == saDead {
 		return // stale: the exchange finished
+	}
+	if deadline, ok := sa.livenessDeadline(); ok && !sa.e.clock.Now().Before(deadline) {
+		sa.pending = nil
+		reason := fmt.Sprintf("no answer from %s for %s (dpdtimeout) to our %s request", sa.remote, sa.conn.DPDTimeout, o.t.exchange())
+		sa.log.Info("giving up: dpdtimeout reached", "exchange", o.t.exchange(), "tries", o.tries)
+		o.t.fail(sa, shared.CauseTimeout, reason)
+		sa.peerDead(reason)
+		return
 	}
 	if o.tries >= sa.e.rt.Tries {
 		sa.pending = nil
