@@ -161,3 +161,48 @@ func TestIpsecgwRebootInitialContact(t *testing.T) {
 	}
 	pingBothWays(ctx, t, l, 2)
 }
+
+// TestDPDTimeoutBoundsDeadPeer: with the default retransmission schedule
+// (5 tries, ~165 s) but dpddelay=3s and dpdtimeout=15s, as the cloud VPN
+// templates set them, ipsecgw gives up on a SIGKILLed strongSwan because
+// dpdtimeout passed since the last message it received, not because the
+// schedule ran out: the reason names dpdtimeout and the conn is down long
+// before the schedule would have ended. The detection time is logged.
+func TestDPDTimeoutBoundsDeadPeer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("DPD waits for timeouts")
+	}
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c1, c2 := siteConns(l, "aes128-sha256-modp2048", "aes128gcm16")
+	charon, err := l.GW2.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(c2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := c1.IPsecConf() + "  dpddelay=3s\n  dpdtimeout=15s\n  dpdaction=clear\n"
+	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: conf, Secrets: c1.IPsecSecrets()})
+	if out, err := gw.cli(ctx, "up", "s2s"); err != nil {
+		t.Fatalf("ipsecgw up: %v\n%s", err, out)
+	}
+	if _, err := gw.waitState(ctx, "s2s", control.StateEstablished); err != nil {
+		t.Fatal(err)
+	}
+	pingBothWays(ctx, t, l, 2)
+	if err := charon.Proc.Stop(syscall.SIGKILL, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	st, err := gw.waitState(ctx, "s2s", control.StateDown)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("dead peer declared after %v (dpdtimeout 15s after the last message received): %q",
+		time.Since(killed).Round(100*time.Millisecond), st.LastError)
+	if !strings.Contains(st.LastError, "dpdtimeout") {
+		t.Errorf("reason %q does not name dpdtimeout: the retransmission schedule, not dpdtimeout, ended the wait", st.LastError)
+	}
+	if len(st.Children) != 0 || st.IKE != nil {
+		t.Errorf("SAs left after the peer was declared dead: %+v", st)
+	}
+}
