@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -317,6 +318,7 @@ type testOpts struct {
 	tries           int
 	encapA, encapB  Encapsulation
 	fragmentSize    int
+	logs            io.Writer // also receives every debug log line of both nodes
 }
 
 // wireOffer renders configured IKE proposals as an IKE_SA_INIT initiator
@@ -387,7 +389,11 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 	t.Helper()
 	net = &fakeNet{nodes: map[netip.Addr]*Manager{}}
 	clk = newFakeClock()
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var w io.Writer = testWriter{t}
+	if o.logs != nil {
+		w = io.MultiWriter(w, o.logs)
+	}
+	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	encap := map[string]Encapsulation{"A": o.encapA, "B": o.encapB}
 	mk := func(addr netip.Addr, conf, sec string, base uint32, name string) *node {
 		cfg := loadConfig(t, conf, sec, addr)

@@ -1,7 +1,6 @@
 package ikev2
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -317,7 +316,5 @@ func spiValue(b []byte) (uint32, bool) {
 	}
 	return binary.BigEndian.Uint32(b), true
 }
-
-var _ = bytes.Equal
 
 func spiHex(spi uint32) string { return fmt.Sprintf("%08x", spi) }

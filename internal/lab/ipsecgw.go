@@ -54,6 +54,7 @@ type IPsecGW struct {
 	ConfPath string
 	Socket   string
 	Proc     *Process
+	psks     [][]byte // of ipsec.secrets, for Lab.SecretLeaks
 }
 
 // StartIPsecGW writes the configuration into a fresh directory and starts
@@ -120,12 +121,19 @@ func (g *IPsecGW) Restart(ctx context.Context) (*IPsecGW, error) {
 // control socket answers.
 func (g *IPsecGW) launch(ctx context.Context) error {
 	n := g.Node
-	var err error
+	secrets, err := os.ReadFile(filepath.Join(g.Dir, "ipsec.secrets"))
+	if err != nil {
+		return err
+	}
+	g.psks = secretsOf(string(secrets))
 	g.Proc, err = n.Start("ipsecgw", g.Bin, "run", "--config", g.ConfPath, "--secrets", filepath.Join(g.Dir, "ipsec.secrets"),
 		"--settings", filepath.Join(g.Dir, "ipsecgw.yaml"), "--socket", g.Socket)
 	if err != nil {
 		return err
 	}
+	n.Lab.mu.Lock()
+	n.Lab.daemons = append(n.Lab.daemons, g)
+	n.Lab.mu.Unlock()
 	for {
 		// The daemon listens once it is ready for control commands. A
 		// plain connect (rather than package daemon's client) keeps the

@@ -86,6 +86,7 @@ type Lab struct {
 	procs   []*Process
 	charons []*Charon
 	nodes   []*Node
+	daemons []*IPsecGW // every ipsecgw launched, for SecretLeaks
 }
 
 // nsPrefix is Prefix except in this package's own tests that create
@@ -172,6 +173,9 @@ func New(t testing.TB, opts Options) *Lab {
 		t.Fatalf("lab: %v", err)
 	}
 	t.Cleanup(func() {
+		for _, leak := range l.SecretLeaks() {
+			t.Errorf("secret in a log: %s", leak)
+		}
 		if t.Failed() {
 			l.dumpLogs(t)
 		}

@@ -104,8 +104,18 @@ func TestCAVSIKEv2KDF(t *testing.T) {
 			if s := fmt.Sprintf("%v %+v %#v", keys, keys, ck); bytes.Contains([]byte(s), []byte(fmt.Sprintf("%x", keys.SKd[:4]))) {
 				t.Fatal("key bytes printed")
 			}
+			// Zero wipes the backing arrays the slices handed out share.
+			held := [][]byte{keys.SKd, keys.SKai, keys.SKei, keys.SKpr, ck.EncrI, ck.IntegR}
 			keys.Zero()
 			ck.Zero()
+			for _, k := range held {
+				if !bytes.Equal(k, make([]byte, len(k))) {
+					t.Fatal("Zero left key bytes behind")
+				}
+			}
+			if keys.SKd != nil || ck.EncrI != nil {
+				t.Fatal("Zero left the slices in place")
+			}
 		})
 	}
 }
