@@ -59,7 +59,9 @@ func TestControlRefusesUnprivileged(t *testing.T) {
 	_, path := startServer(t, fb)
 	// Let other users reach the socket file itself: only its own mode
 	// decides, as in /run/ipsecgw.
-	for d := filepath.Dir(path); d != os.TempDir(); d = filepath.Dir(d) {
+	// startServer puts the socket at <temporary dir>/run/ipsecgw.sock.
+	run := filepath.Dir(path)
+	for _, d := range []string{run, filepath.Dir(run)} {
 		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -70,7 +72,7 @@ func TestControlRefusesUnprivileged(t *testing.T) {
 	bin := filepath.Join(filepath.Dir(path), "control.test")
 	copyExecutable(t, bin)
 
-	run := func(ids ...string) string {
+	client := func(ids ...string) string {
 		args := append(ids, "--clear-groups", bin, "-test.run=^$")
 		cmd := exec.Command(setpriv, args...)
 		cmd.Env = append(os.Environ(), permClientEnv+"="+path)
@@ -80,13 +82,13 @@ func TestControlRefusesUnprivileged(t *testing.T) {
 		}
 		return strings.TrimSpace(string(out))
 	}
-	if out := run("--reuid=65534", "--regid=65534"); !strings.HasPrefix(out, "refused:") || !strings.Contains(out, "permission denied") {
+	if out := client("--reuid=65534", "--regid=65534"); !strings.HasPrefix(out, "refused:") || !strings.Contains(out, "permission denied") {
 		t.Errorf("nobody: %q, want refused with permission denied", out)
 	}
-	if out := run("--reuid=65534", "--regid=0"); !strings.HasPrefix(out, "allowed:") {
+	if out := client("--reuid=65534", "--regid=0"); !strings.HasPrefix(out, "allowed:") {
 		t.Errorf("a user in the socket's group: %q, want allowed", out)
 	}
-	if out := run("--reuid=0", "--regid=0"); !strings.HasPrefix(out, "allowed: 1 conns") {
+	if out := client("--reuid=0", "--regid=0"); !strings.HasPrefix(out, "allowed: 1 conns") {
 		t.Errorf("root: %q, want allowed", out)
 	}
 }
