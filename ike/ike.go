@@ -25,11 +25,15 @@
 //
 // Engines report each change as it happens (shared.Event: Initiating,
 // IKEUp, IKEUpdated, IKERekeyed, IKEDown, ChildUp, ChildRekeyed,
-// ChildDown, Failure); the Manager folds them into the conn status and
+// ChildDown, Failure, and ExchangeDone for each request of ours that was
+// answered or given up, with its round trip); the Manager folds them into the conn status and
 // adds StateChanged when a conn's state or failure text changed. Every
 // subscriber (Manager.Subscribe) gets every event in order, without the
 // Manager ever waiting for it: the daemon's state log, metrics, sd_notify
 // and updown scripts read them. Status() answers from the folded state.
+//
+// Probe (probe.go) proves the IKE SA loops alive for the daemon's
+// watchdog; ExportKeys (keys.go) hands out IKE SA keys for debugging.
 //
 // # Policies
 //

@@ -240,7 +240,17 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 // info describes the CHILD SA for events.
 func (c *child) info() shared.ChildInfo {
 	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, Protocol: "esp", Algorithms: c.alg.String(),
-		LocalTS: c.local, RemoteTS: c.remote, Encap: c.encap, Established: c.established}
+		LocalTS: c.local, RemoteTS: c.remote, Encap: c.encap, Established: c.established,
+		RekeyAt: c.pendingRekey(), ExpireAt: c.expireAt}
+}
+
+// pendingRekey is when the CHILD SA will be rekeyed: zero once a successor
+// exists or is being negotiated (its rekey is done, or under way).
+func (c *child) pendingRekey() time.Time {
+	if c.rekeyed || len(c.successors) > 0 {
+		return time.Time{}
+	}
+	return c.rekeyAt
 }
 
 // upChild adds a conn's CHILD SA to this IKE SA (Up of a conn sharing the

@@ -72,6 +72,9 @@ type outstanding struct {
 	gen   uint64
 	timer shared.Timer
 	start time.Time
+	// dpd: an empty INFORMATIONAL request, the liveness check of RFC
+	// 7296 §2.4 (reported as such in ExchangeDone).
+	dpd bool
 }
 
 // enqueue adds a task and starts it when no request is outstanding.
@@ -151,7 +154,8 @@ func (sa *ikeSA) sendRequest(t task) error {
 		s.sent(sa, pkt)
 	}
 	sa.timerGen++
-	o := &outstanding{t: t, id: sa.nextID, pkt: pkt, gen: sa.timerGen, start: sa.e.clock.Now()}
+	o := &outstanding{t: t, id: sa.nextID, pkt: pkt, gen: sa.timerGen, start: sa.e.clock.Now(),
+		dpd: ex == message.INFORMATIONAL && len(payloads) == 0}
 	sa.pending = o
 	sa.send(pkt)
 	sa.armRetransmit(o)
@@ -200,6 +204,7 @@ func (sa *ikeSA) retransmit(gen uint64) {
 		reason := fmt.Sprintf("no response from %s to our %s request after %d retransmissions (%s)",
 			sa.remote, o.t.exchange(), o.tries, sa.e.clock.Now().Sub(o.start).Round(time.Second))
 		sa.log.Info("giving up", "exchange", o.t.exchange(), "tries", o.tries)
+		sa.exchangeDone(o, true)
 		if sa.initiator && sa.state < saEstablished && sa.retryKeying(reason) {
 			return
 		}
@@ -215,6 +220,18 @@ func (sa *ikeSA) retransmit(gen uint64) {
 	sa.log.Debug("retransmit", "exchange", o.t.exchange(), "msgid", o.id, "try", o.tries)
 	sa.send(o.pkt)
 	sa.armRetransmit(o)
+}
+
+// exchangeDone reports the end of our request o: answered, or given up
+// after every retransmission (timedOut). The round trip counts only when
+// the first transmission was answered.
+func (sa *ikeSA) exchangeDone(o *outstanding, timedOut bool) {
+	ev := shared.ExchangeDone{Names: sa.connNames(), IKE: sa.info(), Exchange: o.t.exchange().String(),
+		DPD: o.dpd, Retransmits: o.tries, TimedOut: timedOut}
+	if !timedOut && o.tries == 0 {
+		ev.RTT = sa.e.clock.Now().Sub(o.start)
+	}
+	sa.e.host.Emit(ev)
 }
 
 // sendResponse encodes, caches and sends our response to request id.
@@ -313,6 +330,7 @@ func (sa *ikeSA) handleResponse(local, remote netip.AddrPort, m *message.Message
 	sa.pending = nil
 	sa.nextID++
 	sa.lastRecv = sa.e.clock.Now()
+	sa.exchangeDone(o, false)
 	if sa.state == saEstablished {
 		// A response proves the peer's endpoint as well as a request does
 		// (RFC 7296 §2.23 speaks of any validated packet); replayed old

@@ -1,6 +1,7 @@
 package ikev2
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -110,6 +111,7 @@ type ikeSA struct {
 	lastInvalidSPI time.Time
 	dpdTimer       shared.Timer
 	rekeyTimer     shared.Timer
+	rekeyAt        time.Time // when rekeyTimer fires (list-sas)
 	openTimer      shared.Timer
 
 	children []*child
@@ -384,7 +386,26 @@ func (sa *ikeSA) info() shared.IKEInfo {
 		NATLocal:    sa.natLocal,
 		NATRemote:   sa.natRemote,
 		Established: sa.established,
+		RekeyAt:     sa.rekeyAt,
 	}
+}
+
+// Probe implements shared.Prober: answer runs in the loop, after the
+// events queued before it.
+func (sa *ikeSA) Probe(answer func()) bool { return sa.post(answer) }
+
+// ExportKeys implements shared.KeyExporter: deliver gets copies of the
+// SA's keys once IKE_SA_INIT has derived them.
+func (sa *ikeSA) ExportKeys(deliver func(shared.IKEKeys, bool)) bool {
+	return sa.post(func() {
+		if sa.state == saDead || sa.keys.SKei == nil {
+			deliver(shared.IKEKeys{}, false)
+			return
+		}
+		cp := bytes.Clone
+		deliver(shared.IKEKeys{Version: 2, SPIi: sa.spiI, SPIr: sa.spiR, Encr: sa.alg.Encr, Integ: sa.alg.Integ,
+			SKei: cp(sa.keys.SKei), SKer: cp(sa.keys.SKer), SKai: cp(sa.keys.SKai), SKar: cp(sa.keys.SKar)}, true)
+	})
 }
 
 // publish reports a change of what is known of the SA (endpoints, SPIs,

@@ -286,6 +286,9 @@ func (sa *ikeSA) establish(rekeyed bool) {
 	sa.armIKERekey()
 	if !rekeyed {
 		sa.e.host.Emit(shared.IKEUp{Names: sa.connNames(), IKE: sa.info()})
+	} else {
+		// IKERekeyed described this SA before its rekey timer was armed.
+		sa.publish()
 	}
 }
 

@@ -208,6 +208,7 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 	newInfo.Initiator = nsa.initiator
 	newInfo.SPIi, newInfo.SPIr = r.spis()
 	newInfo.Algorithms, newInfo.Established = sel.String(), sa.e.clock.Now()
+	newInfo.RekeyAt = time.Time{} // the new SA arms its own timer (published then)
 	sa.e.host.Emit(shared.IKERekeyed{Names: connNames(old.conn.Name, conns), Old: sa.info(), New: newInfo})
 	nsa.post(func() {
 		r.setPeerSPI(nsa)

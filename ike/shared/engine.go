@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/transform"
 )
 
 // SA is the Manager's handle on one IKE SA of an engine. Each IKE SA runs
@@ -103,4 +104,34 @@ type Host interface {
 	// Hold installs the conn's trap policy for dpdaction=hold or
 	// closeaction=hold (what names which).
 	Hold(c config.Conn, what string)
+}
+
+// Prober is implemented by the SAs of engines whose event loops can prove
+// they are alive (the daemon's watchdog, sd_notify WATCHDOG=1): Probe
+// posts answer to the SA's loop, to run there in turn with its other
+// events. It may wait while the loop's queue is full; it reports false
+// when the SA is gone (which is not a stuck loop). An optional interface,
+// so that an engine without it simply is not probed.
+type Prober interface {
+	Probe(answer func()) bool
+}
+
+// IKEKeys are the keys of one IKE SA as Wireshark's IKEv2 decryption
+// table wants them (debugging only: ipsecgw export-keys).
+type IKEKeys struct {
+	Version    int
+	SPIi, SPIr uint64
+	// Encr and Integ are the negotiated transforms (Integ is IntegNone
+	// with an AEAD cipher).
+	Encr, Integ            transform.Transform
+	SKei, SKer, SKai, SKar []byte
+}
+
+// KeyExporter is implemented by the SAs of engines that can hand out
+// their keys for debugging: ExportKeys runs deliver in the SA's loop with
+// copies of its current keys, or with ok false before IKE_SA_INIT has
+// derived them. It reports false (and deliver never runs) when the SA is
+// gone.
+type KeyExporter interface {
+	ExportKeys(deliver func(k IKEKeys, ok bool)) bool
 }

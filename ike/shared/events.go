@@ -1,6 +1,9 @@
 package shared
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Event is something that happened to an IKE SA, a CHILD SA or a conn. An
 // engine reports events to its Host as they happen, from the IKE SA's
@@ -92,6 +95,26 @@ type Failure struct {
 	Text  string
 }
 
+// ExchangeDone: a request of ours got its response, or was given up after
+// every retransmission (TimedOut). It feeds the exchange round-trip
+// histogram and the DPD timeout counter of the metrics; it changes no
+// state. RTT is from the first transmission to the response, and only
+// set when no retransmission was needed (Karn's rule: with one, the
+// response may answer either copy).
+type ExchangeDone struct {
+	Names []string
+	IKE   IKEInfo
+	// Exchange is the exchange type's name ("IKE_SA_INIT", "IKE_AUTH",
+	// "CREATE_CHILD_SA", "INFORMATIONAL"; IKEv1: "MAIN_MODE" ...).
+	Exchange string
+	// DPD: the request was a liveness check (RFC 7296 §2.4: an empty
+	// INFORMATIONAL request).
+	DPD         bool
+	RTT         time.Duration
+	Retransmits int
+	TimedOut    bool
+}
+
 // StateChanged is published by the Manager (engines do not send it) when
 // folding an event changed a conn's state or its failure text.
 type StateChanged struct {
@@ -111,6 +134,7 @@ func (e ChildRekeyed) Conns() []string { return []string{e.Conn} }
 func (e ChildDown) Conns() []string    { return []string{e.Conn} }
 func (e Failure) Conns() []string      { return []string{e.Conn} }
 func (e StateChanged) Conns() []string { return []string{e.Conn} }
+func (e ExchangeDone) Conns() []string { return e.Names }
 
 // Cause classifies why a negotiation failed or an SA went down, for
 // metrics and programs; the event's Text says it in words.

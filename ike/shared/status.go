@@ -34,6 +34,9 @@ type IKEInfo struct {
 	// NATRemote: the peer is behind a NAT.
 	NATLocal, NATRemote bool
 	Established         time.Time // zero until authenticated
+	// RekeyAt is when the IKE SA is due to be rekeyed or reauthenticated
+	// (zero: never, or the peer's job).
+	RekeyAt time.Time
 }
 
 // NATDetected reports whether either side is behind a NAT (or fakes one).
@@ -47,6 +50,10 @@ type ChildInfo struct {
 	LocalTS, RemoteTS []spd.TS
 	Encap             bool
 	Established       time.Time
+	// RekeyAt is when the CHILD SA is due to be rekeyed (zero: never, or
+	// a successor exists); ExpireAt when it reaches its hard lifetime
+	// (zero: none).
+	RekeyAt, ExpireAt time.Time
 }
 
 // ConnStatus describes one conn: its state, the last failure and, while
