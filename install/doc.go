@@ -17,4 +17,9 @@
 // — soft lifetime expiries (SAEvent → RunRekeys) and authenticated ESP
 // from a peer's new endpoint (PeerSource → RunPeerMoves) — without ever
 // blocking the packet path.
+//
+// Usage (usage.go) keeps each conn's traffic since the daemon started
+// across all its CHILD SAs — rekeys and reconnects included — for billing
+// and metrics. ExportKeys (keys.go) hands out the current CHILD SAs' keys
+// for debugging with Wireshark.
 package install

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/control"
@@ -56,6 +57,9 @@ type Installer struct {
 	// route shared by two conns or a rekeyed pair stays until the last one
 	// goes.
 	routes map[netip.Prefix]int
+	// usage accounts each conn's traffic across its CHILD SAs (usage.go).
+	usage map[string]*usageRecord
+	now   func() time.Time
 
 	// onInstalled, if set, is called (without the lock held) after a CHILD
 	// SA and its policies are in, with the SAs' policy ID: the daemon sends
@@ -109,7 +113,17 @@ type installedChild struct {
 	remoteTS      []spd.TS
 	encr, integ   transform.Transform
 	inSPI, outSPI uint32
+	esn           bool
+	// keys are copies of the SAs' keys for ExportKeys (the ciphers hold
+	// them in expanded form anyway); wiped when the CHILD SA goes.
+	keys childKeys
 }
+
+type childKeys struct {
+	inEncr, inInteg, outEncr, outInteg []byte
+}
+
+func (k *childKeys) wipe() { wipe(k.inEncr, k.inInteg, k.outEncr, k.outInteg) }
 
 type trap struct {
 	policyID uint32
@@ -143,6 +157,7 @@ func New(table *sad.Table, live *spd.Live, o Options) *Installer {
 		sad: table, spd: live, router: o.Router, log: log, defaultReplay: o.ReplayWindow, onInstalled: o.OnInstalled,
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
+		usage: map[string]*usageRecord{}, now: time.Now,
 		rekeys: make(chan rekeyRequest, rekeyQueueLen),
 		moves:  make(chan peerMove, moveQueueLen),
 	}
@@ -304,7 +319,9 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	ch := &installedChild{
 		conn: c.Conn, reqID: c.ReqID, policyID: policyID, in: inSA, out: outSA,
 		localTS: slices.Clone(c.LocalTS), remoteTS: slices.Clone(c.RemoteTS),
-		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI,
+		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI, esn: c.ESN,
+		keys: childKeys{inEncr: slices.Clone(c.InEncrKey), inInteg: slices.Clone(c.InIntegKey),
+			outEncr: slices.Clone(c.OutEncrKey), outInteg: slices.Clone(c.OutIntegKey)},
 	}
 	for _, s := range pairs {
 		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID})
@@ -312,11 +329,13 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	ch.routes = routesOf(c.RemoteTS)
 	in.children[c.InSPI] = ch
 	if err := in.publishLocked(); err != nil {
+		ch.keys.wipe()
 		delete(in.children, c.InSPI)
 		in.sad.Remove(inSA)
 		in.sad.Remove(outSA)
 		return fmt.Errorf("conn %q: policies: %w", c.Conn, err)
 	}
+	in.trackLocked(c.Conn, inSA, outSA)
 	if err := in.addRoutesLocked(ch.routes); err != nil {
 		// The SAs and policies work for traffic the host routes here by
 		// other means; report the route problem without undoing them.
@@ -336,6 +355,8 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 		return fmt.Errorf("conn %q: no CHILD SA with inbound SPI %08x", conn, inSPI)
 	}
 	delete(in.children, inSPI)
+	ch.keys.wipe()
+	in.untrackLocked(conn, ch.in, ch.out, in.now())
 	// Policies first, unless another CHILD SA (a rekeyed one) of the same
 	// policy is still installed: then they stay and keep steering traffic
 	// into the newer SA.
@@ -490,6 +511,8 @@ func (in *Installer) RemoveAll() {
 	defer in.mu.Unlock()
 	for spi, ch := range in.children {
 		delete(in.children, spi)
+		ch.keys.wipe()
+		in.untrackLocked(ch.conn, ch.in, ch.out, in.now())
 		in.removeRoutesLocked(ch.routes)
 		if !in.sad.Remove(ch.out) {
 			ch.out.Discard()
