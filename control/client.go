@@ -94,6 +94,81 @@ func (cl *Client) Down(ctx context.Context, name string) error {
 	return err
 }
 
+// Reset asks the daemon to tear a connection down and initiate it again.
+func (cl *Client) Reset(ctx context.Context, name string) error {
+	_, err := cl.Do(ctx, Request{Cmd: CmdReset, Name: name})
+	return err
+}
+
+// Reload asks the daemon to reload its configuration files.
+func (cl *Client) Reload(ctx context.Context) (ReloadResult, error) {
+	resp, err := cl.Do(ctx, Request{Cmd: CmdReload})
+	if resp.Reload == nil {
+		return ReloadResult{}, err
+	}
+	return *resp.Reload, err
+}
+
+// ListSAs asks for the SAs with their lifetimes.
+func (cl *Client) ListSAs(ctx context.Context) ([]SAEntry, error) {
+	resp, err := cl.Do(ctx, Request{Cmd: CmdListSAs})
+	if err == nil && resp.SAs == nil {
+		resp.SAs = []SAEntry{}
+	}
+	return resp.SAs, err
+}
+
+// Stats asks for the daemon's counters.
+func (cl *Client) Stats(ctx context.Context) (Stats, error) {
+	resp, err := cl.Do(ctx, Request{Cmd: CmdStats})
+	if resp.Stats == nil {
+		return Stats{}, err
+	}
+	return *resp.Stats, err
+}
+
+// ExportKeys asks for the current SAs' keys (root only).
+func (cl *Client) ExportKeys(ctx context.Context) (KeyExport, error) {
+	resp, err := cl.Do(ctx, Request{Cmd: CmdExportKeys})
+	if resp.Keys == nil {
+		return KeyExport{}, err
+	}
+	return *resp.Keys, err
+}
+
+// Events subscribes to the daemon's events and calls f for each until f
+// returns false, ctx ends or the daemon closes the stream. The connection
+// serves nothing else afterwards: close it.
+func (cl *Client) Events(ctx context.Context, f func(Event) bool) error {
+	if _, err := cl.Do(ctx, Request{Cmd: CmdEvents}); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { cl.c.Close() })
+	defer stop()
+	for {
+		line, err := readLine(cl.rd, maxResponseLen)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("events: %w", err)
+		}
+		var resp Response
+		if err := json.Unmarshal(line, &resp); err != nil {
+			return fmt.Errorf("events: %w", err)
+		}
+		if resp.Event == nil {
+			continue
+		}
+		if !f(*resp.Event) {
+			return nil
+		}
+	}
+}
+
 // readLine reads up to and excluding '\n', failing beyond max bytes.
 func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	var out []byte

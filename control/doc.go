@@ -23,15 +23,33 @@
 //	{"cmd":"status"}
 //	{"cmd":"up","name":"CONN"}
 //	{"cmd":"down","name":"CONN"}
+//	{"cmd":"reset","name":"CONN"}
+//	{"cmd":"reload"}
+//	{"cmd":"list-sas"}
+//	{"cmd":"stats"}
+//	{"cmd":"events"}
+//	{"cmd":"export-keys"}
 //
 // Responses:
 //
 //	{"ok":true,"conns":[ConnStatus, ...],"global":GlobalStatus}   (status)
-//	{"ok":true}                               (up, down)
+//	{"ok":true}                               (up, down, reset)
+//	{"ok":true,"reload":ReloadResult}         (reload)
+//	{"ok":true,"sas":[SAEntry, ...]}          (list-sas; key left out when none)
+//	{"ok":true,"stats":Stats}                 (stats)
+//	{"ok":true,"keys":KeyExport}              (export-keys)
 //	{"ok":false,"error":"no connection named \"x\""}
 //
 // up returns as soon as the exchange has been started (poll status to see
-// it reach established); down returns once the SAs have been deleted.
+// it reach established); down returns once the SAs have been deleted;
+// reset does down, then up (CloudStack's ResetVpnConnection). reload
+// applies ipsec.conf and ipsec.secrets as SIGHUP does and answers with
+// what changed, or with an error when the files have errors (the running
+// configuration stays). events answers {"ok":true}, then streams one
+// {"ok":true,"event":Event} line per IKE event until the client closes
+// the connection or sends anything. export-keys is answered only for a
+// client running as root (SO_PEERCRED); the daemon logs a warning each
+// time.
 //
 // A ConnStatus (every key always present):
 //
@@ -65,7 +83,14 @@
 //	    "bytes_in": 8400, "packets_in": 100,
 //	    "bytes_out": 8400, "packets_out": 100,
 //	    "uptime_seconds": 42
-//	  }]
+//	  }],
+//	  "usage": {                       // since the daemon started, over
+//	    "bytes_in": 1250400,           // every CHILD SA of the conn:
+//	    "packets_in": 14886,           // rekeys and reconnects do not
+//	    "bytes_out": 1250400,          // reset it
+//	    "packets_out": 14886,
+//	    "last_inbound_seconds": 1      // -1: nothing ever came
+//	  }
 //	}
 //
 // The GlobalStatus (every key always present; counters since start):

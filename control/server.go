@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,7 +134,16 @@ func (s *Server) handle(c net.Conn) {
 			_ = enc.Encode(resp)
 			return
 		}
-		resp = s.dispatch(req)
+		switch req.Cmd {
+		case CmdEvents:
+			// The connection is the stream's from here on.
+			s.stream(c, enc)
+			return
+		case CmdExportKeys:
+			resp = s.exportKeys(c)
+		default:
+			resp = s.dispatch(req)
+		}
 		if err := enc.Encode(resp); err != nil {
 			return
 		}
@@ -152,24 +162,106 @@ func (s *Server) dispatch(req Request) Response {
 		}
 		g := s.backend.Global()
 		return Response{OK: true, Conns: conns, Global: &g}
-	case CmdUp, CmdDown:
+	case CmdUp, CmdDown, CmdReset:
 		if req.Name == "" {
 			return Response{Error: req.Cmd + ": missing connection name"}
 		}
 		var err error
-		if req.Cmd == CmdUp {
+		switch req.Cmd {
+		case CmdUp:
 			err = s.backend.Up(req.Name)
-		} else {
+		case CmdDown:
 			err = s.backend.Down(req.Name)
+		default:
+			err = s.backend.Reset(req.Name)
 		}
 		s.log.Info("control request", "cmd", req.Cmd, "conn", req.Name, "err", errString(err))
 		if err != nil {
 			return Response{Error: err.Error()}
 		}
 		return Response{OK: true}
+	case CmdReload:
+		r, err := s.backend.Reload()
+		s.log.Info("control request", "cmd", req.Cmd, "changes", len(r.Changes), "err", errString(err))
+		if err != nil {
+			return Response{Error: err.Error()}
+		}
+		if r.Changes == nil {
+			r.Changes = []ConnChange{}
+		}
+		if r.Warnings == nil {
+			r.Warnings = []string{}
+		}
+		return Response{OK: true, Reload: &r}
+	case CmdListSAs:
+		return Response{OK: true, SAs: s.backend.ListSAs()}
+	case CmdStats:
+		st := s.backend.Stats()
+		if st.Conns == nil {
+			st.Conns = []ConnStats{}
+		}
+		return Response{OK: true, Stats: &st}
 	default:
-		return Response{Error: fmt.Sprintf("unknown command %q (status, up, down)", req.Cmd)}
+		return Response{Error: fmt.Sprintf("unknown command %q (status, up, down, reset, reload, list-sas, stats, events, export-keys)", req.Cmd)}
 	}
+}
+
+// stream answers an events request: {"ok":true}, then one line per event
+// until the client closes the connection (anything it sends or its EOF
+// ends the stream), the event source ends, or the server closes.
+func (s *Server) stream(c net.Conn, enc *json.Encoder) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := s.backend.Events(ctx)
+	if err := enc.Encode(Response{OK: true}); err != nil {
+		return
+	}
+	go func() {
+		// Reading is only to notice the client leaving; Close of the
+		// server closes c, which ends this read too.
+		var b [1]byte
+		_, _ = c.Read(b[:])
+		cancel()
+	}()
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if err := enc.Encode(Response{OK: true, Event: &ev}); err != nil {
+				return
+			}
+		case <-ctx.Done():
+			// Drain so that the backend's sender is never left blocked.
+			for range events {
+			}
+			return
+		}
+	}
+}
+
+// exportKeys answers export-keys for a client running as root only: the
+// keys decrypt every tunnel.
+func (s *Server) exportKeys(c net.Conn) Response {
+	uid, pid, err := peerCredOf(c)
+	if err != nil {
+		return Response{Error: "export-keys: cannot tell who is asking: " + err.Error()}
+	}
+	if uid != 0 {
+		s.log.Warn("export-keys refused: the client is not root", "uid", uid, "pid", pid)
+		return Response{Error: fmt.Sprintf("export-keys: only root may export keys (you are uid %d)", uid)}
+	}
+	k, err := s.backend.ExportKeys()
+	if err != nil {
+		return Response{Error: "export-keys: " + err.Error()}
+	}
+	s.log.Warn("SA keys exported to a client: anyone with them can decrypt the tunnels' traffic",
+		"uid", uid, "pid", pid, "child_sas", k.ChildSAs, "ike_sas", k.IKESAs)
+	if k.Unsupported == nil {
+		k.Unsupported = []string{}
+	}
+	return Response{OK: true, Keys: &k}
 }
 
 func errString(err error) string {

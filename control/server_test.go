@@ -22,6 +22,13 @@ type fakeBackend struct {
 	conns  []ConnStatus
 	global GlobalStatus
 	calls  []string
+	// reload is what Reload answers, reloadErr its error.
+	reload    ReloadResult
+	reloadErr error
+	// events are sent to every Events subscriber, then the stream stays
+	// open until its context ends.
+	events []Event
+	keys   KeyExport
 }
 
 func (f *fakeBackend) Global() GlobalStatus { return f.global }
@@ -45,8 +52,32 @@ func (f *fakeBackend) change(name, cmd, state string) error {
 	return fmt.Errorf("no connection named %q", name)
 }
 
-func (f *fakeBackend) Up(name string) error   { return f.change(name, "up", StateConnecting) }
-func (f *fakeBackend) Down(name string) error { return f.change(name, "down", StateDown) }
+func (f *fakeBackend) Up(name string) error    { return f.change(name, "up", StateConnecting) }
+func (f *fakeBackend) Down(name string) error  { return f.change(name, "down", StateDown) }
+func (f *fakeBackend) Reset(name string) error { return f.change(name, "reset", StateConnecting) }
+
+func (f *fakeBackend) Reload() (ReloadResult, error) { return f.reload, f.reloadErr }
+func (f *fakeBackend) ListSAs() []SAEntry            { return nil }
+func (f *fakeBackend) Stats() Stats                  { return Stats{IKE: f.global} }
+func (f *fakeBackend) ExportKeys() (KeyExport, error) {
+	return f.keys, nil
+}
+
+func (f *fakeBackend) Events(ctx context.Context) <-chan Event {
+	ch := make(chan Event)
+	go func() {
+		defer close(ch)
+		for _, e := range f.events {
+			select {
+			case ch <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+		<-ctx.Done()
+	}()
+	return ch
+}
 
 func startServer(t *testing.T, b Backend) (*Server, string) {
 	t.Helper()
@@ -140,7 +171,7 @@ func TestControlRejectsBadRequests(t *testing.T) {
 		req  Request
 		want string
 	}{
-		{Request{Cmd: "reload"}, `unknown command "reload"`},
+		{Request{Cmd: "rekey"}, `unknown command "rekey"`},
 		{Request{Cmd: CmdUp}, "missing connection name"},
 		{Request{Cmd: CmdDown}, "missing connection name"},
 	} {

@@ -39,6 +39,22 @@ type ConnStatus struct {
 	IKE *IKEStatus `json:"ike"`
 	// Children are the installed CHILD SAs (empty when none).
 	Children []ChildStatus `json:"children"`
+	// Usage is the conn's traffic since the daemon started, over all its
+	// CHILD SAs: rekeys and reconnects do not reset it.
+	Usage Usage `json:"usage"`
+}
+
+// Usage is a conn's cumulative traffic since the daemon started (inner
+// bytes and packets, as the CHILD SA counters), for billing and
+// monitoring.
+type Usage struct {
+	BytesIn    uint64 `json:"bytes_in"`
+	PacketsIn  uint64 `json:"packets_in"`
+	BytesOut   uint64 `json:"bytes_out"`
+	PacketsOut uint64 `json:"packets_out"`
+	// LastInboundSeconds is how long ago the last inbound packet came,
+	// to about a second; -1 when none ever came.
+	LastInboundSeconds int64 `json:"last_inbound_seconds"`
 }
 
 // IKEStatus describes an IKE SA.
