@@ -1,7 +1,9 @@
 package esp
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -489,6 +491,9 @@ type inElem struct {
 	done  chan struct{}
 	out   [][]byte
 	open  func()
+	// probe, when set, is a liveness probe (Dataplane.Probe) riding an
+	// empty element: the writer calls it once the element got through.
+	probe func()
 }
 
 // inSlotAlign keeps every packet's slot on its own cache lines.
@@ -588,7 +593,48 @@ func (e *inElem) openAll() {
 func (d *Dataplane) writeLoop() {
 	for e := range d.inQ {
 		d.writeBatch(e)
+		if p := e.probe; p != nil {
+			e.probe = nil
+			p()
+		}
 		d.inFree <- e
+	}
+}
+
+// Probe proves the inbound pipeline alive for the daemon's watchdog: an
+// empty element goes the way every received batch goes — taken from the
+// pool (so elements are being returned), through the crypto workers (the
+// pool that seals outbound batches too) and the TUN writer, in order
+// behind the batches already queued. It returns nil once the element got
+// through, an error when ctx ends first. A stuck pipeline keeps the
+// element; call Probe again only after the previous one returned.
+func (d *Dataplane) Probe(ctx context.Context) error {
+	if !d.started.Load() {
+		return errors.New("esp: dataplane not started")
+	}
+	var e *inElem
+	select {
+	case e = <-d.inFree:
+	case <-ctx.Done():
+		return fmt.Errorf("esp: no inbound element came free: %w", ctx.Err())
+	}
+	through := make(chan struct{})
+	e.cnt, e.used, e.probe = 0, 0, func() { close(through) }
+	d.inMu.Lock()
+	if d.closing.Load() {
+		d.inMu.Unlock()
+		e.probe = nil
+		d.inFree <- e
+		return errors.New("esp: dataplane closing")
+	}
+	d.inQ <- e
+	d.work <- e.open
+	d.inMu.Unlock()
+	select {
+	case <-through:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("esp: the workers and the TUN writer did not pass a probe: %w", ctx.Err())
 	}
 }
 
