@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/install"
+	"github.com/ipsecgw/ipsecgw/sad"
 )
 
 // The gateway as the control protocol's backend: the status values it
@@ -41,12 +43,14 @@ func (g *Gateway) Status() []control.ConnStatus {
 		byName[st.Name] = st
 	}
 	now := g.now()
+	usage := g.usage(now)
 	conns := g.cfg.Load().Conns()
 	out := make([]control.ConnStatus, 0, len(conns))
 	for _, c := range conns {
 		cs := control.ConnStatus{
 			Name: c.Name, State: control.StateDown, Auto: c.Auto.String(), Version: c.Version.String(),
 			Local: endString(c.Local), Remote: endString(c.Remote), Children: []control.ChildStatus{},
+			Usage: controlUsage(usage[c.Name], now),
 		}
 		if st, ok := byName[c.Name]; ok {
 			g.fill(&cs, st, now)
@@ -113,4 +117,135 @@ func endString(e config.End) string {
 		return e.Addr.String()
 	}
 	return e.Host
+}
+
+// usage is the installer's usage records as of now (none without one:
+// unit tests of the status).
+func (g *Gateway) usage(now time.Time) map[string]install.Usage {
+	if g.inst == nil {
+		return nil
+	}
+	return g.inst.Usage(now)
+}
+
+// controlUsage converts a usage record for the status.
+func controlUsage(u install.Usage, now time.Time) control.Usage {
+	last := int64(-1)
+	if !u.LastInbound.IsZero() {
+		last = control.Uptime(u.LastInbound, now)
+	}
+	return control.Usage{BytesIn: u.BytesIn, PacketsIn: u.PacketsIn, BytesOut: u.BytesOut, PacketsOut: u.PacketsOut, LastInboundSeconds: last}
+}
+
+// drops renders drop counters by reason label, every reason present.
+func drops(d [sad.NumDropReasons]uint64) map[string]uint64 {
+	m := make(map[string]uint64, sad.NumDropReasons-1)
+	for r := sad.DropReason(1); int(r) < sad.NumDropReasons; r++ {
+		m[r.Label()] = d[r]
+	}
+	return m
+}
+
+// Reset implements control.Backend: down (if the conn has SAs), then up.
+func (g *Gateway) Reset(name string) error {
+	if _, ok := g.cfg.Load().Conn(name); !ok {
+		return fmt.Errorf("no connection named %q", name)
+	}
+	if err := g.ike.Down(name); err != nil {
+		g.log.Debug("reset: nothing to take down", "conn", name, "err", err)
+	}
+	return g.Up(name)
+}
+
+// Reload implements control.Backend: what SIGHUP does, with the result.
+func (g *Gateway) Reload() (control.ReloadResult, error) {
+	if g.opts.Load == nil {
+		return control.ReloadResult{}, fmt.Errorf("this daemon has no configuration files to reload")
+	}
+	return g.reload(g.opts.Load)
+}
+
+// ListSAs implements control.Backend.
+func (g *Gateway) ListSAs() []control.SAEntry {
+	now := g.now()
+	var out []control.SAEntry
+	for _, st := range g.ike.Status() {
+		if st.SPIi == 0 && len(st.Children) == 0 {
+			continue
+		}
+		e := control.SAEntry{Conn: st.Name, Children: []control.ChildSA{}}
+		if st.SPIi != 0 {
+			e.IKE = &control.IKESA{
+				Version: max(st.Version, 2), Initiator: st.Initiator,
+				InitiatorSPI: control.FormatIKESPI(st.SPIi), ResponderSPI: control.FormatIKESPI(st.SPIr),
+				Local: st.Local.String(), Remote: st.Remote.String(), LocalID: st.LocalID, RemoteID: st.RemoteID,
+				Proposal: st.Algorithms, NATDetected: st.NATDetected(),
+				EstablishedSeconds: control.Uptime(st.Established, now), RekeySeconds: control.SecondsUntil(st.RekeyAt, now),
+			}
+		}
+		for _, ch := range st.Children {
+			c := control.ChildSA{
+				Protocol: "esp", Proposal: ch.Algorithms, SPIIn: control.FormatSPI(ch.InSPI), SPIOut: control.FormatSPI(ch.OutSPI),
+				UDPEncap: ch.Encap, LocalTS: install.TSStrings(ch.LocalTS), RemoteTS: install.TSStrings(ch.RemoteTS),
+				EstablishedSeconds: control.Uptime(ch.Established, now),
+				RekeySeconds:       control.SecondsUntil(ch.RekeyAt, now), ExpiresSeconds: control.SecondsUntil(ch.ExpireAt, now),
+			}
+			if g.inst != nil {
+				if in, outS, ok := g.inst.ChildCounters(ch.InSPI); ok {
+					c.BytesIn, c.PacketsIn, c.BytesOut, c.PacketsOut = in.Bytes, in.Packets, outS.Bytes, outS.Packets
+				}
+				if hard, ok := g.inst.ChildLimits(ch.InSPI); ok {
+					c.LifeBytes, c.LifePackets = hard.Bytes, hard.Packets
+				}
+			}
+			e.Children = append(e.Children, c)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Stats implements control.Backend.
+func (g *Gateway) Stats() control.Stats {
+	out := control.Stats{IKE: g.Global(), Conns: []control.ConnStats{}}
+	var zero [sad.NumDropReasons]uint64
+	out.Dataplane.Drops = drops(zero)
+	if g.dp != nil {
+		d := g.dp.Stats()
+		out.Dataplane = control.DataplaneStats{
+			TxPackets: d.TxPackets, TxBytes: d.TxBytes, RxPackets: d.RxPackets, RxBytes: d.RxBytes,
+			Bypassed: d.Bypassed, Held: d.Held, SendErrors: d.SendErrors, WriteErrors: d.WriteErrors, ReadErrors: d.ReadErrors,
+			Drops: drops(d.Drops),
+		}
+	}
+	now := g.now()
+	usage := g.usage(now)
+	for _, cs := range g.Status() {
+		u := usage[cs.Name]
+		out.Conns = append(out.Conns, control.ConnStats{Name: cs.Name, State: cs.State, Usage: controlUsage(u, now), Drops: drops(u.Drops)})
+	}
+	return out
+}
+
+// ExportKeys implements control.Backend (the server lets only root ask).
+func (g *Gateway) ExportKeys() (control.KeyExport, error) {
+	if g.inst == nil {
+		return control.KeyExport{}, fmt.Errorf("no SAs")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	children := g.inst.ExportKeys()
+	ikes := g.ike.ExportKeys(ctx)
+	defer func() {
+		for i := range children {
+			children[i].Wipe()
+		}
+		for _, k := range ikes {
+			clear(k.SKei)
+			clear(k.SKer)
+			clear(k.SKai)
+			clear(k.SKar)
+		}
+	}()
+	return formatKeys(children, ikes), nil
 }

@@ -20,7 +20,18 @@
 //   - ike.Manager: the IKE negotiator; its events feed the state log
 //     (statelog.go: one line per conn state change);
 //   - control.Server: the control socket, with the Gateway as its backend
-//     (backend.go: status values, up, down, global counters).
+//     (backend.go: status values, up, down, reset, reload, list-sas,
+//     stats, global counters; events.go: event streams; keyexport.go:
+//     the SAs' keys as Wireshark's tables, for root clients only);
+//   - sdnotify.Notifier (notify.go): READY=1 once every auto=start conn
+//     had its first try (at most ReadyTimeout), STATUS= with the tunnel
+//     count, RELOADING=1/READY=1 around reloads, STOPPING=1, and
+//     WATCHDOG=1 while the IKE SA loops and the dataplane pass a probe;
+//   - metrics.Metrics (metrics.go): /metrics on metrics_listen, fed by
+//     IKE's events and the status and counters;
+//   - the usage sampler: each conn's traffic across rekeys and
+//     reconnects (install.Usage), read once a second so that the time of
+//     the last inbound packet is known; SIGUSR2 logs the counters.
 //
 // Every callback one piece hands another is a Gateway method, and every
 // field is set by build before start lets anything run, so no piece can

@@ -16,6 +16,7 @@ import (
 
 // fakeIKE answers Status with fixed entries and records Up/Down.
 type fakeIKE struct {
+	keys   []ike.IKEKeys
 	status []ike.ConnStatus
 	ups    []string
 }
@@ -45,6 +46,10 @@ func (f *fakeIKE) RekeyChild(uint32, bool) bool { return false }
 func (f *fakeIKE) PeerMovedESP(uint32, netip.AddrPort) bool { return false }
 
 func (f *fakeIKE) ReportInvalidSPI(netip.Addr, uint32) {}
+
+func (f *fakeIKE) Probe(context.Context) error { return nil }
+
+func (f *fakeIKE) ExportKeys(context.Context) []ike.IKEKeys { return f.keys }
 
 const testConf = `config setup
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/install"
 	"github.com/ipsecgw/ipsecgw/sad"
+	"github.com/ipsecgw/ipsecgw/sdnotify"
 	"github.com/ipsecgw/ipsecgw/settings"
 	"github.com/ipsecgw/ipsecgw/spd"
 	"github.com/ipsecgw/ipsecgw/tun"
@@ -35,8 +37,13 @@ type IKE interface {
 	Counters() ike.Counters
 	ReloadConfig(cfg *config.Config)
 	Close(ctx context.Context) error
-	// Subscribe delivers IKE's events (the state log reads them).
+	// Subscribe delivers IKE's events (the state log, sd_notify, metrics
+	// and the control socket's event streams read them).
 	Subscribe() *ike.Subscription
+	// Probe proves the IKE SA loops alive (the watchdog); ExportKeys
+	// hands out the IKE SAs' keys (export-keys).
+	Probe(ctx context.Context) error
+	ExportKeys(ctx context.Context) []ike.IKEKeys
 	// What the dataplane reports, never blocking: a CHILD SA at its soft
 	// volume limit, authenticated ESP from a peer's new endpoint, and
 	// ESP with an SPI we do not know.
@@ -64,6 +71,19 @@ type Options struct {
 	// new configuration (SIGHUP in `ipsecgw run`). Both may be nil.
 	Reload <-chan struct{}
 	Load   func() (*config.Config, config.Diagnostics, error)
+	// Stats, when it delivers, makes the daemon log its counters
+	// (SIGUSR2 in `ipsecgw run`). May be nil.
+	Stats <-chan struct{}
+	// Notifier tells systemd about readiness, reloads, the shutdown and
+	// the watchdog (nil: nothing is told).
+	Notifier *sdnotify.Notifier
+	// Build names the binary in the metrics (ipsecgw_build_info).
+	Build BuildInfo
+}
+
+// BuildInfo is the version and commit stamped into the binary.
+type BuildInfo struct {
+	Version, Commit string
 }
 
 // Gateway is one running ipsecgw: the pieces below wired together. It
@@ -73,8 +93,9 @@ type Options struct {
 //	sockets ──ESP──► larval hold ──► esp.Dataplane ◄──► tun.TUN
 //	   │                                 ▲ │ SAD/SPD lookups (sad.Table, spd.Live)
 //	   └──IKE──► ike.Manager ──CHILD SAs─┘ install.Installer
-//	                 │ events ──► state log (and later metrics, sd_notify)
-//	control.Server ──► Gateway (Status, Up, Down, Global)
+//	                 │ events ──► state log, sd_notify, metrics, event streams
+//	control.Server ──► Gateway (control.Backend: status, up, down, reset,
+//	                   reload, list-sas, stats, events, export-keys)
 type Gateway struct {
 	opts Options
 	set  settings.Settings
@@ -90,6 +111,9 @@ type Gateway struct {
 	socks  *sockets
 	ike    IKE
 	ctrl   *control.Server
+	notify *sdnotify.Notifier
+	// metricsSrv serves /metrics when metrics_listen is set.
+	metricsSrv *http.Server
 
 	// invalid queues the dataplane's reports of ESP with SPIs we do not
 	// know, for IKE to answer with INVALID_SPI (invalidspi.go).
@@ -132,8 +156,10 @@ func Run(ctx context.Context, o Options) error {
 			done = true
 		case <-o.Reload:
 			if o.Load != nil {
-				g.reload(o.Load)
+				_, _ = g.reload(o.Load) // logged; the running configuration stays on errors
 			}
+		case <-o.Stats:
+			g.logStats()
 		}
 	}
 	g.shutdown()
@@ -147,7 +173,7 @@ func build(o Options) (g *Gateway, err error) {
 	if o.Config == nil {
 		return nil, errors.New("daemon: no configuration")
 	}
-	g = &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs()}
+	g = &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs(), notify: o.Notifier}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -157,11 +183,6 @@ func build(o Options) (g *Gateway, err error) {
 		}
 	}()
 	s := g.set
-	if s.MetricsListen != "" {
-		// Say so rather than let a monitoring setup wait for an endpoint
-		// that never comes.
-		g.log.Warn("metrics_listen is set but this build has no metrics endpoint yet; ignoring it", "metrics_listen", s.MetricsListen)
-	}
 	g.cfg.Store(o.Config)
 
 	// The leak guards come first and outlive this process: from here on
@@ -249,12 +270,27 @@ func (g *Gateway) start() error {
 	// gets its line; the log ends when the Manager closes.
 	events := g.ike.Subscribe().Events()
 	g.background(func() { logStates(g.log, events) })
+	// sd_notify follows the first tries of the auto=start conns from the
+	// same events; subscribed before IKE starts so none is missed.
+	tries := sdnotify.NewFirstTries(firstTryConns(g.cfg.Load()))
+	notifyEvents := g.ike.Subscribe().Events()
+	if s.MetricsListen != "" {
+		if err := g.startMetrics(s.MetricsListen); err != nil {
+			return err
+		}
+	}
+	g.background(g.runUsageSampler)
 	ctrl, err := control.Listen(s.ControlSocket, g, g.log)
 	if err != nil {
 		return err
 	}
 	g.ctrl = ctrl
 	g.ike.Start()
+	g.background(func() { g.runNotify(notifyEvents, tries) })
+	if g.notify.WatchdogInterval() > 0 {
+		g.log.Info("systemd watchdog: WATCHDOG=1 while the IKE and dataplane loops answer", "interval", g.notify.WatchdogInterval())
+		g.background(func() { g.notify.RunWatchdog(g.stop, g.probe) })
+	}
 	g.log.Info("ipsecgw running", "conns", len(g.cfg.Load().Names()), "control_socket", ctrl.Path(),
 		"ipv6", g.socks.v6 != nil, "local", g.socks.local4)
 	if s.NATKeepalive > 0 {
@@ -278,6 +314,7 @@ func (g *Gateway) background(f func()) {
 // shutdown deletes the SAs at the peers (bounded by ShutdownTimeout),
 // stops every loop and releases everything build made.
 func (g *Gateway) shutdown() {
+	g.notify.Stopping()
 	g.log.Info("shutting down: deleting SAs at the peers")
 	timeout := g.opts.ShutdownTimeout
 	if timeout <= 0 {
@@ -289,6 +326,7 @@ func (g *Gateway) shutdown() {
 	}
 	cancel()
 	close(g.stop)
+	g.stopMetrics()
 	if g.ctrl != nil {
 		g.ctrl.Close()
 	}
