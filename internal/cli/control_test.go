@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -19,6 +20,45 @@ type fakeBackend struct {
 	// onUp is the state and reason a conn takes when brought up.
 	onUp, reason string
 	global       control.GlobalStatus
+	// What the other commands answer (ops_test.go).
+	reload    control.ReloadResult
+	reloadErr error
+	sas       []control.SAEntry
+	stats     control.Stats
+	events    []control.Event
+	keys      control.KeyExport
+	resets    []string
+}
+
+func (f *fakeBackend) Reset(name string) error {
+	f.mu.Lock()
+	f.resets = append(f.resets, name)
+	f.mu.Unlock()
+	if !f.set(name, control.StateConnecting, "") {
+		return os.ErrNotExist
+	}
+	return nil
+}
+
+func (f *fakeBackend) Reload() (control.ReloadResult, error)  { return f.reload, f.reloadErr }
+func (f *fakeBackend) ListSAs() []control.SAEntry             { return f.sas }
+func (f *fakeBackend) Stats() control.Stats                   { return f.stats }
+func (f *fakeBackend) ExportKeys() (control.KeyExport, error) { return f.keys, nil }
+
+func (f *fakeBackend) Events(ctx context.Context) <-chan control.Event {
+	ch := make(chan control.Event)
+	go func() {
+		defer close(ch)
+		for _, e := range f.events {
+			select {
+			case ch <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+		<-ctx.Done()
+	}()
+	return ch
 }
 
 func (f *fakeBackend) Global() control.GlobalStatus { return f.global }

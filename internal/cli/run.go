@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/sdnotify"
 	"github.com/ipsecgw/ipsecgw/settings"
 )
 
@@ -30,6 +33,11 @@ func addRunCommand(root *cobra.Command) {
 			"refused with every problem printed as FILE:LINE: message. SIGHUP reloads ipsec.conf\n" +
 			"and ipsec.secrets: unchanged connections are left alone, changed ones re-negotiated,\n" +
 			"and a configuration with errors is refused while the running one stays.\n\n" +
+			"SIGUSR2 writes the dataplane, IKE and per-connection counters to the log.\n\n" +
+			"Under systemd (Type=notify, deploy/systemd/ipsecgw.service) it reports READY=1 once\n" +
+			"every auto=start connection had its first try, STATUS= with the tunnels established,\n" +
+			"RELOADING=1/READY=1 around reloads, STOPPING=1, and WATCHDOG=1 while its IKE and\n" +
+			"dataplane loops answer. --metrics-listen serves Prometheus metrics on /metrics.\n\n" +
 			"Several daemons can run side by side in different network namespaces when each has\n" +
 			"its own --config, --secrets, --settings, --socket and --tun-name.",
 		Args: cobra.NoArgs,
@@ -43,33 +51,45 @@ func addRunCommand(root *cobra.Command) {
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			reload := make(chan struct{}, 1)
+			usr2 := make(chan os.Signal, 1)
+			signal.Notify(usr2, syscall.SIGUSR2)
+			defer signal.Stop(usr2)
+			reload, stats := make(chan struct{}, 1), make(chan struct{}, 1)
 			go func() {
 				for {
 					select {
 					case <-hup:
-						select {
-						case reload <- struct{}{}:
-						default: // a reload is already pending
-						}
+						pend(reload)
+					case <-usr2:
+						pend(stats)
 					case <-ctx.Done():
 						return
 					}
 				}
 			}()
-			return runDaemon(ctx, cmd, reload)
+			return runDaemon(ctx, cmd, reload, stats)
 		},
 	}
 	f := run.Flags()
 	addFileFlags(f)
 	addDaemonFlags(f)
 	f.String("socket", "", "control socket path (short for --control-socket)")
+	f.String("pid-file", "", "write the daemon's PID to this file once it is running (removed at exit)")
 	root.AddCommand(run)
 }
 
+// pend queues one request on ch unless one is already pending.
+func pend(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
 // runDaemon loads everything and runs the daemon until ctx ends; each
-// value on reload reloads the configuration files.
-func runDaemon(ctx context.Context, cmd *cobra.Command, reload <-chan struct{}) error {
+// value on reload reloads the configuration files, each on stats logs the
+// counters.
+func runDaemon(ctx context.Context, cmd *cobra.Command, reload, stats <-chan struct{}) error {
 	stderr := cmd.ErrOrStderr()
 	s, err := loadSettings(cmd.Flags())
 	if err != nil {
@@ -93,7 +113,28 @@ func runDaemon(ctx context.Context, cmd *cobra.Command, reload <-chan struct{}) 
 		return exitError{code: 1}
 	}
 	log := newLogger(stderr, s)
-	return daemon.Run(ctx, daemon.Options{Config: cfg, Settings: s, Logger: log, LocalAddrs: addrs, Reload: reload, Load: load})
+	pidFile, _ := cmd.Flags().GetString("pid-file")
+	ready := func() {
+		if pidFile == "" {
+			return
+		}
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			log.Error("cannot write the PID file", "pid_file", pidFile, "err", err)
+		}
+	}
+	if pidFile != "" {
+		defer removePIDFile(pidFile)
+	}
+	return daemon.Run(ctx, daemon.Options{Config: cfg, Settings: s, Logger: log, LocalAddrs: addrs, Reload: reload, Load: load,
+		Stats: stats, Ready: ready, Notifier: sdnotify.FromEnvironment(log), Build: daemon.BuildInfo{Version: version, Commit: buildCommit()}})
+}
+
+// removePIDFile removes the PID file if it still names this process (a
+// second daemon started meanwhile keeps its own).
+func removePIDFile(path string) {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		os.Remove(path)
+	}
 }
 
 // newLogger builds the daemon's slog logger in the format and at the level
