@@ -230,6 +230,10 @@ func build(o Options) (g *Gateway, err error) {
 	// covers the error paths (close runs once).
 	g.closers = append(g.closers, g.socks.close)
 	g.releaser = g.socks.newSender()
+	encap := encapsulation(s.ESPEncapsulation)
+	if g.socks.noRawESP {
+		encap = ike.EncapUDP
+	}
 
 	if g.ike, err = newManager(ike.Options{
 		Config:     o.Config,
@@ -241,7 +245,7 @@ func build(o Options) (g *Gateway, err error) {
 		// auto=start conns keep retrying after keyingtries when set.
 		KeyingRetryInterval: s.KeyingRetryInterval,
 		FragmentSize:        s.FragmentSize,
-		Encapsulation:       encapsulation(s.ESPEncapsulation),
+		Encapsulation:       encap,
 		// 0 turns a threshold off in the settings, a negative value in
 		// ike.Options (where 0 takes the default).
 		CookieThreshold:   offIfZero(s.IKE.CookieThreshold),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 
@@ -22,24 +23,43 @@ type sockets struct {
 	// local4/local6 stand in for the destination address of received IKE
 	// messages when the kernel does not report it.
 	local4, local6 netip.Addr
-	once           sync.Once
+	// noRawESP: the raw ESP socket could not be opened (no CAP_NET_RAW,
+	// as in a container given only NET_ADMIN); ESP then always goes in
+	// UDP 4500 (the gateway runs as with esp.encapsulation: udp).
+	noRawESP bool
+	once     sync.Once
+}
+
+// listenESP opens one family's sockets, without the raw ESP socket when
+// the process may not open it.
+func (s *sockets) listenESP(cfg conn.Config, log *slog.Logger) (*conn.Conn, error) {
+	if !s.noRawESP {
+		c, err := conn.Listen(cfg)
+		if err == nil || !errors.Is(err, os.ErrPermission) {
+			return c, err
+		}
+		log.Warn("no raw ESP socket (it needs CAP_NET_RAW): ESP goes in UDP 4500 with every peer, as with esp.encapsulation: udp", "err", err)
+		s.noRawESP = true
+	}
+	cfg.RawESP = false
+	return conn.Listen(cfg)
 }
 
 func openSockets(cfg *config.Config, host []netip.Addr, handler conn.ESPHandler, log *slog.Logger) (*sockets, error) {
 	s := &sockets{local4: pickLocal(cfg, host, true), local6: pickLocal(cfg, host, false)}
 	var err error
-	s.v4, err = conn.Listen(conn.Config{
+	s.v4, err = s.listenESP(conn.Config{
 		IKEPort: conn.DefaultIKEPort, NATTPort: conn.DefaultNATTPort, RawESP: true,
 		ESP: handler, UDPOffload: true,
-	})
+	}, log)
 	if err != nil {
 		return nil, fmt.Errorf("IPv4 IKE/ESP sockets: %w", err)
 	}
 	if needsIPv6(cfg) {
-		s.v6, err = conn.Listen(conn.Config{
+		s.v6, err = s.listenESP(conn.Config{
 			Addr: netip.IPv6Unspecified(), IKEPort: conn.DefaultIKEPort, NATTPort: conn.DefaultNATTPort,
 			RawESP: true, ESP: handler, UDPOffload: true,
-		})
+		}, log)
 		if err != nil {
 			s.v4.Close()
 			return nil, fmt.Errorf("IPv6 IKE/ESP sockets (a conn has an IPv6 address): %w", err)
