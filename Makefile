@@ -10,7 +10,7 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/cli.version=$(VERSION) -X $(PKG)/internal/cli.commit=$(COMMIT)
 BIN      := bin/ipsecgw
 
-.PHONY: all build test unit interop bench bench-net lint demo deps clean
+.PHONY: all build test unit interop bench bench-net lint demo deps clean container install
 
 all: build
 
@@ -54,6 +54,23 @@ lint: deps
 # The main job: a demonstration tunnel between network namespaces.
 demo: deps
 	$(GO) run ./internal/lab/demo
+
+# The container image (deploy/container/Containerfile), with buildah when
+# present, else podman or docker. The builder is installed by hand: CI does
+# not need it (interop reproduces the container's conditions with
+# namespaces instead).
+IMAGE ?= localhost/ipsecgw:$(VERSION)
+container:
+	@b=$$(command -v buildah || command -v podman || command -v docker) || { echo "make container needs buildah, podman or docker (apt-get install buildah)"; exit 1; }; \
+	case $$b in */buildah) set -- bud ;; *) set -- build ;; esac; \
+	$$b "$$@" --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -f deploy/container/Containerfile -t $(IMAGE) .
+
+# Installs the binary and the systemd unit as the README's install section
+# describes (user, directories, permissions); root only.
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/ipsecgw
+	install -D -m 0644 deploy/systemd/ipsecgw.service $(DESTDIR)/etc/systemd/system/ipsecgw.service
 
 clean:
 	rm -rf bin results
