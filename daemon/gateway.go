@@ -169,11 +169,13 @@ func Run(ctx context.Context, o Options) error {
 // build makes every piece of the gateway and wires them, starting
 // nothing: no packet moves and IKE initiates nothing until start. On an
 // error what was made is released.
-func build(o Options) (g *Gateway, err error) {
+func build(o Options) (_ *Gateway, err error) {
 	if o.Config == nil {
 		return nil, errors.New("daemon: no configuration")
 	}
-	g = &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs(), notify: o.Notifier}
+	// g is not the named result: the error returns below must not set the
+	// Gateway the closers and the deferred release use to nil.
+	g := &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs(), notify: o.Notifier}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
