@@ -19,6 +19,9 @@ type Notifier struct {
 	watchdog time.Duration
 
 	mu sync.Mutex
+	// stopping: STOPPING=1 was sent; the status of conns going down
+	// during the shutdown is not news to anyone.
+	stopping bool
 }
 
 // FromEnvironment returns a Notifier for the service manager named by
@@ -68,8 +71,19 @@ func statusLine(s string) string { return "STATUS=" + strings.Join(strings.Field
 // Ready says the service is up (after start or a reload), with a status.
 func (n *Notifier) Ready(status string) { n.send(daemon.SdNotifyReady + "\n" + statusLine(status)) }
 
-// Status updates the status text systemctl status shows.
-func (n *Notifier) Status(status string) { n.send(statusLine(status)) }
+// Status updates the status text systemctl status shows (not any more
+// once the shutdown began).
+func (n *Notifier) Status(status string) {
+	if n.Enabled() {
+		n.mu.Lock()
+		stopping := n.stopping
+		n.mu.Unlock()
+		if stopping {
+			return
+		}
+	}
+	n.send(statusLine(status))
+}
 
 // Reloading says a reload began; Ready ends it.
 func (n *Notifier) Reloading() {
@@ -77,7 +91,14 @@ func (n *Notifier) Reloading() {
 }
 
 // Stopping says the shutdown began.
-func (n *Notifier) Stopping() { n.send(daemon.SdNotifyStopping) }
+func (n *Notifier) Stopping() {
+	n.send(daemon.SdNotifyStopping)
+	if n.Enabled() {
+		n.mu.Lock()
+		n.stopping = true
+		n.mu.Unlock()
+	}
+}
 
 // RunWatchdog pings systemd's watchdog (WATCHDOG=1) every half interval
 // for as long as probe passes, until stop is closed. probe gets a context

@@ -69,8 +69,10 @@ func TestNotifications(t *testing.T) {
 	n.Reloading()
 	n.Ready("1 of 1 tunnels established")
 	n.Stopping()
+	n.Status("0 of 1 tunnels established") // conns going down at shutdown: not sent
+	n.send("X=1")                          // a marker: nothing came between
 	want := []string{"STATUS=0 of 2 tunnels established", "READY=1\nSTATUS=2 of 2 tunnels established", "RELOADING=1\nMONOTONIC_USEC=",
-		"READY=1\nSTATUS=1 of 1 tunnels established", "STOPPING=1"}
+		"READY=1\nSTATUS=1 of 1 tunnels established", "STOPPING=1", "X=1"}
 	for _, w := range want {
 		if got := next(t, msgs); !strings.HasPrefix(got, w) {
 			t.Errorf("got %q, want %q", got, w)
