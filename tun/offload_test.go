@@ -658,3 +658,107 @@ func FuzzCoalescer(f *testing.F) {
 		}
 	})
 }
+
+// restoreHeaders copies the first bytes of each packet back from orig:
+// coalescing and segmenting rewrite headers (never payloads) in place, and
+// a benchmark must hand every round the same input.
+func restoreHeaders(bufs, orig [][]byte, offset int) {
+	for i := range bufs {
+		copy(bufs[i][offset:offset+min(128, len(orig[i]))], orig[i])
+	}
+}
+
+// BenchmarkSegment cuts 64 KiB-class TSO/USO super-packets into 1500-byte
+// packets, as Read does for an application's burst.
+func BenchmarkSegment(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		v6   bool
+		mss  int
+		udp  bool
+	}{{"tcp4", false, 1448, false}, {"tcp6", true, 1428, false}, {"udp4", false, 1472, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			specs := tcpStream(c.v6, 44, c.mss, 1)
+			if c.udp {
+				for i := range specs {
+					specs[i] = pktSpec{proto: protoUDP, src: 1, dst: 2, sport: 999, payload: payload(c.mss, byte(i))}
+				}
+			}
+			co := coalescer{udp: true}
+			w := written(b, &co, batch(specs, 16), 16)
+			if len(w) != 1 {
+				b.Fatalf("%d writes, want one super-packet", len(w))
+			}
+			in := w[0]
+			orig := [][]byte{append([]byte(nil), in...)}
+			bufs := make([][]byte, 64)
+			for i := range bufs {
+				bufs[i] = make([]byte, Headroom+1500+Tailroom)
+			}
+			sizes := make([]int, len(bufs))
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				restoreHeaders([][]byte{in}, orig, 0)
+				var s segmenter
+				if err := s.load(in); err != nil {
+					b.Fatal(err)
+				}
+				if n, err := s.fill(bufs, sizes, Headroom); n != len(specs) || err != nil {
+					b.Fatalf("fill: %d, %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCoalesce plans and frames a batch of 48 packets as Write does:
+// one TCP flow (merged into one super-packet of 64 KB), and four
+// interleaved flows.
+func BenchmarkCoalesce(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		flows int
+		v6    bool
+	}{{"tcp4-1flow", 1, false}, {"tcp6-1flow", 1, true}, {"tcp4-4flows", 4, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			var specs []pktSpec
+			streams := make([][]pktSpec, c.flows)
+			for f := range streams {
+				streams[f] = tcpStream(c.v6, 48/c.flows, 1348, uint32(f)<<20)
+				for i := range streams[f] {
+					streams[f][i].sport += uint16(f)
+				}
+			}
+			for i := range 48 / c.flows {
+				for f := range streams {
+					specs = append(specs, streams[f][i])
+				}
+			}
+			const offset = 16
+			bufs := batch(specs, offset)
+			orig := make([][]byte, len(bufs))
+			for i := range bufs {
+				orig[i] = append([]byte(nil), bufs[i][offset:]...)
+			}
+			co := coalescer{udp: true}
+			pieces := make([][]byte, 0, len(bufs))
+			b.SetBytes(int64(len(bufs) * 1348))
+			b.ReportAllocs()
+			for b.Loop() {
+				restoreHeaders(bufs, orig, offset)
+				co.plan(bufs, offset)
+				writes := 0
+				for i := range co.pkts {
+					var n int
+					if pieces, n = co.frame(bufs, offset, i, pieces[:0]); n > 0 {
+						writes++
+					}
+				}
+				if writes != c.flows {
+					b.Fatalf("%d writes, want %d", writes, c.flows)
+				}
+			}
+		})
+	}
+}
