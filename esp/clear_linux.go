@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ipsecgw/ipsecgw/header"
 )
 
 // ClearSender sends the packets the SPD says to bypass, in clear, through
@@ -61,12 +63,14 @@ func rawSocket(family int, mark uint32) (int, error) {
 func (c *ClearSender) Send(pkts [][]byte) {
 	for _, p := range pkts {
 		var err error
+		// The packet passed the SPD, which validated its header; this
+		// only needs the destination address to be there.
 		switch {
-		case len(p) >= 20 && p[0]>>4 == 4:
-			copy(c.to4.Addr[:], p[16:20])
+		case len(p) >= header.IPv4MinLen && header.IPVersion(p) == 4:
+			copy(c.to4.Addr[:], header.IPv4(p).Dst())
 			err = unix.Sendto(c.fd4, p, 0, &c.to4)
-		case len(p) >= 40 && p[0]>>4 == 6:
-			copy(c.to6.Addr[:], p[24:40])
+		case len(p) >= header.IPv6Len && header.IPVersion(p) == 6:
+			copy(c.to6.Addr[:], header.IPv6(p).Dst())
 			err = unix.Sendto(c.fd6, p, 0, &c.to6)
 		default:
 			err = errNotIP

@@ -66,6 +66,7 @@ import (
 	"encoding/binary"
 	"errors"
 
+	"github.com/ipsecgw/ipsecgw/header"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
 
@@ -77,11 +78,11 @@ const (
 	trailerMin = 2
 )
 
-// Next Header values of tunnel mode (IANA protocol numbers).
+// Next Header values of tunnel mode.
 const (
-	NextIPv4  = 4
-	NextIPv6  = 41
-	NextDummy = 59 // RFC 4303 §2.6 dummy packet; discarded silently
+	NextIPv4  = header.ProtoIPv4
+	NextIPv6  = header.ProtoIPv6
+	NextDummy = header.ProtoNoNext // RFC 4303 §2.6 dummy packet; discarded silently
 )
 
 // Framing errors. They are preallocated so that rejecting a packet does not
@@ -117,10 +118,7 @@ const Spare = 8
 
 // nextHeader returns the tunnel-mode Next Header for an inner packet.
 func nextHeader(inner []byte) (byte, bool) {
-	if len(inner) == 0 {
-		return 0, false
-	}
-	switch inner[0] >> 4 {
+	switch header.IPVersion(inner) {
 	case 4:
 		return NextIPv4, true
 	case 6:

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/ipsecgw/ipsecgw/header"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/spd"
 	"github.com/ipsecgw/ipsecgw/transform"
@@ -122,8 +123,7 @@ func ipv6Packet(n int, src, dst string) []byte {
 		p[i] = byte(i)
 	}
 	// UDP over IPv6 needs a real checksum (tshark flags 0 as illegal).
-	c := sum(p[40:], pseudoSum(p[8:40], uint32(n-40), 17))
-	binary.BigEndian.PutUint16(p[46:], finish(c, true))
+	header.UDP(p[40:]).UpdateChecksum(header.IPv6(p).PseudoHeaderSum(header.ProtoUDP, n-40))
 	return p
 }
 

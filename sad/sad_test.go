@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/esp/replay"
+	"github.com/ipsecgw/ipsecgw/header"
 	"github.com/ipsecgw/ipsecgw/spd"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
@@ -67,7 +68,7 @@ func ipv4(src, dst string) []byte {
 	b := make([]byte, 28)
 	b[0] = 0x45
 	binary.BigEndian.PutUint16(b[2:], 28)
-	b[9] = spd.ProtoUDP
+	b[9] = header.ProtoUDP
 	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
 	copy(b[12:], s[:])
 	copy(b[16:], d[:])

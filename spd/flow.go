@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+
+	"github.com/ipsecgw/ipsecgw/header"
 )
 
 // u128 is an address as a number: IPv6 in full, IPv4 in the low 32 bits.
@@ -81,121 +83,73 @@ type Flow struct {
 func (f *Flow) SrcAddr() netip.Addr { return fromU128(f.Src, f.Is4) }
 func (f *Flow) DstAddr() netip.Addr { return fromU128(f.Dst, f.Is4) }
 
-// IPv6 extension headers the parser walks over (RFC 8200 §4, RFC 4302).
-const (
-	ext6HopByHop = 0
-	ext6Routing  = 43
-	ext6Fragment = 44
-	ext6DestOpts = 60
-	ext6NoNext   = 59
-	// maxExt6 bounds the walk: RFC 8200 §4.1 allows each header at most
-	// twice (destination options), so more than this is hostile.
-	maxExt6 = 8
-)
-
 // Parse reads the addresses, protocol and ports of an IPv4 or IPv6 packet.
 // It returns false when the packet is too short or inconsistent for that:
 // a wrong version, a header length beyond the data, a total length larger
-// than the buffer, or a first fragment too short to hold the ports. Bytes
-// after the IP total length are ignored.
+// than the buffer, an IPv6 extension header chain that is truncated or too
+// long, or a first fragment too short to hold the ports. Bytes after the
+// IP total length are ignored.
 func (f *Flow) Parse(pkt []byte) bool {
 	*f = Flow{}
-	if len(pkt) < 1 {
-		return false
-	}
 	var l4 []byte
-	switch pkt[0] >> 4 {
-	case 4:
-		if len(pkt) < 20 {
-			return false
+	first := true // not a non-first fragment
+	// Parse is a leaf function: every header helper it uses is inlined,
+	// and each header is read before the first store to f. (The compiler
+	// cannot tell f from pkt's bytes; after a store it would reload the
+	// lengths Valid checked and bounds-check them again.)
+	if ip := header.IPv4(pkt); ip.Valid() {
+		src, dst, proto := binary.BigEndian.Uint32(ip.Src()), binary.BigEndian.Uint32(ip.Dst()), ip.Protocol()
+		if first = ip.FragmentOffset() == 0; first {
+			l4 = ip.Payload()
 		}
-		ihl := int(pkt[0]&0x0f) * 4
-		total := int(binary.BigEndian.Uint16(pkt[2:4]))
-		if ihl < 20 || total < ihl || total > len(pkt) {
-			return false
-		}
-		f.Is4 = true
-		f.Src.lo = uint64(binary.BigEndian.Uint32(pkt[12:16]))
-		f.Dst.lo = uint64(binary.BigEndian.Uint32(pkt[16:20]))
-		f.Proto = pkt[9]
-		if binary.BigEndian.Uint16(pkt[6:8])&0x1fff != 0 {
-			return true // non-first fragment: no ports
-		}
-		l4 = pkt[ihl:total]
-	case 6:
-		if len(pkt) < 40 {
-			return false
-		}
-		total := 40 + int(binary.BigEndian.Uint16(pkt[4:6]))
-		if total > len(pkt) {
-			return false
-		}
-		f.Src = u128{binary.BigEndian.Uint64(pkt[8:16]), binary.BigEndian.Uint64(pkt[16:24])}
-		f.Dst = u128{binary.BigEndian.Uint64(pkt[24:32]), binary.BigEndian.Uint64(pkt[32:40])}
-		next := pkt[6]
-		rest := pkt[40:total]
-		for i := 0; ; i++ {
-			if i > maxExt6 {
+		f.Is4, f.Proto = true, proto
+		f.Src.lo, f.Dst.lo = uint64(src), uint64(dst)
+	} else if ip := header.IPv6(pkt); ip.Valid() {
+		src, dst := ip.Src(), ip.Dst()
+		proto, rest := ip.NextHeader(), ip.Payload()
+		f.Src = u128{binary.BigEndian.Uint64(src[:8]), binary.BigEndian.Uint64(src[8:])}
+		f.Dst = u128{binary.BigEndian.Uint64(dst[:8]), binary.BigEndian.Uint64(dst[8:])}
+		// The upper-layer protocol follows the extension headers; so does
+		// AH, whose payload the selectors cannot see into anyway. A
+		// non-first fragment names its protocol but holds no header of it.
+		for n := 0; header.IsIPv6Extension(proto); n++ {
+			next, after, isFirst, ok := header.IPv6Extension(rest).Next(proto)
+			if !ok {
 				return false
 			}
-			switch next {
-			case ext6HopByHop, ext6Routing, ext6DestOpts:
-				if len(rest) < 8 {
-					return false
-				}
-				n := (int(rest[1]) + 1) * 8
-				if n > len(rest) {
-					return false
-				}
-				next, rest = rest[0], rest[n:]
-				continue
-			case ext6Fragment:
-				if len(rest) < 8 {
-					return false
-				}
-				if binary.BigEndian.Uint16(rest[2:4])&0xfff8 != 0 {
-					f.Proto = rest[0]
-					return true // non-first fragment: no ports
-				}
-				next, rest = rest[0], rest[8:]
-				continue
-			case ProtoAH:
-				if len(rest) < 8 {
-					return false
-				}
-				n := (int(rest[1]) + 2) * 4
-				if n > len(rest) {
-					return false
-				}
-				next, rest = rest[0], rest[n:]
-				continue
+			proto, rest = next, after
+			if first = isFirst; !first {
+				break
 			}
-			break
+			if n == header.MaxIPv6Extensions {
+				return false
+			}
 		}
-		f.Proto = next
-		l4 = rest
-	default:
+		f.Proto, l4 = proto, rest
+	} else {
 		return false
 	}
+	if !first {
+		return true // non-first fragment: no ports
+	}
 	switch f.Proto {
-	case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoDCCP, ProtoUDPLite:
-		if len(l4) < 4 {
+	case header.ProtoTCP, header.ProtoUDP, header.ProtoSCTP, header.ProtoDCCP, header.ProtoUDPLite:
+		if len(l4) < header.PortsLen {
 			return false
 		}
 		f.HasPorts = true
-		f.SrcPort = binary.BigEndian.Uint16(l4[0:2])
-		f.DstPort = binary.BigEndian.Uint16(l4[2:4])
-	case ProtoICMP, ProtoICMPv6:
-		if (f.Proto == ProtoICMP) != f.Is4 {
+		f.SrcPort, f.DstPort = header.Ports(l4)
+	case header.ProtoICMP, header.ProtoICMPv6:
+		if (f.Proto == header.ProtoICMP) != f.Is4 {
 			// ICMP over IPv6 or ICMPv6 over IPv4: the type/code layout is
 			// not this family's, so treat it as a protocol without ports.
 			return true
 		}
-		if len(l4) < 2 {
+		if len(l4) < header.ICMPTypeCodeLen {
 			return false
 		}
 		f.HasPorts = true
-		f.SrcPort = binary.BigEndian.Uint16(l4[0:2])
+		f.SrcPort = header.ICMP(l4).TypeCode()
 		f.DstPort = f.SrcPort
 	}
 	return true

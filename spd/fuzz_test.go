@@ -3,6 +3,8 @@ package spd
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/ipsecgw/ipsecgw/header"
 )
 
 // FuzzLookup feeds arbitrary bytes to the parser and both lookups: they must
@@ -12,10 +14,10 @@ import (
 //	go test -run '^$' -fuzz FuzzLookup -fuzztime 30s ./spd/
 func FuzzLookup(f *testing.F) {
 	for _, p := range []pktSpec{
-		{src: netip.MustParseAddr("10.1.0.1"), dst: netip.MustParseAddr("10.2.0.1"), proto: ProtoTCP, sport: 1, dport: 22},
-		{src: netip.MustParseAddr("10.1.0.1"), dst: netip.MustParseAddr("10.2.0.1"), proto: ProtoICMP, sport: 0x0800},
-		{src: netip.MustParseAddr("fd00:1::1"), dst: netip.MustParseAddr("fd00:2::1"), proto: ProtoUDP, ext6: []byte{ext6HopByHop, ext6Fragment}},
-		{src: netip.MustParseAddr("fd00:1::1"), dst: netip.MustParseAddr("fd00:2::1"), proto: ProtoTCP, frag: true},
+		{src: netip.MustParseAddr("10.1.0.1"), dst: netip.MustParseAddr("10.2.0.1"), proto: header.ProtoTCP, sport: 1, dport: 22},
+		{src: netip.MustParseAddr("10.1.0.1"), dst: netip.MustParseAddr("10.2.0.1"), proto: header.ProtoICMP, sport: 0x0800},
+		{src: netip.MustParseAddr("fd00:1::1"), dst: netip.MustParseAddr("fd00:2::1"), proto: header.ProtoUDP, ext6: []byte{header.ProtoHopByHop, header.ProtoFragment}},
+		{src: netip.MustParseAddr("fd00:1::1"), dst: netip.MustParseAddr("fd00:2::1"), proto: header.ProtoTCP, frag: true},
 	} {
 		f.Add(p.bytes())
 	}

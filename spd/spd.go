@@ -108,19 +108,6 @@ func (s Status) String() string {
 	return fmt.Sprintf("status(%d)", uint8(s))
 }
 
-// Well-known IP protocol numbers the parser treats specially.
-const (
-	ProtoICMP    = 1
-	ProtoTCP     = 6
-	ProtoUDP     = 17
-	ProtoDCCP    = 33
-	ProtoESP     = 50
-	ProtoAH      = 51
-	ProtoICMPv6  = 58
-	ProtoSCTP    = 132
-	ProtoUDPLite = 136
-)
-
 // AddrRange is an inclusive range of addresses of one family.
 type AddrRange struct {
 	From, To netip.Addr

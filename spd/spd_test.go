@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/ipsecgw/ipsecgw/header"
 )
 
 // --- packet builders ------------------------------------------------------
@@ -21,18 +23,18 @@ type pktSpec struct {
 
 func (p pktSpec) l4() []byte {
 	switch p.proto {
-	case ProtoTCP:
+	case header.ProtoTCP:
 		b := make([]byte, 20)
 		binary.BigEndian.PutUint16(b[0:], p.sport)
 		binary.BigEndian.PutUint16(b[2:], p.dport)
 		b[12] = 5 << 4
 		return b
-	case ProtoUDP, ProtoSCTP, ProtoUDPLite, ProtoDCCP:
+	case header.ProtoUDP, header.ProtoSCTP, header.ProtoUDPLite, header.ProtoDCCP:
 		b := make([]byte, 12)
 		binary.BigEndian.PutUint16(b[0:], p.sport)
 		binary.BigEndian.PutUint16(b[2:], p.dport)
 		return b
-	case ProtoICMP, ProtoICMPv6:
+	case header.ProtoICMP, header.ProtoICMPv6:
 		b := make([]byte, 8)
 		binary.BigEndian.PutUint16(b[0:], p.sport)
 		return b
@@ -59,7 +61,7 @@ func (p pktSpec) bytes() []byte {
 	var ext []byte
 	hdrs := p.ext6
 	if p.frag {
-		hdrs = append(hdrs[:len(hdrs):len(hdrs)], ext6Fragment)
+		hdrs = append(hdrs[:len(hdrs):len(hdrs)], header.ProtoFragment)
 	}
 	for i, h := range hdrs {
 		next := p.proto
@@ -67,14 +69,14 @@ func (p pktSpec) bytes() []byte {
 			next = hdrs[i+1]
 		}
 		switch h {
-		case ext6Fragment:
+		case header.ProtoFragment:
 			e := make([]byte, 8)
 			e[0] = next
 			if p.frag {
 				binary.BigEndian.PutUint16(e[2:], 185<<3)
 			}
 			ext = append(ext, e...)
-		case ProtoAH:
+		case header.ProtoAH:
 			e := make([]byte, 24) // (4+2)*4
 			e[0], e[1] = next, 4
 			ext = append(ext, e...)
@@ -124,12 +126,12 @@ var (
 func TestOrderingAndProtocols(t *testing.T) {
 	rules := []Rule{
 		{Selector: sel("10.1.0.0/16", "10.2.0.0/16", 0, AllPorts, AllPorts), Action: Protect, PolicyID: 1},
-		{Selector: sel("10.1.0.0/16", "10.2.0.0/16", ProtoTCP, AllPorts, Port(22)), Action: Bypass},
+		{Selector: sel("10.1.0.0/16", "10.2.0.0/16", header.ProtoTCP, AllPorts, Port(22)), Action: Bypass},
 		{Selector: sel("10.1.0.0/16", "10.2.3.0/24", 0, AllPorts, AllPorts), Action: Protect, PolicyID: 3},
-		{Selector: sel("10.1.0.0/16", "10.2.0.0/16", ProtoUDP, AllPorts, PortRange{5000, 5999}), Action: Drop},
-		{Selector: sel("10.1.0.0/16", "10.2.0.0/16", ProtoICMP, PortRange{0x0800, 0x08ff}, AllPorts), Action: Trap, PolicyID: 9},
+		{Selector: sel("10.1.0.0/16", "10.2.0.0/16", header.ProtoUDP, AllPorts, PortRange{5000, 5999}), Action: Drop},
+		{Selector: sel("10.1.0.0/16", "10.2.0.0/16", header.ProtoICMP, PortRange{0x0800, 0x08ff}, AllPorts), Action: Trap, PolicyID: 9},
 		{Selector: sel("0.0.0.0/0", "0.0.0.0/0", 0, AllPorts, AllPorts), Action: Bypass, Priority: 100},
-		{Selector: sel("fd00:1::/64", "fd00:2::/64", ProtoICMPv6, AllPorts, AllPorts), Action: Protect, PolicyID: 6},
+		{Selector: sel("fd00:1::/64", "fd00:2::/64", header.ProtoICMPv6, AllPorts, AllPorts), Action: Protect, PolicyID: 6},
 		{Selector: sel("fd00:1::/64", "fd00:2::/64", 0, AllPorts, AllPorts), Action: Protect, PolicyID: 7},
 	}
 	tab := mustCompile(t, rules)
@@ -142,24 +144,24 @@ func TestOrderingAndProtocols(t *testing.T) {
 		pol     uint32
 		st      Status
 	}{
-		{"tcp any port", pktSpec{src: l, dst: r, proto: ProtoTCP, sport: 40000, dport: 443}, false, Protect, 1, Matched},
-		{"tcp ssh bypass", pktSpec{src: l, dst: r, proto: ProtoTCP, sport: 40000, dport: 22}, false, Bypass, 0, Matched},
-		{"udp ssh not bypassed", pktSpec{src: l, dst: r, proto: ProtoUDP, sport: 40000, dport: 22}, false, Protect, 1, Matched},
-		{"more specific subnet wins", pktSpec{src: l, dst: a4("10.2.3.4"), proto: ProtoTCP, sport: 1, dport: 22}, false, Protect, 3, Matched},
-		{"udp range low", pktSpec{src: l, dst: r, proto: ProtoUDP, sport: 1, dport: 5000}, false, Drop, 0, Matched},
-		{"udp range high", pktSpec{src: l, dst: r, proto: ProtoUDP, sport: 1, dport: 5999}, false, Drop, 0, Matched},
-		{"udp above range", pktSpec{src: l, dst: r, proto: ProtoUDP, sport: 1, dport: 6000}, false, Protect, 1, Matched},
-		{"icmp echo request trap", pktSpec{src: l, dst: r, proto: ProtoICMP, sport: 0x0800}, false, Trap, 9, Matched},
-		{"icmp echo reply", pktSpec{src: l, dst: r, proto: ProtoICMP, sport: 0x0000}, false, Protect, 1, Matched},
-		{"inbound reverses", pktSpec{src: r, dst: l, proto: ProtoTCP, sport: 22, dport: 40000}, true, Bypass, 0, Matched},
-		{"outbound direction of inbound packet", pktSpec{src: r, dst: l, proto: ProtoTCP, sport: 22, dport: 40000}, false, Bypass, 0, Matched},
-		{"catch-all by priority", pktSpec{src: a4("192.168.1.1"), dst: r, proto: ProtoTCP, sport: 1, dport: 2}, false, Bypass, 0, Matched},
-		{"esp has no ports", pktSpec{src: l, dst: r, proto: ProtoESP}, false, Protect, 1, Matched},
-		{"fragment has no ports", pktSpec{src: l, dst: r, proto: ProtoTCP, frag: true}, false, Protect, 1, Matched},
-		{"v6 icmp", pktSpec{src: a4("fd00:1::1"), dst: a4("fd00:2::1"), proto: ProtoICMPv6, sport: 0x8000}, false, Protect, 6, Matched},
-		{"v6 tcp behind ext headers", pktSpec{src: a4("fd00:1::1"), dst: a4("fd00:2::1"), proto: ProtoTCP, sport: 1, dport: 2, ext6: []byte{ext6HopByHop, ext6DestOpts, ext6Routing, ProtoAH, ext6Fragment}}, false, Protect, 7, Matched},
-		{"v6 icmp behind fragment header", pktSpec{src: a4("fd00:1::1"), dst: a4("fd00:2::1"), proto: ProtoICMPv6, sport: 0x8000, ext6: []byte{ext6Fragment}}, false, Protect, 6, Matched},
-		{"v6 no match", pktSpec{src: a4("fd00:3::1"), dst: a4("fd00:2::1"), proto: ProtoTCP}, false, Drop, 0, NoMatch},
+		{"tcp any port", pktSpec{src: l, dst: r, proto: header.ProtoTCP, sport: 40000, dport: 443}, false, Protect, 1, Matched},
+		{"tcp ssh bypass", pktSpec{src: l, dst: r, proto: header.ProtoTCP, sport: 40000, dport: 22}, false, Bypass, 0, Matched},
+		{"udp ssh not bypassed", pktSpec{src: l, dst: r, proto: header.ProtoUDP, sport: 40000, dport: 22}, false, Protect, 1, Matched},
+		{"more specific subnet wins", pktSpec{src: l, dst: a4("10.2.3.4"), proto: header.ProtoTCP, sport: 1, dport: 22}, false, Protect, 3, Matched},
+		{"udp range low", pktSpec{src: l, dst: r, proto: header.ProtoUDP, sport: 1, dport: 5000}, false, Drop, 0, Matched},
+		{"udp range high", pktSpec{src: l, dst: r, proto: header.ProtoUDP, sport: 1, dport: 5999}, false, Drop, 0, Matched},
+		{"udp above range", pktSpec{src: l, dst: r, proto: header.ProtoUDP, sport: 1, dport: 6000}, false, Protect, 1, Matched},
+		{"icmp echo request trap", pktSpec{src: l, dst: r, proto: header.ProtoICMP, sport: 0x0800}, false, Trap, 9, Matched},
+		{"icmp echo reply", pktSpec{src: l, dst: r, proto: header.ProtoICMP, sport: 0x0000}, false, Protect, 1, Matched},
+		{"inbound reverses", pktSpec{src: r, dst: l, proto: header.ProtoTCP, sport: 22, dport: 40000}, true, Bypass, 0, Matched},
+		{"outbound direction of inbound packet", pktSpec{src: r, dst: l, proto: header.ProtoTCP, sport: 22, dport: 40000}, false, Bypass, 0, Matched},
+		{"catch-all by priority", pktSpec{src: a4("192.168.1.1"), dst: r, proto: header.ProtoTCP, sport: 1, dport: 2}, false, Bypass, 0, Matched},
+		{"esp has no ports", pktSpec{src: l, dst: r, proto: header.ProtoESP}, false, Protect, 1, Matched},
+		{"fragment has no ports", pktSpec{src: l, dst: r, proto: header.ProtoTCP, frag: true}, false, Protect, 1, Matched},
+		{"v6 icmp", pktSpec{src: a4("fd00:1::1"), dst: a4("fd00:2::1"), proto: header.ProtoICMPv6, sport: 0x8000}, false, Protect, 6, Matched},
+		{"v6 tcp behind ext headers", pktSpec{src: a4("fd00:1::1"), dst: a4("fd00:2::1"), proto: header.ProtoTCP, sport: 1, dport: 2, ext6: []byte{header.ProtoHopByHop, header.ProtoDestOpts, header.ProtoRouting, header.ProtoAH, header.ProtoFragment}}, false, Protect, 7, Matched},
+		{"v6 icmp behind fragment header", pktSpec{src: a4("fd00:1::1"), dst: a4("fd00:2::1"), proto: header.ProtoICMPv6, sport: 0x8000, ext6: []byte{header.ProtoFragment}}, false, Protect, 6, Matched},
+		{"v6 no match", pktSpec{src: a4("fd00:3::1"), dst: a4("fd00:2::1"), proto: header.ProtoTCP}, false, Drop, 0, NoMatch},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.p.bytes()
@@ -181,18 +183,18 @@ func TestOrderingAndProtocols(t *testing.T) {
 
 func TestParseFields(t *testing.T) {
 	var f Flow
-	p := pktSpec{src: a4("10.0.0.1"), dst: a4("10.0.0.2"), proto: ProtoUDP, sport: 500, dport: 4500}
-	if !f.Parse(p.bytes()) || !f.Is4 || f.Proto != ProtoUDP || !f.HasPorts || f.SrcPort != 500 || f.DstPort != 4500 ||
+	p := pktSpec{src: a4("10.0.0.1"), dst: a4("10.0.0.2"), proto: header.ProtoUDP, sport: 500, dport: 4500}
+	if !f.Parse(p.bytes()) || !f.Is4 || f.Proto != header.ProtoUDP || !f.HasPorts || f.SrcPort != 500 || f.DstPort != 4500 ||
 		f.SrcAddr() != p.src || f.DstAddr() != p.dst {
 		t.Fatalf("v4 udp: %+v", f)
 	}
-	p = pktSpec{src: a4("2001:db8::1"), dst: a4("2001:db8::2"), proto: ProtoSCTP, sport: 7, dport: 9, ext6: []byte{ext6HopByHop}}
-	if !f.Parse(p.bytes()) || f.Is4 || f.Proto != ProtoSCTP || f.SrcPort != 7 || f.DstPort != 9 ||
+	p = pktSpec{src: a4("2001:db8::1"), dst: a4("2001:db8::2"), proto: header.ProtoSCTP, sport: 7, dport: 9, ext6: []byte{header.ProtoHopByHop}}
+	if !f.Parse(p.bytes()) || f.Is4 || f.Proto != header.ProtoSCTP || f.SrcPort != 7 || f.DstPort != 9 ||
 		f.SrcAddr() != p.src || f.DstAddr() != p.dst {
 		t.Fatalf("v6 sctp: %+v", f)
 	}
 	// Trailing bytes beyond the IP total length are ignored.
-	b := append(pktSpec{src: a4("10.0.0.1"), dst: a4("10.0.0.2"), proto: ProtoTCP, sport: 1, dport: 2}.bytes(), 0xde, 0xad)
+	b := append(pktSpec{src: a4("10.0.0.1"), dst: a4("10.0.0.2"), proto: header.ProtoTCP, sport: 1, dport: 2}.bytes(), 0xde, 0xad)
 	if !f.Parse(b) || f.DstPort != 2 {
 		t.Fatalf("trailing bytes: %+v", f)
 	}
@@ -201,8 +203,8 @@ func TestParseFields(t *testing.T) {
 func TestMalformed(t *testing.T) {
 	tab := mustCompile(t, []Rule{{Selector: sel("0.0.0.0/0", "0.0.0.0/0", 0, AllPorts, AllPorts), Action: Bypass},
 		{Selector: sel("::/0", "::/0", 0, AllPorts, AllPorts), Action: Bypass}})
-	good4 := pktSpec{src: a4("10.0.0.1"), dst: a4("10.0.0.2"), proto: ProtoTCP, sport: 1, dport: 2}.bytes()
-	good6 := pktSpec{src: a4("fd00::1"), dst: a4("fd00::2"), proto: ProtoUDP, sport: 1, dport: 2, ext6: []byte{ext6DestOpts}}.bytes()
+	good4 := pktSpec{src: a4("10.0.0.1"), dst: a4("10.0.0.2"), proto: header.ProtoTCP, sport: 1, dport: 2}.bytes()
+	good6 := pktSpec{src: a4("fd00::1"), dst: a4("fd00::2"), proto: header.ProtoUDP, sport: 1, dport: 2, ext6: []byte{header.ProtoDestOpts}}.bytes()
 	mut := func(b []byte, f func([]byte) []byte) []byte { return f(append([]byte(nil), b...)) }
 	cases := map[string][]byte{
 		"empty":            nil,
@@ -217,7 +219,7 @@ func TestMalformed(t *testing.T) {
 		"v6 payload > len": mut(good6, func(b []byte) []byte { return b[:len(b)-1] }),
 		"v6 ext overruns":  mut(good6, func(b []byte) []byte { b[41] = 200; return b }),
 		"v6 ext loop": func() []byte {
-			b := pktSpec{src: a4("fd00::1"), dst: a4("fd00::2"), proto: ProtoUDP, sport: 1, dport: 2,
+			b := pktSpec{src: a4("fd00::1"), dst: a4("fd00::2"), proto: header.ProtoUDP, sport: 1, dport: 2,
 				ext6: []byte{0, 60, 60, 60, 60, 60, 60, 60, 60, 60}}.bytes()
 			return b
 		}(),
@@ -266,7 +268,7 @@ func TestCompileErrors(t *testing.T) {
 
 func TestLiveEmpty(t *testing.T) {
 	var l Live
-	b := pktSpec{src: a4("10.0.0.1"), dst: a4("10.0.0.2"), proto: ProtoTCP}.bytes()
+	b := pktSpec{src: a4("10.0.0.1"), dst: a4("10.0.0.2"), proto: header.ProtoTCP}.bytes()
 	if r := l.Load().Outbound(b); r.Status != NoMatch || r.Action != Drop {
 		t.Fatalf("empty live table: %+v", r)
 	}
@@ -356,10 +358,10 @@ func refMatch(rules []Rule, p pktSpec, inbound bool) (Rule, bool) {
 	}
 	hasPorts := !p.frag
 	switch p.proto {
-	case ProtoTCP, ProtoUDP, ProtoSCTP, ProtoUDPLite, ProtoDCCP:
-	case ProtoICMP, ProtoICMPv6:
+	case header.ProtoTCP, header.ProtoUDP, header.ProtoSCTP, header.ProtoUDPLite, header.ProtoDCCP:
+	case header.ProtoICMP, header.ProtoICMPv6:
 		lp, rp = p.sport, p.sport
-		if (p.proto == ProtoICMP) != p.src.Is4() {
+		if (p.proto == header.ProtoICMP) != p.src.Is4() {
 			hasPorts = false
 		}
 	default:
@@ -427,7 +429,7 @@ func (g gen) addrRange(is4 bool) AddrRange {
 	return PrefixRange(netip.PrefixFrom(a, a.BitLen()-4-g.IntN(6)))
 }
 
-var protos = []uint8{0, 0, ProtoTCP, ProtoUDP, ProtoICMP, ProtoICMPv6, ProtoSCTP, ProtoESP}
+var protos = []uint8{0, 0, header.ProtoTCP, header.ProtoUDP, header.ProtoICMP, header.ProtoICMPv6, header.ProtoSCTP, header.ProtoESP}
 
 func (g gen) ports() PortRange {
 	switch g.IntN(4) {
@@ -459,14 +461,14 @@ func (g gen) rule(is4 bool) Rule {
 func (g gen) packet(is4 bool) pktSpec {
 	p := pktSpec{src: g.addr(is4), dst: g.addr(is4), proto: protos[2+g.IntN(len(protos)-2)],
 		sport: uint16(g.IntN(8)), dport: uint16(g.IntN(8)), frag: g.IntN(10) == 0}
-	if p.proto == ProtoICMP || p.proto == ProtoICMPv6 {
+	if p.proto == header.ProtoICMP || p.proto == header.ProtoICMPv6 {
 		p.sport = uint16(g.IntN(4))<<8 | uint16(g.IntN(2))
 		if g.IntN(2) == 0 {
 			p.sport = uint16(g.IntN(8)) // small values so port ranges 0-7 can match
 		}
 	}
 	if !is4 && g.IntN(3) == 0 {
-		p.ext6 = []byte{ext6HopByHop, ext6DestOpts}[:1+g.IntN(2)]
+		p.ext6 = []byte{header.ProtoHopByHop, header.ProtoDestOpts}[:1+g.IntN(2)]
 	}
 	return p
 }
@@ -547,7 +549,7 @@ func TestIndexFallback(t *testing.T) {
 	}
 	g := gen{rand.New(rand.NewPCG(3, 4))}
 	for i := 0; i < 2000; i++ {
-		ps := pktSpec{src: a4("1.1.1.1"), dst: netip.AddrFrom4([4]byte{10, byte(g.IntN(256)), byte(g.IntN(2)), byte(g.IntN(256))}), proto: ProtoUDP}
+		ps := pktSpec{src: a4("1.1.1.1"), dst: netip.AddrFrom4([4]byte{10, byte(g.IntN(256)), byte(g.IntN(2)), byte(g.IntN(256))}), proto: header.ProtoUDP}
 		if i&1 == 0 {
 			ps.dst = netip.AddrFrom4([4]byte{10, 255, 255 - byte(g.IntN(2)), 255 - byte(g.IntN(256))})
 		}
@@ -584,7 +586,7 @@ func benchRules(n int) []Rule {
 			s = sel(fmt.Sprintf("fd00:%x::/64", i), fmt.Sprintf("fd01:%x::/64", i), 0, AllPorts, AllPorts)
 		}
 		if i%10 == 3 {
-			s.Protocol, s.RemotePorts = ProtoTCP, Port(443)
+			s.Protocol, s.RemotePorts = header.ProtoTCP, Port(443)
 		}
 		rules = append(rules, Rule{Selector: s, Action: Protect, PolicyID: uint32(i)})
 	}
@@ -600,13 +602,13 @@ func lastV4(tab *Table) []byte {
 			break
 		}
 	}
-	return pktSpec{src: e.Selector.Local.To, dst: e.Selector.Remote.From, proto: ProtoUDP, sport: 1, dport: 2}.bytes()
+	return pktSpec{src: e.Selector.Local.To, dst: e.Selector.Remote.From, proto: header.ProtoUDP, sport: 1, dport: 2}.bytes()
 }
 
 func TestZeroAllocs(t *testing.T) {
 	tab := mustCompile(t, benchRules(100))
 	p4 := lastV4(tab)
-	p6 := pktSpec{src: a4("fd00:1::1"), dst: a4("fd01:1::1"), proto: ProtoTCP, ext6: []byte{ext6HopByHop}}.bytes()
+	p6 := pktSpec{src: a4("fd00:1::1"), dst: a4("fd01:1::1"), proto: header.ProtoTCP, ext6: []byte{header.ProtoHopByHop}}.bytes()
 	bad := p4[:10]
 	var live Live
 	live.Store(tab)
@@ -642,8 +644,8 @@ func benchLookup(b *testing.B, threshold int) {
 			b.Fatal("bench packet does not match")
 		}
 		first := tab.Rules()[0].Selector
-		best := pktSpec{src: first.Local.From, dst: first.Remote.From, proto: ProtoTCP, sport: 1, dport: 443}.bytes()
-		miss := pktSpec{src: a4("192.168.0.1"), dst: a4("192.168.0.2"), proto: ProtoUDP}.bytes()
+		best := pktSpec{src: first.Local.From, dst: first.Remote.From, proto: header.ProtoTCP, sport: 1, dport: 443}.bytes()
+		miss := pktSpec{src: a4("192.168.0.1"), dst: a4("192.168.0.2"), proto: header.ProtoUDP}.bytes()
 		for _, c := range []struct {
 			name string
 			pkt  []byte
@@ -660,18 +662,18 @@ func benchLookup(b *testing.B, threshold int) {
 
 func TestPairs(t *testing.T) {
 	l4 := TS{Range: MustPrefixRange("10.1.0.0/16"), Ports: AllPorts}
-	l4tcp := TS{Range: MustPrefixRange("10.1.1.0/24"), Protocol: ProtoTCP, Ports: Port(80)}
+	l4tcp := TS{Range: MustPrefixRange("10.1.1.0/24"), Protocol: header.ProtoTCP, Ports: Port(80)}
 	l6 := TS{Range: MustPrefixRange("fd00:1::/64"), Ports: AllPorts}
 	r4 := TS{Range: MustPrefixRange("10.2.0.0/16"), Ports: AllPorts}
-	r4udp := TS{Range: MustPrefixRange("10.3.0.0/16"), Protocol: ProtoUDP, Ports: Port(53)}
-	r6 := TS{Range: MustPrefixRange("fd00:2::/64"), Protocol: ProtoICMPv6, Ports: AllPorts}
+	r4udp := TS{Range: MustPrefixRange("10.3.0.0/16"), Protocol: header.ProtoUDP, Ports: Port(53)}
+	r6 := TS{Range: MustPrefixRange("fd00:2::/64"), Protocol: header.ProtoICMPv6, Ports: AllPorts}
 	got := Pairs([]TS{l4, l4tcp, l6}, []TS{r4, r4udp, r6})
 	want := []Selector{
 		{Local: l4.Range, Remote: r4.Range, LocalPorts: AllPorts, RemotePorts: AllPorts},
-		{Local: l4.Range, Remote: r4udp.Range, Protocol: ProtoUDP, LocalPorts: AllPorts, RemotePorts: Port(53)},
-		{Local: l4tcp.Range, Remote: r4.Range, Protocol: ProtoTCP, LocalPorts: Port(80), RemotePorts: AllPorts},
+		{Local: l4.Range, Remote: r4udp.Range, Protocol: header.ProtoUDP, LocalPorts: AllPorts, RemotePorts: Port(53)},
+		{Local: l4tcp.Range, Remote: r4.Range, Protocol: header.ProtoTCP, LocalPorts: Port(80), RemotePorts: AllPorts},
 		// l4tcp with r4udp: TCP vs UDP, no traffic; l4 with r6: families differ.
-		{Local: l6.Range, Remote: r6.Range, Protocol: ProtoICMPv6, LocalPorts: AllPorts, RemotePorts: AllPorts},
+		{Local: l6.Range, Remote: r6.Range, Protocol: header.ProtoICMPv6, LocalPorts: AllPorts, RemotePorts: AllPorts},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d selectors %v, want %d", len(got), got, len(want))

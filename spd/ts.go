@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/ipsecgw/ipsecgw/header"
 )
 
 // TS is one traffic selector as IKE negotiates it (RFC 7296 §3.13.1, and
@@ -160,21 +162,21 @@ func ProtocolName(p uint8) string {
 	switch p {
 	case 0:
 		return "%any"
-	case ProtoICMP:
+	case header.ProtoICMP:
 		return "icmp"
-	case ProtoTCP:
+	case header.ProtoTCP:
 		return "tcp"
-	case ProtoUDP:
+	case header.ProtoUDP:
 		return "udp"
-	case 47:
+	case header.ProtoGRE:
 		return "gre"
-	case ProtoESP:
+	case header.ProtoESP:
 		return "esp"
-	case ProtoAH:
+	case header.ProtoAH:
 		return "ah"
-	case ProtoICMPv6:
+	case header.ProtoICMPv6:
 		return "ipv6-icmp"
-	case ProtoSCTP:
+	case header.ProtoSCTP:
 		return "sctp"
 	}
 	return strconv.Itoa(int(p))

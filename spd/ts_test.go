@@ -4,23 +4,25 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/ipsecgw/ipsecgw/header"
 )
 
 func TestTSIntersect(t *testing.T) {
 	p := func(s string) TS { return PrefixTS(netip.MustParsePrefix(s)) }
 	host := netip.MustParseAddr("10.0.0.1")
-	tcp := TS{Range: AddrRange{host, host}, Protocol: ProtoTCP, Ports: Port(443)}
+	tcp := TS{Range: AddrRange{host, host}, Protocol: header.ProtoTCP, Ports: Port(443)}
 	if x, ok := p("10.0.0.0/24").Intersect(tcp); !ok || x != tcp {
 		t.Errorf("port narrowing: %v %v", x, ok)
 	}
 	if _, ok := p("10.0.0.0/24").Intersect(p("fd00::/64")); ok {
 		t.Error("IPv4 and IPv6 selectors intersect")
 	}
-	udp := TS{Range: PrefixRange(netip.MustParsePrefix("10.0.0.0/24")), Protocol: ProtoUDP, Ports: AllPorts}
+	udp := TS{Range: PrefixRange(netip.MustParsePrefix("10.0.0.0/24")), Protocol: header.ProtoUDP, Ports: AllPorts}
 	if _, ok := udp.Intersect(tcp); ok {
 		t.Error("TCP and UDP selectors intersect")
 	}
-	opaque := TS{Range: udp.Range, Protocol: ProtoUDP, Ports: PortRange{0xffff, 0}}
+	opaque := TS{Range: udp.Range, Protocol: header.ProtoUDP, Ports: PortRange{0xffff, 0}}
 	if x, ok := opaque.Intersect(opaque); !ok || x != opaque {
 		t.Errorf("OPAQUE ports: %v %v", x, ok)
 	}

@@ -35,6 +35,8 @@ package tun
 import (
 	"errors"
 	"fmt"
+
+	"github.com/ipsecgw/ipsecgw/header"
 )
 
 const (
@@ -62,11 +64,9 @@ const (
 	DefaultPathMTU = 1500
 )
 
-// Header sizes used by the overhead computation.
+// ESP sizes used by the overhead computation (the outer IP and UDP
+// headers' come from package header).
 const (
-	ipv4HeaderLen = 20
-	ipv6HeaderLen = 40
-	udpHeaderLen  = 8
 	espHeaderLen  = 8 // SPI + sequence number
 	espTrailerMin = 2 // pad length + next header
 )
@@ -114,12 +114,12 @@ func (f ESPFraming) align() int {
 
 // fixed is the per-packet overhead that does not depend on the inner length.
 func (f ESPFraming) fixed() int {
-	n := ipv4HeaderLen
+	n := header.IPv4MinLen
 	if f.OuterIPv6 {
-		n = ipv6HeaderLen
+		n = header.IPv6Len
 	}
 	if f.UDPEncap {
-		n += udpHeaderLen
+		n += header.UDPLen
 	}
 	return n + espHeaderLen + f.IVLen + f.ICVLen
 }

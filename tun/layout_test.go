@@ -4,6 +4,8 @@ import (
 	"errors"
 	"os"
 	"testing"
+
+	"github.com/ipsecgw/ipsecgw/header"
 )
 
 func TestInnerMTU(t *testing.T) {
@@ -53,7 +55,7 @@ func TestInnerMTU(t *testing.T) {
 func TestOverheadWithinHeadroomAndTailroom(t *testing.T) {
 	// The largest framing we support must fit the buffer layout.
 	f := ESPFraming{OuterIPv6: true, UDPEncap: true, IVLen: 16, BlockSize: 16, ICVLen: 32}
-	front := ipv6HeaderLen + udpHeaderLen + espHeaderLen + f.IVLen
+	front := header.IPv6Len + header.UDPLen + espHeaderLen + f.IVLen
 	if front > Headroom-VirtioNetHdrLen {
 		t.Fatalf("front overhead %d does not fit headroom %d", front, Headroom)
 	}

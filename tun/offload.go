@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ipsecgw/ipsecgw/header"
 	"github.com/ipsecgw/ipsecgw/internal/checksum"
 )
 
@@ -38,19 +39,9 @@ const (
 )
 
 const (
-	protoTCP = 6
-	protoUDP = 17
-
-	tcpFlagFIN = 0x01
-	tcpFlagSYN = 0x02
-	tcpFlagRST = 0x04
-	tcpFlagPSH = 0x08
-	tcpFlagACK = 0x10
-	tcpFlagCWR = 0x80
-
 	// maxIPLen bounds a coalesced packet: the IPv4 total length field (and
 	// IPv6's payload length, less its header) is 16 bits.
-	maxIPLen = 65535
+	maxIPLen = header.IPv4MaxTotalLen
 	// maxSegments bounds the packets merged into one: the kernel refuses
 	// UDP GSO packets of more than UDP_MAX_SEGMENTS (64 in older kernels).
 	maxSegments = 64
@@ -92,20 +83,6 @@ var errMalformedOffload = errors.New("tun: malformed offloaded packet")
 
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{errMalformedOffload}, args...)...)
-}
-
-// ipv4HeaderChecksum fills in the header checksum of the IPv4 header h.
-func ipv4HeaderChecksum(h []byte) {
-	h[10], h[11] = 0, 0
-	binary.BigEndian.PutUint16(h[10:], checksum.Checksum(h, 0))
-}
-
-// addrs returns the source and destination address of the IP packet pkt.
-func addrs(pkt []byte, isV6 bool) (src, dst []byte) {
-	if isV6 {
-		return pkt[8:24], pkt[24:40]
-	}
-	return pkt[12:16], pkt[16:20]
 }
 
 // --- reading: segmentation --------------------------------------------------
@@ -163,37 +140,41 @@ func (s *segmenter) load(in []byte) error {
 }
 
 func (s *segmenter) loadGSO(h virtioHdr, pkt []byte) error {
-	s.isV6 = pkt[0]>>4 == 6
+	version := header.IPVersion(pkt)
+	s.isV6 = version == 6
 	switch {
-	case h.gsoType == gsoTCPv4 && pkt[0]>>4 == 4, h.gsoType == gsoTCPv6 && s.isV6:
-		s.proto, s.csumOff = protoTCP, 16
-	case h.gsoType == gsoUDPL4 && (pkt[0]>>4 == 4 || s.isV6):
-		s.proto, s.csumOff = protoUDP, 6
+	case h.gsoType == gsoTCPv4 && version == 4, h.gsoType == gsoTCPv6 && s.isV6:
+		s.proto, s.csumOff = header.ProtoTCP, header.TCPChecksumOffset
+	case h.gsoType == gsoUDPL4 && (version == 4 || s.isV6):
+		s.proto, s.csumOff = header.ProtoUDP, header.UDPChecksumOffset
 	default:
-		return malformed("GSO type %d with IP version %d", h.gsoType, pkt[0]>>4)
+		return malformed("GSO type %d with IP version %d", h.gsoType, version)
 	}
 	// csum_start is where the transport header begins; the header length
 	// the kernel reports is not trusted (on the forwarding path it can be
-	// the whole first segment), the transport header says it instead.
+	// the whole first segment), the transport header says it instead. The
+	// kernel built the IP header, so its lengths are not checked further.
 	s.iphLen = int(h.csumStart)
-	minIP := 20
+	minIP := header.IPv4MinLen
 	if s.isV6 {
-		minIP = 40
-	} else if s.iphLen != int(pkt[0]&0x0f)*4 {
-		return malformed("csum_start %d is not the IPv4 header length %d", s.iphLen, int(pkt[0]&0x0f)*4)
+		minIP = header.IPv6Len
+	} else if hl := header.IPv4(pkt).HeaderLength(); s.iphLen != hl {
+		return malformed("csum_start %d is not the IPv4 header length %d", s.iphLen, hl)
 	}
-	if s.iphLen < minIP || int(h.csumOffset) != s.csumOff || len(pkt) < s.iphLen+20 {
+	// TCPMinLen bytes hold the fixed part of either transport header.
+	if s.iphLen < minIP || int(h.csumOffset) != s.csumOff || len(pkt) < s.iphLen+header.TCPMinLen {
 		return malformed("csum_start %d, csum_offset %d in a %d-byte packet", h.csumStart, h.csumOffset, len(pkt))
 	}
-	if s.proto == protoTCP {
-		thLen := int(pkt[s.iphLen+12]>>4) * 4
-		if thLen < 20 {
+	if s.proto == header.ProtoTCP {
+		tcp := header.TCP(pkt[s.iphLen:])
+		thLen := tcp.DataOffset()
+		if thLen < header.TCPMinLen {
 			return malformed("TCP header length %d", thLen)
 		}
 		s.hdrLen = s.iphLen + thLen
-		s.seq = binary.BigEndian.Uint32(pkt[s.iphLen+4:])
+		s.seq = tcp.SeqNumber()
 	} else {
-		s.hdrLen = s.iphLen + 8
+		s.hdrLen = s.iphLen + header.UDPLen
 	}
 	if h.gsoSize == 0 || len(pkt) <= s.hdrLen {
 		return malformed("GSO size %d, headers %d bytes of %d", h.gsoSize, s.hdrLen, len(pkt))
@@ -201,12 +182,14 @@ func (s *segmenter) loadGSO(h virtioHdr, pkt []byte) error {
 	if !s.isV6 {
 		// Segments differ from the super-packet's IPv4 header only in
 		// length, ID and checksum: sum the rest once.
-		s.id = binary.BigEndian.Uint16(pkt[4:])
-		clear(pkt[2:6])
-		clear(pkt[10:12])
+		ip := header.IPv4(pkt)
+		s.id = ip.ID()
+		ip.SetTotalLength(0)
+		ip.SetID(0)
+		ip.SetChecksum(0)
 		s.ipSum = checksum.Sum(pkt[:s.iphLen], 0)
 	}
-	src, dst := addrs(pkt, s.isV6)
+	src, dst := header.Addrs(pkt, s.isV6)
 	s.pseudo = checksum.PseudoHeaderSum(s.proto, src, dst, 0)
 	s.pkt, s.gso, s.gsoSize, s.next = pkt, true, int(h.gsoSize), s.hdrLen
 	return nil
@@ -239,31 +222,33 @@ func (s *segmenter) fill(bufs [][]byte, sizes []int, offset int) (int, error) {
 		copy(out, in[:s.hdrLen])
 		copy(out[s.hdrLen:], in[s.next:end])
 		if s.isV6 {
-			binary.BigEndian.PutUint16(out[4:], uint16(total-40))
+			header.IPv6(out).SetPayloadLength(uint16(total - header.IPv6Len))
 		} else {
+			ip := header.IPv4(out)
 			id := s.id + uint16(index)
-			binary.BigEndian.PutUint16(out[2:], uint16(total))
-			binary.BigEndian.PutUint16(out[4:], id)
-			binary.BigEndian.PutUint16(out[10:], ^checksum.Fold(s.ipSum+uint64(total)+uint64(id)))
+			ip.SetTotalLength(uint16(total))
+			ip.SetID(id)
+			ip.SetChecksum(^checksum.Fold(s.ipSum + uint64(total) + uint64(id)))
 		}
 		l4 := out[s.iphLen:]
-		if s.proto == protoTCP {
-			binary.BigEndian.PutUint32(l4[4:], s.seq+uint32(s.next-s.hdrLen))
+		pseudo := s.pseudo + uint64(len(l4))
+		if s.proto == header.ProtoTCP {
+			tcp := header.TCP(l4)
+			tcp.SetSeqNumber(s.seq + uint32(s.next-s.hdrLen))
+			flags := tcp.Flags()
 			if index > 0 {
-				l4[13] &^= tcpFlagCWR // congestion window reduced: said once, in the first
+				flags &^= header.TCPFlagCWR // congestion window reduced: said once, in the first
 			}
 			if end < len(in) {
-				l4[13] &^= tcpFlagFIN | tcpFlagPSH // these belong to the last segment
+				flags &^= header.TCPFlagFIN | header.TCPFlagPSH // these belong to the last segment
 			}
+			tcp.SetFlags(flags)
+			tcp.UpdateChecksum(pseudo)
 		} else {
-			binary.BigEndian.PutUint16(l4[4:], uint16(len(l4)))
+			udp := header.UDP(l4)
+			udp.SetLength(uint16(len(l4)))
+			udp.UpdateChecksum(pseudo)
 		}
-		l4[s.csumOff], l4[s.csumOff+1] = 0, 0
-		c := checksum.Checksum(l4, s.pseudo+uint64(len(l4)))
-		if c == 0 && s.proto == protoUDP {
-			c = 0xffff // a computed zero goes out as all ones (RFC 768)
-		}
-		binary.BigEndian.PutUint16(l4[s.csumOff:], c)
 		sizes[n] = total
 		s.next = end
 	}
@@ -338,46 +323,39 @@ type coalescer struct {
 // that may be coalesced.
 func (c *coalescer) parse(pkt []byte) (groCandidate, bool) {
 	var g groCandidate
-	if len(pkt) < 28 {
-		return g, false
-	}
-	switch pkt[0] >> 4 {
-	case 4:
-		if pkt[0]&0x0f != 5 || int(binary.BigEndian.Uint16(pkt[2:])) != len(pkt) {
+	// Whole packets only (the length fields give exactly len(pkt)), with
+	// room for a UDP header at least.
+	if ip := header.IPv4(pkt); ip.Valid() {
+		if ip.HeaderLength() != header.IPv4MinLen || ip.TotalLength() != len(pkt) || ip.IsFragment() ||
+			len(pkt) < header.IPv4MinLen+header.UDPLen {
 			return g, false
 		}
-		if pkt[6]&0x3f != 0 || pkt[7] != 0 { // MF or a fragment offset
+		g.iphLen, g.proto = header.IPv4MinLen, ip.Protocol()
+	} else if ip := header.IPv6(pkt); ip.Valid() {
+		if header.IPv6Len+ip.PayloadLength() != len(pkt) || len(pkt) < header.IPv6Len+header.UDPLen {
 			return g, false
 		}
-		g.iphLen, g.proto = 20, pkt[9]
-	case 6:
-		if len(pkt) < 48 || int(binary.BigEndian.Uint16(pkt[4:])) != len(pkt)-40 {
-			return g, false
-		}
-		g.isV6, g.iphLen, g.proto = true, 40, pkt[6]
-	default:
+		g.isV6, g.iphLen, g.proto = true, header.IPv6Len, ip.NextHeader()
+	} else {
 		return g, false
 	}
 	switch g.proto {
-	case protoTCP:
-		if len(pkt) < g.iphLen+20 {
+	case header.ProtoTCP:
+		tcp := header.TCP(pkt[g.iphLen:])
+		if !tcp.Valid() {
 			return g, false
 		}
-		thLen := int(pkt[g.iphLen+12]>>4) * 4
-		if thLen < 20 || len(pkt) < g.iphLen+thLen {
-			return g, false
-		}
-		g.hdrLen = g.iphLen + thLen
-		g.seq = binary.BigEndian.Uint32(pkt[g.iphLen+4:])
-		g.flags = pkt[g.iphLen+13]
+		g.hdrLen = g.iphLen + tcp.DataOffset()
+		g.seq = tcp.SeqNumber()
+		g.flags = tcp.Flags()
 		g.payload = len(pkt) - g.hdrLen
-		g.mergable = g.payload > 0 && g.flags&^tcpFlagPSH == tcpFlagACK
-	case protoUDP:
-		g.hdrLen = g.iphLen + 8
+		g.mergable = g.payload > 0 && g.flags&^header.TCPFlagPSH == header.TCPFlagACK
+	case header.ProtoUDP:
+		udp := header.UDP(pkt[g.iphLen:])
+		g.hdrLen = g.iphLen + header.UDPLen
 		g.payload = len(pkt) - g.hdrLen
-		g.mergable = c.udp && g.payload > 0 &&
-			int(binary.BigEndian.Uint16(pkt[g.iphLen+4:])) == len(pkt)-g.iphLen &&
-			binary.BigEndian.Uint16(pkt[g.iphLen+6:]) != 0 // no checksum: nothing to vouch for the data
+		g.mergable = c.udp && g.payload > 0 && udp.Length() == len(udp) &&
+			udp.Checksum() != 0 // no checksum: nothing to vouch for the data
 	default:
 		return g, false
 	}
@@ -390,10 +368,10 @@ func sameFlow(head []byte, gr *groGroup, pkt []byte, g *groCandidate) bool {
 	if g.isV6 != gr.isV6 || g.proto != gr.proto || g.iphLen != gr.iphLen {
 		return false
 	}
-	hs, hd := addrs(head, gr.isV6)
-	ps, pd := addrs(pkt, g.isV6)
+	hs, hd := header.Addrs(head, gr.isV6)
+	ps, pd := header.Addrs(pkt, g.isV6)
 	return string(hs) == string(ps) && string(hd) == string(pd) &&
-		string(head[gr.iphLen:gr.iphLen+4]) == string(pkt[g.iphLen:g.iphLen+4])
+		string(head[gr.iphLen:gr.iphLen+header.PortsLen]) == string(pkt[g.iphLen:g.iphLen+header.PortsLen])
 }
 
 // canAppend reports whether pkt may follow the group's last packet, by
@@ -408,30 +386,32 @@ func canAppend(head []byte, gr *groGroup, pkt []byte, g *groCandidate) bool {
 		return false
 	}
 	if gr.isV6 {
-		// version, traffic class, flow label; next header and hop limit
-		if string(head[0:4]) != string(pkt[0:4]) || head[6] != pkt[6] || head[7] != pkt[7] {
+		h, p := header.IPv6(head), header.IPv6(pkt)
+		if h.TrafficClass() != p.TrafficClass() || h.FlowLabel() != p.FlowLabel() ||
+			h.NextHeader() != p.NextHeader() || h.HopLimit() != p.HopLimit() {
 			return false
 		}
 	} else {
-		if head[1] != pkt[1] || head[6]&0xe0 != pkt[6]&0xe0 || head[8] != pkt[8] {
-			return false // TOS, DF and reserved flag, TTL
+		h, p := header.IPv4(head), header.IPv4(pkt)
+		if h.TOS() != p.TOS() || h.Flags() != p.Flags() || h.TTL() != p.TTL() {
+			return false
 		}
 		// Segmenting gives the packets consecutive IDs. That is only
 		// harmless when they already had them or cannot be fragmented
 		// (DF: the ID then means nothing, RFC 6864).
-		if head[6]&0x40 == 0 && binary.BigEndian.Uint16(pkt[4:]) != binary.BigEndian.Uint16(head[4:])+uint16(gr.segs) {
+		if h.Flags()&header.IPv4DontFragment == 0 && p.ID() != h.ID()+uint16(gr.segs) {
 			return false
 		}
 	}
-	if gr.proto == protoTCP {
+	if gr.proto == header.ProtoTCP {
 		if g.seq != gr.nextSeq {
 			return false
 		}
-		h, p := head[gr.iphLen:gr.hdrLen], pkt[g.iphLen:g.hdrLen]
-		// ack (8:12), data offset, flags except PSH, window (12:16),
-		// urgent pointer (18:20) and options (20:)
-		if string(h[8:12]) != string(p[8:12]) || h[12] != p[12] || h[13]&^tcpFlagPSH != p[13]&^tcpFlagPSH ||
-			string(h[14:16]) != string(p[14:16]) || string(h[18:]) != string(p[18:]) {
+		// Everything but the sequence number, the checksum and PSH.
+		h, p := header.TCP(head[gr.iphLen:gr.hdrLen]), header.TCP(pkt[g.iphLen:g.hdrLen])
+		if h.AckNumber() != p.AckNumber() || h.DataOffset() != p.DataOffset() || h.Reserved() != p.Reserved() ||
+			h.Flags()&^header.TCPFlagPSH != p.Flags()&^header.TCPFlagPSH || h.Window() != p.Window() ||
+			h.UrgentPointer() != p.UrgentPointer() || string(h.Options()) != string(p.Options()) {
 			return false
 		}
 	}
@@ -442,7 +422,7 @@ func canAppend(head []byte, gr *groGroup, pkt []byte, g *groCandidate) bool {
 // packet is handed to the kernel as checksum-partial, so a corrupt one
 // would no longer be caught by the receiver.
 func l4Valid(pkt []byte, isV6 bool, proto uint8, iphLen int) bool {
-	src, dst := addrs(pkt, isV6)
+	src, dst := header.Addrs(pkt, isV6)
 	l4 := pkt[iphLen:]
 	return checksum.Checksum(l4, checksum.PseudoHeaderSum(proto, src, dst, len(l4))) == 0
 }
@@ -480,7 +460,7 @@ func (c *coalescer) plan(bufs [][]byte, offset int) {
 				gr.segs++
 				gr.total += g.payload
 				gr.nextSeq = g.seq + uint32(g.payload)
-				gr.psh = g.flags&tcpFlagPSH != 0
+				gr.psh = g.flags&header.TCPFlagPSH != 0
 				gr.closed = gr.psh || g.payload < gr.gsoSize
 				continue
 			}
@@ -497,7 +477,7 @@ func (c *coalescer) plan(bufs [][]byte, offset int) {
 		c.groups = append(c.groups, groGroup{
 			head: i, tail: i, segs: 1, isV6: g.isV6, proto: g.proto, iphLen: g.iphLen, hdrLen: g.hdrLen,
 			gsoSize: g.payload, total: len(pkt), nextSeq: g.seq + uint32(g.payload),
-			psh: g.flags&tcpFlagPSH != 0, closed: g.flags&tcpFlagPSH != 0,
+			psh: g.flags&header.TCPFlagPSH != 0, closed: g.flags&header.TCPFlagPSH != 0,
 		})
 		if c.nOpen == maxOpenGroups {
 			// Too many flows at once: the oldest stops taking packets.
@@ -533,29 +513,34 @@ func (gr *groGroup) finish(head []byte) virtioHdr {
 		csumStart: uint16(gr.iphLen),
 	}
 	if gr.isV6 {
-		binary.BigEndian.PutUint16(head[4:], uint16(gr.total-40))
+		header.IPv6(head).SetPayloadLength(uint16(gr.total - header.IPv6Len))
 	} else {
-		binary.BigEndian.PutUint16(head[2:], uint16(gr.total))
-		ipv4HeaderChecksum(head[:gr.iphLen])
+		ip := header.IPv4(head)
+		ip.SetTotalLength(uint16(gr.total))
+		ip.UpdateChecksum()
 	}
 	l4 := head[gr.iphLen:]
 	l4Len := gr.total - gr.iphLen
-	if gr.proto == protoTCP {
-		h.gsoType, h.csumOffset = gsoTCPv4, 16
+	// A partial checksum holds the pseudo-header sum, not complemented;
+	// whoever finishes it adds the rest.
+	src, dst := header.Addrs(head, gr.isV6)
+	partial := checksum.Fold(checksum.PseudoHeaderSum(gr.proto, src, dst, l4Len))
+	if gr.proto == header.ProtoTCP {
+		h.gsoType, h.csumOffset = gsoTCPv4, header.TCPChecksumOffset
 		if gr.isV6 {
 			h.gsoType = gsoTCPv6
 		}
+		tcp := header.TCP(l4)
 		if gr.psh {
-			l4[13] |= tcpFlagPSH
+			tcp.SetFlags(tcp.Flags() | header.TCPFlagPSH)
 		}
+		tcp.SetChecksum(partial)
 	} else {
-		h.gsoType, h.csumOffset = gsoUDPL4, 6
-		binary.BigEndian.PutUint16(l4[4:], uint16(l4Len))
+		h.gsoType, h.csumOffset = gsoUDPL4, header.UDPChecksumOffset
+		udp := header.UDP(l4)
+		udp.SetLength(uint16(l4Len))
+		udp.SetChecksum(partial)
 	}
-	// A partial checksum holds the pseudo-header sum, not complemented;
-	// whoever finishes it adds the rest.
-	src, dst := addrs(head, gr.isV6)
-	binary.BigEndian.PutUint16(l4[h.csumOffset:], checksum.Fold(checksum.PseudoHeaderSum(gr.proto, src, dst, l4Len)))
 	return h
 }
 

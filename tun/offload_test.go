@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ipsecgw/ipsecgw/header"
 )
 
 // refSum is RFC 1071 written the slow, obvious way, independent of
@@ -27,7 +29,7 @@ func refSum(b []byte, sum uint32) uint32 {
 // refL4Checksum is the checksum a TCP/UDP packet pkt must carry.
 func refL4Checksum(pkt []byte, iphLen int, proto uint8) uint16 {
 	isV6 := pkt[0]>>4 == 6
-	src, dst := addrs(pkt, isV6)
+	src, dst := header.Addrs(pkt, isV6)
 	l4 := pkt[iphLen:]
 	sum := refSum(src, 0)
 	sum = refSum(dst, sum)
@@ -37,7 +39,7 @@ func refL4Checksum(pkt []byte, iphLen int, proto uint8) uint16 {
 
 func refL4Valid(pkt []byte, iphLen int, proto uint8) bool {
 	isV6 := pkt[0]>>4 == 6
-	src, dst := addrs(pkt, isV6)
+	src, dst := header.Addrs(pkt, isV6)
 	l4 := pkt[iphLen:]
 	sum := refSum(src, 0)
 	sum = refSum(dst, sum)
@@ -67,7 +69,7 @@ func (s pktSpec) build() []byte {
 		iph = 40
 	}
 	l4h := 8
-	if s.proto == protoTCP {
+	if s.proto == header.ProtoTCP {
 		l4h = 20 + len(s.options)
 	}
 	total := iph + l4h + len(s.payload)
@@ -96,7 +98,7 @@ func (s pktSpec) build() []byte {
 	binary.BigEndian.PutUint16(l4[0:], s.sport)
 	binary.BigEndian.PutUint16(l4[2:], 5201)
 	csumAt := 6
-	if s.proto == protoTCP {
+	if s.proto == header.ProtoTCP {
 		binary.BigEndian.PutUint32(l4[4:], s.seq)
 		binary.BigEndian.PutUint32(l4[8:], s.ack)
 		l4[12] = byte(l4h/4) << 4
@@ -128,8 +130,8 @@ func payload(n int, seed byte) []byte {
 func tcpStream(v6 bool, n, mss int, seq uint32) []pktSpec {
 	var out []pktSpec
 	for i := range n {
-		out = append(out, pktSpec{v6: v6, proto: protoTCP, src: 1, dst: 2, sport: 40000,
-			seq: seq + uint32(i*mss), ack: 777, flags: tcpFlagACK, window: 500, id: uint16(100 + i),
+		out = append(out, pktSpec{v6: v6, proto: header.ProtoTCP, src: 1, dst: 2, sport: 40000,
+			seq: seq + uint32(i*mss), ack: 777, flags: header.TCPFlagACK, window: 500, id: uint16(100 + i),
 			options: []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}, payload: payload(mss, byte(i))})
 	}
 	return out
@@ -197,7 +199,7 @@ func TestCoalesceTCPStreamRoundTrip(t *testing.T) {
 		t.Run(fmt.Sprint("v6=", v6), func(t *testing.T) {
 			specs := tcpStream(v6, 20, 1348, 1000)
 			specs[19].payload = payload(500, 9) // a short last segment
-			specs[19].flags |= tcpFlagPSH
+			specs[19].flags |= header.TCPFlagPSH
 			var want [][]byte
 			for _, s := range specs {
 				want = append(want, s.build())
@@ -241,7 +243,7 @@ func TestCoalesceTCPStreamRoundTrip(t *testing.T) {
 func TestCoalesceUDP(t *testing.T) {
 	var specs []pktSpec
 	for i := range 10 {
-		specs = append(specs, pktSpec{proto: protoUDP, src: 1, dst: 2, sport: 999, id: uint16(i), payload: payload(100, byte(i))})
+		specs = append(specs, pktSpec{proto: header.ProtoUDP, src: 1, dst: 2, sport: 999, id: uint16(i), payload: payload(100, byte(i))})
 	}
 	specs[9].payload = payload(40, 1)
 	c := coalescer{udp: true}
@@ -320,7 +322,7 @@ func TestCoalesceRules(t *testing.T) {
 		{"ttl changes", func(s []pktSpec) []pktSpec { s[3].ttl = 9; return s }, 3},
 		{"gap in sequence", func(s []pktSpec) []pktSpec { s[3].seq += 1; s[4].seq += 1; s[5].seq += 1; return s }, 2},
 		{"reordered", func(s []pktSpec) []pktSpec { s[2], s[3] = s[3], s[2]; return s }, 4},
-		{"PSH ends a group", func(s []pktSpec) []pktSpec { s[2].flags |= tcpFlagPSH; return s }, 2},
+		{"PSH ends a group", func(s []pktSpec) []pktSpec { s[2].flags |= header.TCPFlagPSH; return s }, 2},
 		{"short segment ends a group", func(s []pktSpec) []pktSpec {
 			s[2].payload = payload(10, 1)
 			for i := 3; i < 6; i++ {
@@ -330,7 +332,7 @@ func TestCoalesceRules(t *testing.T) {
 		}, 2},
 		{"larger segment cannot follow", func(s []pktSpec) []pktSpec { s[5].payload = payload(1200, 1); return s }, 2},
 		{"FIN is written alone, in its place", func(s []pktSpec) []pktSpec {
-			s[5].flags |= tcpFlagFIN
+			s[5].flags |= header.TCPFlagFIN
 			return s
 		}, 2},
 		{"pure ACK in the middle", func(s []pktSpec) []pktSpec {
@@ -345,7 +347,7 @@ func TestCoalesceRules(t *testing.T) {
 			o.sport = 1
 			return append(s[:3:3], append([]pktSpec{o}, s[3:]...)...)
 		}, 2},
-		{"SYN", func(s []pktSpec) []pktSpec { s[0].flags = tcpFlagSYN; return s }, 2},
+		{"SYN", func(s []pktSpec) []pktSpec { s[0].flags = header.TCPFlagSYN; return s }, 2},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -383,16 +385,16 @@ func TestCoalesceRandomBatches(t *testing.T) {
 		for range 1 + r.IntN(128) {
 			flow := uint16(r.IntN(4))
 			mss := 200 + int(flow)*100
-			s := pktSpec{v6: flow%2 == 1, proto: protoTCP, src: 1, dst: 2, sport: 1000 + flow, id: ids[flow],
-				seq: seqs[flow], ack: 1, flags: tcpFlagACK, payload: payload(mss, byte(r.IntN(256)))}
+			s := pktSpec{v6: flow%2 == 1, proto: header.ProtoTCP, src: 1, dst: 2, sport: 1000 + flow, id: ids[flow],
+				seq: seqs[flow], ack: 1, flags: header.TCPFlagACK, payload: payload(mss, byte(r.IntN(256)))}
 			ids[flow]++
 			switch r.IntN(12) {
 			case 0:
-				s.proto = protoUDP
+				s.proto = header.ProtoUDP
 			case 1:
 				s.payload = s.payload[:r.IntN(mss)]
 			case 2:
-				s.flags |= tcpFlagPSH
+				s.flags |= header.TCPFlagPSH
 			case 3:
 				s.seq += 7 // a gap
 			case 4:
@@ -446,7 +448,7 @@ func TestCoalesceLimits(t *testing.T) {
 	}
 	udp := make([]pktSpec, 100)
 	for i := range udp {
-		udp[i] = pktSpec{proto: protoUDP, src: 1, dst: 2, sport: 7, payload: payload(20, byte(i))}
+		udp[i] = pktSpec{proto: header.ProtoUDP, src: 1, dst: 2, sport: 7, payload: payload(20, byte(i))}
 	}
 	w = written(t, &c, batch(udp, 16), 16)
 	if len(w) != 2 || len(resegment(t, w[0])) != maxSegments {
@@ -504,11 +506,11 @@ func TestSegmentContinuesAcrossReads(t *testing.T) {
 func TestSegmentChecksumOnly(t *testing.T) {
 	// Not segmented, checksum partial: the field holds the pseudo-header
 	// sum and we complete it.
-	p := pktSpec{proto: protoUDP, src: 1, dst: 2, sport: 53, payload: payload(77, 3)}.build()
+	p := pktSpec{proto: header.ProtoUDP, src: 1, dst: 2, sport: 53, payload: payload(77, 3)}.build()
 	want := append([]byte(nil), p...)
-	src, dst := addrs(p, false)
+	src, dst := header.Addrs(p, false)
 	pseudo := refSum(src, 0)
-	pseudo = refSum(dst, pseudo) + protoUDP + uint32(len(p)-20)
+	pseudo = refSum(dst, pseudo) + header.ProtoUDP + uint32(len(p)-20)
 	binary.BigEndian.PutUint16(p[26:], uint16(refSum(nil, pseudo)))
 	var s segmenter
 	if err := s.load(gsoRead(virtioHdr{flags: vnetFlagNeedsCsum, csumStart: 20, csumOffset: 6}, p)); err != nil {
@@ -571,7 +573,7 @@ func TestSegmentMalformed(t *testing.T) {
 func FuzzSegmenter(f *testing.F) {
 	c := coalescer{}
 	f.Add(written(f, &c, batch(tcpStream(false, 3, 500, 1), 10), 10)[0])
-	f.Add(gsoRead(virtioHdr{flags: vnetFlagNeedsCsum, csumStart: 20, csumOffset: 6}, pktSpec{proto: protoUDP, payload: []byte{1}}.build()))
+	f.Add(gsoRead(virtioHdr{flags: vnetFlagNeedsCsum, csumStart: 20, csumOffset: 6}, pktSpec{proto: header.ProtoUDP, payload: []byte{1}}.build()))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var s segmenter
 		if s.load(in) != nil {
@@ -657,4 +659,108 @@ func FuzzCoalescer(f *testing.F) {
 			}
 		}
 	})
+}
+
+// restoreHeaders copies the first bytes of each packet back from orig:
+// coalescing and segmenting rewrite headers (never payloads) in place, and
+// a benchmark must hand every round the same input.
+func restoreHeaders(bufs, orig [][]byte, offset int) {
+	for i := range bufs {
+		copy(bufs[i][offset:offset+min(128, len(orig[i]))], orig[i])
+	}
+}
+
+// BenchmarkSegment cuts 64 KiB-class TSO/USO super-packets into 1500-byte
+// packets, as Read does for an application's burst.
+func BenchmarkSegment(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		v6   bool
+		mss  int
+		udp  bool
+	}{{"tcp4", false, 1448, false}, {"tcp6", true, 1428, false}, {"udp4", false, 1472, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			specs := tcpStream(c.v6, 44, c.mss, 1)
+			if c.udp {
+				for i := range specs {
+					specs[i] = pktSpec{proto: header.ProtoUDP, src: 1, dst: 2, sport: 999, payload: payload(c.mss, byte(i))}
+				}
+			}
+			co := coalescer{udp: true}
+			w := written(b, &co, batch(specs, 16), 16)
+			if len(w) != 1 {
+				b.Fatalf("%d writes, want one super-packet", len(w))
+			}
+			in := w[0]
+			orig := [][]byte{append([]byte(nil), in...)}
+			bufs := make([][]byte, 64)
+			for i := range bufs {
+				bufs[i] = make([]byte, Headroom+1500+Tailroom)
+			}
+			sizes := make([]int, len(bufs))
+			b.SetBytes(int64(len(in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				restoreHeaders([][]byte{in}, orig, 0)
+				var s segmenter
+				if err := s.load(in); err != nil {
+					b.Fatal(err)
+				}
+				if n, err := s.fill(bufs, sizes, Headroom); n != len(specs) || err != nil {
+					b.Fatalf("fill: %d, %v", n, err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCoalesce plans and frames a batch of 48 packets as Write does:
+// one TCP flow (merged into one super-packet of 64 KB), and four
+// interleaved flows.
+func BenchmarkCoalesce(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		flows int
+		v6    bool
+	}{{"tcp4-1flow", 1, false}, {"tcp6-1flow", 1, true}, {"tcp4-4flows", 4, false}} {
+		b.Run(c.name, func(b *testing.B) {
+			var specs []pktSpec
+			streams := make([][]pktSpec, c.flows)
+			for f := range streams {
+				streams[f] = tcpStream(c.v6, 48/c.flows, 1348, uint32(f)<<20)
+				for i := range streams[f] {
+					streams[f][i].sport += uint16(f)
+				}
+			}
+			for i := range 48 / c.flows {
+				for f := range streams {
+					specs = append(specs, streams[f][i])
+				}
+			}
+			const offset = 16
+			bufs := batch(specs, offset)
+			orig := make([][]byte, len(bufs))
+			for i := range bufs {
+				orig[i] = append([]byte(nil), bufs[i][offset:]...)
+			}
+			co := coalescer{udp: true}
+			pieces := make([][]byte, 0, len(bufs))
+			b.SetBytes(int64(len(bufs) * 1348))
+			b.ReportAllocs()
+			for b.Loop() {
+				restoreHeaders(bufs, orig, offset)
+				co.plan(bufs, offset)
+				writes := 0
+				for i := range co.pkts {
+					var n int
+					if pieces, n = co.frame(bufs, offset, i, pieces[:0]); n > 0 {
+						writes++
+					}
+				}
+				if writes != c.flows {
+					b.Fatalf("%d writes, want %d", writes, c.flows)
+				}
+			}
+		})
+	}
 }

@@ -14,7 +14,11 @@
 // these except the raw socket test.
 package conn
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/ipsecgw/ipsecgw/header"
+)
 
 // Kind is what a received datagram turned out to be.
 type Kind uint8
@@ -115,18 +119,15 @@ func ClassifyIKE(b []byte) (k Kind, off int, why DropReason) {
 // delivers: the IP header (with options) followed by the ESP packet.
 // The ESP packet is b[off:off+n].
 func ClassifyRawESP4(b []byte) (k Kind, off, n int, why DropReason) {
-	if len(b) < 20 || b[0]>>4 != 4 {
+	ip := header.IPv4(b)
+	if !ip.Valid() {
 		return KindDrop, 0, 0, DropBadIPHeader
 	}
-	ihl := int(b[0]&0x0f) * 4
-	total := int(binary.BigEndian.Uint16(b[2:4]))
-	if ihl < 20 || total < ihl || total > len(b) {
-		return KindDrop, 0, 0, DropBadIPHeader
-	}
-	if total-ihl < espMinLen {
+	hl, total := ip.HeaderLength(), ip.TotalLength()
+	if total-hl < espMinLen {
 		return KindDrop, 0, 0, DropShortESP
 	}
-	return KindESP, ihl, total - ihl, DropNone
+	return KindESP, hl, total - hl, DropNone
 }
 
 // ClassifyRawESP6 handles an IPv6 raw socket, which delivers the ESP

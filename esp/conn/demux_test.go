@@ -99,3 +99,26 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkClassify measures the per-datagram classification of the
+// receive path for each socket kind.
+func BenchmarkClassify(b *testing.B) {
+	esp := append([]byte{0, 0, 0x10, 0x01, 0, 0, 0, 1}, make([]byte, 1392)...)
+	raw4 := append([]byte{0x45, 0, 0x05, 0x8c, 0, 0, 0x40, 0, 64, 50, 0, 0, 198, 51, 100, 1, 203, 0, 113, 7}, esp...)
+	b.Run("natt-esp", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if k, _, _ := ClassifyNATT(esp); k != KindESP {
+				b.Fatal(k)
+			}
+		}
+	})
+	b.Run("raw-esp4", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if k, _, _, why := ClassifyRawESP4(raw4); k != KindESP {
+				b.Fatal(why)
+			}
+		}
+	})
+}

@@ -1,6 +1,9 @@
 // Package checksum computes the Internet checksum of RFC 1071 (the 16-bit
-// ones' complement sum used by IPv4, TCP, UDP and ICMP) for the TUN offload
-// code, where it runs once per packet on the hot path.
+// ones' complement sum used by IPv4, TCP, UDP and ICMP). It is the
+// project's one implementation: package header's IPv4 header and TCP/UDP
+// checksums are built on it, and the TUN offload code uses it directly for
+// the incremental sums of segmentation and coalescing, where it runs once
+// per packet on the hot path.
 //
 // A partial sum is a plain number whose value, taken modulo 0xffff, is the
 // sum of big-endian 16-bit words, so callers may add their own words to it
