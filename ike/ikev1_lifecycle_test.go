@@ -393,3 +393,80 @@ func TestV1TwoConnsShareISAKMPSA(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+// TestV1SimultaneousRekey: both ends rekey the same IPsec SA at the same
+// moment (IKEv1 has no collision rule): both new SAs are installed on
+// both sides, nothing is sent on an SA the peer lacks, and the duplicate
+// goes at the next rekey, so SAs do not pile up.
+func TestV1SimultaneousRekey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		extra := "lifetime=20m\nmargintime=5m\nrekeyfuzz=0%"
+		ca, cb := confPairV1("net", extra, extra)
+		a, b, _, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		da, db := withDataplanes(a, b)
+		upV1(t, a, b, "net")
+		for range 4 {
+			clk.advance(15*time.Minute, synctest.Wait)
+			clk.advance(ikev1.SwitchDelay, synctest.Wait)
+			if na, nb := len(a.inst.all()), len(b.inst.all()); na == 0 || na > 2 || na != nb {
+				t.Fatalf("after a rekey round: A holds %d IPsec SAs, B %d", na, nb)
+			}
+			for _, st := range []ConnStatus{status(a, "net"), status(b, "net")} {
+				if st.State != StateEstablished {
+					t.Fatalf("%s %s", st.State, st.Reason)
+				}
+			}
+		}
+		if sa := da.outbound("net"); sa == 0 || !da.peerHasInbound(sa) {
+			t.Errorf("A sends on %08x, which B does not have", sa)
+		}
+		for spi, lived := range a.inst.lived {
+			if lived > 20*time.Minute {
+				t.Errorf("SA %08x outlived its lifetime (%v)", spi, lived)
+			}
+		}
+		da.check(t)
+		db.check(t)
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+// TestV1CommitBit: when the responder of a rekey sets the commit bit
+// (we never do), the initiator moves its traffic to the new SA on the
+// responder's CONNECTED instead of after SwitchDelay; when the initiator
+// sets it, the responder sends that CONNECTED in a fourth message.
+func TestV1CommitBit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPairV1("net", "lifetime=20m\nmargintime=5m\nrekeyfuzz=0%", "lifetime=20m\nmargintime=2m\nrekeyfuzz=0%")
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		da, db := withDataplanes(a, b)
+		upV1(t, a, b, "net")
+		old := a.inst.all()[0]
+		n := len(net.packets())
+		// Quick mode messages 1 and 2 of the rekey carry the commit bit,
+		// as from peers that set it; the flag is outside the encryption
+		// and the hashes.
+		net.mangle = func(p *packet) {
+			if p.data[18] == exQuick && countEx(net.log[n:], p.from.Addr(), exQuick) == 0 {
+				p.data[19] |= 0x02
+			}
+		}
+		clk.advance(15*time.Minute, synctest.Wait)
+		if got := countEx(net.packets()[n:], addrB, exQuick); got != 2 {
+			t.Fatalf("B sent %d quick mode messages, want 2 (message 2 and CONNECTED)", got)
+		}
+		as := a.inst.all()
+		if len(as) != 2 {
+			t.Fatalf("A holds %d IPsec SAs during the rekey, want 2", len(as))
+		}
+		cur := da.outbound("net")
+		if cur == old.OutSPI || cur == 0 {
+			t.Errorf("A still sends on the old SA %08x after CONNECTED", old.OutSPI)
+		}
+		clk.advance(10*ikev1.SwitchDelay, synctest.Wait)
+		checkOnePair(t, a, b, da, db)
+		da.check(t)
+		db.check(t)
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
