@@ -206,8 +206,9 @@ func TestV1Reauthenticate(t *testing.T) {
 	})
 }
 
-// TestV1DPD: a silent peer is probed every dpddelay and declared dead
-// dpdtimeout after the first unanswered R-U-THERE.
+// TestV1DPD: a silent peer is probed dpddelay after its last message and
+// every dpddelay after that, and declared dead when nothing came from it
+// for dpdtimeout.
 func TestV1DPD(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca, cb := confPairV1("net", "dpdaction=clear\ndpddelay=10s\ndpdtimeout=30s", "")
@@ -220,14 +221,18 @@ func TestV1DPD(t *testing.T) {
 		}
 		net.setDrop(func(packet) bool { return true })
 		start := clk.Now()
-		clk.advance(39*time.Second, synctest.Wait)
+		// The last answer came at start (probes are answered at once here).
+		clk.advance(29*time.Second, synctest.Wait)
 		if s := status(a, "net"); s.State != StateEstablished {
 			t.Fatalf("declared dead after %v: %s", clk.Now().Sub(start), s.Reason)
+		}
+		if n := countEx(net.packets(), addrA, exInfo); n < 2 {
+			t.Errorf("A sent %d informational messages, want R-U-THERE probes", n)
 		}
 		clk.advance(time.Second, synctest.Wait)
 		s := status(a, "net")
 		if s.State != StateDown || s.Cause != shared.CausePeerDead || !strings.Contains(s.Reason, "R-U-THERE") || a.ikeSAs() != 0 || len(a.inst.all()) != 0 {
-			t.Fatalf("after 40 s of silence: %s %q (%v), %d ISAKMP SAs, %d IPsec SAs", s.State, s.Reason, s.Cause, a.ikeSAs(), len(a.inst.all()))
+			t.Fatalf("after 30 s of silence: %s %q (%v), %d ISAKMP SAs, %d IPsec SAs", s.State, s.Reason, s.Cause, a.ikeSAs(), len(a.inst.all()))
 		}
 		closeAll(t, synctest.Wait, a, b)
 	})
@@ -243,7 +248,7 @@ func TestV1DPDRestartAndInitialContact(t *testing.T) {
 		upV1(t, a, b, "net")
 		first := status(a, "net").SPIi
 		net.setDrop(func(packet) bool { return true })
-		clk.advance(40*time.Second, synctest.Wait)
+		clk.advance(30*time.Second, synctest.Wait)
 		if s := status(a, "net"); s.State != StateConnecting || s.SPIi == first {
 			t.Fatalf("after the dead peer: %s %q", s.State, s.Reason)
 		}
@@ -467,6 +472,39 @@ func TestV1CommitBit(t *testing.T) {
 		checkOnePair(t, a, b, da, db)
 		da.check(t)
 		db.check(t)
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+// TestV1PeerReauthenticates: the phase 1 responder reauthenticates (its
+// ISAKMP SA ends first) and, as strongSwan does, never deletes the old
+// ISAKMP SA: the new one takes over the IPsec SAs at once, so that later
+// exchanges about them go through it.
+func TestV1PeerReauthenticates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPairV1("net", "", "ikelifetime=30m\nmargintime=5m\nrekeyfuzz=0%")
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		upV1(t, a, b, "net")
+		before := status(a, "net")
+		children := a.inst.all()
+		// B's delete of its old ISAKMP SA never reaches A.
+		net.setDrop(func(p packet) bool { return p.from.Addr() == addrB && p.data[18] == exInfo })
+		clk.advance(28*time.Minute, synctest.Wait)
+		sa := status(a, "net")
+		if sa.State != StateEstablished || sa.SPIi == before.SPIi || sa.Initiator {
+			t.Fatalf("A after B's reauthentication: %s %s, cookie %x (was %x), initiator %v", sa.State, sa.Reason, sa.SPIi, before.SPIi, sa.Initiator)
+		}
+		if len(sa.Children) != 1 || a.inst.all()[0].InSPI != children[0].InSPI {
+			t.Fatalf("the IPsec SA did not move unchanged: %+v", sa.Children)
+		}
+		net.setDrop(nil)
+		if !b.m.DeleteChild(b.inst.all()[0].InSPI) {
+			t.Fatal("DeleteChild not taken")
+		}
+		synctest.Wait()
+		if len(a.inst.all()) != 0 {
+			t.Errorf("A kept the IPsec SA B deleted through the new ISAKMP SA")
+		}
 		closeAll(t, synctest.Wait, a, b)
 	})
 }

@@ -12,15 +12,21 @@ import (
 
 // Dead peer detection (RFC 3706). Informational messages are not
 // answered or retransmitted in IKEv1, so liveness is its own exchange:
-// when nothing authenticated came from the peer for dpddelay we send an
+// dpddelay after the last authenticated message from the peer we send an
 // R-U-THERE (a fresh sequence number each, every dpddelay while the
-// silence lasts), and when nothing came for dpdtimeout after the first
-// unanswered one the peer is dead: the SA ends and the Manager applies
-// dpdaction (clear, hold, restart). Only peers that announced DPD with
+// silence lasts), and when nothing came for dpdtimeout since that last
+// message the peer is dead (strongSwan's rule): the SA ends and the
+// Manager applies dpdaction (clear, hold, restart). A peer that dies is
+// so found dead within dpdtimeout. Only peers that announced DPD with
 // their Vendor ID are probed; we announce it always and answer every
 // R-U-THERE with R-U-THERE-ACK (task_info.go).
 
-// armDPD schedules the next liveness check.
+// dpdAnswerTime is the least time a peer gets to answer an R-U-THERE
+// before it is declared dead (when dpdtimeout is shorter than dpddelay).
+const dpdAnswerTime = time.Second
+
+// armDPD schedules the next liveness check: dpddelay after the last
+// message from the peer.
 func (sa *isakmpSA) armDPD() {
 	c := sa.conn
 	if c.DPDAction == config.ActionNone || c.DPDDelay <= 0 || !sa.peerDPD {
@@ -32,7 +38,11 @@ func (sa *isakmpSA) armDPD() {
 		rand.Read(b[:])
 		sa.dpdSeq = binary.BigEndian.Uint32(b[:])&0x7fffffff | 1
 	}
-	sa.dpdTimer = sa.after(c.DPDDelay, sa.dpdCheck)
+	d := c.DPDDelay
+	if idle := sa.e.clock.Now().Sub(sa.lastRecv); idle < d && sa.dpdSince.IsZero() {
+		d -= idle
+	}
+	sa.dpdTimer = sa.after(d, sa.dpdCheck)
 }
 
 func (sa *isakmpSA) dpdCheck() {
@@ -51,7 +61,8 @@ func (sa *isakmpSA) dpdCheck() {
 			if timeout <= 0 {
 				timeout = config.DefaultDPDTimeout
 			}
-			sa.dpdDeadTimer = sa.after(timeout, func() { sa.dpdTimeout(timeout) })
+			dead := max(sa.lastRecv.Add(timeout).Sub(now), dpdAnswerTime)
+			sa.dpdDeadTimer = sa.after(dead, func() { sa.dpdTimeout(timeout) })
 		}
 	}
 	sa.armDPD()
@@ -63,7 +74,7 @@ func (sa *isakmpSA) dpdTimeout(timeout time.Duration) {
 	if sa.state != saEstablished || sa.dpdSince.IsZero() || sa.lastRecv.After(sa.dpdSince) {
 		return
 	}
-	sa.peerDead(fmt.Sprintf("no answer to DPD R-U-THERE from %s for %s (dpdtimeout)", sa.remote, timeout))
+	sa.peerDead(fmt.Sprintf("no answer to DPD R-U-THERE from %s, nothing received for %s (dpdtimeout)", sa.remote, sa.e.clock.Now().Sub(sa.lastRecv).Round(time.Second)))
 }
 
 // alive records an authenticated message from the peer: it proves the

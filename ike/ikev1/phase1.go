@@ -39,8 +39,8 @@ type p1 struct {
 	ipsecgwPeer bool
 	fakeNAT     bool
 	// initialContact: the peer sent INITIAL-CONTACT with its
-	// authentication.
-	initialContact bool
+	// authentication; sentIC: we did.
+	initialContact, sentIC bool
 }
 
 func (p *p1) closeKE() {
@@ -336,16 +336,29 @@ func (sa *isakmpSA) establish(p *p1) {
 	sa.armDPD()
 	sa.armLifetime()
 	sa.e.host.Emit(shared.IKEUp{Names: sa.connNames(), IKE: sa.info()})
-	if p.initialContact {
+	if p.initialContact || p.sentIC {
+		// The peer has no state for the older SAs with these identities
+		// (RFC 2407 §4.6.3.3), or was told to drop it.
 		for _, o := range others {
 			o.DropStale()
 		}
+		return
 	}
-	if old := sa.replaces; old != nil {
-		sa.replaces = nil
-		if !old.post(func() { old.handOver(sa, true) }) {
-			sa.upConns(sa.connNames())
+	// Without INITIAL-CONTACT a new ISAKMP SA with the same identities
+	// replaces the older ones (a reauthentication, ours or the peer's):
+	// their IPsec SAs move here. strongSwan does so as responder, and as
+	// initiator of a reauthentication it keeps the old ISAKMP SA without
+	// deleting it until its lifetime ends, while it sends its rekeys
+	// through the new one.
+	old := sa.replaces
+	sa.replaces = nil
+	for _, o := range others {
+		if n, ok := o.(*isakmpSA); ok && n.e == sa.e && n != old {
+			n.post(func() { n.handOver(sa, false) })
 		}
+	}
+	if old != nil && !old.post(func() { old.handOver(sa, true) }) {
+		sa.upConns(sa.connNames())
 	}
 }
 

@@ -80,12 +80,27 @@ func (sa *isakmpSA) reauthenticate() {
 	})
 }
 
-// handOver moves this SA's IPsec SAs to the established SA to (a
-// reauthentication of ours, or the peer's), and with reauth then deletes
-// this ISAKMP SA at the peer.
+// handOver moves this SA's IPsec SAs to the established SA to that
+// replaces it (a reauthentication, ours or the peer's); this SA no longer
+// serves the peer, and with reauth it is deleted at the peer (a replaced
+// SA of the peer's waits for the peer's delete or its own end). An SA
+// still in phase 1 has nothing to hand over and is left alone.
 func (sa *isakmpSA) handOver(to *isakmpSA, reauth bool) {
-	if sa.state == saDead {
+	if sa.state != saEstablished && sa.state != saDeleting {
 		return
+	}
+	if sa.state == saEstablished {
+		sa.state = saDeleting
+		sa.servePeer(nil)
+		for _, t := range []shared.Timer{sa.dpdTimer, sa.dpdDeadTimer, sa.rekeyTimer} {
+			if t != nil {
+				t.Stop()
+			}
+		}
+		for _, t := range sa.queue {
+			discard(t)
+		}
+		sa.queue = nil
 	}
 	kids := sa.children
 	sa.children = nil

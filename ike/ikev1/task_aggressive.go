@@ -91,6 +91,7 @@ func (t *aggressiveMode) build(sa *isakmpSA) ([]byte, error) {
 		ps := append([]isakmp.Payload{isakmp.Hash{Data: hash}}, sa.natdPayloads(&t.p1)...)
 		if sa.replaces == nil && !sa.e.host.HasPeerSA(sa, t.conn) {
 			ps = append(ps, isakmp.InitialContact(sa.ckyI, sa.ckyR))
+			t.sentIC = true
 		}
 		t.closeKE()
 		return sa.encrypt(isakmp.AppendMessage(nil, sa.header(t.exchange(), 0), ps...), 0)

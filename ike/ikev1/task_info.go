@@ -163,10 +163,13 @@ func (sa *isakmpSA) notified(n isakmp.Notify) {
 			return
 		}
 		sa.log.Info("peer sent an error notification", "type", n.Type.String())
-		// strongSwan names a refused quick mode by our SPI in it.
+		// A refusal of our quick mode in flight: strongSwan names it by our
+		// SPI, or by SPI 0 when it refused before looking at the SA
+		// payload; a notification naming another SPI is about something
+		// else.
 		if o := sa.pending; o != nil {
 			if q, ok := o.t.(*quickMode); ok {
-				if spi, isSPI := spiOf(n.SPI); !isSPI || spi == q.inSPI || n.Protocol != isakmp.ProtoESP {
+				if spi, isSPI := spiOf(n.SPI); !isSPI || spi == 0 || spi == q.inSPI || n.Protocol != isakmp.ProtoESP {
 					sa.failPending(o, q.refused(n.Type))
 				}
 			}

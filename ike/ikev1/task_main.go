@@ -86,6 +86,7 @@ func (t *mainMode) build(sa *isakmpSA) ([]byte, error) {
 		// serves the peer: the peer must keep that one's IPsec SAs.
 		if sa.replaces == nil && !sa.e.host.HasPeerSA(sa, t.conn) {
 			ps = append(ps, isakmp.InitialContact(sa.ckyI, sa.ckyR))
+			t.sentIC = true
 		}
 		return sa.encrypt(isakmp.AppendMessage(nil, sa.header(t.exchange(), 0), ps...), 0)
 	}
