@@ -10,6 +10,7 @@ packages=(
 	libstrongswan-standard-plugins   # openssl, gcm (only a Recommends of charon)
 	libstrongswan-extra-plugins      # curve25519 and friends
 	iperf3 tshark tcpdump iproute2 nftables iptables conntrack iputils-ping procps
+	ike-scan                         # an independent IKEv1 client for the IKEv1 interop tests
 )
 
 missing=()
