@@ -87,7 +87,7 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*isakmpSA,
 		local:     local,
 		remote:    remote,
 		conns:     map[string]bool{},
-		passive:   map[uint32]*passiveQM{},
+		passive:   map[uint32]*passiveEx{},
 	}
 	cky, err := e.host.Register(sa, initiator, remote.Addr().Unmap())
 	if err != nil {

@@ -156,10 +156,6 @@ type passiveEx struct {
 	start time.Time
 }
 
-// passiveQM is the passive exchange of a quick mode (named for what the
-// map mostly holds).
-type passiveQM = passiveEx
-
 // passiveKeep is how long a completed passive exchange is remembered, so
 // that a late retransmission of its last message is recognised.
 const passiveKeep = time.Minute

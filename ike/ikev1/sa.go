@@ -76,9 +76,7 @@ type isakmpSA struct {
 	timerGen uint64
 	final    *finalMsg
 	answers  [2][32]byte // hashes of the last answers to our requests
-	p1Req    [32]byte    // hash of the last phase 1 request we answered
-	p1Rsp    []byte      // and our answer to it
-	passive  map[uint32]*passiveQM
+	passive  map[uint32]*passiveEx
 	switches []shared.Timer    // outbound switches after quick modes we initiated
 	waiting  map[uint32]*child // quick modes of ours whose responder set the commit bit
 
@@ -86,7 +84,6 @@ type isakmpSA struct {
 	lastRecv       time.Time
 	lastInvalidSPI time.Time
 	dpdSeq         uint32    // sequence number of our last R-U-THERE
-	dpdPeerSeq     uint32    // next R-U-THERE sequence number we expect
 	dpdSince       time.Time // first R-U-THERE not answered yet
 	dpdTimer       shared.Timer
 	dpdDeadTimer   shared.Timer
