@@ -508,3 +508,33 @@ func TestV1PeerReauthenticates(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+// TestV1ResponderBehindNAT: the responder sits behind a NAT that forwards
+// the IKE ports to it; the initiator sees the NAT, floats to 4500 with
+// main mode 5, and the responder follows it there before it answers, so
+// that its IPsec SA sends to the port the initiator uses.
+func TestV1ResponderBehindNAT(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		priv := netip.MustParseAddr("10.0.0.9")
+		ca := "conn net\n\tkeyexchange=ikev1\n\tauthby=secret\n\tleft=198.51.100.1\n\tleftsubnet=10.1.0.0/24\n\tright=203.0.113.1\n\trightsubnet=10.2.0.0/24\n\tauto=add\n"
+		cb := "conn net\n\tkeyexchange=ikev1\n\tauthby=secret\n\tleft=10.0.0.9\n\tleftid=203.0.113.1\n\tleftsubnet=10.2.0.0/24\n\tright=198.51.100.1\n\trightsubnet=10.1.0.0/24\n\tauto=add\n"
+		sec := ": PSK \"behind the nat\"\n"
+		a, _, net, _ := pair(t, ca, sec, ca, sec, testOpts{})
+		delete(net.nodes, addrB)
+		net.nat = []natRule{{private: priv, public: addrB}}
+		b := lastMk(priv, cb, sec, 0xb0000000, "B")
+		a.m.Up("net")
+		synctest.Wait()
+		sa, sb := status(a, "net"), status(b, "net")
+		if sa.State != StateEstablished || sb.State != StateEstablished {
+			t.Fatalf("A %s %s, B %s %s", sa.State, sa.Reason, sb.State, sb.Reason)
+		}
+		if !sa.NATRemote || !sb.NATLocal || sa.Remote.Port() != 4500 {
+			t.Errorf("NAT: A remote %v (%v), B local %v", sa.NATRemote, sa.Remote, sb.NATLocal)
+		}
+		if y := b.inst.all()[0]; !y.Encap || y.Remote != netip.MustParseAddrPort("198.51.100.1:4500") {
+			t.Errorf("B's IPsec SA: encap %v, sends to %v, want 198.51.100.1:4500", y.Encap, y.Remote)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}

@@ -107,7 +107,7 @@ func (sa *isakmpSA) install(n newChild) (*child, error) {
 	if !n.qmInit {
 		outE, outI, inE, inI = inE, inI, outE, outI
 	}
-	encap := sa.natLocal || sa.natRemote || c.ForceEncaps
+	encap := sa.udp()
 	mode := config.ModeTunnel
 	if c.Mode == config.ModeTransport {
 		mode = config.ModeTransport

@@ -546,6 +546,11 @@ func (sa *isakmpSA) handleRequest(local, remote netip.AddrPort, m *isakmp.Messag
 	if fresh {
 		sa.passive[mid] = p
 	}
+	if sa.state == saPhase1 {
+		// The peer floats to port 4500 in phase 1 once a NAT is seen,
+		// whichever side it is on: our answers follow it.
+		sa.followPeer(local, remote)
+	}
 	st, err := p.t.process(sa, m)
 	if errors.Is(err, errDrop) {
 		sa.log.Debug("request dropped", "exchange", m.Header.Exchange, "msgid", mid, "err", err)
@@ -564,7 +569,7 @@ func (sa *isakmpSA) handleRequest(local, remote netip.AddrPort, m *isakmp.Messag
 	}
 	p.stop()
 	sa.alive()
-	if m.Encrypted() || sa.state == saPhase1 {
+	if m.Encrypted() {
 		sa.followPeer(local, remote)
 	}
 	p.req = sum

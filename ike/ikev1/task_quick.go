@@ -121,9 +121,9 @@ func (sa *isakmpSA) hasConnChild(name string) bool {
 	return false
 }
 
-// udp reports whether ESP runs in UDP on this SA (a NAT, a faked one, or
-// forceencaps=yes).
-func (sa *isakmpSA) udp(c config.Conn) bool { return sa.natLocal || sa.natRemote || c.ForceEncaps }
+// udp reports whether ESP runs in UDP on this SA: a NAT, or a faked one
+// (forceencaps=yes, ESP in UDP preferred), with a peer that speaks NAT-T.
+func (sa *isakmpSA) udp() bool { return sa.natt != isakmp.NATTNone && (sa.natLocal || sa.natRemote) }
 
 // hostToHost reports whether selectors are just the two IKE endpoints,
 // when no ID payloads are sent (RFC 2409 §5.5 defaults them so).
@@ -176,7 +176,7 @@ func (t *quickMode) buildFirst(sa *isakmpSA) ([]byte, error) {
 		return nil, fmt.Errorf("allocating an SPI: %w", err)
 	}
 	t.inSPI = spi
-	mode := isakmp.EncapModeFor(true, sa.udp(c), sa.natt)
+	mode := isakmp.EncapModeFor(true, sa.udp(), sa.natt)
 	life := isakmp.Lifetime{Seconds: uint64(c.Lifetime / time.Second), Kilobytes: c.LifeBytes / 1024}
 	saI, pfs, err := isakmp.Phase2SA(c.ESP, spi, mode, life)
 	if err != nil {
