@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -536,5 +537,27 @@ func TestV1ResponderBehindNAT(t *testing.T) {
 			t.Errorf("B's IPsec SA: encap %v, sends to %v, want 198.51.100.1:4500", y.Encap, y.Remote)
 		}
 		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+// TestV1IPv6: main and quick mode over IPv6 with IPv6 subnets (ID_IPV6_*
+// identities and selectors, NAT-D over IPv6 addresses).
+func TestV1IPv6(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPairV1("net", "", "")
+		a0, b0, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		c6 := "conn v6\n\tkeyexchange=ikev1\n\tauthby=secret\n\tleft=%s\n\tleftsubnet=%s\n\tright=%s\n\trightsubnet=%s\n\tauto=add\n"
+		x, y := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+		sec := "2001:db8::1 2001:db8::2 : PSK \"v6 secret\"\n"
+		a := lastMk(x, fmt.Sprintf(c6, x, "fd00:1::/64", y, "fd00:2::/64"), sec, 0xa6000000, "A6")
+		b := lastMk(y, fmt.Sprintf(c6, y, "fd00:2::/64", x, "fd00:1::/64"), sec, 0xb6000000, "B6")
+		upV1(t, a, b, "v6")
+		if c := a.inst.all()[0]; tsList(c.LocalTS) != "fd00:1::/64" || tsList(c.RemoteTS) != "fd00:2::/64" || c.Encap {
+			t.Errorf("selectors %s ↔ %s, encap %v", tsList(c.LocalTS), tsList(c.RemoteTS), c.Encap)
+		}
+		if s := status(b, "v6"); s.RemoteID != "2001:db8::1" {
+			t.Errorf("B sees the peer as %s", s.RemoteID)
+		}
+		closeAll(t, synctest.Wait, a, b, a0, b0)
 	})
 }

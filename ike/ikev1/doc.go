@@ -91,4 +91,7 @@
 // Pre-shared keys only (no certificates, XAUTH or mode config, so no
 // transaction exchange); IKEv1 fragmentation is not sent or reassembled;
 // tunnel mode only, like the dataplane; one SA payload per quick mode.
+// An auto=route conn with several pairs of subnets: the dataplane ties
+// every IPsec SA of a conn with a trap policy to that policy, so its
+// pairs share one outbound SA; such a conn should use auto=start or add.
 package ikev1
