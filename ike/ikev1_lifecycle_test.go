@@ -1,6 +1,9 @@
 package ike
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -559,5 +562,56 @@ func TestV1IPv6(t *testing.T) {
 			t.Errorf("B sees the peer as %s", s.RemoteID)
 		}
 		closeAll(t, synctest.Wait, a, b, a0, b0)
+	})
+}
+
+// TestV1KeysNeverLogged is TestKeysNeverLogged for IKEv1: through setup
+// (main and quick mode with PFS), an IPsec SA rekey, a reauthentication
+// and the deletes, at the debug level, neither the PSK nor any ESP key
+// appears in the log in any form.
+func TestV1KeysNeverLogged(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs lockedBuffer
+		extra := "lifetime=20m\nmargintime=5m\nrekeyfuzz=0%\nikelifetime=60m\nesp=aes128-sha1-modp2048!"
+		ca, cb := confPairV1("net", extra, extra)
+		a, b, _, clk := pair(t, ca, secrets, cb, secrets, testOpts{logs: &logs})
+		var keys [][]byte
+		capture := func() {
+			for _, n := range []*node{a, b} {
+				for _, sa := range n.inst.all() {
+					for _, k := range [][]byte{sa.InEncrKey, sa.InIntegKey, sa.OutEncrKey, sa.OutIntegKey} {
+						if len(k) > 0 {
+							keys = append(keys, bytes.Clone(k))
+						}
+					}
+				}
+			}
+		}
+		upV1(t, a, b, "net")
+		capture()
+		clk.advance(16*time.Minute, synctest.Wait) // IPsec SA rekey at 15 min
+		capture()
+		clk.advance(45*time.Minute, synctest.Wait) // reauthentication at 55 min
+		capture()
+		if err := a.m.Down("net"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		closeAll(t, synctest.Wait, a, b)
+		log := logs.String()
+		if !strings.Contains(log, "IPsec SA established") || !strings.Contains(log, "reauthenticating") || len(keys) < 8 {
+			t.Fatalf("the test saw too little: %d bytes of log, %d keys", len(log), len(keys))
+		}
+		if strings.Contains(log, "correct horse battery staple") {
+			t.Error("the PSK appears in the log")
+		}
+		for _, k := range keys {
+			for how, form := range map[string]string{"hex": hex.EncodeToString(k), "upper hex": strings.ToUpper(hex.EncodeToString(k)),
+				"base64": base64.StdEncoding.EncodeToString(k), "Go slice": fmt.Sprint(k), "raw": string(k)} {
+				if strings.Contains(log, form) {
+					t.Errorf("a %d-byte ESP key appears in the log (%s)", len(k), how)
+				}
+			}
+		}
 	})
 }
