@@ -28,14 +28,18 @@ func (d Dialect) String() string {
 // IKEVersion says which IKE version a connection uses.
 type IKEVersion uint8
 
-// IKE versions. IKEAny (keyexchange=ike) initiates IKEv2 and accepts both
-// as responder, as strongSwan does.
+// IKE versions. IKEAny (keyexchange=ike, Libreswan's ikev2=propose)
+// initiates IKEv2 and accepts both as responder, as strongSwan does;
+// IKEv1First (Libreswan 3's ikev2=permit) initiates IKEv1 and accepts
+// both.
 const (
-	IKEAny IKEVersion = 0
-	IKEv1  IKEVersion = 1
-	IKEv2  IKEVersion = 2
+	IKEAny     IKEVersion = 0
+	IKEv1      IKEVersion = 1
+	IKEv2      IKEVersion = 2
+	IKEv1First IKEVersion = 3
 )
 
+// String is "ikev1", "ikev2", or "ike" for the versions that accept both.
 func (v IKEVersion) String() string {
 	switch v {
 	case IKEv1:
@@ -44,6 +48,26 @@ func (v IKEVersion) String() string {
 		return "ikev2"
 	}
 	return "ike"
+}
+
+// Initiates is the version a conn initiates with: IKEv1 or IKEv2.
+func (v IKEVersion) Initiates() IKEVersion {
+	if v == IKEv1 || v == IKEv1First {
+		return IKEv1
+	}
+	return IKEv2
+}
+
+// Accepts reports whether a conn takes an exchange of IKE major version
+// major (1 or 2) as responder.
+func (v IKEVersion) Accepts(major int) bool {
+	switch v {
+	case IKEv1:
+		return major == 1
+	case IKEv2:
+		return major == 2
+	}
+	return major == 1 || major == 2
 }
 
 // Auto is what the daemon does with a connection at startup.

@@ -97,7 +97,12 @@ func TestConnKeywords(t *testing.T) {
 		{"ikev2=insist", func(c Conn) bool { return c.Version == IKEv2 }},
 		{"ikev2=no", func(c Conn) bool { return c.Version == IKEv1 }},
 		{"ikev2=never", func(c Conn) bool { return c.Version == IKEv1 }},
-		{"ikev2=permit", func(c Conn) bool { return c.Version == IKEAny }},
+		{"ikev2=permit", func(c Conn) bool {
+			return c.Version == IKEv1First && c.Version.Initiates() == IKEv1 && c.Version.Accepts(2)
+		}},
+		{"ikev2=propose", func(c Conn) bool {
+			return c.Version == IKEAny && c.Version.Initiates() == IKEv2 && c.Version.Accepts(1)
+		}},
 		{"ikev2=yes", func(c Conn) bool { return c.Version == IKEAny }},
 		{"authby=secret\n\tikelifetime=86400s\n\tsalifetime=8h", func(c Conn) bool {
 			return c.IKELifetime == 24*time.Hour && c.Lifetime == 8*time.Hour

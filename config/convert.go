@@ -16,7 +16,7 @@ var (
 	typeValues = map[string]int{"tunnel": int(ModeTunnel), "transport": int(ModeTransport), "transport_proxy": int(ModeTransport),
 		"passthrough": int(ModePassthrough), "pass": int(ModePassthrough), "drop": int(ModeDrop), "reject": int(ModeDrop)}
 	keyexchangeValues = map[string]int{"ike": int(IKEAny), "ikev1": int(IKEv1), "ikev2": int(IKEv2)}
-	ikev2Values       = map[string]int{"insist": int(IKEv2), "yes": int(IKEAny), "propose": int(IKEAny), "permit": int(IKEAny), "no": int(IKEv1), "never": int(IKEv1)}
+	ikev2Values       = map[string]int{"insist": int(IKEv2), "yes": int(IKEAny), "propose": int(IKEAny), "permit": int(IKEv1First), "no": int(IKEv1), "never": int(IKEv1)}
 	actionValues      = map[string]int{"none": int(ActionNone), "clear": int(ActionClear), "hold": int(ActionHold), "restart": int(ActionRestart), "trap": int(ActionHold)}
 	fragValues        = map[string]int{"yes": int(FragYes), "no": int(FragNo), "accept": int(FragAccept), "force": int(FragForce)}
 	authbyValues      = map[string]AuthMethod{"secret": AuthPSK, "psk": AuthPSK, "pubkey": AuthPubkey, "rsasig": AuthPubkey, "rsa": AuthPubkey,
@@ -503,6 +503,9 @@ func (cb *connBuilder) validate() {
 	if c.Aggressive && c.Version == IKEv2 {
 		kv, _ := cb.get("aggressive")
 		cb.warnf(kv, "aggressive mode exists only in IKEv1; it has no effect with IKEv2")
+	} else if c.Aggressive && c.UsesPSK() {
+		kv, _ := cb.get("aggressive")
+		cb.warnf(kv, "aggressive mode sends a hash of the PSK that anyone who sees the exchange (or starts one, as responder) can crack offline; use main mode unless the peer needs aggressive mode, and then a long random PSK")
 	}
 }
 

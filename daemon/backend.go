@@ -17,12 +17,8 @@ import (
 
 // Up implements control.Backend.
 func (g *Gateway) Up(name string) error {
-	c, ok := g.cfg.Load().Conn(name)
-	if !ok {
+	if _, ok := g.cfg.Load().Conn(name); !ok {
 		return fmt.Errorf("no connection named %q", name)
-	}
-	if c.Version == config.IKEv1 {
-		return fmt.Errorf("connection %q uses IKEv1 (keyexchange=ikev1), which this build does not negotiate yet", name)
 	}
 	return g.ike.Up(name)
 }
@@ -54,8 +50,6 @@ func (g *Gateway) Status() []control.ConnStatus {
 		}
 		if st, ok := byName[c.Name]; ok {
 			g.fill(&cs, st, now)
-		} else if c.Version == config.IKEv1 && c.Auto != config.AutoIgnore {
-			cs.LastError = "IKEv1 (keyexchange=ikev1) is not negotiated by this build yet; the conn is loaded but stays down"
 		}
 		out = append(out, cs)
 	}

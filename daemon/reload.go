@@ -81,7 +81,7 @@ func (g *Gateway) reload(load func() (*config.Config, config.Diagnostics, error)
 				log.Warn("reload: cannot initiate", "conn", name, "err", err)
 			}
 		case config.AutoRoute:
-			if g.inst != nil && c.Version != config.IKEv1 {
+			if g.inst != nil {
 				if err := g.inst.InstallTrap(c); err != nil {
 					log.Warn("reload: cannot install trap policy", "conn", name, "err", err)
 				}

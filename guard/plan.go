@@ -75,9 +75,8 @@ const (
 
 // guarded reports whether a connection's remote subnets get guard routes:
 // every conn the daemon loads for negotiation, whether it initiates
-// (auto=start), waits for traffic (auto=route) or for the peer (auto=add).
-// IKEv1 conns are included: they are loaded but cannot come up yet, and
-// their subnets are still meant to be protected.
+// (auto=start), waits for traffic (auto=route) or for the peer (auto=add),
+// whatever its IKE version.
 func guarded(c config.Conn) bool {
 	return c.Auto == config.AutoStart || c.Auto == config.AutoRoute || c.Auto == config.AutoAdd
 }

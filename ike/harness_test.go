@@ -208,8 +208,10 @@ type fakeNet struct {
 	nat   []natRule
 	log   []packet
 	drop  func(p packet) bool
-	hold  bool     // queue datagrams instead of delivering them
-	held  []packet // queued while hold is set
+	// mangle, if set, may change a datagram in flight (its private copy).
+	mangle func(p *packet)
+	hold   bool     // queue datagrams instead of delivering them
+	held   []packet // queued while hold is set
 }
 
 // release delivers the held datagrams in order and stops holding.
@@ -250,6 +252,9 @@ func (n *fakeNet) send(from, to netip.AddrPort, pkt []byte) error {
 	n.mu.Unlock()
 	p := packet{from, to, bytes.Clone(pkt)}
 	n.mu.Lock()
+	if n.mangle != nil {
+		n.mangle(&p)
+	}
 	n.log = append(n.log, p)
 	drop := n.drop != nil && n.drop(p)
 	dst := n.nodes[to.Addr()]

@@ -157,15 +157,7 @@ func (h *host) Candidates(version int, local, remote netip.AddrPort) []config.Co
 
 // speaks reports whether a conn accepts IKE major version v as responder:
 // keyexchange=ikev2 takes 2, ikev1 takes 1, and "ike" both.
-func speaks(c config.Conn, v int) bool {
-	switch c.Version {
-	case config.IKEv1:
-		return v == 1
-	case config.IKEv2:
-		return v == 2
-	}
-	return true
-}
+func speaks(c config.Conn, v int) bool { return c.Version.Accepts(v) }
 
 func (h *host) PSK(local, remote config.Identity) ([]byte, bool) {
 	p, ok := h.m().config().Secrets().LookupPSK(local, remote)

@@ -15,11 +15,15 @@
 //	             narrowing, identities, the retransmission schedule
 //	ike/ikev2    the IKEv2 engine (RFC 7296): IKE SAs as event loops of
 //	             tasks; ike/ikev2/message is its wire codec
+//	ike/ikev1    the IKEv1 engine (RFC 2409: main, aggressive and quick
+//	             mode) over the same shared pieces; ike/ikev1/isakmp is
+//	             its wire codec, ike/ikev1/keymat its key schedule
 //
-// An IKEv1 engine (ISAKMP main, aggressive and quick mode) goes beside
-// ike/ikev2 as ike/ikev1 with its codec in ike/ikev1/isakmp, over the same
-// shared pieces; the Manager dispatches received datagrams on the ISAKMP
-// header's major version.
+// The Manager dispatches received datagrams on the ISAKMP header's major
+// version: IKEv1 messages to their ISAKMP SA by our cookie (or to the
+// IKEv1 engine for a new phase 1), IKEv2 messages by our SPI. A conn
+// initiates the version keyexchange= names (keyexchange=ike: IKEv2;
+// Libreswan's ikev2=permit: IKEv1) and accepts what it allows.
 //
 // # Events
 //

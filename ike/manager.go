@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/ikev1"
+	"github.com/ipsecgw/ipsecgw/ike/ikev1/isakmp"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
@@ -93,6 +95,7 @@ type Manager struct {
 	opts  Options
 	log   *slog.Logger
 	clock Clock
+	v1    *ikev1.Engine
 	v2    *ikev2.Engine
 
 	wg sync.WaitGroup
@@ -179,6 +182,14 @@ func NewManager(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m.v2 = v2
+	v1, err := ikev1.NewEngine(ikev1.Config{
+		Host: (*host)(m), Send: opts.Send, Installer: opts.Installer, Clock: m.clock, Logger: m.log,
+		Retransmit: opts.Retransmit, Encapsulation: opts.Encapsulation, HalfOpenTimeout: m.opts.HalfOpenTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.v1 = v1
 	return m, nil
 }
 
@@ -228,10 +239,9 @@ func (m *Manager) deliver(sa shared.SA, local, remote netip.AddrPort, pkt []byte
 	}
 }
 
-// negotiates reports whether conn c is one the Manager negotiates: not
-// ignored, and of an IKE version an engine speaks (IKEv2, or "ike", which
-// initiates IKEv2).
-func negotiates(c config.Conn) bool { return c.Version != config.IKEv1 && c.Auto != config.AutoIgnore }
+// negotiates reports whether conn c is one the Manager negotiates: every
+// conn that is not ignored (each IKE version has its engine).
+func negotiates(c config.Conn) bool { return c.Auto != config.AutoIgnore }
 
 // Start initiates every auto=start conn and installs the trap policies of
 // every auto=route conn.
@@ -261,22 +271,18 @@ func (m *Manager) config() *config.Config {
 
 // HandlePacket takes one received IKE datagram (without the non-ESP marker)
 // that arrived at local from remote. It copies pkt and hands it to the event
-// loop of its IKE SA; it never waits for processing.
+// loop of its IKE SA, of either version (the ISAKMP header's major version
+// tells them apart, RFC 7296 §2.5); it never waits for processing.
 func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
-	h, _, err := message.ParseHeader(pkt)
-	if err != nil {
-		m.log.Debug("not an IKEv2 message", "remote", remote, "err", err)
+	local = m.localFor(local, remote)
+	if len(pkt) > 17 && pkt[17]>>4 == 1 {
+		m.handleV1(local, remote, pkt)
 		return
 	}
-	if !local.Addr().IsValid() || local.Addr().IsUnspecified() {
-		// A wildcard socket that could not tell the destination address:
-		// NAT detection and conn matching need a real one.
-		for _, a := range m.opts.LocalAddrs {
-			if a.Is4() == remote.Addr().Unmap().Is4() {
-				local = netip.AddrPortFrom(a, local.Port())
-				break
-			}
-		}
+	h, _, err := message.ParseHeader(pkt)
+	if err != nil {
+		m.log.Debug("not an IKE message", "remote", remote, "err", err)
+		return
 	}
 	buf := append([]byte(nil), pkt[:h.Length]...)
 	// Our SPI is the initiator's when the sender is the responder.
@@ -296,6 +302,63 @@ func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 		return
 	}
 	m.deliver(e.sa, local, remote, buf)
+}
+
+// localFor fills in the address of a wildcard socket that could not tell
+// the destination address: NAT detection and conn matching need a real
+// one.
+func (m *Manager) localFor(local, remote netip.AddrPort) netip.AddrPort {
+	if local.Addr().IsValid() && !local.Addr().IsUnspecified() {
+		return local
+	}
+	for _, a := range m.opts.LocalAddrs {
+		if a.Is4() == remote.Addr().Unmap().Is4() {
+			return netip.AddrPortFrom(a, local.Port())
+		}
+	}
+	return local
+}
+
+// handleV1 routes an IKEv1 (ISAKMP) message: to its ISAKMP SA, found by
+// our cookie (the initiator's when we initiated, the responder's
+// otherwise; the header has no flag saying which, so the registry's role
+// decides); a first main or aggressive mode message (responder cookie
+// zero) to the half-open SA it created when it is a retransmission, or
+// to the engine for a new SA, within the half-open limit.
+func (m *Manager) handleV1(local, remote netip.AddrPort, pkt []byte) {
+	h, _, err := isakmp.ParseHeader(pkt)
+	if err != nil {
+		m.log.Debug("not an IKEv1 message", "remote", remote, "err", err)
+		return
+	}
+	buf := append([]byte(nil), pkt[:h.Length]...)
+	first := h.CookieR == 0 && h.MessageID == 0 && !h.Encrypted() &&
+		(h.Exchange == isakmp.ExchangeIdentityProtection || h.Exchange == isakmp.ExchangeAggressive)
+	m.mu.Lock()
+	e := m.sas[h.CookieI]
+	if e == nil || !e.initiator {
+		e = m.sas[h.CookieR]
+		if e != nil && e.initiator || h.CookieR == 0 {
+			e = nil
+		}
+	}
+	if e == nil && first {
+		e = m.halfOpen[halfKey{remote, h.CookieI}]
+	}
+	closed, full := m.closed, len(m.halfOpen) >= m.opts.HalfOpenLimit
+	m.mu.Unlock()
+	switch {
+	case e != nil:
+		m.deliver(e.sa, local, remote, buf)
+	case !first:
+		m.log.Debug("message for unknown ISAKMP SA dropped", "remote", remote, "cookies",
+			fmt.Sprintf("%016x/%016x", h.CookieI, h.CookieR), "exchange", h.Exchange.String())
+	case closed:
+	case full:
+		m.refuseHalfOpen(remote)
+	default:
+		m.v1.HandleNew(local, remote, h, buf)
+	}
 }
 
 // handleInitRequest routes an IKE_SA_INIT request: a retransmission goes
@@ -409,9 +472,6 @@ func (m *Manager) Up(name string) error {
 	if !ok {
 		return fmt.Errorf("ike: no conn %q", name)
 	}
-	if c.Version == config.IKEv1 {
-		return fmt.Errorf("ike: conn %q is IKEv1", name)
-	}
 	if !c.Remote.Addr.IsValid() && !c.Remote.IsAny() && !strings.HasPrefix(c.Remote.Host, "%") {
 		a, err := m.resolve(c.Remote.Host)
 		if err != nil {
@@ -432,7 +492,12 @@ func (m *Manager) Up(name string) error {
 		m.emit(shared.Failure{Conn: name, State: StatePhase1Failed, Cause: shared.CauseConfig, Text: err.Error()})
 		return err
 	}
-	_, err = m.v2.Initiate(c, netip.AddrPortFrom(la, 500), netip.AddrPortFrom(c.Remote.Addr, 500))
+	from, to := netip.AddrPortFrom(la, 500), netip.AddrPortFrom(c.Remote.Addr, 500)
+	if c.Version.Initiates() == config.IKEv1 {
+		_, err = m.v1.Initiate(c, from, to)
+	} else {
+		_, err = m.v2.Initiate(c, from, to)
+	}
 	return err
 }
 

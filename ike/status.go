@@ -3,7 +3,6 @@ package ike
 import (
 	"slices"
 
-	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
 
@@ -176,16 +175,13 @@ func (m *Manager) snapshot(s *connState) ConnStatus {
 	return cs
 }
 
-// Status reports every conn the Manager negotiates (every IKE version an
-// engine speaks), in configuration order.
+// Status reports every configured conn, of either IKE version, in
+// configuration order.
 func (m *Manager) Status() []ConnStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []ConnStatus
 	for _, c := range m.cfg.Conns() {
-		if c.Version == config.IKEv1 {
-			continue
-		}
 		if s := m.status[c.Name]; s != nil {
 			out = append(out, m.snapshot(s))
 		} else {

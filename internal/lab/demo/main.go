@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -36,7 +35,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.peer, "peer", "ipsecgw", "what runs in gw1 against strongSwan in gw2: ipsecgw, or strongswan (a strongSwan pair)")
 	flag.BoolVar(&o.nat, "nat", false, "put gw1 behind a MASQUERADE NAT router")
-	flag.BoolVar(&o.v1, "v1", false, "IKEv1 main mode (aes128-sha1-modp1024, esp aes128-sha1) instead of IKEv2; -peer strongswan only")
+	flag.BoolVar(&o.v1, "v1", false, "IKEv1 main mode (aes128-sha1-modp1024, esp aes128-sha1) instead of IKEv2")
 	flag.DurationVar(&o.iperf, "iperf", 3*time.Second, "iperf3 run through the tunnel (0 skips it)")
 	flag.DurationVar(&o.hold, "hold", 0, "keep the lab up this long before tearing down (Ctrl-C ends it early)")
 	flag.Parse()
@@ -70,10 +69,6 @@ type tunnel struct {
 func run(o options) (final string, err error) {
 	if o.peer != "ipsecgw" && o.peer != "strongswan" {
 		return "", fmt.Errorf("-peer %q: want ipsecgw or strongswan", o.peer)
-	}
-	if o.v1 && o.peer == "ipsecgw" {
-		// ipsecgw's daemon lists IKEv1 conns but does not bring them up.
-		return "", errors.New("-v1 needs -peer strongswan")
 	}
 	var tools []string
 	if o.iperf > 0 {
@@ -127,7 +122,7 @@ func run(o options) (final string, err error) {
 
 	var tun tunnel
 	if o.peer == "ipsecgw" {
-		tun, err = ipsecgwTunnel(ctx, l, bin)
+		tun, err = ipsecgwTunnel(ctx, l, bin, o.v1)
 	} else {
 		tun, err = strongswanPair(ctx, l, o.v1)
 	}
@@ -158,9 +153,10 @@ func run(o options) (final string, err error) {
 
 // ipsecgwTunnel runs ipsecgw in gw1 with an auto=start conn to charon in
 // gw2 and waits until both ends report the tunnel up.
-func ipsecgwTunnel(ctx context.Context, l *lab.Lab, bin string) (tunnel, error) {
-	c1 := lab.SiteToSite(l.GW1, l.GW2, 2, psk, ikeV2, espV2)
-	c2 := lab.SiteToSite(l.GW2, l.GW1, 2, psk, ikeV2, espV2)
+func ipsecgwTunnel(ctx context.Context, l *lab.Lab, bin string, v1 bool) (tunnel, error) {
+	version, ike, esp := versionProposals(v1)
+	c1 := lab.SiteToSite(l.GW1, l.GW2, version, psk, ike, esp)
+	c2 := lab.SiteToSite(l.GW2, l.GW1, version, psk, ike, esp)
 	// Identities are the addresses each side sees (gw1's public one when
 	// it sits behind the NAT).
 	c1.LocalID, c1.RemoteID = l.GW1.PublicAddr.String(), l.GW2.PublicAddr.String()
@@ -192,17 +188,14 @@ func ipsecgwTunnel(ctx context.Context, l *lab.Lab, bin string) (tunnel, error) 
 		return tunnel{}, err
 	}
 	ch, _ := sa.Child("net")
-	fmt.Printf("IKEv2 SA and CHILD SA established in %v: ipsecgw %s / %s, strongSwan %s / %s\n",
-		time.Since(t0).Round(time.Millisecond), st.IKE.Proposal, st.Children[0].Proposal, sa.Proposal(), ch.Proposal())
+	fmt.Printf("IKEv%d SA and CHILD SA established in %v: ipsecgw %s / %s, strongSwan %s / %s\n",
+		version, time.Since(t0).Round(time.Millisecond), st.IKE.Proposal, st.Children[0].Proposal, sa.Proposal(), ch.Proposal())
 	return tunnel{what: "ipsecgw ↔ strongSwan", gw: gw, charons: []*lab.Charon{charon}}, nil
 }
 
 // strongswanPair is the lab's own check: charon in both gateways.
 func strongswanPair(ctx context.Context, l *lab.Lab, v1 bool) (tunnel, error) {
-	version, ike, esp := 2, ikeV2, espV2
-	if v1 {
-		version, ike, esp = 1, "aes128-sha1-modp1024", "aes128-sha1"
-	}
+	version, ike, esp := versionProposals(v1)
 	gw1, err := l.GW1.StartCharon(ctx, lab.CharonConfig{Swanctl: lab.SwanctlConf(lab.SiteToSite(l.GW1, l.GW2, version, psk, ike, esp))})
 	if err != nil {
 		return tunnel{}, err
@@ -218,6 +211,15 @@ func strongswanPair(ctx context.Context, l *lab.Lab, v1 bool) (tunnel, error) {
 	}
 	fmt.Printf("IKEv%d SA and CHILD SA established in %v\n", version, time.Since(t0).Round(time.Millisecond))
 	return tunnel{what: fmt.Sprintf("strongSwan ↔ strongSwan (IKEv%d)", version), charons: []*lab.Charon{gw1, gw2}}, nil
+}
+
+// versionProposals is the IKE version and proposals of the demo tunnel:
+// IKEv2, or with -v1 the cloud VPN template's IKEv1 main mode.
+func versionProposals(v1 bool) (int, string, string) {
+	if v1 {
+		return 1, "aes128-sha1-modp1024", "aes128-sha1"
+	}
+	return 2, ikeV2, espV2
 }
 
 func pingBothWays(ctx context.Context, l *lab.Lab) error {
