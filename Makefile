@@ -10,7 +10,7 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/cli.version=$(VERSION) -X $(PKG)/internal/cli.commit=$(COMMIT)
 BIN      := bin/ipsecgw
 
-.PHONY: all build test unit interop bench bench-net lint demo deps clean container install
+.PHONY: all build test unit interop bench bench-net fuzz lint demo deps clean container install
 
 all: build
 
@@ -45,6 +45,15 @@ bench:
 bench-net: deps
 	@./bench/netbench/deps.sh
 	$(GO) run ./bench/netbench $(NETBENCH_FLAGS)
+
+# Every fuzz target of the module, one after the other, for FUZZTIME each
+# (a duration, or an execution count such as 10000000x), 2 workers each;
+# the table (execs, seconds, execs/s per target) goes to stdout and
+# results/fuzz-<timestamp>.txt. FUZZMATCH=REGEXP picks targets ("pkg Name"),
+# FUZZLOCK=FILE runs each under flock. Non-zero exit names a failing target.
+FUZZTIME ?= 10s
+fuzz:
+	FUZZTIME='$(FUZZTIME)' ./scripts/fuzz.sh
 
 lint: deps
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

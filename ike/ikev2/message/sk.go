@@ -223,20 +223,28 @@ func AppendFragments(dst [][]byte, h Header, p *transform.Protector, maxLen int,
 
 // DecryptFragment verifies and decrypts m's SKF payload in place and returns
 // the fragment fields and this fragment's share of the inner payloads
-// (aliasing m.Raw). Errors are as for Decrypt.
+// (aliasing m.Raw). Errors are as for Decrypt. The fragment fields are
+// judged only once the integrity check has passed: impossible ones would
+// otherwise give INVALID_SYNTAX for a forged fragment, and a receiver
+// answers that for the whole message ID (RFC 7296 §2.21.2: messages
+// failing the check are dropped unanswered).
 func DecryptFragment(m *Message, p *transform.Protector) (FragmentHeader, []byte, error) {
 	skf, ok := m.Encrypted()
 	if !ok || skf.Type != PayloadSKF {
 		return FragmentHeader{}, nil, syntaxErr(-1, "message has no SKF payload")
 	}
 	off := len(m.Raw) - len(skf.Body)
-	f, n, err := ParseFragmentHeader(skf.Body)
-	if err != nil {
-		return FragmentHeader{}, nil, shift(err, off)
+	const fieldsLen = 4 // Fragment Number, Total Fragments
+	if len(skf.Body) < fieldsLen {
+		return FragmentHeader{}, nil, &Error{Notify: NotifyNone, Reason: "SKF payload too short", Offset: off}
 	}
-	plain, err := open(m.Raw, off+n, p)
+	plain, err := open(m.Raw, off+fieldsLen, p)
 	if err != nil {
 		return FragmentHeader{}, nil, err
+	}
+	f, _, err := ParseFragmentHeader(skf.Body)
+	if err != nil {
+		return FragmentHeader{}, nil, shift(err, off)
 	}
 	return f, plain, nil
 }

@@ -242,3 +242,54 @@ func TestReassemblyErrors(t *testing.T) {
 		t.Fatalf("wrong key: %v", err)
 	}
 }
+
+// TestFragmentFieldsAfterIntegrity: the fragment fields are judged only
+// once the ICV checked out. A forged fragment with impossible fields is
+// dropped silently (ErrIntegrity), never INVALID_SYNTAX, which a receiver
+// answers for the whole message ID; an authentic one with impossible
+// fields is INVALID_SYNTAX; one too short to hold the fields is dropped.
+func TestFragmentFieldsAfterIntegrity(t *testing.T) {
+	out, in := testProtectors(t)
+	h := Header{SPIi: 1, SPIr: 2, MajorVersion: 2, Exchange: INFORMATIONAL, MessageID: 4}
+	sealed := func(f FragmentHeader) []byte {
+		hh := h
+		hh.NextPayload = PayloadSKF
+		b := AppendHeader(nil, hh)
+		b, skf := appendGeneric(b, PayloadV, false)
+		b = AppendFragmentHeader(b, f)
+		ivOff := len(b)
+		b = append(b, make([]byte, out.IVSize())...)
+		ptStart := len(b)
+		b = appendChain(b, []Payload{VendorID{Data: []byte("part")}}, PayloadNone)
+		b, err := seal(b, 0, skf, ivOff, ptStart, out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	decrypt := func(b []byte) error {
+		m, _, err := ParseMessage(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = DecryptFragment(&m, in)
+		return err
+	}
+	for _, f := range []FragmentHeader{{Number: 3, Total: 2}, {Number: 0, Total: 2}} {
+		if err := decrypt(sealed(f)); !errors.Is(err, ErrInvalidSyntax) {
+			t.Errorf("authentic fragment %d/%d: %v, want INVALID_SYNTAX", f.Number, f.Total, err)
+		}
+		forged := sealed(f)
+		forged[len(forged)-1] ^= 1
+		if err := decrypt(forged); !errors.Is(err, ErrIntegrity) {
+			t.Errorf("forged fragment %d/%d: %v, want a silent drop", f.Number, f.Total, err)
+		}
+	}
+	short := AppendMessage(nil, h, RawPayload{Type: PayloadSKF, Body: []byte{0, 1}})
+	if err := decrypt(short); !errors.Is(err, ErrIntegrity) {
+		t.Errorf("SKF shorter than its fields: %v, want a silent drop", err)
+	}
+	if err := decrypt(sealed(FragmentHeader{Number: 2, Total: 2})); err != nil {
+		t.Errorf("valid fragment: %v", err)
+	}
+}
