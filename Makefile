@@ -65,14 +65,18 @@ demo: deps
 	$(GO) run ./internal/lab/demo
 
 # The container image (deploy/container/Containerfile), with buildah when
-# present, else podman or docker. The builder is installed by hand: CI does
-# not need it (interop reproduces the container's conditions with
-# namespaces instead).
+# present, else podman or docker, built offline from the static binary of
+# `make build` staged in bin/image/ (no base image is pulled). CI builds it
+# (deploy's TestContainerImage) and checks the result with buildah.
 IMAGE ?= localhost/ipsecgw:$(VERSION)
-container:
+container: build
+	rm -rf bin/image && mkdir -p bin/image/etc bin/image/run/ipsecgw
+	cp $(BIN) bin/image/ipsecgw
+	printf 'ipsecgw:x:65532:65532:ipsecgw:/:/ipsecgw\n' > bin/image/etc/passwd
+	printf 'ipsecgw:x:65532:\n' > bin/image/etc/group
 	@b=$$(command -v buildah || command -v podman || command -v docker) || { echo "make container needs buildah, podman or docker (apt-get install buildah)"; exit 1; }; \
 	case $$b in */buildah) set -- bud ;; *) set -- build ;; esac; \
-	$$b "$$@" --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -f deploy/container/Containerfile -t $(IMAGE) .
+	$$b "$$@" -f deploy/container/Containerfile -t $(IMAGE) bin/image
 
 # Installs the binary and the systemd unit as the README's install section
 # describes (user, directories, permissions); root only.

@@ -13,6 +13,7 @@ packages=(
 	prometheus                       # promtool check metrics, and the server that scrapes the lab
 	systemd                          # systemd-analyze verify/security on the unit file
 	util-linux                       # setpriv and unshare: non-root and container conditions
+	buildah                          # make container; deploy's image test builds and inspects it
 	ike-scan                         # an independent IKEv1 client for the IKEv1 interop tests
 )
 
