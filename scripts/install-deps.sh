@@ -9,7 +9,7 @@ packages=(
 	libcharon-extra-plugins          # kernel-libipsec: userspace ESP, the kernel here has none
 	libstrongswan-standard-plugins   # openssl, gcm (only a Recommends of charon)
 	libstrongswan-extra-plugins      # curve25519 and friends
-	iperf3 tshark tcpdump iproute2 nftables iptables conntrack iputils-ping procps
+	iperf3 tshark tcpdump iproute2 nftables iptables conntrack iputils-ping procps curl
 	prometheus                       # promtool check metrics, and the server that scrapes the lab
 	systemd                          # systemd-analyze verify/security on the unit file
 	util-linux                       # setpriv and unshare: non-root and container conditions
