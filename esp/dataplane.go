@@ -128,8 +128,12 @@ type Dataplane struct {
 	closing atomic.Bool
 	wg      sync.WaitGroup
 	once    sync.Once
-	// inMu orders HandleESP's queueing against Close closing the queues.
+	// inMu orders HandleESP's queueing against Close closing the queues;
+	// outMu orders Probe's queueing of an outbound element against the
+	// reader closing outQ.
 	inMu        sync.Mutex
+	outMu       sync.Mutex
+	outClosed   bool
 	readersDone sync.WaitGroup
 }
 
@@ -288,6 +292,9 @@ type outElem struct {
 	pkts  []conn.OutPacket
 	clear [][]byte
 	seal  func() // the crypto job, bound once so queuing it does not allocate
+	// probe, when set, is a liveness probe (Dataplane.Probe) riding an
+	// empty element; the sender calls it once the element got through.
+	probe func()
 }
 
 func newOutElem(d *Dataplane, batch, size int) *outElem {
@@ -305,14 +312,23 @@ func newOutElem(d *Dataplane, batch, size int) *outElem {
 
 func (d *Dataplane) readTUN() {
 	defer d.readersDone.Done()
-	defer close(d.outQ)
+	defer func() {
+		d.outMu.Lock()
+		d.outClosed = true
+		close(d.outQ)
+		d.outMu.Unlock()
+	}()
 	for {
 		e := <-d.outFree
 		n, err := d.cfg.TUN.Read(e.bufs, e.sizes, tun.Headroom)
 		if n > 0 {
 			d.classify(e, n)
+			// outQ holds every element there is, so this never blocks
+			// with the lock held.
+			d.outMu.Lock()
 			d.outQ <- e
 			d.work <- e.seal
+			d.outMu.Unlock()
 		} else {
 			d.outFree <- e
 		}
@@ -423,6 +439,10 @@ func (e *outElem) sealAll() {
 func (d *Dataplane) sendLoop(s Sender) {
 	for e := range d.outQ {
 		d.sendBatch(e, s)
+		if p := e.probe; p != nil {
+			e.probe = nil
+			p()
+		}
 		d.outFree <- e
 	}
 }
@@ -601,17 +621,56 @@ func (d *Dataplane) writeLoop() {
 	}
 }
 
-// Probe proves the inbound pipeline alive for the daemon's watchdog: an
-// empty element goes the way every received batch goes — taken from the
-// pool (so elements are being returned), through the crypto workers (the
-// pool that seals outbound batches too) and the TUN writer, in order
-// behind the batches already queued. It returns nil once the element got
-// through, an error when ctx ends first. A stuck pipeline keeps the
+// Probe proves both pipelines alive for the daemon's watchdog (see
+// probeInbound and probeOutbound). It returns nil once an empty element got
+// through each, an error when ctx ends first. A stuck pipeline keeps the
 // element; call Probe again only after the previous one returned.
 func (d *Dataplane) Probe(ctx context.Context) error {
 	if !d.started.Load() {
 		return errors.New("esp: dataplane not started")
 	}
+	if err := d.probeInbound(ctx); err != nil {
+		return err
+	}
+	return d.probeOutbound(ctx)
+}
+
+// probeOutbound sends an empty element the way every batch read from the
+// TUN goes after the reader: taken from the pool (so the sender returns
+// elements), through the crypto workers and the sender, in order behind
+// the batches already queued. The reader itself is not probed: blocking in
+// the TUN read is what it does when no packet comes.
+func (d *Dataplane) probeOutbound(ctx context.Context) error {
+	var e *outElem
+	select {
+	case e = <-d.outFree:
+	case <-ctx.Done():
+		return fmt.Errorf("esp: no outbound element came free (the sender is stuck): %w", ctx.Err())
+	}
+	through := make(chan struct{})
+	e.cnt, e.probe = 0, func() { close(through) }
+	d.outMu.Lock()
+	if d.outClosed || d.closing.Load() {
+		d.outMu.Unlock()
+		e.probe = nil
+		d.outFree <- e
+		return errors.New("esp: dataplane closing")
+	}
+	d.outQ <- e
+	d.work <- e.seal
+	d.outMu.Unlock()
+	select {
+	case <-through:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("esp: the workers and the sender did not pass a probe: %w", ctx.Err())
+	}
+}
+
+// probeInbound sends an empty element the way every received batch goes:
+// taken from the pool (so elements are being returned), through the crypto
+// workers and the TUN writer, in order behind the batches already queued.
+func (d *Dataplane) probeInbound(ctx context.Context) error {
 	var e *inElem
 	select {
 	case e = <-d.inFree:
