@@ -3,6 +3,7 @@ package ike
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -169,8 +170,10 @@ func TestV1ChildRekey(t *testing.T) {
 }
 
 // TestV1Reauthenticate: before the ISAKMP SA expires a new phase 1
-// replaces it and takes over the IPsec SAs unchanged; the old ISAKMP SA
-// is deleted alone.
+// replaces it and takes over the IPsec SA, which it rekeys by a quick mode
+// (a peer like strongSwan with unique=no destroys the IPsec SAs of an
+// ISAKMP SA that is deleted); only once the rekey switched over is the old
+// ISAKMP SA deleted. The dataplanes lose nothing.
 func TestV1Reauthenticate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca, cb := confPairV1("net", "ikelifetime=30m\nmargintime=5m\nrekeyfuzz=0%", "")
@@ -188,20 +191,30 @@ func TestV1Reauthenticate(t *testing.T) {
 		if sa.SPIi == before.SPIi || sa.SPIi != sb.SPIi || sa.SPIr != sb.SPIr {
 			t.Errorf("cookies: before %x, A %x/%x, B %x/%x", before.SPIi, sa.SPIi, sa.SPIr, sb.SPIi, sb.SPIr)
 		}
+		// Until the rekey switched over, the old ISAKMP SA stays (not
+		// serving) and the old IPsec SA carries the traffic.
+		if a.ikeSAs() != 2 || len(a.inst.all()) != 2 || da.outbound("net") != children[0].OutSPI {
+			t.Errorf("before the switch: A holds %d ISAKMP SAs and %d IPsec SAs, sends on %08x; want 2, 2 and the old %08x",
+				a.ikeSAs(), len(a.inst.all()), da.outbound("net"), children[0].OutSPI)
+		}
+		clk.advance(ikev1.SwitchDelay, synctest.Wait)
 		if a.ikeSAs() != 1 || b.ikeSAs() != 1 {
 			t.Errorf("ISAKMP SAs: A %d, B %d; the old one must be deleted", a.ikeSAs(), b.ikeSAs())
 		}
-		if got := a.inst.all(); len(got) != 1 || got[0].InSPI != children[0].InSPI || len(sa.Children) != 1 || len(sb.Children) != 1 {
-			t.Errorf("the IPsec SA did not survive the reauthentication unchanged")
+		checkOnePair(t, a, b, da, db)
+		if got := a.inst.all(); got[0].InSPI == children[0].InSPI {
+			t.Errorf("the IPsec SA was not rekeyed under the new ISAKMP SA")
 		}
 		ps := net.packets()[n:]
-		if countEx(ps, addrA, exQuick) != 0 || countEx(ps, addrA, exMain) != 3 {
-			t.Errorf("reauthentication sent %d main mode and %d quick mode messages, want 3 and 0", countEx(ps, addrA, exMain), countEx(ps, addrA, exQuick))
+		if m, q := countEx(ps, addrA, exMain), countEx(ps, addrA, exQuick)+countEx(ps, addrB, exQuick); m != 3 || q != 3 {
+			t.Errorf("reauthentication sent %d main mode and %d quick mode messages, want 3 and 3", m, q)
 		}
-		// The new ISAKMP SA works: the IPsec SA is rekeyed under it.
+		// The new ISAKMP SA goes on working: the IPsec SA is rekeyed under
+		// it again.
+		rekeyed := a.inst.all()[0]
 		clk.advance(60*time.Minute, synctest.Wait)
 		clk.advance(ikev1.SwitchDelay, synctest.Wait)
-		if s := status(a, "net"); s.State != StateEstablished || len(s.Children) != 1 || s.Children[0].InSPI == children[0].InSPI {
+		if s := status(a, "net"); s.State != StateEstablished || len(s.Children) != 1 || s.Children[0].InSPI == rekeyed.InSPI {
 			t.Errorf("an hour later: %s, %+v", s.State, s.Children)
 		}
 		da.check(t)
@@ -481,9 +494,10 @@ func TestV1CommitBit(t *testing.T) {
 }
 
 // TestV1PeerReauthenticates: the phase 1 responder reauthenticates (its
-// ISAKMP SA ends first) and, as strongSwan does, never deletes the old
-// ISAKMP SA: the new one takes over the IPsec SAs at once, so that later
-// exchanges about them go through it.
+// ISAKMP SA ends first) and its delete of the old ISAKMP SA never arrives,
+// as with strongSwan, which keeps the old one until its lifetime ends: the
+// new ISAKMP SA takes over the IPsec SA at once, so that the peer's rekey
+// of it and later exchanges about it go through the new one.
 func TestV1PeerReauthenticates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca, cb := confPairV1("net", "", "ikelifetime=30m\nmargintime=5m\nrekeyfuzz=0%")
@@ -491,15 +505,21 @@ func TestV1PeerReauthenticates(t *testing.T) {
 		upV1(t, a, b, "net")
 		before := status(a, "net")
 		children := a.inst.all()
-		// B's delete of its old ISAKMP SA never reaches A.
-		net.setDrop(func(p packet) bool { return p.from.Addr() == addrB && p.data[18] == exInfo })
+		// B's delete of its old ISAKMP SA (an informational under the
+		// old cookies) never reaches A.
+		net.setDrop(func(p packet) bool {
+			return p.from.Addr() == addrB && p.data[18] == exInfo && binary.BigEndian.Uint64(p.data[0:8]) == before.SPIi
+		})
 		clk.advance(28*time.Minute, synctest.Wait)
 		sa := status(a, "net")
 		if sa.State != StateEstablished || sa.SPIi == before.SPIi || sa.Initiator {
 			t.Fatalf("A after B's reauthentication: %s %s, cookie %x (was %x), initiator %v", sa.State, sa.Reason, sa.SPIi, before.SPIi, sa.Initiator)
 		}
-		if len(sa.Children) != 1 || a.inst.all()[0].InSPI != children[0].InSPI {
-			t.Fatalf("the IPsec SA did not move unchanged: %+v", sa.Children)
+		if a.ikeSAs() != 2 {
+			t.Errorf("A holds %d ISAKMP SAs, want 2 (the old one was never deleted)", a.ikeSAs())
+		}
+		if len(sa.Children) != 1 || a.inst.all()[0].InSPI == children[0].InSPI {
+			t.Fatalf("the IPsec SA was not taken over and rekeyed through the new ISAKMP SA: %+v", sa.Children)
 		}
 		net.setDrop(nil)
 		if !b.m.DeleteChild(b.inst.all()[0].InSPI) {

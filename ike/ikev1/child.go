@@ -209,25 +209,26 @@ func (sa *isakmpSA) newerOf(ch *child) *child {
 	return nil
 }
 
-// rekeyChild starts a quick mode replacing ch, with its selectors. In
-// IKEv1 a rekey is a quick mode like any other; the SA it replaces is
-// told apart by its conn and selectors.
-func (sa *isakmpSA) rekeyChild(ch *child) {
+// rekeyChild starts a quick mode replacing ch, with its selectors, and
+// says whether it did. In IKEv1 a rekey is a quick mode like any other;
+// the SA it replaces is told apart by its conn and selectors.
+func (sa *isakmpSA) rekeyChild(ch *child) bool {
 	if sa.state != saEstablished || ch.rekeyed || !sa.hasChild(ch) {
-		return
+		return false
 	}
 	if n := sa.newerOf(ch); n != nil {
 		// The peer rekeyed it already (both sides keep rekey timers).
 		ch.rekeyed, ch.successor = true, n
-		return
+		return false
 	}
 	c, ok := sa.e.host.Config().Conn(ch.conn.Name)
 	if !ok {
-		return // removed by a reload: it lives out its lifetime
+		return false // removed by a reload: it lives out its lifetime
 	}
 	ch.rekeyed = true
 	sa.log.Info("rekeying IPsec SA", "conn", c.Name, "in_spi", spiHex(ch.inSPI))
 	sa.enqueue(&quickMode{conn: c, pair: ch.pair, local: ch.local, remote: ch.remote, rekey: ch})
+	return true
 }
 
 // retryChildRekey schedules another rekey of ch after a failed one, so

@@ -9,12 +9,18 @@ import (
 )
 
 // Phase 1 renewal. IKEv1 has no rekeying of an ISAKMP SA: it is replaced
-// by a new phase 1 (reauthentication), and since IPsec SAs do not depend
-// on the ISAKMP SA that negotiated them, they move to the new one without
-// a quick mode (strongSwan migrates them the same way); traffic never
-// notices. The old ISAKMP SA is then deleted alone. A peer that
-// reauthenticates does the same: when it deletes the old ISAKMP SA, our
-// IPsec SAs move to the new SA with the same identities (deletedByPeer).
+// by a new phase 1 (reauthentication). IPsec SAs do not depend on the
+// ISAKMP SA that negotiated them in the protocol, so ours move to the new
+// one at once. The peer may see that differently: strongSwan adopts them
+// only with uniqueids=yes/replace (ike_sa_manager.c enforce_replace), and
+// otherwise — swanctl's default, unique=no — destroys the IPsec SAs of an
+// ISAKMP SA the peer deletes (isakmp_delete.c). So when we reauthenticate,
+// every IPsec SA that moved is rekeyed by a quick mode under the new ISAKMP
+// SA (make before break, as any rekey), and only when those are done is the
+// old ISAKMP SA deleted; until then it stays, not serving. A peer that
+// reauthenticates is followed without quick modes: when it deletes the old
+// ISAKMP SA, our IPsec SAs move to the new SA with the same identities
+// (deletedByPeer).
 
 // startInitiator begins a new ISAKMP SA for conn c: main or aggressive
 // mode, then a quick mode per pair of subnets, unless the SA replaces
@@ -82,9 +88,10 @@ func (sa *isakmpSA) reauthenticate() {
 
 // handOver moves this SA's IPsec SAs to the established SA to that
 // replaces it (a reauthentication, ours or the peer's); this SA no longer
-// serves the peer, and with reauth it is deleted at the peer (a replaced
-// SA of the peer's waits for the peer's delete or its own end). An SA
-// still in phase 1 has nothing to hand over and is left alone.
+// serves the peer. With reauth (ours) the new SA rekeys them and then has
+// this one deleted at the peer (a replaced SA of the peer's waits for the
+// peer's delete or its own end). An SA still in phase 1 has nothing to
+// hand over and is left alone.
 func (sa *isakmpSA) handOver(to *isakmpSA, reauth bool) {
 	if sa.state != saEstablished && sa.state != saDeleting {
 		return
@@ -111,7 +118,12 @@ func (sa *isakmpSA) handOver(to *isakmpSA, reauth bool) {
 	if len(kids) > 0 {
 		sa.log.Info("handing the IPsec SAs to the new ISAKMP SA", "children", len(kids), "to", to.ourCookie())
 	}
-	if !to.post(func() { to.takeOver(kids, names, info) }) {
+	var retire func()
+	if reauth {
+		old := sa
+		retire = func() { old.post(func() { old.deleteISAKMP("") }) }
+	}
+	if !to.post(func() { to.takeOver(kids, names, info, retire) }) {
 		// The new SA is gone already: the IPsec SAs go as well.
 		for _, k := range kids {
 			if err := sa.e.cfg.Installer.Remove(k.conn.Name, k.inSPI, k.outSPI); err != nil {
@@ -120,16 +132,23 @@ func (sa *isakmpSA) handOver(to *isakmpSA, reauth bool) {
 			sa.e.host.Emit(shared.ChildDown{Conn: k.conn.Name, IKE: info, Child: k.info(), Cause: shared.CausePeerDead,
 				Text: "its ISAKMP SA was replaced by one that ended", Left: true})
 		}
-	}
-	if reauth {
-		sa.deleteISAKMP("")
+		if reauth {
+			sa.deleteISAKMP("")
+		}
 	}
 }
 
 // takeOver adopts the IPsec SAs of a replaced ISAKMP SA (old), re-arming
 // their timers here, and negotiates what the replaced SA's conns lack.
-func (sa *isakmpSA) takeOver(kids []*child, names []string, old shared.IKEInfo) {
+// retire, set when we reauthenticated, deletes the replaced SA at the
+// peer: it is called once every adopted IPsec SA was rekeyed here (or its
+// rekey failed), so that a peer which destroys the IPsec SAs of a deleted
+// ISAKMP SA has their successors already.
+func (sa *isakmpSA) takeOver(kids []*child, names []string, old shared.IKEInfo, retire func()) {
 	if sa.state != saEstablished {
+		if retire != nil {
+			retire()
+		}
 		for _, k := range kids {
 			if err := sa.e.cfg.Installer.Remove(k.conn.Name, k.inSPI, k.outSPI); err != nil {
 				sa.log.Warn("removing IPsec SA", "conn", k.conn.Name, "err", err)
@@ -149,6 +168,31 @@ func (sa *isakmpSA) takeOver(kids []*child, names []string, old shared.IKEInfo) 
 	}
 	sa.e.host.Emit(shared.IKERekeyed{Names: sa.connNames(), Old: old, New: sa.info()})
 	sa.upConns(names)
+	if retire == nil {
+		return
+	}
+	sa.retire, sa.retiring = retire, map[*child]bool{}
+	for _, k := range kids {
+		if sa.rekeyChild(k) {
+			sa.retiring[k] = true
+		}
+	}
+	sa.rekeyedForRetire(nil)
+}
+
+// rekeyedForRetire notes that the reauthentication rekey of ch is over
+// (the successor carries the traffic and ch was deleted, or the rekey
+// failed) and retires the replaced ISAKMP SA once none is left (takeOver).
+func (sa *isakmpSA) rekeyedForRetire(ch *child) {
+	if sa.retire == nil {
+		return
+	}
+	delete(sa.retiring, ch)
+	if len(sa.retiring) == 0 {
+		retire := sa.retire
+		sa.retire, sa.retiring = nil, nil
+		retire()
+	}
 }
 
 // expire ends the ISAKMP SA at its lifetime: when it was not replaced in

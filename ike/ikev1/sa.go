@@ -53,9 +53,13 @@ type isakmpSA struct {
 	established time.Time
 	lifetime    time.Duration // of the ISAKMP SA: ours, or the peer's when shorter
 	replaces    *isakmpSA     // reauthentication: the SA whose IPsec SAs this one adopts
-	failed      bool          // a failure was reported; the end does not overwrite it
-	endCause    shared.Cause
-	endText     string
+	// After our reauthentication: the adopted IPsec SAs whose rekey here
+	// is still to complete, and what deletes the replaced SA then.
+	retiring map[*child]bool
+	retire   func()
+	failed   bool // a failure was reported; the end does not overwrite it
+	endCause shared.Cause
+	endText  string
 
 	// Negotiated: algorithms, keys, IVs, NAT traversal, DPD support.
 	alg       shared.Selection

@@ -99,6 +99,7 @@ func (t *quickMode) fail(sa *isakmpSA, cause shared.Cause, reason string) {
 	if t.rekey != nil {
 		sa.log.Warn("IPsec SA rekeying failed", "conn", t.conn.Name, "reason", reason)
 		sa.retryChildRekey(t.rekey)
+		sa.rekeyedForRetire(t.rekey)
 		return
 	}
 	if t.conn.Name == "" {
@@ -338,6 +339,9 @@ func (sa *isakmpSA) afterThird(t *quickMode) {
 // completeSwitch moves outbound traffic to ch and retires the SA it
 // replaced, as Libreswan does (strongSwan would keep it until it expires).
 func (sa *isakmpSA) completeSwitch(ch, old *child) {
+	if old != nil {
+		defer sa.rekeyedForRetire(old)
+	}
 	if !sa.hasChild(ch) {
 		return
 	}
