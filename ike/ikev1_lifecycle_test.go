@@ -635,3 +635,31 @@ func TestV1KeysNeverLogged(t *testing.T) {
 		}
 	})
 }
+
+// TestV1ShortPeerLifetimeRekeyed: the responder accepts only 5 minutes
+// (RESPONDER-LIFETIME), less than the initiator's 9-minute margin, and
+// never rekeys itself: the initiator rekeys at 90 % of the 5 minutes, so
+// that no IPsec SA runs into its hard lifetime.
+func TestV1ShortPeerLifetimeRekeyed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPairV1("net", "", "lifetime=5m\nrekey=no")
+		a, b, _, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		da, db := withDataplanes(a, b)
+		upV1(t, a, b, "net")
+		first := a.inst.all()[0]
+		clk.advance(12*time.Minute, synctest.Wait)
+		clk.advance(ikev1.SwitchDelay, synctest.Wait)
+		checkOnePair(t, a, b, da, db)
+		if a.inst.all()[0].InSPI == first.InSPI {
+			t.Error("the IPsec SA was never rekeyed")
+		}
+		for spi, lived := range a.inst.lived {
+			if lived >= 5*time.Minute {
+				t.Errorf("SA %08x ran into its 5-minute lifetime (%v)", spi, lived)
+			}
+		}
+		da.check(t)
+		db.check(t)
+		closeAll(t, synctest.Wait, a, b)
+	})
+}

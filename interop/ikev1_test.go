@@ -406,8 +406,13 @@ func TestV1RekeyNoLoss(t *testing.T) {
 			if sent != count || received != sent {
 				t.Errorf("lost %d of %d echo requests/replies across the rekeys:\n%s", sent-received, sent, out)
 			}
-			if ipsecgwDrives && (rekeys < 2 || reauths < 1) || !ipsecgwDrives && (peerRekeys < 2 || peerReauths < 1 || rekeys+reauths > 0) {
-				t.Errorf("rekeys: ipsecgw %d/%d, strongSwan %d/%d; want at least 2/1 from the side that drives, none from the other", rekeys, reauths, peerRekeys, peerReauths)
+			// The side that does not drive does not reauthenticate; ipsecgw
+			// may rekey an SA strongSwan let run on (at 90 % of its
+			// lifetime: strongSwan skips a CHILD rekey that falls due
+			// while it reauthenticates, and here both fall due together).
+			if ipsecgwDrives && (rekeys < 2 || reauths < 1 || peerRekeys+peerReauths > 0) ||
+				!ipsecgwDrives && (peerRekeys < 2 || peerReauths < 1 || reauths > 0 || rekeys >= peerRekeys) {
+				t.Errorf("rekeys: ipsecgw %d/%d, strongSwan %d/%d; want at least 2/1 from the side that drives, no reauthentication and fewer rekeys from the other", rekeys, reauths, peerRekeys, peerReauths)
 			}
 			if n := strings.Count(log, "expired without a successor"); n > 0 {
 				t.Errorf("%d IPsec SAs ran into their lifetime without a successor", n)

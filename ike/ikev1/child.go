@@ -158,7 +158,8 @@ func (sa *isakmpSA) switchOutbound(ch *child) {
 }
 
 // armChildTimers schedules rekeying at lifetime - margin - random(margin
-// × rekeyfuzz), strongSwan's formula, and deletion at the lifetime. The
+// × rekeyfuzz), strongSwan's formula (at 90 % of a lifetime shorter than
+// the margin), and deletion at the lifetime. The
 // deadlines are absolute, so that the timers are re-armed unchanged when
 // the SA moves to a reauthenticated ISAKMP SA.
 func (sa *isakmpSA) armChildTimers(ch *child) {
@@ -168,9 +169,18 @@ func (sa *isakmpSA) armChildTimers(ch *child) {
 	}
 	if ch.expireAt.IsZero() {
 		ch.expireAt = ch.established.Add(ch.lifetime)
-		if c.Rekey && ch.lifetime > c.Margin {
-			d := ch.lifetime - c.Margin
-			if fuzz := time.Duration(float64(c.Margin) * float64(c.RekeyFuzz) / 100); fuzz > 0 {
+		margin, fuzzPct := c.Margin, c.RekeyFuzz
+		if ch.lifetime <= margin {
+			// A lifetime shorter than our margin is the peer's (its
+			// proposal or RESPONDER-LIFETIME): the peer rekeys first, and
+			// we at 90 % of it in case it does not — strongSwan skips a
+			// rekey that falls due while it reauthenticates, and the SA
+			// would run into its hard lifetime.
+			margin, fuzzPct = ch.lifetime/10, 0
+		}
+		if c.Rekey && ch.lifetime > margin {
+			d := ch.lifetime - margin
+			if fuzz := time.Duration(float64(margin) * float64(fuzzPct) / 100); fuzz > 0 {
 				d -= time.Duration(mrand.Int64N(int64(fuzz) + 1))
 			}
 			if d > 0 {
