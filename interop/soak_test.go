@@ -177,6 +177,10 @@ func TestSoak(t *testing.T) {
 		for _, s := range samples {
 			b.WriteString(s.String() + "\n")
 		}
+		// Where iperf3 lost datagrams, next to when the rekeys happened,
+		// to tell rekey loss from a starved machine.
+		fmt.Fprintf(&b, "iperf3 seconds with loss, forward: %v\nreverse: %v\nrekeys:%s\n",
+			ir.run.LossFwd, ir.run.LossRev, rekeyTimeline(log, ir.run.Start))
 		name := filepath.Join(dir, "soak-"+time.Now().UTC().Format("20060102T150405Z")+".txt")
 		if err := os.WriteFile(name, []byte(b.String()), 0o644); err != nil {
 			t.Error(err)
