@@ -114,6 +114,7 @@ type Manager struct {
 	reqids   map[string]uint32
 	nextReq  uint32
 	attempts map[string]int  // keyingtries: initiations that went unanswered
+	refused  map[string]int  // keyingtries=%forever: initiations refused in a row (refusedRetry)
 	holds    map[string]bool // conns with a trap policy of dpdaction/closeaction=hold
 	subs     []*Subscription
 	closed   bool
@@ -156,6 +157,7 @@ func NewManager(opts Options) (*Manager, error) {
 		status:   map[string]*connState{},
 		reqids:   map[string]uint32{},
 		attempts: map[string]int{},
+		refused:  map[string]int{},
 		holds:    map[string]bool{},
 	}
 	if m.log == nil {

@@ -1,7 +1,10 @@
 package ike
 
 import (
+	"time"
+
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
 
 // What happens to a conn whose SAs ended without us asking: dpdaction= when
@@ -151,4 +154,56 @@ func (m *Manager) retryLater(c config.Conn) bool {
 		}
 	})
 	return true
+}
+
+// Back-off of refusedRetry: the first retry after refusedRetryBase,
+// doubling up to refusedRetryMax.
+const (
+	refusedRetryBase = 2 * time.Second
+	refusedRetryMax  = 2 * time.Minute
+)
+
+// refusedRetry keeps a conn with keyingtries=%forever coming back when an
+// initiation of ours failed with an answer (the peer refused a proposal,
+// the ID or the PSK, or could not be resolved) rather than with silence,
+// which RetryKeying covers: it initiates again after a back-off of 2 s
+// doubling to 2 min, until the conn is up, taken down or reconfigured. A
+// peer that is restarting or reloading answers NO_PROPOSAL_CHOSEN or
+// AUTHENTICATION_FAILED for a moment, and a gateway that must keep its
+// tunnels up (dpdaction=restart, closeaction=restart, auto=start) should
+// not give up on that, as Libreswan does not with keyingtries=%forever;
+// strongSwan 5.9 stops after such an answer. With a finite keyingtries a
+// refusal stays final.
+func (m *Manager) refusedRetry(f shared.Failure) {
+	m.mu.Lock()
+	c, ok := m.cfg.Conn(f.Conn)
+	if !ok || c.KeyingTries != 0 || m.closed {
+		m.mu.Unlock()
+		return
+	}
+	n := m.refused[f.Conn]
+	m.refused[f.Conn] = n + 1
+	m.mu.Unlock()
+	delay := refusedRetryMax
+	if n < 6 && refusedRetryBase<<n < refusedRetryMax {
+		delay = refusedRetryBase << n
+	}
+	m.log.Info("keyingtries=%forever: initiating again after a refused attempt", "conn", f.Conn, "in", delay, "reason", f.Text)
+	m.clock.AfterFunc(delay, func() {
+		m.mu.Lock()
+		closed := m.closed
+		cur, ok := m.cfg.Conn(f.Conn)
+		s := m.status[f.Conn]
+		failed := s != nil && (s.State == StatePhase1Failed || s.State == StatePhase2Failed)
+		m.mu.Unlock()
+		// Not after Close, for a removed conn or one whose keyingtries
+		// changed, or a conn that came up, was taken down or is being
+		// negotiated meanwhile.
+		if closed || !ok || cur.KeyingTries != 0 || !failed {
+			return
+		}
+		if err := m.Up(f.Conn); err != nil {
+			m.log.Warn("retry after a refused attempt", "conn", f.Conn, "err", err)
+		}
+	})
 }

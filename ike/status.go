@@ -67,6 +67,7 @@ func (m *Manager) fold(ev shared.Event) {
 		for _, n := range e.Names {
 			m.st(n).setIKE(e.IKE)
 			delete(m.attempts, n) // keyingtries count from the next failure
+			delete(m.refused, n)
 		}
 	case shared.IKERekeyed:
 		old := ourSPI(e.Old)
@@ -158,6 +159,9 @@ func (m *Manager) emit(ev shared.Event) {
 	}
 	closed := m.closed
 	m.mu.Unlock()
+	if f, ok := ev.(shared.Failure); ok && !closed && before[f.Conn][0] == string(StateConnecting) {
+		m.refusedRetry(f)
+	}
 	if down, ok := ev.(shared.IKEDown); ok && !closed {
 		switch down.Cause {
 		case shared.CausePeerDead:
