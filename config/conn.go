@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -157,6 +158,15 @@ type End struct {
 	ID      Identity
 	Auth    AuthMethod
 	Updown  string
+	// Cert is leftcert=/rightcert= (loaded from CertFile) of a pubkey end:
+	// ours to present, or the peer's we accept as it is. CA is leftca=/
+	// rightca=: the peer's chain must contain this CA (a DN; IDAny when
+	// unset). SendCert is leftsendcert=. Certificates are immutable once
+	// loaded; clones share them.
+	Cert     *x509.Certificate
+	CertFile string
+	CA       Identity
+	SendCert SendCert
 }
 
 func (e End) clone() End {

@@ -242,6 +242,7 @@ func (cb *connBuilder) convertEnd(side string) End {
 	if kv, ok := cb.get(side + "updown"); ok {
 		e.Updown = kv.Value
 	}
+	cb.convertCert(side, &e)
 	return e
 }
 
@@ -490,12 +491,12 @@ func (cb *connBuilder) validate() {
 		}
 		cb.warnf(kv, "dpdtimeout (%v) is shorter than dpddelay (%v): the peer would be declared dead before the second probe", c.DPDTimeout, c.DPDDelay)
 	}
-	if c.Local.Auth != AuthPSK || c.Remote.Auth != AuthPSK {
+	if supported := func(a AuthMethod) bool { return a == AuthPSK || a == AuthPubkey }; !supported(c.Local.Auth) || !supported(c.Remote.Auth) {
 		kv, ok := cb.b.authLine[c.Name]
 		if !ok {
 			kv = hdr
 		}
-		cb.warnf(kv, "authentication %s/%s is not supported yet; ipsecgw authenticates with pre-shared keys (authby=secret)", c.Local.Auth, c.Remote.Auth)
+		cb.warnf(kv, "authentication %s/%s is not supported yet; ipsecgw authenticates with pre-shared keys (authby=secret) or certificates (authby=pubkey)", c.Local.Auth, c.Remote.Auth)
 	}
 	if c.Mode == ModePassthrough || c.Mode == ModeDrop {
 		cb.warnf(cb.eff["type"], "type=%s is not supported yet; the conn is accepted but installs no policy", c.Mode)

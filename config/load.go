@@ -26,6 +26,7 @@ type Config struct {
 	conns   []Conn
 	byName  map[string]int
 	secrets *Secrets
+	trust   *TrustStore
 	files   []string
 }
 
@@ -63,6 +64,14 @@ func (c *Config) Files() []string { return slices.Clone(c.files) }
 // Secrets returns the loaded secrets (never nil).
 func (c *Config) Secrets() *Secrets { return c.secrets }
 
+// Trust returns the CA certificates and CRLs of ipsec.d (never nil).
+func (c *Config) Trust() *TrustStore {
+	if c.trust == nil {
+		return &TrustStore{}
+	}
+	return c.trust
+}
+
 // PSK looks up the pre-shared key of a connection by its pair of IDs.
 func (c *Config) PSK(conn Conn) (PSK, bool) {
 	return c.secrets.LookupPSK(effectiveID(conn.Local), effectiveID(conn.Remote))
@@ -98,12 +107,19 @@ func Load(opts Options) (*Config, Diagnostics, error) {
 		secrets = &Secrets{}
 	}
 	b.checkSecrets(secrets)
+	for _, c := range b.conns {
+		if b.loaded[c.Name] {
+			b.checkPubkey(c, secrets)
+		}
+	}
+	trust, td := loadTrust(fsys, IPsecDir(opts.ConfPath))
+	b.diags = append(b.diags, td...)
 	diags := dedupe(append(p.diags, b.diags...))
 	diags.Sort()
 	if err := diags.Err(); err != nil {
 		return nil, diags, err
 	}
-	cfg := &Config{conns: b.conns, byName: map[string]int{}, secrets: secrets, files: b.files()}
+	cfg := &Config{conns: b.conns, byName: map[string]int{}, secrets: secrets, trust: trust, files: b.files()}
 	for i, c := range cfg.conns {
 		cfg.byName[c.Name] = i
 	}

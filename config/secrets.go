@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
@@ -40,11 +41,13 @@ type secretEntry struct {
 	ids  []Identity
 	kind string // PSK, RSA, EAP ...
 	psk  PSK
+	key  crypto.Signer // RSA, ECDSA, PKCS8: the loaded private key
 	file string
 	line int
 }
 
-// Secrets holds the entries of ipsec.secrets. Only PSK entries are used.
+// Secrets holds the entries of ipsec.secrets. PSK entries and the private
+// keys of RSA, ECDSA and PKCS8 entries are used.
 type Secrets struct {
 	entries []secretEntry
 	// byID indexes PSK entries by the exact identities they name; generic
@@ -172,16 +175,17 @@ var secretKinds = map[string]bool{"PSK": true, "RSA": true, "ECDSA": true, "BLIS
 
 // loadSecrets reads an ipsec.secrets file and its includes.
 func loadSecrets(fsys fileSystem, path string) (*Secrets, Diagnostics) {
-	l := &secretsLoader{fs: fsys, s: &Secrets{}}
+	l := &secretsLoader{fs: fsys, s: &Secrets{}, ipsecDir: IPsecDir(path)}
 	l.file(path, "", 0, 0)
 	return l.s, l.diags
 }
 
 type secretsLoader struct {
-	fs    fileSystem
-	s     *Secrets
-	diags Diagnostics
-	files int
+	fs       fileSystem
+	ipsecDir string // relative key files are in its private/
+	s        *Secrets
+	diags    Diagnostics
+	files    int
 }
 
 func (l *secretsLoader) errf(file string, line int, format string, args ...any) {
@@ -287,9 +291,14 @@ func (l *secretsLoader) entry(path string, lineNo int, text string) {
 		}
 		e.ids = append(e.ids, id)
 	}
+	if kind == "RSA" || kind == "ECDSA" || kind == "PKCS8" {
+		l.privateKey(&e, value)
+		l.s.entries = append(l.s.entries, e)
+		return
+	}
 	if kind != "PSK" {
 		l.diags = append(l.diags, Diagnostic{File: path, Line: lineNo, Severity: SeverityWarning,
-			Msg: fmt.Sprintf("%s secrets are accepted but not used yet (ipsecgw authenticates with pre-shared keys)", kind)})
+			Msg: fmt.Sprintf("%s secrets are accepted but not used yet (ipsecgw authenticates with pre-shared keys or certificates)", kind)})
 		l.s.entries = append(l.s.entries, e)
 		return
 	}
@@ -300,6 +309,46 @@ func (l *secretsLoader) entry(path string, lineNo int, text string) {
 	}
 	e.psk = PSK{b: key}
 	l.s.entries = append(l.s.entries, e)
+}
+
+// privateKey loads the key file of an RSA, ECDSA or PKCS8 entry. One that
+// cannot be read is a warning (as strongSwan, which skips it): only the
+// conns whose certificate needs it fail, each with its own error.
+func (l *secretsLoader) privateKey(e *secretEntry, value string) {
+	f := strings.Fields(value)
+	if len(f) == 0 {
+		l.errf(e.file, e.line, "%s: the key file name is missing", e.kind)
+		return
+	}
+	if len(f) > 1 {
+		l.diags = append(l.diags, Diagnostic{File: e.file, Line: e.line, Severity: SeverityWarning,
+			Msg: fmt.Sprintf("%s: passphrases are not supported; store the key unencrypted (chmod 600)", e.kind)})
+	}
+	path := credPath(l.ipsecDir, "private", f[0])
+	data, err := readCred(l.fs, path)
+	if err == nil {
+		e.key, err = ParsePrivateKey(data)
+		clear(data)
+	}
+	if err != nil {
+		l.diags = append(l.diags, Diagnostic{File: e.file, Line: e.line, Severity: SeverityWarning,
+			Msg: fmt.Sprintf("%s key %s not loaded: %v", e.kind, path, err)})
+	}
+}
+
+// PrivateKey finds the loaded private key whose public half is pub (the
+// public key of our certificate), as strongSwan finds a certificate's key.
+func (s *Secrets) PrivateKey(pub crypto.PublicKey) (crypto.Signer, bool) {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	for _, e := range s.entries {
+		if e.key == nil {
+			continue
+		}
+		if k, ok := e.key.Public().(equaler); ok && k.Equal(pub) {
+			return e.key, true
+		}
+	}
+	return nil, false
 }
 
 // splitSecretLine finds the ':' between selectors and secret type. IPv6

@@ -86,7 +86,7 @@ include missing.secrets
 		"ipsec.secrets:4: error: expected",
 		"ipsec.secrets:5: error: unknown secret type",
 		"ipsec.secrets:6: error: selector:",
-		"ipsec.secrets:10: warning: RSA secrets are accepted but not used yet",
+		"ipsec.secrets:10: warning: RSA key /etc/ipsec.d/private/gw.key not loaded: file does not exist",
 		"ipsec.secrets:11: error: include ",
 	} {
 		if !strings.Contains(text, want) {

@@ -27,7 +27,7 @@ func IDMatches(configured, got config.Identity) bool {
 	if configured.Type == config.IDAny {
 		return true
 	}
-	if configured.Equal(got) {
+	if configured.Matches(got) {
 		return true
 	}
 	if (configured.Type == config.IDFQDN || configured.Type == config.IDRFC822) && configured.Type == got.Type &&
