@@ -154,7 +154,10 @@ func (cb *connBuilder) convertCert(side string, e *End) {
 	e.CertFile = path
 	if _, hasID := cb.get(side + "id"); !hasID {
 		// strongSwan's default ID of a certificate end: its subject.
-		e.ID = Identity{Type: IDDERASN1DN, Value: FormatDN(DNFromRDNs(e.Cert.Subject.ToRDNSequence()))}
+		// RawSubject keeps the certificate's order of attributes.
+		if dn, err := ParseDERDN(e.Cert.RawSubject); err == nil {
+			e.ID = Identity{Type: IDDERASN1DN, Value: FormatDN(dn)}
+		}
 	}
 }
 

@@ -177,6 +177,20 @@ const (
 	CauseAdmin
 	// CauseExpired: the SA reached its hard lifetime.
 	CauseExpired
+	// CauseCertExpired: a certificate of the peer's chain is outside its
+	// validity period (expired or not yet valid).
+	CauseCertExpired
+	// CauseCertUnknownCA: the peer's certificate does not chain to a
+	// trusted CA (ipsec.d/cacerts), or not to the one rightca= names.
+	CauseCertUnknownCA
+	// CauseCertIDMismatch: the peer's identity is not in its certificate
+	// (subjectAltName or subject DN).
+	CauseCertIDMismatch
+	// CauseCertRevoked: a CRL lists the peer's certificate.
+	CauseCertRevoked
+	// CauseCertInvalid: the peer sent no usable certificate, or its
+	// signature (AUTH payload) did not verify with the certificate's key.
+	CauseCertInvalid
 )
 
 var causeNames = [...]string{
@@ -184,7 +198,8 @@ var causeNames = [...]string{
 	CauseNoProposal: "no-proposal", CauseInvalidKE: "invalid-ke", CauseAuthFailed: "auth-failed",
 	CauseIDMismatch: "id-mismatch", CauseTSUnacceptable: "ts-unacceptable", CausePeerRefused: "peer-refused",
 	CauseInternal: "internal", CausePeerDead: "peer-dead", CausePeerDeleted: "peer-deleted",
-	CauseAdmin: "admin", CauseExpired: "expired",
+	CauseAdmin: "admin", CauseExpired: "expired", CauseCertExpired: "cert-expired", CauseCertUnknownCA: "cert-unknown-ca",
+	CauseCertIDMismatch: "cert-id-mismatch", CauseCertRevoked: "cert-revoked", CauseCertInvalid: "cert-invalid",
 }
 
 // String is the cause's name as metrics and JSON show it.
