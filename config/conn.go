@@ -167,6 +167,9 @@ type End struct {
 	CertFile string
 	CA       Identity
 	SendCert SendCert
+	// PSS: leftauth=rsa/pss signs with RSASSA-PSS (RFC 7427) instead of
+	// PKCS#1 v1.5.
+	PSS bool
 }
 
 func (e End) clone() End {

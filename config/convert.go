@@ -232,7 +232,11 @@ func (cb *connBuilder) convertEnd(side string) End {
 		e.ID = ipID(e.Addr)
 	}
 	if kv, ok := cb.get(side + "auth"); ok {
-		a, found := endAuthValues[strings.ToLower(strings.SplitN(kv.Value, "-", 2)[0])]
+		v := strings.ToLower(kv.Value)
+		if strings.Contains(v, "/pss") {
+			e.PSS, v = true, strings.Replace(v, "/pss", "", 1)
+		}
+		a, found := endAuthValues[strings.SplitN(v, "-", 2)[0]]
 		if !found {
 			cb.errf(kv, "invalid value %q; expected psk, pubkey, rsa, ecdsa, eap or xauth", kv.Value)
 		}

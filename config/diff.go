@@ -109,7 +109,7 @@ func compareConns(o, n Conn) (Impact, []string) {
 	endSame := func(a, b End) bool {
 		return a.Host == b.Host && a.Addr == b.Addr && a.ID.Equal(b.ID) && a.Auth == b.Auth &&
 			a.CertFile == b.CertFile && (a.Cert == nil) == (b.Cert == nil) && (a.Cert == nil || a.Cert.Equal(b.Cert)) &&
-			a.CA.Equal(b.CA) && a.SendCert == b.SendCert
+			a.CA.Equal(b.CA) && a.SendCert == b.SendCert && a.PSS == b.PSS
 	}
 	check(!endSame(o.Local, n.Local) || o.LocalIsLeft != n.LocalIsLeft, "local", ImpactNewIKE)
 	check(!endSame(o.Remote, n.Remote), "remote", ImpactNewIKE)

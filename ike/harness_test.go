@@ -324,6 +324,9 @@ type testOpts struct {
 	encapA, encapB  Encapsulation
 	fragmentSize    int
 	logs            io.Writer // also receives every debug log line of both nodes
+	// dirA, dirB: where A's and B's ipsec.conf go (beside an ipsec.d the
+	// test filled); empty = a fresh temporary directory.
+	dirA, dirB string
 }
 
 // wireOffer renders configured IKE proposals as an IKE_SA_INIT initiator
@@ -400,8 +403,13 @@ func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node
 	}
 	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	encap := map[string]Encapsulation{"A": o.encapA, "B": o.encapB}
+	dirs := map[string]string{"A": o.dirA, "B": o.dirB}
 	mk := func(addr netip.Addr, conf, sec string, base uint32, name string) *node {
-		cfg := loadConfig(t, conf, sec, addr)
+		dir := dirs[name]
+		if dir == "" {
+			dir = t.TempDir()
+		}
+		cfg := loadConfigIn(t, dir, conf, sec, addr)
 		inst := newFakeInstaller(base)
 		inst.clock, inst.since, inst.lived = clk, map[uint32]time.Time{}, map[uint32]time.Duration{}
 		tries := o.tries

@@ -1,6 +1,7 @@
 package ike
 
 import (
+	"crypto"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -165,6 +166,12 @@ func (h *host) PSK(local, remote config.Identity) ([]byte, bool) {
 		return nil, false
 	}
 	return p.Bytes(), true
+}
+
+func (h *host) Trust() *config.TrustStore { return h.m().config().Trust() }
+
+func (h *host) PrivateKey(pub crypto.PublicKey) (crypto.Signer, bool) {
+	return h.m().config().Secrets().PrivateKey(pub)
 }
 
 func (h *host) RetryKeying(c config.Conn) (int, string, bool) {

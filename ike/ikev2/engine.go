@@ -10,6 +10,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
+	"github.com/ipsecgw/ipsecgw/ike/shared/pki"
 )
 
 // Config configures an Engine. The Manager (package ike) builds it.
@@ -49,6 +50,7 @@ type Engine struct {
 	log     *slog.Logger
 	rt      shared.Retransmit
 	cookies cookieJar
+	crls    *pki.CRLFetcher // shared by the SAs, so that each CRL is fetched once
 }
 
 // NewEngine checks cfg and returns an Engine.
@@ -56,7 +58,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Host == nil || cfg.Send == nil || cfg.Installer == nil || cfg.Clock == nil || cfg.Logger == nil {
 		return nil, errors.New("ikev2: Config needs Host, Send, Installer, Clock and Logger")
 	}
-	return &Engine{host: cfg.Host, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rt: shared.WithRetransmitDefaults(cfg.Retransmit)}, nil
+	return &Engine{host: cfg.Host, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rt: shared.WithRetransmitDefaults(cfg.Retransmit),
+		crls: &pki.CRLFetcher{Timeout: CRLFetchTimeout, MaxAge: time.Hour}}, nil
 }
 
 // NonceLen is the length of our nonces (32 bytes, as strongSwan).

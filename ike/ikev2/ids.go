@@ -29,9 +29,17 @@ func wireID(id config.Identity, responder bool) (message.ID, bool) {
 			return x, false
 		}
 		x.Type, x.Data = message.IDKeyID, b
+	case config.IDDERASN1DN:
+		dn, err := config.ParseDN(id.Value)
+		if err != nil {
+			return x, false
+		}
+		der, err := config.MarshalDN(dn)
+		if err != nil {
+			return x, false
+		}
+		x.Type, x.Data = message.IDDERASN1DN, der
 	default:
-		// ASN.1 DNs need a DER encoder and only make sense with
-		// certificates; PSK conns use the types above.
 		return x, false
 	}
 	return x, true
@@ -53,6 +61,12 @@ func configID(x message.ID) (config.Identity, bool) {
 		return config.Identity{Type: config.IDRFC822, Value: string(x.Data)}, true
 	case message.IDKeyID:
 		return config.Identity{Type: config.IDKeyID, Value: hex.EncodeToString(x.Data)}, true
+	case message.IDDERASN1DN:
+		dn, err := config.ParseDERDN(x.Data)
+		if err != nil || len(dn) == 0 {
+			return config.Identity{}, false
+		}
+		return config.Identity{Type: config.IDDERASN1DN, Value: config.FormatDN(dn)}, true
 	}
 	return config.Identity{}, false
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func TestIDRoundTrip(t *testing.T) {
-	for _, s := range []string{"198.51.100.1", "2001:db8::1", "@gw.example", "alice@example.org", "@#0a0b0c"} {
+	for _, s := range []string{"198.51.100.1", "2001:db8::1", "@gw.example", "alice@example.org", "@#0a0b0c", "C=CH, O=Example Corp, CN=gw"} {
 		id, err := config.ParseIdentity(s)
 		if err != nil {
 			t.Fatal(err)

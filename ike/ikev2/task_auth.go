@@ -1,12 +1,14 @@
 package ikev2
 
 import (
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
+	"github.com/ipsecgw/ipsecgw/ike/shared/pki"
 )
 
 // IKE_AUTH (RFC 7296 §1.2, §2.15) with a PSK, for either role, carrying
@@ -56,17 +58,20 @@ func (t *authTask) fail(sa *ikeSA, cause shared.Cause, reason string) {
 func (t *authTask) discard() { t.child.discard() }
 
 func (t *authTask) buildRequest(sa *ikeSA) ([]message.Payload, error) {
-	idi, ok := wireID(sa.localID, false)
+	idi, ok := ourIDWithCert(sa.localID, t.conn.Local.Cert, false)
 	if !ok {
-		return nil, configError(fmt.Errorf("our ID %s cannot be used with a PSK (use an address, FQDN, user@FQDN or key ID)", sa.localID))
+		return nil, configError(fmt.Errorf("our ID %s cannot be encoded (use an address, FQDN, user@FQDN, key ID or DN)", sa.localID))
 	}
-	psk, ok := sa.e.host.PSK(sa.localID, sa.remoteID)
-	if !ok {
-		return nil, configError(fmt.Errorf("no PSK in ipsec.secrets for IDs %s ↔ %s", sa.localID, sa.remoteID))
-	}
-	defer clear(psk)
 	signed := message.SignedOctets(sa.prf, sa.keys.SKpi, sa.hs.initReq, sa.hs.nr, message.AppendID(nil, idi))
+	auth, err := t.ourAuth(sa, signed)
+	if err != nil {
+		return nil, err
+	}
 	ps := []message.Payload{idi}
+	ps = append(ps, ourCertPayloads(t.conn, sa.hs.peerCertReq)...)
+	if p, ok := sa.certReqPayload(t.conn); ok {
+		ps = append(ps, p)
+	}
 	// No INITIAL_CONTACT when reauthenticating: the peer must keep the old
 	// SA until we delete it (make before break).
 	if sa.replaces == nil && !sa.e.host.HasPeerSA(sa, t.conn) {
@@ -77,7 +82,7 @@ func (t *authTask) buildRequest(sa *ikeSA) ([]message.Payload, error) {
 			ps = append(ps, idr)
 		}
 	}
-	ps = append(ps, message.Auth{Method: message.AuthSharedKeyMIC, Data: message.PSKAuth(sa.prf, psk, signed)})
+	ps = append(ps, auth)
 	cps, err := t.child.build(sa, t.conn, false)
 	if err != nil {
 		return nil, err
@@ -85,11 +90,25 @@ func (t *authTask) buildRequest(sa *ikeSA) ([]message.Payload, error) {
 	return append(ps, cps...), nil
 }
 
+// ourAuth is our AUTH payload over the signed octets: a PSK MIC, or a
+// signature with our certificate's key (leftauth=pubkey).
+func (t *authTask) ourAuth(sa *ikeSA, signed []byte) (message.Auth, error) {
+	if t.conn.Local.Auth == config.AuthPubkey {
+		return sa.signAuth(t.conn, signed)
+	}
+	psk, ok := sa.e.host.PSK(sa.localID, sa.remoteID)
+	if !ok {
+		return message.Auth{}, configError(fmt.Errorf("no PSK in ipsec.secrets for IDs %s ↔ %s", sa.localID, sa.remoteID))
+	}
+	defer clear(psk)
+	return message.Auth{Method: message.AuthSharedKeyMIC, Data: message.PSKAuth(sa.prf, psk, signed)}, nil
+}
+
 func (t *authTask) processResponse(sa *ikeSA, m *message.Message) {
 	in := body(m)
 	ns := notifies(in)
 	if _, ok := findNotify(ns, message.AUTHENTICATION_FAILED); ok {
-		t.fail(sa, shared.CauseAuthFailed, fmt.Sprintf("peer rejected our authentication (AUTHENTICATION_FAILED): the PSK for IDs %s ↔ %s differs between the two sides, or the peer does not accept our ID %s", sa.localID, sa.remoteID, sa.localID))
+		t.fail(sa, shared.CauseAuthFailed, sa.rejectedText(t.conn))
 		return
 	}
 	idp, hasID := payload(in, message.PayloadIDr)
@@ -113,6 +132,15 @@ func (t *authTask) processResponse(sa *ikeSA, m *message.Message) {
 		return
 	}
 	auth, _, err := message.ParseAuth(ap.Body)
+	if err == nil && t.conn.Remote.Auth == config.AuthPubkey {
+		signed := message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, idp.Body)
+		if f := sa.verifyPeerCert(t.conn, peerID, in, auth, signed); f != nil {
+			sa.authFailedByUs(f.cause, f.text)
+			return
+		}
+		t.established(sa, m, peerID)
+		return
+	}
 	if err != nil || auth.Method != message.AuthSharedKeyMIC {
 		sa.authFailedByUs(shared.CauseAuthFailed, fmt.Sprintf("peer authenticated with method %d; we expect a PSK", auth.Method))
 		return
@@ -132,6 +160,12 @@ func (t *authTask) processResponse(sa *ikeSA, m *message.Message) {
 		sa.authFailedByUs(shared.CauseAuthFailed, fmt.Sprintf("peer's PSK differs (its AUTH payload did not verify) for IDs %s ↔ %s", sa.localID, peerID))
 		return
 	}
+	t.established(sa, m, peerID)
+}
+
+// established: the responder authenticated; the IKE SA is up and the
+// first CHILD SA is taken from the response.
+func (t *authTask) established(sa *ikeSA, m *message.Message, peerID config.Identity) {
 	sa.remoteID = peerID
 	sa.establish(false)
 	t.child.process(sa, t.conn, m, false)
@@ -163,7 +197,25 @@ func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
 	}
 	peerID, ok := configID(idi)
 	if !ok {
-		return t.refuse(cands[0].Name, shared.CauseIDMismatch, fmt.Sprintf("peer uses an ID of type %d, which PSK conns cannot match", idi.Type))
+		return t.refuse(cands[0].Name, shared.CauseIDMismatch, fmt.Sprintf("peer uses an ID of type %d, which no conn can match", idi.Type))
+	}
+	if !hasAuth {
+		return t.refuse(cands[0].Name, shared.CauseAuthFailed, "peer sent no AUTH payload (EAP is not supported)")
+	}
+	auth, _, err := message.ParseAuth(ap.Body)
+	if err != nil {
+		return t.refuse(cands[0].Name, shared.CauseAuthFailed, "peer's AUTH payload is malformed")
+	}
+	// The AUTH method says which conns can take the peer: a PSK MIC the
+	// PSK conns, a signature those that authenticate the peer by
+	// certificate (rightauth=pubkey).
+	byCert := pki.Method(auth.Method).IsSignature()
+	if !byCert && auth.Method != message.AuthSharedKeyMIC {
+		return t.refuse(cands[0].Name, shared.CauseAuthFailed, fmt.Sprintf("peer authenticates with method %d; ipsecgw takes a PSK (2) or a signature (1, 9-11, 14)", auth.Method))
+	}
+	kind := "PSK"
+	if byCert {
+		kind = "certificate (authby=pubkey)"
 	}
 	var want *config.Identity
 	if p, ok := payload(t.in, message.PayloadIDr); ok {
@@ -174,7 +226,7 @@ func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
 		}
 	}
 	for _, c := range cands {
-		if !c.UsesPSK() || !shared.IDMatches(c.Remote.ID, peerID) {
+		if (byCert && c.Remote.Auth != config.AuthPubkey) || (!byCert && !c.UsesPSK()) || !shared.IDMatches(c.Remote.ID, peerID) {
 			continue
 		}
 		if want != nil && !shared.IDMatches(shared.EffectiveID(c.Local.ID, sa.local.Addr()), *want) && c.Local.ID.Type != config.IDAny {
@@ -183,9 +235,9 @@ func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
 		t.conns = append(t.conns, c)
 	}
 	if len(t.conns) == 0 {
-		reason := fmt.Sprintf("peer's ID %s matches no PSK conn for %s (rightid=%s)", peerID, sa.remote.Addr(), cands[0].Remote.ID)
+		reason := fmt.Sprintf("peer's ID %s matches no %s conn for %s (rightid=%s)", peerID, kind, sa.remote.Addr(), cands[0].Remote.ID)
 		if want != nil {
-			reason = fmt.Sprintf("peer's ID %s asking for our ID %s matches no PSK conn for %s (rightid=%s, leftid=%s)", peerID, *want, sa.remote.Addr(), cands[0].Remote.ID, shared.EffectiveID(cands[0].Local.ID, sa.local.Addr()))
+			reason = fmt.Sprintf("peer's ID %s asking for our ID %s matches no %s conn for %s (rightid=%s, leftid=%s)", peerID, *want, kind, sa.remote.Addr(), cands[0].Remote.ID, shared.EffectiveID(cands[0].Local.ID, sa.local.Addr()))
 		}
 		return t.refuse(cands[0].Name, shared.CauseIDMismatch, reason)
 	}
@@ -193,30 +245,53 @@ func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
 	sa.conn = c
 	sa.localID = shared.EffectiveID(c.Local.ID, sa.local.Addr())
 	sa.remoteID = peerID
-	if !hasAuth {
-		return t.refuse(c.Name, shared.CauseAuthFailed, "peer sent no AUTH payload (EAP is not supported)")
-	}
-	auth, _, err := message.ParseAuth(ap.Body)
-	if err != nil || auth.Method != message.AuthSharedKeyMIC {
-		return t.refuse(c.Name, shared.CauseAuthFailed, fmt.Sprintf("peer authenticates with method %d; conn %s expects a PSK", auth.Method, c.Name))
-	}
-	psk, ok := sa.e.host.PSK(sa.localID, peerID)
-	if !ok {
-		return t.refuse(c.Name, shared.CauseConfig, fmt.Sprintf("no PSK in ipsec.secrets for IDs %s ↔ %s", sa.localID, peerID))
-	}
-	defer clear(psk)
 	signedI := message.SignedOctets(sa.prf, sa.keys.SKpi, sa.hs.initReq, sa.hs.nr, idp.Body)
-	if !message.VerifyPSKAuth(sa.prf, psk, signedI, auth.Data) {
-		return t.refuse(c.Name, shared.CauseAuthFailed, fmt.Sprintf("peer's PSK differs (AUTH payload did not verify) for IDs %s ↔ %s", sa.localID, peerID))
+	if byCert {
+		if f := sa.verifyPeerCert(c, peerID, t.in, auth, signedI); f != nil {
+			return t.refuse(c.Name, f.cause, f.text)
+		}
+	} else {
+		psk, ok := sa.e.host.PSK(sa.localID, peerID)
+		if !ok {
+			return t.refuse(c.Name, shared.CauseConfig, fmt.Sprintf("no PSK in ipsec.secrets for IDs %s ↔ %s", sa.localID, peerID))
+		}
+		good := message.VerifyPSKAuth(sa.prf, psk, signedI, auth.Data)
+		clear(psk)
+		if !good {
+			return t.refuse(c.Name, shared.CauseAuthFailed, fmt.Sprintf("peer's PSK differs (AUTH payload did not verify) for IDs %s ↔ %s", sa.localID, peerID))
+		}
 	}
-	idr, ok := wireID(sa.localID, true)
+	t.conn = c
+	idr, ok := ourIDWithCert(sa.localID, c.Local.Cert, true)
 	if !ok {
-		return t.refuse(c.Name, shared.CauseConfig, fmt.Sprintf("our ID %s cannot be used with a PSK", sa.localID))
+		return t.refuse(c.Name, shared.CauseConfig, fmt.Sprintf("our ID %s cannot be encoded", sa.localID))
 	}
 	signedR := message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, message.AppendID(nil, idr))
-	t.rsp = []message.Payload{idr, message.Auth{Method: message.AuthSharedKeyMIC, Data: message.PSKAuth(sa.prf, psk, signedR)}}
+	ourAuth, err := t.ourAuth(sa, signedR)
+	if err != nil {
+		return t.refuse(c.Name, shared.CauseConfig, err.Error())
+	}
+	_, peerAsked := payload(t.in, message.PayloadCERTREQ)
+	t.rsp = append([]message.Payload{idr}, ourCertPayloads(c, peerAsked)...)
+	t.rsp = append(t.rsp, ourAuth)
 	_, t.initialContact = findNotify(notifies(t.in), message.INITIAL_CONTACT)
 	return nil
+}
+
+// rejectedText is the reason when the peer answered our authentication
+// with AUTHENTICATION_FAILED, in the terms of how conn c authenticates.
+func (sa *ikeSA) rejectedText(c config.Conn) string {
+	if c.Local.Auth == config.AuthPubkey {
+		return fmt.Sprintf("peer rejected our authentication (AUTHENTICATION_FAILED): it does not accept our certificate %q (expired, revoked, or its CA not trusted there) or our ID %s; the peer's log says which", certSubject(c.Local.Cert), sa.localID)
+	}
+	return fmt.Sprintf("peer rejected our authentication (AUTHENTICATION_FAILED): the PSK for IDs %s ↔ %s differs between the two sides, or the peer does not accept our ID %s", sa.localID, sa.remoteID, sa.localID)
+}
+
+func certSubject(c *x509.Certificate) string {
+	if c == nil {
+		return "(none)"
+	}
+	return pki.Subject(c)
 }
 
 // buildResponse establishes the IKE SA and answers with our ID, AUTH and

@@ -1,8 +1,6 @@
 package ikev2
 
 import (
-	"fmt"
-
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
@@ -136,7 +134,7 @@ func (t *infoTask) peerDeleted(sa *ikeSA, spi uint32) {
 func (t *infoTask) answered(sa *ikeSA) {
 	switch {
 	case t.authFailed:
-		sa.failPhase1(shared.CauseAuthFailed, fmt.Sprintf("peer rejected our authentication (AUTHENTICATION_FAILED): the PSK for IDs %s ↔ %s differs between the two sides, or the peer does not accept our ID %s", sa.localID, sa.remoteID, sa.localID))
+		sa.failPhase1(shared.CauseAuthFailed, sa.rejectedText(sa.conn))
 	case t.deleteIKE:
 		sa.log.Info("peer deleted the IKE SA")
 		if sa.serving { // not an SA a rekey replaced: closeaction applies

@@ -10,6 +10,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
+	"github.com/ipsecgw/ipsecgw/ike/shared/pki"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
 
@@ -23,11 +24,17 @@ type handshake struct {
 	ni, nr           []byte
 	initReq, initRsp []byte
 	candidates       []config.Conn
+	// peerHashes is the peer's SIGNATURE_HASH_ALGORITHMS (nil: none, the
+	// classic signature methods); peerCertReq says it sent a CERTREQ in
+	// IKE_SA_INIT (which makes leftsendcert=ifasked send our certificate).
+	peerHashes  []pki.Hash
+	peerCertReq bool
 }
 
 // signatureHashes is our SIGNATURE_HASH_ALGORITHMS data (RFC 7427 §4):
-// SHA2-256, SHA2-384, SHA2-512, as strongSwan announces.
-var signatureHashes = []byte{0, 2, 0, 3, 0, 4}
+// SHA2-256, SHA2-384, SHA2-512 and Identity (Ed25519, RFC 8420), as
+// strongSwan announces.
+var signatureHashes = pki.AppendHashes(nil, pki.Announced)
 
 func newNonce() []byte {
 	n := make([]byte, NonceLen)
@@ -263,6 +270,10 @@ func (t *initTask) processResponse(sa *ikeSA, m *message.Message) {
 		sa.natLocal = true // faked: ESP goes in UDP
 	}
 	_, sa.fragmentation = findNotify(ns, message.IKEV2_FRAGMENTATION_SUPPORTED)
+	if n, ok := findNotify(ns, message.SIGNATURE_HASH_ALGORITHMS); ok {
+		sa.hs.peerHashes = pki.ParseHashes(n.Data)
+	}
+	_, sa.hs.peerCertReq = payload(m.Payloads, message.PayloadCERTREQ)
 	sa.state = saAuth
 	if (sa.natLocal || sa.natRemote) && sa.remote.Port() == 500 {
 		// RFC 7296 §2.23: after detecting a NAT the initiator moves to 4500.
@@ -369,7 +380,10 @@ func (t *initTask) processRequest(sa *ikeSA, m *message.Message) error {
 		sa.log.Debug("faking a NAT so that ESP runs in UDP", "peer_is_ipsecgw", peerIsIpsecgw, "forceencaps", sa.conn.ForceEncaps)
 	}
 	_, sa.fragmentation = findNotify(ns, message.IKEV2_FRAGMENTATION_SUPPORTED)
-	_, t.sigHashes = findNotify(ns, message.SIGNATURE_HASH_ALGORITHMS)
+	var hashes message.Notify
+	if hashes, t.sigHashes = findNotify(ns, message.SIGNATURE_HASH_ALGORITHMS); t.sigHashes {
+		sa.hs.peerHashes = pki.ParseHashes(hashes.Data)
+	}
 	return nil
 }
 
@@ -390,6 +404,15 @@ func (t *initTask) buildResponse(sa *ikeSA) []message.Payload {
 	if t.sigHashes {
 		// RFC 7427 §4: announced in answer to the initiator's.
 		ps = append(ps, message.Notify{Type: message.SIGNATURE_HASH_ALGORITHMS, Data: signatureHashes})
+	}
+	// RFC 7296 §1.2: the responder asks for the initiator's certificate
+	// here when a conn the request may end up on authenticates its peer
+	// with one.
+	for _, c := range sa.hs.candidates {
+		if p, ok := sa.certReqPayload(c); ok {
+			ps = append(ps, p)
+			break
+		}
 	}
 	return ps
 }

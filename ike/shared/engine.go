@@ -1,6 +1,7 @@
 package shared
 
 import (
+	"crypto"
 	"net/netip"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -94,6 +95,12 @@ type Host interface {
 	// PSK looks up the shared secret for a pair of identities; the caller
 	// clears it.
 	PSK(local, remote config.Identity) ([]byte, bool)
+	// Trust is the trust store (CA certificates, CRLs) of the current
+	// configuration.
+	Trust() *config.TrustStore
+	// PrivateKey finds the private key in ipsec.secrets whose public half
+	// is pub (the key of our certificate).
+	PrivateKey(pub crypto.PublicKey) (crypto.Signer, bool)
 	// RetryKeying applies keyingtries to an initiation of conn c that the
 	// peer did not answer: when another attempt is due it reports true,
 	// with the attempt's number and the limit in words (the engine then

@@ -51,17 +51,25 @@ func NewKey(t KeyType) (crypto.Signer, error) {
 type CA struct {
 	Cert    *x509.Certificate
 	Key     crypto.Signer
+	at      time.Time
 	serial  atomic.Int64
 	revoked []x509.RevocationListEntry
 }
 
 // NewCA makes a self-signed root CA with subject "C=CH, O=ipsecgw test, CN=<cn>".
-func NewCA(cn string, t KeyType) (*CA, error) {
+func NewCA(cn string, t KeyType) (*CA, error) { return NewCAAt(cn, t, time.Time{}) }
+
+// NewCAAt is NewCA for tests on a fake clock: the CA, its certificates
+// and CRLs are valid around at instead of the present (zero = now).
+func NewCAAt(cn string, t KeyType, at time.Time) (*CA, error) {
 	key, err := NewKey(t)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := at
+	if now.IsZero() {
+		now = time.Now()
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{Country: []string{"CH"}, Organization: []string{"ipsecgw test"}, CommonName: cn},
@@ -79,7 +87,7 @@ func NewCA(cn string, t KeyType) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca := &CA{Cert: c, Key: key}
+	ca := &CA{Cert: c, Key: key, at: at}
 	ca.serial.Store(1)
 	return ca, nil
 }
@@ -108,7 +116,7 @@ func (ca *CA) Issue(o LeafOptions) (*Leaf, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := ca.now()
 	life := o.Lifetime
 	if life == 0 {
 		life = 24 * time.Hour
@@ -140,14 +148,21 @@ func (ca *CA) Issue(o LeafOptions) (*Leaf, error) {
 	return &Leaf{Cert: c, Key: key}, nil
 }
 
+func (ca *CA) now() time.Time {
+	if ca.at.IsZero() {
+		return time.Now()
+	}
+	return ca.at
+}
+
 // Revoke adds a certificate to the CA's next CRL.
 func (ca *CA) Revoke(c *x509.Certificate) {
-	ca.revoked = append(ca.revoked, x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: time.Now().Add(-time.Minute)})
+	ca.revoked = append(ca.revoked, x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: ca.now().Add(-time.Minute)})
 }
 
 // CRL returns a DER CRL of the revoked certificates, valid for a day.
 func (ca *CA) CRL() ([]byte, error) {
-	now := time.Now()
+	now := ca.now()
 	return x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
 		Number:                    big.NewInt(now.UnixNano()),
 		ThisUpdate:                now.Add(-time.Hour),
