@@ -289,7 +289,7 @@ func TestPayloadBodyErrors(t *testing.T) {
 	}{
 		{"SA empty", func(b []byte) error { _, _, e := ParseSA(b); return e }, ""},
 		{"SA proposal too long", func(b []byte) error { _, _, e := ParseSA(b); return e }, "00000010" + "01010000"},
-		{"SA first number 2", func(b []byte) error { _, _, e := ParseSA(b); return e }, "00000008" + "02010000"},
+		{"SA offer starting at 2", func(b []byte) error { _, _, e := ParseSA(b); return e }, "02000008" + "02010000" + "00000008" + "03010000"},
 		{"SA bad last substruc", func(b []byte) error { _, _, e := ParseSA(b); return e }, "02000008" + "01010000"},
 		{"SA count mismatch", func(b []byte) error { _, _, e := ParseSA(b); return e }, "00000008" + "01010001"},
 		{"SA SPI size 3", func(b []byte) error { _, _, e := ParseSA(b); return e }, "0000000b" + "01010300" + "aabbcc"},

@@ -198,7 +198,10 @@ func ParseSA(b []byte) (SA, int, error) {
 			return SA{}, 0, syntaxErr(off, "bad Last Substruc in proposal")
 		}
 		p := Proposal{Number: pb[4], Protocol: ProtocolID(pb[5])}
-		if len(props) == 0 && p.Number != 1 {
+		// RFC 7296 §3.3.1: an offer numbers its proposals from 1; an answer
+		// holds one proposal with the number of the one it accepted, which
+		// is not 1 when the peer picked a later one of ours.
+		if len(props) == 0 && p.Number != 1 && np > 1 {
 			return SA{}, 0, syntaxErr(off+4, "first proposal number is not 1")
 		}
 		if len(props) > 0 {
