@@ -3,6 +3,7 @@ package ikev2
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -280,8 +281,8 @@ func (o *childOffer) accept(sa *ikeSA, c config.Conn, in []message.RawPayload, c
 	got, _, err1 := message.ParseSA(sap.Body)
 	tsi, _, err2 := message.ParseTrafficSelectors(tsip.Body)
 	tsr, _, err3 := message.ParseTrafficSelectors(tsrp.Body)
-	if err1 != nil || err2 != nil || err3 != nil {
-		return nc, failure(shared.CausePeerRefused, "peer's CHILD SA payloads are malformed")
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nc, failure(shared.CausePeerRefused, "peer's CHILD SA payloads are malformed: %v", err)
 	}
 	alg, ok := shared.Accept(o.offer, proposals(got), shared.ProtoESP, !create)
 	if !ok {
