@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ipsecgw/ipsecgw/internal/testpki"
 )
@@ -162,5 +163,27 @@ func TestDNParseMatchAndDER(t *testing.T) {
 	id2, _ := ParseIdentity("C=CH,O=example corp,CN=gw")
 	if !id1.Matches(id2) || id1.Matches(Identity{Type: IDFQDN, Value: "gw"}) {
 		t.Error("Identity.Matches on DNs")
+	}
+}
+
+func TestShowCertConn(t *testing.T) {
+	files, _, gw := certFiles(t, testpki.P256)
+	cfg, diags, err := loadFiles(files, certConn+"\trightca=\"C=CH, O=ipsecgw test, CN=Test Root\"\n")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, diagText(diags))
+	}
+	v, ok := cfg.View("c")
+	if !ok {
+		t.Fatal("no conn c")
+	}
+	text := v.Text()
+	for _, want := range []string{
+		"local cert:      /etc/ipsec.d/certs/gw1.pem (C=CH, O=ipsecgw test, CN=gw1, valid until " + gw.Cert.NotAfter.UTC().Format(time.RFC3339) + ")",
+		"remote ca:       C=CH, O=ipsecgw test, CN=Test Root",
+		"local id:        C=CH, O=ipsecgw test, CN=gw1",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("missing %q in:\n%s", want, text)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // EndView is the printable form of an End.
@@ -12,6 +13,10 @@ type EndView struct {
 	ID      string   `json:"id"`
 	Subnets []string `json:"subnets"`
 	Auth    string   `json:"auth"`
+	// Cert is leftcert=/rightcert= as "FILE (subject, valid until T)",
+	// CA the leftca=/rightca= constraint; empty when not set.
+	Cert string `json:"cert,omitempty"`
+	CA   string `json:"ca,omitempty"`
 }
 
 // DPDView is the printable form of the DPD settings.
@@ -63,6 +68,16 @@ type ConnView struct {
 
 func endView(e End) EndView {
 	v := EndView{Address: e.Host, ID: effectiveID(e).String(), Auth: e.Auth.String(), Subnets: []string{}}
+	if e.Cert != nil {
+		subject := e.Cert.Subject.String()
+		if dn, err := ParseDERDN(e.Cert.RawSubject); err == nil {
+			subject = FormatDN(dn)
+		}
+		v.Cert = fmt.Sprintf("%s (%s, valid until %s)", e.CertFile, subject, e.Cert.NotAfter.UTC().Format(time.RFC3339))
+	}
+	if e.CA.Type == IDDERASN1DN {
+		v.CA = e.CA.Value
+	}
 	for _, s := range e.Subnets {
 		v.Subnets = append(v.Subnets, s.String())
 	}
@@ -137,6 +152,12 @@ func (v ConnView) Text() string {
 		w(name, "%s (%s)", e.Address, side[i])
 		w(name+" id", "%s", e.ID)
 		w(name+" auth", "%s", e.Auth)
+		if e.Cert != "" {
+			w(name+" cert", "%s", e.Cert)
+		}
+		if e.CA != "" {
+			w(name+" ca", "%s", e.CA)
+		}
 		w(name+" subnets", "%s", strings.Join(e.Subnets, ", "))
 	}
 	strict := map[bool]string{true: " (strict)", false: ""}
