@@ -94,7 +94,8 @@ func TestCertAuthKeyTypes(t *testing.T) {
 				ga := writeCertDir(t, cc.a, []*testpki.CA{cc.ca}, nil)
 				gb := writeCertDir(t, cc.b, []*testpki.CA{cc.ca}, nil)
 				confA, confB := certConfPair("", "")
-				a, b, _, _ := pair(t, confA, ga.secrets, confB, gb.secrets, testOpts{dirA: ga.dir, dirB: gb.dir})
+				// RSA certificates make IKE_AUTH longer than one fragment.
+				a, b, _, _ := pair(t, confA, ga.secrets, confB, gb.secrets, testOpts{dirA: ga.dir, dirB: gb.dir, fragmentSize: 1280})
 				a.m.Up("net")
 				synctest.Wait()
 				sa, sb := status(a, "net"), status(b, "net")

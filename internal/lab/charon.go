@@ -41,6 +41,10 @@ type CharonConfig struct {
 	// LogLevels sets filelog levels per subsystem (default: ike=2, cfg=2,
 	// others 1); level 4 would log keys and must not be used.
 	LogLevels map[string]int
+	// Files are credentials by path relative to the swanctl directory
+	// (mode 0600), e.g. "x509/gw.pem", "x509ca/ca.pem", "private/gw.key",
+	// "x509crl/ca.crl"; swanctl --load-all loads them.
+	Files map[string][]byte
 }
 
 // Charon is a running charon instance with its own runtime directory.
@@ -86,6 +90,9 @@ func (n *Node) StartCharon(ctx context.Context, cfg CharonConfig) (*Charon, erro
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "swanctl", "swanctl.conf"), []byte(cfg.Swanctl), 0o600); err != nil {
+		return nil, err
+	}
+	if err := writeFiles(filepath.Join(dir, "swanctl"), cfg.Files); err != nil {
 		return nil, err
 	}
 	p, err := n.Lab.start(n.NS, "charon-"+name, []string{"STRONGSWAN_CONF=/run/strongswan.conf"},
@@ -421,6 +428,11 @@ type Conn struct {
 	StartAction  string // CHILD start_action (none, trap, start); default none
 	ConnExtra    string // extra lines inside the connection section
 	ChildExtra   string // extra lines inside the CHILD section
+	// Auth is "psk" (the default, with PSK) or "pubkey": then LocalCert
+	// names our certificate in swanctl/x509 (its key goes in
+	// swanctl/private) and no PSK secret is written.
+	Auth      string
+	LocalCert string
 }
 
 // SiteToSite returns the connection of local towards remote protecting
@@ -457,8 +469,13 @@ func SwanctlConf(conns ...Conn) string {
 		if c.ConnExtra != "" {
 			fmt.Fprintf(&b, "    %s\n", c.ConnExtra)
 		}
-		fmt.Fprintf(&b, "    local {\n      auth = psk\n      id = %s\n    }\n", c.LocalID)
-		fmt.Fprintf(&b, "    remote {\n      auth = psk\n      id = %s\n    }\n", c.RemoteID)
+		auth := def(c.Auth, "psk")
+		certs := ""
+		if c.LocalCert != "" {
+			certs = "      certs = " + c.LocalCert + "\n"
+		}
+		fmt.Fprintf(&b, "    local {\n      auth = %s\n%s      id = %s\n    }\n", auth, certs, c.LocalID)
+		fmt.Fprintf(&b, "    remote {\n      auth = %s\n      id = %s\n    }\n", auth, c.RemoteID)
 		fmt.Fprintf(&b, "    children {\n      %s {\n", def(c.Child, "net"))
 		fmt.Fprintf(&b, "        local_ts = %s\n        remote_ts = %s\n", c.LocalTS, c.RemoteTS)
 		if c.ESPProposals != "" {
@@ -472,11 +489,32 @@ func SwanctlConf(conns ...Conn) string {
 	}
 	b.WriteString("}\nsecrets {\n")
 	for i, c := range conns {
+		if def(c.Auth, "psk") != "psk" {
+			continue
+		}
 		// Hex form ("0x...") carries any byte of the PSK without quoting rules.
 		fmt.Fprintf(&b, "  ike-%d {\n    id-1 = %s\n    id-2 = %s\n    secret = 0x%s\n  }\n", i, c.LocalID, c.RemoteID, hex.EncodeToString([]byte(c.PSK)))
 	}
 	b.WriteString("}\n")
 	return b.String()
+}
+
+// writeFiles writes files (relative paths) under dir, creating their
+// directories.
+func writeFiles(dir string, files map[string][]byte) error {
+	for rel, data := range files {
+		if filepath.IsAbs(rel) || strings.HasPrefix(filepath.Clean(rel), "..") {
+			return fmt.Errorf("file %q must be relative to %s", rel, dir)
+		}
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func def(s, d string) string {

@@ -41,6 +41,10 @@ type IPsecGWConfig struct {
 	IPsecConf string // ipsec.conf text, strongSwan syntax
 	Secrets   string // ipsec.secrets text
 	Settings  string // whole ipsecgw.yaml; empty means DefaultIPsecGWSettings
+	// Files are more files by path relative to the daemon's directory
+	// (mode 0600), e.g. "ipsec.d/certs/gw.pem": ipsec.d lies beside
+	// ipsec.conf, where ipsecgw looks for certificates and keys.
+	Files map[string][]byte
 }
 
 // IPsecGW is one `ipsecgw run` inside a lab node. The lab records its PID
@@ -91,6 +95,9 @@ func (n *Node) StartIPsecGW(ctx context.Context, cfg IPsecGWConfig) (*IPsecGW, e
 		if err := os.WriteFile(paths[i], []byte(f.text), f.mode); err != nil {
 			return nil, err
 		}
+	}
+	if err := writeFiles(dir, cfg.Files); err != nil {
+		return nil, err
 	}
 	g.ConfPath = paths[0]
 	if err := g.launch(ctx); err != nil {

@@ -105,6 +105,16 @@ func TestSwanctlConfRendering(t *testing.T) {
 			t.Errorf("swanctl.conf lacks %q:\n%s", want, conf)
 		}
 	}
+	c.Auth, c.LocalCert = "pubkey", "gw1.pem"
+	conf = SwanctlConf(c)
+	for _, want := range []string{"auth = pubkey\n      certs = gw1.pem\n      id = gw1", "remote {\n      auth = pubkey"} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("swanctl.conf lacks %q:\n%s", want, conf)
+		}
+	}
+	if strings.Contains(conf, "secret =") {
+		t.Errorf("a pubkey conn got a PSK secret:\n%s", conf)
+	}
 	e := &CharonError{Op: "x", Err: os.ErrNotExist, Logs: []InstanceLog{{Instance: "gw1", Lines: []string{"a", "b"}}}}
 	if got := e.Error(); !strings.Contains(got, "--- charon gw1 log ---\na\nb") {
 		t.Errorf("CharonError text %q", got)
