@@ -30,6 +30,9 @@ type certConn struct {
 	gw2Expired bool
 	gw1Revoked bool // listed in the CA's CRL, which both sides have
 	gw2Revoked bool
+	// dnIDs: both sides identify by their certificates' subject DNs
+	// (ipsecgw's default without leftid=), not by FQDNs.
+	dnIDs bool
 }
 
 // certLab writes the PKI of the conns for both sides and returns
@@ -72,12 +75,17 @@ func certLab(t *testing.T, l *lab.Lab, conns []certConn) (gatewayFiles, map[stri
 		swFiles["x509/"+c.name+".pem"] = testpki.CertPEM(g2.Cert)
 		swFiles["private/"+c.name+".key"] = k2
 		fmt.Fprintf(&secrets, ": %s %s.key\n", testpki.SecretKind(g1.Key), c.name)
-		fmt.Fprintf(&conf, "conn %s\n  keyexchange=ikev2\n  authby=pubkey\n  left=%s\n  leftid=@%s.gw1.lab\n  leftcert=%s.pem\n  leftsubnet=%s\n"+
-			"  right=%s\n  rightid=@%s.gw2.lab\n  rightsubnet=%s\n  auto=add\n\n",
-			c.name, l.GW1.Addr, c.name, c.name, l.GW1.LAN, l.GW2.PublicAddr, c.name, l.GW2.LAN)
+		leftid, rightid := "\n  leftid=@"+c.name+".gw1.lab", "@"+c.name+".gw2.lab"
 		sc := lab.SiteToSite(l.GW2, l.GW1, 2, "", "", "")
 		sc.Name, sc.Auth, sc.LocalCert = c.name, "pubkey", c.name+".pem"
 		sc.LocalID, sc.RemoteID = "@"+c.name+".gw2.lab", "@"+c.name+".gw1.lab"
+		if c.dnIDs {
+			leftid, rightid = "", fmt.Sprintf("\"C=CH, O=ipsecgw test, CN=%s.gw2\"", c.name)
+			sc.LocalID, sc.RemoteID = fmt.Sprintf("\"C=CH, O=ipsecgw test, CN=%s.gw2\"", c.name), fmt.Sprintf("\"C=CH, O=ipsecgw test, CN=%s.gw1\"", c.name)
+		}
+		fmt.Fprintf(&conf, "conn %s\n  keyexchange=ikev2\n  authby=pubkey\n  left=%s%s\n  leftcert=%s.pem\n  leftsubnet=%s\n"+
+			"  right=%s\n  rightid=%s\n  rightsubnet=%s\n  auto=add\n\n",
+			c.name, l.GW1.Addr, leftid, c.name, l.GW1.LAN, l.GW2.PublicAddr, rightid, l.GW2.LAN)
 		swConns = append(swConns, sc)
 	}
 	crl, err := ca.CRL()
@@ -128,13 +136,13 @@ func authSchemes(charon *lab.Charon, from int) ([]string, int) {
 
 // TestCertInteropStrongSwan: ipsecgw and strongSwan 5.9 authenticate each
 // other with RSA, ECDSA (P-256, P-384) and Ed25519 certificates of one CA,
-// each side initiating, and pass traffic; an expired or revoked
+// and with subject DNs as IDs, each side initiating, and pass traffic; an expired or revoked
 // certificate is refused with its reason by whichever side checks it.
 func TestCertInteropStrongSwan(t *testing.T) {
 	l := lab.New(t, lab.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	good := []certConn{{name: "rsa", key: testpki.RSA2048}, {name: "p256", key: testpki.P256}, {name: "p384", key: testpki.P384}, {name: "ed25519", key: testpki.Ed25519}}
+	good := []certConn{{name: "rsa", key: testpki.RSA2048}, {name: "p256", key: testpki.P256}, {name: "p384", key: testpki.P384}, {name: "ed25519", key: testpki.Ed25519}, {name: "dn", key: testpki.P256, dnIDs: true}}
 	bad := []certConn{
 		{name: "gw1revoked", key: testpki.P256, gw1Revoked: true},
 		{name: "gw2revoked", key: testpki.P256, gw2Revoked: true},
