@@ -228,8 +228,8 @@ var strongSwanAlgorithms = func() map[string]algorithm {
 	add([]string{"ecp512bp"}, ke("ecp512bp", KEECP512BP, false))
 	add([]string{"x25519", "curve25519"}, ke("x25519", KECurve25519, true))
 	add([]string{"x448", "curve448"}, ke("x448", KECurve448, true))
-	// ML-KEM (RFC 9370 additional key exchanges, strongSwan 6): recognised,
-	// reserved for later.
+	// ML-KEM (FIPS 203): an additional key exchange of IKE SAs only
+	// (ke1_mlkem768 ...; RFC 9370, strongSwan 6), not the first one.
 	add([]string{"mlkem512"}, ke("mlkem512", KEMLKEM512, false))
 	add([]string{"mlkem768"}, ke("mlkem768", KEMLKEM768, false))
 	add([]string{"mlkem1024"}, ke("mlkem1024", KEMLKEM1024, false))
@@ -336,6 +336,8 @@ func algorithmName(t Transform) string {
 }
 
 // lookupAlgorithm finds the table entry of a transform.
+func isMLKEM(id uint16) bool { return id >= KEMLKEM512 && id <= KEMLKEM1024 }
+
 func lookupAlgorithm(t Transform) (algorithm, bool) {
 	typ := t.Type
 	if typ >= TransformADDKE {

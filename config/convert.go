@@ -505,6 +505,15 @@ func (cb *connBuilder) validate() {
 	if c.Mode == ModePassthrough || c.Mode == ModeDrop {
 		cb.warnf(cb.eff["type"], "type=%s is not supported yet; the conn is accepted but installs no policy", c.Mode)
 	}
+	if c.Version != IKEv2 && hasAddKE(c.IKE) {
+		// IKEv1 has no additional key exchanges: a conn that also takes
+		// IKEv1 would accept one without them.
+		kv, ok := cb.get("ike")
+		if !ok {
+			kv = hdr
+		}
+		cb.errf(kv, "additional key exchanges (ke1_ ... ke7_) need IKEv2 only; set keyexchange=ikev2 (this conn is %s)", c.Version)
+	}
 	if c.Aggressive && c.Version == IKEv2 {
 		kv, _ := cb.get("aggressive")
 		cb.warnf(kv, "aggressive mode exists only in IKEv1; it has no effect with IKEv2")
@@ -512,6 +521,19 @@ func (cb *connBuilder) validate() {
 		kv, _ := cb.get("aggressive")
 		cb.warnf(kv, "aggressive mode sends a hash of the PSK that anyone who sees the exchange (or starts one, as responder) can crack offline; use main mode unless the peer needs aggressive mode, and then a long random PSK")
 	}
+}
+
+// hasAddKE reports whether a proposal has an RFC 9370 additional key
+// exchange other than NONE.
+func hasAddKE(ps []Proposal) bool {
+	for _, p := range ps {
+		for _, t := range p.Transforms {
+			if t.Type >= TransformADDKE && t.ID != KENone {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkOverlap rejects local and remote subnets that overlap: traffic

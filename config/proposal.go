@@ -440,6 +440,12 @@ func unsupportedTransforms(ps []Proposal) []string {
 	for _, p := range ps {
 		for _, t := range p.Transforms {
 			a, ok := lookupAlgorithm(t)
+			if t.Type >= TransformADDKE && ok && p.Protocol == ProtoIKE && (a.supported || isMLKEM(t.ID) || t.ID == KENone) {
+				// RFC 9370 additional key exchanges of IKE SAs run in
+				// IKE_INTERMEDIATE exchanges; CHILD SAs do not have them
+				// yet.
+				continue
+			}
 			if t.Type >= TransformADDKE || !ok || !a.supported {
 				if n := t.Name(); !slices.Contains(out, n) {
 					out = append(out, n)

@@ -11,6 +11,11 @@ const (
 	TypeINTEG Type = 3 // Integrity Algorithm
 	TypeKE    Type = 4 // Key Exchange Method (formerly Diffie-Hellman Group)
 	TypeESN   Type = 5 // Extended Sequence Numbers
+	// TypeADDKE1 is Additional Key Exchange 1 (RFC 9370 §2.2.1); ADDKE n
+	// is TypeADDKE1+n-1, up to ADDKE7 (type 12). Their IDs are those of
+	// TypeKE.
+	TypeADDKE1 Type = 6
+	TypeADDKE7 Type = 12
 )
 
 // AttrKeyLength is the transform attribute type of the Key Length attribute

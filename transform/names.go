@@ -105,6 +105,12 @@ func Name(t Type, id ID, keyLen int) string {
 			return "x25519"
 		case KECurve448:
 			return "curve448"
+		case KEMLKEM512:
+			return "mlkem512"
+		case KEMLKEM768:
+			return "mlkem768"
+		case KEMLKEM1024:
+			return "mlkem1024"
 		}
 	case TypeESN:
 		switch id {
@@ -113,6 +119,10 @@ func Name(t Type, id ID, keyLen int) string {
 		case ESNYes:
 			return "esn"
 		}
+	}
+	if t >= TypeADDKE1 && t <= TypeADDKE7 {
+		// strongSwan's keyword for an additional key exchange: ke1_mlkem768.
+		return "ke" + strconv.Itoa(int(t-TypeADDKE1)+1) + "_" + Name(TypeKE, id, 0)
 	}
 	return typeLower(t) + "-id-" + strconv.Itoa(int(id))
 }

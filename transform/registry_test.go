@@ -36,7 +36,8 @@ func TestNames(t *testing.T) {
 		{Transform{Type: TypeESN, ID: ESNYes}, "esn"},
 		{Transform{Type: TypeESN, ID: ESNNo}, "noesn"},
 		{enc(17, 0), "encr-id-17"},
-		{Transform{Type: 9, ID: 1}, "type9-id-1"},
+		{Transform{Type: 9, ID: KEMLKEM768}, "ke4_mlkem768"}, // ADDKE4 (RFC 9370)
+		{Transform{Type: 13, ID: 1}, "type13-id-1"},
 	}
 	for _, c := range cases {
 		if got := c.t.String(); got != c.want {

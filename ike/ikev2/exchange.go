@@ -294,11 +294,10 @@ func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		inner, complete, err := sa.reasm.add(m, fh, part)
+		complete, err := sa.reasm.add(m, fh, part)
 		if err != nil || !complete {
 			return false, err
 		}
-		m.Inner, m.Decrypted = inner, true
 	} else if err := message.Decrypt(m, sa.in); err != nil {
 		return false, err
 	}
@@ -424,6 +423,8 @@ func (sa *ikeSA) responder(m *message.Message) (task, []message.Payload) {
 	switch m.Header.Exchange {
 	case message.IKE_SA_INIT:
 		return &initTask{responder: true}, nil
+	case message.IKE_INTERMEDIATE:
+		return &intermediateTask{responder: true}, nil
 	case message.IKE_AUTH:
 		return &authTask{responder: true}, nil
 	case message.INFORMATIONAL:

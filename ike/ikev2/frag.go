@@ -99,23 +99,24 @@ type reassembly struct {
 }
 
 // add takes a verified fragment of message m; once the last one is in it
-// returns the message's inner payloads. A fragment of another message ID
-// starts over; one that breaks a limit abandons the message.
-func (r *reassembly) add(m *message.Message, fh message.FragmentHeader, part []byte) ([]message.RawPayload, bool, error) {
+// completes m with the whole message's inner payloads (and plaintext) and
+// reports true. A fragment of another message ID starts over; one that
+// breaks a limit abandons the message.
+func (r *reassembly) add(m *message.Message, fh message.FragmentHeader, part []byte) (bool, error) {
 	if r.msg == nil || r.id != m.Header.MessageID {
 		*r = reassembly{msg: new(message.Reassembly), id: m.Header.MessageID}
 	}
 	if err := r.limit(fh.Total, len(m.Raw)); err != nil {
 		*r = reassembly{}
-		return nil, false, err
+		return false, err
 	}
 	complete, err := r.msg.Add(m, fh, part)
 	if err != nil || !complete {
-		return nil, false, err
+		return false, err
 	}
-	inner, err := r.msg.Payloads(nil)
+	err = r.msg.Complete(m)
 	*r = reassembly{}
-	return inner, err == nil, err
+	return err == nil, err
 }
 
 // limit accounts a verified fragment of a datagram of n bytes (kept until

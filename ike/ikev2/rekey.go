@@ -23,7 +23,7 @@ import (
 // two independent IKE SAs, which nothing resolves.
 func (sa *ikeSA) armIKERekey() {
 	c := sa.conn
-	if (c.Reauth && !sa.initiator) || !c.Rekey || c.IKELifetime <= c.Margin {
+	if (sa.reauthOnly() && !sa.initiator) || !c.Rekey || c.IKELifetime <= c.Margin {
 		return
 	}
 	d := c.IKELifetime - c.Margin
@@ -31,6 +31,14 @@ func (sa *ikeSA) armIKERekey() {
 		d -= time.Duration(mrand.Int64N(int64(fuzz) + 1))
 	}
 	sa.scheduleIKERekey(d)
+}
+
+// reauthOnly: the IKE SA is renewed by reauthentication, not rekeyed in
+// CREATE_CHILD_SA: with reauth=yes, and for an SA with additional key
+// exchanges, whose rekey would need IKE_FOLLOWUP_KE (RFC 9370 §2.2.4),
+// which ipsecgw does not have: a new IKE_SA_INIT runs them all again.
+func (sa *ikeSA) reauthOnly() bool {
+	return sa.conn.Reauth || len(sa.alg.AdditionalKEs()) > 0
 }
 
 func (sa *ikeSA) scheduleIKERekey(d time.Duration) {
@@ -43,7 +51,7 @@ func (sa *ikeSA) scheduleIKERekey(d time.Duration) {
 		if sa.state != saEstablished {
 			return
 		}
-		if c.Reauth {
+		if sa.reauthOnly() {
 			sa.reauthenticate()
 		} else {
 			sa.log.Info("rekeying IKE SA", "conn", c.Name)

@@ -62,7 +62,7 @@ func (t *authTask) buildRequest(sa *ikeSA) ([]message.Payload, error) {
 	if !ok {
 		return nil, configError(fmt.Errorf("our ID %s cannot be encoded (use an address, FQDN, user@FQDN, key ID or DN)", sa.localID))
 	}
-	signed := message.SignedOctets(sa.prf, sa.keys.SKpi, sa.hs.initReq, sa.hs.nr, message.AppendID(nil, idi))
+	signed := append(message.SignedOctets(sa.prf, sa.keys.SKpi, sa.hs.initReq, sa.hs.nr, message.AppendID(nil, idi)), sa.intAuth(sa.nextID)...)
 	auth, err := t.ourAuth(sa, signed)
 	if err != nil {
 		return nil, err
@@ -133,7 +133,7 @@ func (t *authTask) processResponse(sa *ikeSA, m *message.Message) {
 	}
 	auth, _, err := message.ParseAuth(ap.Body)
 	if err == nil && t.conn.Remote.Auth == config.AuthPubkey {
-		signed := message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, idp.Body)
+		signed := append(message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, idp.Body), sa.intAuth(m.Header.MessageID)...)
 		if f := sa.verifyPeerCert(t.conn, peerID, in, auth, signed); f != nil {
 			sa.authFailedByUs(f.cause, f.text)
 			return
@@ -153,7 +153,7 @@ func (t *authTask) processResponse(sa *ikeSA, m *message.Message) {
 		sa.authFailedByUs(shared.CauseConfig, fmt.Sprintf("no PSK in ipsec.secrets for IDs %s ↔ %s", sa.localID, peerID))
 		return
 	}
-	signed := message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, idp.Body)
+	signed := append(message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, idp.Body), sa.intAuth(m.Header.MessageID)...)
 	good := message.VerifyPSKAuth(sa.prf, psk, signed, auth.Data)
 	clear(psk)
 	if !good {
@@ -189,6 +189,9 @@ func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
 	}
 	t.in = m.Inner
 	cands := sa.hs.candidates
+	if len(sa.hs.addKEs) > 0 {
+		return t.refuse(cands[0].Name, shared.CausePeerRefused, fmt.Sprintf("peer sent IKE_AUTH before the additional key exchanges it chose (%s)", sa.alg))
+	}
 	idp, _ := payload(t.in, message.PayloadIDi)
 	ap, hasAuth := payload(t.in, message.PayloadAUTH)
 	idi, _, err := message.ParseID(idp.Body)
@@ -245,7 +248,7 @@ func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
 	sa.conn = c
 	sa.localID = shared.EffectiveID(c.Local.ID, sa.local.Addr())
 	sa.remoteID = peerID
-	signedI := message.SignedOctets(sa.prf, sa.keys.SKpi, sa.hs.initReq, sa.hs.nr, idp.Body)
+	signedI := append(message.SignedOctets(sa.prf, sa.keys.SKpi, sa.hs.initReq, sa.hs.nr, idp.Body), sa.intAuth(m.Header.MessageID)...)
 	if byCert {
 		if f := sa.verifyPeerCert(c, peerID, t.in, auth, signedI); f != nil {
 			return t.refuse(c.Name, f.cause, f.text)
@@ -266,7 +269,7 @@ func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
 	if !ok {
 		return t.refuse(c.Name, shared.CauseConfig, fmt.Sprintf("our ID %s cannot be encoded", sa.localID))
 	}
-	signedR := message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, message.AppendID(nil, idr))
+	signedR := append(message.SignedOctets(sa.prf, sa.keys.SKpr, sa.hs.initRsp, sa.hs.ni, message.AppendID(nil, idr)), sa.intAuth(m.Header.MessageID)...)
 	ourAuth, err := t.ourAuth(sa, signedR)
 	if err != nil {
 		return t.refuse(c.Name, shared.CauseConfig, err.Error())

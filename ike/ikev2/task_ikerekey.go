@@ -55,7 +55,9 @@ func (t *ikeRekeyTask) build(sa *ikeSA) ([]message.Payload, error) {
 		return nil, err
 	}
 	t.nsa = nsa
-	t.offer = shared.Offer(sa.conn.IKE, shared.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiI), false)
+	// No additional key exchanges in CREATE_CHILD_SA: they would need
+	// IKE_FOLLOWUP_KE (RFC 9370 §2.2.4); hybrid SAs are reauthenticated.
+	t.offer = shared.WithoutAddKE(shared.Offer(sa.conn.IKE, shared.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiI), false))
 	// The group negotiated before is proposed first, as strongSwan does.
 	ke, err := transform.NewKeyExchange(sa.alg.KE.ID)
 	if err != nil {
@@ -262,7 +264,7 @@ func (t *ikeRekeyTask) processRequest(sa *ikeSA, m *message.Message) error {
 		return notifyError{Notify: message.Notify{Type: message.INVALID_SYNTAX}}
 	}
 	ni := bytes.Clone(nonce.Data)
-	ours := shared.Offer(sa.conn.IKE, shared.ProtoIKE, nil, false)
+	ours := shared.WithoutAddKE(shared.Offer(sa.conn.IKE, shared.ProtoIKE, nil, false))
 	sel, ok := shared.Select(ours, proposals(peerSA), shared.ProtoIKE, false, ke.Group)
 	if !ok {
 		sa.log.Warn("IKE SA rekey: no acceptable proposal", "peer", shared.ProposalsString(proposals(peerSA)), "ours", shared.ProposalsString(ours))

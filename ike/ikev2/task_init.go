@@ -29,6 +29,12 @@ type handshake struct {
 	// IKE_SA_INIT (which makes leftsendcert=ifasked send our certificate).
 	peerHashes  []pki.Hash
 	peerCertReq bool
+	// RFC 9242/9370: the additional key exchanges still to run in
+	// IKE_INTERMEDIATE exchanges (responder: in the order they are due),
+	// how many ran, and the two IntAuth chains over their messages.
+	addKEs        []transform.Transform
+	intermediates int
+	intI, intR    []byte
 }
 
 // signatureHashes is our SIGNATURE_HASH_ALGORITHMS data (RFC 7427 §4):
@@ -201,6 +207,10 @@ func (t *initTask) buildRequest(sa *ikeSA) ([]message.Payload, error) {
 		message.Notify{Type: message.IKEV2_FRAGMENTATION_SUPPORTED},
 		message.Notify{Type: message.SIGNATURE_HASH_ALGORITHMS, Data: signatureHashes},
 	)
+	if offersAddKE(t.offered) {
+		// RFC 9370 §2.2.1: additional key exchanges need IKE_INTERMEDIATE.
+		ps = append(ps, message.Notify{Type: message.INTERMEDIATE_EXCHANGE_SUPPORTED})
+	}
 	if sa.e.cfg.Encapsulation == shared.EncapAuto {
 		ps = append(ps, message.VendorID{Data: VendorID})
 	}
@@ -250,6 +260,11 @@ func (t *initTask) processResponse(sa *ikeSA, m *message.Message) {
 		t.fail(sa, shared.CauseNoProposal, fmt.Sprintf("peer chose %s, which is not among our proposals (%s)", shared.ProposalsString(proposals(saBody)), shared.ProposalsString(t.offered)))
 		return
 	}
+	_, intermediate := findNotify(ns, message.INTERMEDIATE_EXCHANGE_SUPPORTED)
+	if len(alg.AdditionalKEs()) > 0 && !intermediate {
+		t.fail(sa, shared.CausePeerRefused, fmt.Sprintf("peer chose additional key exchanges (%s) without announcing IKE_INTERMEDIATE support (RFC 9242)", alg))
+		return
+	}
 	sa.spiR = m.Header.SPIr
 	sa.alg = alg
 	sa.hs.nr = bytes.Clone(nonce.Data)
@@ -281,6 +296,13 @@ func (t *initTask) processResponse(sa *ikeSA, m *message.Message) {
 		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), 4500)
 	}
 	sa.log.Debug("IKE_SA_INIT done", "algorithms", alg.String(), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)
+	// One IKE_INTERMEDIATE exchange per additional key exchange, before
+	// IKE_AUTH (RFC 9370 §2.2.1).
+	var ts []task
+	for _, ke := range alg.AdditionalKEs() {
+		ts = append(ts, &intermediateTask{ke: ke})
+	}
+	sa.queue = append(ts, sa.queue...)
 	sa.publish()
 }
 
@@ -333,8 +355,14 @@ func (t *initTask) processRequest(sa *ikeSA, m *message.Message) error {
 		found bool
 		conn  config.Conn
 	)
+	theirs := proposals(peerSA)
+	if _, ok := findNotify(notifies(m.Payloads), message.INTERMEDIATE_EXCHANGE_SUPPORTED); !ok {
+		// RFC 9370 §2.2.1: without IKE_INTERMEDIATE no additional key
+		// exchange can be chosen; proposals that require one cannot match.
+		theirs = shared.WithoutAddKE(theirs)
+	}
 	for _, c := range cands {
-		if s, ok := shared.Select(shared.Offer(c.IKE, shared.ProtoIKE, nil, false), proposals(peerSA), shared.ProtoIKE, false, ke.Group); ok {
+		if s, ok := shared.Select(shared.Offer(c.IKE, shared.ProtoIKE, nil, false), theirs, shared.ProtoIKE, false, ke.Group); ok {
 			t.sel, conn, found = s, c, true
 			break
 		}
@@ -365,7 +393,7 @@ func (t *initTask) processRequest(sa *ikeSA, m *message.Message) error {
 	defer clear(gir)
 	sa.alg = t.sel
 	sa.conn = conn
-	sa.hs = &handshake{ni: bytes.Clone(nonce.Data), nr: newNonce(), initReq: m.Raw, candidates: cands}
+	sa.hs = &handshake{ni: bytes.Clone(nonce.Data), nr: newNonce(), initReq: m.Raw, candidates: cands, addKEs: t.sel.AdditionalKEs()}
 	if err := sa.deriveKeys(gir); err != nil {
 		t.closeKE()
 		sa.log.Warn("key derivation", "err", err)
@@ -405,6 +433,9 @@ func (t *initTask) buildResponse(sa *ikeSA) []message.Payload {
 		// RFC 7427 §4: announced in answer to the initiator's.
 		ps = append(ps, message.Notify{Type: message.SIGNATURE_HASH_ALGORITHMS, Data: signatureHashes})
 	}
+	if len(t.sel.AdditionalKEs()) > 0 {
+		ps = append(ps, message.Notify{Type: message.INTERMEDIATE_EXCHANGE_SUPPORTED})
+	}
 	// RFC 7296 §1.2: the responder asks for the initiator's certificate
 	// here when a conn the request may end up on authenticates its peer
 	// with one.
@@ -426,6 +457,19 @@ func (t *initTask) answered(sa *ikeSA) {
 	sa.hs.initRsp = sa.lastRsp
 	sa.state = saAuth
 	sa.log.Debug("IKE_SA_INIT answered", "remote", sa.remote, "algorithms", t.sel.String())
+}
+
+// offersAddKE reports whether a proposal offers an additional key
+// exchange other than NONE.
+func offersAddKE(ps []shared.Proposal) bool {
+	for _, p := range ps {
+		for _, t := range p.Transforms {
+			if t.Type >= transform.TypeADDKE1 && t.Type <= transform.TypeADDKE7 && t.ID != transform.KENone {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // deriveKeys computes SKEYSEED and the IKE SA keys from the handshake's

@@ -49,8 +49,8 @@ func Offer(ps []config.Proposal, proto Protocol, spi []byte, stripKE bool) []Pro
 		hasESN := false
 		for _, t := range p.Transforms {
 			tt := transform.Transform{Type: transform.Type(t.Type), ID: transform.ID(t.ID), KeyLen: t.KeyLen}
-			if tt.Type > transform.TypeESN {
-				continue // additional key exchanges are not negotiated
+			if tt.Type > transform.TypeESN && (proto != ProtoIKE || stripKE) {
+				continue // additional key exchanges are negotiated for IKE SAs only
 			}
 			if tt.Type == transform.TypeKE && (stripKE || tt.ID == transform.KENone) {
 				continue
@@ -117,6 +117,21 @@ func normalized(list []transform.Transform, t transform.Type, proto Protocol) []
 type Selection struct {
 	Number                    uint8
 	Encr, PRF, Integ, KE, ESN transform.Transform
+	// AddKE are the additional key exchanges ADDKE1..7 of an IKE SA (RFC
+	// 9370), ID KENone (and Type 0) where none was chosen.
+	AddKE [7]transform.Transform
+}
+
+// AdditionalKEs lists the chosen additional key exchanges in the order
+// they run (ADDKE1 first), without the NONE ones.
+func (s Selection) AdditionalKEs() []transform.Transform {
+	var out []transform.Transform
+	for _, t := range s.AddKE {
+		if t.ID != transform.KENone {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Proposal renders the selection as the single proposal of an answer.
@@ -136,6 +151,9 @@ func (s Selection) Proposal(proto Protocol, spi []byte) Proposal {
 	if proto != ProtoIKE {
 		add(s.ESN)
 	}
+	for _, t := range s.AdditionalKEs() {
+		add(t)
+	}
 	return p
 }
 
@@ -154,6 +172,9 @@ func (s Selection) String() string {
 	}
 	if s.ESN.ID == transform.ESNYes {
 		parts = append(parts, "esn")
+	}
+	for _, t := range s.AdditionalKEs() {
+		parts = append(parts, t.String())
 	}
 	return strings.Join(parts, "-")
 }
@@ -228,6 +249,27 @@ func match(op, tp Proposal, proto Protocol, stripKE bool, preferKE transform.ID)
 			s.ESN = pick
 		}
 	}
+	if proto == ProtoIKE && !stripKE {
+		// RFC 9370 §2.2.1: each additional key exchange type is matched
+		// like the others; one that a proposal leaves out is NONE.
+		for t := transform.TypeADDKE1; t <= transform.TypeADDKE7; t++ {
+			none := []transform.Transform{{Type: t, ID: transform.KENone}}
+			a, b := op.Of(t), tp.Of(t)
+			if len(a) == 0 {
+				a = none
+			}
+			if len(b) == 0 {
+				b = none
+			}
+			i := slices.IndexFunc(a, func(x transform.Transform) bool { return slices.Contains(b, x) })
+			if i < 0 {
+				return s, false
+			}
+			if a[i].ID != transform.KENone {
+				s.AddKE[t-transform.TypeADDKE1] = a[i]
+			}
+		}
+	}
 	// An AEAD cipher must not be combined with an integrity algorithm, a
 	// classic one must have one (RFC 5282 §8, RFC 7296 §3.3).
 	info, err := transform.Lookup(s.Encr)
@@ -256,6 +298,11 @@ func Accept(offered []Proposal, got []Proposal, proto Protocol, stripKE bool) (S
 			return Selection{}, false
 		}
 	}
+	for t := transform.TypeADDKE1; t <= transform.TypeADDKE7; t++ {
+		if len(rp.Of(t)) > 1 {
+			return Selection{}, false
+		}
+	}
 	for _, op := range offered {
 		if op.Number != rp.Number {
 			continue
@@ -268,6 +315,18 @@ func Accept(offered []Proposal, got []Proposal, proto Protocol, stripKE bool) (S
 		return s, true
 	}
 	return Selection{}, false
+}
+
+// WithoutAddKE returns the proposals without additional key exchange
+// transforms (RFC 9370), which then stand for NONE.
+func WithoutAddKE(ps []Proposal) []Proposal {
+	out := make([]Proposal, len(ps))
+	for i, p := range ps {
+		q := p
+		q.Transforms = slices.DeleteFunc(slices.Clone(p.Transforms), func(t transform.Transform) bool { return t.Type >= transform.TypeADDKE1 })
+		out[i] = q
+	}
+	return out
 }
 
 // OffersGroup reports whether any of the proposals offers group g.

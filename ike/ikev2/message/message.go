@@ -21,6 +21,10 @@ type Message struct {
 	Inner     []RawPayload
 	Decrypted bool
 	Raw       []byte
+	// Plain is the decrypted inner payload chain (no IV, padding or ICV;
+	// reassembled when fragmented), set with Inner: IKE_INTERMEDIATE
+	// messages are authenticated over it (IntermediateAuthData).
+	Plain []byte
 }
 
 // Encrypted returns the SK or SKF payload of m, if any.
@@ -54,6 +58,7 @@ func ParseMessageInto(m *Message, b []byte) (int, error) {
 	m.InnerNext = PayloadNone
 	m.Decrypted = false
 	m.Raw = nil
+	m.Plain = nil
 	if err != nil {
 		return 0, err
 	}

@@ -146,7 +146,7 @@ func Decrypt(m *Message, p *transform.Protector) error {
 	if err != nil {
 		return err
 	}
-	m.Decrypted = true
+	m.Decrypted, m.Plain = true, plain
 	return nil
 }
 
@@ -294,24 +294,30 @@ func (r *Reassembly) Add(m *Message, f FragmentHeader, part []byte) (bool, error
 // any fragment, normally the last) as Decrypt would: m.Inner, m.InnerNext
 // and m.Decrypted are set, so that Validate can check the whole message.
 func (r *Reassembly) Complete(m *Message) error {
-	ps, err := r.Payloads(m.Inner[:0])
+	ps, plain, err := r.payloads(m.Inner[:0])
 	if err != nil {
 		return err
 	}
-	m.Inner, m.InnerNext, m.Decrypted = ps, r.next, true
+	m.Inner, m.InnerNext, m.Decrypted, m.Plain = ps, r.next, true, plain
 	return nil
 }
 
 // Payloads decodes the reassembled inner payloads once Add reported
 // completion. They alias a buffer owned by the Reassembly.
 func (r *Reassembly) Payloads(dst []RawPayload) ([]RawPayload, error) {
+	dst, _, err := r.payloads(dst)
+	return dst, err
+}
+
+// payloads is Payloads that also returns the reassembled plaintext.
+func (r *Reassembly) payloads(dst []RawPayload) ([]RawPayload, []byte, error) {
 	if r.total == 0 || r.have != int(r.total) {
-		return dst, syntaxErr(-1, "fragments missing")
+		return dst, nil, syntaxErr(-1, "fragments missing")
 	}
 	buf := make([]byte, 0, r.size)
 	for _, p := range r.parts {
 		buf = append(buf, p...)
 	}
 	dst, _, err := parseChain(dst, buf, r.next, -1, false)
-	return dst, err
+	return dst, buf, err
 }

@@ -79,6 +79,20 @@ var rules = map[ruleKey][]rule{
 		{PayloadTSr, 0, 1, inside},
 		{PayloadV, 0, many, inside},
 	},
+	// RFC 9242 §3, RFC 9370 §2.2.1: one additional key exchange per
+	// IKE_INTERMEDIATE exchange.
+	{IKE_INTERMEDIATE, false}: {
+		{PayloadSK, 1, 1, outside},
+		{PayloadN, 0, many, inside},
+		{PayloadKE, 0, 1, inside},
+		{PayloadV, 0, many, inside},
+	},
+	{IKE_INTERMEDIATE, true}: {
+		{PayloadSK, 1, 1, outside},
+		{PayloadN, 0, many, inside},
+		{PayloadKE, 0, 1, inside},
+		{PayloadV, 0, many, inside},
+	},
 	{CREATE_CHILD_SA, false}: {
 		{PayloadSK, 1, 1, outside},
 		{PayloadN, 0, many, inside},
