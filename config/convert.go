@@ -296,7 +296,11 @@ func (cb *connBuilder) convertProposals() {
 		cb.errf(ikeKV, "%v", err)
 	} else {
 		if u := unsupportedTransforms(ike); len(u) > 0 {
-			cb.errf(ikeKV, "unsupported algorithm(s) %s; ipsecgw supports AES-CBC/CTR/GCM, ChaCha20-Poly1305, 3DES, MD5, SHA-1, SHA-2, AES-XCBC, MODP 768-8192, ECP 256/384/521, X25519 and X448", strings.Join(u, ", "))
+			hint := ""
+			if slices.ContainsFunc(u, func(n string) bool { return strings.HasPrefix(n, "mlkem") }) {
+				hint = " (ML-KEM only as an additional key exchange after a classic one: x25519-ke1_mlkem768)"
+			}
+			cb.errf(ikeKV, "unsupported algorithm(s) %s; ipsecgw supports AES-CBC/CTR/GCM, ChaCha20-Poly1305, 3DES, MD5, SHA-1, SHA-2, AES-XCBC, MODP 768-8192, ECP 256/384/521, X25519 and X448%s", strings.Join(u, ", "), hint)
 		}
 		c.IKEStrict = strict || (libre && hasIKE)
 		if !c.IKEStrict {

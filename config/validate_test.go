@@ -24,7 +24,7 @@ func TestValidateConn(t *testing.T) {
 		{connBase + "\tleftauth=eap\n", SeverityWarning, "authentication eap/psk is not supported yet"},
 		{connBase + "\tike=aes256-sha384-x25519-ke1_mlkem768\n", SeverityError, "additional key exchanges (ke1_ ... ke7_) need IKEv2 only; set keyexchange=ikev2 (this conn is ike)"},
 		{connBase + "\tkeyexchange=ikev2\n\tike=aes256-sha384-x25519-ke1_mlkem768-ke2_none\n", 0, ""},
-		{connBase + "\tkeyexchange=ikev2\n\tike=aes256-sha384-mlkem768\n", SeverityError, "unsupported algorithm(s) mlkem768"},
+		{connBase + "\tkeyexchange=ikev2\n\tike=aes256-sha384-mlkem768\n", SeverityError, "unsupported algorithm(s) mlkem768; ipsecgw supports AES-CBC/CTR/GCM, ChaCha20-Poly1305, 3DES, MD5, SHA-1, SHA-2, AES-XCBC, MODP 768-8192, ECP 256/384/521, X25519 and X448 (ML-KEM only as an additional key exchange after a classic one: x25519-ke1_mlkem768)"},
 		{connBase + "\tkeyexchange=ikev2\n\tesp=aes256gcm16-x25519-ke1_mlkem768\n", SeverityError, "unsupported algorithm(s) ke1_mlkem768"},
 		{connBase + "\ttype=passthrough\n", SeverityWarning, "type=passthrough is not supported yet"},
 		{connBase + "\ttype=reject\n", SeverityWarning, "type=reject is handled as drop"},
