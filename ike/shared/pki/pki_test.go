@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"crypto"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -32,11 +33,21 @@ func TestSignVerifyEveryScheme(t *testing.T) {
 		{testpki.Ed25519, SignOptions{PeerHashes: Announced}, MethodDigitalSignature},
 		{testpki.Ed25519, SignOptions{}, MethodDigitalSignature},
 	}
+	// One key and another per type: RSA key generation is slow.
+	keys := map[testpki.KeyType][2]crypto.Signer{}
 	for _, tc := range tests {
-		k, err := testpki.NewKey(tc.key)
-		if err != nil {
-			t.Fatal(err)
+		if _, ok := keys[tc.key]; ok {
+			continue
 		}
+		a, err1 := testpki.NewKey(tc.key)
+		b, err2 := testpki.NewKey(tc.key)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		keys[tc.key] = [2]crypto.Signer{a, b}
+	}
+	for _, tc := range tests {
+		k, other := keys[tc.key][0], keys[tc.key][1]
 		m, data, err := Sign(k, octets, tc.opts)
 		if err != nil || m != tc.method {
 			t.Fatalf("%s %+v: method %d, %v; want %d", tc.key, tc.opts, m, err, tc.method)
@@ -47,7 +58,6 @@ func TestSignVerifyEveryScheme(t *testing.T) {
 		if err := Verify(k.Public(), m, data, append([]byte("x"), octets...)); err == nil {
 			t.Errorf("%s %+v: other octets verified", tc.key, tc.opts)
 		}
-		other, _ := testpki.NewKey(tc.key)
 		if err := Verify(other.Public(), m, data, octets); err == nil {
 			t.Errorf("%s %+v: another key verified", tc.key, tc.opts)
 		}
