@@ -121,7 +121,7 @@ func startCertGateway(ctx context.Context, t *testing.T, node *lab.Node, f gatew
 
 // authLines are charon's "authentication of ... successful" lines since
 // line from: which signature scheme each side used.
-var authLine = regexp.MustCompile(`authentication of '[^']+' (\(myself\) )?with \S+ successful`)
+var authLine = regexp.MustCompile(`authentication of '[^']+' (\(myself\) )?with .+ successful`)
 
 func authSchemes(charon *lab.Charon, from int) ([]string, int) {
 	lines := charon.LogLines()
@@ -243,5 +243,52 @@ func TestCertInteropStrongSwan(t *testing.T) {
 			t.Errorf("%s: charon's log lacks %q", tc.conn, tc.charonText)
 		}
 		t.Logf("%s refused: ipsecgw: %s | strongSwan: %s", tc.conn, st.LastError, found)
+	}
+}
+
+// TestCertInteropClassicMethods: with RFC 7427 turned off at strongSwan
+// (signature_authentication = no: no SIGNATURE_HASH_ALGORITHMS), both
+// sides fall back to the classic AUTH methods, RSA (1) and ECDSA (9, 10).
+func TestCertInteropClassicMethods(t *testing.T) {
+	l := lab.New(t, lab.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	conns := []certConn{{name: "rsa", key: testpki.RSA2048}, {name: "p256", key: testpki.P256}, {name: "p384", key: testpki.P384}}
+	f, files, cc := certLab(t, l, conns)
+	cc.Extra = "signature_authentication = no"
+	charon, err := l.GW2.StartCharon(ctx, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("charon log:\n%s", strings.Join(charon.LogLines(), "\n"))
+		}
+	})
+	gw := startCertGateway(ctx, t, l.GW1, f, files)
+	mark := 0
+	// strongSwan names the classic methods "RSA signature" (method 1) and
+	// "ECDSA-256 signature" (9), "ECDSA-384 signature" (10).
+	want := map[string]string{"rsa": "with RSA signature", "p256": "with ECDSA-256 signature", "p384": "with ECDSA-384 signature"}
+	for _, c := range conns {
+		if out, err := gw.cli(ctx, "up", c.name); err != nil {
+			t.Fatalf("%s: ipsecgw up: %v\n%s", c.name, err, out)
+		}
+		if _, err := charon.WaitEstablished(ctx, c.name, "net"); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		pingBothWays(ctx, t, l, 1)
+		var schemes []string
+		schemes, mark = authSchemes(charon, mark)
+		if len(schemes) != 2 || !strings.Contains(schemes[0], want[c.name]) || !strings.Contains(schemes[1], want[c.name]) {
+			t.Errorf("%s: want both authentications with %s: %v", c.name, want[c.name], schemes)
+		}
+		t.Logf("%-5s classic: %s", c.name, strings.Join(schemes, "; "))
+		if out, err := gw.cli(ctx, "down", c.name); err != nil {
+			t.Fatalf("%s: ipsecgw down: %v\n%s", c.name, err, out)
+		}
+		if err := charon.WaitDown(ctx, c.name); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
