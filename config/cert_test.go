@@ -187,3 +187,15 @@ func TestShowCertConn(t *testing.T) {
 		}
 	}
 }
+
+func TestRSAPSSEndAuth(t *testing.T) {
+	files, _, _ := certFiles(t, testpki.RSA2048)
+	cfg, diags, err := loadFiles(files, certConn+"\tleftauth=rsa/pss\n\trightauth=pubkey\n")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, diagText(diags))
+	}
+	c, _ := cfg.Conn("c")
+	if c.Local.Auth != AuthPubkey || !c.Local.PSS || c.Remote.PSS {
+		t.Errorf("leftauth=rsa/pss: %v pss=%v, remote pss=%v", c.Local.Auth, c.Local.PSS, c.Remote.PSS)
+	}
+}

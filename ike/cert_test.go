@@ -109,6 +109,28 @@ func TestCertAuthKeyTypes(t *testing.T) {
 	}
 }
 
+// TestCertAuthRSAPSS: leftauth=rsa/pss signs with RSASSA-PSS (RFC 7427),
+// which the peer verifies.
+func TestCertAuthRSAPSS(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cc := newCertCase(t, testpki.RSA2048, newFakeClock)
+		ga := writeCertDir(t, cc.a, []*testpki.CA{cc.ca}, nil)
+		gb := writeCertDir(t, cc.b, []*testpki.CA{cc.ca}, nil)
+		confA, confB := certConfPair("leftauth=rsa/pss\nrightauth=pubkey", "leftauth=rsa/pss\nrightauth=pubkey")
+		var logs lockedBuffer
+		a, b, _, _ := pair(t, confA, ga.secrets, confB, gb.secrets, testOpts{dirA: ga.dir, dirB: gb.dir, logs: &logs})
+		a.m.Up("net")
+		synctest.Wait()
+		if sa, sb := status(a, "net"), status(b, "net"); sa.State != StateEstablished || sb.State != StateEstablished {
+			t.Fatalf("states %s (%s) / %s (%s)", sa.State, sa.Reason, sb.State, sb.Reason)
+		}
+		if n := strings.Count(logs.String(), "peer authenticated with a certificate"); n != 2 {
+			t.Errorf("%d certificate authentications logged, want 2", n)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
 // TestCertAuthDNIDsAndPinnedCert: IDs default to the certificates'
 // subjects, and a peer certificate configured with rightcert= needs no
 // CA and no CERT payload (leftsendcert=never on the other side).
