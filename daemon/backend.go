@@ -51,6 +51,9 @@ func (g *Gateway) Status() []control.ConnStatus {
 		if st, ok := byName[c.Name]; ok {
 			g.fill(&cs, st, now)
 		}
+		if g.tcp != nil {
+			cs.TCP = g.tcp.status(c)
+		}
 		out = append(out, cs)
 	}
 	return out

@@ -43,6 +43,9 @@ type Settings struct {
 	ESPEncapsulation string
 	// IKE holds the IKE responder's denial-of-service limits.
 	IKE IKESettings
+	// TCPPort is the TCP port on which IKE and ESP over TCP (RFC 9329)
+	// are accepted while a loaded conn sets enable-tcp; 0: never listen.
+	TCPPort int
 	// SettingsFile is the ipsecgw.yaml that was read, if any.
 	SettingsFile string
 }
@@ -111,6 +114,7 @@ var defaultValues = map[string]any{
 	"ike.cookie_threshold_ip":    3,
 	"ike.half_open_limit":        10000,
 	"esp.encapsulation":          "auto",
+	"tcp.port":                   4500, // RFC 9329 §4, Libreswan's tcp-remoteport default
 }
 
 // DefaultValues returns every setting's key with its default value, the
@@ -179,6 +183,7 @@ func Parse(values Values) (Settings, error) {
 	s.NATKeepalive = getDur("nat_keepalive") // config.ParseDuration refuses negatives
 	s.KeyingRetryInterval = getDur("keyingtries_retry_interval")
 	s.FragmentSize = getInt("fragment_size", 576, 65535)
+	s.TCPPort = getInt("tcp.port", 0, 65535)
 	s.IKE.HalfOpenLimit = getInt("ike.half_open_limit", 1, MaxHalfOpenLimit)
 	s.IKE.CookieThreshold = getInt("ike.cookie_threshold", 0, MaxHalfOpenLimit)
 	s.IKE.CookieThresholdIP = getInt("ike.cookie_threshold_ip", 0, MaxHalfOpenLimit)

@@ -32,7 +32,7 @@ func TestParseDefaults(t *testing.T) {
 	want := Settings{IPsecConf: DefaultIPsecConf, IPsecSecrets: DefaultIPsecSecrets, ControlSocket: DefaultControlSocket,
 		LogLevel: slog.LevelInfo, LogFormat: "text", TUNName: "ipsecgw0", TUNMTU: 1400, ReplayWindow: 1024,
 		Retransmit:   Retransmit{Timeout: 4 * time.Second, Base: 1.8, Tries: 5},
-		NATKeepalive: 20 * time.Second, FragmentSize: 1280, ESPEncapsulation: "auto",
+		NATKeepalive: 20 * time.Second, FragmentSize: 1280, ESPEncapsulation: "auto", TCPPort: 4500,
 		IKE: IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 10000}}
 	if s != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", s, want)
