@@ -1,0 +1,147 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/control"
+	"github.com/ipsecgw/ipsecgw/internal/lab"
+)
+
+// IKE and ESP over TCP (RFC 9329) between two ipsecgw daemons.
+
+// blockUDP makes the lab's NAT router a firewall that forwards TCP only:
+// UDP (IKE on 500/4500, ESP in UDP) and raw ESP are dropped, as in the
+// networks enable-tcp is for.
+func blockUDP(ctx context.Context, t *testing.T, l *lab.Lab) {
+	t.Helper()
+	for _, cmd := range []string{
+		"add table inet tcponly",
+		"add chain inet tcponly gate { type filter hook forward priority 0 ; policy accept ; }",
+		"add rule inet tcponly gate meta l4proto { udp, esp } counter drop",
+	} {
+		if out, err := l.NATRouter.Run(ctx, "nft", cmd); err != nil {
+			t.Fatalf("nft %s: %v %s", cmd, err, out)
+		}
+	}
+}
+
+// tcpPair returns the conns of gw1 (initiator, behind the firewall, with
+// extra keywords) and gw2 (responder for any address, enable-tcp=yes so
+// that it accepts streams).
+func tcpPair(l *lab.Lab, extra1 string) (gw1, gw2 gatewayFiles) {
+	c1, c2 := siteConns(l, "aes128gcm16-prfsha256-ecp256", "aes128gcm16")
+	c1.StartAction = "start"
+	c2.RemoteAddr = "%any"
+	return gatewayFiles{Conf: c1.IPsecConf() + extra1, Secrets: c1.IPsecSecrets()},
+		gatewayFiles{Conf: c2.IPsecConf() + "  enable-tcp=yes\n", Secrets: c2.IPsecSecrets()}
+}
+
+// TestTCPEncapThroughUDPFirewall: with every UDP packet and raw ESP
+// dropped between the gateways, enable-tcp=yes brings the tunnel up over
+// TCP port 4500 and carries pings both ways; tshark dissects the IKE and
+// ESP in the stream (its RFC 8229 dissector). Then gw1 restarts with
+// enable-tcp=fallback: its IKE_SA_INIT over UDP goes unanswered, the
+// retransmission goes over TCP, and status says so.
+func TestTCPEncapThroughUDPFirewall(t *testing.T) {
+	l := lab.New(t, lab.Options{NAT: true, Tools: []string{"tshark", "nft"}})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	blockUDP(ctx, t, l)
+	f1, f2 := tcpPair(l, "  enable-tcp=yes\n")
+	startGateway(ctx, t, l.GW2, f2)
+	capt := captureWhole(ctx, t, l.GW2, "tcp port 4500")
+	gw1 := startGateway(ctx, t, l.GW1, f1)
+	start := time.Now()
+	st, err := gw1.waitState(ctx, "s2s", control.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("enable-tcp=yes: established over TCP in %v", time.Since(start).Round(time.Millisecond))
+	if st.TCP == nil || st.TCP.Transport != "tcp" || st.TCP.State != "connected" || st.TCP.Reason != "enable-tcp=yes" {
+		t.Fatalf("status does not show the TCP transport: %+v", st.TCP)
+	}
+	pingBothWays(ctx, t, l, 3)
+	if err := capt.Proc.Stop(syscall.SIGINT, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// tshark (its ISAKMP and ESP dissectors, fed by interop/testdata/
+	// rfc9329.lua) finds the IKE exchanges and the ESP of both CHILD SA
+	// directions inside the TCP stream.
+	ch := st.Children[0]
+	for _, filter := range []string{
+		"rfc9329.kind == \"stream prefix\"",
+		"isakmp.exchangetype == 34", // IKE_SA_INIT
+		"isakmp.exchangetype == 35", // IKE_AUTH
+		"esp.spi == 0x" + ch.SPIIn,
+		"esp.spi == 0x" + ch.SPIOut,
+	} {
+		if n, err := countRFC9329(ctx, capt.File, filter); err != nil || n == 0 {
+			t.Errorf("tshark finds %d packets matching %q in the TCP stream on gw2's uplink (%v)", n, filter, err)
+		}
+	}
+	if n, err := countRFC9329(ctx, capt.File, "udp || esp && !tcp"); err != nil || n != 0 {
+		t.Errorf("%d UDP or plain ESP packets in a capture of TCP port 4500 (%v)", n, err)
+	}
+
+	// The same tunnel with enable-tcp=fallback: UDP first, TCP after the
+	// first IKE_SA_INIT timed out (retransmit.timeout 4 s by default;
+	// 1 s here to keep the test short).
+	if err := gw1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	f1.Conf = strings.Replace(f1.Conf, "enable-tcp=yes", "enable-tcp=fallback", 1)
+	f1.Settings = "retransmit:\n  timeout: 1s\n"
+	gw1 = startGateway(ctx, t, l.GW1, f1)
+	start = time.Now()
+	st, err = gw1.waitState(ctx, "s2s", control.StateEstablished)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("enable-tcp=fallback: established over TCP %v after the start", time.Since(start).Round(time.Millisecond))
+	if st.TCP == nil || st.TCP.Transport != "tcp" || !strings.Contains(st.TCP.Reason, "no answer over UDP") {
+		t.Fatalf("status does not show the fallback: %+v", st.TCP)
+	}
+	pingBothWays(ctx, t, l, 3)
+}
+
+// captureWhole captures whole packets (lab.StartCapture keeps 256 bytes,
+// too few for IKE_SA_INIT in a TCP segment) on a node's underlay.
+func captureWhole(ctx context.Context, t *testing.T, n *lab.Node, bpf string) *lab.Capture {
+	t.Helper()
+	file := filepath.Join(n.Lab.Dir, n.Role+"-tcp4500.pcap")
+	p, err := n.Start("tcpdump-whole", "tcpdump", "-i", lab.IfUnderlay, "-n", "-U", "--immediate-mode", "-s", "0", "-w", file, bpf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(p.Output(), "listening on") {
+		select {
+		case <-p.Done():
+			t.Fatalf("tcpdump exited: %s", p.Output())
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return &lab.Capture{Node: n, Iface: lab.IfUnderlay, File: file, Proc: p}
+}
+
+// countRFC9329 counts the packets of a capture that match a display
+// filter, with the RFC 9329 dissector of testdata loaded.
+func countRFC9329(ctx context.Context, file, filter string) (int, error) {
+	script, err := filepath.Abs("testdata/rfc9329.lua")
+	if err != nil {
+		return 0, err
+	}
+	out, err := exec.CommandContext(ctx, "tshark", "-n", "-X", "lua_script:"+script, "-r", file, "-Y", filter, "-T", "fields", "-e", "frame.number").Output()
+	if err != nil {
+		return 0, fmt.Errorf("tshark -Y %q: %w", filter, err)
+	}
+	return len(strings.Fields(string(out))), nil
+}
