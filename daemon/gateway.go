@@ -236,6 +236,10 @@ func build(o Options) (_ *Gateway, err error) {
 	g.tcp = newTCPTransport(uint16(s.TCPPort), s.NATKeepalive, g.log,
 		func(local, remote netip.AddrPort, pkt []byte) { g.ike.HandlePacket(local, remote, pkt) }, g.dp.HandleESP)
 	g.closers = append(g.closers, g.tcp.close)
+	if s.TCPProxy != nil {
+		g.tcp.dialer = s.TCPProxy
+		g.log.Info("TCP streams to peers go through a proxy", "proxy", s.TCPProxy.String())
+	}
 	g.releaser = g.newSender()
 	encap := encapsulation(s.ESPEncapsulation)
 	if g.socks.noRawESP {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/esp/tcpencap"
 )
 
 // Settings are the daemon settings: ipsecgw.yaml, overridden by IPSECGW_*
@@ -46,6 +47,11 @@ type Settings struct {
 	// TCPPort is the TCP port on which IKE and ESP over TCP (RFC 9329)
 	// are accepted while a loaded conn sets enable-tcp; 0: never listen.
 	TCPPort int
+	// TCPProxy, when set, is the HTTP CONNECT or SOCKS5 proxy every TCP
+	// stream to a peer is dialled through (tcp.proxy: http://[user:
+	// password@]host:port or socks5://...). A pointer, so that printing
+	// the Settings never prints the password.
+	TCPProxy *tcpencap.Proxy
 	// SettingsFile is the ipsecgw.yaml that was read, if any.
 	SettingsFile string
 }
@@ -115,6 +121,7 @@ var defaultValues = map[string]any{
 	"ike.half_open_limit":        10000,
 	"esp.encapsulation":          "auto",
 	"tcp.port":                   4500, // RFC 9329 §4, Libreswan's tcp-remoteport default
+	"tcp.proxy":                  "",
 }
 
 // DefaultValues returns every setting's key with its default value, the
@@ -184,6 +191,13 @@ func Parse(values Values) (Settings, error) {
 	s.KeyingRetryInterval = getDur("keyingtries_retry_interval")
 	s.FragmentSize = getInt("fragment_size", 576, 65535)
 	s.TCPPort = getInt("tcp.port", 0, 65535)
+	if v := values.GetString("tcp.proxy"); v != "" {
+		p, err := tcpencap.ParseProxy(v)
+		if err != nil {
+			bad("tcp.proxy", "%v", err) // ParseProxy's errors never show the password
+		}
+		s.TCPProxy = p
+	}
 	s.IKE.HalfOpenLimit = getInt("ike.half_open_limit", 1, MaxHalfOpenLimit)
 	s.IKE.CookieThreshold = getInt("ike.cookie_threshold", 0, MaxHalfOpenLimit)
 	s.IKE.CookieThresholdIP = getInt("ike.cookie_threshold_ip", 0, MaxHalfOpenLimit)

@@ -133,3 +133,19 @@ func TestDefaultValuesIsACopy(t *testing.T) {
 		t.Errorf("changing the returned map changed the defaults: %v %v", s.TUNMTU, err)
 	}
 }
+
+func TestTCPProxySetting(t *testing.T) {
+	s, err := Parse(mapValues{"tcp.proxy": "http://alice:s3cret-pass@proxy.example:3128"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.TCPProxy == nil || s.TCPProxy.Addr != "proxy.example:3128" || s.TCPProxy.Password != "s3cret-pass" {
+		t.Fatalf("tcp.proxy parsed as %+v", s.TCPProxy)
+	}
+	if strings.Contains(fmt.Sprintf("%v %+v", s, s), "s3cret") {
+		t.Fatal("printing the settings shows the proxy password")
+	}
+	if _, err := Parse(mapValues{"tcp.proxy": "gopher://alice:s3cret-pass@proxy.example:3128"}); err == nil || !strings.Contains(err.Error(), "tcp.proxy") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("bad proxy: %v", err)
+	}
+}
