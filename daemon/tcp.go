@@ -565,8 +565,8 @@ func (t *tcpTransport) close() {
 }
 
 // status is the TCP part of a conn's status (nil for conns without
-// enable-tcp).
-func (t *tcpTransport) status(c config.Conn) *control.TCPStatus {
+// enable-tcp); remote is its IKE SA's peer endpoint, if it has one.
+func (t *tcpTransport) status(c config.Conn, remote netip.AddrPort) *control.TCPStatus {
 	if c.TCP == config.TCPNo {
 		return nil
 	}
@@ -574,6 +574,16 @@ func (t *tcpTransport) status(c config.Conn) *control.TCPStatus {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	p := t.peers[c.Remote.Addr.Unmap()]
+	// A stream the peer dialled carries the IKE SA (we answer on it).
+	s := t.exact[remote]
+	if s == nil && remote.IsValid() {
+		s = t.accepted[remote.Addr().Unmap()]
+	}
+	if s != nil && (p == nil || p.stream == nil) {
+		st.Transport, st.State, st.Via = "tcp", "connected", s.RemoteAddr().String()
+		st.Reason = "the peer dialled us"
+		return st
+	}
 	if p == nil {
 		st.Reason = "responder: answers over the stream a peer dials"
 		return st
@@ -581,7 +591,9 @@ func (t *tcpTransport) status(c config.Conn) *control.TCPStatus {
 	st.Remote, st.Reason, st.Reconnects, st.LastError = p.addr.String(), p.reason, p.reconnects, p.lastErr
 	if p.useTCP {
 		st.Transport = "tcp"
-		st.State = "connecting"
+		if p.dialing {
+			st.State = "connecting"
+		}
 		if p.stream != nil {
 			st.State = "connected"
 			st.Via = p.stream.RemoteAddr().String()

@@ -129,7 +129,7 @@ func TestTCPTransportFallbackAndReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, _ := cfg.Conn("peer")
-	if st := init.t.status(c); st.Transport != "udp" || !strings.Contains(st.Reason, "UDP first") {
+	if st := init.t.status(c, netip.AddrPort{}); st.Transport != "udp" || !strings.Contains(st.Reason, "UDP first") {
 		t.Fatalf("before any message: %+v", st)
 	}
 	if tcp, _ := init.t.sendIKE(peer, initRequest()); tcp {
@@ -143,10 +143,13 @@ func TestTCPTransportFallbackAndReconnect(t *testing.T) {
 	if !bytes.Equal(got.msg, initRequest()) || got.local.Port() != resp.t.port || got.remote.Addr() != netip.MustParseAddr("127.0.0.2") && got.remote.Addr() != netip.MustParseAddr("127.0.0.1") {
 		t.Fatalf("responder got %+v", got)
 	}
-	if st := init.t.status(c); st.Transport != "tcp" || st.State != "connected" || !strings.Contains(st.Reason, "no answer over UDP") {
+	if st := init.t.status(c, netip.AddrPort{}); st.Transport != "tcp" || st.State != "connected" || !strings.Contains(st.Reason, "no answer over UDP") {
 		t.Fatalf("after fallback: %+v", st)
 	}
 
+	if st := resp.t.status(c, got.remote); st.Transport != "tcp" || st.State != "connected" {
+		t.Fatalf("responder status %+v", st)
+	}
 	// The responder answers to the endpoint IKE reported.
 	if tcp, err := resp.t.sendIKE(got.remote, []byte("reply-reply-reply-reply-reply")); !tcp || err != nil {
 		t.Fatalf("responder reply: tcp=%v err=%v", tcp, err)
@@ -184,7 +187,7 @@ func TestTCPTransportFallbackAndReconnect(t *testing.T) {
 	resp.t.mu.Unlock()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		st := init.t.status(c)
+		st := init.t.status(c, netip.AddrPort{})
 		if st.Reconnects == 1 && st.State == "connected" {
 			break
 		}
@@ -224,7 +227,7 @@ func TestTCPFallbackStaysOnUDP(t *testing.T) {
 		t.Fatal("a peer that answered over UDP was switched to TCP")
 	}
 	c, _ := cfg.Conn("peer")
-	if st := e.t.status(c); st.Transport != "udp" || !strings.Contains(st.Reason, "answers over UDP") {
+	if st := e.t.status(c, netip.AddrPort{}); st.Transport != "udp" || !strings.Contains(st.Reason, "answers over UDP") {
 		t.Fatalf("status %+v", st)
 	}
 }
