@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/esp/conn"
+	"github.com/ipsecgw/ipsecgw/esp/tcpencap"
 )
 
 // tcpEnd is one side of a transport test: what reached it.
@@ -276,3 +278,37 @@ type nopSender struct{}
 func (nopSender) Send(p []conn.OutPacket) (int, error) { return len(p), nil }
 
 func itoa(n uint16) string { return strconv.Itoa(int(n)) }
+
+// TestKeepStreamAlive: an idle stream gets keepalive frames, which the
+// peer drops (counts), and a busy one none.
+func TestKeepStreamAlive(t *testing.T) {
+	a, b := net.Pipe()
+	clientc := make(chan *tcpencap.Stream, 1)
+	go func() {
+		c, err := tcpencap.Client(a)
+		if err != nil {
+			t.Error(err)
+		}
+		clientc <- c
+	}()
+	server, err := tcpencap.Server(b, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := <-clientc
+	if client == nil {
+		t.FailNow()
+	}
+	defer client.Close()
+	go server.Serve(tcpencap.Handler{})
+	done := make(chan struct{})
+	go keepStreamAlive(client, 20*time.Millisecond, done)
+	deadline := time.Now().Add(5 * time.Second)
+	for server.Stats().KeepalivesIn < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("keepalives received: %d", server.Stats().KeepalivesIn)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(done)
+}
