@@ -21,6 +21,8 @@ type TCPStatus struct {
 	// connected to (the peer, or a proxy).
 	Remote string `json:"remote,omitempty"`
 	Via    string `json:"via,omitempty"`
+	// TLS: the stream we dial runs in TLS (tcp.tls, RFC 9329 §8).
+	TLS bool `json:"tls,omitempty"`
 	// UpSeconds is the current stream's age; Reconnects counts streams
 	// dialled again after one dropped; LastError is the last dial or
 	// stream error.
@@ -38,6 +40,9 @@ func tcpLine(t *TCPStatus) string {
 	}
 	if t.Via != "" {
 		fmt.Fprintf(&b, " via %s up %s", t.Via, humanDuration(t.UpSeconds))
+	}
+	if t.TLS {
+		b.WriteString(" in TLS")
 	}
 	if t.Reconnects > 0 {
 		fmt.Fprintf(&b, "  reconnects %d", t.Reconnects)

@@ -14,6 +14,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/esp"
+	"github.com/ipsecgw/ipsecgw/esp/tcpencap"
 	"github.com/ipsecgw/ipsecgw/guard"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/install"
@@ -239,6 +240,10 @@ func build(o Options) (_ *Gateway, err error) {
 	if s.TCPProxy != nil {
 		g.tcp.dialer = s.TCPProxy
 		g.log.Info("TCP streams to peers go through a proxy", "proxy", s.TCPProxy.String())
+	}
+	if s.TCPTLS {
+		g.tcp.dialer = &tcpencap.TLSDialer{Forward: g.tcp.dialer}
+		g.tcp.tlsDial = true
 	}
 	g.releaser = g.newSender()
 	encap := encapsulation(s.ESPEncapsulation)

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -103,6 +104,8 @@ type tcpTransport struct {
 
 	mu       sync.Mutex
 	ln       net.Listener
+	tlsCfg   *tls.Config             // accepted streams in TLS (RFC 9329 §8)
+	tlsDial  bool                    // the streams we dial are in TLS
 	peers    map[netip.Addr]*tcpPeer // conns with enable-tcp, by peer address
 	exact    map[netip.AddrPort]*tcpencap.Stream
 	accepted map[netip.Addr]*tcpencap.Stream
@@ -217,6 +220,11 @@ func (t *tcpTransport) listenLocked() error {
 	if t.ln != nil || t.closed || t.noListen {
 		return nil
 	}
+	cfg, err := tcpencap.ServerTLSConfig()
+	if err != nil {
+		return fmt.Errorf("TLS certificate for streams in TLS: %w", err)
+	}
+	t.tlsCfg = cfg
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", t.port))
 	if err != nil {
 		return fmt.Errorf("TCP listener for IKE/ESP over TCP (RFC 9329) on port %d: %w", t.port, err)
@@ -414,7 +422,7 @@ func (p *tcpPeer) serve(s *tcpencap.Stream) {
 	p.pending = nil
 	t.publishLocked()
 	t.mu.Unlock()
-	t.log.Info("TCP stream to the peer up (RFC 9329)", "peer", p.addr, "local", s.LocalAddr().String(), "via", s.RemoteAddr().String())
+	t.log.Info("TCP stream to the peer up (RFC 9329)", "peer", p.addr, "local", s.LocalAddr().String(), "via", s.RemoteAddr().String(), "tls", t.tlsDial)
 	for _, m := range pending {
 		if err := s.WriteIKE(m); err != nil {
 			break
@@ -504,7 +512,10 @@ func (t *tcpTransport) serveAccepted(c net.Conn) {
 		_ = tc.SetKeepAlive(true)
 		_ = tc.SetKeepAlivePeriod(20 * time.Second)
 	}
-	s, err := tcpencap.Server(c, 0)
+	t.mu.Lock()
+	cfg := t.tlsCfg
+	t.mu.Unlock()
+	s, inTLS, err := tcpencap.Accept(c, cfg, 0)
 	if err != nil {
 		t.log.Debug("TCP connection is not an RFC 9329 stream", "remote", c.RemoteAddr().String(), "err", err)
 		return
@@ -521,7 +532,7 @@ func (t *tcpTransport) serveAccepted(c net.Conn) {
 	t.accepted[remote.Addr()] = s
 	t.publishLocked()
 	t.mu.Unlock()
-	t.log.Info("TCP stream from a peer accepted (RFC 9329)", "remote", remote)
+	t.log.Info("TCP stream from a peer accepted (RFC 9329)", "remote", remote, "tls", inTLS)
 	err = s.Serve(tcpencap.Handler{
 		Src: remote,
 		IKE: func(m []byte) { t.handleIKE(local, remote, m) },
@@ -589,6 +600,7 @@ func (t *tcpTransport) status(c config.Conn, remote netip.AddrPort) *control.TCP
 		return st
 	}
 	st.Remote, st.Reason, st.Reconnects, st.LastError = p.addr.String(), p.reason, p.reconnects, p.lastErr
+	st.TLS = t.tlsDial
 	if p.useTCP {
 		st.Transport = "tcp"
 		if p.dialing {

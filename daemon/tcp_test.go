@@ -312,3 +312,36 @@ func TestKeepStreamAlive(t *testing.T) {
 	}
 	close(done)
 }
+
+// TestTCPTransportTLS: with tcp.tls the initiator's stream runs in TLS
+// and the responder's listener (which takes both) accepts it.
+func TestTCPTransportTLS(t *testing.T) {
+	resp := newTCPEnd(t)
+	if err := resp.t.configure(tcpTestConfig(t, "\tenable-tcp=yes\n")); err != nil {
+		t.Fatal(err)
+	}
+	init := newTCPEnd(t)
+	init.t.dialer = &tcpencap.TLSDialer{Forward: init.t.dialer}
+	init.t.tlsDial = true
+	cfg := tcpTestConfig(t, "\tenable-tcp=yes\n\ttcp-remoteport="+itoa(resp.t.port)+"\n")
+	if err := init.t.configure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	peer := netip.MustParseAddrPort("127.0.0.2:500")
+	if tcp, err := init.t.sendIKE(peer, initRequest()); !tcp || err != nil {
+		t.Fatalf("IKE_SA_INIT: tcp=%v err=%v", tcp, err)
+	}
+	resp.wait(t, "IKE_SA_INIT over TLS")
+	is := &tcpSender{t: init.t, udp: &udpRecorder{}}
+	for {
+		if n, _ := is.Send([]conn.OutPacket{espTo(0x300, netip.MustParseAddrPort("127.0.0.2:4500"))}); n == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	resp.wait(t, "ESP over TLS")
+	c, _ := cfg.Conn("peer")
+	if st := init.t.status(c, netip.AddrPort{}); !st.TLS || st.State != "connected" {
+		t.Fatalf("status %+v", st)
+	}
+}

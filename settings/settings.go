@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -52,6 +53,10 @@ type Settings struct {
 	// password@]host:port or socks5://...). A pointer, so that printing
 	// the Settings never prints the password.
 	TCPProxy *tcpencap.Proxy
+	// TCPTLS wraps the TCP streams this gateway dials in TLS (RFC 9329
+	// §8), for middleboxes that pass only TLS. The listener accepts
+	// streams with and without TLS either way.
+	TCPTLS bool
 	// SettingsFile is the ipsecgw.yaml that was read, if any.
 	SettingsFile string
 }
@@ -122,6 +127,7 @@ var defaultValues = map[string]any{
 	"esp.encapsulation":          "auto",
 	"tcp.port":                   4500, // RFC 9329 §4, Libreswan's tcp-remoteport default
 	"tcp.proxy":                  "",
+	"tcp.tls":                    false,
 }
 
 // DefaultValues returns every setting's key with its default value, the
@@ -197,6 +203,11 @@ func Parse(values Values) (Settings, error) {
 			bad("tcp.proxy", "%v", err) // ParseProxy's errors never show the password
 		}
 		s.TCPProxy = p
+	}
+	if b, err := strconv.ParseBool(fmt.Sprint(values.Get("tcp.tls"))); err != nil {
+		bad("tcp.tls", "%v is not true or false", values.Get("tcp.tls"))
+	} else {
+		s.TCPTLS = b
 	}
 	s.IKE.HalfOpenLimit = getInt("ike.half_open_limit", 1, MaxHalfOpenLimit)
 	s.IKE.CookieThreshold = getInt("ike.cookie_threshold", 0, MaxHalfOpenLimit)

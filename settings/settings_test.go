@@ -134,6 +134,18 @@ func TestDefaultValuesIsACopy(t *testing.T) {
 	}
 }
 
+func TestTCPTLSSetting(t *testing.T) {
+	for v, want := range map[any]bool{true: true, "true": true, "false": false, false: false} {
+		s, err := Parse(mapValues{"tcp.tls": v})
+		if err != nil || s.TCPTLS != want {
+			t.Errorf("tcp.tls %v: %v %v", v, s.TCPTLS, err)
+		}
+	}
+	if _, err := Parse(mapValues{"tcp.tls": "sometimes"}); err == nil {
+		t.Error("tcp.tls: sometimes accepted")
+	}
+}
+
 func TestTCPProxySetting(t *testing.T) {
 	s, err := Parse(mapValues{"tcp.proxy": "http://alice:s3cret-pass@proxy.example:3128"})
 	if err != nil {
