@@ -47,9 +47,9 @@ func tcpPair(l *lab.Lab, extra1 string) (gw1, gw2 gatewayFiles) {
 // TestTCPEncapThroughUDPFirewall: with every UDP packet and raw ESP
 // dropped between the gateways, enable-tcp=yes brings the tunnel up over
 // TCP port 4500 and carries pings both ways; tshark dissects the IKE and
-// ESP in the stream (its RFC 8229 dissector). Then gw1 restarts with
-// enable-tcp=fallback: its IKE_SA_INIT over UDP goes unanswered, the
-// retransmission goes over TCP, and status says so.
+// ESP in the stream. Then gw1 restarts with enable-tcp=fallback: its
+// IKE_SA_INIT over UDP goes unanswered, the retransmission goes over TCP,
+// and status says so. Last, the stream runs in TLS (tcp.tls).
 func TestTCPEncapThroughUDPFirewall(t *testing.T) {
 	l := lab.New(t, lab.Options{NAT: true, Tools: []string{"tshark", "nft"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -110,6 +110,41 @@ func TestTCPEncapThroughUDPFirewall(t *testing.T) {
 		t.Fatalf("status does not show the fallback: %+v", st.TCP)
 	}
 	pingBothWays(ctx, t, l, 3)
+
+	// The stream in TLS (tcp.tls, RFC 9329 §8): nothing of RFC 9329's
+	// framing shows on the wire, tshark sees a TLS session on port 4500.
+	if err := gw1.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	f1.Conf = strings.Replace(f1.Conf, "enable-tcp=fallback", "enable-tcp=yes", 1)
+	f1.Settings = "tcp:\n  tls: true\n"
+	capt = captureWhole(ctx, t, l.GW2, "tcp port 4500")
+	gw1 = startGateway(ctx, t, l.GW1, f1)
+	start = time.Now()
+	if st, err = gw1.waitState(ctx, "s2s", control.StateEstablished); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("tcp.tls: established over TLS in %v", time.Since(start).Round(time.Millisecond))
+	if st.TCP == nil || !st.TCP.TLS || st.TCP.State != "connected" {
+		t.Fatalf("status does not show the stream in TLS: %+v", st.TCP)
+	}
+	pingBothWays(ctx, t, l, 3)
+	if err := capt.Proc.Stop(syscall.SIGINT, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for filter, want := range map[string]bool{
+		"rfc9329.kind":                           false, // no framing in clear
+		"tcp.payload contains 49:4b:45:54:43:50": false, // "IKETCP"
+	} {
+		if n, err := countRFC9329(ctx, capt.File, filter); err != nil || (n > 0) != want {
+			t.Errorf("%d packets match %q in a capture of the stream in TLS (%v)", n, filter, err)
+		}
+	}
+	out, err := exec.CommandContext(ctx, "tshark", "-n", "-d", "tcp.port==4500,tls", "-r", capt.File,
+		"-Y", "tls.handshake.type == 1 || tls.app_data", "-T", "fields", "-e", "frame.number").Output()
+	if err != nil || len(strings.Fields(string(out))) < 4 {
+		t.Errorf("tshark finds %d TLS ClientHello/application data records on port 4500 (%v)", len(strings.Fields(string(out))), err)
+	}
 }
 
 // captureWhole captures whole packets (lab.StartCapture keeps 256 bytes,
