@@ -227,6 +227,11 @@ type Conn struct {
 	ReplayWindow  int    // packets; -1 = daemon default
 	ReqID         uint32 // 0 = allocated by the daemon
 
+	// TCP says when IKE and ESP go over TCP (RFC 9329) and TCPRemotePort
+	// to which port of the peer (config/tcp.go).
+	TCP           TCPMode
+	TCPRemotePort uint16
+
 	// Ignored lists keywords set for this conn that ipsecgw accepts but does
 	// not act upon yet (each also produced a warning).
 	Ignored []string

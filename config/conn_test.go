@@ -115,6 +115,14 @@ func TestConnKeywords(t *testing.T) {
 		{"sha2_truncbug=yes\n\tphase2alg=aes128-sha256", func(c Conn) bool { return c.ESP[0].Of(TransformINTEG)[0].ID == IntegHMACSHA25696 }},
 		{"auth=ah\n\tesp=sha256", func(c Conn) bool { return len(c.AH) == 1 && c.AH[0].String() == "sha256-modp3072-noesn" }},
 		{"auto=ondemand", func(c Conn) bool { return c.Auto == AutoRoute }},
+		{"enable-tcp=yes\n\ttcp-remoteport=443", func(c Conn) bool {
+			return c.Dialect == DialectLibreswan && c.TCP == TCPYes && c.TCPRemotePort == 443
+		}},
+		{"enable-tcp=fallback", func(c Conn) bool { return c.TCP == TCPFallback && c.TCPRemotePort == DefaultTCPPort }},
+		// ipsecgw's strongSwan-dialect spelling (config/tcp.go).
+		{"tcpencap=fallback\n\ttcpremoteport=8443", func(c Conn) bool {
+			return c.Dialect == DialectStrongSwan && c.TCP == TCPFallback && c.TCPRemotePort == 8443
+		}},
 	}
 	for _, tt := range tests {
 		conf := connBase + "\t" + tt.lines + "\n"

@@ -75,6 +75,7 @@ func (cb *connBuilder) convert() {
 	cb.boolean("reauth", &c.Reauth)
 	cb.boolean("aggressive", &c.Aggressive)
 	cb.boolean("mobike", &c.MOBIKE)
+	cb.convertTCP()
 	if kv, ok := cb.get("forceencaps"); ok {
 		if strings.EqualFold(kv.Value, "auto") { // Libreswan encapsulation=auto: NAT-T only behind NAT
 			c.ForceEncaps = false

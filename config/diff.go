@@ -119,6 +119,7 @@ func compareConns(o, n Conn) (Impact, []string) {
 	check(o.ForceEncaps != n.ForceEncaps, "forceencaps", ImpactNewIKE)
 	check(o.MOBIKE != n.MOBIKE, "mobike", ImpactNewIKE)
 	check(o.Fragmentation != n.Fragmentation, "fragmentation", ImpactNewIKE)
+	check(o.TCP != n.TCP || o.TCPRemotePort != n.TCPRemotePort, "enable-tcp", ImpactNewIKE)
 
 	check(!slices.Equal(o.Local.Subnets, n.Local.Subnets), "local subnets", ImpactNewChild)
 	check(!slices.Equal(o.Remote.Subnets, n.Remote.Subnets), "remote subnets", ImpactNewChild)

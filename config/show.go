@@ -62,8 +62,11 @@ type ConnView struct {
 	Fragmentation string     `json:"fragmentation"`
 	ReplayWindow  string     `json:"replay_window"`
 	ReqID         uint32     `json:"reqid,omitempty"`
-	PSK           string     `json:"psk"`
-	Ignored       []string   `json:"ignored_keywords,omitempty"`
+	// TCP is set when IKE and ESP may go over TCP (enable-tcp=yes or
+	// fallback): the mode and the peer's port.
+	TCP     *TCPView `json:"tcp,omitempty"`
+	PSK     string   `json:"psk"`
+	Ignored []string `json:"ignored_keywords,omitempty"`
 }
 
 func endView(e End) EndView {
@@ -119,6 +122,9 @@ func (c *Config) View(name string) (ConnView, bool) {
 	}
 	if len(conn.AH) > 0 {
 		v.ChildProtocol = "ah"
+	}
+	if conn.TCP != TCPNo {
+		v.TCP = &TCPView{Mode: conn.TCP.String(), RemotePort: conn.TCPRemotePort}
 	}
 	if conn.KeyingTries == 0 {
 		v.KeyingTries = "%forever"
@@ -189,6 +195,9 @@ func (v ConnView) Text() string {
 	w("forceencaps", "%s", yesNo(v.ForceEncaps))
 	w("mobike", "%s", yesNo(v.MOBIKE))
 	w("fragmentation", "%s", v.Fragmentation)
+	if v.TCP != nil {
+		w("enable-tcp", "%s tcp-remoteport=%d", v.TCP.Mode, v.TCP.RemotePort)
+	}
 	w("replay_window", "%s", v.ReplayWindow)
 	if v.ReqID != 0 {
 		w("reqid", "%d", v.ReqID)

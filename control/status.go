@@ -42,6 +42,8 @@ type ConnStatus struct {
 	// Usage is the conn's traffic since the daemon started, over all its
 	// CHILD SAs: rekeys and reconnects do not reset it.
 	Usage Usage `json:"usage"`
+	// TCP is set for conns with enable-tcp (control/tcp.go).
+	TCP *TCPStatus `json:"tcp,omitempty"`
 }
 
 // Usage is a conn's cumulative traffic since the daemon started (inner

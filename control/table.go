@@ -52,6 +52,9 @@ func WriteTable(w io.Writer, conns []ConnStatus) error {
 	out.WriteString(lines[0])
 	for i, c := range conns {
 		out.WriteString(lines[i+1])
+		if c.TCP != nil {
+			out.WriteString(tcpLine(c.TCP))
+		}
 		for _, ch := range c.Children {
 			fmt.Fprintf(&out, "  %s %s  spi in %s out %s  %s === %s  in %s %d pkts  out %s %d pkts  up %s\n",
 				ch.Protocol, ch.Proposal, ch.SPIIn, ch.SPIOut,

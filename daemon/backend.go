@@ -48,8 +48,12 @@ func (g *Gateway) Status() []control.ConnStatus {
 			Local: endString(c.Local), Remote: endString(c.Remote), Children: []control.ChildStatus{},
 			Usage: controlUsage(usage[c.Name], now),
 		}
-		if st, ok := byName[c.Name]; ok {
+		st, ok := byName[c.Name]
+		if ok {
 			g.fill(&cs, st, now)
+		}
+		if g.tcp != nil {
+			cs.TCP = g.tcp.status(c, st.Remote)
 		}
 		out = append(out, cs)
 	}

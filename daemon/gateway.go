@@ -14,6 +14,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/esp"
+	"github.com/ipsecgw/ipsecgw/esp/tcpencap"
 	"github.com/ipsecgw/ipsecgw/guard"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/install"
@@ -109,6 +110,8 @@ type Gateway struct {
 	inst   *install.Installer
 	dp     *esp.Dataplane
 	socks  *sockets
+	// tcp carries IKE and ESP over TCP for conns with enable-tcp (tcp.go).
+	tcp    *tcpTransport
 	ike    IKE
 	ctrl   *control.Server
 	notify *sdnotify.Notifier
@@ -231,7 +234,18 @@ func build(o Options) (_ *Gateway, err error) {
 	// Shutdown closes the sockets itself (after IKE said goodbye); this
 	// covers the error paths (close runs once).
 	g.closers = append(g.closers, g.socks.close)
-	g.releaser = g.socks.newSender()
+	g.tcp = newTCPTransport(uint16(s.TCPPort), s.NATKeepalive, g.log,
+		func(local, remote netip.AddrPort, pkt []byte) { g.ike.HandlePacket(local, remote, pkt) }, g.dp.HandleESP)
+	g.closers = append(g.closers, g.tcp.close)
+	if s.TCPProxy != nil {
+		g.tcp.dialer = s.TCPProxy
+		g.log.Info("TCP streams to peers go through a proxy", "proxy", s.TCPProxy.String())
+	}
+	if s.TCPTLS {
+		g.tcp.dialer = &tcpencap.TLSDialer{Forward: g.tcp.dialer}
+		g.tcp.tlsDial = true
+	}
+	g.releaser = g.newSender()
 	encap := encapsulation(s.ESPEncapsulation)
 	if g.socks.noRawESP {
 		encap = ike.EncapUDP
@@ -268,7 +282,12 @@ var newManager = func(o ike.Options) (IKE, error) { return ike.NewManager(o) }
 func (g *Gateway) start() error {
 	s := g.set
 	g.dp.Start()
-	g.background(func() { g.socks.receiveIKE(g.ike.HandlePacket) })
+	g.background(func() { g.socks.receiveIKE(g.handleUDPIKE) })
+	// The TCP listener opens, and TCP peers are known, before IKE sends
+	// anything.
+	if err := g.tcp.configure(g.cfg.Load()); err != nil {
+		return err
+	}
 	g.background(func() { g.inst.RunRekeys(g.stop, g.ike.RekeyChild) })
 	g.background(func() { g.inst.RunPeerMoves(g.stop, g.ike.PeerMovedESP) })
 	g.background(func() { g.invalid.run(g.stop, g.ike.ReportInvalidSPI) })
@@ -300,7 +319,7 @@ func (g *Gateway) start() error {
 	g.log.Info("ipsecgw running", "conns", len(g.cfg.Load().Names()), "control_socket", ctrl.Path(),
 		"ipv6", g.socks.v6 != nil, "local", g.socks.local4)
 	if s.NATKeepalive > 0 {
-		g.background(func() { runKeepalives(g.stop, s.NATKeepalive, g.ike.Status, g.socks.sendKeepalive, g.log) })
+		g.background(func() { runKeepalives(g.stop, s.NATKeepalive, g.ike.Status, g.sendKeepalive, g.log) })
 	}
 	if g.opts.Ready != nil {
 		g.opts.Ready()
@@ -338,7 +357,9 @@ func (g *Gateway) shutdown() {
 	}
 	g.inst.RemoveAll()
 	// Closing the sockets ends the IKE receive loop; the state log ended
-	// with the Manager.
+	// with the Manager. The TCP streams close after IKE said goodbye over
+	// them.
+	g.tcp.close()
 	g.socks.close()
 	g.loops.Wait()
 	g.close()
@@ -353,12 +374,37 @@ func (g *Gateway) close() {
 	g.closers = nil
 }
 
-// newSender gives a dataplane worker its own way out through the sockets.
-func (g *Gateway) newSender() esp.Sender { return g.socks.newSender() }
+// newSender gives a dataplane worker its own way out through the sockets
+// and the TCP streams.
+func (g *Gateway) newSender() esp.Sender {
+	return &tcpSender{t: g.tcp, udp: g.socks.newSender()}
+}
 
-// sendIKE sends an IKE message for the Manager (ike.Options.Send).
+// sendIKE sends an IKE message for the Manager (ike.Options.Send): over
+// the peer's TCP stream when it has one, else over UDP.
 func (g *Gateway) sendIKE(local, remote netip.AddrPort, pkt []byte) error {
+	if tcp, err := g.tcp.sendIKE(remote, pkt); tcp {
+		return err
+	}
 	return g.socks.sendIKE(pkt, local, remote)
+}
+
+// handleUDPIKE passes an IKE message received over UDP to the Manager,
+// telling the TCP transport that the peer answers over UDP
+// (enable-tcp=fallback stays on UDP then).
+func (g *Gateway) handleUDPIKE(local, remote netip.AddrPort, pkt []byte) {
+	g.tcp.heardUDP(remote)
+	g.ike.HandlePacket(local, remote, pkt)
+}
+
+// sendKeepalive sends a NAT keepalive over UDP, except to peers reached
+// over TCP (RFC 9329 §4: no NAT-keepalives for a TCP path; the stream has
+// its own, tcp.go).
+func (g *Gateway) sendKeepalive(dst netip.AddrPort) error {
+	if _, tcp := g.tcp.routes.Load().stream(dst); tcp {
+		return nil
+	}
+	return g.socks.sendKeepalive(dst)
 }
 
 // onSAEvent takes the SAD's lifetime events (on the packet path): a soft

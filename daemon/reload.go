@@ -64,6 +64,11 @@ func (g *Gateway) reload(load func() (*config.Config, config.Diagnostics, error)
 	}
 	g.ike.ReloadConfig(newCfg)
 	g.cfg.Store(newCfg)
+	if g.tcp != nil {
+		if err := g.tcp.configure(newCfg); err != nil {
+			g.log.Error("TCP transport", "err", err)
+		}
+	}
 	if g.guards != nil {
 		// Guards of removed or auto=ignore conns go, new conns get theirs.
 		if _, err := g.guards.Sync(newCfg); err != nil {

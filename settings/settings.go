@@ -6,10 +6,12 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/esp/tcpencap"
 )
 
 // Settings are the daemon settings: ipsecgw.yaml, overridden by IPSECGW_*
@@ -43,6 +45,18 @@ type Settings struct {
 	ESPEncapsulation string
 	// IKE holds the IKE responder's denial-of-service limits.
 	IKE IKESettings
+	// TCPPort is the TCP port on which IKE and ESP over TCP (RFC 9329)
+	// are accepted while a loaded conn sets enable-tcp; 0: never listen.
+	TCPPort int
+	// TCPProxy, when set, is the HTTP CONNECT or SOCKS5 proxy every TCP
+	// stream to a peer is dialled through (tcp.proxy: http://[user:
+	// password@]host:port or socks5://...). A pointer, so that printing
+	// the Settings never prints the password.
+	TCPProxy *tcpencap.Proxy
+	// TCPTLS wraps the TCP streams this gateway dials in TLS (RFC 9329
+	// §8), for middleboxes that pass only TLS. The listener accepts
+	// streams with and without TLS either way.
+	TCPTLS bool
 	// SettingsFile is the ipsecgw.yaml that was read, if any.
 	SettingsFile string
 }
@@ -111,6 +125,9 @@ var defaultValues = map[string]any{
 	"ike.cookie_threshold_ip":    3,
 	"ike.half_open_limit":        10000,
 	"esp.encapsulation":          "auto",
+	"tcp.port":                   4500, // RFC 9329 §4, Libreswan's tcp-remoteport default
+	"tcp.proxy":                  "",
+	"tcp.tls":                    false,
 }
 
 // DefaultValues returns every setting's key with its default value, the
@@ -179,6 +196,19 @@ func Parse(values Values) (Settings, error) {
 	s.NATKeepalive = getDur("nat_keepalive") // config.ParseDuration refuses negatives
 	s.KeyingRetryInterval = getDur("keyingtries_retry_interval")
 	s.FragmentSize = getInt("fragment_size", 576, 65535)
+	s.TCPPort = getInt("tcp.port", 0, 65535)
+	if v := values.GetString("tcp.proxy"); v != "" {
+		p, err := tcpencap.ParseProxy(v)
+		if err != nil {
+			bad("tcp.proxy", "%v", err) // ParseProxy's errors never show the password
+		}
+		s.TCPProxy = p
+	}
+	if b, err := strconv.ParseBool(fmt.Sprint(values.Get("tcp.tls"))); err != nil {
+		bad("tcp.tls", "%v is not true or false", values.Get("tcp.tls"))
+	} else {
+		s.TCPTLS = b
+	}
 	s.IKE.HalfOpenLimit = getInt("ike.half_open_limit", 1, MaxHalfOpenLimit)
 	s.IKE.CookieThreshold = getInt("ike.cookie_threshold", 0, MaxHalfOpenLimit)
 	s.IKE.CookieThresholdIP = getInt("ike.cookie_threshold_ip", 0, MaxHalfOpenLimit)

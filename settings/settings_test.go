@@ -32,7 +32,7 @@ func TestParseDefaults(t *testing.T) {
 	want := Settings{IPsecConf: DefaultIPsecConf, IPsecSecrets: DefaultIPsecSecrets, ControlSocket: DefaultControlSocket,
 		LogLevel: slog.LevelInfo, LogFormat: "text", TUNName: "ipsecgw0", TUNMTU: 1400, ReplayWindow: 1024,
 		Retransmit:   Retransmit{Timeout: 4 * time.Second, Base: 1.8, Tries: 5},
-		NATKeepalive: 20 * time.Second, FragmentSize: 1280, ESPEncapsulation: "auto",
+		NATKeepalive: 20 * time.Second, FragmentSize: 1280, ESPEncapsulation: "auto", TCPPort: 4500,
 		IKE: IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 10000}}
 	if s != want {
 		t.Errorf("defaults\n got %+v\nwant %+v", s, want)
@@ -131,5 +131,33 @@ func TestDefaultValuesIsACopy(t *testing.T) {
 	d["tun.mtu"] = 9000
 	if s, err := Parse(mapValues{}); err != nil || s.TUNMTU != 1400 {
 		t.Errorf("changing the returned map changed the defaults: %v %v", s.TUNMTU, err)
+	}
+}
+
+func TestTCPTLSSetting(t *testing.T) {
+	for v, want := range map[any]bool{true: true, "true": true, "false": false, false: false} {
+		s, err := Parse(mapValues{"tcp.tls": v})
+		if err != nil || s.TCPTLS != want {
+			t.Errorf("tcp.tls %v: %v %v", v, s.TCPTLS, err)
+		}
+	}
+	if _, err := Parse(mapValues{"tcp.tls": "sometimes"}); err == nil {
+		t.Error("tcp.tls: sometimes accepted")
+	}
+}
+
+func TestTCPProxySetting(t *testing.T) {
+	s, err := Parse(mapValues{"tcp.proxy": "http://alice:s3cret-pass@proxy.example:3128"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.TCPProxy == nil || s.TCPProxy.Addr != "proxy.example:3128" || s.TCPProxy.Password != "s3cret-pass" {
+		t.Fatalf("tcp.proxy parsed as %+v", s.TCPProxy)
+	}
+	if strings.Contains(fmt.Sprintf("%v %+v", s, s), "s3cret") {
+		t.Fatal("printing the settings shows the proxy password")
+	}
+	if _, err := Parse(mapValues{"tcp.proxy": "gopher://alice:s3cret-pass@proxy.example:3128"}); err == nil || !strings.Contains(err.Error(), "tcp.proxy") || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("bad proxy: %v", err)
 	}
 }

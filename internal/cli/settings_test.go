@@ -54,7 +54,7 @@ esp:
 	}
 	want := settings.Settings{IPsecConf: "/srv/ipsec.conf", IPsecSecrets: "/srv/ipsec.secrets", ControlSocket: settings.DefaultControlSocket,
 		MetricsListen: "127.0.0.1:9100", LogLevel: slog.LevelDebug, LogFormat: "json", TUNName: "vpn0", TUNMTU: 1300, Workers: 8,
-		ReplayWindow: 4096, Retransmit: settings.Retransmit{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, NATKeepalive: 5 * time.Second, KeyingRetryInterval: 12 * time.Second, FragmentSize: 1000, ESPEncapsulation: "nat", SettingsFile: file}
+		ReplayWindow: 4096, Retransmit: settings.Retransmit{Timeout: 2 * time.Second, Base: 1.5, Tries: 3}, NATKeepalive: 5 * time.Second, KeyingRetryInterval: 12 * time.Second, FragmentSize: 1000, ESPEncapsulation: "nat", TCPPort: 4500, SettingsFile: file}
 	want.IKE = settings.IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 10000} // defaults
 	if s != want {
 		t.Errorf("settings\n got %+v\nwant %+v", s, want)

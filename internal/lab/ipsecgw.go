@@ -133,6 +133,9 @@ func (g *IPsecGW) launch(ctx context.Context) error {
 		return err
 	}
 	g.psks = secretsOf(string(secrets))
+	if settings, err := os.ReadFile(filepath.Join(g.Dir, "ipsecgw.yaml")); err == nil {
+		g.psks = append(g.psks, proxySecretsOf(string(settings))...)
+	}
 	g.Proc, err = n.Start("ipsecgw", g.Bin, "run", "--config", g.ConfPath, "--secrets", filepath.Join(g.Dir, "ipsec.secrets"),
 		"--settings", filepath.Join(g.Dir, "ipsecgw.yaml"), "--socket", g.Socket)
 	if err != nil {

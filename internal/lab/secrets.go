@@ -38,6 +38,21 @@ func secretsOf(text string) [][]byte {
 	return out
 }
 
+// proxyPattern finds the credentials of a proxy URL in an ipsecgw.yaml
+// (tcp.proxy: http://user:password@host:port).
+var proxyPattern = regexp.MustCompile(`(?m)proxy:\s*["']?[a-z0-9]+://([^:@/\s"']+):([^@\s"']+)@`)
+
+// proxySecretsOf returns the proxy passwords of an ipsecgw.yaml text, and
+// each "user:password" pair, whose base64 is the Basic credential sent to
+// an HTTP proxy: a log must show neither.
+func proxySecretsOf(settings string) [][]byte {
+	var out [][]byte
+	for _, m := range proxyPattern.FindAllStringSubmatch(settings, -1) {
+		out = append(out, []byte(m[2]), []byte(m[1]+":"+m[2]))
+	}
+	return out
+}
+
 // minCheckedSecret is the shortest PSK looked for in logs: a shorter one
 // would match ordinary text by chance.
 const minCheckedSecret = 8

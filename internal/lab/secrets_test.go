@@ -45,3 +45,19 @@ func TestSecretLeaks(t *testing.T) {
 		t.Error("the leak does not say in which form the PSK appeared")
 	}
 }
+
+func TestProxySecretsOf(t *testing.T) {
+	settings := "tun:\n  name: isgw0\ntcp:\n  proxy: http://alice:proxy-pass-123@10.9.0.1:8888\n"
+	got := proxySecretsOf(settings)
+	if len(got) != 2 || string(got[0]) != "proxy-pass-123" || string(got[1]) != "alice:proxy-pass-123" {
+		t.Fatalf("proxySecretsOf = %q", got)
+	}
+	// The Basic credential an HTTP proxy receives is a leak too.
+	log := "level=DEBUG msg=dial header=\"Proxy-Authorization: Basic YWxpY2U6cHJveHktcGFzcy0xMjM=\"\n"
+	if leaks := secretLeaks(log, got); len(leaks) == 0 {
+		t.Fatal("the Basic credential in a log is not reported")
+	}
+	if got := proxySecretsOf("tcp:\n  proxy: socks5://10.9.0.1:1080\n"); len(got) != 0 {
+		t.Fatalf("a proxy without credentials yields %q", got)
+	}
+}

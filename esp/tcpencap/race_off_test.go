@@ -1,0 +1,5 @@
+//go:build !race
+
+package tcpencap
+
+const raceEnabled = false
