@@ -57,6 +57,9 @@ func (cb *connBuilder) convertTCP() {
 	i := int(c.TCP)
 	cb.enum("tcpencap", tcpModeValues, &i)
 	c.TCP = TCPMode(i)
+	if c.TCP != TCPNo {
+		cb.tcpNeedsIKEv2()
+	}
 	if kv, ok := cb.get("tcpremoteport"); ok {
 		n, err := strconv.ParseUint(kv.Value, 10, 16)
 		if err != nil || n == 0 {
@@ -64,6 +67,24 @@ func (cb *connBuilder) convertTCP() {
 			return
 		}
 		c.TCPRemotePort = uint16(n)
+	}
+}
+
+// tcpNeedsIKEv2 checks the IKE version of a conn with TCP: RFC 9329
+// frames IKEv2 only. enable-tcp= exists since Libreswan 4, which
+// initiates IKEv2 by default, so a Libreswan-dialect conn that says
+// nothing about the version (whose default here is Libreswan 3's IKEv1)
+// takes IKEv2; a conn that asks for IKEv1 is refused.
+func (cb *connBuilder) tcpNeedsIKEv2() {
+	c := cb.c
+	kv, _ := cb.get("tcpencap")
+	_, kx := cb.get("keyexchange")
+	_, v2 := cb.get("ikev2")
+	switch {
+	case !kx && !v2 && c.Version == IKEv1:
+		c.Version = IKEAny
+	case c.Version == IKEv1 || c.Version == IKEv1First:
+		cb.errf(kv, "IKE over TCP (RFC 9329) is IKEv2 only, and this conn initiates IKEv1 (%s): use keyexchange=ikev2 (Libreswan: ikev2=insist or yes) or drop %s", c.Version, kv.Key)
 	}
 }
 

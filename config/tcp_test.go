@@ -43,3 +43,23 @@ func TestTCPChangeNeedsNewIKESA(t *testing.T) {
 		t.Fatalf("compareConns = %v %v", imp, fields)
 	}
 }
+
+// TestTCPNeedsIKEv2: RFC 9329 frames IKEv2 only. A Libreswan-dialect conn
+// that names no version (Libreswan 3's IKEv1 default here) takes IKEv2
+// with enable-tcp, a Libreswan 4 keyword; one that asks for IKEv1 is
+// refused with the file and line.
+func TestTCPNeedsIKEv2(t *testing.T) {
+	c := mustConn(t, connBase+"\tenable-tcp=yes\n", anyPSK, "c")
+	if c.Version == IKEv1 || c.Version == IKEv1First {
+		t.Errorf("enable-tcp=yes without a version: %v, want IKEv2", c.Version)
+	}
+	for _, line := range []string{"keyexchange=ikev1", "ikev2=no", "ikev2=permit"} {
+		_, diags, _ := loadMem(t, connBase+"\tenable-tcp=fallback\n\t"+line+"\n", anyPSK)
+		if txt := diagText(diags); !strings.Contains(txt, "IKE over TCP (RFC 9329) is IKEv2 only") || !strings.Contains(txt, ":") {
+			t.Errorf("%s with enable-tcp: diagnostics %q", line, txt)
+		}
+	}
+	if _, diags, err := loadMem(t, connBase+"\ttcpencap=yes\n\tkeyexchange=ikev2\n", anyPSK); err != nil || strings.Contains(diagText(diags), "IKEv2 only") {
+		t.Errorf("tcpencap=yes with keyexchange=ikev2: %v %q", err, diagText(diags))
+	}
+}
