@@ -67,7 +67,10 @@ type v1Peer struct {
 	inbox []packet
 	seen  map[string]bool // every datagram of the gateway handled
 
-	// Phase 1.
+	// Phase 1 (aggressive: in aggressive mode, as its initiator, idiB
+	// being our ID payload body of message 1).
+	aggressive bool
+	idiB       []byte
 	initiator  bool
 	ckyI, ckyR uint64
 	saIBody    []byte // SAi_b: the initiator's SA payload body of message 1
@@ -131,11 +134,13 @@ const (
 	v1StepQM2
 	v1StepQM3
 	v1StepInfo
+	v1StepAM1
+	v1StepAM3
 )
 
 func (s v1Step) String() string {
 	return [...]string{"?", "main mode 1", "main mode 2", "main mode 3", "main mode 4", "main mode 5", "main mode 6",
-		"quick mode 1", "quick mode 2", "quick mode 3", "informational"}[s]
+		"quick mode 1", "quick mode 2", "quick mode 3", "informational", "aggressive mode 1", "aggressive mode 3"}[s]
 }
 
 // v1Chain is an ISAKMP payload chain: the type of the first payload (the
@@ -378,6 +383,8 @@ func (p *v1Peer) fixup(s v1Step, mid uint32, c v1Chain) v1Chain {
 			if idBody != nil {
 				copy(body, p.keys.HashR(p.gxi, p.gxr, p.ckyI, p.ckyR, p.saIBody, idBody))
 			}
+		case v1StepAM3:
+			copy(body, p.keys.HashI(p.gxi, p.gxr, p.ckyI, p.ckyR, p.saIBody, p.idiB))
 		case v1StepQM3:
 			if q := p.qm[mid]; q != nil {
 				copy(body, p.keys.QuickHash3(mid, q.ni, q.nr))
@@ -409,6 +416,15 @@ func (p *v1Peer) fixup(s v1Step, mid uint32, c v1Chain) v1Chain {
 func (p *v1Peer) authentic(s v1Step, mid uint32, c v1Chain) bool {
 	if p.keys == nil {
 		return false
+	}
+	if s == v1StepAM3 {
+		var hashes [][]byte
+		walkV1(c, func(typ isakmp.PayloadType, body []byte) {
+			if typ == isakmp.PayloadHash {
+				hashes = append(hashes, body)
+			}
+		})
+		return len(hashes) == 1 && keymat.Equal(p.keys.HashI(p.gxi, p.gxr, p.ckyI, p.ckyR, p.saIBody, p.idiB), hashes[0])
 	}
 	if s == v1StepMM5 || s == v1StepMM6 {
 		var ids, hashes [][]byte
@@ -459,19 +475,28 @@ func (p *v1Peer) sendPhase1(s v1Step, honest func() v1Chain) {
 	if fuzzed && p.onFuzzed != nil {
 		p.onFuzzed(s, 0, c)
 	}
-	msg := v1Message(p.header(isakmp.ExchangeIdentityProtection, 0), c)
-	if s >= v1StepMM5 {
+	ex := isakmp.ExchangeIdentityProtection
+	if p.aggressive {
+		ex = isakmp.ExchangeAggressive
+	}
+	msg := v1Message(p.header(ex, 0), c)
+	switch s {
+	case v1StepMM5, v1StepMM6, v1StepAM3:
 		msg = p.encrypt(msg, 0, fuzzed)
-	} else if s == v1StepMM1 {
+	case v1StepMM1, v1StepAM1:
+		// What our HASH_I and the gateway's HASH_R cover.
 		m, _, err := isakmp.ParseMessage(msg)
 		if err == nil {
 			if sa := m.Find(isakmp.PayloadSA); len(sa) > 0 {
 				p.saIBody = bytes.Clone(sa[0].Body)
 				p.offered, _, _ = isakmp.ParseSA(sa[0].Body)
 			}
+			if id := m.Find(isakmp.PayloadID); len(id) > 0 {
+				p.idiB = bytes.Clone(id[0].Body)
+			}
 		}
 	}
-	p.round = int(s - v1StepMM1 + 1)
+	p.round = map[v1Step]int{v1StepMM1: 1, v1StepMM2: 2, v1StepMM3: 3, v1StepMM4: 4, v1StepMM5: 5, v1StepMM6: 6, v1StepAM1: 1, v1StepAM3: 3}[s]
 	p.deliver(msg)
 }
 
@@ -491,6 +516,13 @@ func (p *v1Peer) sendProtected(ex isakmp.ExchangeType, mid uint32, s v1Step, hon
 func (p *v1Peer) startMainMode() {
 	p.initiator, p.ckyI, p.ckyR = true, v1PeerCookie, 0
 	p.sendPhase1(v1StepMM1, p.honestMM1)
+}
+
+// startAggressiveMode starts the ISAKMP SA in aggressive mode as its
+// initiator.
+func (p *v1Peer) startAggressiveMode() {
+	p.initiator, p.aggressive, p.ckyI, p.ckyR = true, true, v1PeerCookie, 0
+	p.sendPhase1(v1StepAM1, p.honestAM1)
 }
 
 // startQuickMode starts our quick mode on the established SA.
@@ -536,6 +568,10 @@ func (p *v1Peer) handle(pkt []byte) {
 	switch h.Exchange {
 	case isakmp.ExchangeIdentityProtection:
 		p.phase1(&m)
+	case isakmp.ExchangeAggressive:
+		if p.aggressive && p.round == 1 && !h.Encrypted() {
+			p.aggressive2(&m)
+		}
 	case isakmp.ExchangeQuickMode:
 		p.quick(&m)
 	case isakmp.ExchangeInformational:
@@ -669,6 +705,27 @@ func (p *v1Peer) phase1(m *isakmp.Message) {
 	}
 }
 
+// aggressive2 takes the gateway's aggressive mode 2 (its choice, key
+// exchange, ID and HASH_R, which must verify once the keys are trusted)
+// and sends message 3.
+func (p *v1Peer) aggressive2(m *isakmp.Message) {
+	if !p.acceptAnswer(m) || !p.keyFrom(m, false) {
+		return
+	}
+	ids, hs := m.Find(isakmp.PayloadID), m.Find(isakmp.PayloadHash)
+	if len(ids) != 1 || len(hs) != 1 || !keymat.Equal(p.keys.HashR(p.gxi, p.gxr, p.ckyI, p.ckyR, p.saIBody, ids[0].Body), hs[0].Body) {
+		if p.trusted {
+			p.t.Errorf("the gateway's aggressive mode 2 does not carry a HASH_R that verifies")
+		}
+		return
+	}
+	p.sendPhase1(v1StepAM3, p.honestAM3)
+	p.phase1Done = true
+	if p.continueQuick {
+		p.startQuickMode()
+	}
+}
+
 // acceptAnswer takes the gateway's main mode 2: the transform it chose
 // from our offer, its cookie.
 func (p *v1Peer) acceptAnswer(m *isakmp.Message) bool {
@@ -730,9 +787,9 @@ func (p *v1Peer) keyFrom(m *isakmp.Message, responder bool) bool {
 	p.ivs = map[uint32][]byte{0: p.suite.InitialIV(p.gxi, p.gxr)}
 	p.alt = map[uint32][]byte{}
 	if !responder {
-		// Our messages 1 and 3 were honest, or the gateway would not
-		// have answered them with keys.
-		p.trusted = !p.used[v1StepMM1] && !p.used[v1StepMM3]
+		// Our messages 1 and 3 (aggressive mode 1) were honest, or
+		// the gateway would not have answered them with keys.
+		p.trusted = !p.used[v1StepMM1] && !p.used[v1StepMM3] && !p.used[v1StepAM1]
 	}
 	return true
 }
@@ -833,6 +890,21 @@ func (p *v1Peer) honestMM2() v1Chain {
 func (p *v1Peer) honestMM3() v1Chain {
 	p.gxi, p.ni = peerPub, v1Nonce
 	return v1ChainOf(isakmp.KE{Data: peerPub}, isakmp.Nonce{Data: v1Nonce})
+}
+
+// honestAM1 is aggressive mode 1: our proposals (one group), KE, nonce
+// and ID.
+func (p *v1Peer) honestAM1() v1Chain {
+	sa, err := isakmp.Phase1SA(p.ikeConf, isakmp.AuthPSK, isakmp.Lifetime{Seconds: 28800})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.gxi, p.ni = peerPub, v1Nonce
+	return v1ChainOf(sa, isakmp.KE{Data: peerPub}, isakmp.Nonce{Data: v1Nonce}, v1PeerID(), isakmp.VendorID{Data: []byte(isakmp.VendorDPD)})
+}
+
+func (p *v1Peer) honestAM3() v1Chain {
+	return v1ChainOf(p.hashPlaceholder(), isakmp.InitialContact(0, 0))
 }
 
 func (p *v1Peer) honestMM4() v1Chain {

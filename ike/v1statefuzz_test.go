@@ -50,6 +50,9 @@ import (
 // settleTime; the quick modes negotiate PFS with X25519).
 var v1StatefulConf = strings.Replace(statefulConf, "keyexchange=ikev2", "keyexchange=ikev1", 1)
 
+// v1AggressiveConf also answers aggressive mode.
+var v1AggressiveConf = strings.Replace(v1StatefulConf, "\tauto=add\n", "\taggressive=yes\n\tauto=add\n", 1)
+
 // v1Reactions are the gateway's log messages for an IKEv1 message it
 // dropped, and for an exchange it failed on one.
 var v1Reactions = map[string]bool{
@@ -120,8 +123,8 @@ type v1World struct {
 	ike, esp []config.Proposal
 }
 
-func newV1World(tb testing.TB) *v1World {
-	cfg := loadConfigIn(tb, tb.TempDir(), v1StatefulConf, secrets, addrB)
+func newV1World(tb testing.TB, conf string) *v1World {
+	cfg := loadConfigIn(tb, tb.TempDir(), conf, secrets, addrB)
 	c, ok := cfg.Conn("net")
 	if !ok {
 		tb.Fatal("no conn net")
@@ -206,7 +209,7 @@ func (s *v1Scenario) checkReaction() {
 		return
 	}
 	switch s.fuzzStep {
-	case v1StepMM5, v1StepMM6:
+	case v1StepMM5, v1StepMM6, v1StepAM3:
 		if st := s.status("net"); st.State == StateEstablished {
 			s.t.Errorf("fuzzed %s whose HASH does not verify: the ISAKMP SA was established", s.fuzzStep)
 		}
@@ -260,6 +263,14 @@ func playV1MainMode(s *v1Scenario) {
 	s.peer.pump()
 }
 
+// playV1Aggressive: the peer runs aggressive mode (and quick mode after
+// it).
+func playV1Aggressive(s *v1Scenario) {
+	s.peer.continueQuick = true
+	s.peer.startAggressiveMode()
+	s.peer.pump()
+}
+
 // playV1Quick: main mode, then the peer's quick mode.
 func playV1Quick(s *v1Scenario) {
 	s.peer.startMainMode()
@@ -304,7 +315,7 @@ func v1FuzzChain(first byte, body []byte) v1Chain {
 // (a zero HASH gets HASH_I over the chain's first ID); quick mode
 // follows when main mode completes.
 func FuzzV1MainMode5(f *testing.F) {
-	w := newV1World(f)
+	w := newV1World(f, v1StatefulConf)
 	f.Fuzz(func(t *testing.T, first byte, body []byte) {
 		if len(body) > maxFuzzChain {
 			return
@@ -316,10 +327,27 @@ func FuzzV1MainMode5(f *testing.F) {
 	})
 }
 
+// FuzzV1AggressiveMode3: the peer initiates aggressive mode; its
+// message 3 (HASH_I, INITIAL-CONTACT) is the input, encrypted with the
+// SA's key (a zero HASH gets HASH_I over the ID of message 1); quick
+// mode follows when aggressive mode completes.
+func FuzzV1AggressiveMode3(f *testing.F) {
+	w := newV1World(f, v1AggressiveConf)
+	f.Fuzz(func(t *testing.T, first byte, body []byte) {
+		if len(body) > maxFuzzChain {
+			return
+		}
+		w.run(t, func(s *v1Scenario) {
+			s.peer.arm(v1StepAM3, v1FuzzChain(first, body))
+			playV1Aggressive(s)
+		})
+	})
+}
+
 // FuzzV1QuickMode1: after an honest main mode, the peer's quick mode 1
 // is the input (a zero first HASH gets HASH(1) over the rest).
 func FuzzV1QuickMode1(f *testing.F) {
-	w := newV1World(f)
+	w := newV1World(f, v1StatefulConf)
 	f.Fuzz(func(t *testing.T, first byte, body []byte) {
 		if len(body) > maxFuzzChain {
 			return
@@ -334,7 +362,7 @@ func FuzzV1QuickMode1(f *testing.F) {
 // FuzzV1QuickMode3: the peer's quick mode 3 is the input (a zero first
 // HASH gets HASH(3)), after an honest main mode and quick mode 1 and 2.
 func FuzzV1QuickMode3(f *testing.F) {
-	w := newV1World(f)
+	w := newV1World(f, v1StatefulConf)
 	f.Fuzz(func(t *testing.T, first byte, body []byte) {
 		if len(body) > maxFuzzChain {
 			return
@@ -351,7 +379,7 @@ func FuzzV1QuickMode3(f *testing.F) {
 // informational HASH over the rest; seeds: DPD, deletes of the IPsec and
 // the ISAKMP SA, INVALID-SPI, INITIAL-CONTACT).
 func FuzzV1Informational(f *testing.F) {
-	w := newV1World(f)
+	w := newV1World(f, v1StatefulConf)
 	f.Fuzz(func(t *testing.T, first byte, body []byte) {
 		if len(body) > maxFuzzChain {
 			return
@@ -367,7 +395,7 @@ func FuzzV1Informational(f *testing.F) {
 // the input (kind: main mode 6, or quick mode 2 after an honest main
 // mode; zero HASH placeholders as above).
 func FuzzV1InitiatorResponse(f *testing.F) {
-	w := newV1World(f)
+	w := newV1World(f, v1StatefulConf)
 	f.Fuzz(func(t *testing.T, kind byte, first byte, body []byte) {
 		if len(body) > maxFuzzChain {
 			return
@@ -384,7 +412,7 @@ func FuzzV1InitiatorResponse(f *testing.F) {
 // with the peer's honest messages and checks that each exchange
 // completes: the harness reaches the states it claims to fuzz.
 func TestV1StatefulHonest(t *testing.T) {
-	w := newV1World(t)
+	w := newV1World(t, v1StatefulConf)
 	// honest plays a script and checks that the gateway dropped or failed
 	// nothing on the way.
 	honest := func(script func(s *v1Scenario)) func(s *v1Scenario) {
@@ -401,6 +429,18 @@ func TestV1StatefulHonest(t *testing.T) {
 			st := s.status("net")
 			if st.State != StateEstablished || st.Version != 1 || len(st.Children) != 1 || len(s.inst.all()) != 1 {
 				t.Errorf("net: %s %q, IKEv%d, %d IPsec SAs (%d installed)", st.State, st.Reason, st.Version, len(st.Children), len(s.inst.all()))
+			}
+			if q := s.peer.qm[v1QuickMID]; q == nil || !q.done {
+				t.Error("quick mode 3 not sent")
+			}
+		})
+	})
+	t.Run("aggressive and quick mode, peer initiates", func(t *testing.T) {
+		newV1World(t, v1AggressiveConf).run(t, func(s *v1Scenario) {
+			honest(playV1Aggressive)(s)
+			st := s.status("net")
+			if st.State != StateEstablished || st.Version != 1 || len(st.Children) != 1 || !s.peer.trusted {
+				t.Errorf("net: %s %q, IKEv%d, %d IPsec SAs", st.State, st.Reason, st.Version, len(st.Children))
 			}
 			if q := s.peer.qm[v1QuickMID]; q == nil || !q.done {
 				t.Error("quick mode 3 not sent")
@@ -456,9 +496,14 @@ func TestV1StatefulHonest(t *testing.T) {
 }
 
 // v1StatefulSeeds are the seed corpora of the IKEv1 stateful targets.
-func v1StatefulSeeds(t *testing.T, w *v1World) map[string][][]any {
+func v1StatefulSeeds(t *testing.T) map[string][][]any {
 	seeds := map[string][][]any{}
+	w, aggressive := newV1World(t, v1StatefulConf), newV1World(t, v1AggressiveConf)
 	capture := func(target string, script func(s *v1Scenario), st v1Step, args ...any) {
+		w := w
+		if target == "FuzzV1AggressiveMode3" {
+			w = aggressive
+		}
 		var c v1Chain
 		w.run(t, func(s *v1Scenario) {
 			script(s)
@@ -471,6 +516,7 @@ func v1StatefulSeeds(t *testing.T, w *v1World) map[string][][]any {
 		seeds[target] = append(seeds[target], append(args, byte(c.first), c.body))
 	}
 	capture("FuzzV1MainMode5", playV1MainMode, v1StepMM5)
+	capture("FuzzV1AggressiveMode3", playV1Aggressive, v1StepAM3)
 	capture("FuzzV1QuickMode1", playV1Quick, v1StepQM1)
 	capture("FuzzV1QuickMode3", playV1Quick, v1StepQM3)
 	for i := range v1InfoRequests {
@@ -485,5 +531,5 @@ func v1StatefulSeeds(t *testing.T, w *v1World) map[string][][]any {
 // TestV1StatefulFuzzSeeds checks that the committed seed corpora of the
 // IKEv1 stateful targets are the peer's current honest messages.
 func TestV1StatefulFuzzSeeds(t *testing.T) {
-	checkSeedCorpora(t, v1StatefulSeeds(t, newV1World(t)))
+	checkSeedCorpora(t, v1StatefulSeeds(t))
 }
