@@ -91,6 +91,9 @@ type v1Peer struct {
 	ivs, alt map[uint32][]byte
 
 	qm map[uint32]*v1Quick
+	// quickModes counts the quick modes we started: the n-th has
+	// message ID v1QuickMID+n and our SPI v1PeerSPI+n.
+	quickModes uint32
 
 	// got records the gateway's messages after phase 1 as they
 	// decrypted (exchange, message ID, payloads).
@@ -525,11 +528,15 @@ func (p *v1Peer) startAggressiveMode() {
 	p.sendPhase1(v1StepAM1, p.honestAM1)
 }
 
-// startQuickMode starts our quick mode on the established SA.
+// startQuickMode starts a quick mode of ours on the established SA: the
+// first creates the IPsec SA, a later one rekeys it (the same
+// selectors).
 func (p *v1Peer) startQuickMode() uint32 {
 	q := &v1Quick{ours: true}
-	p.qm[v1QuickMID] = q
-	c := p.sendProtected(isakmp.ExchangeQuickMode, v1QuickMID, v1StepQM1, p.honestQM1)
+	mid := v1QuickMID + p.quickModes
+	p.qm[mid] = q
+	c := p.sendProtected(isakmp.ExchangeQuickMode, mid, v1StepQM1, p.honestQM1)
+	p.quickModes++
 	// The gateway's HASH(2) and HASH(3) take the nonce as we sent it.
 	walkV1(c, func(typ isakmp.PayloadType, body []byte) {
 		switch {
@@ -537,7 +544,7 @@ func (p *v1Peer) startQuickMode() uint32 {
 			q.ni = bytes.Clone(body)
 		}
 	})
-	return v1QuickMID
+	return mid
 }
 
 // sendInformational sends an informational message of ours.
@@ -926,7 +933,7 @@ func mustIDFromTS(ts spd.TS) isakmp.ID {
 }
 
 func (p *v1Peer) honestQM1() v1Chain {
-	sa, pfs, err := isakmp.Phase2SA(p.espConf, v1PeerSPI, isakmp.EncapModeFor(true, false, isakmp.NATTNone), isakmp.Lifetime{Seconds: 3600})
+	sa, pfs, err := isakmp.Phase2SA(p.espConf, v1PeerSPI+p.quickModes, isakmp.EncapModeFor(true, false, isakmp.NATTNone), isakmp.Lifetime{Seconds: 3600})
 	if err != nil {
 		p.t.Fatal(err)
 	}

@@ -282,6 +282,20 @@ func playV1Quick(s *v1Scenario) {
 	s.peer.pump()
 }
 
+// playV1Rekey: on the established SA with its IPsec SA, the peer
+// rekeys it with a second quick mode; arm, when set, replaces its
+// message 1.
+func playV1Rekey(arm *v1Chain) func(s *v1Scenario) {
+	return func(s *v1Scenario) {
+		s.establishV1()
+		if arm != nil {
+			s.peer.arm(v1StepQM1, *arm)
+		}
+		s.peer.startQuickMode()
+		s.peer.pump()
+	}
+}
+
 // playV1Informational: the peer's informational message on the
 // established SA (request picks the honest one).
 func playV1Informational(request int) func(s *v1Scenario) {
@@ -356,6 +370,19 @@ func FuzzV1QuickMode1(f *testing.F) {
 			s.peer.arm(v1StepQM1, v1FuzzChain(first, body))
 			playV1Quick(s)
 		})
+	})
+}
+
+// FuzzV1QuickModeRekey: FuzzV1QuickMode1 where the quick mode rekeys an
+// IPsec SA the peer created before (same selectors, a new SPI).
+func FuzzV1QuickModeRekey(f *testing.F) {
+	w := newV1World(f, v1StatefulConf)
+	f.Fuzz(func(t *testing.T, first byte, body []byte) {
+		if len(body) > maxFuzzChain {
+			return
+		}
+		c := v1FuzzChain(first, body)
+		w.run(t, playV1Rekey(&c))
 	})
 }
 
@@ -459,6 +486,19 @@ func TestV1StatefulHonest(t *testing.T) {
 			}
 		})
 	})
+	t.Run("the peer rekeys the IPsec SA", func(t *testing.T) {
+		w.run(t, func(s *v1Scenario) {
+			old := s.status("net").Children
+			honest(playV1Rekey(nil))(s)
+			st := s.status("net")
+			if q := s.peer.qm[v1QuickMID+1]; q == nil || !q.done {
+				t.Error("quick mode 3 of the rekey not sent")
+			}
+			if st.State != StateEstablished || len(st.Children) == 0 || st.Children[len(st.Children)-1].OutSPI != v1PeerSPI+1 {
+				t.Errorf("net: %s %q, IPsec SAs %+v (before %+v): want one to SPI %08x", st.State, st.Reason, st.Children, old, v1PeerSPI+1)
+			}
+		})
+	})
 	for i, r := range v1InfoRequests {
 		t.Run("peer's informational: "+r.name, func(t *testing.T) {
 			w.run(t, func(s *v1Scenario) {
@@ -515,6 +555,15 @@ func v1StatefulSeeds(t *testing.T) map[string][][]any {
 		})
 		seeds[target] = append(seeds[target], append(args, byte(c.first), c.body))
 	}
+	// The rekey's message 1 is the second the peer sends.
+	w.run(t, func(s *v1Scenario) {
+		playV1Rekey(nil)(s)
+		if got := s.peer.captured[v1StepQM1]; len(got) != 2 {
+			t.Fatalf("%d quick mode 1 sent, want 2", len(got))
+		} else {
+			seeds["FuzzV1QuickModeRekey"] = [][]any{{byte(got[1].first), got[1].body}}
+		}
+	})
 	capture("FuzzV1MainMode5", playV1MainMode, v1StepMM5)
 	capture("FuzzV1AggressiveMode3", playV1Aggressive, v1StepAM3)
 	capture("FuzzV1QuickMode1", playV1Quick, v1StepQM1)
