@@ -36,7 +36,8 @@ import (
 //   - every message the gateway sends parses, and once both sides hold
 //     the same keys, decrypts and verifies (its HASH) with them;
 //   - after the clock has run past every retransmission schedule, the
-//     same settled checks as for IKEv2 (scenario.checkSettled).
+//     same settled checks as for IKEv2 (scenario.checkSettled), and the
+//     dataplane holds exactly the IPsec SAs the status shows.
 //
 // The seed corpora in testdata/fuzz/FuzzV1*/seed* are the peer's honest
 // messages (TestV1StatefulFuzzSeeds checks they are current;
@@ -159,6 +160,7 @@ func (w *v1World) run(t *testing.T, script func(s *v1Scenario)) {
 		s.checkReaction()
 		s.clk.advance(settleTime, s.peer.pump)
 		s.checkSettled()
+		s.checkInstalled()
 	})
 }
 
@@ -223,6 +225,30 @@ func (s *v1Scenario) checkReaction() {
 					s.t.Errorf("fuzzed %s whose HASH does not verify was answered", s.fuzzStep)
 				}
 			}
+		}
+	}
+}
+
+// checkInstalled: once settled, the dataplane holds exactly the IPsec
+// SAs the gateway's status shows (nothing installed and forgotten, or
+// shown and never installed).
+func (s *v1Scenario) checkInstalled() {
+	shown := map[uint32]bool{}
+	for _, c := range s.gw.Status() {
+		for _, ch := range c.Children {
+			shown[ch.InSPI] = true
+		}
+	}
+	installed := map[uint32]bool{}
+	for _, sa := range s.inst.all() {
+		installed[sa.InSPI] = true
+		if !shown[sa.InSPI] {
+			s.t.Errorf("IPsec SA %08x is installed but no conn shows it", sa.InSPI)
+		}
+	}
+	for spi := range shown {
+		if !installed[spi] {
+			s.t.Errorf("IPsec SA %08x is shown but not installed", spi)
 		}
 	}
 }
