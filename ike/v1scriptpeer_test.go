@@ -113,8 +113,7 @@ type v1Peer struct {
 type v1Quick struct {
 	ours   bool // we initiated it
 	ni, nr []byte
-	ids    []isakmp.RawPayload // the initiator's IDci, IDcr
-	done   bool                // message 3 sent or received
+	done   bool // message 3 sent or received
 }
 
 type v1Got struct {
@@ -813,7 +812,7 @@ func (p *v1Peer) quick(m *isakmp.Message) {
 		if len(n) != 1 {
 			return
 		}
-		q = &v1Quick{ni: bytes.Clone(n[0].Body), ids: m.Find(isakmp.PayloadID)}
+		q = &v1Quick{ni: bytes.Clone(n[0].Body)}
 		p.qm[mid] = q
 		c := p.sendProtected(isakmp.ExchangeQuickMode, mid, v1StepQM2, func() v1Chain { return p.honestQM2(m) })
 		walkV1(c, func(typ isakmp.PayloadType, body []byte) {

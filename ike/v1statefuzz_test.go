@@ -135,7 +135,8 @@ func newV1World(tb testing.TB, conf string) *v1World {
 
 // v1Scenario is one gateway and its IKEv1 peer in a synctest bubble; the
 // embedded scenario holds the gateway, its clock, installer and events
-// (its peer is unused).
+// (its peer is unused), and its drops counts the gateway's reactions
+// (v1Reactions), v1Drop the drops among them.
 type v1Scenario struct {
 	scenario
 	peer   *v1Peer
