@@ -863,8 +863,15 @@ func corpusFile(args ...any) string {
 // stateful targets are the peer's current honest messages (go test
 // replays them); IKE_WRITE_FUZZ_SEEDS=1 rewrites them.
 func TestStatefulFuzzSeeds(t *testing.T) {
+	checkSeedCorpora(t, statefulSeeds(t, newStatefulWorld(t)))
+}
+
+// checkSeedCorpora compares the committed seed corpora of targets with
+// seeds (the arguments of each seed, in order), or with
+// IKE_WRITE_FUZZ_SEEDS=1 rewrites them.
+func checkSeedCorpora(t *testing.T, seeds map[string][][]any) {
 	write := os.Getenv("IKE_WRITE_FUZZ_SEEDS") != ""
-	for target, list := range statefulSeeds(t, newStatefulWorld(t)) {
+	for target, list := range seeds {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if write {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
