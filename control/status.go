@@ -42,6 +42,9 @@ type ConnStatus struct {
 	// Usage is the conn's traffic since the daemon started, over all its
 	// CHILD SAs: rekeys and reconnects do not reset it.
 	Usage Usage `json:"usage"`
+	// Updown is what the conn's leftupdown= script did; null when the conn
+	// has none.
+	Updown *UpdownStatus `json:"updown"`
 }
 
 // Usage is a conn's cumulative traffic since the daemon started (inner
