@@ -30,7 +30,7 @@ var endKeywords = map[string]keyword{
 	"id":            {action: kwUsed},
 	"auth":          {action: kwUsed},
 	"protoport":     {action: kwUsed},
-	"updown":        {action: kwIgnored},
+	"updown":        {action: kwUsed},
 	"nexthop":       {action: kwIgnored},
 	"sourceip":      {action: kwIgnored},
 	"firewall":      {action: kwIgnored},

@@ -22,6 +22,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/settings"
 	"github.com/ipsecgw/ipsecgw/spd"
 	"github.com/ipsecgw/ipsecgw/tun"
+	"github.com/ipsecgw/ipsecgw/updown"
 )
 
 // IKE is what the gateway uses of the IKE Manager (*ike.Manager). It is an
@@ -112,6 +113,8 @@ type Gateway struct {
 	ike    IKE
 	ctrl   *control.Server
 	notify *sdnotify.Notifier
+	// updown runs the conns' leftupdown= scripts (updown.go).
+	updown *updown.Runner
 	// metricsSrv serves /metrics when metrics_listen is set.
 	metricsSrv *http.Server
 
@@ -280,6 +283,7 @@ func (g *Gateway) start() error {
 	// same events; subscribed before IKE starts so none is missed.
 	tries := sdnotify.NewFirstTries(firstTryConns(g.cfg.Load()))
 	notifyEvents := g.ike.Subscribe().Events()
+	g.startUpdown()
 	if s.MetricsListen != "" {
 		if err := g.startMetrics(s.MetricsListen); err != nil {
 			return err
