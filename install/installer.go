@@ -43,7 +43,12 @@ type Installer struct {
 	sad    *sad.Table
 	spd    *spd.Live
 	router Router
-	log    *slog.Logger
+	// ifaceOf gives a conn's interface ID (route-based conns; 0: the main
+	// TUN and its SPD); ifSPD holds the policies of each interface's
+	// device (InterfacePolicies).
+	ifaceOf func(conn string) uint32
+	ifSPD   map[uint32]*spd.Live
+	log     *slog.Logger
 	// defaultReplay is the replay window of conns without replay_window=.
 	defaultReplay int
 
@@ -105,7 +110,10 @@ type installedChild struct {
 	// policyID links the SAs to their SPD rules: the conn's trap policy ID
 	// when it has one (so the packets the trap held leave through the new
 	// SA), else the reqid.
-	policyID      uint32
+	policyID uint32
+	// iface is the interface ID of a route-based conn's CHILD SA: its
+	// rules go into that device's policies, and it has no TUN routes.
+	iface         uint32
 	in, out       *sad.SA
 	rules         []spd.Rule
 	routes        []netip.Prefix
@@ -127,6 +135,7 @@ func (k *childKeys) wipe() { wipe(k.inEncr, k.inInteg, k.outEncr, k.outInteg) }
 
 type trap struct {
 	policyID uint32
+	iface    uint32
 	rules    []spd.Rule
 	routes   []netip.Prefix
 }
@@ -145,6 +154,12 @@ type Options struct {
 	OnInstalled func(policyID uint32)
 	// Logger receives the log; nil discards it.
 	Logger *slog.Logger
+	// Interface gives the interface ID of a route-based conn (0, or nil:
+	// every conn is policy-based). Such a conn's policies go into the
+	// policies of its device (InterfacePolicies) instead of the main SPD,
+	// its SAs carry the ID (sad.Config.Interface), and no route is put on
+	// the main TUN for it: the host's routes into the device decide.
+	Interface func(conn string) uint32
 }
 
 // New returns an Installer writing into table and live.
@@ -155,6 +170,7 @@ func New(table *sad.Table, live *spd.Live, o Options) *Installer {
 	}
 	return &Installer{
 		sad: table, spd: live, router: o.Router, log: log, defaultReplay: o.ReplayWindow, onInstalled: o.OnInstalled,
+		ifaceOf: o.Interface, ifSPD: map[uint32]*spd.Live{},
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
 		usage: map[string]*usageRecord{}, now: time.Now,
@@ -202,9 +218,10 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 		policyID = t.policyID
 	}
 	in.mu.Unlock()
+	iface := in.interfaceOf(c.Conn)
 	base := sad.Config{
 		Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
-		ESN: c.ESN, ReplayWindow: replay, Soft: soft, Hard: hard, PolicyID: policyID,
+		ESN: c.ESN, ReplayWindow: replay, Soft: soft, Hard: hard, PolicyID: policyID, Interface: iface,
 	}
 	inCfg := base
 	inCfg.SPI, inCfg.Dir, inCfg.Cipher = c.InSPI, sad.Inbound, inCipher
@@ -317,7 +334,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		}
 	}
 	ch := &installedChild{
-		conn: c.Conn, reqID: c.ReqID, policyID: policyID, in: inSA, out: outSA,
+		conn: c.Conn, reqID: c.ReqID, policyID: policyID, iface: inSA.Interface(), in: inSA, out: outSA,
 		localTS: slices.Clone(c.LocalTS), remoteTS: slices.Clone(c.RemoteTS),
 		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI, esn: c.ESN,
 		keys: childKeys{inEncr: slices.Clone(c.InEncrKey), inInteg: slices.Clone(c.InIntegKey),
@@ -326,7 +343,9 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	for _, s := range pairs {
 		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID})
 	}
-	ch.routes = routesOf(c.RemoteTS)
+	if ch.iface == 0 {
+		ch.routes = routesOf(c.RemoteTS)
+	}
 	in.children[c.InSPI] = ch
 	if err := in.publishLocked(); err != nil {
 		ch.keys.wipe()
@@ -446,12 +465,14 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	if _, ok := in.traps[conn.Name]; ok {
 		return nil
 	}
-	t := &trap{policyID: in.nextTrap}
+	t := &trap{policyID: in.nextTrap, iface: in.interfaceOf(conn.Name)}
 	in.nextTrap++
 	for _, s := range pairs {
 		t.rules = append(t.rules, spd.Rule{Selector: s, Action: spd.Trap, PolicyID: t.policyID, Priority: trapPriority})
 	}
-	t.routes = routesOf(conn.Remote.Subnets)
+	if t.iface == 0 {
+		t.routes = routesOf(conn.Remote.Subnets)
+	}
 	in.traps[conn.Name] = t
 	if err := in.publishLocked(); err != nil {
 		delete(in.traps, conn.Name)
@@ -529,16 +550,21 @@ func (in *Installer) RemoveAll() {
 }
 
 // publishLocked compiles the policies of every installed CHILD SA and trap
-// into a new SPD snapshot and makes it live. Rekeyed pairs of one policy
-// contribute the same rules twice; duplicates are dropped.
+// into new SPD snapshots, the main TUN's and one per interface, and makes
+// them live. Rekeyed pairs of one policy contribute the same rules twice;
+// duplicates are dropped.
 func (in *Installer) publishLocked() error {
-	var rules []spd.Rule
+	rules := map[uint32][]spd.Rule{0: nil}
+	for id := range in.ifSPD {
+		rules[id] = nil
+	}
 	seen := map[spd.Rule]bool{}
+	iface := uint32(0)
 	add := func(rs []spd.Rule) {
 		for _, r := range rs {
 			if !seen[r] {
 				seen[r] = true
-				rules = append(rules, r)
+				rules[iface] = append(rules[iface], r)
 			}
 		}
 	}
@@ -550,6 +576,7 @@ func (in *Installer) publishLocked() error {
 	}
 	slices.Sort(spis)
 	for _, spi := range spis {
+		iface = in.children[spi].iface
 		add(in.children[spi].rules)
 	}
 	names := make([]string, 0, len(in.traps))
@@ -558,14 +585,52 @@ func (in *Installer) publishLocked() error {
 	}
 	slices.Sort(names)
 	for _, n := range names {
+		iface = in.traps[n].iface
 		add(in.traps[n].rules)
 	}
-	t, err := spd.Compile(rules)
-	if err != nil {
-		return err
+	tables := map[uint32]*spd.Table{}
+	for id, rs := range rules {
+		t, err := spd.Compile(rs)
+		if err != nil {
+			return err
+		}
+		tables[id] = t
 	}
-	in.spd.Store(t)
+	// Published only once all compiled, so that a failure changes nothing.
+	for id, t := range tables {
+		if id == 0 {
+			in.spd.Store(t)
+		} else {
+			in.policiesLocked(id).Store(t)
+		}
+	}
 	return nil
+}
+
+// InterfacePolicies returns the policies of interface ID id's device (the
+// daemon hands them to esp.Dataplane.AddInterface); the Installer keeps
+// them up to date as that interface's conns' CHILD SAs come and go.
+func (in *Installer) InterfacePolicies(id uint32) *spd.Live {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.policiesLocked(id)
+}
+
+func (in *Installer) policiesLocked(id uint32) *spd.Live {
+	l, ok := in.ifSPD[id]
+	if !ok {
+		l = &spd.Live{}
+		in.ifSPD[id] = l
+	}
+	return l
+}
+
+// interfaceOf is a conn's interface ID (0: policy-based).
+func (in *Installer) interfaceOf(conn string) uint32 {
+	if in.ifaceOf == nil {
+		return 0
+	}
+	return in.ifaceOf(conn)
 }
 
 func (in *Installer) addRoutesLocked(ps []netip.Prefix) error {
