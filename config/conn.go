@@ -213,6 +213,13 @@ type Conn struct {
 	Fragmentation Fragmentation
 	ReplayWindow  int    // packets; -1 = daemon default
 	ReqID         uint32 // 0 = allocated by the daemon
+	// Priority orders this conn's policies before identical ones of other
+	// conns: lower first; 0 (unset) after every explicit priority
+	// (swanctl's and Libreswan's priority=; failover.go).
+	Priority uint32
+	// Interface is the device of a route-based conn (mark=, if_id_*,
+	// ipsec-interface=, vti-interface=; routed.go); zero when policy-based.
+	Interface Interface
 
 	// Ignored lists keywords set for this conn that ipsecgw accepts but does
 	// not act upon yet (each also produced a warning).

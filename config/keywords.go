@@ -114,9 +114,20 @@ var connKeywords = map[string]keyword{
 	"reqid":          {action: kwUsed},
 	"connaddrfamily": {action: kwSilent, libreswan: true},
 
-	"mark":                {action: kwIgnored},
-	"mark_in":             {action: kwIgnored},
-	"mark_out":            {action: kwIgnored},
+	// Route-based conns (routed.go) and the order of identical policies
+	// (failover.go).
+	"mark":            {action: kwUsed},
+	"mark_in":         {action: kwUsed},
+	"mark_out":        {action: kwUsed},
+	"mark-in":         {action: kwUsed, canonical: "mark_in", libreswan: true},
+	"mark-out":        {action: kwUsed, canonical: "mark_out", libreswan: true},
+	"if_id_in":        {action: kwUsed},
+	"if_id_out":       {action: kwUsed},
+	"ipsec-interface": {action: kwUsed, libreswan: true},
+	"vti-interface":   {action: kwUsed, libreswan: true},
+	"vti-shared":      {action: kwSilent, libreswan: true}, // conns with one interface ID share its device anyway
+	"priority":        {action: kwUsed},
+
 	"compress":            {action: kwIgnored},
 	"installpolicy":       {action: kwIgnored},
 	"ikedscp":             {action: kwIgnored},
@@ -132,7 +143,6 @@ var connKeywords = map[string]keyword{
 	"me_peerid":           {action: kwIgnored},
 	"hw_offload":          {action: kwIgnored},
 	"sha256_96":           {action: kwIgnored},
-	"priority":            {action: kwIgnored},
 	"interfaces":          {action: kwIgnored},
 	"rekeyfuzzbytes":      {action: kwIgnored},
 	"failureshunt":        {action: kwIgnored, libreswan: true},
@@ -149,10 +159,7 @@ var connKeywords = map[string]keyword{
 	"metric":              {action: kwIgnored, libreswan: true},
 	"mtu":                 {action: kwIgnored, libreswan: true},
 	"nic-offload":         {action: kwIgnored, libreswan: true},
-	"vti-interface":       {action: kwIgnored, libreswan: true},
 	"vti-routing":         {action: kwIgnored, libreswan: true},
-	"vti-shared":          {action: kwIgnored, libreswan: true},
-	"ipsec-interface":     {action: kwIgnored, libreswan: true},
 	"decap-dscp":          {action: kwIgnored, libreswan: true},
 	"nopmtudisc":          {action: kwIgnored, libreswan: true},
 	"initial-contact":     {action: kwIgnored, libreswan: true},

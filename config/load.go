@@ -194,6 +194,7 @@ func (b *builder) build() {
 			b.conns = append(b.conns, c)
 		}
 	}
+	b.checkInterfaces()
 }
 
 func (b *builder) checkSetup(s *rawSection) {
