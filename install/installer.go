@@ -30,10 +30,26 @@ type Router interface {
 // SA is what makes the dataplane ask IKE to negotiate.
 const trapPolicyBase = 1 << 31
 
-// trapPriority sorts trap rules after the Protect rules of installed CHILD
-// SAs with the same selectors (those use priority 0), so that once an SA is
-// up its Protect rule decides.
-const trapPriority = 1
+// Rule priorities. A conn's Protect rules get twice its priority= (lower
+// first), its trap rules one more, so that once an SA is up its Protect
+// rule decides over its trap; conns without priority= come after every
+// explicit one (unsetPriority), as strongSwan's computed policy priorities
+// are larger than any a user writes. Between two conns with identical
+// selectors the lower priority decides while it has a CHILD SA: the
+// preferred tunnel of two carries the traffic, and when its SA goes the
+// other's rules take over.
+const unsetPriority = 1 << 30
+
+// protectPriority and trapPriority are the rule priorities of a conn with
+// priority= p (0: unset).
+func protectPriority(p uint32) uint32 {
+	if p == 0 {
+		return 2 * unsetPriority
+	}
+	return 2 * p
+}
+
+func trapPriority(p uint32) uint32 { return protectPriority(p) + 1 }
 
 // Installer implements ike.ChildInstaller over the SAD, the SPD and the
 // TUN routes. CHILD SAs are installed inbound first (from then on the peer
@@ -48,7 +64,9 @@ type Installer struct {
 	// device (InterfacePolicies).
 	ifaceOf func(conn string) uint32
 	ifSPD   map[uint32]*spd.Live
-	log     *slog.Logger
+	// priorityOf gives a conn's priority= (0: unset).
+	priorityOf func(conn string) uint32
+	log        *slog.Logger
 	// defaultReplay is the replay window of conns without replay_window=.
 	defaultReplay int
 
@@ -160,6 +178,9 @@ type Options struct {
 	// its SAs carry the ID (sad.Config.Interface), and no route is put on
 	// the main TUN for it: the host's routes into the device decide.
 	Interface func(conn string) uint32
+	// Priority gives a conn's priority= (0 or nil: unset), which orders
+	// its policies before identical ones of other conns (lower first).
+	Priority func(conn string) uint32
 }
 
 // New returns an Installer writing into table and live.
@@ -170,7 +191,7 @@ func New(table *sad.Table, live *spd.Live, o Options) *Installer {
 	}
 	return &Installer{
 		sad: table, spd: live, router: o.Router, log: log, defaultReplay: o.ReplayWindow, onInstalled: o.OnInstalled,
-		ifaceOf: o.Interface, ifSPD: map[uint32]*spd.Live{},
+		ifaceOf: o.Interface, ifSPD: map[uint32]*spd.Live{}, priorityOf: o.Priority,
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
 		usage: map[string]*usageRecord{}, now: time.Now,
@@ -340,8 +361,9 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		keys: childKeys{inEncr: slices.Clone(c.InEncrKey), inInteg: slices.Clone(c.InIntegKey),
 			outEncr: slices.Clone(c.OutEncrKey), outInteg: slices.Clone(c.OutIntegKey)},
 	}
+	prio := protectPriority(in.priority(c.Conn))
 	for _, s := range pairs {
-		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID})
+		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID, Priority: prio})
 	}
 	if ch.iface == 0 {
 		ch.routes = routesOf(c.RemoteTS)
@@ -468,7 +490,7 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	t := &trap{policyID: in.nextTrap, iface: in.interfaceOf(conn.Name)}
 	in.nextTrap++
 	for _, s := range pairs {
-		t.rules = append(t.rules, spd.Rule{Selector: s, Action: spd.Trap, PolicyID: t.policyID, Priority: trapPriority})
+		t.rules = append(t.rules, spd.Rule{Selector: s, Action: spd.Trap, PolicyID: t.policyID, Priority: trapPriority(in.priority(conn.Name))})
 	}
 	if t.iface == 0 {
 		t.routes = routesOf(conn.Remote.Subnets)
@@ -623,6 +645,14 @@ func (in *Installer) policiesLocked(id uint32) *spd.Live {
 		in.ifSPD[id] = l
 	}
 	return l
+}
+
+// priority is a conn's priority= (0: unset).
+func (in *Installer) priority(conn string) uint32 {
+	if in.priorityOf == nil {
+		return 0
+	}
+	return in.priorityOf(conn)
 }
 
 // interfaceOf is a conn's interface ID (0: policy-based).

@@ -79,3 +79,57 @@ func TestRouteBasedConns(t *testing.T) {
 		t.Errorf("a route-based trap added TUN routes: %v", r.routes)
 	}
 }
+
+// TestPriorityFailover: two policy-based conns with identical selectors
+// to two peers. The one with the lower priority= carries the traffic
+// while it has a CHILD SA; when its SA goes the other's policy decides,
+// and it takes over again when it is back. A conn without priority=
+// comes after both.
+func TestPriorityFailover(t *testing.T) {
+	table := sad.NewTable(sad.Options{})
+	defer table.Close()
+	live := &spd.Live{}
+	prio := map[string]uint32{"primary": 1, "secondary": 2}
+	inst := New(table, live, Options{Priority: func(c string) uint32 { return prio[c] }})
+	pkt := ipv4("10.1.0.2", "10.2.0.2")
+	verdict := func() uint32 { return live.Load().Outbound(pkt).PolicyID }
+	install := func(conn string, reqID, spi uint32) {
+		t.Helper()
+		if err := inst.Install(gcmChild(conn, reqID, spi, spi+0x100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install("unset", 30, 0x3000)
+	install("secondary", 20, 0x2000)
+	if p := verdict(); p != 20 {
+		t.Errorf("secondary vs unset: policy %d decides", p)
+	}
+	install("primary", 10, 0x1000)
+	if p := verdict(); p != 10 {
+		t.Errorf("all three up: policy %d decides, want the primary's 10", p)
+	}
+	if err := inst.Remove("primary", 0x1000, 0x1100); err != nil {
+		t.Fatal(err)
+	}
+	if p := verdict(); p != 20 {
+		t.Errorf("primary gone: policy %d decides, want the secondary's 20", p)
+	}
+	install("primary", 10, 0x1001)
+	if p := verdict(); p != 10 {
+		t.Errorf("primary back: policy %d decides, want 10 (fail-back)", p)
+	}
+	// A trap of the preferred conn (auto=route, dpdaction=hold) sorts
+	// right after its own Protect rules, so before the secondary's SA:
+	// traffic then waits for the preferred tunnel. Failover wants
+	// dpdaction=restart, which installs no trap.
+	if err := inst.Remove("primary", 0x1001, 0x1101); err != nil {
+		t.Fatal(err)
+	}
+	c := config.Conn{Name: "primary", Local: config.End{Subnets: []spd.TS{ts("10.1.0.0/24")}}, Remote: config.End{Subnets: []spd.TS{ts("10.2.0.0/24")}}}
+	if err := inst.InstallTrap(c); err != nil {
+		t.Fatal(err)
+	}
+	if res := live.Load().Outbound(pkt); res.Action != spd.Trap {
+		t.Errorf("primary's trap with priority 1 vs secondary's SA with 2: %+v", res)
+	}
+}
