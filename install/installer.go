@@ -1,6 +1,7 @@
 package install
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -66,7 +67,11 @@ type Installer struct {
 	ifSPD   map[uint32]*spd.Live
 	// priorityOf gives a conn's priority= (0: unset).
 	priorityOf func(conn string) uint32
-	log        *slog.Logger
+	// upSince numbers the conns in the order they got their first CHILD
+	// SA after having none (publishLocked's order for equal rules).
+	upSince map[string]uint64
+	upCount uint64
+	log     *slog.Logger
 	// defaultReplay is the replay window of conns without replay_window=.
 	defaultReplay int
 
@@ -191,7 +196,7 @@ func New(table *sad.Table, live *spd.Live, o Options) *Installer {
 	}
 	return &Installer{
 		sad: table, spd: live, router: o.Router, log: log, defaultReplay: o.ReplayWindow, onInstalled: o.OnInstalled,
-		ifaceOf: o.Interface, ifSPD: map[uint32]*spd.Live{}, priorityOf: o.Priority,
+		ifaceOf: o.Interface, ifSPD: map[uint32]*spd.Live{}, priorityOf: o.Priority, upSince: map[string]uint64{},
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
 		usage: map[string]*usageRecord{}, now: time.Now,
@@ -368,10 +373,17 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	if ch.iface == 0 {
 		ch.routes = routesOf(c.RemoteTS)
 	}
+	if _, ok := in.upSince[c.Conn]; !ok {
+		in.upCount++
+		in.upSince[c.Conn] = in.upCount
+	}
 	in.children[c.InSPI] = ch
 	if err := in.publishLocked(); err != nil {
 		ch.keys.wipe()
 		delete(in.children, c.InSPI)
+		if !in.hasConnChildLocked(c.Conn) {
+			delete(in.upSince, c.Conn)
+		}
 		in.sad.Remove(inSA)
 		in.sad.Remove(outSA)
 		return fmt.Errorf("conn %q: policies: %w", c.Conn, err)
@@ -398,6 +410,9 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 	delete(in.children, inSPI)
 	ch.keys.wipe()
 	in.untrackLocked(conn, ch.in, ch.out, in.now())
+	if !in.hasConnChildLocked(conn) {
+		delete(in.upSince, conn)
+	}
 	// Policies first, unless another CHILD SA (a rekeyed one) of the same
 	// policy is still installed: then they stay and keep steering traffic
 	// into the newer SA.
@@ -465,6 +480,15 @@ func (in *Installer) SwitchOutbound(conn string, inSPI uint32) error {
 	}
 	in.log.Info("CHILD SA outbound switched", "conn", conn, "spi_in", control.FormatSPI(inSPI), "spi_out", control.FormatSPI(ch.outSPI))
 	return nil
+}
+
+func (in *Installer) hasConnChildLocked(conn string) bool {
+	for _, ch := range in.children {
+		if ch.conn == conn {
+			return true
+		}
+	}
+	return false
 }
 
 func (in *Installer) hasPolicyLocked(policyID uint32) bool {
@@ -566,6 +590,7 @@ func (in *Installer) RemoveAll() {
 		delete(in.traps, name)
 		in.removeRoutesLocked(t.routes)
 	}
+	clear(in.upSince)
 	if err := in.publishLocked(); err != nil {
 		in.log.Warn("clearing policies", "err", err)
 	}
@@ -590,13 +615,22 @@ func (in *Installer) publishLocked() error {
 			}
 		}
 	}
-	// Deterministic order: by inbound SPI for children, by name for traps
-	// (rule order only matters for equal priority and specificity).
+	// Rule order decides only between rules of equal priority and
+	// specificity: then the conn up the longest (its CHILD SAs without a
+	// break) comes first, so that of two conns with identical selectors
+	// and the same priority the one carrying the traffic keeps it when
+	// the other comes back ("stay" rather than fail back); inbound SPI
+	// and, for traps, the name make the order deterministic.
 	spis := make([]uint32, 0, len(in.children))
 	for spi := range in.children {
 		spis = append(spis, spi)
 	}
-	slices.Sort(spis)
+	slices.SortFunc(spis, func(a, b uint32) int {
+		if c := cmp.Compare(in.upSince[in.children[a].conn], in.upSince[in.children[b].conn]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
 	for _, spi := range spis {
 		iface = in.children[spi].iface
 		add(in.children[spi].rules)

@@ -133,3 +133,45 @@ func TestPriorityFailover(t *testing.T) {
 		t.Errorf("primary's trap with priority 1 vs secondary's SA with 2: %+v", res)
 	}
 }
+
+// TestEqualPriorityStays: with the same priority (or none), of two conns
+// with identical selectors the one up the longest carries the traffic,
+// also after the other comes back: failover without fail-back. A rekey
+// of the active conn does not move the traffic.
+func TestEqualPriorityStays(t *testing.T) {
+	table := sad.NewTable(sad.Options{})
+	defer table.Close()
+	live := &spd.Live{}
+	inst := New(table, live, Options{})
+	verdict := func() uint32 { return live.Load().Outbound(ipv4("10.1.0.2", "10.2.0.2")).PolicyID }
+	install := func(conn string, reqID, spi uint32) {
+		t.Helper()
+		if err := inst.Install(gcmChild(conn, reqID, spi, spi+0x100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b's SPI sorts first, yet a came up first.
+	install("a", 10, 0x9000)
+	install("b", 20, 0x1000)
+	if p := verdict(); p != 10 {
+		t.Fatalf("both up: policy %d, want a's 10 (up first)", p)
+	}
+	if err := inst.Remove("a", 0x9000, 0x9100); err != nil {
+		t.Fatal(err)
+	}
+	if p := verdict(); p != 20 {
+		t.Fatalf("a gone: policy %d, want b's 20", p)
+	}
+	install("a", 10, 0x0500)
+	if p := verdict(); p != 20 {
+		t.Errorf("a back: policy %d, want b's 20 (stay)", p)
+	}
+	// b rekeys (new SA first, then the old one goes): b stays in front.
+	install("b", 20, 0x1001)
+	if err := inst.Remove("b", 0x1000, 0x1100); err != nil {
+		t.Fatal(err)
+	}
+	if p := verdict(); p != 20 {
+		t.Errorf("after b's rekey: policy %d, want b's 20", p)
+	}
+}
