@@ -115,6 +115,14 @@ type Gateway struct {
 	notify *sdnotify.Notifier
 	// updown runs the conns' leftupdown= scripts (updown.go).
 	updown *updown.Runner
+	// ifaces are the devices of route-based conns by interface ID, and
+	// connIfaces each such conn's ID (routed.go).
+	ifMu       sync.Mutex
+	ifaces     map[uint32]routedIface
+	connIfaces atomic.Pointer[map[string]uint32]
+	// connPrios are the conns' priority= values (routed.go), set with
+	// connIfaces before IKE sees a configuration.
+	connPrios atomic.Pointer[map[string]uint32]
 	// metricsSrv serves /metrics when metrics_listen is set.
 	metricsSrv *http.Server
 
@@ -178,7 +186,8 @@ func build(o Options) (_ *Gateway, err error) {
 	}
 	// g is not the named result: the error returns below must not set the
 	// Gateway the closers and the deferred release use to nil.
-	g := &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs(), notify: o.Notifier}
+	g := &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs(), notify: o.Notifier,
+		ifaces: map[uint32]routedIface{}}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -213,6 +222,7 @@ func build(o Options) (_ *Gateway, err error) {
 
 	g.inst = install.New(g.table, g.live, install.Options{
 		Router: g.dev, ReplayWindow: s.ReplayWindow, OnInstalled: g.releaseHeld, Logger: g.log,
+		Interface: g.connInterface, Priority: g.connPriority,
 	})
 	if g.dp, err = esp.New(esp.Config{
 		TUN: g.dev, SAD: g.table, SPD: g.live,
@@ -227,6 +237,8 @@ func build(o Options) (_ *Gateway, err error) {
 		return nil, err
 	}
 	g.closers = append(g.closers, func() { g.dp.Close() })
+	// The devices of route-based conns; the dataplane closes them.
+	g.addInterfaces(o.Config)
 
 	if g.socks, err = openSockets(o.Config, o.LocalAddrs, g.dp.HandleESP, g.log); err != nil {
 		return nil, err

@@ -25,7 +25,11 @@ func (g *Gateway) updownConn(name string) (updown.Conn, bool) {
 	if !ok {
 		return updown.Conn{}, false
 	}
-	return updown.Conn{Name: name, Script: c.Local.Updown, Interface: g.dev.Name()}, true
+	ifc := c.Interface
+	return updown.Conn{
+		Name: name, Script: c.Local.Updown, Interface: g.interfaceName(c),
+		MarkIn: updown.Mark(ifc.MarkIn), MarkOut: updown.Mark(ifc.MarkOut), IfIDIn: ifc.IfIDIn, IfIDOut: ifc.IfIDOut,
+	}, true
 }
 
 // updownStatus is the status of the conn's script, nil without one.
