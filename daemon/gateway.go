@@ -118,7 +118,7 @@ type Gateway struct {
 	// ifaces are the devices of route-based conns by interface ID, and
 	// connIfaces each such conn's ID (routed.go).
 	ifMu       sync.Mutex
-	ifaces     map[uint32]routedIface
+	ifaces     map[uint32]*tun.TUN
 	connIfaces atomic.Pointer[map[string]uint32]
 	// connPrios are the conns' priority= values (routed.go), set with
 	// connIfaces before IKE sees a configuration.
@@ -187,7 +187,7 @@ func build(o Options) (_ *Gateway, err error) {
 	// g is not the named result: the error returns below must not set the
 	// Gateway the closers and the deferred release use to nil.
 	g := &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs(), notify: o.Notifier,
-		ifaces: map[uint32]routedIface{}}
+		ifaces: map[uint32]*tun.TUN{}}
 	if g.log == nil {
 		g.log = slog.Default()
 	}

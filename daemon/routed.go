@@ -20,16 +20,9 @@ import (
 // on it: the user's updown script (PLUTO_INTERFACE), BGP or static routes
 // do, as with a VTI.
 
-// routedIface is one route-based device.
-type routedIface struct {
-	dev *tun.TUN
-	// underlay is the MTU of the underlay interface its MTU came from.
-	underlay int
-}
-
 // addInterfaces creates the devices of cfg's route-based conns that do
-// not exist yet and makes cfg's conn → interface ID mapping the one the
-// installer uses. Called at build and, before IKE sees a new
+// not exist yet and makes cfg's conn → interface ID and conn → priority=
+// mappings the ones the installer uses. Called at build and, before IKE sees a new
 // configuration, at reload. A device that cannot be created is logged:
 // the conn's SAs come up, and their traffic is dropped until a reload
 // manages.
@@ -70,7 +63,7 @@ func (g *Gateway) addInterfaces(cfg *config.Config) {
 			continue
 		}
 		g.ifMu.Lock()
-		g.ifaces[id] = routedIface{dev: dev, underlay: underlay}
+		g.ifaces[id] = dev
 		g.ifMu.Unlock()
 		g.log.Info("route-based device created", "device", dev.Name(), "interface_id", id, "mtu", dev.MTU(), "underlay_mtu", underlay,
 			"conns", len(conns))
@@ -92,12 +85,12 @@ func (g *Gateway) pruneInterfaces(cfg *config.Config) {
 	}
 	g.ifMu.Lock()
 	defer g.ifMu.Unlock()
-	for id, ifc := range g.ifaces {
+	for id, dev := range g.ifaces {
 		if used[id] {
 			continue
 		}
 		delete(g.ifaces, id)
-		name := ifc.dev.Name()
+		name := dev.Name()
 		if err := g.dp.RemoveInterface(id); err != nil {
 			g.log.Warn("removing a route-based device", "device", name, "err", err)
 		}
