@@ -15,6 +15,7 @@ packages=(
 	util-linux                       # setpriv and unshare: non-root and container conditions
 	buildah                          # make container; deploy's image test builds and inspects it
 	ike-scan                         # an independent IKEv1 client for the IKEv1 interop tests
+	bird2                            # BGP over the route-based tunnels (interop TestBGPFailover)
 )
 
 missing=()
