@@ -203,8 +203,11 @@ func measureFailover(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway,
 	t.Logf("ping every %v for 24 s: %d sent (one every %v achieved), %d answered, %d lost; gaps (packets, longest first): %v",
 		interval, tr.sent, tr.interval.Round(100*time.Microsecond), len(tr.answered), lost, gaps)
 	t.Logf("%s's peer SIGKILLed: ipsecgw declared it dead after %v; re-established %v after it came back", conn, detected.Round(time.Millisecond), reestablished.Round(time.Millisecond))
-	if tr.sent < 1000 || len(tr.answered) == 0 {
-		t.Fatalf("ping trace too short: %+v sent", tr.sent)
+	// The busy lab sends far fewer than 100 pings a second at times (one
+	// every 20-45 ms was seen); the loss window is computed from the
+	// interval achieved. This only makes sure the ping ran at all.
+	if tr.sent < 200 || len(tr.answered) == 0 {
+		t.Fatalf("ping trace too short: %d sent, %d answered", tr.sent, len(tr.answered))
 	}
 	if len(gaps) == 0 {
 		t.Fatal("no loss at all although the preferred endpoint was killed: did traffic use it?")
