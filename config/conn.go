@@ -226,6 +226,13 @@ type Conn struct {
 	Fragmentation Fragmentation
 	ReplayWindow  int    // packets; -1 = daemon default
 	ReqID         uint32 // 0 = allocated by the daemon
+	// Priority orders this conn's policies before identical ones of other
+	// conns: lower first; 0 (unset) after every explicit priority
+	// (swanctl's and Libreswan's priority=; failover.go).
+	Priority uint32
+	// Interface is the device of a route-based conn (mark=, if_id_*,
+	// ipsec-interface=, vti-interface=; routed.go); zero when policy-based.
+	Interface Interface
 
 	// TCP says when IKE and ESP go over TCP (RFC 9329) and TCPRemotePort
 	// to which port of the peer (config/tcp.go).

@@ -121,6 +121,8 @@ func (cb *connBuilder) convert() {
 	}
 	slices.Sort(c.Ignored)
 
+	cb.convertInterface()
+	cb.convertPriority()
 	cb.convertAuth()
 	left := cb.convertEnd("left")
 	right := cb.convertEnd("right")

@@ -13,7 +13,7 @@ import (
 // config whose expected output is checked.
 func TestEveryUsedKeywordIsExercised(t *testing.T) {
 	var text strings.Builder
-	for _, pattern := range []string{"conn_test.go", "parse_test.go", "cert_test.go", "../testdata/config/*/*/ipsec.conf", "../testdata/config/*/*/conf.d/*.conf"} {
+	for _, pattern := range []string{"conn_test.go", "parse_test.go", "cert_test.go", "routed_test.go", "../testdata/config/*/*/ipsec.conf", "../testdata/config/*/*/conf.d/*.conf"} {
 		files, _ := filepath.Glob(pattern)
 		for _, f := range files {
 			b, err := os.ReadFile(f)

@@ -128,6 +128,8 @@ func compareConns(o, n Conn) (Impact, []string) {
 	check(o.Mode != n.Mode, "type", ImpactNewChild)
 	check(o.ReplayWindow != n.ReplayWindow, "replay_window", ImpactNewChild)
 	check(o.ReqID != n.ReqID, "reqid", ImpactNewChild)
+	check(o.Interface != n.Interface, "interface", ImpactNewChild)
+	check(o.Priority != n.Priority, "priority", ImpactNewChild)
 
 	check(o.IKELifetime != n.IKELifetime, "ikelifetime", ImpactRekey)
 	check(o.Lifetime != n.Lifetime, "lifetime", ImpactRekey)

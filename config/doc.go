@@ -25,7 +25,7 @@
 //
 // Every problem is collected as a Diagnostic with file, line, conn and
 // keyword; loading never stops at the first. Keywords strongSwan or
-// Libreswan accept but ipsecgw does not act upon yet (leftupdown, mark,
+// Libreswan accept but ipsecgw does not act upon yet (mark,
 // leftnexthop ...), certificate authentication, and a conn whose ends match
 // no local address are warnings: a file strongSwan loads passes with
 // warnings only. Conns with auto=ignore (the default) are parsed and their

@@ -210,6 +210,7 @@ func (b *builder) build() {
 			b.conns = append(b.conns, c)
 		}
 	}
+	b.checkInterfaces()
 }
 
 func (b *builder) checkSetup(s *rawSection) {

@@ -90,6 +90,12 @@
 //	    "bytes_out": 1250400,          // reset it
 //	    "packets_out": 14886,
 //	    "last_inbound_seconds": 1      // -1: nothing ever came
+//	  },
+//	  "updown": {                      // null without leftupdown=
+//	    "script": "/etc/ipsec.d/updown.sh",
+//	    "runs": 1, "failures": 0,      // since the daemon started
+//	    "last_verb": "up-client",      // PLUTO_VERB of the last run
+//	    "last_error": ""               // why the last run failed
 //	  }
 //	}
 //

@@ -44,6 +44,9 @@ type ConnStatus struct {
 	Usage Usage `json:"usage"`
 	// TCP is set for conns with enable-tcp (control/tcp.go).
 	TCP *TCPStatus `json:"tcp,omitempty"`
+	// Updown is what the conn's leftupdown= script did; null when the conn
+	// has none.
+	Updown *UpdownStatus `json:"updown"`
 }
 
 // Usage is a conn's cumulative traffic since the daemon started (inner

@@ -26,7 +26,8 @@ func sampleStatus() []ConnStatus {
 				UDPEncap: true, LocalTS: []string{"10.1.0.0/24"}, RemoteTS: []string{"10.2.0.0/24"},
 				BytesIn: 8400, PacketsIn: 100, BytesOut: 8400, PacketsOut: 100, UptimeSeconds: 42,
 			}},
-			Usage: Usage{BytesIn: 1250400, PacketsIn: 14886, BytesOut: 1250400, PacketsOut: 14886, LastInboundSeconds: 1},
+			Usage:  Usage{BytesIn: 1250400, PacketsIn: 14886, BytesOut: 1250400, PacketsOut: 14886, LastInboundSeconds: 1},
+			Updown: &UpdownStatus{Script: "/etc/ipsec.d/updown.sh", Runs: 1, LastVerb: "up-client"},
 		},
 		{
 			Name: "wrong-psk", State: StatePhase1Failed, Auto: "start", Version: "ikev2",

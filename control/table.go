@@ -42,7 +42,13 @@ func WriteTable(w io.Writer, conns []ConnStatus) error {
 				remote += " (NAT)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.State, remote, dash(ike), up, dash(oneLine(c.LastError)))
+		lastErr := c.LastError
+		if c.Updown != nil && c.Updown.LastError != "" {
+			// A failed updown script leaves the tunnel up but what the
+			// script should have done (routes, firewall) undone.
+			lastErr = strings.TrimPrefix(lastErr+"; "+c.Updown.LastError, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.State, remote, dash(ike), up, dash(oneLine(lastErr)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -64,3 +64,22 @@ func TestWriteGlobal(t *testing.T) {
 		t.Errorf("cookies off: %q %v", buf.String(), err)
 	}
 }
+
+// TestWriteTableShowsUpdownFailure: a failed updown script shows in the
+// LAST ERROR column, after the conn's own last error.
+func TestWriteTableShowsUpdownFailure(t *testing.T) {
+	conns := sampleStatus()
+	conns[0].Updown.LastError = "updown script up-client failed: exit status 2"
+	conns[1].Updown = &UpdownStatus{Script: "/x", Runs: 1, Failures: 1, LastError: "updown script down-client timed out"}
+	var b strings.Builder
+	if err := WriteTable(&b, conns); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	if !strings.HasSuffix(lines[1], "  updown script up-client failed: exit status 2") {
+		t.Errorf("net-net line: %q", lines[1])
+	}
+	if !strings.Contains(lines[3], "check the PSK for ID 198.51.100.3; updown script down-client timed out") {
+		t.Errorf("wrong-psk line: %q", lines[3])
+	}
+}

@@ -46,7 +46,8 @@ func (g *Gateway) Status() []control.ConnStatus {
 		cs := control.ConnStatus{
 			Name: c.Name, State: control.StateDown, Auto: c.Auto.String(), Version: c.Version.String(),
 			Local: endString(c.Local), Remote: endString(c.Remote), Children: []control.ChildStatus{},
-			Usage: controlUsage(usage[c.Name], now),
+			Usage:  controlUsage(usage[c.Name], now),
+			Updown: g.updownStatus(c.Local.Updown, c.Name),
 		}
 		st, ok := byName[c.Name]
 		if ok {

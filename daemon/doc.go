@@ -19,6 +19,9 @@
 //     flight waits for its SA instead of being dropped;
 //   - ike.Manager: the IKE negotiator; its events feed the state log
 //     (statelog.go: one line per conn state change);
+//   - updown.Runner (updown.go): the conns' leftupdown= scripts, run from
+//     IKE's events when CHILD SAs come up and go down, their runs and
+//     failures in the status;
 //   - control.Server: the control socket, with the Gateway as its backend
 //     (backend.go: status values, up, down, reset, reload, list-sas,
 //     stats, global counters; events.go: event streams; keyexport.go:

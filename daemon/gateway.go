@@ -23,6 +23,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/settings"
 	"github.com/ipsecgw/ipsecgw/spd"
 	"github.com/ipsecgw/ipsecgw/tun"
+	"github.com/ipsecgw/ipsecgw/updown"
 )
 
 // IKE is what the gateway uses of the IKE Manager (*ike.Manager). It is an
@@ -115,6 +116,16 @@ type Gateway struct {
 	ike    IKE
 	ctrl   *control.Server
 	notify *sdnotify.Notifier
+	// updown runs the conns' leftupdown= scripts (updown.go).
+	updown *updown.Runner
+	// ifaces are the devices of route-based conns by interface ID, and
+	// connIfaces each such conn's ID (routed.go).
+	ifMu       sync.Mutex
+	ifaces     map[uint32]*tun.TUN
+	connIfaces atomic.Pointer[map[string]uint32]
+	// connPrios are the conns' priority= values (routed.go), set with
+	// connIfaces before IKE sees a configuration.
+	connPrios atomic.Pointer[map[string]uint32]
 	// metricsSrv serves /metrics when metrics_listen is set.
 	metricsSrv *http.Server
 
@@ -178,7 +189,8 @@ func build(o Options) (_ *Gateway, err error) {
 	}
 	// g is not the named result: the error returns below must not set the
 	// Gateway the closers and the deferred release use to nil.
-	g := &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs(), notify: o.Notifier}
+	g := &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs(), notify: o.Notifier,
+		ifaces: map[uint32]*tun.TUN{}}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -213,6 +225,7 @@ func build(o Options) (_ *Gateway, err error) {
 
 	g.inst = install.New(g.table, g.live, install.Options{
 		Router: g.dev, ReplayWindow: s.ReplayWindow, OnInstalled: g.releaseHeld, Logger: g.log,
+		Interface: g.connInterface, Priority: g.connPriority,
 	})
 	if g.dp, err = esp.New(esp.Config{
 		TUN: g.dev, SAD: g.table, SPD: g.live,
@@ -227,6 +240,8 @@ func build(o Options) (_ *Gateway, err error) {
 		return nil, err
 	}
 	g.closers = append(g.closers, func() { g.dp.Close() })
+	// The devices of route-based conns; the dataplane closes them.
+	g.addInterfaces(o.Config)
 
 	if g.socks, err = openSockets(o.Config, o.LocalAddrs, g.dp.HandleESP, g.log); err != nil {
 		return nil, err
@@ -299,6 +314,7 @@ func (g *Gateway) start() error {
 	// same events; subscribed before IKE starts so none is missed.
 	tries := sdnotify.NewFirstTries(firstTryConns(g.cfg.Load()))
 	notifyEvents := g.ike.Subscribe().Events()
+	g.startUpdown()
 	if s.MetricsListen != "" {
 		if err := g.startMetrics(s.MetricsListen); err != nil {
 			return err

@@ -62,6 +62,8 @@ func (g *Gateway) reload(load func() (*config.Config, config.Diagnostics, error)
 			restart = append(restart, ch.Name)
 		}
 	}
+	// New route-based conns' devices exist before IKE may bring them up.
+	g.addInterfaces(newCfg)
 	g.ike.ReloadConfig(newCfg)
 	g.cfg.Store(newCfg)
 	if g.tcp != nil {
@@ -69,6 +71,7 @@ func (g *Gateway) reload(load func() (*config.Config, config.Diagnostics, error)
 			g.log.Error("TCP transport", "err", err)
 		}
 	}
+	g.pruneInterfaces(newCfg)
 	if g.guards != nil {
 		// Guards of removed or auto=ignore conns go, new conns get theirs.
 		if _, err := g.guards.Sync(newCfg); err != nil {

@@ -141,7 +141,7 @@ func TestTUNToSocketAllocs(t *testing.T) {
 		if err != nil || n != batch {
 			t.Fatalf("read %d: %v", n, err)
 		}
-		d.classify(e, n)
+		d.classify(e, n, d.cfg.SPD)
 		e.sealAll()
 		d.sendBatch(e, snd)
 	}); a != 0 {

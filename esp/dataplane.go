@@ -130,11 +130,19 @@ type Dataplane struct {
 	once    sync.Once
 	// inMu orders HandleESP's queueing against Close closing the queues;
 	// outMu orders Probe's queueing of an outbound element against the
-	// reader closing outQ.
+	// closing of outQ (Close, once every reader ended).
 	inMu        sync.Mutex
 	outMu       sync.Mutex
 	outClosed   bool
 	readersDone sync.WaitGroup
+
+	// ifaces are the devices of route-based conns by interface ID
+	// (AddInterface); the TUN writer reads the map without a lock, and
+	// ifMu serializes the changes, which publish a new map.
+	ifaces atomic.Pointer[map[uint32]tun.Device]
+	ifMu   sync.Mutex
+	// pending are the devices added before Start (under ifMu).
+	pending []pendingReader
 }
 
 // Buffer layout of inbound elements: the ESP packet is copied to inOff; the
@@ -212,7 +220,13 @@ func (d *Dataplane) Start() {
 		})
 	}
 	d.readersDone.Add(1)
-	d.wg.Go(d.readTUN)
+	d.wg.Go(func() { d.readFrom(d.cfg.TUN, d.cfg.SPD) })
+	d.ifMu.Lock()
+	for _, p := range d.pending {
+		d.startReader(p.dev, p.pol)
+	}
+	d.pending = nil
+	d.ifMu.Unlock()
 	snd := d.cfg.NewSender()
 	d.wg.Go(func() { d.sendLoop(snd) })
 	d.wg.Go(d.writeLoop)
@@ -225,15 +239,26 @@ func (d *Dataplane) Start() {
 func (d *Dataplane) Close() error {
 	var err error
 	d.once.Do(func() {
+		d.ifMu.Lock()
 		d.closing.Store(true)
+		d.ifMu.Unlock()
 		err = d.cfg.TUN.Close()
+		if m := d.ifaces.Load(); m != nil {
+			for _, dev := range *m {
+				dev.Close()
+			}
+		}
 		if !d.started.Load() {
 			return
 		}
-		// The reader ends on the closed TUN and closes outQ; HandleESP
-		// refuses new work once closing is set, so inQ can be closed under
-		// inMu.
+		// The readers end on their closed devices; then nothing sends to
+		// outQ any more. HandleESP refuses new work once closing is set,
+		// so inQ can be closed under inMu.
 		d.readersDone.Wait()
+		d.outMu.Lock()
+		d.outClosed = true
+		close(d.outQ)
+		d.outMu.Unlock()
 		d.inMu.Lock()
 		close(d.inQ)
 		close(d.work)
@@ -310,19 +335,17 @@ func newOutElem(d *Dataplane, batch, size int) *outElem {
 	return e
 }
 
-func (d *Dataplane) readTUN() {
+// readFrom reads batches from dev (the main TUN, or the device of a
+// route-based conn) and classifies them with pol, until dev is closed.
+// Every reader feeds the same queue, so each device's packets stay in
+// their order.
+func (d *Dataplane) readFrom(dev tun.Device, pol *spd.Live) {
 	defer d.readersDone.Done()
-	defer func() {
-		d.outMu.Lock()
-		d.outClosed = true
-		close(d.outQ)
-		d.outMu.Unlock()
-	}()
 	for {
 		e := <-d.outFree
-		n, err := d.cfg.TUN.Read(e.bufs, e.sizes, tun.Headroom)
+		n, err := dev.Read(e.bufs, e.sizes, tun.Headroom)
 		if n > 0 {
-			d.classify(e, n)
+			d.classify(e, n, pol)
 			// outQ holds every element there is, so this never blocks
 			// with the lock held.
 			d.outMu.Lock()
@@ -336,6 +359,9 @@ func (d *Dataplane) readTUN() {
 			if d.closing.Load() || errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			if dev != d.cfg.TUN && !d.hasInterface(dev) {
+				return // removed (RemoveInterface closed it)
+			}
 			// A packet that does not fit a buffer and similar per-read
 			// failures: the rest of the batch was returned; go on.
 			d.c.readErrs.Add(1)
@@ -344,10 +370,11 @@ func (d *Dataplane) readTUN() {
 	}
 }
 
-// classify decides each packet's fate in read order: SPD lookup, SA
-// lookup, sequence number reservation.
-func (d *Dataplane) classify(e *outElem, n int) {
-	pol := d.cfg.SPD.Load()
+// classify decides each packet's fate in read order: SPD lookup (in the
+// policies of the device it was read from), SA lookup, sequence number
+// reservation.
+func (d *Dataplane) classify(e *outElem, n int, live *spd.Live) {
+	pol := live.Load()
 	e.cnt = n
 	for i := range n {
 		it := &e.items[i]
@@ -510,7 +537,11 @@ type inElem struct {
 	cnt   int
 	done  chan struct{}
 	out   [][]byte
-	open  func()
+	// ifs[i] is the interface ID of packet i when it goes to a
+	// route-based conn's device (routed: some packet does), else 0.
+	ifs    []uint32
+	routed bool
+	open   func()
 	// probe, when set, is a liveness probe (Dataplane.Probe) riding an
 	// empty element: the writer calls it once the element got through.
 	probe func()
@@ -534,7 +565,7 @@ func inSlot(n int) int {
 func newInElem(d *Dataplane, batch int) *inElem {
 	e := &inElem{
 		d: d, arena: make([]byte, inArenaSize(batch)), bufs: make([][]byte, batch), items: make([]inItem, batch),
-		done: make(chan struct{}, 1), out: make([][]byte, 0, batch),
+		done: make(chan struct{}, 1), out: make([][]byte, 0, batch), ifs: make([]uint32, batch),
 	}
 	e.open = e.openAll
 	return e
@@ -718,32 +749,85 @@ func (d *Dataplane) writeBatch(e *inElem) {
 				d.cfg.OnNewSource(it.sa, it.src)
 			}
 		}
+		var iface uint32
+		if it.sa != nil {
+			iface = it.sa.Interface()
+		}
 		it.sa = nil
 		if r != sad.NotDropped {
 			d.drop(r)
+			continue
+		}
+		if iface != 0 {
+			// A route-based conn's packet: written to its device below.
+			e.ifs[i], e.routed = iface, true
 			continue
 		}
 		e.out = append(e.out, e.bufs[i][it.start-inWriteOff:it.start+it.n])
 		bytes += uint64(it.n)
 	}
 	if len(e.out) > 0 {
-		n, err := d.cfg.TUN.Write(e.out, inWriteOff)
-		switch {
-		case err != nil:
-			// The TUN joins the errors of the packets the kernel refused
-			// and counts the ones it took.
-			d.c.writeErrs.Add(1)
-			d.c.rx.Add(uint64(n))
-		case n < len(e.out):
-			// The in-memory fake drops what does not fit its queue.
-			d.c.drops[sad.DropQueueFull].Add(uint64(len(e.out) - n))
-			d.c.rx.Add(uint64(n))
-		default:
-			d.c.rx.Add(uint64(len(e.out)))
-			d.c.rxBytes.Add(bytes)
-		}
+		d.write(d.cfg.TUN, e.out, bytes)
 	}
 	clear(e.out)
+	if e.routed {
+		d.writeRouted(e)
+	}
+}
+
+// writeRouted writes the packets of route-based conns' SAs in e (marked
+// in e.ifs) to their devices, one write per device in packet order.
+func (d *Dataplane) writeRouted(e *inElem) {
+	e.routed = false
+	m := d.ifaces.Load()
+	for i := range e.cnt {
+		iface := e.ifs[i]
+		if iface == 0 {
+			continue
+		}
+		var bytes uint64
+		for j := i; j < e.cnt; j++ {
+			if e.ifs[j] != iface {
+				continue
+			}
+			e.ifs[j] = 0
+			it := &e.items[j]
+			e.out = append(e.out, e.bufs[j][it.start-inWriteOff:it.start+it.n])
+			bytes += uint64(it.n)
+		}
+		var dev tun.Device
+		if m != nil {
+			dev = (*m)[iface]
+		}
+		if dev == nil {
+			// The conn's device is gone (removed while the batch was in
+			// flight): nowhere to deliver.
+			d.c.drops[sad.DropPolicy].Add(uint64(len(e.out)))
+		} else {
+			d.write(dev, e.out, bytes)
+		}
+		clear(e.out)
+		e.out = e.out[:0]
+	}
+}
+
+// write writes decrypted packets to a device and counts them.
+func (d *Dataplane) write(dev tun.Device, pkts [][]byte, bytes uint64) {
+	n, err := dev.Write(pkts, inWriteOff)
+	switch {
+	case err != nil:
+		// The TUN joins the errors of the packets the kernel refused
+		// and counts the ones it took.
+		d.c.writeErrs.Add(1)
+		d.c.rx.Add(uint64(n))
+	case n < len(pkts):
+		// The in-memory fake drops what does not fit its queue.
+		d.c.drops[sad.DropQueueFull].Add(uint64(len(pkts) - n))
+		d.c.rx.Add(uint64(n))
+	default:
+		d.c.rx.Add(uint64(len(pkts)))
+		d.c.rxBytes.Add(bytes)
+	}
 }
 
 // noSA handles an ESP packet (from src) whose SPI has no inbound SA: it

@@ -1,6 +1,7 @@
 package install
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,10 +31,26 @@ type Router interface {
 // SA is what makes the dataplane ask IKE to negotiate.
 const trapPolicyBase = 1 << 31
 
-// trapPriority sorts trap rules after the Protect rules of installed CHILD
-// SAs with the same selectors (those use priority 0), so that once an SA is
-// up its Protect rule decides.
-const trapPriority = 1
+// Rule priorities. A conn's Protect rules get twice its priority= (lower
+// first), its trap rules one more, so that once an SA is up its Protect
+// rule decides over its trap; conns without priority= come after every
+// explicit one (unsetPriority), as strongSwan's computed policy priorities
+// are larger than any a user writes. Between two conns with identical
+// selectors the lower priority decides while it has a CHILD SA: the
+// preferred tunnel of two carries the traffic, and when its SA goes the
+// other's rules take over.
+const unsetPriority = 1 << 30
+
+// protectPriority and trapPriority are the rule priorities of a conn with
+// priority= p (0: unset).
+func protectPriority(p uint32) uint32 {
+	if p == 0 {
+		return 2 * unsetPriority
+	}
+	return 2 * p
+}
+
+func trapPriority(p uint32) uint32 { return protectPriority(p) + 1 }
 
 // Installer implements ike.ChildInstaller over the SAD, the SPD and the
 // TUN routes. CHILD SAs are installed inbound first (from then on the peer
@@ -43,7 +60,18 @@ type Installer struct {
 	sad    *sad.Table
 	spd    *spd.Live
 	router Router
-	log    *slog.Logger
+	// ifaceOf gives a conn's interface ID (route-based conns; 0: the main
+	// TUN and its SPD); ifSPD holds the policies of each interface's
+	// device (InterfacePolicies).
+	ifaceOf func(conn string) uint32
+	ifSPD   map[uint32]*spd.Live
+	// priorityOf gives a conn's priority= (0: unset).
+	priorityOf func(conn string) uint32
+	// upSince numbers the conns in the order they got their first CHILD
+	// SA after having none (publishLocked's order for equal rules).
+	upSince map[string]uint64
+	upCount uint64
+	log     *slog.Logger
 	// defaultReplay is the replay window of conns without replay_window=.
 	defaultReplay int
 
@@ -105,7 +133,10 @@ type installedChild struct {
 	// policyID links the SAs to their SPD rules: the conn's trap policy ID
 	// when it has one (so the packets the trap held leave through the new
 	// SA), else the reqid.
-	policyID      uint32
+	policyID uint32
+	// iface is the interface ID of a route-based conn's CHILD SA: its
+	// rules go into that device's policies, and it has no TUN routes.
+	iface         uint32
 	in, out       *sad.SA
 	rules         []spd.Rule
 	routes        []netip.Prefix
@@ -127,6 +158,7 @@ func (k *childKeys) wipe() { wipe(k.inEncr, k.inInteg, k.outEncr, k.outInteg) }
 
 type trap struct {
 	policyID uint32
+	iface    uint32
 	rules    []spd.Rule
 	routes   []netip.Prefix
 }
@@ -145,6 +177,15 @@ type Options struct {
 	OnInstalled func(policyID uint32)
 	// Logger receives the log; nil discards it.
 	Logger *slog.Logger
+	// Interface gives the interface ID of a route-based conn (0, or nil:
+	// every conn is policy-based). Such a conn's policies go into the
+	// policies of its device (InterfacePolicies) instead of the main SPD,
+	// its SAs carry the ID (sad.Config.Interface), and no route is put on
+	// the main TUN for it: the host's routes into the device decide.
+	Interface func(conn string) uint32
+	// Priority gives a conn's priority= (0 or nil: unset), which orders
+	// its policies before identical ones of other conns (lower first).
+	Priority func(conn string) uint32
 }
 
 // New returns an Installer writing into table and live.
@@ -155,6 +196,7 @@ func New(table *sad.Table, live *spd.Live, o Options) *Installer {
 	}
 	return &Installer{
 		sad: table, spd: live, router: o.Router, log: log, defaultReplay: o.ReplayWindow, onInstalled: o.OnInstalled,
+		ifaceOf: o.Interface, ifSPD: map[uint32]*spd.Live{}, priorityOf: o.Priority, upSince: map[string]uint64{},
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
 		usage: map[string]*usageRecord{}, now: time.Now,
@@ -202,9 +244,10 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 		policyID = t.policyID
 	}
 	in.mu.Unlock()
+	iface := in.interfaceOf(c.Conn)
 	base := sad.Config{
 		Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
-		ESN: c.ESN, ReplayWindow: replay, Soft: soft, Hard: hard, PolicyID: policyID,
+		ESN: c.ESN, ReplayWindow: replay, Soft: soft, Hard: hard, PolicyID: policyID, Interface: iface,
 	}
 	inCfg := base
 	inCfg.SPI, inCfg.Dir, inCfg.Cipher = c.InSPI, sad.Inbound, inCipher
@@ -317,20 +360,30 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		}
 	}
 	ch := &installedChild{
-		conn: c.Conn, reqID: c.ReqID, policyID: policyID, in: inSA, out: outSA,
+		conn: c.Conn, reqID: c.ReqID, policyID: policyID, iface: inSA.Interface(), in: inSA, out: outSA,
 		localTS: slices.Clone(c.LocalTS), remoteTS: slices.Clone(c.RemoteTS),
 		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI, esn: c.ESN,
 		keys: childKeys{inEncr: slices.Clone(c.InEncrKey), inInteg: slices.Clone(c.InIntegKey),
 			outEncr: slices.Clone(c.OutEncrKey), outInteg: slices.Clone(c.OutIntegKey)},
 	}
+	prio := protectPriority(in.priority(c.Conn))
 	for _, s := range pairs {
-		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID})
+		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID, Priority: prio})
 	}
-	ch.routes = routesOf(c.RemoteTS)
+	if ch.iface == 0 {
+		ch.routes = routesOf(c.RemoteTS)
+	}
+	if _, ok := in.upSince[c.Conn]; !ok {
+		in.upCount++
+		in.upSince[c.Conn] = in.upCount
+	}
 	in.children[c.InSPI] = ch
 	if err := in.publishLocked(); err != nil {
 		ch.keys.wipe()
 		delete(in.children, c.InSPI)
+		if !in.hasConnChildLocked(c.Conn) {
+			delete(in.upSince, c.Conn)
+		}
 		in.sad.Remove(inSA)
 		in.sad.Remove(outSA)
 		return fmt.Errorf("conn %q: policies: %w", c.Conn, err)
@@ -357,6 +410,9 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 	delete(in.children, inSPI)
 	ch.keys.wipe()
 	in.untrackLocked(conn, ch.in, ch.out, in.now())
+	if !in.hasConnChildLocked(conn) {
+		delete(in.upSince, conn)
+	}
 	// Policies first, unless another CHILD SA (a rekeyed one) of the same
 	// policy is still installed: then they stay and keep steering traffic
 	// into the newer SA.
@@ -426,6 +482,15 @@ func (in *Installer) SwitchOutbound(conn string, inSPI uint32) error {
 	return nil
 }
 
+func (in *Installer) hasConnChildLocked(conn string) bool {
+	for _, ch := range in.children {
+		if ch.conn == conn {
+			return true
+		}
+	}
+	return false
+}
+
 func (in *Installer) hasPolicyLocked(policyID uint32) bool {
 	for _, ch := range in.children {
 		if ch.policyID == policyID {
@@ -446,12 +511,14 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	if _, ok := in.traps[conn.Name]; ok {
 		return nil
 	}
-	t := &trap{policyID: in.nextTrap}
+	t := &trap{policyID: in.nextTrap, iface: in.interfaceOf(conn.Name)}
 	in.nextTrap++
 	for _, s := range pairs {
-		t.rules = append(t.rules, spd.Rule{Selector: s, Action: spd.Trap, PolicyID: t.policyID, Priority: trapPriority})
+		t.rules = append(t.rules, spd.Rule{Selector: s, Action: spd.Trap, PolicyID: t.policyID, Priority: trapPriority(in.priority(conn.Name))})
 	}
-	t.routes = routesOf(conn.Remote.Subnets)
+	if t.iface == 0 {
+		t.routes = routesOf(conn.Remote.Subnets)
+	}
 	in.traps[conn.Name] = t
 	if err := in.publishLocked(); err != nil {
 		delete(in.traps, conn.Name)
@@ -523,33 +590,49 @@ func (in *Installer) RemoveAll() {
 		delete(in.traps, name)
 		in.removeRoutesLocked(t.routes)
 	}
+	clear(in.upSince)
 	if err := in.publishLocked(); err != nil {
 		in.log.Warn("clearing policies", "err", err)
 	}
 }
 
 // publishLocked compiles the policies of every installed CHILD SA and trap
-// into a new SPD snapshot and makes it live. Rekeyed pairs of one policy
-// contribute the same rules twice; duplicates are dropped.
+// into new SPD snapshots, the main TUN's and one per interface, and makes
+// them live. Rekeyed pairs of one policy contribute the same rules twice;
+// duplicates are dropped.
 func (in *Installer) publishLocked() error {
-	var rules []spd.Rule
+	rules := map[uint32][]spd.Rule{0: nil}
+	for id := range in.ifSPD {
+		rules[id] = nil
+	}
 	seen := map[spd.Rule]bool{}
+	iface := uint32(0)
 	add := func(rs []spd.Rule) {
 		for _, r := range rs {
 			if !seen[r] {
 				seen[r] = true
-				rules = append(rules, r)
+				rules[iface] = append(rules[iface], r)
 			}
 		}
 	}
-	// Deterministic order: by inbound SPI for children, by name for traps
-	// (rule order only matters for equal priority and specificity).
+	// Rule order decides only between rules of equal priority and
+	// specificity: then the conn up the longest (its CHILD SAs without a
+	// break) comes first, so that of two conns with identical selectors
+	// and the same priority the one carrying the traffic keeps it when
+	// the other comes back ("stay" rather than fail back); inbound SPI
+	// and, for traps, the name make the order deterministic.
 	spis := make([]uint32, 0, len(in.children))
 	for spi := range in.children {
 		spis = append(spis, spi)
 	}
-	slices.Sort(spis)
+	slices.SortFunc(spis, func(a, b uint32) int {
+		if c := cmp.Compare(in.upSince[in.children[a].conn], in.upSince[in.children[b].conn]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
 	for _, spi := range spis {
+		iface = in.children[spi].iface
 		add(in.children[spi].rules)
 	}
 	names := make([]string, 0, len(in.traps))
@@ -558,14 +641,60 @@ func (in *Installer) publishLocked() error {
 	}
 	slices.Sort(names)
 	for _, n := range names {
+		iface = in.traps[n].iface
 		add(in.traps[n].rules)
 	}
-	t, err := spd.Compile(rules)
-	if err != nil {
-		return err
+	tables := map[uint32]*spd.Table{}
+	for id, rs := range rules {
+		t, err := spd.Compile(rs)
+		if err != nil {
+			return err
+		}
+		tables[id] = t
 	}
-	in.spd.Store(t)
+	// Published only once all compiled, so that a failure changes nothing.
+	for id, t := range tables {
+		if id == 0 {
+			in.spd.Store(t)
+		} else {
+			in.policiesLocked(id).Store(t)
+		}
+	}
 	return nil
+}
+
+// InterfacePolicies returns the policies of interface ID id's device (the
+// daemon hands them to esp.Dataplane.AddInterface); the Installer keeps
+// them up to date as that interface's conns' CHILD SAs come and go.
+func (in *Installer) InterfacePolicies(id uint32) *spd.Live {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.policiesLocked(id)
+}
+
+func (in *Installer) policiesLocked(id uint32) *spd.Live {
+	l, ok := in.ifSPD[id]
+	if !ok {
+		l = &spd.Live{}
+		in.ifSPD[id] = l
+	}
+	return l
+}
+
+// priority is a conn's priority= (0: unset).
+func (in *Installer) priority(conn string) uint32 {
+	if in.priorityOf == nil {
+		return 0
+	}
+	return in.priorityOf(conn)
+}
+
+// interfaceOf is a conn's interface ID (0: policy-based).
+func (in *Installer) interfaceOf(conn string) uint32 {
+	if in.ifaceOf == nil {
+		return 0
+	}
+	return in.ifaceOf(conn)
 }
 
 func (in *Installer) addRoutesLocked(ps []netip.Prefix) error {

@@ -63,6 +63,10 @@ type Config struct {
 	// PolicyID is the reqid linking the SA to its SPD policy; outbound SAs
 	// are found by it.
 	PolicyID uint32
+	// Interface is the interface ID of a route-based conn's SA (the
+	// userspace counterpart of XFRM's if_id): its decrypted packets are
+	// written to the device of that ID. 0 is the main TUN device.
+	Interface uint32
 	// Created is the creation time; zero means time.Now().
 	Created time.Time
 }
@@ -105,6 +109,7 @@ type SA struct {
 	esn      bool
 	udpEncap bool
 	policyID uint32
+	iface    uint32
 	local    netip.AddrPort
 	// remote is where outbound packets go. It is the one field IKE may
 	// change after creation (SetRemote: the peer's NAT mapping moved), so
@@ -164,7 +169,7 @@ func New(c Config) (*SA, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	sa := &SA{
-		spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, policyID: c.PolicyID,
+		spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, policyID: c.PolicyID, iface: c.Interface,
 		local: c.Local, created: c.Created,
 		sels: append([]spd.Selector(nil), c.Selectors...), selTable: tab,
 		cipher: c.Cipher, soft: c.Soft, hard: c.Hard,
@@ -207,6 +212,7 @@ func (sa *SA) Dir() Direction               { return sa.dir }
 func (sa *SA) ESN() bool                    { return sa.esn }
 func (sa *SA) UDPEncap() bool               { return sa.udpEncap }
 func (sa *SA) PolicyID() uint32             { return sa.policyID }
+func (sa *SA) Interface() uint32            { return sa.iface }
 func (sa *SA) Local() netip.AddrPort        { return sa.local }
 func (sa *SA) Created() time.Time           { return sa.created }
 func (sa *SA) Cipher() *transform.Protector { return sa.cipher }

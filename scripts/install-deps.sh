@@ -16,6 +16,7 @@ packages=(
 	buildah                          # make container; deploy's image test builds and inspects it
 	ike-scan                         # an independent IKEv1 client for the IKEv1 interop tests
 	tinyproxy dante-server           # HTTP CONNECT and SOCKS5 proxies for the TCP encapsulation tests
+	bird2                            # BGP over the route-based tunnels (interop TestBGPFailover)
 )
 
 missing=()

@@ -26,6 +26,7 @@ type child struct {
 	conn          config.Conn
 	pair          int
 	inSPI, outSPI uint32
+	reqID         uint32 // as installed (ChildSA.ReqID)
 	alg           shared.Selection
 	local, remote spd.TS
 	lifetime      time.Duration
@@ -43,7 +44,7 @@ type child struct {
 
 // info describes the IPsec SA for events.
 func (c *child) info() shared.ChildInfo {
-	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, Protocol: "esp", Algorithms: c.alg.String(),
+	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: "esp", Algorithms: c.alg.String(),
 		LocalTS: []spd.TS{c.local}, RemoteTS: []spd.TS{c.remote}, Encap: c.encap, Established: c.established}
 }
 
@@ -125,7 +126,7 @@ func (sa *isakmpSA) install(n newChild) (*child, error) {
 	if err := sa.e.cfg.Installer.Install(cs); err != nil {
 		return nil, err
 	}
-	return &child{conn: c, pair: n.pair, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote,
+	return &child{conn: c, pair: n.pair, reqID: cs.ReqID, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote,
 		lifetime: n.lifetime, established: sa.e.clock.Now(), encap: encap, outHeld: n.keepOutbound}, nil
 }
 

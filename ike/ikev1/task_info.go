@@ -241,7 +241,12 @@ func (sa *isakmpSA) deletedByPeer() {
 			}
 		}
 	}
-	if sa.serving && len(sa.children) > 0 {
+	// A quick mode still queued or in flight (closeaction=restart of the
+	// IPsec SA the peer deleted just before this SA, as strongSwan does
+	// for maintenance) dies with this SA; its conns are owed a new
+	// ISAKMP SA as much as those of IPsec SAs gone with it: the cause
+	// makes the Manager apply their closeaction.
+	if sa.serving && (len(sa.children) > 0 || sa.pending != nil || len(sa.queue) > 0) {
 		sa.endCause, sa.endText = shared.CausePeerDeleted, "the peer deleted the ISAKMP SA"
 	}
 	sa.destroy()

@@ -218,7 +218,7 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 	if err := sa.e.cfg.Installer.Install(cs); err != nil {
 		return nil, err
 	}
-	ch := &child{conn: c, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote, established: sa.e.clock.Now(), encap: encap}
+	ch := &child{conn: c, reqID: cs.ReqID, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote, established: sa.e.clock.Now(), encap: encap}
 	sa.children = append(sa.children, ch)
 	sa.armChildTimers(ch)
 	sa.conns[c.Name] = true
@@ -239,7 +239,7 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 
 // info describes the CHILD SA for events.
 func (c *child) info() shared.ChildInfo {
-	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, Protocol: "esp", Algorithms: c.alg.String(),
+	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: "esp", Algorithms: c.alg.String(),
 		LocalTS: c.local, RemoteTS: c.remote, Encap: c.encap, Established: c.established,
 		RekeyAt: c.pendingRekey(), ExpireAt: c.expireAt}
 }

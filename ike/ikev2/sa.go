@@ -29,6 +29,7 @@ const (
 type child struct {
 	conn          config.Conn
 	inSPI, outSPI uint32
+	reqID         uint32 // as installed (ChildSA.ReqID)
 	alg           shared.Selection
 	local, remote []spd.TS
 	established   time.Time

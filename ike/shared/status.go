@@ -44,7 +44,10 @@ func (i IKEInfo) NATDetected() bool { return i.NATLocal || i.NATRemote }
 
 // ChildInfo describes one installed CHILD SA in events and status.
 type ChildInfo struct {
-	InSPI, OutSPI     uint32
+	InSPI, OutSPI uint32
+	// ReqID is the reqid the CHILD SA was installed with (ChildSA.ReqID):
+	// updown scripts get it as PLUTO_REQID.
+	ReqID             uint32
 	Protocol          string // "esp"
 	Algorithms        string // e.g. "aes128gcm16" or "aes128-sha256-modp2048"
 	LocalTS, RemoteTS []spd.TS

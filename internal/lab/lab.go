@@ -22,6 +22,12 @@ type Options struct {
 	// NAT puts a router namespace doing MASQUERADE between GW1 and the
 	// underlay: gw1 (203.0.113.2) — nat (203.0.113.1 | 198.51.100.1) — gw2.
 	NAT bool
+	// SecondPeer adds a third gateway, GW3 (198.51.100.3), with a LAN
+	// host, Host3, that has Host2's LAN and address: the two endpoints of
+	// a cloud VPN connection in front of one network. The three
+	// gateways' underlay interfaces meet on a bridge in a switch
+	// namespace. Not with NAT.
+	SecondPeer bool
 	// Tools lists extra programs the caller needs (for New's skip check),
 	// for example "iperf3" or "tshark".
 	Tools []string
@@ -32,7 +38,8 @@ type Options struct {
 var (
 	GW1Public = netip.MustParseAddr("198.51.100.1") // GW1 as GW2 sees it (NAT's address in the NAT variant)
 	GW2Public = netip.MustParseAddr("198.51.100.2")
-	GW1Behind = netip.MustParseAddr("203.0.113.2") // GW1's own underlay address in the NAT variant
+	GW3Public = netip.MustParseAddr("198.51.100.3") // Options.SecondPeer
+	GW1Behind = netip.MustParseAddr("203.0.113.2")  // GW1's own underlay address in the NAT variant
 	NATInside = netip.MustParseAddr("203.0.113.1")
 	LAN1      = netip.MustParsePrefix("10.1.0.0/24")
 	LAN2      = netip.MustParsePrefix("10.2.0.0/24")
@@ -78,6 +85,9 @@ type Lab struct {
 	GW1, GW2     *Node
 	Host1, Host2 *Node
 	NATRouter    *Node // nil unless Options.NAT
+	// GW3, Host3 and Switch exist with Options.SecondPeer.
+	GW3, Host3, Switch *Node
+	secondPeer         bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -204,7 +214,7 @@ func Build(opts Options) (*Lab, error) {
 		} else if err != nil {
 			return nil, err
 		}
-		l = &Lab{ID: id, Dir: dir, NAT: opts.NAT}
+		l = &Lab{ID: id, Dir: dir, NAT: opts.NAT, secondPeer: opts.SecondPeer && !opts.NAT}
 		break
 	}
 	if l == nil {
@@ -312,16 +322,28 @@ func (l *Lab) build(ctx context.Context) error {
 		if err := runStdin(ctx, l.NATRouter.NS, rules, "nft", "-f", "-"); err != nil {
 			return err
 		}
+	} else if l.secondPeer {
+		l.GW1.Addr = GW1Public
+		if err := l.buildSwitch(ctx); err != nil {
+			return err
+		}
 	} else {
 		l.GW1.Addr = GW1Public
 		if err := veth(ctx, l.GW1, IfUnderlay, GW1Public.String()+"/24", l.GW2, IfUnderlay, GW2Public.String()+"/24"); err != nil {
 			return err
 		}
 	}
-	for _, p := range []struct {
+	lans := []struct {
 		gw, host *Node
 		lan      netip.Prefix
-	}{{l.GW1, l.Host1, LAN1}, {l.GW2, l.Host2, LAN2}} {
+	}{{l.GW1, l.Host1, LAN1}, {l.GW2, l.Host2, LAN2}}
+	if l.secondPeer {
+		lans = append(lans, struct {
+			gw, host *Node
+			lan      netip.Prefix
+		}{l.GW3, l.Host3, LAN2})
+	}
+	for _, p := range lans {
 		base := p.lan.Addr().As4()
 		gwAddr := netip.AddrFrom4([4]byte{base[0], base[1], base[2], 1})
 		hostAddr := netip.AddrFrom4([4]byte{base[0], base[1], base[2], 2})
@@ -509,4 +531,43 @@ func (l *Lab) keep() (string, error) {
 		return os.WriteFile(target, b, 0o600)
 	})
 	return dst, err
+}
+
+// buildSwitch makes the SecondPeer underlay: GW3 and Host3, and a switch
+// namespace whose bridge joins the underlay interfaces of GW1, GW2 and
+// GW3 (addresses .1, .2, .3 of 198.51.100.0/24).
+func (l *Lab) buildSwitch(ctx context.Context) error {
+	var err error
+	if l.GW3, err = l.addNode(ctx, "gw3", true); err != nil {
+		return err
+	}
+	if l.Host3, err = l.addNode(ctx, "host3", false); err != nil {
+		return err
+	}
+	if l.Switch, err = l.addNode(ctx, "sw", false); err != nil {
+		return err
+	}
+	l.GW3.Addr, l.GW3.PublicAddr = GW3Public, GW3Public
+	if _, err := run(ctx, "", "ip", "-n", l.Switch.NS, "link", "add", "br0", "type", "bridge"); err != nil {
+		return err
+	}
+	if _, err := run(ctx, "", "ip", "-n", l.Switch.NS, "link", "set", "br0", "up"); err != nil {
+		return err
+	}
+	for i, gw := range []*Node{l.GW1, l.GW2, l.GW3} {
+		port := fmt.Sprintf("p%d", i+1)
+		steps := [][]string{
+			{"ip", "-n", gw.NS, "link", "add", IfUnderlay, "type", "veth", "peer", "name", port, "netns", l.Switch.NS},
+			{"ip", "-n", gw.NS, "addr", "add", gw.Addr.String() + "/24", "dev", IfUnderlay},
+			{"ip", "-n", gw.NS, "link", "set", IfUnderlay, "up"},
+			{"ip", "-n", l.Switch.NS, "link", "set", port, "master", "br0"},
+			{"ip", "-n", l.Switch.NS, "link", "set", port, "up"},
+		}
+		for _, s := range steps {
+			if _, err := run(ctx, "", s...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -1,0 +1,80 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRouteBasedKeywords: every spelling that makes a conn route-based,
+// and the device it gets.
+func TestRouteBasedKeywords(t *testing.T) {
+	all := Mark{0, 0xffffffff}
+	tests := []struct {
+		lines string
+		want  Interface
+	}{
+		{"mark=100", Interface{ID: 100, Name: "ipsec100", MarkIn: Mark{100, all.Mask}, MarkOut: Mark{100, all.Mask}}},
+		{"mark_in=7/0xff\n\tmark_out=7", Interface{ID: 7, Name: "ipsec7", MarkIn: Mark{7, 0xff}, MarkOut: Mark{7, all.Mask}}},
+		{"if_id_in=42\n\tif_id_out=42", Interface{ID: 42, Name: "ipsec42", IfIDIn: 42, IfIDOut: 42}},
+		{"if_id_out=0x10", Interface{ID: 16, Name: "ipsec16", IfIDOut: 16}},
+		// Libreswan.
+		{"ipsec-interface=5", Interface{ID: 5, Name: "ipsec5"}},
+		{"ipsec-interface=yes", Interface{ID: 1, Name: "ipsec1"}},
+		{"vti-interface=vti01\n\tmark=9\n\tvti-shared=yes", Interface{ID: 9, Name: "vti01", MarkIn: Mark{9, all.Mask}, MarkOut: Mark{9, all.Mask}}},
+		{"mark-in=3\n\tmark-out=3", Interface{ID: 3, Name: "ipsec3", MarkIn: Mark{3, all.Mask}, MarkOut: Mark{3, all.Mask}}},
+		{"ipsec-interface=no", Interface{}},
+	}
+	for _, tt := range tests {
+		conf := connBase + "\tleftsubnet=0.0.0.0/0\n\trightsubnet=0.0.0.0/0\n\t" + tt.lines + "\n"
+		cfg, diags, err := loadMem(t, conf, anyPSK)
+		if err != nil {
+			t.Errorf("%q: %v\n%s", tt.lines, err, diagText(diags))
+			continue
+		}
+		if _, w := diags.Count(); w != 0 {
+			t.Errorf("%q: warnings: %s", tt.lines, diagText(diags))
+		}
+		c, _ := cfg.Conn("c")
+		if c.Interface != tt.want || c.RouteBased() != (tt.want.ID != 0) {
+			t.Errorf("%q: interface %+v, want %+v", tt.lines, c.Interface, tt.want)
+		}
+	}
+}
+
+func TestRouteBasedErrors(t *testing.T) {
+	tests := []struct{ conf, want string }{
+		{connBase + "\tmark_in=1\n\tmark_out=2\n", "a route-based conn has one device"},
+		{connBase + "\tmark=100\n\tif_id_out=200\n", "a route-based conn has one device"},
+		{connBase + "\tmark=%unique\n", "gives each SA its own mark"},
+		{connBase + "\tmark=5/0x1\n", "the mask must be a 32-bit number covering the value"},
+		{connBase + "\tmark=0\n", "is not a mark"},
+		{connBase + "\tif_id_in=x\n", "is not an interface ID"},
+		{connBase + "\tipsec-interface=-1\n", "is not an ipsec-interface"},
+		{connBase + "\tvti-interface=vti0\n", "vti-interface= needs mark="},
+		{connBase + "\tvti-interface=a-very-long-name0\n\tmark=1\n", "is not an interface name"},
+		{connBase + "\tmark=1\n\ttype=transport\n", "tunnel-mode SAs only"},
+		{connBase + "\tmark=1\n" + strings.Replace(connBase, "conn c", "conn d", 1) + "\tmark=1\n\tvti-interface=vti1\n", "interface ID 1 is device vti1 here but ipsec1"},
+		{connBase + "\tmark=1\n\tvti-interface=vti1\n" + strings.Replace(connBase, "conn c", "conn d", 1) + "\tmark=2\n\tvti-interface=vti1\n", "device vti1 has interface ID 2 here but 1"},
+	}
+	for _, tt := range tests {
+		_, diags, err := loadMem(t, tt.conf, anyPSK)
+		if err == nil || !strings.Contains(diagText(diags), tt.want) {
+			t.Errorf("%q: want an error with %q, got %v:\n%s", tt.conf, tt.want, err, diagText(diags))
+		}
+	}
+}
+
+func TestPriority(t *testing.T) {
+	cfg, diags, err := loadMem(t, connBase+"\tpriority=10\n", anyPSK)
+	if err != nil {
+		t.Fatalf("%v: %s", err, diagText(diags))
+	}
+	if c, _ := cfg.Conn("c"); c.Priority != 10 {
+		t.Errorf("priority %d", c.Priority)
+	}
+	for _, bad := range []string{"0", "-1", "x", "1073741824"} {
+		if _, diags, err := loadMem(t, connBase+"\tpriority="+bad+"\n", anyPSK); err == nil || !strings.Contains(diagText(diags), "is not a policy priority") {
+			t.Errorf("priority=%s accepted: %s", bad, diagText(diags))
+		}
+	}
+}
