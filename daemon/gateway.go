@@ -199,7 +199,6 @@ func build(o Options) (_ *Gateway, err error) {
 			g.close()
 		}
 	}()
-	s := g.set
 	g.cfg.Store(o.Config)
 
 	// The leak guards come first and outlive this process: from here on
@@ -211,12 +210,28 @@ func build(o Options) (_ *Gateway, err error) {
 		g.log.Error("leak guards incomplete", "err", err)
 	}
 
+	if err := g.buildDataplane(); err != nil {
+		return nil, err
+	}
+	if err := g.buildTransports(); err != nil {
+		return nil, err
+	}
+	if err := g.buildIKE(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// buildDataplane makes the SA and policy tables, the TUN device (and the
+// devices of route-based conns), the installer and the ESP dataplane.
+func (g *Gateway) buildDataplane() (err error) {
+	s, cfg := g.set, g.cfg.Load()
 	g.table = sad.NewTable(sad.Options{OnEvent: g.onSAEvent})
 	g.closers = append(g.closers, g.table.Close)
 	g.live = &spd.Live{}
 
 	if g.dev, err = tun.Create(tun.Config{Name: s.TUNName, MTU: s.TUNMTU}); err != nil {
-		return nil, fmt.Errorf("TUN device %s: %w", s.TUNName, err)
+		return fmt.Errorf("TUN device %s: %w", s.TUNName, err)
 	}
 	// Closing the TUN removes its routes and the device; the dataplane's
 	// Close closes it too, which is safe to do twice.
@@ -237,14 +252,20 @@ func build(o Options) (_ *Gateway, err error) {
 		Workers:      s.Workers,
 		Logger:       g.log,
 	}); err != nil {
-		return nil, err
+		return err
 	}
 	g.closers = append(g.closers, func() { g.dp.Close() })
 	// The devices of route-based conns; the dataplane closes them.
-	g.addInterfaces(o.Config)
+	g.addInterfaces(cfg)
+	return nil
+}
 
-	if g.socks, err = openSockets(o.Config, o.LocalAddrs, g.dp.HandleESP, g.log); err != nil {
-		return nil, err
+// buildTransports opens the UDP 500/4500 and raw ESP sockets and sets up
+// the TCP transport (RFC 9329) with its proxy and TLS settings.
+func (g *Gateway) buildTransports() (err error) {
+	s := g.set
+	if g.socks, err = openSockets(g.cfg.Load(), g.opts.LocalAddrs, g.dp.HandleESP, g.log); err != nil {
+		return err
 	}
 	// Shutdown closes the sockets itself (after IKE said goodbye); this
 	// covers the error paths (close runs once).
@@ -261,18 +282,23 @@ func build(o Options) (_ *Gateway, err error) {
 		g.tcp.tlsDial = true
 	}
 	g.releaser = g.newSender()
+	return nil
+}
+
+// buildIKE makes the IKE manager over the installer and the transports.
+func (g *Gateway) buildIKE() (err error) {
+	s := g.set
 	encap := encapsulation(s.ESPEncapsulation)
 	if g.socks.noRawESP {
 		encap = ike.EncapUDP
 	}
-
 	if g.ike, err = newManager(ike.Options{
-		Config:     o.Config,
+		Config:     g.cfg.Load(),
 		Send:       g.sendIKE,
 		Installer:  g.inst,
 		Logger:     g.log,
 		Retransmit: ike.Retransmit(s.Retransmit),
-		LocalAddrs: o.LocalAddrs,
+		LocalAddrs: g.opts.LocalAddrs,
 		// auto=start conns keep retrying after keyingtries when set.
 		KeyingRetryInterval: s.KeyingRetryInterval,
 		FragmentSize:        s.FragmentSize,
@@ -283,9 +309,9 @@ func build(o Options) (_ *Gateway, err error) {
 		CookieThresholdIP: offIfZero(s.IKE.CookieThresholdIP),
 		HalfOpenLimit:     s.IKE.HalfOpenLimit,
 	}); err != nil {
-		return nil, fmt.Errorf("IKE: %w", err)
+		return fmt.Errorf("IKE: %w", err)
 	}
-	return g, nil
+	return nil
 }
 
 // newManager builds the IKE manager.
