@@ -395,8 +395,7 @@ func (d *Dataplane) reserve(pid uint32, n, bufLen int) (*sad.SA, uint64, sad.Dro
 		if sa == nil || !sa.Acquire() {
 			continue
 		}
-		p := sa.Cipher()
-		if tun.Headroom < HeadLen(p) || tun.Headroom+n+TailLen(p, n)+Spare > bufLen {
+		if tun.Headroom < headLen(sa) || tun.Headroom+n+tailLen(sa, n)+Spare > bufLen {
 			sa.Drop(sad.DropMalformed)
 			sa.Release()
 			return nil, 0, sad.DropMalformed
@@ -423,7 +422,7 @@ func (e *outElem) sealAll() {
 		if it.kind != outESP {
 			continue
 		}
-		start, pkt, err := SealPacket(it.sa.Cipher(), it.sa.SPI(), it.seq, it.sa.ESN(), e.bufs[i], tun.Headroom, it.n)
+		start, pkt, err := sealAny(it.sa, it.seq, e.bufs[i], tun.Headroom, it.n)
 		if err != nil {
 			it.sa.Drop(sad.DropMalformed)
 			e.d.drop(sad.DropMalformed)
@@ -456,7 +455,7 @@ func (d *Dataplane) sendBatch(e *outElem, s Sender) {
 		it := &e.items[i]
 		switch it.kind {
 		case outESP:
-			e.pkts = append(e.pkts, conn.OutPacket{B: e.bufs[i][it.start:it.end], Dst: it.sa.Remote(), UDP: it.sa.UDPEncap()})
+			e.pkts = append(e.pkts, outPacket(it.sa, e.bufs[i][it.start:it.end]))
 		case outClear:
 			e.clear = append(e.clear, e.bufs[i][tun.Headroom:tun.Headroom+it.n])
 		}
@@ -488,7 +487,8 @@ func (d *Dataplane) sendBatch(e *outElem, s Sender) {
 // --- inbound ------------------------------------------------------------------
 
 type inItem struct {
-	src   netip.AddrPort // outer source (port 0 for plain ESP)
+	src   netip.AddrPort // outer source (port 0 for plain ESP and AH)
+	ah    bool           // AH from the raw AH socket (conn.ESPPacket.AH)
 	n     int            // ESP length (copied) / inner length (opened)
 	start int            // inner start in the buffer
 	sa    *sad.SA
@@ -571,7 +571,7 @@ func (d *Dataplane) HandleESP(batch []conn.ESPPacket) {
 			e.used += slot
 			copy(buf[inOff:], b)
 			e.bufs[e.cnt] = buf
-			e.items[e.cnt] = inItem{n: len(b), src: p.Src}
+			e.items[e.cnt] = inItem{n: len(b), src: p.Src, ah: p.AH}
 			e.cnt++
 			k++
 		}
@@ -597,10 +597,24 @@ func (e *inElem) openAll() {
 		it := &e.items[i]
 		buf := e.bufs[i]
 		pkt := buf[inOff : inOff+it.n : len(buf)]
-		sa, seq, off, n, r := openPending(d.cfg.SAD, pkt)
+		base := inOff
+		var (
+			sa     *sad.SA
+			seq    uint64
+			off, n int
+			r      sad.DropReason
+		)
+		switch {
+		case it.ah && it.src.Addr().Unmap().Is4():
+			sa, seq, off, n, r = openAHPending(d.cfg.SAD, pkt)
+		case it.ah:
+			sa, seq, base, off, n, r = openAH6(d.cfg.SAD, buf, inOff, it.n, it.src.Addr())
+		default:
+			sa, seq, off, n, r = openPending(d.cfg.SAD, pkt)
+		}
 		it.sa, it.seq, it.r = sa, seq, r
 		if sa != nil {
-			it.start, it.n = inOff+off, n
+			it.start, it.n = base+off, n
 		} else {
 			// it.n stays the ESP packet's length: the "no SA" path may
 			// hold it or report its SPI.
@@ -708,7 +722,9 @@ func (d *Dataplane) writeBatch(e *inElem) {
 		r := it.r
 		switch {
 		case it.sa == nil:
-			if r == sad.DropNoSA && d.noSA(e.bufs[i][it.start:it.start+it.n], it.src) {
+			// The larval hold and INVALID_SPI reports are ESP's: AH
+			// packets without an SA are dropped.
+			if r == sad.DropNoSA && !it.ah && d.noSA(e.bufs[i][it.start:it.start+it.n], it.src) {
 				continue // held until its SA is installed
 			}
 		case r == sad.NotDropped || r == sad.DropMalformed || r == sad.DropSelectorMismatch:
@@ -872,11 +888,17 @@ func (d *Dataplane) ReleaseHeld(policyID uint32, s Sender) {
 			d.drop(r)
 			continue
 		}
-		out = append(out, conn.OutPacket{B: esp, Dst: sa.Remote(), UDP: sa.UDPEncap()})
+		out = append(out, outPacket(sa, esp))
 	}
 	sent, err := s.Send(out)
 	d.c.tx.Add(uint64(sent))
 	if err != nil || sent < len(out) {
 		d.c.sendErrs.Add(uint64(len(out) - sent))
 	}
+}
+
+// outPacket is how the sockets send a packet pkt sealed with SA sa: ESP
+// in UDP or raw, or a whole IP packet with AH on the raw AH socket.
+func outPacket(sa *sad.SA, pkt []byte) conn.OutPacket {
+	return conn.OutPacket{B: pkt, Dst: sa.Remote(), UDP: sa.UDPEncap(), AH: sa.Proto() == sad.AH}
 }
