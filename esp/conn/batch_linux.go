@@ -48,6 +48,9 @@ type receiver struct {
 	readFn func(fd uintptr) bool
 }
 
+// ahBatchSize is the most datagrams per recvmmsg on the raw AH socket.
+const ahBatchSize = 16
+
 // maxUDPPayload is the largest datagram a socket can return, which is
 // what a GRO-coalesced read can be.
 const maxUDPPayload = 65535
@@ -62,6 +65,11 @@ func (c *Conn) start(rc syscall.RawConn, kind sockKind) {
 		r.localPort = c.NATTPort()
 	}
 	bs := c.cfg.BatchSize
+	if kind == sockAH4 || kind == sockAH6 {
+		// AH is the rare protocol: its receiver keeps fewer of the
+		// 64 KiB buffers.
+		bs = min(bs, ahBatchSize)
+	}
 	size := c.cfg.BufSize
 	if r.gro {
 		size = max(size, ReadOffset+maxUDPPayload)
