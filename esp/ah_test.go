@@ -37,85 +37,137 @@ func ahSA(t testing.TB, dir sad.Direction, spi uint32, local, remote netip.Addr,
 	return sa
 }
 
+// ahLink is two dataplanes joined in memory by AH SAs (IPv4 or IPv6
+// underlay, one integrity algorithm), with every packet on the wire
+// passed to tap (whole IP packets, as the raw AH socket sends them).
+type ahLink struct {
+	g1, g2 *gateway
+}
+
+// ahKey is the integrity key of the AH SA with the given SPI in the tests:
+// recognisable, and different per direction.
+func ahKey(spi uint32, n int) []byte {
+	k := make([]byte, n)
+	for i := range k {
+		k[i] = byte(spi) + byte(i)
+	}
+	return k
+}
+
+func newAHLink(t *testing.T, a1, a2 netip.Addr, integ transform.ID, tap func(b []byte)) *ahLink {
+	t.Helper()
+	ap1, ap2 := netip.AddrPortFrom(a1, 0), netip.AddrPortFrom(a2, 0)
+	var g1, g2 *gateway
+	g1 = newGateway(t, "gw1", "10.1.0.0/16", "10.2.0.0/16", ap1, ap2, &g2, 2)
+	g2 = newGateway(t, "gw2", "10.2.0.0/16", "10.1.0.0/16", ap2, ap1, &g1, 2)
+	info, err := transform.Lookup(transform.Transform{Type: transform.TypeINTEG, ID: integ})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(dir sad.Direction, spi uint32, g *gateway, sel spd.Selector) *sad.SA {
+		p, err := transform.NewAuthProtector(transform.Transform{Type: transform.TypeINTEG, ID: integ}, ahKey(spi, info.KeySize))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sa, err := sad.New(sad.Config{Proto: sad.AH, SPI: spi, Dir: dir, Local: g.addr, Remote: g.peer,
+			Selectors: []spd.Selector{sel}, Cipher: p, ESN: true, PolicyID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sa
+	}
+	install := func(g, h *gateway, spi uint32) {
+		if err := g.sad.InstallOutbound(mk(sad.Outbound, spi, g, g.sel)); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.sad.InstallInbound(mk(sad.Inbound, spi, h, h.sel)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install(g1, g2, 0x1001)
+	install(g2, g1, 0x2002)
+	var mu sync.Mutex
+	for _, g := range []*gateway{g1, g2} {
+		other := g2
+		if g == g2 {
+			other = g1
+		}
+		g.dp.cfg.NewSender = func() Sender {
+			s := newMemSender(func() *Dataplane { return other.dp }, g.addr, 64)
+			s.tap = func(b []byte, dst netip.AddrPort, udp bool) {
+				if tap != nil {
+					mu.Lock()
+					tap(append([]byte(nil), b...))
+					mu.Unlock()
+				}
+			}
+			return s
+		}
+	}
+	g1.dp.Start()
+	g2.dp.Start()
+	t.Cleanup(func() { g1.dp.Close(); g2.dp.Close() })
+	return &ahLink{g1: g1, g2: g2}
+}
+
+// exchange sends n packets each way and checks that they arrive intact and
+// in order, with no drop anywhere.
+func (l *ahLink) exchange(t *testing.T, n int) {
+	t.Helper()
+	g1, g2 := l.g1, l.g2
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := range n {
+			inject(t, g1.tun, ipv4Packet(28+i%1300, "10.1.0.2", "10.2.0.2", uint16(i)))
+		}
+	})
+	wg.Go(func() {
+		for i := range n {
+			inject(t, g2.tun, ipv4Packet(60+i%300, "10.2.0.2", "10.1.0.2", uint16(i)))
+		}
+	})
+	got2 := receive(t, g2.tun, n)
+	got1 := receive(t, g1.tun, n)
+	wg.Wait()
+	for i, p := range got2 {
+		if string(p) != string(ipv4Packet(28+i%1300, "10.1.0.2", "10.2.0.2", uint16(i))) {
+			t.Fatalf("gw2 packet %d differs (order or content)", i)
+		}
+	}
+	for i, p := range got1 {
+		if id := binary.BigEndian.Uint16(p[4:]); id != uint16(i) || len(p) != 60+i%300 {
+			t.Fatalf("gw1 packet %d: id %d len %d", i, id, len(p))
+		}
+	}
+	for _, g := range []*gateway{g1, g2} {
+		for r, c := range g.dp.Stats().Drops {
+			if c != 0 {
+				t.Fatalf("%s drops %v: %d", g.tun.Name(), sad.DropReason(r), c)
+			}
+		}
+	}
+}
+
 // TestAHTwoGatewaysBothWays runs tunnel-mode AH through two dataplanes
 // both ways, over an IPv4 and an IPv6 underlay (where the receiving
 // socket strips the IPv6 header and the dataplane rebuilds it).
 func TestAHTwoGatewaysBothWays(t *testing.T) {
 	for _, under := range [][2]string{{"198.51.100.1", "198.51.100.2"}, {"2001:db8::1", "2001:db8::2"}} {
 		t.Run(under[0], func(t *testing.T) {
-			a1, a2 := netip.AddrPortFrom(netip.MustParseAddr(under[0]), 0), netip.AddrPortFrom(netip.MustParseAddr(under[1]), 0)
-			var g1, g2 *gateway
-			g1 = newGateway(t, "gw1", "10.1.0.0/16", "10.2.0.0/16", a1, a2, &g2, 2)
-			g2 = newGateway(t, "gw2", "10.2.0.0/16", "10.1.0.0/16", a2, a1, &g1, 2)
-			install := func(g, h *gateway, spi uint32, key byte) {
-				if err := g.sad.InstallOutbound(ahSA(t, sad.Outbound, spi, g.addr.Addr(), g.peer.Addr(), g.sel, key)); err != nil {
-					t.Fatal(err)
-				}
-				if err := h.sad.InstallInbound(ahSA(t, sad.Inbound, spi, h.addr.Addr(), h.peer.Addr(), h.sel, key)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			install(g1, g2, 0x1001, 1)
-			install(g2, g1, 0x2002, 2)
-			var wire sync.Map // one AH packet per direction, for the check below
-			for _, g := range []*gateway{g1, g2} {
-				g.dp.cfg.NewSender = func() Sender {
-					other := g2
-					if g == g2 {
-						other = g1
-					}
-					s := newMemSender(func() *Dataplane { return other.dp }, g.addr, 64)
-					s.tap = func(b []byte, dst netip.AddrPort, udp bool) {
-						wire.LoadOrStore(dst, append([]byte(nil), b...))
-					}
-					return s
-				}
-			}
-			g1.dp.Start()
-			g2.dp.Start()
-			t.Cleanup(func() { g1.dp.Close(); g2.dp.Close() })
-			const n = 300
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				for i := range n {
-					inject(t, g1.tun, ipv4Packet(28+i%1300, "10.1.0.2", "10.2.0.2", uint16(i)))
+			a1, a2 := netip.MustParseAddr(under[0]), netip.MustParseAddr(under[1])
+			var first []byte
+			l := newAHLink(t, a1, a2, transform.IntegHMACSHA2_256_128, func(b []byte) {
+				if first == nil {
+					first = b
 				}
 			})
-			wg.Go(func() {
-				for i := range n {
-					inject(t, g2.tun, ipv4Packet(60+i%300, "10.2.0.2", "10.1.0.2", uint16(i)))
-				}
-			})
-			got2 := receive(t, g2.tun, n)
-			got1 := receive(t, g1.tun, n)
-			wg.Wait()
-			for i, p := range got2 {
-				if string(p) != string(ipv4Packet(28+i%1300, "10.1.0.2", "10.2.0.2", uint16(i))) {
-					t.Fatalf("gw2 packet %d differs (order or content)", i)
-				}
-			}
-			for i, p := range got1 {
-				if id := binary.BigEndian.Uint16(p[4:]); id != uint16(i) || len(p) != 60+i%300 {
-					t.Fatalf("gw1 packet %d: id %d len %d", i, id, len(p))
-				}
-			}
-			for _, g := range []*gateway{g1, g2} {
-				st := g.dp.Stats()
-				for r, c := range st.Drops {
-					if c != 0 {
-						t.Fatalf("%s drops %v: %d", g.tun.Name(), sad.DropReason(r), c)
-					}
-				}
-			}
-			// What went on the wire is AH in a whole IP packet from the
-			// gateway's address to its peer's, protocol 51.
-			b, ok := wire.Load(a2)
-			if !ok {
-				t.Fatal("no packet seen towards gw2")
-			}
-			pkt := b.([]byte)
-			if a1.Addr().Is4() {
-				if pkt[0] != 0x45 || pkt[9] != 51 || netip.AddrFrom4([4]byte(pkt[12:16])) != a1.Addr() || netip.AddrFrom4([4]byte(pkt[16:20])) != a2.Addr() {
+			l.exchange(t, 300)
+			// What went on the wire is AH in a whole IP packet between the
+			// gateways' addresses, protocol 51.
+			pkt := first
+			if a1.Is4() {
+				src, dst := netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
+				if pkt[0] != 0x45 || pkt[9] != 51 || src == dst || (src != a1 && src != a2) || (dst != a1 && dst != a2) {
 					t.Fatalf("outer IPv4 header % x", pkt[:20])
 				}
 			} else if pkt[0]>>4 != 6 || pkt[6] != 51 {
