@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ipsecgw/ipsecgw/esp/conn"
 	"github.com/ipsecgw/ipsecgw/sad"
@@ -311,5 +312,68 @@ func TestAHPipelineAllocs(t *testing.T) {
 	}
 	if nt.written != batch*(runs+1) {
 		t.Fatalf("written %d packets, drops %v", nt.written, rd.Stats().Drops)
+	}
+}
+
+// TestAHLarvalHeld: AH packets that arrive for an SPI whose negotiation
+// reserved it, before the inbound SA is installed, are held and delivered
+// once it is (as ESP's are), over an IPv4 and an IPv6 underlay.
+func TestAHLarvalHeld(t *testing.T) {
+	for _, under := range [][2]string{{"198.51.100.1", "198.51.100.2"}, {"2001:db8::1", "2001:db8::2"}} {
+		t.Run(under[0], func(t *testing.T) {
+			a1, a2 := netip.AddrPortFrom(netip.MustParseAddr(under[0]), 0), netip.AddrPortFrom(netip.MustParseAddr(under[1]), 0)
+			var g1, g2 *gateway
+			g1 = newGateway(t, "gw1", "10.1.0.0/16", "10.2.0.0/16", a1, a2, &g2, 2)
+			g2 = newGateway(t, "gw2", "10.2.0.0/16", "10.1.0.0/16", a2, a1, &g1, 2)
+			spi, err := g2.sad.AllocateSPI()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := g1.sad.InstallOutbound(ahSA(t, sad.Outbound, spi, a1.Addr(), a2.Addr(), g1.sel, 9)); err != nil {
+				t.Fatal(err)
+			}
+			held := make(chan int, 4)
+			g2.dp.cfg.OnLarval = func(s uint32, n int, installed bool) {
+				if s == spi && installed {
+					held <- n
+				}
+			}
+			g1.dp.Start()
+			g2.dp.Start()
+			t.Cleanup(func() { g1.dp.Close(); g2.dp.Close() })
+			for i := range 3 {
+				inject(t, g1.tun, ipv4Packet(100, "10.1.0.2", "10.2.0.2", uint16(i)))
+			}
+			// Wait until gw2 holds all three (it would drop them after
+			// larvalWait).
+			queued := func() int {
+				h := g2.dp.larval
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				if q := h.q[spi]; q != nil {
+					return len(q.pkts)
+				}
+				return 0
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for queued() < 3 {
+				if time.Now().After(deadline) {
+					t.Fatalf("gw2 holds %d packets; gw1 %+v, gw2 %+v", queued(), g1.dp.Stats(), g2.dp.Stats())
+				}
+				time.Sleep(time.Millisecond)
+			}
+			if err := g2.sad.InstallInbound(ahSA(t, sad.Inbound, spi, a2.Addr(), a1.Addr(), g2.sel, 9)); err != nil {
+				t.Fatal(err)
+			}
+			got := receive(t, g2.tun, 3)
+			for i, p := range got {
+				if id := binary.BigEndian.Uint16(p[4:]); id != uint16(i) {
+					t.Errorf("packet %d has id %d", i, id)
+				}
+			}
+			if n := <-held; n != 3 {
+				t.Errorf("%d packets held, want 3", n)
+			}
+		})
 	}
 }

@@ -722,9 +722,7 @@ func (d *Dataplane) writeBatch(e *inElem) {
 		r := it.r
 		switch {
 		case it.sa == nil:
-			// The larval hold and INVALID_SPI reports are ESP's: AH
-			// packets without an SA are dropped.
-			if r == sad.DropNoSA && !it.ah && d.noSA(e.bufs[i][it.start:it.start+it.n], it.src) {
+			if r == sad.DropNoSA && d.noSA(e.bufs[i][it.start:it.start+it.n], it.src, it.ah) {
 				continue // held until its SA is installed
 			}
 		case r == sad.NotDropped || r == sad.DropMalformed || r == sad.DropSelectorMismatch:
@@ -765,15 +763,23 @@ func (d *Dataplane) writeBatch(e *inElem) {
 // noSA handles an ESP packet (from src) whose SPI has no inbound SA: it
 // is held when a negotiation reserved the SPI (larval.go), and reported
 // otherwise (Config.OnUnknownSPI). It reports whether the packet was held.
-func (d *Dataplane) noSA(pkt []byte, src netip.AddrPort) bool {
-	spi, _, ok := ParseHeader(pkt)
+// An AH packet (ah: as the raw AH socket delivered it) is held the same
+// way but not reported: IKE's INVALID_SPI report is about ESP here.
+func (d *Dataplane) noSA(pkt []byte, src netip.AddrPort, ah bool) bool {
+	var spi uint32
+	var ok bool
+	if ah {
+		spi, ok = ahSPI(pkt, !src.Addr().Unmap().Is4())
+	} else {
+		spi, _, ok = ParseHeader(pkt)
+	}
 	if !ok {
 		return false
 	}
-	if d.larval.hold(spi, pkt, src) {
+	if d.larval.hold(spi, pkt, src, ah) {
 		return true
 	}
-	if d.cfg.OnUnknownSPI != nil {
+	if !ah && d.cfg.OnUnknownSPI != nil {
 		d.cfg.OnUnknownSPI(spi, src)
 	}
 	return false
