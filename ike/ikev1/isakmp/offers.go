@@ -359,73 +359,11 @@ func phase2Transform(t Transform) (Phase2Offer, error) {
 		return o, newErr(INVALID_TRANSFORM_ID, -1, "ESP transform "+itoa(int(t.ID))+" not supported")
 	}
 	encr := transform.Transform{Type: transform.TypeENCR, ID: id}
-	var integ, ke transform.Transform
-	esn := transform.Transform{Type: transform.TypeESN, ID: transform.ESNNo}
-	var pending LifeType
-	seen := map[AttrType]bool{}
-	for _, a := range t.Attrs {
-		if a.Type != P2LifeType && a.Type != P2LifeDuration {
-			if seen[a.Type] {
-				return o, badSyntax(-1, "attribute "+itoa(int(a.Type))+" given twice")
-			}
-			seen[a.Type] = true
-		}
-		switch a.Type {
-		case P2LifeType, P2LifeDuration:
-			if err := o.Life.take(a, P2LifeType, P2LifeDuration, &pending); err != nil {
-				return o, err
-			}
-		case P2Group:
-			v, err := basic(a, "group description")
-			if err != nil {
-				return o, err
-			}
-			g, err := group(v)
-			if err != nil {
-				return o, err
-			}
-			ke = transform.Transform{Type: transform.TypeKE, ID: g}
-		case P2EncapMode:
-			v, err := basic(a, "encapsulation mode")
-			if err != nil {
-				return o, err
-			}
-			if !EncapMode(v).Known() {
-				return o, attrRefused(EncapMode(v).String() + " not supported")
-			}
-			o.Mode = EncapMode(v)
-		case P2AuthAlgorithm:
-			v, err := basic(a, "authentication algorithm")
-			if err != nil {
-				return o, err
-			}
-			i, ok := phase2Auth[AuthAlg(v)]
-			if !ok {
-				return o, attrRefused("ESP authentication algorithm " + itoa(int(v)) + " not supported")
-			}
-			integ = transform.Transform{Type: transform.TypeINTEG, ID: i}
-		case P2KeyLength:
-			v, err := basic(a, "key length")
-			if err != nil {
-				return o, err
-			}
-			encr.KeyLen = v
-		case P2ESN:
-			v, err := basic(a, "extended sequence number")
-			if err != nil {
-				return o, err
-			}
-			if v != 1 {
-				return o, attrRefused("extended sequence number attribute " + itoa(int(v)))
-			}
-			esn.ID = transform.ESNYes
-		default:
-			return o, attrRefused("phase 2 attribute " + itoa(int(a.Type)) + " not supported")
-		}
+	o, integ, ke, esn, keyLen, err := phase2Attrs(t)
+	if err != nil {
+		return o, err
 	}
-	if pending != 0 {
-		return o, badSyntax(-1, "life type without a life duration")
-	}
+	encr.KeyLen = keyLen
 	if encr.ID == transform.EncrAESCBC && encr.KeyLen == 0 {
 		encr.KeyLen = 128 // as in phase 1: AES-128 without Key Length from old peers
 	}
@@ -445,6 +383,79 @@ func phase2Transform(t Transform) (Phase2Offer, error) {
 	}
 	o.Proposal = shared.Proposal{Protocol: shared.ProtoESP, Transforms: append(ts, esn)}
 	return o, nil
+}
+
+// phase2Attrs reads the SA attributes of a quick mode transform (ESP or
+// AH): life, PFS group, encapsulation mode, authentication algorithm, key
+// length and ESN.
+func phase2Attrs(t Transform) (o Phase2Offer, integ, ke, esn transform.Transform, keyLen uint16, err error) {
+	esn = transform.Transform{Type: transform.TypeESN, ID: transform.ESNNo}
+	var pending LifeType
+	seen := map[AttrType]bool{}
+	for _, a := range t.Attrs {
+		if a.Type != P2LifeType && a.Type != P2LifeDuration {
+			if seen[a.Type] {
+				return o, integ, ke, esn, 0, badSyntax(-1, "attribute "+itoa(int(a.Type))+" given twice")
+			}
+			seen[a.Type] = true
+		}
+		switch a.Type {
+		case P2LifeType, P2LifeDuration:
+			if err := o.Life.take(a, P2LifeType, P2LifeDuration, &pending); err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+		case P2Group:
+			v, err := basic(a, "group description")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			g, err := group(v)
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			ke = transform.Transform{Type: transform.TypeKE, ID: g}
+		case P2EncapMode:
+			v, err := basic(a, "encapsulation mode")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			if !EncapMode(v).Known() {
+				return o, integ, ke, esn, 0, attrRefused(EncapMode(v).String() + " not supported")
+			}
+			o.Mode = EncapMode(v)
+		case P2AuthAlgorithm:
+			v, err := basic(a, "authentication algorithm")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			i, ok := phase2Auth[AuthAlg(v)]
+			if !ok {
+				return o, integ, ke, esn, 0, attrRefused("ESP authentication algorithm " + itoa(int(v)) + " not supported")
+			}
+			integ = transform.Transform{Type: transform.TypeINTEG, ID: i}
+		case P2KeyLength:
+			v, err := basic(a, "key length")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			keyLen = v
+		case P2ESN:
+			v, err := basic(a, "extended sequence number")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			if v != 1 {
+				return o, integ, ke, esn, 0, attrRefused("extended sequence number attribute " + itoa(int(v)))
+			}
+			esn.ID = transform.ESNYes
+		default:
+			return o, integ, ke, esn, 0, attrRefused("phase 2 attribute " + itoa(int(a.Type)) + " not supported")
+		}
+	}
+	if pending != 0 {
+		return o, integ, ke, esn, 0, badSyntax(-1, "life type without a life duration")
+	}
+	return o, integ, ke, esn, keyLen, nil
 }
 
 // Phase2Offers maps the transforms of a received quick mode SA payload to
