@@ -430,7 +430,7 @@ func phase2Attrs(t Transform) (o Phase2Offer, integ, ke, esn transform.Transform
 			}
 			i, ok := phase2Auth[AuthAlg(v)]
 			if !ok {
-				return o, integ, ke, esn, 0, attrRefused("ESP authentication algorithm " + itoa(int(v)) + " not supported")
+				return o, integ, ke, esn, 0, attrRefused("authentication algorithm " + itoa(int(v)) + " not supported")
 			}
 			integ = transform.Transform{Type: transform.TypeINTEG, ID: i}
 		case P2KeyLength:
@@ -477,12 +477,14 @@ func Phase2Offers(sa SA) ([]Phase2Offer, []Refused, error) {
 			switch {
 			case bundle:
 				err = newErr(NO_PROPOSAL_CHOSEN, -1, "proposal "+itoa(int(p.Number))+" combines several protocols (AND bundle), which is not supported")
-			case p.Protocol != ProtoESP:
-				err = newErr(INVALID_PROTOCOL_ID, -1, p.Protocol.String()+" proposals are not supported, only ESP")
+			case p.Protocol != ProtoESP && p.Protocol != ProtoAH:
+				err = newErr(INVALID_PROTOCOL_ID, -1, p.Protocol.String()+" proposals are not supported, only ESP and AH")
 			case len(p.SPI) != 4:
-				err = newErr(INVALID_SPI, -1, "ESP proposal with a "+itoa(len(p.SPI))+"-byte SPI")
+				err = newErr(INVALID_SPI, -1, p.Protocol.String()+" proposal with a "+itoa(len(p.SPI))+"-byte SPI")
 			case len(offers) == maxOffers:
 				err = badSyntax(-1, "more than 255 transforms")
+			case p.Protocol == ProtoAH:
+				o, err = phase2AHTransform(t)
 			default:
 				o, err = phase2Transform(t)
 			}
@@ -717,13 +719,13 @@ func ikev1AuthAlg(id uint16) (AuthAlg, bool) {
 	return 0, false
 }
 
-// PFSGroup is the PFS group Phase2SA offers for the configured ESP
-// proposals: the first group of the first proposal that names one
+// PFSGroup is the PFS group Phase2SA offers for the configured ESP (or
+// AH) proposals: the first group of the first proposal that names one
 // (transform.KENone for none). IKEv1 quick mode carries at most one KE
 // payload, so all transforms of one offer use one group.
 func PFSGroup(ps []config.Proposal) transform.ID {
 	for _, cp := range ps {
-		if cp.Protocol != config.ProtoESP {
+		if cp.Protocol != config.ProtoESP && cp.Protocol != config.ProtoAH {
 			continue
 		}
 		for _, k := range cp.Of(config.TransformKE) {
@@ -744,6 +746,9 @@ func PFSGroup(ps []config.Proposal) transform.ID {
 // encapsulation mode and life. It returns the group the engine sends a
 // KE payload for, KENone without PFS.
 func Phase2SA(ps []config.Proposal, spi uint32, mode EncapMode, life Lifetime) (SA, transform.ID, error) {
+	if len(ps) > 0 && ps[0].Protocol == config.ProtoAH {
+		return phase2AHSA(ps, spi, mode, life)
+	}
 	pfs := PFSGroup(ps)
 	spiBytes := []byte{byte(spi >> 24), byte(spi >> 16), byte(spi >> 8), byte(spi)}
 	p := Proposal{Number: 1, Protocol: ProtoESP, SPI: spiBytes}
