@@ -2,10 +2,12 @@ package ike
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/ike/ikev1"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
 
@@ -120,6 +122,61 @@ func TestAHAgainstESP(t *testing.T) {
 		t.Logf("B: %s", sb.Reason)
 		if n := len(a.inst.all()) + len(b.inst.all()); n != 0 {
 			t.Errorf("%d CHILD SAs installed", n)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+// TestV1AH negotiates AH IPsec SAs in IKEv1 quick mode (PROTO_IPSEC_AH,
+// AH_SHA2-256 with its Authentication Algorithm, PFS), rekeys them with a
+// new quick mode, and deletes them with an AH Delete.
+func TestV1AH(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPairV1("net", "lifetime=20m\nmargintime=5m\nrekeyfuzz=0%\nah=sha256-modp2048!", "lifetime=20m\nmargintime=2m\nrekeyfuzz=0%\nah=sha256-modp2048!")
+		a, b, _, clk := pair(t, ca, secrets, cb, secrets, testOpts{encapA: EncapAuto, encapB: EncapAuto})
+		if err := a.m.Up("net"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		sa, sb := status(a, "net"), status(b, "net")
+		if sa.State != StateEstablished || sb.State != StateEstablished || sa.Version != 1 {
+			t.Fatalf("states %s (%s) / %s (%s)", sa.State, sa.Reason, sb.State, sb.Reason)
+		}
+		if len(sa.Children) != 1 || sa.Children[0].Protocol != "ah" || sa.Children[0].Algorithms != "sha256-modp2048" || sb.Children[0].Protocol != "ah" {
+			t.Fatalf("children %+v / %+v", sa.Children, sb.Children)
+		}
+		checkAH(t, a, b, transform.IntegHMACSHA2_256_128, 32)
+		old := a.inst.all()[0]
+		clk.advance(15*time.Minute, synctest.Wait)
+		clk.advance(ikev1.SwitchDelay, synctest.Wait)
+		checkAH(t, a, b, transform.IntegHMACSHA2_256_128, 32)
+		if now := a.inst.all()[0]; now.InSPI == old.InSPI || bytes.Equal(now.OutIntegKey, old.OutIntegKey) {
+			t.Error("the rekeyed AH SA has the old SPI or key")
+		}
+		if err := a.m.Down("net"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if n := len(a.inst.all()) + len(b.inst.all()); n != 0 {
+			t.Errorf("%d IPsec SAs left after down", n)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+// TestV1AHAgainstESP: an IKEv1 conn with ah= and a peer with esp= fail in
+// quick mode with a reason naming both protocols.
+func TestV1AHAgainstESP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPairV1("net", "ah=sha1!", "esp=aes128-sha1!")
+		a, b, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a.m.Up("net")
+		synctest.Wait()
+		if sb := status(b, "net"); sb.State != StatePhase2Failed || !strings.Contains(sb.Reason, "peer proposed AH sha1; we accept aes128-sha1") {
+			t.Errorf("B: %s %s", sb.State, sb.Reason)
+		}
+		if n := len(a.inst.all()) + len(b.inst.all()); n != 0 {
+			t.Errorf("%d IPsec SAs installed", n)
 		}
 		closeAll(t, synctest.Wait, a, b)
 	})

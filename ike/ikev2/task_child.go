@@ -19,12 +19,7 @@ import (
 
 // childProto is the protocol of a conn's CHILD SAs: AH when it has ah=
 // proposals (config.Conn.ChildProposals), ESP otherwise.
-func childProto(c config.Conn) shared.Protocol {
-	if len(c.AH) > 0 {
-		return shared.ProtoAH
-	}
-	return shared.ProtoESP
-}
+func childProto(c config.Conn) shared.Protocol { return shared.ChildProtocol(c) }
 
 // protoName names a CHILD SA protocol for messages.
 func protoName(p shared.Protocol) string {

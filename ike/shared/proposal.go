@@ -19,6 +19,15 @@ const (
 	ProtoESP Protocol = 3
 )
 
+// ChildProtocol is the protocol of a conn's CHILD SAs: AH when it has ah=
+// proposals (config.Conn.ChildProposals), ESP otherwise.
+func ChildProtocol(c config.Conn) Protocol {
+	if len(c.AH) > 0 {
+		return ProtoAH
+	}
+	return ProtoESP
+}
+
 // Proposal is one proposal in the engines' common form: IANA IKEv2
 // transform types and IDs. The IKEv2 engine converts its SA payloads to
 // and from it; an IKEv1 engine maps its transforms and attributes to it.
