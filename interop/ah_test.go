@@ -22,17 +22,27 @@ import (
 // the inner ICMP echo requests and replies in clear, and no ESP at all.
 // The daemons run with the default esp.encapsulation (auto), under which
 // two ipsecgw put ESP in UDP: AH must still go raw.
+// The ikev1 case negotiates the same AH SAs in IKEv1 quick mode.
 func TestAHIpsecgwToIpsecgw(t *testing.T) {
-	for _, family := range []string{"ipv4", "ipv6"} {
-		t.Run(family, func(t *testing.T) { testAH(t, family == "ipv6") })
+	for _, tc := range []struct {
+		name    string
+		v6      bool
+		version int
+	}{{"ipv4", false, 2}, {"ipv6", true, 2}, {"ikev1", false, 1}} {
+		t.Run(tc.name, func(t *testing.T) { testAH(t, tc.v6, tc.version) })
 	}
 }
 
-func testAH(t *testing.T, v6 bool) {
+func testAH(t *testing.T, v6 bool, version int) {
 	l := lab.New(t, lab.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	c1, c2 := siteConns(l, "aes128gcm16-prfsha256-ecp256", "")
+	ike := "aes128gcm16-prfsha256-ecp256"
+	if version == 1 {
+		ike = "aes128-sha256-modp2048" // IKEv1 phase 1 has no AEAD ciphers
+	}
+	c1, c2 := siteConns(l, ike, "")
+	c1.Version, c2.Version = version, version
 	if v6 {
 		a1, a2 := enableIPv6Underlay(ctx, t, l)
 		c1.LocalAddr, c1.RemoteAddr, c1.LocalID, c1.RemoteID = a1, a2, a1, a2
@@ -130,5 +140,5 @@ func testAH(t *testing.T, v6 bool) {
 	if c := s1.Children[0]; c.PacketsIn != 2*pings || c.PacketsOut != 2*pings {
 		t.Errorf("gw1's AH SA counters: %d in, %d out; want %d each", c.PacketsIn, c.PacketsOut, 2*pings)
 	}
-	t.Logf("AH over %s: %d packets, SPIs %s (to gw2) and %s (to gw1), sequence numbers 1..%d each, ICMP inside in clear", map[bool]string{false: "IPv4", true: "IPv6"}[v6], len(lines), toGW2, toGW1, 2*pings)
+	t.Logf("AH (IKEv%d) over %s: %d packets, SPIs %s (to gw2) and %s (to gw1), sequence numbers 1..%d each, ICMP inside in clear", version, map[bool]string{false: "IPv4", true: "IPv6"}[v6], len(lines), toGW2, toGW1, 2*pings)
 }
