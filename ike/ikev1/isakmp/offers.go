@@ -116,7 +116,8 @@ type Phase1Offer struct {
 type Phase2Offer struct {
 	// Proposal has protocol ESP, the sender's SPI, one ENCR transform,
 	// an INTEG transform unless the cipher is AEAD, a KE transform when
-	// the offer asks for PFS, and one ESN transform. Number is the
+	// the offer asks for PFS, and one ESN transform; or protocol AH with
+	// the INTEG, KE and ESN transforms and no ENCR. Number is the
 	// offer's position in the list, as for Phase1Offer.
 	Proposal                        shared.Proposal
 	ProposalNumber, TransformNumber uint8
@@ -459,8 +460,8 @@ func phase2Attrs(t Transform) (o Phase2Offer, integ, ke, esn transform.Transform
 }
 
 // Phase2Offers maps the transforms of a received quick mode SA payload to
-// offers, one per transform, in the peer's order of preference, and lists
-// what it refused: AH and IPComp proposals, bundles (several proposal
+// offers (ESP and AH), one per transform, in the peer's order of preference, and lists
+// what it refused: IPComp proposals, bundles (several proposal
 // payloads with one number, RFC 2408 §4.2: all of them together) and
 // transforms with attributes we do not support. Each offer's SPI is the
 // peer's inbound SPI from its proposal (4 bytes). An error is returned
