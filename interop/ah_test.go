@@ -72,8 +72,8 @@ func testAH(t *testing.T, v6 bool, version int) {
 	if ch1.SPIIn != ch2.SPIOut || ch1.SPIOut != ch2.SPIIn {
 		t.Fatalf("CHILD SAs do not pair up: gw1 %+v, gw2 %+v", ch1, ch2)
 	}
-	if out, err := gw1.cli(ctx, "status"); err != nil || !strings.Contains(out, "ah") {
-		t.Errorf("ipsecgw status does not show AH: %v\n%s", err, out)
+	if out, err := gw1.cli(ctx, "status"); err != nil || !strings.Contains(out, "  ah sha256  spi in "+ch1.SPIIn) {
+		t.Errorf("ipsecgw status does not show the AH CHILD SA: %v\n%s", err, out)
 	}
 
 	capt, err := l.GW2.StartCapture(ctx, lab.IfUnderlay, "")
