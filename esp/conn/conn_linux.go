@@ -133,6 +133,8 @@ func DefaultConfig() Config {
 // Stats are the counters of a Conn. Every dropped datagram is counted
 // under exactly one reason.
 type Stats struct {
+	// ESP counts the packets handed to Config.ESP: ESP, and AH from the
+	// raw AH socket.
 	IKE, ESP, Keepalives uint64
 	// IKEQueueDrops counts IKE messages dropped because the queue was full.
 	IKEQueueDrops uint64
