@@ -81,7 +81,7 @@ func (g *Gateway) fill(cs *control.ConnStatus, st ike.ConnStatus, now time.Time)
 	}
 	for _, ch := range st.Children {
 		c := control.ChildStatus{
-			Proposal: ch.Algorithms, Protocol: "esp",
+			Proposal: ch.Algorithms, Protocol: childProtocol(ch),
 			SPIIn: control.FormatSPI(ch.InSPI), SPIOut: control.FormatSPI(ch.OutSPI), UDPEncap: ch.Encap,
 			LocalTS: install.TSStrings(ch.LocalTS), RemoteTS: install.TSStrings(ch.RemoteTS),
 			UptimeSeconds: control.Uptime(ch.Established, now),
@@ -184,7 +184,7 @@ func (g *Gateway) ListSAs() []control.SAEntry {
 		}
 		for _, ch := range st.Children {
 			c := control.ChildSA{
-				Protocol: "esp", Proposal: ch.Algorithms, SPIIn: control.FormatSPI(ch.InSPI), SPIOut: control.FormatSPI(ch.OutSPI),
+				Protocol: childProtocol(ch), Proposal: ch.Algorithms, SPIIn: control.FormatSPI(ch.InSPI), SPIOut: control.FormatSPI(ch.OutSPI),
 				UDPEncap: ch.Encap, LocalTS: install.TSStrings(ch.LocalTS), RemoteTS: install.TSStrings(ch.RemoteTS),
 				EstablishedSeconds: control.Uptime(ch.Established, now),
 				RekeySeconds:       control.SecondsUntil(ch.RekeyAt, now), ExpiresSeconds: control.SecondsUntil(ch.ExpireAt, now),
@@ -247,4 +247,13 @@ func (g *Gateway) ExportKeys() (control.KeyExport, error) {
 		}
 	}()
 	return formatKeys(children, ikes), nil
+}
+
+// childProtocol is a CHILD SA's protocol for status: "esp" or "ah" (an
+// engine that does not say negotiates ESP).
+func childProtocol(ch ike.ChildInfo) string {
+	if ch.Protocol == "" {
+		return "esp"
+	}
+	return ch.Protocol
 }

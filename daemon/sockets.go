@@ -38,10 +38,10 @@ func (s *sockets) listenESP(cfg conn.Config, log *slog.Logger) (*conn.Conn, erro
 		if err == nil || !errors.Is(err, os.ErrPermission) {
 			return c, err
 		}
-		log.Warn("no raw ESP socket (it needs CAP_NET_RAW): ESP goes in UDP 4500 with every peer, as with esp.encapsulation: udp", "err", err)
+		log.Warn("no raw ESP socket (it needs CAP_NET_RAW): ESP goes in UDP 4500 with every peer, as with esp.encapsulation: udp; AH conns cannot carry traffic", "err", err)
 		s.noRawESP = true
 	}
-	cfg.RawESP = false
+	cfg.RawESP, cfg.RawAH = false, false
 	return conn.Listen(cfg)
 }
 
@@ -49,7 +49,7 @@ func openSockets(cfg *config.Config, host []netip.Addr, handler conn.ESPHandler,
 	s := &sockets{local4: pickLocal(cfg, host, true), local6: pickLocal(cfg, host, false)}
 	var err error
 	s.v4, err = s.listenESP(conn.Config{
-		IKEPort: conn.DefaultIKEPort, NATTPort: conn.DefaultNATTPort, RawESP: true,
+		IKEPort: conn.DefaultIKEPort, NATTPort: conn.DefaultNATTPort, RawESP: true, RawAH: true,
 		ESP: handler, UDPOffload: true,
 	}, log)
 	if err != nil {
@@ -58,7 +58,7 @@ func openSockets(cfg *config.Config, host []netip.Addr, handler conn.ESPHandler,
 	if needsIPv6(cfg) {
 		s.v6, err = s.listenESP(conn.Config{
 			Addr: netip.IPv6Unspecified(), IKEPort: conn.DefaultIKEPort, NATTPort: conn.DefaultNATTPort,
-			RawESP: true, ESP: handler, UDPOffload: true,
+			RawESP: true, RawAH: true, ESP: handler, UDPOffload: true,
 		}, log)
 		if err != nil {
 			s.v4.Close()
@@ -140,7 +140,7 @@ func (s *sockets) newSender() esp.Sender {
 	return d
 }
 
-// dualSender sends each ESP packet from the socket of its destination's
+// dualSender sends each ESP (or AH) packet from the socket of its destination's
 // family. Batches of one family (the usual case) go through unchanged; a
 // mixed batch is split into two reused slices, so sending does not
 // allocate once they have grown.

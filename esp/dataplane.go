@@ -422,8 +422,7 @@ func (d *Dataplane) reserve(pid uint32, n, bufLen int) (*sad.SA, uint64, sad.Dro
 		if sa == nil || !sa.Acquire() {
 			continue
 		}
-		p := sa.Cipher()
-		if tun.Headroom < HeadLen(p) || tun.Headroom+n+TailLen(p, n)+Spare > bufLen {
+		if tun.Headroom < headLen(sa) || tun.Headroom+n+tailLen(sa, n)+Spare > bufLen {
 			sa.Drop(sad.DropMalformed)
 			sa.Release()
 			return nil, 0, sad.DropMalformed
@@ -450,7 +449,7 @@ func (e *outElem) sealAll() {
 		if it.kind != outESP {
 			continue
 		}
-		start, pkt, err := SealPacket(it.sa.Cipher(), it.sa.SPI(), it.seq, it.sa.ESN(), e.bufs[i], tun.Headroom, it.n)
+		start, pkt, err := sealAny(it.sa, it.seq, e.bufs[i], tun.Headroom, it.n)
 		if err != nil {
 			it.sa.Drop(sad.DropMalformed)
 			e.d.drop(sad.DropMalformed)
@@ -483,7 +482,7 @@ func (d *Dataplane) sendBatch(e *outElem, s Sender) {
 		it := &e.items[i]
 		switch it.kind {
 		case outESP:
-			e.pkts = append(e.pkts, conn.OutPacket{B: e.bufs[i][it.start:it.end], Dst: it.sa.Remote(), UDP: it.sa.UDPEncap()})
+			e.pkts = append(e.pkts, outPacket(it.sa, e.bufs[i][it.start:it.end]))
 		case outClear:
 			e.clear = append(e.clear, e.bufs[i][tun.Headroom:tun.Headroom+it.n])
 		}
@@ -515,7 +514,8 @@ func (d *Dataplane) sendBatch(e *outElem, s Sender) {
 // --- inbound ------------------------------------------------------------------
 
 type inItem struct {
-	src   netip.AddrPort // outer source (port 0 for plain ESP)
+	src   netip.AddrPort // outer source (port 0 for plain ESP and AH)
+	ah    bool           // AH from the raw AH socket (conn.ESPPacket.AH)
 	n     int            // ESP length (copied) / inner length (opened)
 	start int            // inner start in the buffer
 	sa    *sad.SA
@@ -602,7 +602,7 @@ func (d *Dataplane) HandleESP(batch []conn.ESPPacket) {
 			e.used += slot
 			copy(buf[inOff:], b)
 			e.bufs[e.cnt] = buf
-			e.items[e.cnt] = inItem{n: len(b), src: p.Src}
+			e.items[e.cnt] = inItem{n: len(b), src: p.Src, ah: p.AH}
 			e.cnt++
 			k++
 		}
@@ -628,10 +628,24 @@ func (e *inElem) openAll() {
 		it := &e.items[i]
 		buf := e.bufs[i]
 		pkt := buf[inOff : inOff+it.n : len(buf)]
-		sa, seq, off, n, r := openPending(d.cfg.SAD, pkt)
+		base := inOff
+		var (
+			sa     *sad.SA
+			seq    uint64
+			off, n int
+			r      sad.DropReason
+		)
+		switch {
+		case it.ah && it.src.Addr().Unmap().Is4():
+			sa, seq, off, n, r = openAHPending(d.cfg.SAD, pkt)
+		case it.ah:
+			sa, seq, base, off, n, r = openAH6(d.cfg.SAD, buf, inOff, it.n, it.src.Addr())
+		default:
+			sa, seq, off, n, r = openPending(d.cfg.SAD, pkt)
+		}
 		it.sa, it.seq, it.r = sa, seq, r
 		if sa != nil {
-			it.start, it.n = inOff+off, n
+			it.start, it.n = base+off, n
 		} else {
 			// it.n stays the ESP packet's length: the "no SA" path may
 			// hold it or report its SPI.
@@ -739,7 +753,7 @@ func (d *Dataplane) writeBatch(e *inElem) {
 		r := it.r
 		switch {
 		case it.sa == nil:
-			if r == sad.DropNoSA && d.noSA(e.bufs[i][it.start:it.start+it.n], it.src) {
+			if r == sad.DropNoSA && d.noSA(e.bufs[i][it.start:it.start+it.n], it.src, it.ah) {
 				continue // held until its SA is installed
 			}
 		case r == sad.NotDropped || r == sad.DropMalformed || r == sad.DropSelectorMismatch:
@@ -833,15 +847,23 @@ func (d *Dataplane) write(dev tun.Device, pkts [][]byte, bytes uint64) {
 // noSA handles an ESP packet (from src) whose SPI has no inbound SA: it
 // is held when a negotiation reserved the SPI (larval.go), and reported
 // otherwise (Config.OnUnknownSPI). It reports whether the packet was held.
-func (d *Dataplane) noSA(pkt []byte, src netip.AddrPort) bool {
-	spi, _, ok := ParseHeader(pkt)
+// An AH packet (ah: as the raw AH socket delivered it) is held the same
+// way but not reported: IKE's INVALID_SPI report is about ESP here.
+func (d *Dataplane) noSA(pkt []byte, src netip.AddrPort, ah bool) bool {
+	var spi uint32
+	var ok bool
+	if ah {
+		spi, ok = ahSPI(pkt, !src.Addr().Unmap().Is4())
+	} else {
+		spi, _, ok = ParseHeader(pkt)
+	}
 	if !ok {
 		return false
 	}
-	if d.larval.hold(spi, pkt, src) {
+	if d.larval.hold(spi, pkt, src, ah) {
 		return true
 	}
-	if d.cfg.OnUnknownSPI != nil {
+	if !ah && d.cfg.OnUnknownSPI != nil {
 		d.cfg.OnUnknownSPI(spi, src)
 	}
 	return false
@@ -956,11 +978,17 @@ func (d *Dataplane) ReleaseHeld(policyID uint32, s Sender) {
 			d.drop(r)
 			continue
 		}
-		out = append(out, conn.OutPacket{B: esp, Dst: sa.Remote(), UDP: sa.UDPEncap()})
+		out = append(out, outPacket(sa, esp))
 	}
 	sent, err := s.Send(out)
 	d.c.tx.Add(uint64(sent))
 	if err != nil || sent < len(out) {
 		d.c.sendErrs.Add(uint64(len(out) - sent))
 	}
+}
+
+// outPacket is how the sockets send a packet pkt sealed with SA sa: ESP
+// in UDP or raw, or a whole IP packet with AH on the raw AH socket.
+func outPacket(sa *sad.SA, pkt []byte) conn.OutPacket {
+	return conn.OutPacket{B: pkt, Dst: sa.Remote(), UDP: sa.UDPEncap(), AH: sa.Proto() == sad.AH}
 }

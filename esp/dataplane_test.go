@@ -43,7 +43,14 @@ func (s *memSender) Send(pkts []conn.OutPacket) (int, error) {
 				s.tap(p.B, p.Dst, p.UDP)
 			}
 			e := &s.batch[i]
-			e.Off, e.Len, e.Src, e.UDP = conn.ReadOffset, copy(e.Buf[conn.ReadOffset:], p.B), s.src, p.UDP
+			b := p.B
+			if p.AH && len(b) > 0 && b[0]>>4 == 6 {
+				b = b[40:] // an IPv6 raw socket delivers AH without the fixed header
+			}
+			e.Off, e.Len, e.Src, e.UDP, e.AH = conn.ReadOffset, copy(e.Buf[conn.ReadOffset:], b), s.src, p.UDP, p.AH
+			if p.AH {
+				e.Src = netip.AddrPortFrom(s.src.Addr(), 0)
+			}
 		}
 		s.peer().HandleESP(s.batch[:k])
 		sent += k

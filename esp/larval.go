@@ -74,8 +74,9 @@ func newLarvalHold(next conn.ESPHandler, installed, reserved func(uint32) bool) 
 
 // hold keeps a copy of an ESP packet (from src) whose SPI has no inbound
 // SA, if the SPI is reserved and the limits allow; false means the caller
-// drops it.
-func (h *larvalHold) hold(spi uint32, pkt []byte, src netip.AddrPort) bool {
+// drops it. ah marks an AH packet as the raw AH socket delivered it, which
+// is passed on as such.
+func (h *larvalHold) hold(spi uint32, pkt []byte, src netip.AddrPort, ah bool) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || !h.reserved(spi) {
@@ -93,7 +94,7 @@ func (h *larvalHold) hold(spi uint32, pkt []byte, src netip.AddrPort) bool {
 		return false
 	}
 	b := append([]byte(nil), pkt...)
-	q.pkts = append(q.pkts, conn.ESPPacket{Buf: b, Len: len(b), Src: src})
+	q.pkts = append(q.pkts, conn.ESPPacket{Buf: b, Len: len(b), Src: src, AH: ah})
 	if h.timer == nil {
 		h.timer = time.AfterFunc(h.poll, h.check)
 	}

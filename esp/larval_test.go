@@ -62,7 +62,7 @@ func (r *larvalRig) feed(b []conn.ESPPacket) {
 		switch {
 		case in:
 			r.next(b[i : i+1])
-		case !r.h.hold(spi, p, b[i].Src):
+		case !r.h.hold(spi, p, b[i].Src, false):
 			r.mu.Lock()
 			r.refused = append(r.refused, tag(spi, p[7]))
 			r.mu.Unlock()

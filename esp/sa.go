@@ -10,12 +10,13 @@ import (
 // Seal protects the inner packet buf[off:off+n] with the outbound SA sa:
 // it reserves the next sequence number (sad.SA.NextSeq: refused once the SA
 // is expired or its sequence numbers are used up, never wrapping) and
-// frames the packet in place as SealPacket does. The caller holds a
+// frames the packet in place as SealPacket does (ESP: pkt is the ESP
+// packet), or as ah.SealTunnel does for an AH SA (pkt is the whole IP
+// packet). The caller holds a
 // reference on sa (sad.SA.Acquire). On a drop the reason is charged to the
 // SA as well.
 func Seal(sa *sad.SA, buf []byte, off, n int) (start int, pkt []byte, r sad.DropReason) {
-	p := sa.Cipher()
-	if off < HeadLen(p) || off+TailLen(p, n)+n+Spare > cap(buf) {
+	if off < headLen(sa) || off+tailLen(sa, n)+n+Spare > cap(buf) {
 		sa.Drop(sad.DropMalformed)
 		return 0, nil, sad.DropMalformed
 	}
@@ -24,7 +25,7 @@ func Seal(sa *sad.SA, buf []byte, off, n int) (start int, pkt []byte, r sad.Drop
 		sa.Drop(r)
 		return 0, nil, r
 	}
-	start, pkt, err := SealPacket(p, sa.SPI(), seq, sa.ESN(), buf, off, n)
+	start, pkt, err := sealAny(sa, seq, buf, off, n)
 	if err != nil {
 		r = sad.DropMalformed
 		if errors.Is(err, transform.ErrClosed) {
@@ -76,7 +77,12 @@ func openPending(t *sad.Table, pkt []byte) (sa *sad.SA, seq uint64, off, n int, 
 	if !sa.Acquire() {
 		return nil, 0, 0, 0, sad.DropNoSA
 	}
-	seq, off, n, r = openSA(sa, lo, pkt)
+	if sa.Proto() != sad.ESP {
+		// An ESP packet naming an AH SA's SPI cannot be authentic.
+		r = sad.DropAuthFailed
+	} else {
+		seq, off, n, r = openSA(sa, lo, pkt)
+	}
 	sa.Release()
 	switch r {
 	case sad.DropNoSA, sad.DropReplay, sad.DropAuthFailed:

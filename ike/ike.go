@@ -65,6 +65,7 @@ type (
 	Event          = shared.Event
 	Cause          = shared.Cause
 	Retransmit     = shared.Retransmit
+	Protocol       = shared.Protocol
 )
 
 // Encapsulation policies and conn states (see ike/shared).
@@ -77,6 +78,9 @@ const (
 	StateEstablished  = shared.StateEstablished
 	StatePhase1Failed = shared.StatePhase1Failed
 	StatePhase2Failed = shared.StatePhase2Failed
+	// CHILD SA protocols (ChildSA.Protocol).
+	ProtoESP = shared.ProtoESP
+	ProtoAH  = shared.ProtoAH
 )
 
 // StateChanged is the event the Manager adds when a conn's state or

@@ -229,11 +229,22 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 	// only be seen by the dataplane, which reports them through SAEvent.
 	soft := sad.Lifetime{Bytes: c.SoftBytes, Packets: c.SoftPackets}
 
-	inCipher, err := transform.NewProtector(c.Encr, c.Integ, c.InEncrKey, c.InIntegKey)
+	newCipher := func(encKey, integKey []byte) (*transform.Protector, error) {
+		return transform.NewProtector(c.Encr, c.Integ, encKey, integKey)
+	}
+	proto := sad.ESP
+	if c.Protocol == ike.ProtoAH {
+		// AH: integrity only (RFC 4302), never in UDP.
+		proto, c.Encap = sad.AH, false
+		newCipher = func(_, integKey []byte) (*transform.Protector, error) {
+			return transform.NewAuthProtector(c.Integ, integKey)
+		}
+	}
+	inCipher, err := newCipher(c.InEncrKey, c.InIntegKey)
 	if err != nil {
 		return fmt.Errorf("conn %q: inbound SA: %w", c.Conn, err)
 	}
-	outCipher, err := transform.NewProtector(c.Encr, c.Integ, c.OutEncrKey, c.OutIntegKey)
+	outCipher, err := newCipher(c.OutEncrKey, c.OutIntegKey)
 	if err != nil {
 		inCipher.Close()
 		return fmt.Errorf("conn %q: outbound SA: %w", c.Conn, err)
@@ -246,7 +257,7 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 	in.mu.Unlock()
 	iface := in.interfaceOf(c.Conn)
 	base := sad.Config{
-		Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
+		Proto: proto, Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
 		ESN: c.ESN, ReplayWindow: replay, Soft: soft, Hard: hard, PolicyID: policyID, Interface: iface,
 	}
 	inCfg := base

@@ -39,10 +39,32 @@ type Lifetime struct {
 	Time           time.Duration
 }
 
+// Protocol is the IPsec protocol of an SA.
+type Protocol uint8
+
+const (
+	// ESP (RFC 4303), the zero value: encryption and integrity.
+	ESP Protocol = iota
+	// AH (RFC 4302): integrity of the whole packet, outer header included;
+	// the Cipher is integrity-only (transform.NewAuthProtector), and AH is
+	// never carried in UDP.
+	AH
+)
+
+func (p Protocol) String() string {
+	if p == AH {
+		return "AH"
+	}
+	return "ESP"
+}
+
 // Config describes an SA to create.
 type Config struct {
-	SPI uint32
-	Dir Direction
+	// Proto is ESP or AH. SPIs are allocated from one space for both, so
+	// an inbound SPI names one SA of either protocol.
+	Proto Protocol
+	SPI   uint32
+	Dir   Direction
 	// Local and Remote are the outer (tunnel endpoint) addresses; the ports
 	// matter only with UDPEncap (RFC 3948), usually 4500.
 	Local, Remote netip.AddrPort
@@ -104,6 +126,7 @@ const (
 // configuration are immutable; the packet-path methods are safe for
 // concurrent use and do not allocate.
 type SA struct {
+	proto    Protocol
 	spi      uint32
 	dir      Direction
 	esn      bool
@@ -154,6 +177,12 @@ func New(c Config) (*SA, error) {
 	if c.Cipher == nil {
 		return nil, fmt.Errorf("%w: no cipher", ErrBadConfig)
 	}
+	if c.Proto != ESP && c.Proto != AH {
+		return nil, fmt.Errorf("%w: protocol %d", ErrBadConfig, c.Proto)
+	}
+	if c.Proto == AH && c.UDPEncap {
+		return nil, fmt.Errorf("%w: AH cannot be carried in UDP (it authenticates the outer addresses)", ErrBadConfig)
+	}
 	if !c.Local.Addr().IsValid() || !c.Remote.Addr().IsValid() || c.Local.Addr().Is4() != c.Remote.Addr().Is4() {
 		return nil, fmt.Errorf("%w: outer addresses %v and %v", ErrBadConfig, c.Local, c.Remote)
 	}
@@ -169,7 +198,7 @@ func New(c Config) (*SA, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	sa := &SA{
-		spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, policyID: c.PolicyID, iface: c.Interface,
+		proto: c.Proto, spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, policyID: c.PolicyID, iface: c.Interface,
 		local: c.Local, created: c.Created,
 		sels: append([]spd.Selector(nil), c.Selectors...), selTable: tab,
 		cipher: c.Cipher, soft: c.Soft, hard: c.Hard,
@@ -207,6 +236,7 @@ func orMax(v uint64) uint64 {
 // Accessors for the immutable fields (and Remote, which SetRemote may
 // change).
 
+func (sa *SA) Proto() Protocol              { return sa.proto }
 func (sa *SA) SPI() uint32                  { return sa.spi }
 func (sa *SA) Dir() Direction               { return sa.dir }
 func (sa *SA) ESN() bool                    { return sa.esn }
@@ -279,7 +309,7 @@ func (sa *SA) String() string {
 	if sa.udpEncap {
 		encap = " udp-encap"
 	}
-	return fmt.Sprintf("ESP-%v spi=0x%08x %v->%v%s reqid=%d", sa.dir, sa.spi, sa.local, sa.Remote(), encap, sa.policyID)
+	return fmt.Sprintf("%v-%v spi=0x%08x %v->%v%s reqid=%d", sa.proto, sa.dir, sa.spi, sa.local, sa.Remote(), encap, sa.policyID)
 }
 
 // --- packet path -------------------------------------------------------------

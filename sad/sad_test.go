@@ -859,3 +859,26 @@ func TestEgress(t *testing.T) {
 		t.Fatalf("%v allocations", n)
 	}
 }
+
+// TestAHConfig: an AH SA names its protocol, and AH in UDP is refused (it
+// authenticates the outer addresses a NAT rewrites).
+func TestAHConfig(t *testing.T) {
+	c := cfg(Inbound, 0x1000, 1)
+	c.Proto = AH
+	if _, err := New(c); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("AH with UDPEncap: %v, want ErrBadConfig", err)
+	}
+	c.UDPEncap = false
+	sa := mustSA(t, c)
+	if sa.Proto() != AH || !strings.HasPrefix(sa.String(), "AH-in spi=0x00001000") {
+		t.Errorf("AH SA: Proto %v, String %q", sa.Proto(), sa)
+	}
+	if esp := mustSA(t, cfg(Outbound, 0x1001, 1)); esp.Proto() != ESP || !strings.HasPrefix(esp.String(), "ESP-out") {
+		t.Errorf("default protocol: %v, %q", esp.Proto(), esp)
+	}
+	c.Proto = 7
+	if _, err := New(c); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("protocol 7: %v, want ErrBadConfig", err)
+	}
+	sa.Discard()
+}

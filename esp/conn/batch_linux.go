@@ -17,6 +17,8 @@ const (
 	sockNATT
 	sockRaw4
 	sockRaw6
+	sockAH4
+	sockAH6
 )
 
 // receiver is the state of one receiving goroutine: its buffers, its
@@ -46,6 +48,9 @@ type receiver struct {
 	readFn func(fd uintptr) bool
 }
 
+// ahBatchSize is the most datagrams per recvmmsg on the raw AH socket.
+const ahBatchSize = 16
+
 // maxUDPPayload is the largest datagram a socket can return, which is
 // what a GRO-coalesced read can be.
 const maxUDPPayload = 65535
@@ -60,6 +65,11 @@ func (c *Conn) start(rc syscall.RawConn, kind sockKind) {
 		r.localPort = c.NATTPort()
 	}
 	bs := c.cfg.BatchSize
+	if kind == sockAH4 || kind == sockAH6 {
+		// AH is the rare protocol: its receiver keeps fewer of the
+		// 64 KiB buffers.
+		bs = min(bs, ahBatchSize)
+	}
 	size := c.cfg.BufSize
 	if r.gro {
 		size = max(size, ReadOffset+maxUDPPayload)
@@ -160,6 +170,10 @@ func (r *receiver) datagram(i int, data []byte) {
 		size += off
 	case sockRaw6:
 		k, off, why = ClassifyRawESP6(data)
+	case sockAH4:
+		k, size, why = ClassifyRawAH4(data)
+	case sockAH6:
+		k, off, why = ClassifyRawESP6(data) // the AH header is as long as ESP's minimum
 	}
 	switch k {
 	case KindDrop:
@@ -180,7 +194,8 @@ func (r *receiver) datagram(i int, data []byte) {
 	// data is a slice of r.bufs[i] (a GRO segment, or the whole datagram):
 	// its offset there is what its capacity lacks.
 	start := cap(r.bufs[i]) - cap(data)
-	r.batch = append(r.batch, ESPPacket{Buf: r.bufs[i], Off: start + off, Len: size - off, Src: r.m.addr(i), UDP: r.kind == sockNATT})
+	r.batch = append(r.batch, ESPPacket{Buf: r.bufs[i], Off: start + off, Len: size - off, Src: r.m.addr(i), UDP: r.kind == sockNATT,
+		AH: r.kind == sockAH4 || r.kind == sockAH6})
 	if len(r.batch) == cap(r.batch) {
 		r.flush()
 	}
@@ -227,6 +242,9 @@ type OutPacket struct {
 	Dst netip.AddrPort
 	// UDP sends from the NAT-T socket; otherwise the raw ESP socket.
 	UDP bool
+	// AH sends B, a whole IP packet (header first) carrying AH, on the
+	// raw AH socket (Config.RawAH) as it is; UDP must be false.
+	AH bool
 }
 
 // Sender sends batches of ESP packets with sendmmsg. A Sender is not safe
@@ -304,11 +322,14 @@ func (s *Sender) Send(pkts []OutPacket) (int, error) {
 	s.sent, s.err = 0, nil
 	gso := s.m.iovPer > 1 && s.c.gso.Load()
 	for len(pkts) > 0 {
-		udp := pkts[0].UDP
+		udp, ah := pkts[0].UDP, pkts[0].AH
 		var rc syscall.RawConn
-		if udp {
+		switch {
+		case ah:
+			udp, rc = false, s.c.ahRC
+		case udp:
 			rc = s.c.nattRC
-		} else {
+		default:
 			rc = s.c.rawRC
 		}
 		// Fill up to one batch of messages from a run of packets for the
@@ -319,7 +340,7 @@ func (s *Sender) Send(pkts []OutPacket) (int, error) {
 			segSize, segBytes int
 			lastDst           netip.AddrPort
 		)
-		for used < len(pkts) && pkts[used].UDP == udp && s.cnt < len(s.m.hdrs) {
+		for used < len(pkts) && pkts[used].AH == ah && (ah || pkts[used].UDP == udp) && s.cnt < len(s.m.hdrs) {
 			p := &pkts[used]
 			used++
 			dst := p.Dst
@@ -358,6 +379,9 @@ func (s *Sender) Send(pkts []OutPacket) (int, error) {
 			s.c.c.sendErrors.Add(uint64(s.cnt))
 			if s.err == nil {
 				s.err = errNoRaw
+				if ah {
+					s.err = errNoAH
+				}
 			}
 			continue
 		}
@@ -376,4 +400,7 @@ func (s *Sender) Send(pkts []OutPacket) (int, error) {
 	return s.sent, s.err
 }
 
-var errNoRaw = errors.New("conn: plain ESP needs the raw socket (Config.RawESP)")
+var (
+	errNoRaw = errors.New("conn: plain ESP needs the raw socket (Config.RawESP)")
+	errNoAH  = errors.New("conn: AH needs the raw AH socket (Config.RawAH)")
+)

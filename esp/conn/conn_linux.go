@@ -53,6 +53,11 @@ type ESPPacket struct {
 	Src netip.AddrPort
 	// UDP is true for ESP-in-UDP received on the NAT-T port.
 	UDP bool
+	// AH is true for an AH packet from the raw AH socket (Config.RawAH):
+	// over IPv4 the whole IP packet (header first, as the ICV covers
+	// it), over IPv6 the packet from the AH header on (an IPv6 raw
+	// socket strips the fixed header).
+	AH bool
 }
 
 // Bytes returns the ESP packet.
@@ -90,6 +95,12 @@ type Config struct {
 	// RawESP opens a raw IP protocol 50 socket for ESP without UDP
 	// encapsulation (needs CAP_NET_RAW).
 	RawESP bool
+	// RawAH opens a raw IP protocol 51 socket for AH (RFC 4302), which
+	// sends whole IP packets built by the caller (IP_HDRINCL,
+	// IPV6_HDRINCL: the ICV covers the outer header, so it must not be
+	// the kernel's choice) and receives AH for Config.ESP with
+	// ESPPacket.AH set (needs CAP_NET_RAW).
+	RawAH bool
 	// BufSize is the size of each pooled receive buffer, ReadOffset
 	// included. 0 means DefaultBufSize.
 	BufSize int
@@ -122,6 +133,8 @@ func DefaultConfig() Config {
 // Stats are the counters of a Conn. Every dropped datagram is counted
 // under exactly one reason.
 type Stats struct {
+	// ESP counts the packets handed to Config.ESP: ESP, and AH from the
+	// raw AH socket.
 	IKE, ESP, Keepalives uint64
 	// IKEQueueDrops counts IKE messages dropped because the queue was full.
 	IKEQueueDrops uint64
@@ -149,11 +162,13 @@ type Conn struct {
 	ike    *net.UDPConn
 	natt   *net.UDPConn
 	raw    *net.IPConn // nil unless cfg.RawESP
+	ah     *net.IPConn // nil unless cfg.RawAH
 
-	ikeRC, nattRC, rawRC syscall.RawConn
-	gso                  atomic.Bool // UDP_SEGMENT usable on the NAT-T socket
-	gro                  bool        // UDP_GRO enabled on the NAT-T socket
-	pktinfo              bool        // packet info on the UDP sockets (wildcard bind)
+	ikeRC, nattRC, rawRC, ahRC syscall.RawConn
+	gso                        atomic.Bool // UDP_SEGMENT usable on the NAT-T socket
+	gro                        bool        // UDP_GRO enabled on the NAT-T socket
+	pktinfo                    bool        // packet info on the UDP sockets (wildcard bind)
+	ahNet                      string      // "ip4:51" or "ip6:51"
 
 	ikeQ chan IKEPacket
 	c    counters
@@ -187,8 +202,9 @@ func Listen(cfg Config) (*Conn, error) {
 	}
 	c := &Conn{cfg: cfg, family: unix.AF_INET, ikeQ: make(chan IKEPacket, cfg.IKEQueueLen)}
 	udpNet, ipNet := "udp4", "ip4:50"
+	c.ahNet = "ip4:51"
 	if cfg.Addr.Is6() {
-		c.family, udpNet, ipNet = unix.AF_INET6, "udp6", "ip6:50"
+		c.family, udpNet, ipNet, c.ahNet = unix.AF_INET6, "udp6", "ip6:50", "ip6:51"
 	}
 	open := c.open
 	if cfg.NetNS != "" {
@@ -216,6 +232,13 @@ func Listen(cfg Config) (*Conn, error) {
 			c.start(c.rawRC, sockRaw4)
 		} else {
 			c.start(c.rawRC, sockRaw6)
+		}
+	}
+	if c.ah != nil {
+		if c.family == unix.AF_INET {
+			c.start(c.ahRC, sockAH4)
+		} else {
+			c.start(c.ahRC, sockAH6)
 		}
 	}
 	return c, nil
@@ -276,6 +299,28 @@ func (c *Conn) open(udpNet, ipNet string) error {
 		}
 		if err = setBufs(c.rawRC, cfg.SocketBuf); err != nil {
 			return err
+		}
+	}
+	if cfg.RawAH {
+		if c.ah, err = net.ListenIP(c.ahNet, &net.IPAddr{IP: cfg.Addr.AsSlice()}); err != nil {
+			return fmt.Errorf("conn: raw AH socket (needs CAP_NET_RAW): %w", err)
+		}
+		if c.ahRC, err = c.ah.SyscallConn(); err != nil {
+			return err
+		}
+		if err = setBufs(c.ahRC, cfg.SocketBuf); err != nil {
+			return err
+		}
+		level, opt := unix.IPPROTO_IP, unix.IP_HDRINCL
+		if c.family == unix.AF_INET6 {
+			level, opt = unix.IPPROTO_IPV6, unix.IPV6_HDRINCL
+		}
+		var serr error
+		if cerr := c.ahRC.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), level, opt, 1) }); cerr != nil {
+			return cerr
+		}
+		if serr != nil {
+			return fmt.Errorf("conn: raw AH socket: header inclusion: %w", serr)
 		}
 	}
 	return nil
@@ -412,6 +457,9 @@ func (c *Conn) closeSockets() error {
 	}
 	if c.raw != nil {
 		errs = append(errs, c.raw.Close())
+	}
+	if c.ah != nil {
+		errs = append(errs, c.ah.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -130,6 +130,20 @@ func ClassifyRawESP4(b []byte) (k Kind, off, n int, why DropReason) {
 	return KindESP, hl, total - hl, DropNone
 }
 
+// ClassifyRawAH4 handles what an IPv4 raw socket for protocol 51
+// delivers: a whole IP packet, kept whole (the AH ICV covers the header).
+// n is the packet's length by its header.
+func ClassifyRawAH4(b []byte) (k Kind, n int, why DropReason) {
+	ip := header.IPv4(b)
+	if !ip.Valid() {
+		return KindDrop, 0, DropBadIPHeader
+	}
+	if ip.TotalLength()-ip.HeaderLength() < espMinLen {
+		return KindDrop, 0, DropShortESP
+	}
+	return KindESP, ip.TotalLength(), DropNone
+}
+
 // ClassifyRawESP6 handles an IPv6 raw socket, which delivers the ESP
 // packet without the IPv6 header.
 func ClassifyRawESP6(b []byte) (k Kind, off int, why DropReason) {

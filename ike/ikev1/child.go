@@ -5,6 +5,7 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -24,6 +25,7 @@ import (
 // child is an installed IPsec SA pair.
 type child struct {
 	conn          config.Conn
+	proto         shared.Protocol // ESP or AH
 	pair          int
 	inSPI, outSPI uint32
 	reqID         uint32 // as installed (ChildSA.ReqID)
@@ -44,7 +46,7 @@ type child struct {
 
 // info describes the IPsec SA for events.
 func (c *child) info() shared.ChildInfo {
-	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: "esp", Algorithms: c.alg.String(),
+	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: strings.ToLower(protoName(c.proto)), Algorithms: c.alg.String(),
 		LocalTS: []spd.TS{c.local}, RemoteTS: []spd.TS{c.remote}, Encap: c.encap, Established: c.established}
 }
 
@@ -108,13 +110,14 @@ func (sa *isakmpSA) install(n newChild) (*child, error) {
 	if !n.qmInit {
 		outE, outI, inE, inI = inE, inI, outE, outI
 	}
-	encap := sa.udp()
+	proto := shared.ChildProtocol(c)
+	encap := sa.udp() && proto != shared.ProtoAH // AH is never carried in UDP
 	mode := config.ModeTunnel
 	if c.Mode == config.ModeTransport {
 		mode = config.ModeTransport
 	}
 	cs := shared.ChildSA{
-		Conn: c.Name, ReqID: sa.pairReqID(c, n.pair), InSPI: n.inSPI, OutSPI: n.outSPI, Mode: mode,
+		Conn: c.Name, ReqID: sa.pairReqID(c, n.pair), InSPI: n.inSPI, OutSPI: n.outSPI, Mode: mode, Protocol: proto,
 		Encr: alg.Encr, Integ: alg.Integ, ESN: alg.ESN.ID == transform.ESNYes,
 		InEncrKey: cp(inE), InIntegKey: cp(inI), OutEncrKey: cp(outE), OutIntegKey: cp(outI),
 		Local: sa.local, Remote: sa.remote, Encap: encap,
@@ -126,7 +129,7 @@ func (sa *isakmpSA) install(n newChild) (*child, error) {
 	if err := sa.e.cfg.Installer.Install(cs); err != nil {
 		return nil, err
 	}
-	return &child{conn: c, pair: n.pair, reqID: cs.ReqID, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote,
+	return &child{conn: c, proto: proto, pair: n.pair, reqID: cs.ReqID, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote,
 		lifetime: n.lifetime, established: sa.e.clock.Now(), encap: encap, outHeld: n.keepOutbound}, nil
 }
 
@@ -276,7 +279,7 @@ func retryDelay(margin time.Duration) time.Duration {
 func (sa *isakmpSA) expireChild(ch *child) {
 	c := ch.conn
 	sa.log.Info("IPsec SA reached its lifetime", "conn", c.Name, "in_spi", spiHex(ch.inSPI), "rekeyed", ch.successor != nil)
-	sa.sendInformational(isakmp.DeleteESP(ch.inSPI))
+	sa.sendInformational(ch.deletePayload())
 	sa.removeChild(ch, shared.CauseExpired, "the IPsec SA reached its lifetime")
 	if ch.successor == nil && (c.Rekey || c.Auto == config.AutoStart || c.CloseAction == config.ActionRestart) {
 		if cur, ok := sa.e.host.Config().Conn(c.Name); ok && sa.state == saEstablished {
@@ -288,7 +291,7 @@ func (sa *isakmpSA) expireChild(ch *child) {
 
 // deleteChild deletes one IPsec SA at the peer and here.
 func (sa *isakmpSA) deleteChild(ch *child, cause shared.Cause, text string) {
-	sa.sendInformational(isakmp.DeleteESP(ch.inSPI))
+	sa.sendInformational(ch.deletePayload())
 	sa.removeChild(ch, cause, text)
 }
 
@@ -400,4 +403,38 @@ func softLimit(c config.Conn, life, margin uint64) uint64 {
 		soft -= min(mrand.Uint64N(fuzz+1), soft-1)
 	}
 	return soft
+}
+
+// deletePayload is the Delete payload for the IPsec SA pair: its protocol
+// and our inbound SPI.
+func (c *child) deletePayload() isakmp.Delete {
+	return isakmp.DeleteIPsec(isakmp.ProtocolID(c.proto), c.inSPI)
+}
+
+// deletesOf renders the Delete payloads for several IPsec SA pairs, one
+// per protocol (ESP first, then AH), none for a protocol without SAs.
+func deletesOf(children []*child) []isakmp.Delete {
+	esp, ah := isakmp.DeleteIPsec(isakmp.ProtoESP), isakmp.DeleteIPsec(isakmp.ProtoAH)
+	for _, c := range children {
+		if c.proto == shared.ProtoAH {
+			ah.SPIs = append(ah.SPIs, spiBytes(c.inSPI))
+		} else {
+			esp.SPIs = append(esp.SPIs, spiBytes(c.inSPI))
+		}
+	}
+	var out []isakmp.Delete
+	for _, d := range []isakmp.Delete{esp, ah} {
+		if len(d.SPIs) > 0 {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// protoName names a CHILD SA protocol for messages.
+func protoName(p shared.Protocol) string {
+	if p == shared.ProtoAH {
+		return "AH"
+	}
+	return "ESP"
 }

@@ -614,7 +614,7 @@ func (sa *isakmpSA) failPassive(p *passiveEx, err error) {
 		n := isakmp.Notify{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoISAKMP, Type: ne.n, SPI: isakmp.CookieSPI(sa.ckyI, sa.ckyR)}
 		if q, ok := p.t.(*quickMode); ok && q.peerSPI != nil {
 			// strongSwan names the refused quick mode by the initiator's SPI.
-			n.Protocol, n.SPI = isakmp.ProtoESP, q.peerSPI
+			n.Protocol, n.SPI = isakmp.ProtocolID(shared.ChildProtocol(q.conn)), q.peerSPI
 		}
 		sa.sendNotify(n)
 	}

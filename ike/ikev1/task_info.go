@@ -144,7 +144,7 @@ func (sa *isakmpSA) notified(n isakmp.Notify) {
 			o.DropStale()
 		}
 	case isakmp.INVALID_SPI:
-		if n.Protocol != isakmp.ProtoESP {
+		if n.Protocol != isakmp.ProtoESP && n.Protocol != isakmp.ProtoAH {
 			return
 		}
 		spi, ok := spiOf(n.SPI)
@@ -169,7 +169,7 @@ func (sa *isakmpSA) notified(n isakmp.Notify) {
 		// else.
 		if o := sa.pending; o != nil {
 			if q, ok := o.t.(*quickMode); ok {
-				if spi, isSPI := spiOf(n.SPI); !isSPI || spi == 0 || spi == q.inSPI || n.Protocol != isakmp.ProtoESP {
+				if spi, isSPI := spiOf(n.SPI); !isSPI || spi == 0 || spi == q.inSPI || (n.Protocol != isakmp.ProtoESP && n.Protocol != isakmp.ProtoAH) {
 					sa.failPending(o, q.refused(n.Type))
 				}
 			}
@@ -263,11 +263,7 @@ func (sa *isakmpSA) deleteISAKMP(reason string) {
 		sa.failConns(shared.StateDown, shared.CauseAdmin, reason)
 	}
 	if sa.state == saEstablished || sa.state == saDeleting {
-		if len(sa.children) > 0 {
-			d := isakmp.DeleteESP()
-			for _, c := range sa.children {
-				d.SPIs = append(d.SPIs, spiBytes(c.inSPI))
-			}
+		for _, d := range deletesOf(sa.children) {
 			sa.sendInformational(d)
 		}
 		sa.sendInformational(isakmp.DeleteISAKMP(sa.ckyI, sa.ckyR))
@@ -300,11 +296,9 @@ func (sa *isakmpSA) downConn(name string) bool {
 	if len(mine) == 0 {
 		return true
 	}
-	d := isakmp.DeleteESP()
-	for _, c := range mine {
-		d.SPIs = append(d.SPIs, spiBytes(c.inSPI))
+	for _, d := range deletesOf(mine) {
+		sa.sendInformational(d)
 	}
-	sa.sendInformational(d)
 	for _, c := range mine {
 		sa.removeChild(c, shared.CauseAdmin, "")
 	}

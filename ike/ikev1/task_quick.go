@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -159,7 +160,7 @@ func (t *quickMode) build(sa *isakmpSA) ([]byte, error) {
 	case t.round == 4 && t.responder:
 		// Message 4 answers the commit bit: HASH(4) = prf(SKEYID_a, M-ID
 		// | N), the informational hash over the notification.
-		n := isakmp.Notify{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoESP, Type: isakmp.CONNECTED, SPI: spiBytes(t.inSPI)}
+		n := isakmp.Notify{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtocolID(shared.ChildProtocol(t.conn)), Type: isakmp.CONNECTED, SPI: spiBytes(t.inSPI)}
 		return sa.hashedMessage(isakmp.ExchangeQuickMode, t.mid, func(rest []byte) []byte { return sa.keys.InformationalHash(t.mid, rest) }, n)
 	}
 	return nil, fmt.Errorf("quick mode: no message %d to build", t.round)
@@ -177,11 +178,15 @@ func (t *quickMode) buildFirst(sa *isakmpSA) ([]byte, error) {
 		return nil, fmt.Errorf("allocating an SPI: %w", err)
 	}
 	t.inSPI = spi
-	mode := isakmp.EncapModeFor(true, sa.udp(), sa.natt)
+	proto := shared.ChildProtocol(c)
+	// AH is never carried in UDP: plain tunnel mode even through a NAT
+	// (where it cannot work, as its ICV covers the outer addresses).
+	mode := isakmp.EncapModeFor(true, sa.udp() && proto != shared.ProtoAH, sa.natt)
 	life := isakmp.Lifetime{Seconds: uint64(c.Lifetime / time.Second), Kilobytes: c.LifeBytes / 1024}
-	saI, pfs, err := isakmp.Phase2SA(c.ESP, spi, mode, life)
+	saI, pfs, err := isakmp.Phase2SA(c.ChildProposals(), spi, mode, life)
 	if err != nil {
-		return nil, failure(shared.CauseConfig, "conn %s has no ESP proposal IKEv1 can use (esp=%s)", c.Name, shared.ConfigProposalsString(c.ESP, config.ProtoESP))
+		name := strings.ToLower(protoName(proto))
+		return nil, failure(shared.CauseConfig, "conn %s has no %s proposal IKEv1 can use (%s=%s)", c.Name, protoName(proto), name, shared.ConfigProposalsString(c.ChildProposals(), config.Protocol(proto)))
 	}
 	t.saI, t.ni = saI, newNonce()
 	ps := []isakmp.Payload{saI, isakmp.Nonce{Data: t.ni}}
@@ -251,12 +256,12 @@ func (t *quickMode) processSecond(sa *isakmpSA, m *isakmp.Message) (step, error)
 	if err != nil {
 		offered, _, _ := isakmp.Phase2Offers(t.saI)
 		chosen, _, _ := isakmp.Phase2Offers(answer)
-		return 0, refusal(isakmp.NO_PROPOSAL_CHOSEN, shared.CauseNoProposal, "peer chose ESP %s, which is not among our proposals (%s)",
-			shared.ProposalsString(isakmp.Proposals2(chosen)), shared.ProposalsString(isakmp.Proposals2(offered)))
+		return 0, refusal(isakmp.NO_PROPOSAL_CHOSEN, shared.CauseNoProposal, "peer chose %s %s, which is not among our proposals (%s)",
+			protoName(shared.ChildProtocol(c)), shared.ProposalsString(isakmp.Proposals2(chosen)), shared.ProposalsString(isakmp.Proposals2(offered)))
 	}
 	outSPI, ok := spiOf(got.Proposal.SPI)
 	if !ok || outSPI < 256 {
-		return 0, refusal(isakmp.INVALID_SPI, shared.CausePeerRefused, "peer's ESP SPI is not a valid 4-byte SPI")
+		return 0, refusal(isakmp.INVALID_SPI, shared.CausePeerRefused, "peer's %s SPI is not a valid 4-byte SPI", protoName(shared.ChildProtocol(c)))
 	}
 	t.outSPI, t.sel = outSPI, selection2(got.Proposal)
 	t.nr = bytes.Clone(np.Body)
@@ -301,7 +306,7 @@ func (t *quickMode) processSecond(sa *isakmpSA, m *isakmp.Message) (step, error)
 		}
 	}
 	t.commit = m.Header.Flags&isakmp.FlagCommit != 0
-	keys, err := sa.keys.ChildKeys(uint8(isakmp.ProtoESP), t.sel.Encr, t.sel.Integ, t.inSPI, t.outSPI, t.gqm, t.ni, t.nr)
+	keys, err := sa.keys.ChildKeys(uint8(shared.ChildProtocol(c)), t.sel.Encr, t.sel.Integ, t.inSPI, t.outSPI, t.gqm, t.ni, t.nr)
 	t.discard()
 	if err != nil {
 		return 0, failure(shared.CauseInternal, "IPsec SA key derivation: %v", err)
@@ -406,22 +411,30 @@ func (t *quickMode) processFirst(sa *isakmpSA, m *isakmp.Message) (step, error) 
 	}
 	offers, refused, _ := isakmp.Phase2Offers(peerSA)
 	kep, hasKE := one(m, isakmp.PayloadKE)
-	ours := shared.Offer(c.ESP, shared.ProtoESP, nil, false)
-	sel, found := shared.Select(ours, isakmp.Proposals2(offers), shared.ProtoESP, false, 0)
+	proto := shared.ChildProtocol(c)
+	ours := shared.Offer(c.ChildProposals(), proto, nil, false)
+	sel, found := shared.Select(ours, isakmp.Proposals2(offers), proto, false, 0)
 	if found && !offers[sel.Number-1].Mode.Tunnel() && offers[sel.Number-1].Mode != 0 {
 		found = false
 	}
+	if found && proto == shared.ProtoAH && offers[sel.Number-1].Mode.UDP() {
+		found = false // AH in UDP does not exist
+	}
 	if !found {
-		proposed := shared.ProposalsString(isakmp.Proposals2(offers))
+		proposed := offersString(isakmp.Proposals2(offers))
 		if len(offers) == 0 && len(refused) > 0 {
 			proposed = fmt.Sprintf("only transforms we cannot use (%v)", refused[0].Err)
 		}
-		return 0, refusal(isakmp.NO_PROPOSAL_CHOSEN, shared.CauseNoProposal, "peer proposed ESP %s; we accept %s", proposed, shared.ProposalsString(ours))
+		accept := shared.ProposalsString(ours)
+		if proto == shared.ProtoAH {
+			accept = "AH " + accept
+		}
+		return 0, refusal(isakmp.NO_PROPOSAL_CHOSEN, shared.CauseNoProposal, "peer proposed %s; we accept %s", proposed, accept)
 	}
 	t.chosen, t.sel = offers[sel.Number-1], sel
 	t.outSPI, _ = spiOf(t.chosen.Proposal.SPI)
 	if t.outSPI < 256 {
-		return 0, refusal(isakmp.INVALID_SPI, shared.CausePeerRefused, "peer's ESP SPI is not a valid 4-byte SPI")
+		return 0, refusal(isakmp.INVALID_SPI, shared.CausePeerRefused, "peer's %s SPI is not a valid 4-byte SPI", protoName(proto))
 	}
 	if sel.KE.ID != transform.KENone {
 		if !hasKE {
@@ -503,14 +516,14 @@ func (t *quickMode) buildSecond(sa *isakmpSA) ([]byte, error) {
 		ps = append(ps, idci, idcr)
 	}
 	if t.shortLife > 0 {
-		ps = append(ps, isakmp.ResponderLifetime(isakmp.ProtoESP, spiBytes(spi), isakmp.Lifetime{Seconds: uint64(t.shortLife / time.Second)}))
+		ps = append(ps, isakmp.ResponderLifetime(isakmp.ProtocolID(shared.ChildProtocol(t.conn)), spiBytes(spi), isakmp.Lifetime{Seconds: uint64(t.shortLife / time.Second)}))
 	}
 	mid := t.mid
 	pkt, err := sa.hashedMessage(isakmp.ExchangeQuickMode, mid, func(rest []byte) []byte { return sa.keys.QuickHash2(mid, t.ni, rest) }, ps...)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := sa.keys.ChildKeys(uint8(isakmp.ProtoESP), t.sel.Encr, t.sel.Integ, t.outSPI, t.inSPI, t.gqm, t.ni, t.nr)
+	keys, err := sa.keys.ChildKeys(uint8(shared.ChildProtocol(t.conn)), t.sel.Encr, t.sel.Integ, t.outSPI, t.inSPI, t.gqm, t.ni, t.nr)
 	t.discard()
 	if err != nil {
 		return nil, failure(shared.CauseInternal, "IPsec SA key derivation: %v", err)
@@ -532,7 +545,7 @@ func (t *quickMode) refused(n isakmp.NotifyType) error {
 		return failure(shared.CauseTSUnacceptable, "traffic selectors did not match (INVALID-ID-INFORMATION from peer): we proposed %s ↔ %s", t.local, t.remote)
 	case isakmp.NO_PROPOSAL_CHOSEN:
 		offered, _, _ := isakmp.Phase2Offers(t.saI)
-		return failure(shared.CauseNoProposal, "peer accepted none of our ESP proposals (NO-PROPOSAL-CHOSEN); we offered %s", shared.ProposalsString(isakmp.Proposals2(offered)))
+		return failure(shared.CauseNoProposal, "peer accepted none of our %s proposals (NO-PROPOSAL-CHOSEN); we offered %s", protoName(shared.ChildProtocol(t.conn)), shared.ProposalsString(isakmp.Proposals2(offered)))
 	}
 	return failure(shared.CausePeerRefused, "peer refused the quick mode with %s", n)
 }
@@ -640,3 +653,21 @@ func (sa *isakmpSA) connected(m *isakmp.Message) bool {
 // the exchange: it did not verify (a forged or corrupted message, or one
 // encrypted with an IV out of step), and a retransmission may.
 var errDrop = errors.New("message did not verify")
+
+// offersString renders a peer's quick mode offers with their protocol,
+// "ESP aes128-sha1" or "AH sha256", each protocol once in a run.
+func offersString(ps []shared.Proposal) string {
+	var parts []string
+	for i := 0; i < len(ps); {
+		j := i
+		for j < len(ps) && ps[j].Protocol == ps[i].Protocol {
+			j++
+		}
+		parts = append(parts, protoName(ps[i].Protocol)+" "+shared.ProposalsString(ps[i:j]))
+		i = j
+	}
+	if len(parts) == 0 {
+		return "nothing"
+	}
+	return strings.Join(parts, ", ")
+}

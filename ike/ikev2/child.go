@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	mrand "math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -114,7 +115,7 @@ func (sa *ikeSA) expireChild(ch *child) {
 		}
 	}
 	sa.enqueue(&infoTask{
-		payloads: []message.Payload{message.Delete{Protocol: message.ProtoESP, SPIs: []uint32{ch.inSPI}}},
+		payloads: []message.Payload{message.Delete{Protocol: message.ProtocolID(ch.proto), SPIs: []uint32{ch.inSPI}}},
 		done:     func(sa *ikeSA, _ *message.Message) { remove(sa) },
 		failed:   func(sa *ikeSA, _ string) { remove(sa) },
 	})
@@ -164,7 +165,7 @@ func (sa *ikeSA) rekeyChild(ch *child) {
 func (sa *ikeSA) deleteChild(ch *child) {
 	remove := func(sa *ikeSA) { sa.removeChild(ch, shared.CauseNone, "") }
 	sa.enqueue(&infoTask{
-		payloads: []message.Payload{message.Delete{Protocol: message.ProtoESP, SPIs: []uint32{ch.inSPI}}},
+		payloads: []message.Payload{message.Delete{Protocol: message.ProtocolID(ch.proto), SPIs: []uint32{ch.inSPI}}},
 		done:     func(sa *ikeSA, _ *message.Message) { remove(sa) },
 		failed:   func(sa *ikeSA, _ string) { remove(sa) },
 	})
@@ -200,13 +201,24 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 	if !n.exInit {
 		outE, outI, inE, inI = inE, inI, outE, outI
 	}
+	proto := childProto(c)
 	encap := sa.natLocal || sa.natRemote || c.ForceEncaps
+	if proto == shared.ProtoAH {
+		// AH authenticates the outer addresses and has no UDP
+		// encapsulation: it always goes raw. Two ipsecgw daemons fake a
+		// NAT to move ESP into UDP (shared.EncapAuto), which AH ignores;
+		// a real NAT makes every AH packet fail its ICV at the peer.
+		if encap {
+			sa.log.Info("AH CHILD SA is sent as plain AH (no UDP encapsulation for AH); it fails through a real NAT", "conn", c.Name)
+		}
+		encap = false
+	}
 	mode := config.ModeTunnel
 	if n.transport {
 		mode = config.ModeTransport
 	}
 	cs := shared.ChildSA{
-		Conn: c.Name, ReqID: sa.e.host.ReqID(c), InSPI: n.inSPI, OutSPI: n.outSPI, Mode: mode,
+		Conn: c.Name, ReqID: sa.e.host.ReqID(c), InSPI: n.inSPI, OutSPI: n.outSPI, Mode: mode, Protocol: proto,
 		Encr: alg.Encr, Integ: alg.Integ, ESN: alg.ESN.ID == transform.ESNYes,
 		InEncrKey: cp(inE), InIntegKey: cp(inI), OutEncrKey: cp(outE), OutIntegKey: cp(outI),
 		Local: sa.local, Remote: sa.remote, Encap: encap,
@@ -218,7 +230,7 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 	if err := sa.e.cfg.Installer.Install(cs); err != nil {
 		return nil, err
 	}
-	ch := &child{conn: c, reqID: cs.ReqID, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote, established: sa.e.clock.Now(), encap: encap}
+	ch := &child{conn: c, proto: proto, reqID: cs.ReqID, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote, established: sa.e.clock.Now(), encap: encap}
 	sa.children = append(sa.children, ch)
 	sa.armChildTimers(ch)
 	sa.conns[c.Name] = true
@@ -239,7 +251,7 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 
 // info describes the CHILD SA for events.
 func (c *child) info() shared.ChildInfo {
-	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: "esp", Algorithms: c.alg.String(),
+	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: strings.ToLower(protoName(c.proto)), Algorithms: c.alg.String(),
 		LocalTS: c.local, RemoteTS: c.remote, Encap: c.encap, Established: c.established,
 		RekeyAt: c.pendingRekey(), ExpireAt: c.expireAt}
 }

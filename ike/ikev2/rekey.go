@@ -121,7 +121,7 @@ func childWork(t task) bool {
 		return true
 	case *infoTask:
 		for _, p := range x.payloads {
-			if d, ok := p.(message.Delete); ok && d.Protocol == message.ProtoESP {
+			if d, ok := p.(message.Delete); ok && (d.Protocol == message.ProtoESP || d.Protocol == message.ProtoAH) {
 				return true
 			}
 		}

@@ -28,6 +28,7 @@ const (
 // child is an installed CHILD SA.
 type child struct {
 	conn          config.Conn
+	proto         shared.Protocol // ESP or AH
 	inSPI, outSPI uint32
 	reqID         uint32 // as installed (ChildSA.ReqID)
 	alg           shared.Selection

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
@@ -16,6 +17,18 @@ import (
 // CHILD SA negotiation: the childTask of CREATE_CHILD_SA for either role,
 // and the two halves of a CHILD SA negotiation that IKE_AUTH carries too
 // (childOffer for the initiator, childResponse for the responder).
+
+// childProto is the protocol of a conn's CHILD SAs: AH when it has ah=
+// proposals (config.Conn.ChildProposals), ESP otherwise.
+func childProto(c config.Conn) shared.Protocol { return shared.ChildProtocol(c) }
+
+// protoName names a CHILD SA protocol for messages.
+func protoName(p shared.Protocol) string {
+	if p == shared.ProtoAH {
+		return "AH"
+	}
+	return "ESP"
+}
 
 // childTask is CREATE_CHILD_SA for a CHILD SA (RFC 7296 §1.3.1, §2.8):
 // a new one for another conn with the same peer, or a rekey (REKEY_SA).
@@ -99,7 +112,7 @@ func (t *childTask) processRequest(sa *ikeSA, m *message.Message) error {
 			t.rekeyed = ch
 		}
 		if t.conns == nil {
-			return notifyError{Notify: message.Notify{Protocol: message.ProtoESP, Type: message.CHILD_SA_NOT_FOUND, SPI: n.SPI}}
+			return notifyError{Notify: message.Notify{Protocol: n.Protocol, Type: message.CHILD_SA_NOT_FOUND, SPI: n.SPI}}
 		}
 	}
 	if len(t.conns) == 0 {
@@ -152,15 +165,16 @@ func (o *childOffer) build(sa *ikeSA, c config.Conn, create bool) ([]message.Pay
 		return nil, fmt.Errorf("allocating an SPI: %w", err)
 	}
 	o.inSPI = spi
-	o.offer = shared.Offer(c.ESP, shared.ProtoESP, spiBytes(spi), !create)
+	proto := childProto(c)
+	o.offer = shared.Offer(c.ChildProposals(), proto, spiBytes(spi), !create)
 	if len(o.offer) == 0 {
-		return nil, configError(fmt.Errorf("conn %s has no ESP proposal (AH is not supported)", c.Name))
+		return nil, configError(fmt.Errorf("conn %s has no %s proposal", c.Name, protoName(proto)))
 	}
 	o.local = shared.ConfTS(c.Local, sa.local.Addr())
 	o.remote = shared.ConfTS(c.Remote, sa.remote.Addr())
 	var ps []message.Payload
 	if o.rekey != nil {
-		ps = append(ps, message.Notify{Protocol: message.ProtoESP, Type: message.REKEY_SA, SPI: spiBytes(o.rekey.inSPI)})
+		ps = append(ps, message.Notify{Protocol: message.ProtocolID(o.rekey.proto), Type: message.REKEY_SA, SPI: spiBytes(o.rekey.inSPI)})
 	}
 	if c.Mode == config.ModeTransport {
 		ps = append(ps, message.Notify{Type: message.USE_TRANSPORT_MODE})
@@ -227,7 +241,7 @@ func (o *childOffer) refused(sa *ikeSA, c config.Conn, n message.Notify, create 
 	case message.TS_UNACCEPTABLE:
 		o.failed(sa, c, create, shared.CauseTSUnacceptable, fmt.Sprintf("traffic selectors did not match (TS_UNACCEPTABLE from peer): we proposed %s ↔ %s", spd.FormatTS(o.local), spd.FormatTS(o.remote)))
 	case message.NO_PROPOSAL_CHOSEN:
-		o.failed(sa, c, create, shared.CauseNoProposal, fmt.Sprintf("peer accepted none of our ESP proposals (NO_PROPOSAL_CHOSEN); we offered %s", shared.ProposalsString(o.offer)))
+		o.failed(sa, c, create, shared.CauseNoProposal, fmt.Sprintf("peer accepted none of our %s proposals (NO_PROPOSAL_CHOSEN); we offered %s", protoName(childProto(c)), shared.ProposalsString(o.offer)))
 	case message.INVALID_KE_PAYLOAD:
 		if create && len(n.Data) == 2 && !o.retried {
 			if g := transform.ID(binary.BigEndian.Uint16(n.Data)); g != o.group && shared.OffersGroup(o.offer, g) {
@@ -284,13 +298,14 @@ func (o *childOffer) accept(sa *ikeSA, c config.Conn, in []message.RawPayload, c
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return nc, failure(shared.CausePeerRefused, "peer's CHILD SA payloads are malformed: %v", err)
 	}
-	alg, ok := shared.Accept(o.offer, proposals(got), shared.ProtoESP, !create)
+	proto := childProto(c)
+	alg, ok := shared.Accept(o.offer, proposals(got), proto, !create)
 	if !ok {
-		return nc, failure(shared.CauseNoProposal, "peer chose %s, which is not among our ESP proposals (%s)", shared.ProposalsString(proposals(got)), shared.ProposalsString(o.offer))
+		return nc, failure(shared.CauseNoProposal, "peer chose %s, which is not among our %s proposals (%s)", shared.ProposalsString(proposals(got)), protoName(proto), shared.ProposalsString(o.offer))
 	}
 	outSPI, ok := spiValue(got.Proposals[0].SPI)
 	if !ok {
-		return nc, failure(shared.CausePeerRefused, "peer's ESP SPI is not 4 bytes")
+		return nc, failure(shared.CausePeerRefused, "peer's %s SPI is not 4 bytes", protoName(proto))
 	}
 	local, remote := wireToTS(tsi), wireToTS(tsr)
 	wantRemote := o.remote
@@ -438,21 +453,22 @@ func (r *childResponse) negotiate(sa *ikeSA, in []message.RawPayload, peerSA mes
 	if peerKE != nil {
 		prefer = peerKE.Group
 	}
-	ours := shared.Offer(c.ESP, shared.ProtoESP, nil, r.ikeAuth)
-	sel, ok := shared.Select(ours, proposals(peerSA), shared.ProtoESP, r.ikeAuth, prefer)
+	proto := childProto(c)
+	ours := shared.Offer(c.ChildProposals(), proto, nil, r.ikeAuth)
+	sel, ok := shared.Select(ours, proposals(peerSA), proto, r.ikeAuth, prefer)
 	if !ok {
-		return nil, refuse(c, message.NO_PROPOSAL_CHOSEN, shared.CauseNoProposal, fmt.Sprintf("peer proposed ESP %s; we accept %s",
-			shared.ProposalsString(shared.StripKEs(proposals(peerSA), r.ikeAuth)), shared.ProposalsString(ours)))
+		return nil, refuse(c, message.NO_PROPOSAL_CHOSEN, shared.CauseNoProposal, fmt.Sprintf("peer proposed %s; we accept %s %s",
+			peerProposalsString(shared.StripKEs(proposals(peerSA), r.ikeAuth)), protoName(proto), shared.ProposalsString(ours)))
 	}
 	var outSPI uint32
 	for _, p := range peerSA.Proposals {
-		if p.Number == sel.Number && p.Protocol == message.ProtoESP {
+		if p.Number == sel.Number && p.Protocol == message.ProtocolID(proto) {
 			outSPI, ok = spiValue(p.SPI)
 			break
 		}
 	}
 	if !ok || outSPI == 0 {
-		return nil, refuse(c, message.INVALID_SYNTAX, shared.CausePeerRefused, "peer's ESP proposal has no valid 4-byte SPI")
+		return nil, refuse(c, message.INVALID_SYNTAX, shared.CausePeerRefused, fmt.Sprintf("peer's %s proposal has no valid 4-byte SPI", protoName(proto)))
 	}
 	gir, kePub, ref := pfs(c, sel, peerKE)
 	if ref != nil {
@@ -479,7 +495,7 @@ func (r *childResponse) negotiate(sa *ikeSA, in []message.RawPayload, peerSA mes
 	if transport {
 		ps = append(ps, message.Notify{Type: message.USE_TRANSPORT_MODE})
 	}
-	ps = append(ps, message.SA{Proposals: []message.Proposal{wireProposal(sel.Proposal(shared.ProtoESP, spiBytes(inSPI)))}})
+	ps = append(ps, message.SA{Proposals: []message.Proposal{wireProposal(sel.Proposal(proto, spiBytes(inSPI)))}})
 	if r.nrOut != nil {
 		ps = append(ps, message.Nonce{Data: r.nrOut})
 		if kePub != nil {
@@ -529,4 +545,18 @@ func pfs(c config.Conn, sel shared.Selection, peerKE *message.KE) (gir, pub []by
 		return nil, nil, refuse(c, message.INVALID_SYNTAX, shared.CausePeerRefused, "peer's PFS key exchange value is invalid")
 	}
 	return gir, bytes.Clone(kx.PublicKey()), nil
+}
+
+// peerProposalsString renders the peer's CHILD SA proposals with their
+// protocol, "ESP aes128-sha256, AH sha256": the peer may offer another
+// protocol than the conn's.
+func peerProposalsString(ps []shared.Proposal) string {
+	if len(ps) == 0 {
+		return "nothing"
+	}
+	var out []string
+	for _, p := range ps {
+		out = append(out, protoName(p.Protocol)+" "+shared.ProposalsString([]shared.Proposal{p}))
+	}
+	return strings.Join(out, ", ")
 }

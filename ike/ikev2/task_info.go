@@ -20,7 +20,8 @@ type infoTask struct {
 	// Responder: what the request asked for.
 	deleteIKE  bool
 	authFailed bool
-	espDeleted message.Delete // our SPIs of the CHILD SAs the peer deleted
+	espDeleted message.Delete // our SPIs of the ESP CHILD SAs the peer deleted
+	ahDeleted  message.Delete // and of the AH ones
 	closed     []string       // their conns (closeaction)
 }
 
@@ -30,8 +31,14 @@ func (t *infoTask) build(*ikeSA) ([]message.Payload, error) {
 	if t.authFailed {
 		return nil, nil
 	}
-	if t.responder && len(t.espDeleted.SPIs) > 0 {
-		return []message.Payload{t.espDeleted}, nil
+	if t.responder && len(t.espDeleted.SPIs)+len(t.ahDeleted.SPIs) > 0 {
+		var ps []message.Payload
+		for _, d := range []message.Delete{t.espDeleted, t.ahDeleted} {
+			if len(d.SPIs) > 0 {
+				ps = append(ps, d)
+			}
+		}
+		return ps, nil
 	}
 	return t.payloads, nil
 }
@@ -58,6 +65,7 @@ func (t *infoTask) fail(sa *ikeSA, _ shared.Cause, reason string) {
 // end the SA once the answer is out (answered).
 func (t *infoTask) processRequest(sa *ikeSA, m *message.Message) {
 	t.espDeleted.Protocol = message.ProtoESP
+	t.ahDeleted.Protocol = message.ProtoAH
 	for _, p := range m.Inner {
 		switch p.Type {
 		case message.PayloadD:
@@ -111,7 +119,7 @@ func (t *infoTask) processRequest(sa *ikeSA, m *message.Message) {
 				sa.handOver(p)
 			}
 		}
-		t.espDeleted.SPIs = nil // the IKE SA's delete answers with nothing
+		t.espDeleted.SPIs, t.ahDeleted.SPIs = nil, nil // the IKE SA's delete answers with nothing
 	}
 }
 
@@ -120,7 +128,11 @@ func (t *infoTask) processRequest(sa *ikeSA, m *message.Message) {
 func (t *infoTask) peerDeleted(sa *ikeSA, spi uint32) {
 	for _, c := range sa.children {
 		if c.outSPI == spi {
-			t.espDeleted.SPIs = append(t.espDeleted.SPIs, c.inSPI)
+			if c.proto == shared.ProtoAH {
+				t.ahDeleted.SPIs = append(t.ahDeleted.SPIs, c.inSPI)
+			} else {
+				t.espDeleted.SPIs = append(t.espDeleted.SPIs, c.inSPI)
+			}
 			t.closed = append(t.closed, c.conn.Name)
 			sa.removeChild(c, shared.CausePeerDeleted, "the peer deleted the CHILD SA")
 			return
@@ -207,9 +219,19 @@ func (sa *ikeSA) downConn(name string) bool {
 	if len(mine) == 0 {
 		return true
 	}
-	d := message.Delete{Protocol: message.ProtoESP}
+	esp, ah := message.Delete{Protocol: message.ProtoESP}, message.Delete{Protocol: message.ProtoAH}
 	for _, c := range mine {
-		d.SPIs = append(d.SPIs, c.inSPI)
+		if c.proto == shared.ProtoAH {
+			ah.SPIs = append(ah.SPIs, c.inSPI)
+		} else {
+			esp.SPIs = append(esp.SPIs, c.inSPI)
+		}
+	}
+	var ds []message.Payload
+	for _, d := range []message.Delete{esp, ah} {
+		if len(d.SPIs) > 0 {
+			ds = append(ds, d)
+		}
 	}
 	remove := func(sa *ikeSA) {
 		for _, c := range mine {
@@ -217,7 +239,7 @@ func (sa *ikeSA) downConn(name string) bool {
 		}
 	}
 	sa.enqueue(&infoTask{
-		payloads: []message.Payload{d},
+		payloads: ds,
 		done:     func(sa *ikeSA, _ *message.Message) { remove(sa) },
 		failed:   func(sa *ikeSA, _ string) { remove(sa) },
 	})

@@ -45,7 +45,7 @@ type ChildInstaller interface {
 	SwitchOutbound(conn string, inSPI uint32) error
 }
 
-// ChildSA is a negotiated CHILD SA (one pair of ESP SAs) as handed to
+// ChildSA is a negotiated CHILD SA (one pair of ESP or AH SAs) as handed to
 // ChildInstaller.Install.
 type ChildSA struct {
 	Conn string
@@ -55,7 +55,10 @@ type ChildSA struct {
 	// InSPI is the SPI we allocated (peer → us); OutSPI the peer's (us → peer).
 	InSPI, OutSPI uint32
 	Mode          config.Mode // tunnel or transport
-	// Encr and Integ are the ESP transforms (Integ is IntegNone for AEAD).
+	// Protocol is ProtoESP or ProtoAH (zero means ESP).
+	Protocol Protocol
+	// Encr and Integ are the ESP transforms (Integ is IntegNone for AEAD);
+	// an AH SA has Integ only (Encr is the zero Transform).
 	Encr, Integ transform.Transform
 	ESN         bool
 	// Keys, already sliced from KEYMAT and mapped to our role: In* protect

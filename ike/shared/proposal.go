@@ -19,6 +19,15 @@ const (
 	ProtoESP Protocol = 3
 )
 
+// ChildProtocol is the protocol of a conn's CHILD SAs: AH when it has ah=
+// proposals (config.Conn.ChildProposals), ESP otherwise.
+func ChildProtocol(c config.Conn) Protocol {
+	if len(c.AH) > 0 {
+		return ProtoAH
+	}
+	return ProtoESP
+}
+
 // Proposal is one proposal in the engines' common form: IANA IKEv2
 // transform types and IDs. The IKEv2 engine converts its SA payloads to
 // and from it; an IKEv1 engine maps its transforms and attributes to it.
@@ -38,7 +47,7 @@ var transformTypes = []transform.Type{transform.TypeENCR, transform.TypePRF, tra
 // from 1, with our SPI. stripKE drops key exchange transforms (the first
 // CHILD SA of IKEv2, created in IKE_AUTH, has no KE: RFC 7296 §1.2). ESP
 // proposals without an ESN transform get "no ESN", which RFC 7296 §3.3.3
-// makes mandatory for ESP.
+// makes mandatory for ESP and AH (§3.3.3).
 func Offer(ps []config.Proposal, proto Protocol, spi []byte, stripKE bool) []Proposal {
 	var out []Proposal
 	for _, p := range ps {
@@ -60,7 +69,7 @@ func Offer(ps []config.Proposal, proto Protocol, spi []byte, stripKE bool) []Pro
 			}
 			wp.Transforms = append(wp.Transforms, tt)
 		}
-		if proto == ProtoESP && !hasESN {
+		if (proto == ProtoESP || proto == ProtoAH) && !hasESN {
 			wp.Transforms = append(wp.Transforms, transform.Transform{Type: transform.TypeESN, ID: transform.ESNNo})
 		}
 		out = append(out, wp)
@@ -138,7 +147,9 @@ func (s Selection) AdditionalKEs() []transform.Transform {
 func (s Selection) Proposal(proto Protocol, spi []byte) Proposal {
 	p := Proposal{Number: s.Number, Protocol: proto, SPI: spi}
 	add := func(t transform.Transform) { p.Transforms = append(p.Transforms, t) }
-	add(s.Encr)
+	if proto != ProtoAH {
+		add(s.Encr)
+	}
 	if proto == ProtoIKE {
 		add(s.PRF)
 	}
@@ -160,7 +171,9 @@ func (s Selection) Proposal(proto Protocol, spi []byte) Proposal {
 // String names the algorithms strongSwan-style: "aes128-sha256-prfsha256-modp3072".
 func (s Selection) String() string {
 	var parts []string
-	parts = append(parts, s.Encr.String())
+	if s.Encr.Type != 0 {
+		parts = append(parts, s.Encr.String())
+	}
 	if s.Integ.ID != transform.IntegNone {
 		parts = append(parts, s.Integ.String())
 	}
@@ -210,8 +223,10 @@ func match(op, tp Proposal, proto Protocol, stripKE bool, preferKE transform.ID)
 		if proto == ProtoIKE && t == transform.TypeESN {
 			continue
 		}
-		if proto != ProtoIKE && t == transform.TypePRF {
-			if len(tp.Of(t)) > 0 {
+		if proto != ProtoIKE && t == transform.TypePRF || proto == ProtoAH && t == transform.TypeENCR {
+			// AH has no encryption transform and no child SA has a PRF
+			// (RFC 7296 §3.3.3): a proposal with one is not acceptable.
+			if len(tp.Of(t)) > 0 || len(op.Of(t)) > 0 {
 				return s, false
 			}
 			continue
@@ -269,6 +284,10 @@ func match(op, tp Proposal, proto Protocol, stripKE bool, preferKE transform.ID)
 				s.AddKE[t-transform.TypeADDKE1] = a[i]
 			}
 		}
+	}
+	if proto == ProtoAH {
+		// Integrity is AH's only transform (RFC 4302 §2.6).
+		return s, s.Integ.ID != transform.IntegNone
 	}
 	// An AEAD cipher must not be combined with an integrity algorithm, a
 	// classic one must have one (RFC 5282 §8, RFC 7296 §3.3).

@@ -184,6 +184,19 @@ const (
 	ESPNullGMAC TransformID = 23 // RFC 4543
 )
 
+// AH transform IDs (RFC 2407 §4.4.3, IANA "IPSEC AH Transform
+// Identifiers"). Each names its integrity algorithm; the Authentication
+// Algorithm attribute is mandatory in AH transforms and must agree
+// (§4.5).
+const (
+	AHMD5    TransformID = 2
+	AHSHA    TransformID = 3
+	AHDES    TransformID = 4 // refused
+	AHSHA256 TransformID = 5
+	AHSHA384 TransformID = 6
+	AHSHA512 TransformID = 7
+)
+
 // IDType is the ID Type of an ID payload in the IPsec DOI (RFC 2407
 // §4.6.2.1).
 type IDType uint8

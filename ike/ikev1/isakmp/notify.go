@@ -310,8 +310,12 @@ func DeleteISAKMP(ckyI, ckyR uint64) Delete {
 
 // DeleteESP returns the Delete payload for ESP SAs; spis are the sender's
 // inbound SPIs.
-func DeleteESP(spis ...uint32) Delete {
-	x := Delete{DOI: DOIIPsec, Protocol: ProtoESP, SPISize: 4}
+func DeleteESP(spis ...uint32) Delete { return DeleteIPsec(ProtoESP, spis...) }
+
+// DeleteIPsec returns the Delete payload for ESP or AH SAs (proto); spis
+// are the sender's inbound SPIs.
+func DeleteIPsec(proto ProtocolID, spis ...uint32) Delete {
+	x := Delete{DOI: DOIIPsec, Protocol: proto, SPISize: 4}
 	for _, s := range spis {
 		x.SPIs = append(x.SPIs, binary.BigEndian.AppendUint32(nil, s))
 	}

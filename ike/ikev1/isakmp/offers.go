@@ -116,7 +116,8 @@ type Phase1Offer struct {
 type Phase2Offer struct {
 	// Proposal has protocol ESP, the sender's SPI, one ENCR transform,
 	// an INTEG transform unless the cipher is AEAD, a KE transform when
-	// the offer asks for PFS, and one ESN transform. Number is the
+	// the offer asks for PFS, and one ESN transform; or protocol AH with
+	// the INTEG, KE and ESN transforms and no ENCR. Number is the
 	// offer's position in the list, as for Phase1Offer.
 	Proposal                        shared.Proposal
 	ProposalNumber, TransformNumber uint8
@@ -359,73 +360,11 @@ func phase2Transform(t Transform) (Phase2Offer, error) {
 		return o, newErr(INVALID_TRANSFORM_ID, -1, "ESP transform "+itoa(int(t.ID))+" not supported")
 	}
 	encr := transform.Transform{Type: transform.TypeENCR, ID: id}
-	var integ, ke transform.Transform
-	esn := transform.Transform{Type: transform.TypeESN, ID: transform.ESNNo}
-	var pending LifeType
-	seen := map[AttrType]bool{}
-	for _, a := range t.Attrs {
-		if a.Type != P2LifeType && a.Type != P2LifeDuration {
-			if seen[a.Type] {
-				return o, badSyntax(-1, "attribute "+itoa(int(a.Type))+" given twice")
-			}
-			seen[a.Type] = true
-		}
-		switch a.Type {
-		case P2LifeType, P2LifeDuration:
-			if err := o.Life.take(a, P2LifeType, P2LifeDuration, &pending); err != nil {
-				return o, err
-			}
-		case P2Group:
-			v, err := basic(a, "group description")
-			if err != nil {
-				return o, err
-			}
-			g, err := group(v)
-			if err != nil {
-				return o, err
-			}
-			ke = transform.Transform{Type: transform.TypeKE, ID: g}
-		case P2EncapMode:
-			v, err := basic(a, "encapsulation mode")
-			if err != nil {
-				return o, err
-			}
-			if !EncapMode(v).Known() {
-				return o, attrRefused(EncapMode(v).String() + " not supported")
-			}
-			o.Mode = EncapMode(v)
-		case P2AuthAlgorithm:
-			v, err := basic(a, "authentication algorithm")
-			if err != nil {
-				return o, err
-			}
-			i, ok := phase2Auth[AuthAlg(v)]
-			if !ok {
-				return o, attrRefused("ESP authentication algorithm " + itoa(int(v)) + " not supported")
-			}
-			integ = transform.Transform{Type: transform.TypeINTEG, ID: i}
-		case P2KeyLength:
-			v, err := basic(a, "key length")
-			if err != nil {
-				return o, err
-			}
-			encr.KeyLen = v
-		case P2ESN:
-			v, err := basic(a, "extended sequence number")
-			if err != nil {
-				return o, err
-			}
-			if v != 1 {
-				return o, attrRefused("extended sequence number attribute " + itoa(int(v)))
-			}
-			esn.ID = transform.ESNYes
-		default:
-			return o, attrRefused("phase 2 attribute " + itoa(int(a.Type)) + " not supported")
-		}
+	o, integ, ke, esn, keyLen, err := phase2Attrs(t)
+	if err != nil {
+		return o, err
 	}
-	if pending != 0 {
-		return o, badSyntax(-1, "life type without a life duration")
-	}
+	encr.KeyLen = keyLen
 	if encr.ID == transform.EncrAESCBC && encr.KeyLen == 0 {
 		encr.KeyLen = 128 // as in phase 1: AES-128 without Key Length from old peers
 	}
@@ -447,9 +386,82 @@ func phase2Transform(t Transform) (Phase2Offer, error) {
 	return o, nil
 }
 
+// phase2Attrs reads the SA attributes of a quick mode transform (ESP or
+// AH): life, PFS group, encapsulation mode, authentication algorithm, key
+// length and ESN.
+func phase2Attrs(t Transform) (o Phase2Offer, integ, ke, esn transform.Transform, keyLen uint16, err error) {
+	esn = transform.Transform{Type: transform.TypeESN, ID: transform.ESNNo}
+	var pending LifeType
+	seen := map[AttrType]bool{}
+	for _, a := range t.Attrs {
+		if a.Type != P2LifeType && a.Type != P2LifeDuration {
+			if seen[a.Type] {
+				return o, integ, ke, esn, 0, badSyntax(-1, "attribute "+itoa(int(a.Type))+" given twice")
+			}
+			seen[a.Type] = true
+		}
+		switch a.Type {
+		case P2LifeType, P2LifeDuration:
+			if err := o.Life.take(a, P2LifeType, P2LifeDuration, &pending); err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+		case P2Group:
+			v, err := basic(a, "group description")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			g, err := group(v)
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			ke = transform.Transform{Type: transform.TypeKE, ID: g}
+		case P2EncapMode:
+			v, err := basic(a, "encapsulation mode")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			if !EncapMode(v).Known() {
+				return o, integ, ke, esn, 0, attrRefused(EncapMode(v).String() + " not supported")
+			}
+			o.Mode = EncapMode(v)
+		case P2AuthAlgorithm:
+			v, err := basic(a, "authentication algorithm")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			i, ok := phase2Auth[AuthAlg(v)]
+			if !ok {
+				return o, integ, ke, esn, 0, attrRefused("authentication algorithm " + itoa(int(v)) + " not supported")
+			}
+			integ = transform.Transform{Type: transform.TypeINTEG, ID: i}
+		case P2KeyLength:
+			v, err := basic(a, "key length")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			keyLen = v
+		case P2ESN:
+			v, err := basic(a, "extended sequence number")
+			if err != nil {
+				return o, integ, ke, esn, 0, err
+			}
+			if v != 1 {
+				return o, integ, ke, esn, 0, attrRefused("extended sequence number attribute " + itoa(int(v)))
+			}
+			esn.ID = transform.ESNYes
+		default:
+			return o, integ, ke, esn, 0, attrRefused("phase 2 attribute " + itoa(int(a.Type)) + " not supported")
+		}
+	}
+	if pending != 0 {
+		return o, integ, ke, esn, 0, badSyntax(-1, "life type without a life duration")
+	}
+	return o, integ, ke, esn, keyLen, nil
+}
+
 // Phase2Offers maps the transforms of a received quick mode SA payload to
-// offers, one per transform, in the peer's order of preference, and lists
-// what it refused: AH and IPComp proposals, bundles (several proposal
+// offers (ESP and AH), one per transform, in the peer's order of preference, and lists
+// what it refused: IPComp proposals, bundles (several proposal
 // payloads with one number, RFC 2408 §4.2: all of them together) and
 // transforms with attributes we do not support. Each offer's SPI is the
 // peer's inbound SPI from its proposal (4 bytes). An error is returned
@@ -466,12 +478,14 @@ func Phase2Offers(sa SA) ([]Phase2Offer, []Refused, error) {
 			switch {
 			case bundle:
 				err = newErr(NO_PROPOSAL_CHOSEN, -1, "proposal "+itoa(int(p.Number))+" combines several protocols (AND bundle), which is not supported")
-			case p.Protocol != ProtoESP:
-				err = newErr(INVALID_PROTOCOL_ID, -1, p.Protocol.String()+" proposals are not supported, only ESP")
+			case p.Protocol != ProtoESP && p.Protocol != ProtoAH:
+				err = newErr(INVALID_PROTOCOL_ID, -1, p.Protocol.String()+" proposals are not supported, only ESP and AH")
 			case len(p.SPI) != 4:
-				err = newErr(INVALID_SPI, -1, "ESP proposal with a "+itoa(len(p.SPI))+"-byte SPI")
+				err = newErr(INVALID_SPI, -1, p.Protocol.String()+" proposal with a "+itoa(len(p.SPI))+"-byte SPI")
 			case len(offers) == maxOffers:
 				err = badSyntax(-1, "more than 255 transforms")
+			case p.Protocol == ProtoAH:
+				o, err = phase2AHTransform(t)
 			default:
 				o, err = phase2Transform(t)
 			}
@@ -706,13 +720,13 @@ func ikev1AuthAlg(id uint16) (AuthAlg, bool) {
 	return 0, false
 }
 
-// PFSGroup is the PFS group Phase2SA offers for the configured ESP
-// proposals: the first group of the first proposal that names one
+// PFSGroup is the PFS group Phase2SA offers for the configured ESP (or
+// AH) proposals: the first group of the first proposal that names one
 // (transform.KENone for none). IKEv1 quick mode carries at most one KE
 // payload, so all transforms of one offer use one group.
 func PFSGroup(ps []config.Proposal) transform.ID {
 	for _, cp := range ps {
-		if cp.Protocol != config.ProtoESP {
+		if cp.Protocol != config.ProtoESP && cp.Protocol != config.ProtoAH {
 			continue
 		}
 		for _, k := range cp.Of(config.TransformKE) {
@@ -733,6 +747,9 @@ func PFSGroup(ps []config.Proposal) transform.ID {
 // encapsulation mode and life. It returns the group the engine sends a
 // KE payload for, KENone without PFS.
 func Phase2SA(ps []config.Proposal, spi uint32, mode EncapMode, life Lifetime) (SA, transform.ID, error) {
+	if len(ps) > 0 && ps[0].Protocol == config.ProtoAH {
+		return phase2AHSA(ps, spi, mode, life)
+	}
 	pfs := PFSGroup(ps)
 	spiBytes := []byte{byte(spi >> 24), byte(spi >> 16), byte(spi >> 8), byte(spi)}
 	p := Proposal{Number: 1, Protocol: ProtoESP, SPI: spiBytes}

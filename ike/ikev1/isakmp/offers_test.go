@@ -287,6 +287,8 @@ func TestPhase2OffersAttributes(t *testing.T) {
 	bundle.Proposals = append([]Proposal{{Number: 1, Protocol: ProtoAH, SPI: []byte{5, 6, 7, 8}, Transforms: []Transform{{Number: 1, ID: 3}}}}, bundle.Proposals...)
 	ah := p2(3, sha1)
 	ah.Proposals[0].Protocol = ProtoAH
+	ipcomp := p2(3)
+	ipcomp.Proposals[0].Protocol = ProtoIPComp
 	longSPI := p2(ESPAES, kl(128), sha1)
 	longSPI.Proposals[0].SPI = make([]byte, 8)
 	tests := []struct {
@@ -312,7 +314,8 @@ func TestPhase2OffersAttributes(t *testing.T) {
 		{"ESN 2", p2(ESPAES, kl(128), sha1, BasicAttr(P2ESN, 2)), ErrAttributesNotSupported, "extended sequence"},
 		{"key length in TLV form", p2(ESPAES, Attribute{Type: P2KeyLength, Data: []byte{0, 128}}, sha1), ErrAttributesNotSupported, "variable-length"},
 		{"two groups", p2(ESPAES, kl(128), sha1, BasicAttr(P2Group, 2), BasicAttr(P2Group, 14)), ErrBadProposalSyntax, "twice"},
-		{"AH", ah, ErrInvalidProtocolID, "only ESP"},
+		{"AH_SHA with HMAC-SHA1", ah, nil, ""},
+		{"IPComp", ipcomp, ErrInvalidProtocolID, "only ESP and AH"},
 		{"8-byte SPI", longSPI, ErrInvalidSPI, "8-byte"},
 	}
 	for _, tt := range tests {

@@ -334,11 +334,17 @@ func (c ChildKeys) GoString() string { return c.String() }
 // gqm the PFS secret (nil without), ni and nr the nonce bodies of quick
 // mode messages 1 and 2. The engine maps I/R to inbound/outbound by its
 // role in this quick mode.
+//
+// An AH SA pair has no encryption transform (encr is the zero Transform,
+// protocol 2): its KEYMAT is the integrity key alone.
 func (k *Keys) ChildKeys(protocol uint8, encr, integ transform.Transform, spiI, spiR uint32, gqm, ni, nr []byte) (ChildKeys, error) {
-	encr.Type = transform.TypeENCR
-	el, err := transform.KeymatLen(encr)
-	if err != nil {
-		return ChildKeys{}, err
+	el := 0
+	var err error
+	if encr != (transform.Transform{}) {
+		encr.Type = transform.TypeENCR
+		if el, err = transform.KeymatLen(encr); err != nil {
+			return ChildKeys{}, err
+		}
 	}
 	al := 0
 	if integ.ID != transform.IntegNone {

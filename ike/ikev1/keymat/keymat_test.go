@@ -234,6 +234,13 @@ func TestKEYMAT(t *testing.T) {
 	if err != nil || len(c.EncrI) != 20 || len(c.IntegI) != 0 || len(c.EncrR) != 20 {
 		t.Errorf("GCM keys %d/%d/%d, %v", len(c.EncrI), len(c.IntegI), len(c.EncrR), err)
 	}
+	// AH (protocol 2, no cipher): the integrity key alone, from KEYMAT
+	// seeded with protocol 2.
+	ah, err := k.ChildKeys(2, transform.Transform{}, integ, 0x11111111, 0x22222222, nil, ni, nr)
+	if err != nil || len(ah.EncrI)+len(ah.EncrR) != 0 || !bytes.Equal(ah.IntegI, k.KEYMAT(2, 0x22222222, nil, ni, nr, 32)) ||
+		!bytes.Equal(ah.IntegR, k.KEYMAT(2, 0x11111111, nil, ni, nr, 32)) {
+		t.Errorf("AH keys: %v", err)
+	}
 	if _, err := k.ChildKeys(3, transform.Transform{ID: 99}, integ, 1, 2, nil, ni, nr); err == nil {
 		t.Error("unknown cipher accepted")
 	}

@@ -226,12 +226,17 @@ func (k ChildKeys) GoString() string { return k.String() }
 // are the nonces of the exchange (for the first CHILD_SA those of
 // IKE_SA_INIT). Integrity is IntegNone for AEAD ciphers.
 func DeriveChildKeys(f transform.PRF, skd []byte, encr, integ transform.Transform, gir, ni, nr []byte) (ChildKeys, error) {
-	if encr.Type == 0 {
-		encr.Type = transform.TypeENCR
-	}
-	el, err := transform.KeymatLen(encr)
-	if err != nil {
-		return ChildKeys{}, err
+	// AH (no encryption transform, the zero Transform) takes integrity
+	// keys only (RFC 7296 §2.17).
+	el := 0
+	if encr != (transform.Transform{}) {
+		if encr.Type == 0 {
+			encr.Type = transform.TypeENCR
+		}
+		var err error
+		if el, err = transform.KeymatLen(encr); err != nil {
+			return ChildKeys{}, err
+		}
 	}
 	al, err := integKeymat(integ)
 	if err != nil {
