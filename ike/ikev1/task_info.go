@@ -29,13 +29,14 @@ func (sa *isakmpSA) handleInformational(local, remote netip.AddrPort, m *isakmp.
 	mid := m.Header.MessageID
 	if !m.Encrypted() {
 		if sa.state != saPhase1 || sa.keys != nil {
-			sa.log.Debug("unprotected informational message dropped", "msgid", mid)
+			sa.e.drops.Drop(sa.log, shared.DropWrongState, "unprotected informational message dropped", "msgid", mid)
 			return
 		}
 		sa.phase1Notifies(m, false)
 		return
 	}
 	if sa.keys == nil {
+		sa.e.drops.Count(shared.DropWrongState)
 		return
 	}
 	_, err := sa.open(m)
@@ -47,13 +48,13 @@ func (sa *isakmpSA) handleInformational(local, remote netip.AddrPort, m *isakmp.
 			sa.failPending(sa.pending, t.undecryptable(sa, err))
 			return
 		}
-		sa.log.Debug("informational message dropped", "msgid", mid, "err", err)
+		sa.e.drops.Drop(sa.log, openDropReason(err), "informational message dropped", "msgid", mid, "err", err)
 		return
 	}
 	ok := verifyHash(m, func(rest []byte) []byte { return sa.keys.InformationalHash(mid, rest) })
 	sa.iv.Forget(mid)
 	if !ok {
-		sa.log.Debug("informational message with a wrong HASH dropped", "msgid", mid)
+		sa.e.drops.Drop(sa.log, shared.DropAuthFailed, "informational message with a wrong HASH dropped", "msgid", mid)
 		return
 	}
 	sa.alive()
