@@ -8,6 +8,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/install"
 	"github.com/ipsecgw/ipsecgw/sad"
 )
@@ -99,6 +100,7 @@ func (g *Gateway) Global() control.GlobalStatus {
 		CookieThreshold:   g.set.IKE.CookieThreshold,
 		CookieThresholdIP: g.set.IKE.CookieThresholdIP,
 		CookiesSent:       n.CookiesSent, HalfOpenRefused: n.HalfOpenRefused, IKESAQueueDrops: n.QueueDrops,
+		Drops: ikeDrops(n.Drops),
 	}
 	if g.socks != nil {
 		out.IKEQueueDrops = g.socks.ikeQueueDrops()
@@ -129,6 +131,16 @@ func controlUsage(u install.Usage, now time.Time) control.Usage {
 		last = control.Uptime(u.LastInbound, now)
 	}
 	return control.Usage{BytesIn: u.BytesIn, PacketsIn: u.PacketsIn, BytesOut: u.BytesOut, PacketsOut: u.PacketsOut, LastInboundSeconds: last}
+}
+
+// ikeDrops renders IKE's drop counters by reason label, every reason
+// present.
+func ikeDrops(d [shared.NumDropReasons]uint64) map[string]uint64 {
+	m := make(map[string]uint64, shared.NumDropReasons-1)
+	for _, r := range shared.DropReasons() {
+		m[r.Label()] = d[r]
+	}
+	return m
 }
 
 // drops renders drop counters by reason label, every reason present.
