@@ -21,7 +21,7 @@ import (
 func TestDropCounters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca, cb := confPair("net", "", "")
-		a, b, _, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
 		if err := a.m.Up("net"); err != nil {
 			t.Fatal(err)
 		}
@@ -44,6 +44,16 @@ func TestDropCounters(t *testing.T) {
 		skf.Body[1], skf.Body[3] = 1, 2 // fragment 1 of 2
 		init := message.AppendMessage(nil, message.Header{SPIi: 0x1122334455667788, MajorVersion: 2, Exchange: message.IKE_SA_INIT, Flags: message.FlagInitiator},
 			message.RawPayload{Type: 120, Critical: true, Body: []byte{1}})
+		// A's IKE_AUTH request as it went out: a genuine retransmission.
+		var authReq []byte
+		for _, p := range net.packets() {
+			if h, _, err := message.ParseHeader(p.data); err == nil && p.from.Addr() == addrA && h.Exchange == message.IKE_AUTH && !h.IsResponse() {
+				authReq = p.data
+			}
+		}
+		if authReq == nil {
+			t.Fatal("no IKE_AUTH request from A on the wire")
+		}
 		v1 := isakmp.AppendMessage(nil, isakmp.Header{CookieI: 7, CookieR: 9, Exchange: isakmp.ExchangeQuickMode, MessageID: 5})
 		cases := []struct {
 			name string
@@ -59,7 +69,10 @@ func TestDropCounters(t *testing.T) {
 			{"forged fragment", fromA(message.FlagInitiator, message.INFORMATIONAL, 2, skf), shared.DropBadFragment},
 			{"message ID out of window", fromA(message.FlagInitiator, message.INFORMATIONAL, 9, sk(message.PayloadSK, 80)), shared.DropUnexpectedMsgID},
 			{"response to nothing", fromA(message.FlagInitiator|message.FlagResponse, message.INFORMATIONAL, 4, sk(message.PayloadSK, 80)), shared.DropUnexpectedResponse},
-			{"repeated request", fromA(message.FlagInitiator, message.IKE_AUTH, 1, sk(message.PayloadSK, 80)), shared.DropRetransmission},
+			// A forged copy of the last request is not answered from the
+			// cache: it fails the integrity check.
+			{"forged repeated request", fromA(message.FlagInitiator, message.IKE_AUTH, 1, sk(message.PayloadSK, 80)), shared.DropAuthFailed},
+			{"repeated request", authReq, shared.DropRetransmission},
 		}
 		for _, tc := range cases {
 			before := b.m.Counters().Drops
@@ -79,8 +92,8 @@ func TestDropCounters(t *testing.T) {
 		if st := status(b, "net"); st.State != StateEstablished || st.SPIi != spiI {
 			t.Errorf("B after the attack: %s, IKE SA %x (was %x)", st.State, st.SPIi, spiI)
 		}
-		// The cached IKE_AUTH response B sent again reached A, which had
-		// nothing outstanding.
+		// The cached IKE_AUTH response B sent again (for the genuine
+		// retransmission only) reached A, which had nothing outstanding.
 		if n := a.m.Counters().Drops[shared.DropUnexpectedResponse]; n != 1 {
 			t.Errorf("A counted %d unexpected responses, want 1 (B's answer from its cache)", n)
 		}

@@ -309,6 +309,29 @@ func isFragment(m *message.Message) bool {
 	return ok && sk.Type == message.PayloadSKF
 }
 
+// verifyRetransmission checks the integrity of a repeated request without
+// processing it: a fragment on its own (not fed to the reassembly, whose
+// message was answered), a whole message by opening its SK payload. An
+// IKE_SA_INIT request (message ID 0) has no integrity to check; its answer
+// goes only to the half-open peer's address.
+func (sa *ikeSA) verifyRetransmission(m *message.Message) error {
+	if m.Header.Exchange == message.IKE_SA_INIT && m.Header.MessageID == 0 {
+		return nil
+	}
+	if sa.in == nil {
+		return errNoKeys
+	}
+	sk, ok := m.Encrypted()
+	if !ok {
+		return errors.New("no SK payload")
+	}
+	if sk.Type == message.PayloadSKF {
+		_, _, err := message.DecryptFragment(m, sa.in)
+		return err
+	}
+	return message.Decrypt(m, sa.in)
+}
+
 // decrypt opens the SK payload (reassembling SKF fragments, RFC 7383); it
 // reports false while fragments are missing or when the message must be
 // dropped.
@@ -387,7 +410,14 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 	id := m.Header.MessageID
 	if sa.hasRsp && id+1 == sa.expectID {
 		// A retransmitted request: answer with the cached bytes, never
-		// process it twice (RFC 7296 §2.1).
+		// process it twice (RFC 7296 §2.1); but only once it passes the
+		// integrity check. The message ID and SPIs are in clear: answering
+		// forged copies would let anyone make us send our cached response
+		// (maybe a larger one, or many fragments) to the peer at will.
+		if err := sa.verifyRetransmission(m); err != nil {
+			sa.e.drops.Drop(sa.log, sa.decryptDropReason(m, err), "retransmitted request dropped", "msgid", id, "err", err)
+			return
+		}
 		sa.e.drops.Drop(sa.log, shared.DropRetransmission, "retransmitted request answered from cache", "msgid", id)
 		sa.send(sa.lastRsp)
 		return
