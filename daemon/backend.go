@@ -104,6 +104,10 @@ func (g *Gateway) Global() control.GlobalStatus {
 	}
 	if g.socks != nil {
 		out.IKEQueueDrops = g.socks.ikeQueueDrops()
+		// Datagrams on the IKE ports too short to be IKE never reach the
+		// Manager; they are malformed IKE all the same.
+		ike, _ := g.socks.malformed()
+		out.Drops[shared.DropMalformed.Label()] += ike
 	}
 	return out
 }
@@ -222,6 +226,12 @@ func (g *Gateway) Stats() control.Stats {
 			TxPackets: d.TxPackets, TxBytes: d.TxBytes, RxPackets: d.RxPackets, RxBytes: d.RxBytes,
 			Bypassed: d.Bypassed, Held: d.Held, SendErrors: d.SendErrors, WriteErrors: d.WriteErrors, ReadErrors: d.ReadErrors,
 			Drops: drops(d.Drops),
+		}
+		if g.socks != nil {
+			// ESP too short or unparsable for the sockets never reaches
+			// the dataplane's own counters.
+			_, esp := g.socks.malformed()
+			out.Dataplane.Drops[sad.DropMalformed.Label()] += esp
 		}
 	}
 	now := g.now()
