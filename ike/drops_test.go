@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,4 +162,46 @@ func TestDropLabels(t *testing.T) {
 	if len(seen) != int(shared.NumDropReasons)-1 {
 		t.Errorf("%d labels for %d reasons", len(seen), shared.NumDropReasons-1)
 	}
+}
+
+// TestV1ReplayedInformational: a protected informational message of the
+// peer (here its DPD R-U-THERE) replayed by someone on the path verifies,
+// but is dropped as a replay: not answered with another R-U-THERE-ACK and
+// not taken for a sign of life.
+func TestV1ReplayedInformational(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPairV1("net", "dpdaction=clear\ndpddelay=10s\ndpdtimeout=30s", "")
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		upV1(t, a, b, "net")
+		clk.advance(15*time.Second, synctest.Wait)
+		var probe packet
+		for _, p := range net.packets() {
+			if p.from.Addr() == addrA && p.data[18] == exInfo {
+				probe = p
+			}
+		}
+		if probe.data == nil {
+			t.Fatal("A sent no R-U-THERE")
+		}
+		acks := countEx(net.packets(), addrB, exInfo)
+		if acks == 0 {
+			t.Fatal("B did not answer the R-U-THERE")
+		}
+		for range 3 {
+			b.m.HandlePacket(probe.to, probe.from, slices.Clone(probe.data))
+		}
+		synctest.Wait()
+		if n := b.m.Counters().Drops[shared.DropRetransmission]; n != 3 {
+			t.Errorf("B counted %d replays, want 3", n)
+		}
+		if n := countEx(net.packets(), addrB, exInfo); n != acks {
+			t.Errorf("B answered the replays: %d informational messages, %d before", n, acks)
+		}
+		// Fresh probes are still answered.
+		clk.advance(30*time.Second, synctest.Wait)
+		if s := status(a, "net"); s.State != StateEstablished || countEx(net.packets(), addrB, exInfo) <= acks {
+			t.Errorf("after the replays: A %s (%s), B sent %d informational messages (%d before)", s.State, s.Reason, countEx(net.packets(), addrB, exInfo), acks)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
 }

@@ -1,7 +1,9 @@
 package ikev1
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev1/isakmp"
@@ -57,6 +59,10 @@ func (sa *isakmpSA) handleInformational(local, remote netip.AddrPort, m *isakmp.
 		sa.e.drops.Drop(sa.log, shared.DropAuthFailed, "informational message with a wrong HASH dropped", "msgid", mid)
 		return
 	}
+	if why := sa.replayedInformational(m); why != "" {
+		sa.e.drops.Drop(sa.log, shared.DropRetransmission, "replayed informational message dropped", "msgid", mid, "why", why)
+		return
+	}
 	sa.alive()
 	if sa.state == saPhase1 {
 		sa.phase1Notifies(m, true)
@@ -99,6 +105,42 @@ func (sa *isakmpSA) handleInformational(local, remote netip.AddrPort, m *isakmp.
 		return
 	}
 	sa.childrenClosedByPeer(closed)
+}
+
+// infoReplayWindow is how many message IDs of the peer's protected
+// informational messages are remembered.
+const infoReplayWindow = 32
+
+// replayedInformational recognises a protected informational message the
+// peer already sent, which an attacker on the path can replay at will: an
+// informational exchange is one message that is never retransmitted, its
+// message ID is fresh each time (RFC 2408 §3.1), and the sequence numbers
+// of R-U-THERE only grow (RFC 3706 §7). A replay would otherwise count as
+// a sign of life of a dead peer and be answered with an R-U-THERE-ACK
+// each time. It returns why the message is a replay, or "" after recording
+// it.
+func (sa *isakmpSA) replayedInformational(m *isakmp.Message) string {
+	mid := m.Header.MessageID
+	// (0 marks an unused slot; the peer's message IDs are not 0.)
+	if mid != 0 && slices.Contains(sa.infoSeen[:], mid) {
+		return "message ID seen before"
+	}
+	for _, p := range m.Find(isakmp.PayloadN) {
+		n, _, err := isakmp.ParseNotify(p.Body)
+		if err != nil || n.Type != isakmp.R_U_THERE {
+			continue
+		}
+		if seq, ok := n.DPDSequence(); ok {
+			// Serial number arithmetic: the sequence wraps.
+			if sa.peerDPDSeen && int32(seq-sa.peerDPDSeq) <= 0 {
+				return fmt.Sprintf("R-U-THERE sequence number %d not after %d", seq, sa.peerDPDSeq)
+			}
+			sa.peerDPDSeq, sa.peerDPDSeen = seq, true
+		}
+	}
+	sa.infoSeen[sa.infoNext] = mid
+	sa.infoNext = (sa.infoNext + 1) % infoReplayWindow
+	return ""
 }
 
 // phase1Notifies handles the notifications of an informational message
