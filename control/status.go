@@ -123,6 +123,11 @@ type GlobalStatus struct {
 	// the event queue of their IKE SA was full. Peers retransmit both.
 	IKEQueueDrops   uint64 `json:"ike_queue_drops"`
 	IKESAQueueDrops uint64 `json:"ike_sa_queue_drops"`
+	// Drops counts received IKE messages (both versions) dropped without
+	// being acted on, by reason; every reason is present. half_open_limit
+	// and queue_full are HalfOpenRefused and IKESAQueueDrops again, so
+	// that the map alone accounts for every drop.
+	Drops map[string]uint64 `json:"drops"`
 }
 
 // FormatSPI renders an ESP SPI the way strongSwan prints it.

@@ -81,7 +81,7 @@ func TestGlobalStatusSchema(t *testing.T) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	want := []string{"cookie_threshold", "cookie_threshold_ip", "cookies_sent", "half_open", "half_open_limit",
+	want := []string{"cookie_threshold", "cookie_threshold_ip", "cookies_sent", "drops", "half_open", "half_open_limit",
 		"half_open_refused", "ike_queue_drops", "ike_sa_queue_drops", "ike_sas"}
 	if !slices.Equal(keys, want) {
 		t.Errorf("global keys %v, want %v", keys, want)

@@ -20,6 +20,10 @@ func WriteGlobal(w io.Writer, g GlobalStatus) error {
 	}
 	_, err := fmt.Fprintf(w, "IKE: %d SAs, %d/%d half-open; cookies %s: %d sent; %d refused at the half-open limit; queue drops %d (sockets) %d (IKE SAs)\n",
 		g.IKESAs, g.HalfOpen, g.HalfOpenLimit, cookies, g.CookiesSent, g.HalfOpenRefused, g.IKEQueueDrops, g.IKESAQueueDrops)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "IKE drops: %s\n", dropList(g.Drops))
 	return err
 }
 

@@ -52,10 +52,12 @@ func TestWriteTableShowsNAT(t *testing.T) {
 func TestWriteGlobal(t *testing.T) {
 	var buf bytes.Buffer
 	if err := WriteGlobal(&buf, GlobalStatus{IKESAs: 4, HalfOpen: 3, HalfOpenLimit: 10000, CookieThreshold: 30, CookieThresholdIP: 3,
-		CookiesSent: 12, HalfOpenRefused: 2, IKEQueueDrops: 1, IKESAQueueDrops: 5}); err != nil {
+		CookiesSent: 12, HalfOpenRefused: 2, IKEQueueDrops: 1, IKESAQueueDrops: 5,
+		Drops: map[string]uint64{"half_open_limit": 2, "queue_full": 5, "unknown_spi": 40, "malformed": 0}}); err != nil {
 		t.Fatal(err)
 	}
-	want := "IKE: 4 SAs, 3/10000 half-open; cookies from 30 half-open or 3 per address: 12 sent; 2 refused at the half-open limit; queue drops 1 (sockets) 5 (IKE SAs)\n"
+	want := "IKE: 4 SAs, 3/10000 half-open; cookies from 30 half-open or 3 per address: 12 sent; 2 refused at the half-open limit; queue drops 1 (sockets) 5 (IKE SAs)\n" +
+		"IKE drops: half_open_limit=2 queue_full=5 unknown_spi=40\n"
 	if buf.String() != want {
 		t.Errorf("got  %q\nwant %q", buf.String(), want)
 	}

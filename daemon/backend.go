@@ -8,6 +8,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/install"
 	"github.com/ipsecgw/ipsecgw/sad"
 )
@@ -104,9 +105,14 @@ func (g *Gateway) Global() control.GlobalStatus {
 		CookieThreshold:   g.set.IKE.CookieThreshold,
 		CookieThresholdIP: g.set.IKE.CookieThresholdIP,
 		CookiesSent:       n.CookiesSent, HalfOpenRefused: n.HalfOpenRefused, IKESAQueueDrops: n.QueueDrops,
+		Drops: ikeDrops(n.Drops),
 	}
 	if g.socks != nil {
 		out.IKEQueueDrops = g.socks.ikeQueueDrops()
+		// Datagrams on the IKE ports too short to be IKE never reach the
+		// Manager; they are malformed IKE all the same.
+		ike, _ := g.socks.malformed()
+		out.Drops[shared.DropMalformed.Label()] += ike
 	}
 	return out
 }
@@ -134,6 +140,16 @@ func controlUsage(u install.Usage, now time.Time) control.Usage {
 		last = control.Uptime(u.LastInbound, now)
 	}
 	return control.Usage{BytesIn: u.BytesIn, PacketsIn: u.PacketsIn, BytesOut: u.BytesOut, PacketsOut: u.PacketsOut, LastInboundSeconds: last}
+}
+
+// ikeDrops renders IKE's drop counters by reason label, every reason
+// present.
+func ikeDrops(d [shared.NumDropReasons]uint64) map[string]uint64 {
+	m := make(map[string]uint64, shared.NumDropReasons-1)
+	for _, r := range shared.DropReasons() {
+		m[r.Label()] = d[r]
+	}
+	return m
 }
 
 // drops renders drop counters by reason label, every reason present.
@@ -215,6 +231,12 @@ func (g *Gateway) Stats() control.Stats {
 			TxPackets: d.TxPackets, TxBytes: d.TxBytes, RxPackets: d.RxPackets, RxBytes: d.RxBytes,
 			Bypassed: d.Bypassed, Held: d.Held, SendErrors: d.SendErrors, WriteErrors: d.WriteErrors, ReadErrors: d.ReadErrors,
 			Drops: drops(d.Drops),
+		}
+		if g.socks != nil {
+			// ESP too short or unparsable for the sockets never reaches
+			// the dataplane's own counters.
+			_, esp := g.socks.malformed()
+			out.Dataplane.Drops[sad.DropMalformed.Label()] += esp
 		}
 	}
 	now := g.now()

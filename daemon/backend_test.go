@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/install"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/settings"
@@ -118,11 +120,17 @@ func (f *countingIKE) Counters() ike.Counters { return f.c }
 // counters and the DoS settings. (The sockets' own queue drops are counted
 // and tested in esp/conn, TestIKEFloodDoesNotStallESP.)
 func TestGlobalStatus(t *testing.T) {
-	fi := &countingIKE{c: ike.Counters{IKESAs: 7, HalfOpen: 5, HalfOpenLimit: 200, CookiesSent: 1234, HalfOpenRefused: 17, QueueDrops: 3}}
+	c := ike.Counters{IKESAs: 7, HalfOpen: 5, HalfOpenLimit: 200, CookiesSent: 1234, HalfOpenRefused: 17, QueueDrops: 3}
+	c.Drops[shared.DropHalfOpenLimit], c.Drops[shared.DropQueueFull], c.Drops[shared.DropAuthFailed] = 17, 3, 9
+	fi := &countingIKE{c: c}
 	d := &Gateway{ike: fi, set: settings.Settings{IKE: settings.IKESettings{CookieThreshold: 30, CookieThresholdIP: 3, HalfOpenLimit: 200}}}
 	want := control.GlobalStatus{IKESAs: 7, HalfOpen: 5, HalfOpenLimit: 200, CookieThreshold: 30, CookieThresholdIP: 3,
-		CookiesSent: 1234, HalfOpenRefused: 17, IKESAQueueDrops: 3}
-	if got := d.Global(); got != want {
+		CookiesSent: 1234, HalfOpenRefused: 17, IKESAQueueDrops: 3, Drops: map[string]uint64{}}
+	for _, r := range shared.DropReasons() {
+		want.Drops[r.Label()] = 0
+	}
+	want.Drops["half_open_limit"], want.Drops["queue_full"], want.Drops["auth_failed"] = 17, 3, 9
+	if got := d.Global(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Global() = %+v, want %+v", got, want)
 	}
 }

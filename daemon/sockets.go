@@ -216,6 +216,22 @@ func pickLocal(cfg *config.Config, host []netip.Addr, v4 bool) netip.Addr {
 	return unspec
 }
 
+// malformed sums the datagrams both address families' sockets dropped
+// before IKE or the dataplane saw them, by where they were headed: too
+// short for an IKE header or a marker (ike), too short for an ESP header,
+// a bad IPv4 header on raw ESP, or larger than the receive buffer (esp).
+func (s *sockets) malformed() (ike, esp uint64) {
+	for _, c := range []*conn.Conn{s.v4, s.v6} {
+		if c == nil {
+			continue
+		}
+		d := c.Stats().Drops
+		ike += d[conn.DropEmpty] + d[conn.DropShortMarker] + d[conn.DropShortIKE]
+		esp += d[conn.DropShortESP] + d[conn.DropBadIPHeader] + d[conn.DropTruncated]
+	}
+	return ike, esp
+}
+
 // ikeQueueDrops sums the IKE queue drops of the sockets of both address
 // families.
 func (s *sockets) ikeQueueDrops() uint64 {

@@ -66,7 +66,7 @@ func (h *host) AddHalfOpen(sa shared.SA, remote netip.AddrPort, spiI uint64) boo
 	// may both have passed the Manager's first check.
 	if e == nil || len(m.halfOpen) >= m.opts.HalfOpenLimit {
 		if e != nil {
-			m.halfOpenRefused.Add(1)
+			m.drops.Count(shared.DropHalfOpenLimit)
 		}
 		return false
 	}

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -99,11 +98,9 @@ type Manager struct {
 	v2    *ikev2.Engine
 
 	wg sync.WaitGroup
-	// halfOpenRefused counts IKE_SA_INIT requests dropped because
-	// Options.HalfOpenLimit half-open SAs existed; queueDrops counts
-	// messages dropped because their IKE SA's event queue was full.
-	halfOpenRefused atomic.Uint64
-	queueDrops      atomic.Uint64
+	// drops counts received messages dropped, by reason, for both engines
+	// (the half-open limit and full IKE SA queues among them).
+	drops *shared.Drops
 
 	mu       sync.Mutex
 	cfg      *config.Config
@@ -175,8 +172,9 @@ func NewManager(opts Options) (*Manager, error) {
 	if m.opts.HalfOpenLimit <= 0 {
 		m.opts.HalfOpenLimit = MaxHalfOpen
 	}
+	m.drops = shared.NewDrops(m.clock)
 	v2, err := ikev2.NewEngine(ikev2.Config{
-		Host: (*host)(m), Send: opts.Send, Installer: opts.Installer, Clock: m.clock, Logger: m.log,
+		Host: (*host)(m), Send: opts.Send, Installer: opts.Installer, Clock: m.clock, Logger: m.log, Drops: m.drops,
 		Retransmit: opts.Retransmit, Encapsulation: opts.Encapsulation, FragmentSize: opts.FragmentSize,
 		HalfOpenTimeout: m.opts.HalfOpenTimeout,
 	})
@@ -185,7 +183,7 @@ func NewManager(opts Options) (*Manager, error) {
 	}
 	m.v2 = v2
 	v1, err := ikev1.NewEngine(ikev1.Config{
-		Host: (*host)(m), Send: opts.Send, Installer: opts.Installer, Clock: m.clock, Logger: m.log,
+		Host: (*host)(m), Send: opts.Send, Installer: opts.Installer, Clock: m.clock, Logger: m.log, Drops: m.drops,
 		Retransmit: opts.Retransmit, Encapsulation: opts.Encapsulation, HalfOpenTimeout: m.opts.HalfOpenTimeout,
 	})
 	if err != nil {
@@ -212,6 +210,9 @@ type Counters struct {
 	// QueueDrops counts IKE messages dropped because the event queue of
 	// their IKE SA was full (the peer retransmits them).
 	QueueDrops uint64
+	// Drops counts every received IKE message dropped without being acted
+	// on, by reason (HalfOpenRefused and QueueDrops are two of them).
+	Drops [shared.NumDropReasons]uint64
 }
 
 // Counters returns the current figures; they count from the Manager's
@@ -221,8 +222,9 @@ func (m *Manager) Counters() Counters {
 	c := Counters{IKESAs: len(m.sas), HalfOpen: len(m.halfOpen), HalfOpenLimit: m.opts.HalfOpenLimit}
 	m.mu.Unlock()
 	c.CookiesSent = m.v2.CookiesSent()
-	c.HalfOpenRefused = m.halfOpenRefused.Load()
-	c.QueueDrops = m.queueDrops.Load()
+	c.Drops = m.drops.Snapshot()
+	c.HalfOpenRefused = c.Drops[shared.DropHalfOpenLimit]
+	c.QueueDrops = c.Drops[shared.DropQueueFull]
 	return c
 }
 
@@ -236,8 +238,7 @@ func (m *Manager) deliver(sa shared.SA, local, remote netip.AddrPort, pkt []byte
 	select {
 	case <-sa.Done():
 	default:
-		m.queueDrops.Add(1)
-		m.log.Debug("IKE SA event queue full: message dropped", "remote", remote)
+		m.drops.Drop(m.log, shared.DropQueueFull, "IKE SA event queue full: message dropped", "remote", remote)
 	}
 }
 
@@ -283,7 +284,7 @@ func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 	}
 	h, _, err := message.ParseHeader(pkt)
 	if err != nil {
-		m.log.Debug("not an IKE message", "remote", remote, "err", err)
+		m.drops.Drop(m.log, shared.DropMalformed, "not an IKE message", "remote", remote, "err", err)
 		return
 	}
 	buf := append([]byte(nil), pkt[:h.Length]...)
@@ -300,7 +301,7 @@ func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 	e := m.sas[ours]
 	m.mu.Unlock()
 	if e == nil {
-		m.log.Debug("message for unknown IKE SA dropped", "remote", remote, "spi", fmt.Sprintf("%016x", ours), "exchange", h.Exchange)
+		m.drops.Drop(m.log, shared.DropUnknownSPI, "message for unknown IKE SA dropped", "remote", remote, "spi", fmt.Sprintf("%016x", ours), "exchange", h.Exchange)
 		return
 	}
 	m.deliver(e.sa, local, remote, buf)
@@ -330,7 +331,7 @@ func (m *Manager) localFor(local, remote netip.AddrPort) netip.AddrPort {
 func (m *Manager) handleV1(local, remote netip.AddrPort, pkt []byte) {
 	h, _, err := isakmp.ParseHeader(pkt)
 	if err != nil {
-		m.log.Debug("not an IKEv1 message", "remote", remote, "err", err)
+		m.drops.Drop(m.log, shared.DropMalformed, "not an IKEv1 message", "remote", remote, "err", err)
 		return
 	}
 	buf := append([]byte(nil), pkt[:h.Length]...)
@@ -353,7 +354,7 @@ func (m *Manager) handleV1(local, remote netip.AddrPort, pkt []byte) {
 	case e != nil:
 		m.deliver(e.sa, local, remote, buf)
 	case !first:
-		m.log.Debug("message for unknown ISAKMP SA dropped", "remote", remote, "cookies",
+		m.drops.Drop(m.log, shared.DropUnknownSPI, "message for unknown ISAKMP SA dropped", "remote", remote, "cookies",
 			fmt.Sprintf("%016x/%016x", h.CookieI, h.CookieR), "exchange", h.Exchange.String())
 	case closed:
 	case full:
@@ -416,12 +417,10 @@ func (m *Manager) needCookie(ip netip.Addr) bool {
 	return n >= perIP
 }
 
-// refuseHalfOpen counts and logs an IKE_SA_INIT request dropped at the
-// half-open limit. The log is at debug level: in a flood it would be one
-// line per packet.
+// refuseHalfOpen counts and logs a request for a new SA dropped at the
+// half-open limit (rate-limited: a flood would be a line per packet).
 func (m *Manager) refuseHalfOpen(remote netip.AddrPort) {
-	m.halfOpenRefused.Add(1)
-	m.log.Debug("half-open IKE SA limit reached: IKE_SA_INIT dropped", "remote", remote, "limit", m.opts.HalfOpenLimit)
+	m.drops.Drop(m.log, shared.DropHalfOpenLimit, "half-open IKE SA limit reached: request dropped", "remote", remote, "limit", m.opts.HalfOpenLimit)
 }
 
 // localAddr picks our address for a conn.

@@ -178,6 +178,7 @@ var (
 	descHalfLimit  = desc("ipsecgw_ike_half_open_limit", "The most half-open IKE SAs kept (ike.half_open_limit).")
 	descCookies    = desc("ipsecgw_ike_cookies_sent_total", "IKE_SA_INIT requests answered with a COOKIE.")
 	descRefused    = desc("ipsecgw_ike_half_open_refused_total", "IKE_SA_INIT requests dropped unanswered at the half-open limit.")
+	descIKEDrops   = desc("ipsecgw_ike_drops_total", "Received IKE messages (both versions) dropped without being acted on, by reason.", "reason")
 	descIKEQueue   = desc("ipsecgw_ike_queue_drops_total", "IKE messages dropped because a queue was full (sockets: to IKE; ike_sa: an IKE SA's loop).", "queue")
 	descDPPackets  = desc("ipsecgw_dataplane_packets_total", "Packets through the dataplane: ESP sent (out), decrypted packets written to the TUN (in).", "direction")
 	descDPBytes    = desc("ipsecgw_dataplane_bytes_total", "Bytes through the dataplane: ESP bytes sent (out), inner bytes written to the TUN (in).", "direction")
@@ -193,7 +194,7 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 
 var allDescs = []*prometheus.Desc{descUp, descState, descIKESAs, descChildSAs, descConnBytes, descConnPackets, descConnDrops,
 	descLastIn, descIKERekeys, descChildRekeys, descDPD, descFailures, descIKESAsAll, descHalfOpen, descHalfLimit,
-	descCookies, descRefused, descIKEQueue, descDPPackets, descDPBytes, descDPDrops, descDPErrors, descDPBypassed, descDPHeld}
+	descCookies, descRefused, descIKEDrops, descIKEQueue, descDPPackets, descDPBytes, descDPDrops, descDPErrors, descDPBypassed, descDPHeld}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range allDescs {
@@ -272,6 +273,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRefused, g.HalfOpenRefused)
 	counter(descIKEQueue, g.IKEQueueDrops, "sockets")
 	counter(descIKEQueue, g.IKESAQueueDrops, "ike_sa")
+	for reason, n := range g.Drops {
+		counter(descIKEDrops, n, reason)
+	}
 	d := st.Dataplane
 	counter(descDPPackets, d.TxPackets, "out")
 	counter(descDPPackets, d.RxPackets, "in")

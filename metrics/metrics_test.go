@@ -32,7 +32,8 @@ func sample() *fakeSource {
 		stats: control.Stats{
 			Dataplane: control.DataplaneStats{TxPackets: 20, TxBytes: 3000, RxPackets: 10, RxBytes: 1000,
 				Drops: map[string]uint64{"no_sa": 2, "replay": 0}},
-			IKE:   control.GlobalStatus{IKESAs: 1, HalfOpenLimit: 10000, CookiesSent: 4},
+			IKE: control.GlobalStatus{IKESAs: 1, HalfOpenLimit: 10000, CookiesSent: 4,
+				Drops: map[string]uint64{"unknown_spi": 7, "auth_failed": 0}},
 			Conns: []control.ConnStats{{Name: "up", Drops: map[string]uint64{"replay": 1}}},
 		},
 	}
@@ -90,6 +91,8 @@ func TestScrape(t *testing.T) {
 		`ipsecgw_ike_cookies_sent_total 4`,
 		`ipsecgw_ike_half_open_limit 10000`,
 		`ipsecgw_ike_queue_drops_total{queue="ike_sa"} 0`,
+		`ipsecgw_ike_drops_total{reason="unknown_spi"} 7`,
+		`ipsecgw_ike_drops_total{reason="auth_failed"} 0`,
 		`ipsecgw_dataplane_drops_total{reason="no_sa"} 2`,
 		`ipsecgw_dataplane_bytes_total{direction="out"} 3000`,
 		`ipsecgw_build_info{commit="abc",goversion="`,

@@ -27,6 +27,9 @@ type Config struct {
 	Installer shared.ChildInstaller
 	Clock     shared.Clock // required
 	Logger    *slog.Logger // required
+	// Drops counts received messages dropped, by reason; nil gives the
+	// engine counters of its own.
+	Drops *shared.Drops
 	// Retransmit sets retransmission timing (defaults filled in); both
 	// versions use the same settings.
 	Retransmit shared.Retransmit
@@ -47,6 +50,7 @@ type Engine struct {
 	clock shared.Clock
 	log   *slog.Logger
 	rt    shared.Retransmit
+	drops *shared.Drops
 }
 
 // NewEngine checks cfg and returns an Engine.
@@ -57,7 +61,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.HalfOpenTimeout <= 0 {
 		cfg.HalfOpenTimeout = DefaultHalfOpenTimeout
 	}
-	return &Engine{host: cfg.Host, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rt: shared.WithRetransmitDefaults(cfg.Retransmit)}, nil
+	if cfg.Drops == nil {
+		cfg.Drops = shared.NewDrops(cfg.Clock)
+	}
+	return &Engine{host: cfg.Host, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rt: shared.WithRetransmitDefaults(cfg.Retransmit), drops: cfg.Drops}, nil
 }
 
 // Engine constants.

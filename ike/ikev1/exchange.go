@@ -212,7 +212,7 @@ func (sa *isakmpSA) open(m *isakmp.Message) ([]byte, error) {
 		return nil, nil
 	}
 	if sa.keys == nil {
-		return nil, errors.New("encrypted message before the keys are known")
+		return nil, errNoKeys
 	}
 	next, err := sa.keys.Decrypt(m, sa.iv.IV(m.Header.MessageID))
 	if err != nil {
@@ -222,6 +222,25 @@ func (sa *isakmpSA) open(m *isakmp.Message) ([]byte, error) {
 		return nil, err
 	}
 	return next, nil
+}
+
+// errNoKeys: an encrypted message arrived before the SA has keys.
+var errNoKeys = errors.New("encrypted message before the keys are known")
+
+// openDropReason is the drop reason of a message open refused with err,
+// or that a task refused with errDrop (its HASH did not verify): in IKEv1
+// a message under other keys shows as payloads that do not parse after
+// decryption (the codec's PAYLOAD_MALFORMED wrapping the parse error), as
+// there is no integrity check of its own.
+func openDropReason(err error) shared.DropReason {
+	var ie *isakmp.Error
+	switch {
+	case errors.Is(err, errNoKeys):
+		return shared.DropWrongState
+	case errors.Is(err, errDrop), errors.As(err, &ie) && ie.Notify == isakmp.PAYLOAD_MALFORMED && ie.Err != nil:
+		return shared.DropAuthFailed
+	}
+	return shared.DropMalformed
 }
 
 // verifyHash checks the HASH payload that starts a quick mode or
@@ -385,7 +404,7 @@ func (sa *isakmpSA) handle(local, remote netip.AddrPort, pkt []byte) {
 		err = isakmp.Validate(&m)
 	}
 	if err != nil {
-		sa.log.Debug("malformed message dropped", "remote", remote, "err", err)
+		sa.e.drops.Drop(sa.log, shared.DropMalformed, "malformed message dropped", "remote", remote, "err", err)
 		return
 	}
 	if sa.repeatedAnswer(sum, m.Header.MessageID) {
@@ -406,7 +425,7 @@ func (sa *isakmpSA) handle(local, remote netip.AddrPort, pkt []byte) {
 			return
 		}
 		if sa.state != saEstablished {
-			sa.log.Debug("quick mode before phase 1 completed dropped", "msgid", m.Header.MessageID)
+			sa.e.drops.Drop(sa.log, shared.DropWrongState, "quick mode before phase 1 completed dropped", "msgid", m.Header.MessageID)
 			return
 		}
 		sa.handleRequest(local, remote, &m, sum, sa.newQuickResponder)
@@ -423,9 +442,11 @@ func (sa *isakmpSA) repeatedAnswer(sum [32]byte, mid uint32) bool {
 		return false
 	}
 	if f := sa.final; f != nil && f.answer == sum && f.mid == mid {
-		sa.log.Debug("peer repeated its answer: resending our last message", "msgid", mid)
+		sa.e.drops.Drop(sa.log, shared.DropRetransmission, "peer repeated its answer: resending our last message", "msgid", mid)
 		sa.send(f.pkt)
+		return true
 	}
+	sa.e.drops.Count(shared.DropRetransmission)
 	return true
 }
 
@@ -447,12 +468,12 @@ func (sa *isakmpSA) handleAnswer(local, remote netip.AddrPort, m *isakmp.Message
 			sa.failPending(o, u.undecryptable(sa, err))
 			return true
 		}
-		sa.log.Debug("answer dropped", "exchange", m.Header.Exchange, "err", err)
+		sa.e.drops.Drop(sa.log, openDropReason(err), "answer dropped", "exchange", m.Header.Exchange, "err", err)
 		return true
 	}
 	st, err := o.t.process(sa, m)
 	if errors.Is(err, errDrop) {
-		sa.log.Debug("answer dropped", "exchange", m.Header.Exchange, "msgid", o.mid, "err", err)
+		sa.e.drops.Drop(sa.log, openDropReason(err), "answer dropped", "exchange", m.Header.Exchange, "msgid", o.mid, "err", err)
 		return true
 	}
 	if err != nil {
@@ -513,14 +534,16 @@ func (sa *isakmpSA) handleRequest(local, remote netip.AddrPort, m *isakmp.Messag
 	p := sa.passive[mid]
 	if p != nil && p.req == sum {
 		if p.rsp != nil {
-			sa.log.Debug("retransmitted request answered from cache", "exchange", m.Header.Exchange, "msgid", mid)
+			sa.e.drops.Drop(sa.log, shared.DropRetransmission, "retransmitted request answered from cache", "exchange", m.Header.Exchange, "msgid", mid)
 			sa.send(p.rsp)
+		} else {
+			sa.e.drops.Count(shared.DropRetransmission)
 		}
 		return
 	}
 	fresh := p == nil
 	if !fresh && p.t.exchange() != m.Header.Exchange {
-		sa.log.Debug("message of another exchange with a message ID in use dropped", "exchange", m.Header.Exchange, "msgid", mid)
+		sa.e.drops.Drop(sa.log, shared.DropUnexpectedMsgID, "message of another exchange with a message ID in use dropped", "exchange", m.Header.Exchange, "msgid", mid)
 		return
 	}
 	if fresh {
@@ -531,7 +554,7 @@ func (sa *isakmpSA) handleRequest(local, remote netip.AddrPort, m *isakmp.Messag
 		sa.prunePassive()
 		p = &passiveEx{t: t, mid: mid}
 	} else if p.done {
-		sa.log.Debug("message for a completed exchange dropped", "exchange", m.Header.Exchange, "msgid", mid)
+		sa.e.drops.Drop(sa.log, shared.DropUnexpectedMsgID, "message for a completed exchange dropped", "exchange", m.Header.Exchange, "msgid", mid)
 		return
 	}
 	next, err := sa.open(m)
@@ -540,7 +563,7 @@ func (sa *isakmpSA) handleRequest(local, remote netip.AddrPort, m *isakmp.Messag
 			sa.failPassive(p, u.undecryptable(sa, err))
 			return
 		}
-		sa.log.Debug("request dropped", "exchange", m.Header.Exchange, "msgid", mid, "err", err)
+		sa.e.drops.Drop(sa.log, openDropReason(err), "request dropped", "exchange", m.Header.Exchange, "msgid", mid, "err", err)
 		return
 	}
 	if fresh {
@@ -553,7 +576,7 @@ func (sa *isakmpSA) handleRequest(local, remote netip.AddrPort, m *isakmp.Messag
 	}
 	st, err := p.t.process(sa, m)
 	if errors.Is(err, errDrop) {
-		sa.log.Debug("request dropped", "exchange", m.Header.Exchange, "msgid", mid, "err", err)
+		sa.e.drops.Drop(sa.log, openDropReason(err), "request dropped", "exchange", m.Header.Exchange, "msgid", mid, "err", err)
 		if fresh {
 			delete(sa.passive, mid)
 			sa.iv.Forget(mid)

@@ -87,13 +87,20 @@ type isakmpSA struct {
 	// Liveness (dpd.go) and timers.
 	lastRecv       time.Time
 	lastInvalidSPI time.Time
-	dpdSeq         uint32    // sequence number of our last R-U-THERE
-	dpdSince       time.Time // first R-U-THERE not answered yet
-	dpdTimer       shared.Timer
-	dpdDeadTimer   shared.Timer
-	rekeyTimer     shared.Timer
-	expireTimer    shared.Timer
-	openTimer      shared.Timer
+	dpdSeq         uint32 // sequence number of our last R-U-THERE
+	// peerDPDSeq is the sequence number of the peer's last R-U-THERE
+	// (valid with peerDPDSeen); infoSeen the message IDs of its last
+	// protected informational messages: replays of both are dropped.
+	peerDPDSeq   uint32
+	peerDPDSeen  bool
+	infoSeen     [infoReplayWindow]uint32
+	infoNext     int
+	dpdSince     time.Time // first R-U-THERE not answered yet
+	dpdTimer     shared.Timer
+	dpdDeadTimer shared.Timer
+	rekeyTimer   shared.Timer
+	expireTimer  shared.Timer
+	openTimer    shared.Timer
 
 	children []*child
 }

@@ -1,7 +1,9 @@
 package ikev1
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev1/isakmp"
@@ -29,13 +31,14 @@ func (sa *isakmpSA) handleInformational(local, remote netip.AddrPort, m *isakmp.
 	mid := m.Header.MessageID
 	if !m.Encrypted() {
 		if sa.state != saPhase1 || sa.keys != nil {
-			sa.log.Debug("unprotected informational message dropped", "msgid", mid)
+			sa.e.drops.Drop(sa.log, shared.DropWrongState, "unprotected informational message dropped", "msgid", mid)
 			return
 		}
 		sa.phase1Notifies(m, false)
 		return
 	}
 	if sa.keys == nil {
+		sa.e.drops.Count(shared.DropWrongState)
 		return
 	}
 	_, err := sa.open(m)
@@ -47,13 +50,17 @@ func (sa *isakmpSA) handleInformational(local, remote netip.AddrPort, m *isakmp.
 			sa.failPending(sa.pending, t.undecryptable(sa, err))
 			return
 		}
-		sa.log.Debug("informational message dropped", "msgid", mid, "err", err)
+		sa.e.drops.Drop(sa.log, openDropReason(err), "informational message dropped", "msgid", mid, "err", err)
 		return
 	}
 	ok := verifyHash(m, func(rest []byte) []byte { return sa.keys.InformationalHash(mid, rest) })
 	sa.iv.Forget(mid)
 	if !ok {
-		sa.log.Debug("informational message with a wrong HASH dropped", "msgid", mid)
+		sa.e.drops.Drop(sa.log, shared.DropAuthFailed, "informational message with a wrong HASH dropped", "msgid", mid)
+		return
+	}
+	if why := sa.replayedInformational(m); why != "" {
+		sa.e.drops.Drop(sa.log, shared.DropRetransmission, "replayed informational message dropped", "msgid", mid, "why", why)
 		return
 	}
 	sa.alive()
@@ -98,6 +105,42 @@ func (sa *isakmpSA) handleInformational(local, remote netip.AddrPort, m *isakmp.
 		return
 	}
 	sa.childrenClosedByPeer(closed)
+}
+
+// infoReplayWindow is how many message IDs of the peer's protected
+// informational messages are remembered.
+const infoReplayWindow = 32
+
+// replayedInformational recognises a protected informational message the
+// peer already sent, which an attacker on the path can replay at will: an
+// informational exchange is one message that is never retransmitted, its
+// message ID is fresh each time (RFC 2408 §3.1), and the sequence numbers
+// of R-U-THERE only grow (RFC 3706 §7). A replay would otherwise count as
+// a sign of life of a dead peer and be answered with an R-U-THERE-ACK
+// each time. It returns why the message is a replay, or "" after recording
+// it.
+func (sa *isakmpSA) replayedInformational(m *isakmp.Message) string {
+	mid := m.Header.MessageID
+	// (0 marks an unused slot; the peer's message IDs are not 0.)
+	if mid != 0 && slices.Contains(sa.infoSeen[:], mid) {
+		return "message ID seen before"
+	}
+	for _, p := range m.Find(isakmp.PayloadN) {
+		n, _, err := isakmp.ParseNotify(p.Body)
+		if err != nil || n.Type != isakmp.R_U_THERE {
+			continue
+		}
+		if seq, ok := n.DPDSequence(); ok {
+			// Serial number arithmetic: the sequence wraps.
+			if sa.peerDPDSeen && int32(seq-sa.peerDPDSeq) <= 0 {
+				return fmt.Sprintf("R-U-THERE sequence number %d not after %d", seq, sa.peerDPDSeq)
+			}
+			sa.peerDPDSeq, sa.peerDPDSeen = seq, true
+		}
+	}
+	sa.infoSeen[sa.infoNext] = mid
+	sa.infoNext = (sa.infoNext + 1) % infoReplayWindow
+	return ""
 }
 
 // phase1Notifies handles the notifications of an informational message

@@ -26,6 +26,9 @@ type Config struct {
 	Installer shared.ChildInstaller
 	Clock     shared.Clock // required
 	Logger    *slog.Logger // required
+	// Drops counts received messages dropped, by reason; nil gives the
+	// engine counters of its own.
+	Drops *shared.Drops
 	// Retransmit sets retransmission timing (defaults filled in).
 	Retransmit shared.Retransmit
 	// Encapsulation chooses between raw ESP and ESP in UDP when no NAT
@@ -49,6 +52,7 @@ type Engine struct {
 	clock   shared.Clock
 	log     *slog.Logger
 	rt      shared.Retransmit
+	drops   *shared.Drops
 	cookies cookieJar
 	crls    *pki.CRLFetcher // shared by the SAs, so that each CRL is fetched once
 }
@@ -58,7 +62,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 	if cfg.Host == nil || cfg.Send == nil || cfg.Installer == nil || cfg.Clock == nil || cfg.Logger == nil {
 		return nil, errors.New("ikev2: Config needs Host, Send, Installer, Clock and Logger")
 	}
-	return &Engine{host: cfg.Host, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rt: shared.WithRetransmitDefaults(cfg.Retransmit),
+	if cfg.Drops == nil {
+		cfg.Drops = shared.NewDrops(cfg.Clock)
+	}
+	return &Engine{host: cfg.Host, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rt: shared.WithRetransmitDefaults(cfg.Retransmit), drops: cfg.Drops,
 		crls: &pki.CRLFetcher{Timeout: CRLFetchTimeout, MaxAge: time.Hour}}, nil
 }
 
@@ -123,11 +130,13 @@ func (e *Engine) HandleInitRequest(local, remote netip.AddrPort, h message.Heade
 	if needCookie {
 		msg, _, err := message.ParseMessage(buf)
 		if err != nil {
+			e.drops.Drop(e.log, parseDropReason(err), "malformed IKE_SA_INIT request dropped", "remote", remote, "err", err)
 			return
 		}
 		ns := notifies(msg.Payloads)
 		np, ok := payload(msg.Payloads, message.PayloadNonce)
 		if !ok {
+			e.drops.Drop(e.log, shared.DropMalformed, "IKE_SA_INIT request without a nonce dropped", "remote", remote)
 			return
 		}
 		c, has := findNotify(ns, message.COOKIE)
@@ -135,7 +144,7 @@ func (e *Engine) HandleInitRequest(local, remote netip.AddrPort, h message.Heade
 			cookie := e.cookies.make(e.clock.Now(), np.Body, remote.Addr(), h.SPIi)
 			rh := message.Header{SPIi: h.SPIi, MajorVersion: 2, Exchange: message.IKE_SA_INIT, Flags: message.FlagResponse}
 			rsp := message.AppendMessage(nil, rh, message.Notify{Type: message.COOKIE, Data: cookie})
-			e.log.Debug("half-open SAs above threshold: asking for a cookie", "remote", remote)
+			e.drops.Drop(e.log, shared.DropCookieRequired, "half-open SAs above threshold: asking for a cookie", "remote", remote)
 			e.cookies.issued.Add(1)
 			if err := e.cfg.Send(local, remote, rsp); err != nil {
 				e.log.Debug("send failed", "err", err)

@@ -255,7 +255,7 @@ func (sa *ikeSA) handle(local, remote netip.AddrPort, pkt []byte) {
 		err = message.Validate(&m)
 	}
 	if err != nil {
-		sa.log.Debug("malformed message", "remote", remote, "err", err)
+		sa.e.drops.Drop(sa.log, parseDropReason(err), "malformed message dropped", "remote", remote, "err", err)
 		// An IKE_SA_INIT request is answered (unauthenticated) with the
 		// error the codec names, e.g. UNSUPPORTED_CRITICAL_PAYLOAD (RFC
 		// 7296 §2.5, §2.21.1); anything else is dropped.
@@ -275,6 +275,63 @@ func (sa *ikeSA) handle(local, remote netip.AddrPort, pkt []byte) {
 	sa.handleRequest(local, remote, &m)
 }
 
+// errNoKeys: a protected message arrived before the SA has keys.
+var errNoKeys = errors.New("no keys yet")
+
+// parseDropReason is the drop reason of a message that does not parse or
+// validate.
+func parseDropReason(err error) shared.DropReason {
+	if errors.Is(err, message.ErrUnsupportedCriticalPayload) {
+		return shared.DropUnsupportedCritical
+	}
+	return shared.DropMalformed
+}
+
+// decryptDropReason is the drop reason of message m that decrypt refused
+// with err: a fragment (SKF) that failed is a bad fragment whatever the
+// check; otherwise the integrity check or decryption (codec errors naming
+// no notify that wrap the transform's error), missing keys, or the syntax.
+func (sa *ikeSA) decryptDropReason(m *message.Message, err error) shared.DropReason {
+	var me *message.Error
+	switch {
+	case errors.Is(err, errNoKeys):
+		return shared.DropWrongState
+	case isFragment(m):
+		return shared.DropBadFragment
+	case errors.As(err, &me) && me.Notify == message.NotifyNone && me.Err != nil:
+		return shared.DropAuthFailed
+	}
+	return parseDropReason(err)
+}
+
+func isFragment(m *message.Message) bool {
+	sk, ok := m.Encrypted()
+	return ok && sk.Type == message.PayloadSKF
+}
+
+// verifyRetransmission checks the integrity of a repeated request without
+// processing it: a fragment on its own (not fed to the reassembly, whose
+// message was answered), a whole message by opening its SK payload. An
+// IKE_SA_INIT request (message ID 0) has no integrity to check; its answer
+// goes only to the half-open peer's address.
+func (sa *ikeSA) verifyRetransmission(m *message.Message) error {
+	if m.Header.Exchange == message.IKE_SA_INIT && m.Header.MessageID == 0 {
+		return nil
+	}
+	if sa.in == nil {
+		return errNoKeys
+	}
+	sk, ok := m.Encrypted()
+	if !ok {
+		return errors.New("no SK payload")
+	}
+	if sk.Type == message.PayloadSKF {
+		_, _, err := message.DecryptFragment(m, sa.in)
+		return err
+	}
+	return message.Decrypt(m, sa.in)
+}
+
 // decrypt opens the SK payload (reassembling SKF fragments, RFC 7383); it
 // reports false while fragments are missing or when the message must be
 // dropped.
@@ -283,7 +340,7 @@ func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
 		return true, nil
 	}
 	if sa.in == nil {
-		return false, errors.New("no keys yet")
+		return false, errNoKeys
 	}
 	sk, ok := m.Encrypted()
 	if !ok {
@@ -310,18 +367,19 @@ func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
 func (sa *ikeSA) handleResponse(local, remote netip.AddrPort, m *message.Message) {
 	o := sa.pending
 	if o == nil || m.Header.MessageID != o.id || m.Header.Exchange != o.t.exchange() {
-		sa.log.Debug("unexpected response dropped", "msgid", m.Header.MessageID)
+		sa.e.drops.Drop(sa.log, shared.DropUnexpectedResponse, "unexpected response dropped", "msgid", m.Header.MessageID)
 		return
 	}
 	// The response must come from the responder (I flag clear when we are
 	// the original initiator, set otherwise).
 	if m.Header.IsInitiator() == sa.initiator {
+		sa.e.drops.Drop(sa.log, shared.DropUnexpectedResponse, "response with the initiator's flag dropped", "msgid", m.Header.MessageID)
 		return
 	}
 	ok, err := sa.decrypt(m)
 	if !ok {
 		if err != nil {
-			sa.log.Debug("response dropped", "err", err)
+			sa.e.drops.Drop(sa.log, sa.decryptDropReason(m, err), "response dropped", "msgid", m.Header.MessageID, "err", err)
 		}
 		return
 	}
@@ -344,18 +402,27 @@ func (sa *ikeSA) handleResponse(local, remote netip.AddrPort, m *message.Message
 
 func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message) {
 	if m.Header.IsInitiator() != !sa.initiator {
-		return // a request must come from the other side
+		// A request must come from the other side.
+		sa.e.drops.Drop(sa.log, shared.DropMalformed, "request with our own initiator flag dropped", "msgid", m.Header.MessageID)
+		return
 	}
 	id := m.Header.MessageID
 	if sa.hasRsp && id+1 == sa.expectID {
 		// A retransmitted request: answer with the cached bytes, never
-		// process it twice (RFC 7296 §2.1).
-		sa.log.Debug("retransmitted request answered from cache", "msgid", id)
+		// process it twice (RFC 7296 §2.1); but only once it passes the
+		// integrity check. The message ID and SPIs are in clear: answering
+		// forged copies would let anyone make us send our cached response
+		// (maybe a larger one, or many fragments) to the peer at will.
+		if err := sa.verifyRetransmission(m); err != nil {
+			sa.e.drops.Drop(sa.log, sa.decryptDropReason(m, err), "retransmitted request dropped", "msgid", id, "err", err)
+			return
+		}
+		sa.e.drops.Drop(sa.log, shared.DropRetransmission, "retransmitted request answered from cache", "msgid", id)
 		sa.send(sa.lastRsp)
 		return
 	}
 	if id != sa.expectID {
-		sa.log.Debug("request with unexpected message ID dropped", "msgid", id, "want", sa.expectID)
+		sa.e.drops.Drop(sa.log, shared.DropUnexpectedMsgID, "request with unexpected message ID dropped", "msgid", id, "want", sa.expectID)
 		return
 	}
 	ok, err := sa.decrypt(m)
@@ -368,7 +435,7 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 			sa.expectID++
 			sa.sendResponse(m.Header.Exchange, id, []message.Payload{message.Notify{Type: me.Notify, Data: me.Data}})
 		} else if err != nil {
-			sa.log.Debug("request dropped", "err", err)
+			sa.e.drops.Drop(sa.log, sa.decryptDropReason(m, err), "request dropped", "msgid", id, "err", err)
 		}
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -167,7 +168,7 @@ func TestStatusGlobal(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
 		t.Fatalf("status --json --global: %v\n%s", err, out.String())
 	}
-	if got.Global != g || len(got.Conns) != 2 {
+	if !reflect.DeepEqual(got.Global, g) || len(got.Conns) != 2 {
 		t.Errorf("status --json --global: %+v", got)
 	}
 }

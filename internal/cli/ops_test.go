@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/control"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files of the command outputs")
@@ -20,6 +21,16 @@ func opsBackend() *fakeBackend {
 	t0 := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	allDrops := func(kv ...any) map[string]uint64 {
 		m := map[string]uint64{"no_sa": 0, "replay": 0, "auth_failed": 0, "selector_mismatch": 0, "malformed": 0, "queue_full": 0, "policy": 0, "expired": 0}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = uint64(kv[i+1].(int))
+		}
+		return m
+	}
+	allIKEDrops := func(kv ...any) map[string]uint64 {
+		m := map[string]uint64{}
+		for _, r := range shared.DropReasons() {
+			m[r.Label()] = 0
+		}
 		for i := 0; i < len(kv); i += 2 {
 			m[kv[i].(string)] = uint64(kv[i+1].(int))
 		}
@@ -44,7 +55,8 @@ func opsBackend() *fakeBackend {
 		stats: control.Stats{
 			Dataplane: control.DataplaneStats{TxPackets: 5000, TxBytes: 600000, RxPackets: 10000, RxBytes: 840000, Held: 3,
 				Drops: allDrops("no_sa", 2, "replay", 1)},
-			IKE: control.GlobalStatus{IKESAs: 1, HalfOpenLimit: 10000, CookieThreshold: 30, CookieThresholdIP: 3},
+			IKE: control.GlobalStatus{IKESAs: 1, HalfOpenLimit: 10000, CookieThreshold: 30, CookieThresholdIP: 3,
+				Drops: allIKEDrops("unknown_spi", 12, "auth_failed", 2)},
 			Conns: []control.ConnStats{
 				{Name: "a", State: "down", Usage: control.Usage{LastInboundSeconds: -1}, Drops: allDrops()},
 				{Name: "b", State: "established", Usage: control.Usage{BytesIn: 1840000, PacketsIn: 21000, BytesOut: 920000, PacketsOut: 11000, LastInboundSeconds: 2},
