@@ -564,6 +564,12 @@ func (sa *isakmpSA) handleRequest(local, remote netip.AddrPort, m *isakmp.Messag
 			return
 		}
 		sa.e.drops.Drop(sa.log, openDropReason(err), "request dropped", "exchange", m.Header.Exchange, "msgid", mid, "err", err)
+		if fresh && mid != 0 {
+			// Opening it made an IV entry for its message ID: a flood of
+			// forged new exchanges must not push out the IVs of genuine
+			// ones in progress.
+			sa.iv.Forget(mid)
+		}
 		return
 	}
 	if fresh {
