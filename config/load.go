@@ -10,7 +10,10 @@ import (
 
 // Options says what to load.
 type Options struct {
-	ConfPath    string // ipsec.conf
+	ConfPath string // ipsec.conf, or a swanctl.conf (recognised by its name or content)
+	// SwanctlPath reads this swanctl.conf instead of ConfPath; its
+	// secrets section is used along with SecretsPath.
+	SwanctlPath string
 	SecretsPath string // ipsec.secrets; empty = do not read secrets
 	// LocalAddrs are the host's addresses, used to tell which end of a conn
 	// is local. Nil means unknown: left is then taken as local, and no
@@ -86,7 +89,16 @@ func Load(opts Options) (*Config, Diagnostics, error) {
 		fsys = osFS{}
 	}
 	p := &confParser{fs: fsys, libreswanFiles: map[string]bool{}}
-	p.parseFile(opts.ConfPath, "", 0)
+	swanctl := opts.SwanctlPath
+	if swanctl == "" && looksLikeSwanctl(fsys, opts.ConfPath) {
+		swanctl = opts.ConfPath
+	}
+	var swSecrets []secretEntry
+	if swanctl != "" {
+		p.sections, swSecrets, p.diags = loadSwanctl(fsys, swanctl)
+	} else {
+		p.parseFile(opts.ConfPath, "", 0)
+	}
 	b := &builder{p: p, opts: opts}
 	b.build()
 	var secrets *Secrets
@@ -97,6 +109,9 @@ func Load(opts Options) (*Config, Diagnostics, error) {
 	} else {
 		secrets = &Secrets{}
 	}
+	// swanctl.conf's own secrets come first: its connections were written
+	// with them.
+	secrets.entries = append(swSecrets, secrets.entries...)
 	b.checkSecrets(secrets)
 	diags := dedupe(append(p.diags, b.diags...))
 	diags.Sort()
@@ -154,7 +169,7 @@ func (b *builder) files() []string {
 }
 
 func (b *builder) add(sev Severity, kv rawKV, conn, msg string) {
-	b.diags = append(b.diags, Diagnostic{File: kv.File, Line: kv.Line, Severity: sev, Conn: conn, Keyword: kv.Key, Msg: msg})
+	b.diags = append(b.diags, Diagnostic{File: kv.File, Line: kv.Line, Severity: sev, Conn: conn, Keyword: kv.keyword(), Msg: msg})
 }
 
 func (b *builder) build() {

@@ -112,8 +112,8 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// TestRoundTrip loads the ipsec.conf exports (strongswan, ipsecgw and
-// libreswan) as the peer would, and checks that the peer's conn is ours
+// TestRoundTrip loads the exports (strongswan, ipsecgw and libreswan's
+// ipsec.conf, swanctl.conf) as the peer would, and checks that the peer's conn is ours
 // turned around: ends swapped, the configured proposals, lifetimes, DPD,
 // the same PSK, and the peer starting when we only respond.
 func TestRoundTrip(t *testing.T) {
@@ -121,12 +121,16 @@ func TestRoundTrip(t *testing.T) {
 	peers := map[string]string{"site": "198.51.100.2", "legacy": "203.0.113.9"}
 	for _, name := range []string{"site", "legacy"} {
 		ours, _ := cfg.Conn(name)
-		for _, f := range []Format{StrongSwan, IPsecGW, Libreswan} {
+		for _, f := range []Format{StrongSwan, IPsecGW, Libreswan, Swanctl} {
 			files, err := Export(cfg, name, Options{Format: f, WithSecrets: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			pc := load(t, files[0].Text, files[1].Text, peers[name])
+			secrets := ""
+			if len(files) > 1 {
+				secrets = files[1].Text
+			}
+			pc := load(t, files[0].Text, secrets, peers[name])
 			theirs, ok := pc.Conn(name)
 			if !ok {
 				t.Fatalf("%s %s: conn missing", name, f)
