@@ -91,6 +91,14 @@ func Export(cfg *config.Config, name string, opts Options) ([]File, error) {
 	return nil, fmt.Errorf("unknown format %q; expected one of %s", opts.Format, formatList())
 }
 
+// strict is the "!" of an ipsec.conf list that gets no defaults.
+func strict(defaults bool) string {
+	if defaults {
+		return ""
+	}
+	return "!"
+}
+
 func formatList() string {
 	s := make([]string, len(Formats))
 	for i, f := range Formats {
@@ -115,15 +123,26 @@ type peer struct {
 	own, other  side
 	ike, child  []config.Proposal
 	ah          bool
-	initiates   bool   // the peer starts the tunnel (we only respond)
-	dpdAction   string // ipsec.conf dpdaction of the peer; "" = no DPD
-	psk         []byte // nil without WithSecrets
-	opts        Options
-	source      string
-	tunnelIface string
+	initiates   bool        // the peer starts the tunnel (we only respond)
+	auto        config.Auto // what the written conn does at start
+	dpdAction   string      // ipsec.conf dpdaction of the written conn; "" = no DPD
+	closeAction string      // ipsec.conf closeaction; "" = none (Convert only)
+	// ikeDefaults/childDefaults: the list is followed by ipsecgw's
+	// defaults (Convert of a list without "!").
+	ikeDefaults, childDefaults bool
+	psk                        []byte // nil without WithSecrets
+	opts                       Options
+	source                     string
+	tunnelIface                string
 }
 
 func newPeer(cfg *config.Config, c config.Conn, opts Options) (*peer, error) {
+	return newSide(cfg, c, opts, true)
+}
+
+// newSide prepares the conn for writing: mirrored for the peer (export),
+// or as it is (Convert).
+func newSide(cfg *config.Config, c config.Conn, opts Options, mirror bool) (*peer, error) {
 	if c.Local.Auth != config.AuthPSK || c.Remote.Auth != config.AuthPSK {
 		return nil, fmt.Errorf("conn %s authenticates with %s/%s; only pre-shared key conns can be exported", c.Name, c.Local.Auth, c.Remote.Auth)
 	}
@@ -136,6 +155,18 @@ func newPeer(cfg *config.Config, c config.Conn, opts Options) (*peer, error) {
 	}
 	p.own = side{host: c.Remote.Host, addr: c.Remote.Addr, id: idOf(c.Remote), subnets: c.Remote.Subnets}
 	p.other = side{host: c.Local.Host, addr: c.Local.Addr, id: idOf(c.Local), subnets: c.Local.Subnets}
+	if !mirror {
+		p.own, p.other = p.other, p.own
+		p.ike, p.child, p.ah = c.ConfiguredIKE(), c.ConfiguredChild(), len(c.AH) > 0
+		p.auto = c.Auto
+		if c.DPDAction != config.ActionNone {
+			p.dpdAction = c.DPDAction.String()
+		}
+		if c.CloseAction != config.ActionNone {
+			p.closeAction = c.CloseAction.String()
+		}
+		return p, p.withPSK(cfg, c)
+	}
 	if opts.Address != "" {
 		a, err := netip.ParseAddr(opts.Address)
 		if err != nil {
@@ -160,20 +191,29 @@ func newPeer(cfg *config.Config, c config.Conn, opts Options) (*peer, error) {
 	// respond (auto=add, or route: our trap waits for traffic, its start
 	// brings the SA up sooner).
 	p.initiates = c.Auto != config.AutoStart
+	p.auto = config.AutoAdd
+	if p.initiates {
+		p.auto = config.AutoStart
+	}
 	if c.DPDAction != config.ActionNone {
 		p.dpdAction = "clear"
 		if p.initiates {
 			p.dpdAction = "restart"
 		}
 	}
-	if opts.WithSecrets {
-		psk, ok := cfg.PSK(c)
-		if !ok {
-			return nil, fmt.Errorf("conn %s: no pre-shared key in the secrets file for %s and %s", c.Name, c.Local.ID, c.Remote.ID)
-		}
-		p.psk = psk.Bytes()
+	return p, p.withPSK(cfg, c)
+}
+
+func (p *peer) withPSK(cfg *config.Config, c config.Conn) error {
+	if !p.opts.WithSecrets {
+		return nil
 	}
-	return p, nil
+	psk, ok := cfg.PSK(c)
+	if !ok {
+		return fmt.Errorf("conn %s: no pre-shared key in the secrets file for %s and %s", c.Name, idOf(c.Local), idOf(c.Remote))
+	}
+	p.psk = psk.Bytes()
+	return nil
 }
 
 // idOf is the identity an end uses: its id=, or its address.
@@ -212,6 +252,11 @@ func tsList(ts []spd.TS) string {
 // strongSwan fills in by itself: PRFs that are the ones it derives from
 // the integrity algorithms, and "noesn" as the only ESN choice.
 func proposalList(ps []config.Proposal) string {
+	return proposalListWith(ps, false)
+}
+
+// proposalListWith appends the "default" keyword when defaults follow.
+func proposalListWith(ps []config.Proposal, defaults bool) string {
 	s := make([]string, len(ps))
 	for i, p := range ps {
 		var derived []string
@@ -233,6 +278,9 @@ func proposalList(ps []config.Proposal) string {
 			names = append(names, t.Name())
 		}
 		s[i] = strings.Join(names, "-")
+	}
+	if defaults {
+		s = append(s, "default")
 	}
 	return strings.Join(s, ",")
 }

@@ -11,15 +11,27 @@ import (
 // reads the same dialect, so the ipsecgw format is this file too; only
 // its header names the other product.
 func (p *peer) ipsecConf(forIPsecGW bool) []File {
-	c := p.conn
 	product := "strongSwan"
 	if forIPsecGW {
 		product = "ipsecgw"
 	}
-	var b strings.Builder
+	var b, s strings.Builder
 	b.WriteString(p.header("#", "ipsec.conf ("+product+")"))
-	fmt.Fprintf(&b, "\nconn %s\n", p.name)
-	kv := func(k, v string) { fmt.Fprintf(&b, "  %s=%s\n", k, v) }
+	p.ipsecConn(&b)
+	s.WriteString(p.header("#", "ipsec.secrets ("+product+")"))
+	p.ipsecSecret(&s)
+	return []File{{Name: "ipsec.conf", Text: b.String()}, {Name: "ipsec.secrets", Text: s.String()}}
+}
+
+// ipsecConn writes the conn section.
+func (p *peer) ipsecConn(b *strings.Builder) {
+	c := p.conn
+	fmt.Fprintf(b, "\nconn %s\n", p.name)
+	kv := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(b, "  %s=%s\n", k, v)
+		}
+	}
 	kv("keyexchange", strongSwanVersion(c.Version))
 	kv("authby", "secret")
 	if c.Mode == config.ModeTransport {
@@ -31,11 +43,11 @@ func (p *peer) ipsecConf(forIPsecGW bool) []File {
 	kv("right", p.other.host)
 	kv("rightid", p.other.id.String())
 	kv("rightsubnet", tsList(p.other.subnets))
-	kv("ike", proposalList(p.ike)+"!")
+	kv("ike", proposalList(p.ike)+strict(p.ikeDefaults))
 	if p.ah {
-		kv("ah", proposalList(p.child)+"!")
+		kv("ah", proposalList(p.child)+strict(p.childDefaults))
 	} else {
-		kv("esp", proposalList(p.child)+"!")
+		kv("esp", proposalList(p.child)+strict(p.childDefaults))
 	}
 	if c.Aggressive {
 		kv("aggressive", "yes")
@@ -63,6 +75,7 @@ func (p *peer) ipsecConf(forIPsecGW bool) []File {
 		kv("dpddelay", seconds(c.DPDDelay))
 		kv("dpdtimeout", seconds(c.DPDTimeout))
 	}
+	kv("closeaction", p.closeAction)
 	if c.ForceEncaps {
 		kv("forceencaps", "yes")
 	}
@@ -72,20 +85,16 @@ func (p *peer) ipsecConf(forIPsecGW bool) []File {
 	if c.ReplayWindow >= 0 {
 		kv("replay_window", fmt.Sprint(c.ReplayWindow))
 	}
-	if p.initiates {
-		kv("auto", "start")
-	} else {
-		kv("auto", "add")
-	}
-	files := []File{{Name: "ipsec.conf", Text: b.String()}}
-	var s strings.Builder
-	s.WriteString(p.header("#", "ipsec.secrets ("+product+")"))
+	kv("auto", p.auto.String())
+}
+
+// ipsecSecret writes the PSK line, or a comment where it goes.
+func (p *peer) ipsecSecret(s *strings.Builder) {
 	if p.psk != nil {
-		fmt.Fprintf(&s, "%s %s : PSK %s\n", p.own.id, p.other.id, hexPSK(p.psk))
+		fmt.Fprintf(s, "%s %s : PSK %s\n", p.own.id, p.other.id, hexPSK(p.psk))
 	} else {
-		fmt.Fprintf(&s, "# %s %s : PSK <the pre-shared key; ipsecgw export --with-secrets writes it>\n", p.own.id, p.other.id)
+		fmt.Fprintf(s, "# %s %s : PSK <the pre-shared key; --with-secrets writes it>\n", p.own.id, p.other.id)
 	}
-	return append(files, File{Name: "ipsec.secrets", Text: s.String()})
 }
 
 // strongSwanVersion is keyexchange= for the peer: the version we

@@ -14,21 +14,34 @@ import (
 // (or reauthentication) starts margintime before the lifetime ends, with a
 // random part of up to margintime × rekeyfuzz.
 func (p *peer) swanctl() []File {
-	c := p.conn
 	var b strings.Builder
 	b.WriteString(p.header("#", "swanctl.conf (strongSwan)"))
-	ind := 0
-	open := func(name string) { fmt.Fprintf(&b, "%s%s {\n", strings.Repeat("  ", ind), name); ind++ }
-	closeB := func() { ind--; fmt.Fprintf(&b, "%s}\n", strings.Repeat("  ", ind)) }
-	kv := func(k, v string) { fmt.Fprintf(&b, "%s%s = %s\n", strings.Repeat("  ", ind), k, v) }
+	b.WriteString("connections {\n")
+	p.swanctlConn(&b)
+	b.WriteString("}\nsecrets {\n")
+	p.swanctlSecret(&b)
+	b.WriteString("}\n")
+	return []File{{Name: "swanctl.conf", Text: b.String()}}
+}
+
+// swanctlConn writes the connection, inside "connections {".
+func (p *peer) swanctlConn(b *strings.Builder) {
+	c := p.conn
+	ind := 1
+	open := func(name string) { fmt.Fprintf(b, "%s%s {\n", strings.Repeat("  ", ind), name); ind++ }
+	closeB := func() { ind--; fmt.Fprintf(b, "%s}\n", strings.Repeat("  ", ind)) }
+	kv := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(b, "%s%s = %s\n", strings.Repeat("  ", ind), k, v)
+		}
+	}
 	jitter := time.Duration(int64(c.Margin) / 100 * int64(c.RekeyFuzz))
 
-	open("connections")
 	open(p.name)
 	kv("version", swanctlVersion(c.Version))
 	kv("local_addrs", p.own.hostOr("%any"))
 	kv("remote_addrs", p.other.host)
-	kv("proposals", proposalList(p.ike))
+	kv("proposals", proposalListWith(p.ike, p.ikeDefaults))
 	if c.Aggressive {
 		kv("aggressive", "yes")
 	}
@@ -69,9 +82,9 @@ func (p *peer) swanctl() []File {
 	kv("local_ts", tsList(p.own.subnets))
 	kv("remote_ts", tsList(p.other.subnets))
 	if p.ah {
-		kv("ah_proposals", proposalList(p.child))
+		kv("ah_proposals", proposalListWith(p.child, p.childDefaults))
 	} else {
-		kv("esp_proposals", proposalList(p.child))
+		kv("esp_proposals", proposalListWith(p.child, p.childDefaults))
 	}
 	if c.Mode == config.ModeTransport {
 		kv("mode", "transport")
@@ -94,30 +107,25 @@ func (p *peer) swanctl() []File {
 	if c.ReplayWindow >= 0 {
 		kv("replay_window", fmt.Sprint(c.ReplayWindow))
 	}
-	if p.dpdAction != "" {
-		kv("dpd_action", p.dpdAction)
-	}
-	if p.initiates {
-		kv("start_action", "start")
-	} else {
+	// swanctl calls ipsec.conf's hold "trap".
+	kv("dpd_action", strings.Replace(p.dpdAction, "hold", "trap", 1))
+	kv("close_action", strings.Replace(p.closeAction, "hold", "trap", 1))
+	kv("start_action", map[config.Auto]string{config.AutoStart: "start", config.AutoRoute: "trap"}[p.auto])
+	if p.auto != config.AutoStart && p.auto != config.AutoRoute {
 		kv("start_action", "none")
 	}
 	closeB()
 	closeB()
 	closeB()
-	closeB()
-	open("secrets")
-	if p.psk != nil {
-		open("ike-" + p.name)
-		kv("id-1", p.own.id.String())
-		kv("id-2", p.other.id.String())
-		kv("secret", hexPSK(p.psk))
-		closeB()
-	} else {
-		fmt.Fprintf(&b, "  # ike-%s { id-1 = %s  id-2 = %s  secret = <the pre-shared key; ipsecgw export --with-secrets writes it> }\n", p.name, p.own.id, p.other.id)
+}
+
+// swanctlSecret writes the ike secret, inside "secrets {".
+func (p *peer) swanctlSecret(b *strings.Builder) {
+	if p.psk == nil {
+		fmt.Fprintf(b, "  # ike-%s { id-1 = %s  id-2 = %s  secret = <the pre-shared key; --with-secrets writes it> }\n", p.name, p.own.id, p.other.id)
+		return
 	}
-	closeB()
-	return []File{{Name: "swanctl.conf", Text: b.String()}}
+	fmt.Fprintf(b, "  ike-%s {\n    id-1 = %s\n    id-2 = %s\n    secret = %s\n  }\n", p.name, p.own.id, p.other.id, hexPSK(p.psk))
 }
 
 // swanctlVersion is the connection's version: 0 takes both and initiates

@@ -70,3 +70,28 @@ func TestExportCommand(t *testing.T) {
 		t.Errorf("missing --format: exit %d, %q", code, errOut)
 	}
 }
+
+// TestConfigConvert: ipsec.conf → swanctl.conf with --dir, then the
+// swanctl.conf read back with --swanctl by config show.
+func TestConfigConvert(t *testing.T) {
+	conf, secrets := writeExportFixture(t)
+	dir := filepath.Join(t.TempDir(), "sw")
+	code, _, errOut := run(t, "config", "convert", "--to", "swanctl", "--with-secrets", "--dir", dir, "--config", conf, "--secrets", secrets)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	sw := filepath.Join(dir, "swanctl.conf")
+	code, out, errOut := run(t, "config", "show", "s2s", "--swanctl", sw, "--secrets", "")
+	if code != 0 {
+		t.Fatalf("config show --swanctl: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"198.51.100.1 (left)", "aes128-sha256-prfsha256-modp2048 (strict)", "psk:             <redacted>"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config show lacks %q:\n%s", want, out)
+		}
+	}
+	code, _, errOut = run(t, "config", "convert", "--to", "yaml", "--config", conf, "--secrets", secrets)
+	if code != 1 || !strings.Contains(errOut, "--to must be") {
+		t.Errorf("bad --to: exit %d %q", code, errOut)
+	}
+}
