@@ -154,6 +154,8 @@ type builder struct {
 	authLine map[string]rawKV
 	loaded   map[string]bool // conns with auto != ignore
 	loops    map[string]bool // also= loops already reported
+	// subnetLines locates each conn's remote subnets, for the overlap check.
+	subnetLines map[string]rawKV
 }
 
 func (b *builder) files() []string {
@@ -177,6 +179,7 @@ func (b *builder) build() {
 	b.authLine = map[string]rawKV{}
 	b.loaded = map[string]bool{}
 	b.loops = map[string]bool{}
+	b.subnetLines = map[string]rawKV{}
 	for _, s := range b.p.sections {
 		if s == nil {
 			continue
@@ -209,6 +212,7 @@ func (b *builder) build() {
 			b.conns = append(b.conns, c)
 		}
 	}
+	b.checkConnOverlap()
 }
 
 func (b *builder) checkSetup(s *rawSection) {
@@ -380,6 +384,12 @@ func (b *builder) buildConn(name string) (Conn, bool) {
 	if c.Auto != AutoIgnore {
 		b.loaded[name] = true
 		cb.validate()
+		side := map[bool]string{true: "right", false: "left"}[c.LocalIsLeft]
+		for _, k := range []string{side + "subnet", side + "subnets"} {
+			if kv, ok := cb.get(k); ok {
+				b.subnetLines[name] = kv
+			}
+		}
 	}
 	if cb.failed {
 		return Conn{}, false
