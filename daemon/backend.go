@@ -48,6 +48,7 @@ func (g *Gateway) Status() []control.ConnStatus {
 			Local: endString(c.Local), Remote: endString(c.Remote), Children: []control.ChildStatus{},
 			Usage: controlUsage(usage[c.Name], now),
 		}
+		cs.Health, cs.Bandwidth = g.health.view(c, usage[c.Name], now)
 		if st, ok := byName[c.Name]; ok {
 			g.fill(&cs, st, now)
 		}
