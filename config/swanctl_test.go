@@ -265,3 +265,40 @@ func TestSwanctlDetect(t *testing.T) {
 		t.Fatalf("%v %s", err, diags)
 	}
 }
+
+// FuzzSwanctl feeds arbitrary swanctl.conf text to Load: it must never
+// panic, every diagnostic about the file must carry a line within it, a
+// failed load must say why, and the secret of its secrets section must
+// never appear in a diagnostic or a printed conn.
+func FuzzSwanctl(f *testing.F) {
+	f.Add(labSwanctl)
+	f.Add("connections {\n a {\n  children {\n   b {\n    mode = beet\n   }\n  }\n }\n x : y {\n}\n")
+	f.Add("secrets {\n ike {\n  secret = \"unterminated\n }\n}\nconnections { include *.conf\n")
+	f.Fuzz(func(t *testing.T, conf string) {
+		const marker = "FUZZ-SECRET-MARKER"
+		conf += "\nsecrets {\n  ike-fuzz {\n    secret = " + marker + "\n  }\n}\n"
+		files := map[string]string{"/etc/swanctl/swanctl.conf": conf}
+		cfg, diags, err := Load(Options{ConfPath: "/etc/swanctl/swanctl.conf", fs: memFS{files: files}})
+		if (err != nil) != diags.HasErrors() || (err == nil) != (cfg != nil) {
+			t.Fatalf("error %v, config %v, diagnostics %v disagree", err, cfg != nil, diags)
+		}
+		lines := strings.Count(conf, "\n") + 1
+		for _, d := range diags {
+			if strings.Contains(d.String(), marker) {
+				t.Fatalf("diagnostic leaks the secret: %s", d)
+			}
+			if d.File == "/etc/swanctl/swanctl.conf" && (d.Line <= 0 || d.Line > lines) {
+				t.Fatalf("diagnostic outside the file: %s", d)
+			}
+		}
+		if cfg == nil {
+			return
+		}
+		for _, name := range cfg.Names() {
+			v, _ := cfg.View(name)
+			if strings.Contains(v.Text(), marker) {
+				t.Fatal("view leaks the secret")
+			}
+		}
+	})
+}
