@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/spd"
@@ -292,7 +293,9 @@ var derivedPRF = map[string]string{
 	"sha384": "prfsha384", "sha512": "prfsha512", "aesxcbc": "prfaesxcbc",
 }
 
-func seconds(d interface{ Seconds() float64 }) string { return fmt.Sprintf("%ds", int64(d.Seconds())) }
+// seconds renders a duration as whole seconds ("3600s"), which every
+// product's parser takes.
+func seconds(d time.Duration) string { return fmt.Sprintf("%ds", int64(d/time.Second)) }
 
 func hexPSK(b []byte) string { return "0x" + hex.EncodeToString(b) }
 
