@@ -212,6 +212,7 @@ func (sa *ikeSA) downConn(name string) bool {
 	d := message.Delete{Protocol: message.ProtoESP}
 	for _, c := range mine {
 		d.SPIs = append(d.SPIs, c.inSPI)
+		c.deleting = true
 	}
 	remove := func(sa *ikeSA) {
 		for _, c := range mine {
