@@ -70,9 +70,11 @@ func tunRoutes(ctx context.Context, t *testing.T, l *lab.Lab) string {
 }
 
 // pingFrom pings dst from src (a source address of node) count times,
-// interval apart, and returns how many were sent and answered.
+// interval apart, and returns how many were sent and answered. No
+// deadline (-w), as floodPing: with one, ping keeps sending until count
+// answers came, and requests still in flight at its end look lost.
 func pingFrom(ctx context.Context, node *lab.Node, src, dst netip.Addr, count int, interval string) (int, int, string) {
-	out, _ := node.Run(ctx, "ping", "-n", "-q", "-I", src.String(), "-c", strconv.Itoa(count), "-i", interval, "-w", "60", dst.String())
+	out, _ := node.Run(ctx, "ping", "-n", "-q", "-I", src.String(), "-c", strconv.Itoa(count), "-i", interval, dst.String())
 	m := regexp.MustCompile(`(\d+) packets transmitted, (\d+) (?:packets )?received`).FindStringSubmatch(out)
 	if m == nil {
 		return 0, 0, out
