@@ -185,11 +185,14 @@ func TestReloadOneTunnel(t *testing.T) {
 	if maxIn == 0 {
 		t.Error("hosts: no inbound bandwidth seen while pinging")
 	}
+	afterPings := map[string]control.ConnStatus{}
 	for _, name := range []string{"hosts", "upper"} {
-		st, err := gw.status(ctx, name)
-		if err != nil {
+		if afterPings[name], err = gw.status(ctx, name); err != nil {
 			t.Fatal(err)
 		}
+	}
+	for _, name := range []string{"hosts", "upper"} {
+		st := afterPings[name]
 		b := before[name]
 		if st.IKE == nil || len(st.Children) != 1 || st.IKE.InitiatorSPI != b.IKE.InitiatorSPI || st.IKE.ResponderSPI != b.IKE.ResponderSPI ||
 			st.Children[0].SPIIn != b.Children[0].SPIIn || st.Children[0].SPIOut != b.Children[0].SPIOut {
@@ -197,8 +200,9 @@ func TestReloadOneTunnel(t *testing.T) {
 		} else {
 			t.Logf("%s kept IKE SPIs %s/%s and CHILD SPIs %s/%s", name, st.IKE.InitiatorSPI, st.IKE.ResponderSPI, st.Children[0].SPIIn, st.Children[0].SPIOut)
 		}
-		if st.Health.LastInboundSeconds < 0 || st.Health.LastInboundSeconds > 2 {
-			t.Errorf("%s: health %+v, want a recent inbound packet", name, st.Health)
+		// Read right after the pings, before any wait below.
+		if h := afterPings[name].Health; h.LastInboundSeconds < 0 || h.LastInboundSeconds > 2 {
+			t.Errorf("%s: health %+v right after the pings, want a recent inbound packet", name, h)
 		}
 		// A DPD check goes out once no IKE message came for dpddelay (2 s);
 		// the reload's exchanges postpone it, so wait for its answer.
