@@ -202,6 +202,10 @@ type Conn struct {
 	// IKEStrict/ChildStrict: the proposal ended in "!" (or the file is in
 	// the Libreswan dialect, which never appends defaults).
 	IKEStrict, ChildStrict bool
+	// IKEDefaults/ChildDefaults count the daemon default proposals appended
+	// at the end of IKE / ChildProposals() (0 when strict), so that what the
+	// file configured can be told apart (ConfiguredIKE, ConfiguredChild).
+	IKEDefaults, ChildDefaults int
 
 	IKELifetime   time.Duration
 	Lifetime      time.Duration
@@ -261,6 +265,19 @@ func (c Conn) ChildProposals() []Proposal {
 		return c.AH
 	}
 	return c.ESP
+}
+
+// ConfiguredIKE returns the IKE proposals of the file, without the
+// appended daemon defaults.
+func (c Conn) ConfiguredIKE() []Proposal {
+	return cloneProposals(c.IKE[:len(c.IKE)-c.IKEDefaults])
+}
+
+// ConfiguredChild returns the CHILD SA proposals (ESP, or AH for an AH
+// conn) of the file, without the appended daemon defaults.
+func (c Conn) ConfiguredChild() []Proposal {
+	ps := c.ChildProposals()
+	return cloneProposals(ps[:len(ps)-c.ChildDefaults])
 }
 
 // UsesPSK reports whether either end authenticates with a pre-shared key.

@@ -219,11 +219,14 @@ func TestLocalEndSelection(t *testing.T) {
 // Limits: 20 subnets per side and hundreds of conns are fine.
 func TestLimitsAccepted(t *testing.T) {
 	var b strings.Builder
-	var subs []string
-	for i := range 20 {
-		subs = append(subs, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 200, byte(i), 0}), 24).String())
-	}
 	for i := range 500 {
+		// Each conn its own 20 subnets: tunnels to one peer must not
+		// claim the same traffic (overlap.go).
+		var subs []string
+		for j := range 20 {
+			n := i*20 + j
+			subs = append(subs, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(n >> 8), byte(n), 0}), 24).String())
+		}
 		b.WriteString(connText(i))
 		b.WriteString("\trightsubnet=" + strings.Join(subs, ",") + "\n")
 	}

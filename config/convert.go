@@ -307,7 +307,9 @@ func (cb *connBuilder) convertProposals() {
 		}
 		c.IKEStrict = strict || (libre && hasIKE)
 		if !c.IKEStrict {
+			n := len(ike)
 			ike = appendDefaults(ike, daemonDefaults(ProtoIKE))
+			c.IKEDefaults = len(ike) - n
 		}
 		c.IKE = ike
 	}
@@ -419,7 +421,9 @@ func (cb *connBuilder) convertProposals() {
 	}
 	c.ChildStrict = strict || (libre && hasChild)
 	if !c.ChildStrict {
+		n := len(child)
 		child = appendDefaults(child, daemonDefaults(proto))
+		c.ChildDefaults = len(child) - n
 	}
 	if proto == ProtoAH {
 		c.AH = child

@@ -48,6 +48,23 @@
 //   - lifetimes: between MinLifetime (10s) and MaxLifetime (365 days);
 //     replay_window at most MaxReplayWindow (1048576) packets.
 //
+// These cover the limit model of VPN consoles (20 tunnels per gateway, 20
+// local and 20 remote subnets per tunnel; TestConsoleLimits). Subnets of
+// two tunnels overlap when both their local and their remote subnets
+// share addresses (with compatible protocols and ports): to the same peer
+// with both conns starting (auto=start or route) that is an error at the
+// later conn's rightsubnet line; otherwise a warning naming both conns,
+// because redundant tunnels to two peers for the same subnets (AWS's two
+// tunnels per VPN connection) are a standard setup (overlap.go).
+//
+// # swanctl.conf
+//
+// A swanctl.conf (Options.SwanctlPath, or ConfPath recognised by its name
+// or its connections/secrets sections) is read into the same model: one
+// conn per CHILD SA, its settings translated to the ipsec.conf keywords of
+// the same meaning and validated like them, every problem at swanctl.conf
+// FILE:LINE with the swanctl key (swanctl_conn.go lists the keys).
+//
 // # Secrets
 //
 // PSK values live only in unexported fields of type PSK, whose String,

@@ -10,7 +10,10 @@ import (
 
 // Options says what to load.
 type Options struct {
-	ConfPath    string // ipsec.conf
+	ConfPath string // ipsec.conf, or a swanctl.conf (recognised by its name or content)
+	// SwanctlPath reads this swanctl.conf instead of ConfPath; its
+	// secrets section is used along with SecretsPath.
+	SwanctlPath string
 	SecretsPath string // ipsec.secrets; empty = do not read secrets
 	// LocalAddrs are the host's addresses, used to tell which end of a conn
 	// is local. Nil means unknown: left is then taken as local, and no
@@ -95,7 +98,16 @@ func Load(opts Options) (*Config, Diagnostics, error) {
 		fsys = osFS{}
 	}
 	p := &confParser{fs: fsys, libreswanFiles: map[string]bool{}}
-	p.parseFile(opts.ConfPath, "", 0)
+	swanctl := opts.SwanctlPath
+	if swanctl == "" && looksLikeSwanctl(fsys, opts.ConfPath) {
+		swanctl = opts.ConfPath
+	}
+	var swSecrets []secretEntry
+	if swanctl != "" {
+		p.sections, swSecrets, p.diags = loadSwanctl(fsys, swanctl)
+	} else {
+		p.parseFile(opts.ConfPath, "", 0)
+	}
 	b := &builder{p: p, opts: opts}
 	b.build()
 	var secrets *Secrets
@@ -106,6 +118,9 @@ func Load(opts Options) (*Config, Diagnostics, error) {
 	} else {
 		secrets = &Secrets{}
 	}
+	// swanctl.conf's own secrets come first: its connections were written
+	// with them.
+	secrets.entries = append(swSecrets, secrets.entries...)
 	b.checkSecrets(secrets)
 	for _, c := range b.conns {
 		if b.loaded[c.Name] {
@@ -155,6 +170,8 @@ type builder struct {
 	authLine map[string]rawKV
 	loaded   map[string]bool // conns with auto != ignore
 	loops    map[string]bool // also= loops already reported
+	// subnetLines locates each conn's remote subnets, for the overlap check.
+	subnetLines map[string]rawKV
 }
 
 func (b *builder) files() []string {
@@ -170,7 +187,7 @@ func (b *builder) files() []string {
 }
 
 func (b *builder) add(sev Severity, kv rawKV, conn, msg string) {
-	b.diags = append(b.diags, Diagnostic{File: kv.File, Line: kv.Line, Severity: sev, Conn: conn, Keyword: kv.Key, Msg: msg})
+	b.diags = append(b.diags, Diagnostic{File: kv.File, Line: kv.Line, Severity: sev, Conn: conn, Keyword: kv.keyword(), Msg: msg})
 }
 
 func (b *builder) build() {
@@ -178,6 +195,7 @@ func (b *builder) build() {
 	b.authLine = map[string]rawKV{}
 	b.loaded = map[string]bool{}
 	b.loops = map[string]bool{}
+	b.subnetLines = map[string]rawKV{}
 	for _, s := range b.p.sections {
 		if s == nil {
 			continue
@@ -211,6 +229,7 @@ func (b *builder) build() {
 		}
 	}
 	b.checkInterfaces()
+	b.checkConnOverlap()
 }
 
 func (b *builder) checkSetup(s *rawSection) {
@@ -382,6 +401,12 @@ func (b *builder) buildConn(name string) (Conn, bool) {
 	if c.Auto != AutoIgnore {
 		b.loaded[name] = true
 		cb.validate()
+		side := map[bool]string{true: "right", false: "left"}[c.LocalIsLeft]
+		for _, k := range []string{side + "subnet", side + "subnets"} {
+			if kv, ok := cb.get(k); ok {
+				b.subnetLines[name] = kv
+			}
+		}
 	}
 	if cb.failed {
 		return Conn{}, false

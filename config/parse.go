@@ -16,6 +16,17 @@ type rawKV struct {
 	File       string
 	Line       int
 	sect       string // section the line was inherited from, set while resolving also=
+	// shown is the keyword as the file wrote it when it differs from Key:
+	// the swanctl.conf key a setting was translated from.
+	shown string
+}
+
+// keyword names the line's keyword in diagnostics.
+func (kv rawKV) keyword() string {
+	if kv.shown != "" {
+		return kv.shown
+	}
+	return kv.Key
 }
 
 // rawSection is one physical section ("conn x" up to the next header).

@@ -96,6 +96,18 @@
 //	    "runs": 1, "failures": 0,      // since the daemon started
 //	    "last_verb": "up-client",      // PLUTO_VERB of the last run
 //	    "last_error": ""               // why the last run failed
+//	  },
+//	  "health": {
+//	    "last_inbound_seconds": 1,     // as in usage
+//	    "dpd": "ok",                   // off | idle | ok | timeout
+//	    "dpd_delay_seconds": 30,       // 0 when off
+//	    "last_dpd_seconds": 12,        // last check completed; -1: none
+//	    "last_dpd_rtt_ms": 0.84        // -1: unknown (retransmitted)
+//	  },
+//	  "bandwidth": {                   // inner bytes/s over the last
+//	    "in_bytes_per_second": 16800,  // interval (5 s; 0 until the
+//	    "out_bytes_per_second": 16800, // first interval has passed)
+//	    "interval_seconds": 5
 //	  }
 //	}
 //
@@ -109,6 +121,13 @@
 //	  "ike_queue_drops": 0,        // socket → IKE queue full
 //	  "ike_sa_queue_drops": 0      // an IKE SA's event queue full
 //	}
+//
+// A DPD check (an empty INFORMATIONAL, RFC 7296 section 2.4) goes out when
+// no IKE message came from the peer for dpddelay, so on a live tunnel
+// "dpd" is ok and last_dpd_seconds stays below about dpddelay; "timeout"
+// means the last check went unanswered (dpdaction then applied).
+// "health" and "bandwidth" were added after the first release: the keys
+// before them are unchanged.
 //
 // Byte and packet counters are the inner traffic that passed each SA (the
 // daemon reads them from its SAD). The state names are a stable

@@ -47,7 +47,49 @@ type ConnStatus struct {
 	// Updown is what the conn's leftupdown= script did; null when the conn
 	// has none.
 	Updown *UpdownStatus `json:"updown"`
+	// Health says how alive the tunnel looks: the last inbound packet and
+	// the dead peer detection.
+	Health Health `json:"health"`
+	// Bandwidth is the conn's traffic rate over the last interval.
+	Bandwidth Bandwidth `json:"bandwidth"`
 }
+
+// DPD states of Health.
+const (
+	DPDOff     = "off"     // dpdaction=none: no liveness checks
+	DPDIdle    = "idle"    // on, but no check has completed yet
+	DPDOK      = "ok"      // the last check was answered
+	DPDTimeout = "timeout" // the last check went unanswered (every retransmission)
+)
+
+// Health is a conn's liveness as seen from here.
+type Health struct {
+	// LastInboundSeconds is how long ago the last inbound packet came
+	// (as Usage); -1 when none ever came.
+	LastInboundSeconds int64 `json:"last_inbound_seconds"`
+	// DPD is off, idle, ok or timeout (the DPD* constants).
+	DPD string `json:"dpd"`
+	// DPDDelaySeconds is dpddelay (0 when DPD is off).
+	DPDDelaySeconds int64 `json:"dpd_delay_seconds"`
+	// LastDPDSeconds is how long ago the last check completed (answered
+	// or given up); -1 when none did.
+	LastDPDSeconds int64 `json:"last_dpd_seconds"`
+	// LastDPDRTTMillis is the round trip of the last answered check
+	// without retransmission, in milliseconds; -1 when unknown.
+	LastDPDRTTMillis float64 `json:"last_dpd_rtt_ms"`
+}
+
+// Bandwidth is a conn's inner traffic rate, from its usage records, over
+// the last completed interval (BandwidthInterval; IntervalSeconds 0 and
+// rates 0 until the first interval has passed).
+type Bandwidth struct {
+	InBytesPerSecond  uint64  `json:"in_bytes_per_second"`
+	OutBytesPerSecond uint64  `json:"out_bytes_per_second"`
+	IntervalSeconds   float64 `json:"interval_seconds"`
+}
+
+// BandwidthInterval is how often the daemon computes Bandwidth.
+const BandwidthInterval = 5 * time.Second
 
 // Usage is a conn's cumulative traffic since the daemon started (inner
 // bytes and packets, as the CHILD SA counters), for billing and

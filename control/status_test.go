@@ -26,8 +26,10 @@ func sampleStatus() []ConnStatus {
 				UDPEncap: true, LocalTS: []string{"10.1.0.0/24"}, RemoteTS: []string{"10.2.0.0/24"},
 				BytesIn: 8400, PacketsIn: 100, BytesOut: 8400, PacketsOut: 100, UptimeSeconds: 42,
 			}},
-			Usage:  Usage{BytesIn: 1250400, PacketsIn: 14886, BytesOut: 1250400, PacketsOut: 14886, LastInboundSeconds: 1},
-			Updown: &UpdownStatus{Script: "/etc/ipsec.d/updown.sh", Runs: 1, LastVerb: "up-client"},
+			Usage:     Usage{BytesIn: 1250400, PacketsIn: 14886, BytesOut: 1250400, PacketsOut: 14886, LastInboundSeconds: 1},
+			Updown:    &UpdownStatus{Script: "/etc/ipsec.d/updown.sh", Runs: 1, LastVerb: "up-client"},
+			Health:    Health{LastInboundSeconds: 1, DPD: DPDOK, DPDDelaySeconds: 30, LastDPDSeconds: 12, LastDPDRTTMillis: 0.84},
+			Bandwidth: Bandwidth{InBytesPerSecond: 16800, OutBytesPerSecond: 16800, IntervalSeconds: 5},
 		},
 		{
 			Name: "wrong-psk", State: StatePhase1Failed, Auto: "start", Version: "ikev2",
@@ -35,9 +37,11 @@ func sampleStatus() []ConnStatus {
 			LastError: "peer 198.51.100.3 answered AUTHENTICATION_FAILED: check the PSK for ID 198.51.100.3",
 			Children:  []ChildStatus{},
 			Usage:     Usage{LastInboundSeconds: -1},
+			Health:    Health{LastInboundSeconds: -1, DPD: DPDTimeout, DPDDelaySeconds: 30, LastDPDSeconds: 95, LastDPDRTTMillis: -1},
 		},
 		{Name: "road", State: StateDown, Auto: "add", Version: "ike", Local: "198.51.100.1", Remote: "%any", Children: []ChildStatus{},
-			Usage: Usage{LastInboundSeconds: -1}},
+			Usage:  Usage{LastInboundSeconds: -1},
+			Health: Health{LastInboundSeconds: -1, DPD: DPDOff, LastDPDSeconds: -1, LastDPDRTTMillis: -1}},
 	}
 }
 

@@ -50,6 +50,7 @@ func (g *Gateway) Status() []control.ConnStatus {
 			Usage:  controlUsage(usage[c.Name], now),
 			Updown: g.updownStatus(c.Local.Updown, c.Name),
 		}
+		cs.Health, cs.Bandwidth = g.health.view(c, usage[c.Name], now)
 		st, ok := byName[c.Name]
 		if ok {
 			g.fill(&cs, st, now)

@@ -139,6 +139,9 @@ type Gateway struct {
 	releaser  esp.Sender
 	releaseMu sync.Mutex
 
+	// health: DPD outcomes and bandwidth for the status (health.go).
+	health *health
+
 	cfg      atomic.Pointer[config.Config]
 	reloadMu sync.Mutex // serializes reloads
 
@@ -190,7 +193,7 @@ func build(o Options) (_ *Gateway, err error) {
 	// g is not the named result: the error returns below must not set the
 	// Gateway the closers and the deferred release use to nil.
 	g := &Gateway{opts: o, set: o.Settings, log: o.Logger, now: time.Now, stop: make(chan struct{}), invalid: newInvalidSPIs(), notify: o.Notifier,
-		ifaces: map[uint32]*tun.TUN{}}
+		ifaces: map[uint32]*tun.TUN{}, health: newHealth()}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -336,6 +339,8 @@ func (g *Gateway) start() error {
 	// gets its line; the log ends when the Manager closes.
 	events := g.ike.Subscribe().Events()
 	g.background(func() { logStates(g.log, events) })
+	healthEvents := g.ike.Subscribe().Events()
+	g.background(func() { g.health.run(healthEvents, g.now) })
 	// sd_notify follows the first tries of the auto=start conns from the
 	// same events; subscribed before IKE starts so none is missed.
 	tries := sdnotify.NewFirstTries(firstTryConns(g.cfg.Load()))

@@ -96,7 +96,8 @@ func (g *Gateway) probe(ctx context.Context) error {
 }
 
 // runUsageSampler reads the usage records once a second, so that each
-// conn's time of its last inbound packet is known to about a second.
+// conn's time of its last inbound packet is known to about a second, and
+// hands them to the bandwidth meter (health.go).
 func (g *Gateway) runUsageSampler() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -105,7 +106,8 @@ func (g *Gateway) runUsageSampler() {
 		case <-g.stop:
 			return
 		case <-t.C:
-			g.inst.Usage(g.now())
+			now := g.now()
+			g.health.sample(now, g.inst.Usage(now))
 		}
 	}
 }

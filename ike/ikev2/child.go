@@ -269,7 +269,7 @@ func (c *child) pendingRekey() time.Time {
 // peer).
 func (sa *ikeSA) upChild(c config.Conn) {
 	for _, ch := range sa.children {
-		if ch.conn.Name == c.Name {
+		if ch.conn.Name == c.Name && !ch.deleting {
 			return // already up
 		}
 	}

@@ -49,6 +49,10 @@ type child struct {
 	// responder of the peer's rekey; traffic switches to it when the SA it
 	// replaces goes (see switchOutbound in rekey.go).
 	outHeld bool
+	// deleting: our DELETE for it is on its way (downConn); until the
+	// answer removes it, it no longer counts as the conn's CHILD SA, so
+	// that an Up right after the Down (a reload) creates a new one.
+	deleting bool
 }
 
 // ikeSA is one IKE SA and its event loop. Every field is owned by the loop

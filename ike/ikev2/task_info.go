@@ -226,6 +226,7 @@ func (sa *ikeSA) downConn(name string) bool {
 		} else {
 			esp.SPIs = append(esp.SPIs, c.inSPI)
 		}
+		c.deleting = true
 	}
 	var ds []message.Payload
 	for _, d := range []message.Delete{esp, ah} {

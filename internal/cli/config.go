@@ -19,7 +19,7 @@ func init() {
 func addConfigCommands(root *cobra.Command) {
 	group := &cobra.Command{
 		Use:   "config",
-		Short: "Check and show the ipsec.conf / ipsec.secrets configuration",
+		Short: "Check, show and convert the ipsec.conf / ipsec.secrets (or swanctl.conf) configuration",
 	}
 
 	check := &cobra.Command{
@@ -77,7 +77,7 @@ func addConfigCommands(root *cobra.Command) {
 	addFileFlags(show.Flags())
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 
-	group.AddCommand(check, show)
+	group.AddCommand(check, show, newConvertCommand())
 	root.AddCommand(group)
 }
 
@@ -89,7 +89,7 @@ func loadForCLI(cmd *cobra.Command) (*config.Config, config.Diagnostics, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	return config.Load(config.Options{ConfPath: s.IPsecConf, SecretsPath: s.IPsecSecrets, LocalAddrs: hostAddrs()})
+	return config.Load(configOptions(cmd.Flags(), s, hostAddrs()))
 }
 
 func printDiagnostics(w io.Writer, diags config.Diagnostics) {

@@ -100,9 +100,9 @@ func runDaemon(ctx context.Context, cmd *cobra.Command, reload, stats <-chan str
 	}
 	addrs := hostAddrs()
 	load := func() (*config.Config, config.Diagnostics, error) {
-		return config.Load(config.Options{ConfPath: s.IPsecConf, SecretsPath: s.IPsecSecrets, LocalAddrs: hostAddrs()})
+		return config.Load(configOptions(cmd.Flags(), s, hostAddrs()))
 	}
-	cfg, diags, err := config.Load(config.Options{ConfPath: s.IPsecConf, SecretsPath: s.IPsecSecrets, LocalAddrs: addrs})
+	cfg, diags, err := config.Load(configOptions(cmd.Flags(), s, addrs))
 	if err != nil && diags == nil {
 		return err
 	}

@@ -39,6 +39,7 @@ func addFileFlags(f *pflag.FlagSet) {
 	f.String("config", settings.DefaultIPsecConf, "ipsec.conf to read")
 	f.String("secrets", settings.DefaultIPsecSecrets, "ipsec.secrets to read")
 	f.String("settings", settings.DefaultSettingsFile, "ipsecgw.yaml daemon settings (a missing default file is not an error)")
+	addSwanctlFlag(f)
 }
 
 // addDaemonFlags registers the flags of the other daemon settings.
