@@ -8,8 +8,8 @@ import (
 // Sentinel errors. Every error returned by this package wraps exactly one of
 // them; test with errors.Is.
 var (
-	// ErrUnsupported: the transform type/ID is unknown or not implemented
-	// (e.g. KECurve448), or is not valid for the requested use.
+	// ErrUnsupported: the transform type/ID is unknown to ipsecgw (e.g. a
+	// GOST or Brainpool group), or is not valid for the requested use.
 	ErrUnsupported = errors.New("unsupported transform")
 	// ErrKeyLength: the Key Length attribute or a supplied key has the wrong
 	// size for the transform.
