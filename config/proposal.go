@@ -295,7 +295,15 @@ func parseProposal(proto Protocol, part string) (Proposal, error) {
 			if !ok || a.keyLen == 0 || (n != 128 && n != 192 && n != 256) {
 				return p, perr(tok, "invalid key length for "+t.Name())
 			}
-			p.Transforms[lastEncr].KeyLen = uint16(n)
+			t.KeyLen = uint16(n)
+			// "aes256+aes-256" names one cipher twice once the length is
+			// applied; keep the first so the proposal prints as it parsed.
+			if i := slices.Index(p.Transforms, t); i >= 0 && i != lastEncr {
+				p.Transforms = slices.Delete(p.Transforms, lastEncr, lastEncr+1)
+				lastEncr = slices.Index(p.Transforms, t)
+				continue
+			}
+			p.Transforms[lastEncr] = t
 			continue
 		}
 		// "null" after the cipher is Libreswan's "no integrity" (aes_gcm-null).
