@@ -69,6 +69,11 @@ type Config struct {
 	// matter only with UDPEncap (RFC 3948), usually 4500.
 	Local, Remote netip.AddrPort
 	UDPEncap      bool
+	// Transport makes an AH SA a transport-mode one (RFC 4302 §3.1.1): the
+	// AH header goes between a packet's own IP header and its payload, so
+	// the packet must be from Local to Remote (host-to-host); false is
+	// tunnel mode. ESP SAs are tunnel mode only.
+	Transport bool
 	// Selectors are the traffic selectors the SA protects, from this
 	// gateway's point of view (Local = our side). An inbound SA drops inner
 	// packets outside them; it needs at least one.
@@ -131,9 +136,11 @@ type SA struct {
 	dir      Direction
 	esn      bool
 	udpEncap bool
-	policyID uint32
-	iface    uint32
-	local    netip.AddrPort
+	// transport: a transport-mode AH SA (Config.Transport).
+	transport bool
+	policyID  uint32
+	iface     uint32
+	local     netip.AddrPort
 	// remote is where outbound packets go. It is the one field IKE may
 	// change after creation (SetRemote: the peer's NAT mapping moved), so
 	// it sits behind an atomic pointer: the packet path reads it with one
@@ -183,6 +190,9 @@ func New(c Config) (*SA, error) {
 	if c.Proto == AH && c.UDPEncap {
 		return nil, fmt.Errorf("%w: AH cannot be carried in UDP (it authenticates the outer addresses)", ErrBadConfig)
 	}
+	if c.Transport && c.Proto != AH {
+		return nil, fmt.Errorf("%w: transport mode is supported for AH only", ErrBadConfig)
+	}
 	if !c.Local.Addr().IsValid() || !c.Remote.Addr().IsValid() || c.Local.Addr().Is4() != c.Remote.Addr().Is4() {
 		return nil, fmt.Errorf("%w: outer addresses %v and %v", ErrBadConfig, c.Local, c.Remote)
 	}
@@ -198,7 +208,7 @@ func New(c Config) (*SA, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	sa := &SA{
-		proto: c.Proto, spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, policyID: c.PolicyID, iface: c.Interface,
+		proto: c.Proto, spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, transport: c.Transport, policyID: c.PolicyID, iface: c.Interface,
 		local: c.Local, created: c.Created,
 		sels: append([]spd.Selector(nil), c.Selectors...), selTable: tab,
 		cipher: c.Cipher, soft: c.Soft, hard: c.Hard,
@@ -237,6 +247,7 @@ func orMax(v uint64) uint64 {
 // change).
 
 func (sa *SA) Proto() Protocol              { return sa.proto }
+func (sa *SA) Transport() bool              { return sa.transport }
 func (sa *SA) SPI() uint32                  { return sa.spi }
 func (sa *SA) Dir() Direction               { return sa.dir }
 func (sa *SA) ESN() bool                    { return sa.esn }
