@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/ipsecgw/ipsecgw/esp/ah"
+	"github.com/ipsecgw/ipsecgw/header"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/transform"
 )
@@ -41,9 +42,14 @@ func tailLen(sa *sad.SA, n int) int {
 }
 
 // sealAny frames the inner packet buf[off:off+n] with SA sa and sequence
-// number seq: as ESP (the ESP packet, SPI first) or as tunnel-mode AH (the
-// whole IP packet).
+// number seq: as ESP (the ESP packet, SPI first) or as tunnel- or
+// transport-mode AH (the whole IP packet).
 func sealAny(sa *sad.SA, seq uint64, buf []byte, off, n int) (start int, pkt []byte, err error) {
+	if sa.Proto() == sad.AH && sa.Transport() {
+		// The outbound policy matched the packet to the SA's host-to-host
+		// selectors; the packet's own header becomes the AH packet's.
+		return ah.SealTransport(sa.Cipher(), sa.SPI(), seq, sa.ESN(), buf, off, n)
+	}
 	if sa.Proto() == sad.AH {
 		return ah.SealTunnel(sa.Cipher(), sa.SPI(), seq, sa.ESN(), sa.Local().Addr(), sa.Remote().Addr(), buf, off, n)
 	}
@@ -128,7 +134,9 @@ func openAH6(t *sad.Table, buf []byte, at, n int, src netip.Addr) (sa *sad.SA, s
 }
 
 // openAHSA is openSA for AH: replay pre-check, ICV, Next Header and the
-// traffic selectors.
+// traffic selectors. The packet to deliver is pkt[off:off+n]: the inner
+// packet in tunnel mode, the packet with its AH header taken out in
+// transport mode.
 func openAHSA(sa *sad.SA, pkt []byte) (seq uint64, off, n int, r sad.DropReason) {
 	if sa.Proto() != sad.AH {
 		// An AH packet naming an ESP SA's SPI cannot be authentic.
@@ -142,7 +150,11 @@ func openAHSA(sa *sad.SA, pkt []byte) (seq uint64, off, n int, r sad.DropReason)
 	if r != sad.NotDropped {
 		return 0, 0, 0, r
 	}
-	off, n, err = ah.OpenTunnel(sa.Cipher(), seq, sa.ESN(), pkt)
+	if sa.Transport() {
+		off, n, err = openAHTransport(sa, seq, pkt)
+	} else {
+		off, n, err = ah.OpenTunnel(sa.Cipher(), seq, sa.ESN(), pkt)
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, transform.ErrClosed):
@@ -160,4 +172,20 @@ func openAHSA(sa *sad.SA, pkt []byte) (seq uint64, off, n int, r sad.DropReason)
 		return seq, 0, 0, r
 	}
 	return seq, off, n, sad.NotDropped
+}
+
+// openAHTransport verifies the transport-mode AH packet pkt and removes
+// its AH header in place; the plain packet is pkt[off:off+n]. A Next
+// Header of 4 or 41 (a whole IP packet) belongs to tunnel mode, and is
+// refused as ErrNextHeader: the SA was negotiated for transport mode.
+func openAHTransport(sa *sad.SA, seq uint64, pkt []byte) (off, n int, err error) {
+	pOff, pN, next, err := ah.Open(sa.Cipher(), seq, sa.ESN(), pkt)
+	if err != nil {
+		return 0, 0, err
+	}
+	if next == header.ProtoIPv4 || next == header.ProtoIPv6 {
+		return 0, 0, ah.ErrNextHeader
+	}
+	start := ah.RemoveTransport(pkt, pOff, pN, next)
+	return start, pOff + pN - start, nil
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -213,7 +214,16 @@ func (in *Installer) AllocateSPI() (uint32, error) { return in.sad.AllocateSPI()
 // Install implements ike.ChildInstaller.
 func (in *Installer) Install(c ike.ChildSA) (err error) {
 	defer wipe(c.InEncrKey, c.InIntegKey, c.OutEncrKey, c.OutIntegKey)
-	if c.Mode != config.ModeTunnel {
+	transport := c.Mode == config.ModeTransport
+	switch {
+	case c.Mode == config.ModeTunnel:
+	case transport && c.Protocol == ike.ProtoAH:
+		if err := hostToHost(c); err != nil {
+			return fmt.Errorf("conn %q: %w", c.Conn, err)
+		}
+	case transport:
+		return fmt.Errorf("conn %q: transport mode is supported by the dataplane for AH only (ah=), not ESP", c.Conn)
+	default:
 		return fmt.Errorf("conn %q: only tunnel mode is supported by the dataplane", c.Conn)
 	}
 	pairs, err := selectorPairs(c.LocalTS, c.RemoteTS)
@@ -257,7 +267,7 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 	in.mu.Unlock()
 	iface := in.interfaceOf(c.Conn)
 	base := sad.Config{
-		Proto: proto, Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
+		Proto: proto, Transport: transport, Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
 		ESN: c.ESN, ReplayWindow: replay, Soft: soft, Hard: hard, PolicyID: policyID, Interface: iface,
 	}
 	inCfg := base
@@ -381,7 +391,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	for _, s := range pairs {
 		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID, Priority: prio})
 	}
-	if ch.iface == 0 {
+	if ch.iface == 0 && c.Mode != config.ModeTransport {
 		ch.routes = routesOf(c.RemoteTS)
 	}
 	if _, ok := in.upSince[c.Conn]; !ok {
@@ -527,7 +537,7 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	for _, s := range pairs {
 		t.rules = append(t.rules, spd.Rule{Selector: s, Action: spd.Trap, PolicyID: t.policyID, Priority: trapPriority(in.priority(conn.Name))})
 	}
-	if t.iface == 0 {
+	if t.iface == 0 && conn.Mode != config.ModeTransport {
 		t.routes = routesOf(conn.Remote.Subnets)
 	}
 	in.traps[conn.Name] = t
@@ -755,6 +765,33 @@ func selectorPairs(local, remote []spd.TS) ([]spd.Selector, error) {
 	}
 	return out, nil
 }
+
+// hostToHost checks that a transport-mode CHILD SA protects only traffic
+// between its own two endpoints: in transport mode the packet's IP header
+// is the AH packet's (RFC 4302 §3.1.1), so a selector for any other
+// address would send AH packets to hosts that have no SA.
+func hostToHost(c ike.ChildSA) error {
+	for _, side := range []struct {
+		ts   []spd.TS
+		addr netip.Addr
+		name string
+	}{{c.LocalTS, c.Local.Addr().Unmap(), "local"}, {c.RemoteTS, c.Remote.Addr().Unmap(), "remote"}} {
+		for _, ts := range side.ts {
+			p := ts.Range.Prefixes()
+			if len(p) != 1 || !p[0].IsSingleIP() || p[0].Addr().Unmap() != side.addr {
+				return fmt.Errorf("transport mode: %s traffic selector %s is not the %s address %s (transport mode is host-to-host)",
+					side.name, strings.Join(TSStrings([]spd.TS{ts}), ","), side.name, side.addr)
+			}
+		}
+	}
+	return nil
+}
+
+// Routes into the TUN are never added for transport-mode conns: their
+// remote selector is the peer's own address, and a route for it would
+// send the daemon's IKE and AH packets to that peer into the TUN too.
+// Traffic reaches a transport-mode SA through policy routing that leaves
+// those out (README, "AH transport mode").
 
 // routesOf are the prefixes to route into the TUN for remote selectors.
 func routesOf(remote []spd.TS) []netip.Prefix {

@@ -366,13 +366,15 @@ func RemoveTransport(pkt []byte, off, n int, next byte) int {
 // bytes (AH header first) from src to dst into buf[at-40:at] and returns
 // at-40: an IPv6 raw socket delivers the packet without its header, and
 // the ICV covers the header's immutable fields (payload length, next
-// header, addresses), which are known.
+// header, addresses), which are known. The mutable ones are not: traffic
+// class and flow label are written as 0 and the hop limit as TTL, which is
+// what a transport-mode packet is delivered with.
 func BuildIPv6(buf []byte, at, n int, src, dst netip.Addr) (int, error) {
 	s := at - header.IPv6Len
 	if s < 0 || n > header.IPv6MaxPayloadLen || !src.Is6() || !dst.Is6() {
 		return 0, ErrHeader
 	}
 	header.IPv6(buf[s:at]).Encode(&header.IPv6Fields{PayloadLength: uint16(n), NextHeader: Protocol,
-		Src: src.As16(), Dst: dst.As16()})
+		HopLimit: TTL, Src: src.As16(), Dst: dst.As16()})
 	return s, nil
 }
