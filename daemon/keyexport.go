@@ -39,6 +39,17 @@ var wsESPInteg = map[transform.ID]string{
 	transform.IntegHMACSHA2_512_256: "HMAC-SHA-512-256 [RFC4868]",
 }
 
+// ahInteg names AH's integrity algorithms in the ah_sa table: Wireshark's
+// names where its ESP table has them, and RFC 3566's for AES-XCBC.
+var ahInteg = map[transform.ID]string{
+	transform.IntegHMACMD5_96:       wsESPInteg[transform.IntegHMACMD5_96],
+	transform.IntegHMACSHA1_96:      wsESPInteg[transform.IntegHMACSHA1_96],
+	transform.IntegHMACSHA2_256_128: wsESPInteg[transform.IntegHMACSHA2_256_128],
+	transform.IntegHMACSHA2_384_192: wsESPInteg[transform.IntegHMACSHA2_384_192],
+	transform.IntegHMACSHA2_512_256: wsESPInteg[transform.IntegHMACSHA2_512_256],
+	transform.IntegAESXCBC96:        "AES-XCBC-MAC-96 [RFC3566]",
+}
+
 // wsIKEEncr names IKEv2 ciphers as Wireshark's decryption table does: the
 // key length is part of the name.
 func wsIKEEncr(t transform.Transform) (string, bool) {
@@ -69,10 +80,29 @@ var wsIKEInteg = map[transform.ID]string{
 // formatKeys renders the keys as Wireshark's tables; SAs whose algorithms
 // Wireshark cannot decrypt are listed as unsupported instead.
 func formatKeys(children []install.ChildKeys, ikes []ike.IKEKeys) control.KeyExport {
-	var esp, ikeTab strings.Builder
+	var esp, ah, ikeTab strings.Builder
 	out := control.KeyExport{Unsupported: []string{}}
 	hexKey := func(k []byte) string { return "0x" + hex.EncodeToString(k) }
 	for _, c := range children {
+		if c.AH {
+			in, ok := ahInteg[c.Integ.ID]
+			if !ok {
+				out.Unsupported = append(out.Unsupported, fmt.Sprintf("CHILD SA %s of %s: AH %v", control.FormatSPI(c.InSPI), c.Conn, c.Integ))
+				continue
+			}
+			fam := "IPv4"
+			if !c.Local.Addr().Unmap().Is4() {
+				fam = "IPv6"
+			}
+			line := func(src, dst netip.AddrPort, spi uint32, ik []byte) {
+				fmt.Fprintf(&ah, "\"%s\",\"%s\",\"%s\",\"0x%08x\",\"%s\",\"%s\"\n",
+					fam, src.Addr().Unmap(), dst.Addr().Unmap(), spi, in, hexKey(ik))
+			}
+			line(c.Remote, c.Local, c.InSPI, c.InInteg)
+			line(c.Local, c.Remote, c.OutSPI, c.OutInteg)
+			out.ChildSAs++
+			continue
+		}
 		en, ok1 := wsESPEncr[c.Encr.ID]
 		in, ok2 := wsESPInteg[c.Integ.ID]
 		if !ok1 || !ok2 {
@@ -104,6 +134,6 @@ func formatKeys(children []install.ChildKeys, ikes []ike.IKEKeys) control.KeyExp
 			hex.EncodeToString(k.SKai), hex.EncodeToString(k.SKar), in)
 		out.IKESAs++
 	}
-	out.ESPSA, out.IKEv2DecryptionTable = esp.String(), ikeTab.String()
+	out.ESPSA, out.AHSA, out.IKEv2DecryptionTable = esp.String(), ah.String(), ikeTab.String()
 	return out
 }

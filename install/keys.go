@@ -17,8 +17,11 @@ type ChildKeys struct {
 	InSPI, OutSPI uint32
 	// Local and Remote are the outer endpoints (ports with UDP
 	// encapsulation).
-	Local, Remote                      netip.AddrPort
-	Encap                              bool
+	Local, Remote netip.AddrPort
+	Encap         bool
+	// AH is set for AH SAs (integrity only: Encr and the Encr keys are
+	// empty).
+	AH                                 bool
 	Encr, Integ                        transform.Transform
 	InEncr, InInteg, OutEncr, OutInteg []byte
 }
@@ -35,7 +38,7 @@ func (in *Installer) ExportKeys() []ChildKeys {
 	for _, ch := range in.children {
 		out = append(out, ChildKeys{
 			Conn: ch.conn, InSPI: ch.inSPI, OutSPI: ch.outSPI,
-			Local: ch.out.Local(), Remote: ch.out.Remote(), Encap: ch.out.UDPEncap(),
+			Local: ch.out.Local(), Remote: ch.out.Remote(), Encap: ch.out.UDPEncap(), AH: ch.out.Proto() == sad.AH,
 			Encr: ch.encr, Integ: ch.integ,
 			InEncr: slices.Clone(ch.keys.inEncr), InInteg: slices.Clone(ch.keys.inInteg),
 			OutEncr: slices.Clone(ch.keys.outEncr), OutInteg: slices.Clone(ch.keys.outInteg),

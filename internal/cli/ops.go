@@ -232,12 +232,23 @@ func addOpsCommands(root *cobra.Command) {
 						return err
 					}
 				}
+				if k.AHSA != "" {
+					// Not under wireshark/: Wireshark keeps no AH table.
+					f := filepath.Join(dir, "ah_sa")
+					if err := writePrivate(f, k.AHSA); err != nil {
+						return err
+					}
+					files = append(files, f)
+				}
 				res := exportResult{Dir: dir, Files: files, ChildSAs: k.ChildSAs, IKESAs: k.IKESAs, Unsupported: k.Unsupported}
 				if ko.json {
 					return printJSON(cmd.OutOrStdout(), res)
 				}
 				out := cmd.OutOrStdout()
 				fmt.Fprintf(out, "keys of %d CHILD SAs and %d IKE SAs written to %s and %s (mode 0600)\n", k.ChildSAs, k.IKESAs, files[0], files[1])
+				if len(files) > 2 {
+					fmt.Fprintf(out, "AH SAs' integrity keys written to %s (mode 0600; Wireshark checks no AH ICV)\n", files[2])
+				}
 				for _, u := range k.Unsupported {
 					fmt.Fprintf(out, "not written (Wireshark cannot decrypt it): %s\n", u)
 				}
