@@ -195,7 +195,7 @@ var strongSwanAlgorithms = func() map[string]algorithm {
 	add([]string{"sha384", "sha2_384"}, integ("sha384", IntegHMACSHA384192, PRFHMACSHA2384, true))
 	add([]string{"sha512", "sha2_512"}, integ("sha512", IntegHMACSHA512256, PRFHMACSHA2512, true))
 	add([]string{"aesxcbc"}, integ("aesxcbc", IntegAESXCBC96, PRFAES128XCBC, true))
-	add([]string{"aescmac"}, integ("aescmac", IntegAESCMAC96, PRFAES128CMAC, false))
+	add([]string{"aescmac"}, integ("aescmac", IntegAESCMAC96, PRFAES128CMAC, true))
 
 	add([]string{"prfmd5"}, prf("prfmd5", PRFHMACMD5, true))
 	add([]string{"prfsha1"}, prf("prfsha1", PRFHMACSHA1, true))

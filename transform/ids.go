@@ -55,6 +55,7 @@ const (
 	IntegHMACMD5_96       ID = 1  // RFC 2403
 	IntegHMACSHA1_96      ID = 2  // RFC 2404
 	IntegAESXCBC96        ID = 5  // RFC 3566
+	IntegAESCMAC96        ID = 8  // RFC 4494
 	IntegHMACSHA2_256_128 ID = 12 // RFC 4868
 	IntegHMACSHA2_384_192 ID = 13 // RFC 4868
 	IntegHMACSHA2_512_256 ID = 14 // RFC 4868

@@ -117,6 +117,9 @@ func newIntegEngine(c cipherMode, integ ID, key []byte) (*integEngine, error) {
 	case IntegAESXCBC96:
 		// RFC 3566: the key is exactly 128 bits (checked by the caller).
 		e.newMAC = func() hash.Hash { return newXCBC((*[16]byte)(k)) }
+	case IntegAESCMAC96:
+		// RFC 4494 §2: AES-128-CMAC truncated to 96 bits, a 128-bit key.
+		e.newMAC = func() hash.Hash { return newCMAC((*[16]byte)(k)) }
 	default:
 		return nil, errUnsupportedInteg
 	}

@@ -5,7 +5,7 @@ import "strconv"
 // Name returns strongSwan's proposal keyword for a transform (as printed by
 // "swanctl --list-sas" and accepted in ipsec.conf/swanctl.conf proposals):
 // "aes128" (CBC), "aes256ctr", "aes128gcm16", "chacha20poly1305", "3des",
-// "null", "md5", "sha1", "aesxcbc", "sha256", "sha384", "sha512",
+// "null", "md5", "sha1", "aesxcbc", "aescmac", "sha256", "sha384", "sha512",
 // "sha256_96", "prfmd5", "prfsha1", "prfaesxcbc", "prfaescmac", "prfsha256",
 // "prfsha384", "prfsha512", "modp2048", "modp1024s160", "ecp256", "x25519",
 // "curve448", "esn", "noesn". keyLen is the Key Length attribute in bits (0
@@ -43,6 +43,8 @@ func Name(t Type, id ID, keyLen int) string {
 			return "sha1"
 		case IntegAESXCBC96:
 			return "aesxcbc"
+		case IntegAESCMAC96:
+			return "aescmac"
 		case IntegHMACSHA2_256_128:
 			return "sha256"
 		case IntegHMACSHA2_384_192:

@@ -141,12 +141,13 @@ func Lookup(t Transform) (Info, error) {
 }
 
 // integSizes lists key and ICV sizes of the integrity algorithms (RFC 2403,
-// 2404, 3566, 4868 §2.1.1/§2.3).
+// 2404, 3566, 4494 §2, 4868 §2.1.1/§2.3).
 var integSizes = map[ID]struct{ key, icv int }{
 	IntegNone:             {0, 0},
 	IntegHMACMD5_96:       {16, 12},
 	IntegHMACSHA1_96:      {20, 12},
 	IntegAESXCBC96:        {16, 12},
+	IntegAESCMAC96:        {16, 12},
 	IntegHMACSHA2_256_128: {32, 16},
 	IntegHMACSHA2_384_192: {48, 24},
 	IntegHMACSHA2_512_256: {64, 32},
@@ -180,7 +181,7 @@ func Supported(typ Type) []Transform {
 		add(EncrNull)
 	case TypeINTEG:
 		for _, id := range []ID{IntegHMACSHA2_256_128, IntegHMACSHA2_384_192, IntegHMACSHA2_512_256,
-			IntegHMACSHA1_96, IntegAESXCBC96, IntegHMACMD5_96, IntegHMACSHA2_256_96} {
+			IntegHMACSHA1_96, IntegAESXCBC96, IntegAESCMAC96, IntegHMACMD5_96, IntegHMACSHA2_256_96} {
 			add(id)
 		}
 	case TypePRF:
