@@ -23,17 +23,22 @@ import (
 type alg struct {
 	name string
 	id   transform.ID
-	h    func() hash.Hash
+	h    func() hash.Hash // HMAC's hash, or nil with cbcMAC
 	key  int
 	icv  int
+	// cbcMAC, for the AES MACs, is this test's own implementation
+	// (aesmac_test.go), computing the untruncated MAC of a message.
+	cbcMAC func(key, msg []byte) []byte
 }
 
 var algs = []alg{
-	{"hmac-md5-96", transform.IntegHMACMD5_96, md5.New, 16, 12},
-	{"hmac-sha1-96", transform.IntegHMACSHA1_96, sha1.New, 20, 12},
-	{"hmac-sha2-256-128", transform.IntegHMACSHA2_256_128, sha256.New, 32, 16},
-	{"hmac-sha2-384-192", transform.IntegHMACSHA2_384_192, sha512.New384, 48, 24},
-	{"hmac-sha2-512-256", transform.IntegHMACSHA2_512_256, sha512.New, 64, 32},
+	{"hmac-md5-96", transform.IntegHMACMD5_96, md5.New, 16, 12, nil},
+	{"hmac-sha1-96", transform.IntegHMACSHA1_96, sha1.New, 20, 12, nil},
+	{"hmac-sha2-256-128", transform.IntegHMACSHA2_256_128, sha256.New, 32, 16, nil},
+	{"hmac-sha2-384-192", transform.IntegHMACSHA2_384_192, sha512.New384, 48, 24, nil},
+	{"hmac-sha2-512-256", transform.IntegHMACSHA2_512_256, sha512.New, 64, 32, nil},
+	{"aes-xcbc-mac-96", transform.IntegAESXCBC96, nil, 16, 12, xcbcMAC},
+	{"aes-cmac-96", transform.IntegAESCMAC96, nil, 16, 12, cmacMAC},
 }
 
 func (a alg) keyBytes() []byte {
@@ -55,6 +60,9 @@ func (a alg) protector(t testing.TB) *transform.Protector {
 }
 
 func (a alg) mac(parts ...[]byte) []byte {
+	if a.cbcMAC != nil {
+		return a.cbcMAC(a.keyBytes(), bytes.Join(parts, nil))[:a.icv]
+	}
 	m := hmac.New(a.h, a.keyBytes())
 	for _, p := range parts {
 		m.Write(p)

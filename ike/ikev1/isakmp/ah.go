@@ -18,6 +18,7 @@ var ahTransforms = map[TransformID]AuthAlg{
 	AHSHA256: AuthAlgHMACSHA2256,
 	AHSHA384: AuthAlgHMACSHA2384,
 	AHSHA512: AuthAlgHMACSHA2512,
+	AHXCBC:   AuthAlgAESXCBC,
 }
 
 // phase2AHTransform maps one AH transform to the common proposal form

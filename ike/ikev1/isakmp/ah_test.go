@@ -59,3 +59,26 @@ func TestPhase2AH(t *testing.T) {
 		}
 	}
 }
+
+// TestPhase2AHXCBC: ah=aesxcbc is offered in IKEv1 as AH_AES-XCBC-MAC
+// (transform ID 9) with Authentication Algorithm AES-XCBC-MAC (9), and
+// such an offer selects AES-XCBC-MAC-96.
+func TestPhase2AHXCBC(t *testing.T) {
+	ps := proposals(t, config.ProtoAH, "aesxcbc")
+	sa, _, err := Phase2SA(ps, 0xc0010203, EncapTransport, Lifetime{Seconds: 3600})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := sa.Proposals[0].Transforms
+	if len(tr) != 1 || tr[0].ID != AHXCBC {
+		t.Fatalf("AH transforms %+v, want AH_AES-XCBC-MAC", tr)
+	}
+	offers, refused, err := Phase2Offers(sa)
+	if err != nil || len(refused) != 0 || len(offers) != 1 {
+		t.Fatalf("Phase2Offers: %v %+v", err, refused)
+	}
+	sel, ok := shared.Select(shared.Offer(ps, shared.ProtoAH, nil, false), Proposals2(offers), shared.ProtoAH, false, 0)
+	if !ok || sel.Integ.ID != transform.IntegAESXCBC96 {
+		t.Fatalf("Select: %v %v", sel, ok)
+	}
+}

@@ -195,6 +195,7 @@ const (
 	AHSHA256 TransformID = 5
 	AHSHA384 TransformID = 6
 	AHSHA512 TransformID = 7
+	AHXCBC   TransformID = 9 // AH_AES-XCBC-MAC (RFC 3566)
 )
 
 // IDType is the ID Type of an ID payload in the IPsec DOI (RFC 2407
