@@ -32,10 +32,13 @@
 // IPV6_HDRINCL). AH authenticates the outer addresses, so it never works
 // through a NAT and is never carried in UDP.
 //
-// Limits: IPv6 packets are accepted with AH directly after the fixed header
-// (no extension headers in front of it; we send none), and IPv4 packets
-// carrying a source-route option (whose destination address the ICV would
-// take from the option) are refused.
+// Over IPv6, Hop-by-Hop, Routing and Destination Options headers may come
+// before AH (ipv6ext.go): their mutable option data counts as zeros.
+//
+// Limits: IPv4 packets carrying a source-route option (whose destination
+// address the ICV would take from the option), IPv6 packets whose Routing
+// header still has segments left, and more than 256 bytes of IPv6
+// extension headers before AH are refused.
 package ah
 
 import (
@@ -65,6 +68,7 @@ var (
 	ErrHeader      = errors.New("ah: IP header is not valid or does not carry AH right after it")
 	ErrLength      = errors.New("ah: AH Payload Len disagrees with the ICV size")
 	ErrOption      = errors.New("ah: IPv4 source-route option (not supported with AH)")
+	ErrExtension   = errors.New("ah: IPv6 extension header AH cannot authenticate (routing header with segments left, malformed options, or more than 256 bytes)")
 	ErrInnerPacket = errors.New("ah: inner packet is neither IPv4 nor IPv6")
 	ErrNextHeader  = errors.New("ah: Next Header disagrees with the inner packet")
 	ErrAuth        = errors.New("ah: ICV verification failed")
@@ -153,21 +157,26 @@ func TransportHeadLen(p *transform.Protector, v6 bool) int { return Len(p.ICVSiz
 // moves the packet's IP header forward by the AH header's length, inserts
 // the AH header between it and the payload (Next Header = the packet's
 // protocol), fixes the IP header's protocol and length, and computes the
-// ICV. IPv6 packets with extension headers are refused (ErrHeader). It
-// needs TransportHeadLen bytes before off.
+// ICV. Over IPv6 the AH header goes after the Hop-by-Hop, Routing and
+// Destination Options headers (RFC 4302 §3.1.1), whose last Next Header
+// becomes 51; fragments are refused (ErrHeader). It needs
+// TransportHeadLen bytes before off.
 func SealTransport(p *transform.Protector, spi uint32, seq uint64, esn bool, buf []byte, off, n int) (start int, pkt []byte, err error) {
 	if n < 0 || off+n > len(buf) {
 		return 0, nil, ErrNoRoom
 	}
 	in := buf[off : off+n]
 	var v6 bool
-	var hl int
+	var hl, nextAt int
 	var next byte
 	switch {
 	case header.IPv4(in).Valid() && header.IPv4(in).TotalLength() == n && !header.IPv4(in).IsFragment():
-		hl, next = header.IPv4(in).HeaderLength(), header.IPv4(in).Protocol()
-	case header.IPv6(in).Valid() && header.IPv6Len+header.IPv6(in).PayloadLength() == n && !header.IsIPv6Extension(header.IPv6(in).NextHeader()):
-		v6, hl, next = true, header.IPv6Len, header.IPv6(in).NextHeader()
+		hl, nextAt, next = header.IPv4(in).HeaderLength(), 9, header.IPv4(in).Protocol()
+	case header.IPv6(in).Valid() && header.IPv6Len+header.IPv6(in).PayloadLength() == n:
+		v6 = true
+		if hl, nextAt, next, err = v6Chain(in); err != nil || next == Protocol {
+			return 0, nil, ErrHeader
+		}
 	default:
 		return 0, nil, ErrHeader
 	}
@@ -184,14 +193,14 @@ func SealTransport(p *transform.Protector, spi uint32, seq uint64, esn bool, buf
 		}
 		ip := header.IPv6(pkt)
 		ip.SetPayloadLength(uint16(len(pkt) - header.IPv6Len))
-		pkt[6] = Protocol // Next Header
+		pkt[nextAt] = Protocol // the fixed header's or the last extension header's Next Header
 	} else {
 		if len(pkt) > header.IPv4MaxTotalLen {
 			return 0, nil, ErrNoRoom
 		}
 		ip := header.IPv4(pkt)
 		ip.SetTotalLength(uint16(len(pkt)))
-		pkt[9] = Protocol
+		pkt[nextAt] = Protocol
 		ip.UpdateChecksum()
 	}
 	if err := seal(p, pkt, hl, al, next, spi, seq, esn); err != nil {
@@ -232,8 +241,9 @@ func seqHi(hi *[4]byte, seq uint64, esn bool) []byte {
 }
 
 // Parse finds the AH header in a whole IP packet (IPv4, or IPv6 with AH
-// right after the fixed header) and returns its offset, the SPI and the
-// low 32 bits of the sequence number. The IPv4 header must be valid
+// after the fixed header and any Hop-by-Hop, Routing and Destination
+// Options headers) and returns its offset, the SPI and the low 32 bits of
+// the sequence number. The IPv4 header must be valid
 // (header.IPv4.Valid) and the packet is taken as long as its IP header
 // says.
 func Parse(pkt []byte) (ahOff int, spi, seqLo uint32, err error) {
@@ -248,11 +258,18 @@ func Parse(pkt []byte) (ahOff int, spi, seqLo uint32, err error) {
 		pkt = pkt[:ip.TotalLength()]
 	case 6:
 		ip := header.IPv6(pkt)
-		if !ip.Valid() || ip.NextHeader() != Protocol {
+		if !ip.Valid() {
 			return 0, 0, 0, ErrHeader
 		}
-		hl = header.IPv6Len
 		pkt = pkt[:header.IPv6Len+ip.PayloadLength()]
+		var next byte
+		var err error
+		if hl, _, next, err = v6Chain(pkt); err != nil {
+			return 0, 0, 0, err
+		}
+		if next != Protocol {
+			return 0, 0, 0, ErrHeader
+		}
 	default:
 		return 0, 0, 0, ErrHeader
 	}
@@ -267,7 +284,8 @@ func Parse(pkt []byte) (ahOff int, spi, seqLo uint32, err error) {
 // by the replay window). On success the payload after the AH header is
 // pkt[off:off+n] and next its Next Header; the packet's bytes are as
 // received. Errors: ErrHeader, ErrShort, ErrLength (Payload Len does not
-// match p's ICV), ErrOption, ErrAuth, or a transform error (closed key).
+// match p's ICV), ErrOption, ErrExtension, ErrAuth, or a transform error
+// (closed key).
 func Open(p *transform.Protector, seq uint64, esn bool, pkt []byte) (off, n int, next byte, err error) {
 	hl, _, _, err := Parse(pkt)
 	if err != nil {
@@ -343,8 +361,11 @@ func OpenTunnel(p *transform.Protector, seq uint64, esn bool, pkt []byte) (off, 
 // fixed. It returns where the plain packet starts in pkt.
 func RemoveTransport(pkt []byte, off, n int, next byte) int {
 	v6 := header.IPVersion(pkt) == 6
-	hl := header.IPv6Len
-	if !v6 {
+	var hl, nextAt int
+	if v6 {
+		// Open has walked this chain already: it cannot fail here.
+		hl, nextAt, _, _ = v6Chain(pkt[:off])
+	} else {
 		hl = header.IPv4(pkt).HeaderLength()
 	}
 	al := off - hl
@@ -352,7 +373,7 @@ func RemoveTransport(pkt []byte, off, n int, next byte) int {
 	out := pkt[al : off+n]
 	if v6 {
 		header.IPv6(out).SetPayloadLength(uint16(len(out) - header.IPv6Len))
-		out[6] = next
+		out[nextAt] = next
 	} else {
 		ip := header.IPv4(out)
 		ip.SetTotalLength(uint16(len(out)))

@@ -9,6 +9,9 @@ import (
 type mutable struct {
 	fixed [8]byte // IPv4: TOS, flags/fragment, TTL, checksum; IPv6: the first 4 bytes and the hop limit
 	opts  [40]byte
+	// ext are the IPv6 extension headers between the fixed header and AH
+	// (ipv6ext.go).
+	ext [maxExtLen]byte
 }
 
 // IPv4 option types whose contents are immutable and authenticated as they
@@ -30,6 +33,16 @@ func sourceRoute(t byte) bool { return t == 131 || t == 137 }
 // zero saves and zeroes the mutable fields of the IP header pkt[:hl].
 func (m *mutable) zero(pkt []byte, hl int) error {
 	if header.IPVersion(pkt) == 6 {
+		if hl > header.IPv6Len {
+			ext := pkt[header.IPv6Len:hl]
+			if len(ext) > maxExtLen {
+				return ErrExtension
+			}
+			copy(m.ext[:], ext)
+			if err := zeroV6Ext(ext, pkt[6]); err != nil {
+				return err
+			}
+		}
 		copy(m.fixed[:4], pkt[:4])
 		m.fixed[4] = pkt[7]
 		pkt[0], pkt[1], pkt[2], pkt[3] = 6<<4, 0, 0, 0
@@ -85,6 +98,7 @@ func (m *mutable) restore(pkt []byte, hl int) {
 	if header.IPVersion(pkt) == 6 { // zero keeps the version nibble
 		copy(pkt[:4], m.fixed[:4])
 		pkt[7] = m.fixed[4]
+		copy(pkt[header.IPv6Len:hl], m.ext[:])
 		return
 	}
 	pkt[1], pkt[6], pkt[7], pkt[8], pkt[10], pkt[11] = m.fixed[0], m.fixed[1], m.fixed[2], m.fixed[3], m.fixed[4], m.fixed[5]
