@@ -516,6 +516,9 @@ func (cb *connBuilder) validate() {
 	if c.Mode == ModePassthrough || c.Mode == ModeDrop {
 		cb.warnf(cb.eff["type"], "type=%s is not supported yet; the conn is accepted but installs no policy", c.Mode)
 	}
+	if c.Mode == ModeTransport && len(c.AH) == 0 {
+		cb.warnf(cb.eff["type"], "the dataplane carries transport mode with AH only (ah=): this conn's ESP CHILD SAs will fail to install")
+	}
 	if c.Version != IKEv2 && hasAddKE(c.IKE) {
 		// IKEv1 has no additional key exchanges: a conn that also takes
 		// IKEv1 would accept one without them.
