@@ -175,3 +175,78 @@ func checkTransportAH(t *testing.T, w []byte, a1, a2 netip.Addr) {
 		t.Fatalf("SPI %08x seq %d: ICV % x, recomputed % x", spi, binary.BigEndian.Uint32(a[8:]), a[12:28], want)
 	}
 }
+
+// TestAHTransportSAPath: on transport-mode AH SAs, OpenAH delivers the
+// packet as the host sent it, drops a replay and a forgery, refuses a
+// tunnel-mode packet (Next Header 4) though its ICV is right, and the
+// outbound and inbound SA paths allocate nothing.
+func TestAHTransportSAPath(t *testing.T) {
+	l, r := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.2")
+	sel := anyPorts(spd.Selector{Local: spd.MustPrefixRange("198.51.100.1/32"), Remote: spd.MustPrefixRange("198.51.100.2/32")})
+	rsel := anyPorts(spd.Selector{Local: sel.Remote, Remote: sel.Local})
+	mk := func(dir sad.Direction, local, remote netip.Addr, s spd.Selector, transport bool) *sad.SA {
+		sa, err := sad.New(sad.Config{Proto: sad.AH, Transport: transport, SPI: 0x7171, Dir: dir, Local: netip.AddrPortFrom(local, 0),
+			Remote: netip.AddrPortFrom(remote, 0), Selectors: []spd.Selector{s}, Cipher: ahProtector(t, 5), ESN: true, PolicyID: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sa
+	}
+	out, in := mk(sad.Outbound, l, r, sel, true), mk(sad.Inbound, r, l, rsel, true)
+	tab := sad.NewTable(sad.Options{})
+	if err := tab.InstallInbound(in); err != nil {
+		t.Fatal(err)
+	}
+	plain := ipv4Packet(120, "198.51.100.1", "198.51.100.2", 42)
+	header.IPv4(plain).UpdateChecksum()
+	buf, off := newBuf(plain)
+	_, pkt, dr := Seal(out, buf, off, len(plain))
+	if dr != sad.NotDropped {
+		t.Fatal(dr)
+	}
+	forged := bytes.Clone(pkt)
+	forged[len(forged)-1] ^= 1
+	if _, _, _, dr := OpenAH(tab, forged); dr != sad.DropAuthFailed {
+		t.Errorf("forged: %v", dr)
+	}
+	replay := bytes.Clone(pkt) // OpenAH takes the AH header out in place
+	sa, o, n, dr := OpenAH(tab, pkt)
+	if dr != sad.NotDropped || sa != in || !bytes.Equal(pkt[o:o+n], plain) {
+		t.Fatalf("OpenAH: %v, % x", dr, pkt[o:o+n])
+	}
+	if _, _, _, dr := OpenAH(tab, replay); dr != sad.DropReplay {
+		t.Errorf("replay: %v", dr)
+	}
+	// A tunnel-mode packet under the same SPI and key, between the same
+	// hosts: authentic, but not what the SA was negotiated for.
+	tunnelOut := mk(sad.Outbound, l, r, sel, false)
+	for range 2 { // the second has sequence number 2, not seen yet
+		buf, off = newBuf(plain)
+		if _, pkt, dr = Seal(tunnelOut, buf, off, len(plain)); dr != sad.NotDropped {
+			t.Fatal(dr)
+		}
+	}
+	if pkt[20] != 4 {
+		t.Fatalf("tunnel-mode Next Header %d", pkt[20])
+	}
+	if _, _, _, dr := OpenAH(tab, pkt); dr != sad.DropMalformed {
+		t.Errorf("tunnel-mode packet on a transport SA: %v, want malformed (authentic, not deliverable)", dr)
+	}
+
+	skipUnderRace(t)
+	work := make([]byte, len(buf))
+	copy(work[off:], plain)
+	Seal(out, work, off, len(plain)) // takes sequence number 2, which the tunnel-mode packet used
+	if a := testing.AllocsPerRun(100, func() {
+		copy(work[off:], plain)
+		_, p, dr := Seal(out, work, off, len(plain))
+		if dr != sad.NotDropped {
+			t.Fatal(dr)
+		}
+		if _, _, _, dr := OpenAH(tab, p); dr != sad.NotDropped {
+			t.Fatal(dr)
+		}
+	}); a != 0 {
+		t.Errorf("%v allocations per packet", a)
+	}
+}
