@@ -33,6 +33,15 @@ func FuzzOpen(f *testing.F) {
 		}
 	}
 	f.Add([]byte{0x46, 0, 0, 40, 0, 0, 0, 0, 64, 51, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 131, 3, 0, 0}, uint64(0), false)
+	// IPv6 with extension headers before AH (transport mode: OpenTunnel
+	// refuses its Next Header, but only after walking and zeroing them).
+	ext := v6ExtPacket()
+	buf, off := place(ext)
+	if _, pkt, err := SealTransport(p, 0x100, 1, false, buf, off, len(ext)); err == nil {
+		f.Add(append([]byte(nil), pkt...), uint64(1), false)
+	} else {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, pkt []byte, seq uint64, esn bool) {
 		orig := string(pkt)
 		off, n, err := OpenTunnel(p, seq, esn, pkt)
