@@ -211,7 +211,8 @@ func addOpsCommands(root *cobra.Command) {
 		Short: "Write the current SAs' keys as Wireshark decryption tables (root only; debugging)",
 		Long: "Ask the daemon for the keys of its current CHILD and IKE SAs and write them, mode\n" +
 			"0600, as DIR/wireshark/esp_sa and DIR/wireshark/ikev2_decryption_table, the tables of\n" +
-			"Wireshark's ESP and IKEv2 dissectors. Decrypt a capture with\n\n" +
+			"Wireshark's ESP and IKEv2 dissectors, and AH SAs' integrity keys as DIR/ah_sa (the same\n" +
+			"columns without the encryption ones; Wireshark checks no AH ICV). Decrypt a capture with\n\n" +
 			"  XDG_CONFIG_HOME=DIR tshark -o esp.enable_encryption_decode:TRUE -r capture.pcap\n\n" +
 			"Anyone with these files can decrypt the tunnels' traffic: only root may ask, the\n" +
 			"daemon logs a warning each time, and the files should be deleted after use.",

@@ -194,3 +194,26 @@ func TestExportKeysFiles(t *testing.T) {
 		t.Error("--json printed key material")
 	}
 }
+
+// TestExportKeysAH: AH SAs' keys go to DIR/ah_sa (mode 0600), which the
+// output names; without AH SAs no such file is written (as above).
+func TestExportKeysAH(t *testing.T) {
+	fb := opsBackend()
+	fb.keys.AHSA = `"IPv4","198.51.100.2","198.51.100.1","0x000000a1","HMAC-SHA-256-128 [RFC4868]","0x0102"` + "\n"
+	path := serveFake(t, fb)
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if code := Main([]string{"export-keys", "--dir", dir, "--socket", path}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	p := filepath.Join(dir, "ah_sa")
+	if b, err := os.ReadFile(p); err != nil || string(b) != fb.keys.AHSA {
+		t.Errorf("ah_sa: %q %v", b, err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("ah_sa: mode %v %v, want 0600", fi.Mode().Perm(), err)
+	}
+	if !strings.Contains(out.String(), "AH SAs' integrity keys written to "+p) {
+		t.Errorf("output does not name ah_sa:\n%s", out.String())
+	}
+}
