@@ -3,11 +3,13 @@ package interop
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
+	"crypto/subtle"
 	be "encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -28,11 +30,13 @@ import (
 )
 
 // TestAHLabCapturedICV: two ipsecgw daemons in the lab negotiate AH
-// (IKEv2, ah=sha256), in tunnel mode between the LANs and in transport
-// mode host to host between the gateways' own addresses (IPv4 and IPv6),
-// and carry pings both ways. tcpdump captures gw2's underlay; the keys
+// (IKEv2), in tunnel mode between the LANs (HMAC-SHA2-256-128 over IPv4,
+// AES-XCBC-MAC-96 over IPv6) and in transport mode host to host between
+// the gateways' own addresses (IPv4 with ESN, IPv6), and carry pings both
+// ways. tcpdump captures gw2's underlay; the keys
 // come from `ipsecgw export-keys` (its ah_sa table), and every captured AH
-// packet has its ICV recomputed here with crypto/hmac (RFC 4302 §3.3.3:
+// packet has its ICV recomputed here with crypto/hmac, or this test's own
+// AES-XCBC-MAC (RFC 4302 §3.3.3:
 // mutable IP header fields, ICV field zeroed; ESN high bits appended),
 // independently of package ah. tshark's AH dissector must see the same
 // packets, and the Next Header tells the mode: 4/41 (an IP packet) in
@@ -46,12 +50,18 @@ func TestAHLabCapturedICV(t *testing.T) {
 	for _, tc := range []struct {
 		name               string
 		transport, v6, esn bool
-	}{{"tunnel-ipv4", false, false, false}, {"transport-ipv4-esn", true, false, true}, {"transport-ipv6", true, true, false}} {
-		t.Run(tc.name, func(t *testing.T) { testAHLabCapture(t, tc.transport, tc.v6, tc.esn) })
+		ah                 string
+	}{
+		{"tunnel-ipv4", false, false, false, "sha256"},
+		{"tunnel-ipv6-aesxcbc", false, true, false, "aesxcbc"},
+		{"transport-ipv4-esn", true, false, true, "sha256-esn"},
+		{"transport-ipv6", true, true, false, "sha256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testAHLabCapture(t, tc.transport, tc.v6, tc.esn, tc.ah) })
 	}
 }
 
-func testAHLabCapture(t *testing.T, transport, v6, esn bool) {
+func testAHLabCapture(t *testing.T, transport, v6, esn bool, proposal string) {
 	start := time.Now()
 	l := lab.New(t, lab.Options{Tools: []string{"tshark", "tcpdump"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -62,10 +72,7 @@ func testAHLabCapture(t *testing.T, transport, v6, esn bool) {
 		c1.LocalAddr, c1.RemoteAddr, c1.LocalID, c1.RemoteID = a1, a2, a1, a2
 		c2.LocalAddr, c2.RemoteAddr, c2.LocalID, c2.RemoteID = a2, a1, a2, a1
 	}
-	extra := "  ah=sha256!\n"
-	if esn {
-		extra = "  ah=sha256-esn!\n"
-	}
+	extra := "  ah=" + proposal + "!\n"
 	if transport {
 		host := func(a string) string {
 			return netip.PrefixFrom(netip.MustParseAddr(a), netip.MustParseAddr(a).BitLen()).String()
@@ -254,6 +261,12 @@ func icvOf(t *testing.T, k ahSAKey, zeroed []byte, esn bool) []byte {
 		h, n = sha512.New384, 24
 	case "HMAC-SHA-512-256 [RFC4868]":
 		h, n = sha512.New, 32
+	case "AES-XCBC-MAC-96 [RFC3566]":
+		msg := zeroed
+		if esn {
+			msg = append(bytes.Clone(zeroed), 0, 0, 0, 0)
+		}
+		return aesXCBC(t, k.key, msg)[:12]
 	default:
 		t.Fatalf("algorithm %q", k.alg)
 	}
@@ -346,4 +359,52 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// aesXCBC is AES-XCBC-MAC (RFC 3566 §4), written here from the RFC:
+// K1, K2, K3 are AES(K, 0x01…), AES(K, 0x02…), AES(K, 0x03…); the blocks
+// are chained through AES under K1, and the last one is XORed with K2 when
+// complete or, padded with 0x80 00…, with K3. It is checked against RFC
+// 3566 §4.6 test case 4 before use.
+func aesXCBC(t *testing.T, key, msg []byte) []byte {
+	t.Helper()
+	xcbc := func(key, msg []byte) []byte {
+		k, err := aes.NewCipher(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := func(b byte) []byte {
+			s := bytes.Repeat([]byte{b}, 16)
+			k.Encrypt(s, s)
+			return s
+		}
+		k1, k2, k3 := sub(1), sub(2), sub(3)
+		c, err := aes.NewCipher(k1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := make([]byte, 16)
+		for len(msg) > 16 {
+			subtle.XORBytes(e, e, msg[:16])
+			c.Encrypt(e, e)
+			msg = msg[16:]
+		}
+		last := make([]byte, 16)
+		copy(last, msg)
+		if len(msg) == 16 {
+			subtle.XORBytes(last, last, k2)
+		} else {
+			last[len(msg)] = 0x80
+			subtle.XORBytes(last, last, k3)
+		}
+		subtle.XORBytes(e, e, last)
+		c.Encrypt(e, e)
+		return e
+	}
+	tk, _ := hex.DecodeString("000102030405060708090a0b0c0d0e0f")
+	tm, _ := hex.DecodeString("000102030405060708090a0b0c0d0e0f10111213")
+	if got := hex.EncodeToString(xcbc(tk, tm)); got != "47f51b4564966215b8985c63055ed308" {
+		t.Fatalf("AES-XCBC-MAC of RFC 3566 test case 4: %s", got)
+	}
+	return xcbc(key, msg)
 }
