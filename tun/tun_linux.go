@@ -53,6 +53,9 @@ type TUN struct {
 	index int
 	name  string
 	mtu   atomic.Int64
+	// mss is the TCP MSS clamp (SetClampMSS): 0 off, MSSFromMTU, or a
+	// fixed MSS.
+	mss atomic.Int32
 
 	mu     sync.Mutex // guards the sets below and closed
 	routes map[netip.Prefix]struct{}
@@ -212,9 +215,12 @@ func (t *TUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			return 0, t.ioErr(err)
 		}
 		sizes[0] = n
+		t.clampRead(bufs[:1], sizes, offset)
 		return 1, nil
 	}
-	return t.io.read(t, bufs, sizes, offset)
+	n, err := t.io.read(t, bufs, sizes, offset)
+	t.clampRead(bufs[:n], sizes, offset)
+	return n, err
 }
 
 // Write implements Device. It returns the number of packets the kernel
@@ -222,6 +228,12 @@ func (t *TUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 func (t *TUN) Write(bufs [][]byte, offset int) (int, error) {
 	if offset < VirtioNetHdrLen {
 		return 0, fmt.Errorf("tun: write offset %d < %d", offset, VirtioNetHdrLen)
+	}
+	if c := int(t.mss.Load()); c != 0 {
+		max4, max6 := mssLimits(c, t.MTU())
+		for _, b := range bufs {
+			ClampMSS(b[offset:], max4, max6)
+		}
 	}
 	if t.io == nil {
 		var errs error
@@ -244,6 +256,32 @@ func (t *TUN) ioErr(err error) error {
 		return os.ErrClosed
 	}
 	return err
+}
+
+// clampRead clamps the MSS of the SYNs among packets just read.
+func (t *TUN) clampRead(bufs [][]byte, sizes []int, offset int) {
+	c := int(t.mss.Load())
+	if c == 0 {
+		return
+	}
+	max4, max6 := mssLimits(c, t.MTU())
+	for i, b := range bufs {
+		ClampMSS(b[offset:offset+sizes[i]], max4, max6)
+	}
+}
+
+// SetClampMSS makes the device clamp the MSS option of the TCP SYNs and
+// SYN-ACKs it reads and writes (ClampMSS): mss is MSSFromMTU (the
+// device's MTU minus the IP and TCP headers), a fixed MSS from 1 to 65535,
+// or 0 to stop clamping. Packets in both directions are changed in place
+// as they pass, so both ends of a connection learn an MSS whose segments
+// fit the tunnel.
+func (t *TUN) SetClampMSS(mss int) error {
+	if mss != MSSFromMTU && (mss < 0 || mss > 0xffff) {
+		return fmt.Errorf("tun: MSS %d out of range 1..65535", mss)
+	}
+	t.mss.Store(int32(mss))
+	return nil
 }
 
 // BatchSize implements Device: 128 with offloads, 1 without.
