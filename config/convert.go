@@ -122,6 +122,7 @@ func (cb *connBuilder) convert() {
 	slices.Sort(c.Ignored)
 
 	cb.convertInterface()
+	cb.convertTCPMSS()
 	cb.convertPriority()
 	cb.convertAuth()
 	left := cb.convertEnd("left")

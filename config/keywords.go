@@ -127,6 +127,7 @@ var connKeywords = map[string]keyword{
 	"vti-interface":   {action: kwUsed, libreswan: true},
 	"vti-shared":      {action: kwSilent, libreswan: true}, // conns with one interface ID share its device anyway
 	"priority":        {action: kwUsed},
+	"tcpmss":          {action: kwUsed},
 
 	"compress":            {action: kwIgnored},
 	"installpolicy":       {action: kwIgnored},

@@ -78,3 +78,45 @@ func TestPriority(t *testing.T) {
 		}
 	}
 }
+
+// TestTCPMSS: tcpmss= on route-based conns, its values, and the errors:
+// a policy-based conn, a value out of range, and two conns that share a
+// device but not a clamp.
+func TestTCPMSS(t *testing.T) {
+	routed := connBase + "\tleftsubnet=0.0.0.0/0\n\trightsubnet=0.0.0.0/0\n\tmark=100\n"
+	for _, tt := range []struct {
+		line string
+		want int
+	}{{"", 0}, {"tcpmss=no", 0}, {"tcpmss=yes", TCPMSSFromMTU}, {"tcpmss=YES", TCPMSSFromMTU}, {"tcpmss=1360", 1360}, {"tcpmss=536", 536}} {
+		cfg, diags, err := loadMem(t, routed+"\t"+tt.line+"\n", anyPSK)
+		if err != nil {
+			t.Errorf("%q: %v\n%s", tt.line, err, diagText(diags))
+			continue
+		}
+		if _, w := diags.Count(); w != 0 {
+			t.Errorf("%q: warnings: %s", tt.line, diagText(diags))
+		}
+		if c, _ := cfg.Conn("c"); c.TCPMSS != tt.want {
+			t.Errorf("%q: TCPMSS %d, want %d", tt.line, c.TCPMSS, tt.want)
+		}
+	}
+	second := strings.Replace(routed, "conn c", "conn d", 1)
+	for _, tt := range []struct{ conf, want string }{
+		{connBase + "\ttcpmss=yes\n", "tcpmss= clamps on a route-based conn's own device"},
+		{routed + "\ttcpmss=535\n", "is not a tcpmss"},
+		{routed + "\ttcpmss=65536\n", "is not a tcpmss"},
+		{routed + "\ttcpmss=auto\n", "is not a tcpmss"},
+		{routed + "\ttcpmss=yes\n" + second + "\ttcpmss=1300\n", `tcpmss=1300 here but tcpmss=yes in conn "c", which shares device ipsec100`},
+		{routed + second + "\ttcpmss=yes\n", `tcpmss=yes here but tcpmss=no in conn "c"`},
+	} {
+		_, diags, err := loadMem(t, tt.conf, anyPSK)
+		if err == nil || !strings.Contains(diagText(diags), tt.want) {
+			t.Errorf("%q: want an error with %q, got %v:\n%s", tt.conf, tt.want, err, diagText(diags))
+		}
+	}
+	// Conns on different devices may clamp differently.
+	other := strings.Replace(strings.Replace(routed, "conn c", "conn d", 1), "mark=100", "mark=200", 1)
+	if _, diags, err := loadMem(t, routed+"\ttcpmss=yes\n"+other+"\ttcpmss=1300\n", anyPSK); err != nil {
+		t.Errorf("two devices, two clamps: %v\n%s", err, diagText(diags))
+	}
+}
