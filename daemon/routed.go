@@ -43,19 +43,25 @@ func (g *Gateway) addInterfaces(cfg *config.Config) {
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(byID)) {
-		g.ifMu.Lock()
-		_, exists := g.ifaces[id]
-		g.ifMu.Unlock()
-		if exists {
-			continue
-		}
 		conns := byID[id]
 		underlay := underlayMTU(conns[0].Remote.Addr)
 		mtu := routedMTU(conns, underlay)
+		g.ifMu.Lock()
+		dev, exists := g.ifaces[id]
+		g.ifMu.Unlock()
+		if exists {
+			// A reload: the proposals, the peer or the underlay may
+			// have changed, and so the MTU and the clamp with it.
+			g.updateInterface(dev, conns, mtu, underlay)
+			continue
+		}
 		dev, err := tun.Create(tun.Config{Name: conns[0].Interface.Name, MTU: mtu})
 		if err != nil {
 			g.log.Error("cannot create the device of a route-based conn", "conn", conns[0].Name, "device", conns[0].Interface.Name, "err", err)
 			continue
+		}
+		if err := dev.SetClampMSS(clampSetting(conns[0].TCPMSS)); err != nil {
+			g.log.Error("TCP MSS clamp of a route-based device", "device", dev.Name(), "err", err)
 		}
 		if err := g.dp.AddInterface(id, dev, g.inst.InterfacePolicies(id)); err != nil {
 			dev.Close()
@@ -66,10 +72,50 @@ func (g *Gateway) addInterfaces(cfg *config.Config) {
 		g.ifaces[id] = dev
 		g.ifMu.Unlock()
 		g.log.Info("route-based device created", "device", dev.Name(), "interface_id", id, "mtu", dev.MTU(), "underlay_mtu", underlay,
-			"conns", len(conns))
+			"conns", len(conns), "tcpmss", conns[0].TCPMSS)
 	}
 	g.connIfaces.Store(&ids)
 	g.connPrios.Store(&prios)
+}
+
+// routedDevice is what updateInterface changes on a route-based conn's
+// device (*tun.TUN).
+type routedDevice interface {
+	Name() string
+	MTU() int
+	SetMTU(int) error
+	SetClampMSS(int) error
+}
+
+// updateInterface applies a reloaded configuration to an existing device:
+// its MTU (the conns' ESP proposals, their peer or the underlay changed;
+// without this a device kept the MTU of the proposals it was made for,
+// and larger SAs' packets would need fragmenting after encryption) and
+// its TCP MSS clamp. The MTU never exceeds what the dataplane's buffers
+// hold (esp.Dataplane.AddInterface's limit).
+func (g *Gateway) updateInterface(dev routedDevice, conns []config.Conn, mtu, underlay int) {
+	if g.dev != nil {
+		mtu = min(mtu, max(g.dev.MTU(), tun.DefaultPathMTU))
+	}
+	if old := dev.MTU(); old != mtu {
+		if err := dev.SetMTU(mtu); err != nil {
+			g.log.Error("cannot change the MTU of a route-based device", "device", dev.Name(), "mtu", old, "want", mtu, "err", err)
+		} else {
+			g.log.Info("route-based device MTU changed", "device", dev.Name(), "mtu", mtu, "was", old, "underlay_mtu", underlay)
+		}
+	}
+	if err := dev.SetClampMSS(clampSetting(conns[0].TCPMSS)); err != nil {
+		g.log.Error("TCP MSS clamp of a route-based device", "device", dev.Name(), "err", err)
+	}
+}
+
+// clampSetting turns config's tcpmss= (checked the same on all conns of a
+// device) into the device's setting.
+func clampSetting(v int) int {
+	if v == config.TCPMSSFromMTU {
+		return tun.MSSFromMTU
+	}
+	return v
 }
 
 // pruneInterfaces removes the devices no conn of cfg uses any more.

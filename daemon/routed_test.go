@@ -1,10 +1,12 @@
 package daemon
 
 import (
+	"log/slog"
 	"net/netip"
 	"testing"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/tun"
 )
 
 // TestRoutedMTU: the device MTU is the underlay MTU minus the largest
@@ -47,5 +49,51 @@ func TestRoutedMTU(t *testing.T) {
 	// No known proposal: the worst ipsecgw supports.
 	if got := routedMTU([]config.Conn{{Remote: config.End{Addr: v4}}}, 1500); got != 1406 {
 		t.Errorf("no proposal: MTU %d, want 1406", got)
+	}
+}
+
+// fakeRoutedDevice records what updateInterface does to a device.
+type fakeRoutedDevice struct {
+	mtu, mss, setMTUs int
+}
+
+func (f *fakeRoutedDevice) Name() string { return "ipsec100" }
+func (f *fakeRoutedDevice) MTU() int     { return f.mtu }
+func (f *fakeRoutedDevice) SetMTU(m int) error {
+	f.mtu, f.setMTUs = m, f.setMTUs+1
+	return nil
+}
+func (f *fakeRoutedDevice) SetClampMSS(m int) error { f.mss = m; return nil }
+
+// TestRoutedReloadMTU: a reload that changes a route-based conn's ESP
+// proposals changes its device's MTU to the new proposals' figure, and its
+// tcpmss= to the device's clamp; an unchanged one leaves the MTU alone.
+func TestRoutedReloadMTU(t *testing.T) {
+	prop := func(s string) []config.Proposal {
+		t.Helper()
+		p, _, err := config.ParseProposals(config.ProtoESP, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	g := &Gateway{log: slog.New(slog.DiscardHandler)}
+	peer := netip.MustParseAddr("203.0.113.1")
+	dev := &fakeRoutedDevice{mtu: 1438} // made for aes128gcm16
+	gcm := []config.Conn{{ESP: prop("aes128gcm16"), Remote: config.End{Addr: peer}}}
+	g.updateInterface(dev, gcm, routedMTU(gcm, 1500), 1500)
+	if dev.mtu != 1438 || dev.setMTUs != 0 || dev.mss != 0 {
+		t.Errorf("unchanged proposals: MTU %d after %d changes, clamp %d", dev.mtu, dev.setMTUs, dev.mss)
+	}
+	cbc := []config.Conn{{ESP: prop("aes256-sha512"), Remote: config.End{Addr: peer}, TCPMSS: config.TCPMSSFromMTU}}
+	g.updateInterface(dev, cbc, routedMTU(cbc, 1500), 1500)
+	if dev.mtu != 1406 || dev.setMTUs != 1 || dev.mss != tun.MSSFromMTU {
+		t.Errorf("aes256-sha512 with tcpmss=yes: MTU %d after %d changes (want 1406 after 1), clamp %d (want %d)",
+			dev.mtu, dev.setMTUs, dev.mss, tun.MSSFromMTU)
+	}
+	fixed := []config.Conn{{ESP: prop("aes256-sha512"), Remote: config.End{Addr: peer}, TCPMSS: 1300}}
+	g.updateInterface(dev, fixed, routedMTU(fixed, 1500), 1500)
+	if dev.setMTUs != 1 || dev.mss != 1300 {
+		t.Errorf("tcpmss=1300: %d MTU changes, clamp %d", dev.setMTUs, dev.mss)
 	}
 }
