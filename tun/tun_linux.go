@@ -29,6 +29,18 @@ type Config struct {
 	// stays in its own namespace; the TUN file descriptor and all netlink
 	// changes made through the returned TUN act in NetNS.
 	NetNS string
+	// Persist keeps the device, with the addresses and routes on it,
+	// when the process ends without Close (a crash, SIGKILL): a TUN
+	// device without a reader drops what is routed into it, so traffic
+	// for the routes on it is dropped rather than forwarded by the next
+	// best route (the default route, in clear). Create attaches to a
+	// persistent device of the name that is already there, and Close
+	// removes the device as for a non-persistent one.
+	Persist bool
+	// Alias, when not empty, is set as the device's interface alias
+	// (ifalias, `ip link show` prints it) so that a persistent device
+	// left behind is recognised later by whoever set it.
+	Alias string
 }
 
 // TUN is a Linux TUN device plus the addresses and routes we put on it.
@@ -56,6 +68,8 @@ type TUN struct {
 	// mss is the TCP MSS clamp (SetClampMSS): 0 off, MSSFromMTU, or a
 	// fixed MSS.
 	mss atomic.Int32
+	// persist: TUNSETPERSIST was set, Close clears it.
+	persist bool
 
 	mu     sync.Mutex // guards the sets below and closed
 	routes map[netip.Prefix]struct{}
@@ -125,7 +139,40 @@ func Create(cfg Config) (*TUN, error) {
 		t.Close()
 		return nil, err
 	}
+	if cfg.Alias != "" {
+		if err := t.nl.LinkSetAlias(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: t.index}}, cfg.Alias); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("tun: alias of %s: %w", t.name, err)
+		}
+	}
+	if cfg.Persist {
+		if err := t.setPersist(true); err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.persist = true
+	}
 	return t, nil
+}
+
+// setPersist sets or clears the device's TUNSETPERSIST flag.
+func (t *TUN) setPersist(on bool) error {
+	rc, err := t.file.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("tun: %s: %w", t.name, err)
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) { ioErr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, v) }); err != nil {
+		return fmt.Errorf("tun: %s: %w", t.name, err)
+	}
+	if ioErr != nil {
+		return fmt.Errorf("tun: TUNSETPERSIST %d on %s: %w", v, t.name, ioErr)
+	}
+	return nil
 }
 
 func (t *TUN) init() error {
@@ -488,7 +535,8 @@ func (t *TUN) RemoveRoute(p netip.Prefix) error {
 }
 
 // Close removes the routes and addresses added through t, then the device
-// itself (a non-persistent TUN disappears with its last file descriptor).
+// itself (a non-persistent TUN disappears with its last file descriptor;
+// a persistent one (Config.Persist) is made non-persistent first).
 // It is safe to call more than once.
 func (t *TUN) Close() error {
 	t.mu.Lock()
@@ -517,6 +565,13 @@ func (t *TUN) Close() error {
 	clear(t.addrs)
 	t.mu.Unlock()
 
+	if t.persist {
+		// A persistent device outlives its file descriptor; Close
+		// means the device goes, crash or not aside.
+		if err := t.setPersist(false); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := t.dev.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("tun: close %s: %w", t.name, err))
 	}
