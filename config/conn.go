@@ -240,6 +240,11 @@ type Conn struct {
 	// TCPMSS is the MSS clamp of a route-based conn's device: 0 none,
 	// TCPMSSFromMTU, or a fixed MSS (tcpmss=; mss.go).
 	TCPMSS int
+	// VTIAddr is the local end's address on that device (leftvti=) and
+	// VTIRouting routes the remote subnets into it (vti-routing=yes;
+	// vti.go).
+	VTIAddr    netip.Prefix
+	VTIRouting bool
 
 	// TCP says when IKE and ESP go over TCP (RFC 9329) and TCPRemotePort
 	// to which port of the peer (config/tcp.go).

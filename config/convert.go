@@ -128,6 +128,7 @@ func (cb *connBuilder) convert() {
 	left := cb.convertEnd("left")
 	right := cb.convertEnd("right")
 	cb.chooseLocal(left, right)
+	cb.convertVTI()
 	cb.convertProposals()
 }
 
