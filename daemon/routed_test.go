@@ -3,6 +3,9 @@ package daemon
 import (
 	"log/slog"
 	"net/netip"
+	"os"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -52,9 +55,32 @@ func TestRoutedMTU(t *testing.T) {
 	}
 }
 
-// fakeRoutedDevice records what updateInterface does to a device.
+// fakeRoutedDevice records what updateInterface and applyVTI do to a
+// device.
 type fakeRoutedDevice struct {
 	mtu, mss, setMTUs int
+	addrs, routes     []string
+}
+
+func (f *fakeRoutedDevice) AddAddress(p netip.Prefix) error {
+	if !slices.Contains(f.addrs, p.String()) {
+		f.addrs = append(f.addrs, p.String())
+	}
+	return nil
+}
+func (f *fakeRoutedDevice) RemoveAddress(p netip.Prefix) error {
+	f.addrs = slices.DeleteFunc(f.addrs, func(s string) bool { return s == p.String() })
+	return nil
+}
+func (f *fakeRoutedDevice) AddRoute(p netip.Prefix) error {
+	if !slices.Contains(f.routes, p.String()) {
+		f.routes = append(f.routes, p.String())
+	}
+	return nil
+}
+func (f *fakeRoutedDevice) RemoveRoute(p netip.Prefix) error {
+	f.routes = slices.DeleteFunc(f.routes, func(s string) bool { return s == p.String() })
+	return nil
 }
 
 func (f *fakeRoutedDevice) Name() string { return "ipsec100" }
@@ -95,5 +121,45 @@ func TestRoutedReloadMTU(t *testing.T) {
 	g.updateInterface(dev, fixed, routedMTU(fixed, 1500), 1500)
 	if dev.setMTUs != 1 || dev.mss != 1300 {
 		t.Errorf("tcpmss=1300: %d MTU changes, clamp %d", dev.setMTUs, dev.mss)
+	}
+}
+
+// TestRoutedVTI: leftvti= puts the address on the device and vti-routing=
+// yes routes the conns' remote subnets into it; a reload that drops them
+// removes exactly what the earlier configuration put there.
+func TestRoutedVTI(t *testing.T) {
+	load := func(extra string) []config.Conn {
+		t.Helper()
+		conf := "conn a\n\tleft=198.51.100.1\n\tright=203.0.113.1\n\tauthby=secret\n\tauto=add\n\tmark=100\n" +
+			"\trightsubnet=10.2.0.0/24,fd00:2::/64\n" + extra
+		dir := t.TempDir()
+		cp, sp := dir+"/ipsec.conf", dir+"/ipsec.secrets"
+		if err := os.WriteFile(cp, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(sp, []byte(": PSK \"vti-test-secret-0123\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, diags, err := config.Load(config.Options{ConfPath: cp, SecretsPath: sp})
+		if err != nil {
+			t.Fatalf("%v %v", err, diags)
+		}
+		return cfg.Conns()
+	}
+	g := &Gateway{log: slog.New(slog.DiscardHandler)}
+	dev := &fakeRoutedDevice{}
+	g.applyVTI(100, dev, load("\tleftvti=169.254.10.2/30\n\tvti-routing=yes\n"))
+	if got := strings.Join(dev.addrs, " "); got != "169.254.10.2/30" {
+		t.Errorf("addresses %q", got)
+	}
+	if got := strings.Join(dev.routes, " "); got != "10.2.0.0/24 fd00:2::/64" {
+		t.Errorf("routes %q", got)
+	}
+	g.applyVTI(100, dev, load("\tleftvti=169.254.20.2/30\n"))
+	if got := strings.Join(dev.addrs, " "); got != "169.254.20.2/30" {
+		t.Errorf("after the reload: addresses %q, want only the new one", got)
+	}
+	if len(dev.routes) != 0 {
+		t.Errorf("after the reload to vti-routing=no: routes %q", dev.routes)
 	}
 }
