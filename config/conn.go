@@ -237,6 +237,14 @@ type Conn struct {
 	// Interface is the device of a route-based conn (mark=, if_id_*,
 	// ipsec-interface=, vti-interface=; routed.go); zero when policy-based.
 	Interface Interface
+	// TCPMSS is the MSS clamp of a route-based conn's device: 0 none,
+	// TCPMSSFromMTU, or a fixed MSS (tcpmss=; mss.go).
+	TCPMSS int
+	// VTIAddr is the local end's address on that device (leftvti=) and
+	// VTIRouting routes the remote subnets into it (vti-routing=yes;
+	// vti.go).
+	VTIAddr    netip.Prefix
+	VTIRouting bool
 
 	// TCP says when IKE and ESP go over TCP (RFC 9329) and TCPRemotePort
 	// to which port of the peer (config/tcp.go).

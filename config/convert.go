@@ -122,11 +122,13 @@ func (cb *connBuilder) convert() {
 	slices.Sort(c.Ignored)
 
 	cb.convertInterface()
+	cb.convertTCPMSS()
 	cb.convertPriority()
 	cb.convertAuth()
 	left := cb.convertEnd("left")
 	right := cb.convertEnd("right")
 	cb.chooseLocal(left, right)
+	cb.convertVTI()
 	cb.convertProposals()
 }
 

@@ -145,6 +145,8 @@ func compareConns(o, n Conn) (Impact, []string) {
 	check(o.Inactivity != n.Inactivity, "inactivity", ImpactRekey)
 
 	check(o.Auto != n.Auto, "auto", ImpactNone)
+	check(o.TCPMSS != n.TCPMSS, "tcpmss", ImpactNone)
+	check(o.VTIAddr != n.VTIAddr || o.VTIRouting != n.VTIRouting, "vti", ImpactNone)
 	check(o.Local.Updown != n.Local.Updown, "updown", ImpactNone)
 	return impact, fields
 }

@@ -57,7 +57,7 @@ var endKeywords = map[string]keyword{
 	"modecfgserver": {action: kwIgnored, libreswan: true},
 	"modecfgclient": {action: kwIgnored, libreswan: true},
 	"addresspool":   {action: kwIgnored, libreswan: true},
-	"vti":           {action: kwIgnored, libreswan: true},
+	"vti":           {action: kwUsed, libreswan: true},
 	"interface-ip":  {action: kwIgnored, libreswan: true},
 	"ckaid":         {action: kwIgnored, libreswan: true},
 	"pubkey":        {action: kwIgnored, libreswan: true},
@@ -127,6 +127,7 @@ var connKeywords = map[string]keyword{
 	"vti-interface":   {action: kwUsed, libreswan: true},
 	"vti-shared":      {action: kwSilent, libreswan: true}, // conns with one interface ID share its device anyway
 	"priority":        {action: kwUsed},
+	"tcpmss":          {action: kwUsed},
 
 	"compress":            {action: kwIgnored},
 	"installpolicy":       {action: kwIgnored},
@@ -159,7 +160,7 @@ var connKeywords = map[string]keyword{
 	"metric":              {action: kwIgnored, libreswan: true},
 	"mtu":                 {action: kwIgnored, libreswan: true},
 	"nic-offload":         {action: kwIgnored, libreswan: true},
-	"vti-routing":         {action: kwIgnored, libreswan: true},
+	"vti-routing":         {action: kwUsed, libreswan: true},
 	"decap-dscp":          {action: kwIgnored, libreswan: true},
 	"nopmtudisc":          {action: kwIgnored, libreswan: true},
 	"initial-contact":     {action: kwIgnored, libreswan: true},

@@ -229,6 +229,7 @@ func (b *builder) build() {
 		}
 	}
 	b.checkInterfaces()
+	b.checkTCPMSS()
 	b.checkConnOverlap()
 }
 

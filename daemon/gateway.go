@@ -122,6 +122,7 @@ type Gateway struct {
 	// connIfaces each such conn's ID (routed.go).
 	ifMu       sync.Mutex
 	ifaces     map[uint32]*tun.TUN
+	ifVTI      map[uint32]vtiState // leftvti=/vti-routing= state per device (routed.go)
 	connIfaces atomic.Pointer[map[string]uint32]
 	// connPrios are the conns' priority= values (routed.go), set with
 	// connIfaces before IKE sees a configuration.

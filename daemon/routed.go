@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/ipsecgw/ipsecgw/config"
+	"github.com/ipsecgw/ipsecgw/guard"
 	"github.com/ipsecgw/ipsecgw/transform"
 	"github.com/ipsecgw/ipsecgw/tun"
 )
@@ -18,7 +19,8 @@ import (
 // vti-interface=), which the dataplane reads and writes beside the main
 // TUN (esp.Dataplane.AddInterface). ipsecgw puts no address and no route
 // on it: the user's updown script (PLUTO_INTERFACE), BGP or static routes
-// do, as with a VTI.
+// do, as with a VTI. The device is persistent, so that it and those routes
+// outlive a killed daemon (fail closed); Close removes it.
 
 // addInterfaces creates the devices of cfg's route-based conns that do
 // not exist yet and makes cfg's conn → interface ID and conn → priority=
@@ -43,19 +45,30 @@ func (g *Gateway) addInterfaces(cfg *config.Config) {
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(byID)) {
-		g.ifMu.Lock()
-		_, exists := g.ifaces[id]
-		g.ifMu.Unlock()
-		if exists {
-			continue
-		}
 		conns := byID[id]
 		underlay := underlayMTU(conns[0].Remote.Addr)
 		mtu := routedMTU(conns, underlay)
-		dev, err := tun.Create(tun.Config{Name: conns[0].Interface.Name, MTU: mtu})
+		g.ifMu.Lock()
+		dev, exists := g.ifaces[id]
+		g.ifMu.Unlock()
+		if exists {
+			// A reload: the proposals, the peer or the underlay may
+			// have changed, and so the MTU and the clamp with it.
+			g.updateInterface(dev, conns, mtu, underlay)
+			g.applyVTI(id, dev, conns)
+			continue
+		}
+		// Persistent: killed, the daemon leaves the device and the routes
+		// on it behind, so traffic routed into the tunnel is dropped
+		// instead of leaving by the default route (package guard). A
+		// restarted daemon attaches to it here.
+		dev, err := tun.Create(tun.Config{Name: conns[0].Interface.Name, MTU: mtu, Persist: true, Alias: guard.DeviceAlias})
 		if err != nil {
 			g.log.Error("cannot create the device of a route-based conn", "conn", conns[0].Name, "device", conns[0].Interface.Name, "err", err)
 			continue
+		}
+		if err := dev.SetClampMSS(clampSetting(conns[0].TCPMSS)); err != nil {
+			g.log.Error("TCP MSS clamp of a route-based device", "device", dev.Name(), "err", err)
 		}
 		if err := g.dp.AddInterface(id, dev, g.inst.InterfacePolicies(id)); err != nil {
 			dev.Close()
@@ -65,11 +78,127 @@ func (g *Gateway) addInterfaces(cfg *config.Config) {
 		g.ifMu.Lock()
 		g.ifaces[id] = dev
 		g.ifMu.Unlock()
+		g.applyVTI(id, dev, conns)
 		g.log.Info("route-based device created", "device", dev.Name(), "interface_id", id, "mtu", dev.MTU(), "underlay_mtu", underlay,
-			"conns", len(conns))
+			"conns", len(conns), "tcpmss", conns[0].TCPMSS)
 	}
 	g.connIfaces.Store(&ids)
 	g.connPrios.Store(&prios)
+}
+
+// routedDevice is what updateInterface changes on a route-based conn's
+// device (*tun.TUN).
+type routedDevice interface {
+	Name() string
+	MTU() int
+	SetMTU(int) error
+	SetClampMSS(int) error
+	AddAddress(netip.Prefix) error
+	RemoveAddress(netip.Prefix) error
+	AddRoute(netip.Prefix) error
+	RemoveRoute(netip.Prefix) error
+}
+
+// vtiState is what applyVTI put on a device.
+type vtiState struct {
+	addrs, routes []netip.Prefix
+}
+
+// vtiWant is what the conns of one device ask to be put on it: their
+// leftvti= addresses and, with vti-routing=yes, their remote subnets.
+func vtiWant(conns []config.Conn) vtiState {
+	var w vtiState
+	for _, c := range conns {
+		if c.VTIAddr.IsValid() && !slices.Contains(w.addrs, c.VTIAddr) {
+			w.addrs = append(w.addrs, c.VTIAddr)
+		}
+		if !c.VTIRouting {
+			continue
+		}
+		for _, ts := range c.Remote.Subnets {
+			for _, p := range ts.Range.Prefixes() {
+				if !slices.Contains(w.routes, p) {
+					w.routes = append(w.routes, p)
+				}
+			}
+		}
+	}
+	return w
+}
+
+// applyVTI makes the addresses and routes Libreswan's leftvti= and
+// vti-routing=yes ask for those on the device of interface ID id: what an
+// earlier configuration put there and this one no longer asks for is
+// removed, the rest added (adding what is there already is not an error,
+// so a device a killed daemon left keeps working). The routes stay while
+// the conn is loaded: with no CHILD SA the daemon drops what they bring,
+// as the guard does for policy-based conns. Failures are logged.
+func (g *Gateway) applyVTI(id uint32, dev routedDevice, conns []config.Conn) {
+	want := vtiWant(conns)
+	g.ifMu.Lock()
+	old := g.ifVTI[id]
+	g.ifMu.Unlock()
+	for _, a := range old.addrs {
+		if !slices.Contains(want.addrs, a) {
+			if err := dev.RemoveAddress(a); err != nil {
+				g.log.Warn("removing a leftvti= address", "device", dev.Name(), "addr", a, "err", err)
+			}
+		}
+	}
+	for _, r := range old.routes {
+		if !slices.Contains(want.routes, r) {
+			if err := dev.RemoveRoute(r); err != nil {
+				g.log.Warn("removing a vti-routing route", "device", dev.Name(), "subnet", r, "err", err)
+			}
+		}
+	}
+	for _, a := range want.addrs {
+		if err := dev.AddAddress(a); err != nil {
+			g.log.Error("cannot put the leftvti= address on a route-based device", "device", dev.Name(), "addr", a, "err", err)
+		}
+	}
+	for _, r := range want.routes {
+		if err := dev.AddRoute(r); err != nil {
+			g.log.Error("cannot route a remote subnet into a route-based device (vti-routing=yes)", "device", dev.Name(), "subnet", r, "err", err)
+		}
+	}
+	g.ifMu.Lock()
+	if g.ifVTI == nil {
+		g.ifVTI = map[uint32]vtiState{}
+	}
+	g.ifVTI[id] = want
+	g.ifMu.Unlock()
+}
+
+// updateInterface applies a reloaded configuration to an existing device:
+// its MTU (the conns' ESP proposals, their peer or the underlay changed;
+// without this a device kept the MTU of the proposals it was made for,
+// and larger SAs' packets would need fragmenting after encryption) and
+// its TCP MSS clamp. The MTU never exceeds what the dataplane's buffers
+// hold (esp.Dataplane.AddInterface's limit).
+func (g *Gateway) updateInterface(dev routedDevice, conns []config.Conn, mtu, underlay int) {
+	if g.dev != nil {
+		mtu = min(mtu, max(g.dev.MTU(), tun.DefaultPathMTU))
+	}
+	if old := dev.MTU(); old != mtu {
+		if err := dev.SetMTU(mtu); err != nil {
+			g.log.Error("cannot change the MTU of a route-based device", "device", dev.Name(), "mtu", old, "want", mtu, "err", err)
+		} else {
+			g.log.Info("route-based device MTU changed", "device", dev.Name(), "mtu", mtu, "was", old, "underlay_mtu", underlay)
+		}
+	}
+	if err := dev.SetClampMSS(clampSetting(conns[0].TCPMSS)); err != nil {
+		g.log.Error("TCP MSS clamp of a route-based device", "device", dev.Name(), "err", err)
+	}
+}
+
+// clampSetting turns config's tcpmss= (checked the same on all conns of a
+// device) into the device's setting.
+func clampSetting(v int) int {
+	if v == config.TCPMSSFromMTU {
+		return tun.MSSFromMTU
+	}
+	return v
 }
 
 // pruneInterfaces removes the devices no conn of cfg uses any more.
@@ -90,6 +219,7 @@ func (g *Gateway) pruneInterfaces(cfg *config.Config) {
 			continue
 		}
 		delete(g.ifaces, id)
+		delete(g.ifVTI, id)
 		name := dev.Name()
 		if err := g.dp.RemoveInterface(id); err != nil {
 			g.log.Warn("removing a route-based device", "device", name, "err", err)

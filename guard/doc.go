@@ -42,9 +42,26 @@
 //     host-to-host conns and subnets around the peer stay unguarded;
 //   - a /0 prefix: a blackhole default route cannot win over the
 //     underlay's default route (same length, lower metric there), and a
-//     lower-metric one would cut the gateway off; guarding route-based
-//     full tunnels is future work;
+//     lower-metric one would cut the gateway off; route-based conns, whose
+//     selectors are /0, are guarded by their persistent device instead
+//     (below);
 //   - conns of type=passthrough or type=drop, which carry no tunnel.
+//
+// # Route-based conns
+//
+// A route-based conn's traffic goes into its own device by routes that
+// its updown script, BGP or the operator put there, for prefixes the
+// configuration does not name. The daemon makes those devices persistent
+// and marks them with DeviceAlias (devices_linux.go): a killed daemon
+// leaves the device, without carrier, and every route on it in place, and
+// the kernel drops what is routed into a TUN device nobody reads. A
+// restarted daemon attaches to it again. A clean stop, and a reload that
+// removes the last conn of the device, remove it with its routes (the
+// operator took the tunnel down). Sync removes devices an earlier run left
+// that no conn uses any more; `ipsecgw guard flush` removes those left
+// detached; `ipsecgw guard list` shows them. This relies on the kernel
+// using routes through a device without carrier, its default
+// (net.ipv4.conf.*.ignore_routes_with_linkdown=0, the same for IPv6).
 //
 // # Lifetime
 //

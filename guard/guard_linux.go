@@ -122,6 +122,9 @@ type Result struct {
 	// were ours but no conn needs them any more, or were ours for a wanted
 	// prefix but not a blackhole with Metric (then replaced by one).
 	Added, Kept, Removed []netip.Prefix
+	// RemovedDevices are devices of route-based conns that an earlier
+	// run left (devices_linux.go) and no conn uses any more.
+	RemovedDevices []string
 }
 
 // Sync makes the namespace's guard routes those cfg asks for (NewPlan):
@@ -185,6 +188,11 @@ func (g *Guard) Sync(cfg *config.Config) (Result, error) {
 		}
 		g.log.Info("leak guard removed", "subnet", p, "why", why, "metric", r.Priority)
 	}
+	devs, err := g.pruneDevices(h, routedNames(cfg), "no conn uses it")
+	if err != nil {
+		errs = append(errs, err)
+	}
+	res.RemovedDevices = devs
 	g.log.Info("leak guards synced", "guards", len(res.Plan.Routes), "kept", len(res.Kept), "added", len(res.Added),
 		"removed", len(res.Removed), "exceptions", len(res.Plan.Exceptions), "errors", len(errs))
 	return res, errors.Join(errs...)

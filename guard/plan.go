@@ -68,7 +68,8 @@ func SystemResolver(ctx context.Context, host string) ([]netip.Addr, error) {
 const (
 	reasonDefault = "a blackhole route for a whole address family cannot win over the underlay's " +
 		"default route (equal prefix length, and the default route's metric is lower); " +
-		"route-based full tunnels are future work, so this subnet is not guarded"
+		"a route-based conn (mark=, if_id_*, ipsec-interface=) is guarded by its persistent device instead; " +
+		"a policy-based full tunnel is not guarded"
 	reasonPeerFmt = "contains the peer %s of conn %s, which IKE and ESP must still reach when no tunnel is up"
 	reasonModeFmt = "type=%s: its traffic does not go through a tunnel"
 )

@@ -93,8 +93,8 @@ func TestPlanExceptions(t *testing.T) {
 	wantReasons := map[string]string{
 		"h2h 198.51.100.9/32":    "contains the peer 198.51.100.9 of conn h2h",
 		"around 198.51.100.0/24": "contains the peer 198.51.100.2 of conn around",
-		"full4 0.0.0.0/0":        "route-based full tunnels are future work",
-		"full6 ::/0":             "route-based full tunnels are future work",
+		"full4 0.0.0.0/0":        "a policy-based full tunnel is not guarded",
+		"full6 ::/0":             "a policy-based full tunnel is not guarded",
 		"pass 10.7.0.0/24":       "type=passthrough",
 		"guarded 10.8.0.0/16":    "contains the peer 10.8.1.1 of conn ignored",
 	}

@@ -29,6 +29,18 @@ type Config struct {
 	// stays in its own namespace; the TUN file descriptor and all netlink
 	// changes made through the returned TUN act in NetNS.
 	NetNS string
+	// Persist keeps the device, with the addresses and routes on it,
+	// when the process ends without Close (a crash, SIGKILL): a TUN
+	// device without a reader drops what is routed into it, so traffic
+	// for the routes on it is dropped rather than forwarded by the next
+	// best route (the default route, in clear). Create attaches to a
+	// persistent device of the name that is already there, and Close
+	// removes the device as for a non-persistent one.
+	Persist bool
+	// Alias, when not empty, is set as the device's interface alias
+	// (ifalias, `ip link show` prints it) so that a persistent device
+	// left behind is recognised later by whoever set it.
+	Alias string
 }
 
 // TUN is a Linux TUN device plus the addresses and routes we put on it.
@@ -53,6 +65,11 @@ type TUN struct {
 	index int
 	name  string
 	mtu   atomic.Int64
+	// mss is the TCP MSS clamp (SetClampMSS): 0 off, MSSFromMTU, or a
+	// fixed MSS.
+	mss atomic.Int32
+	// persist: TUNSETPERSIST was set, Close clears it.
+	persist bool
 
 	mu     sync.Mutex // guards the sets below and closed
 	routes map[netip.Prefix]struct{}
@@ -122,7 +139,40 @@ func Create(cfg Config) (*TUN, error) {
 		t.Close()
 		return nil, err
 	}
+	if cfg.Alias != "" {
+		if err := t.nl.LinkSetAlias(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: t.index}}, cfg.Alias); err != nil {
+			t.Close()
+			return nil, fmt.Errorf("tun: alias of %s: %w", t.name, err)
+		}
+	}
+	if cfg.Persist {
+		if err := t.setPersist(true); err != nil {
+			t.Close()
+			return nil, err
+		}
+		t.persist = true
+	}
 	return t, nil
+}
+
+// setPersist sets or clears the device's TUNSETPERSIST flag.
+func (t *TUN) setPersist(on bool) error {
+	rc, err := t.file.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("tun: %s: %w", t.name, err)
+	}
+	v := 0
+	if on {
+		v = 1
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) { ioErr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, v) }); err != nil {
+		return fmt.Errorf("tun: %s: %w", t.name, err)
+	}
+	if ioErr != nil {
+		return fmt.Errorf("tun: TUNSETPERSIST %d on %s: %w", v, t.name, ioErr)
+	}
+	return nil
 }
 
 func (t *TUN) init() error {
@@ -212,9 +262,12 @@ func (t *TUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 			return 0, t.ioErr(err)
 		}
 		sizes[0] = n
+		t.clampRead(bufs[:1], sizes, offset)
 		return 1, nil
 	}
-	return t.io.read(t, bufs, sizes, offset)
+	n, err := t.io.read(t, bufs, sizes, offset)
+	t.clampRead(bufs[:n], sizes, offset)
+	return n, err
 }
 
 // Write implements Device. It returns the number of packets the kernel
@@ -222,6 +275,12 @@ func (t *TUN) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 func (t *TUN) Write(bufs [][]byte, offset int) (int, error) {
 	if offset < VirtioNetHdrLen {
 		return 0, fmt.Errorf("tun: write offset %d < %d", offset, VirtioNetHdrLen)
+	}
+	if c := int(t.mss.Load()); c != 0 {
+		max4, max6 := mssLimits(c, t.MTU())
+		for _, b := range bufs {
+			ClampMSS(b[offset:], max4, max6)
+		}
 	}
 	if t.io == nil {
 		var errs error
@@ -244,6 +303,32 @@ func (t *TUN) ioErr(err error) error {
 		return os.ErrClosed
 	}
 	return err
+}
+
+// clampRead clamps the MSS of the SYNs among packets just read.
+func (t *TUN) clampRead(bufs [][]byte, sizes []int, offset int) {
+	c := int(t.mss.Load())
+	if c == 0 {
+		return
+	}
+	max4, max6 := mssLimits(c, t.MTU())
+	for i, b := range bufs {
+		ClampMSS(b[offset:offset+sizes[i]], max4, max6)
+	}
+}
+
+// SetClampMSS makes the device clamp the MSS option of the TCP SYNs and
+// SYN-ACKs it reads and writes (ClampMSS): mss is MSSFromMTU (the
+// device's MTU minus the IP and TCP headers), a fixed MSS from 1 to 65535,
+// or 0 to stop clamping. Packets in both directions are changed in place
+// as they pass, so both ends of a connection learn an MSS whose segments
+// fit the tunnel.
+func (t *TUN) SetClampMSS(mss int) error {
+	if mss != MSSFromMTU && (mss < 0 || mss > 0xffff) {
+		return fmt.Errorf("tun: MSS %d out of range 1..65535", mss)
+	}
+	t.mss.Store(int32(mss))
+	return nil
 }
 
 // BatchSize implements Device: 128 with offloads, 1 without.
@@ -450,7 +535,8 @@ func (t *TUN) RemoveRoute(p netip.Prefix) error {
 }
 
 // Close removes the routes and addresses added through t, then the device
-// itself (a non-persistent TUN disappears with its last file descriptor).
+// itself (a non-persistent TUN disappears with its last file descriptor;
+// a persistent one (Config.Persist) is made non-persistent first).
 // It is safe to call more than once.
 func (t *TUN) Close() error {
 	t.mu.Lock()
@@ -479,6 +565,13 @@ func (t *TUN) Close() error {
 	clear(t.addrs)
 	t.mu.Unlock()
 
+	if t.persist {
+		// A persistent device outlives its file descriptor; Close
+		// means the device goes, crash or not aside.
+		if err := t.setPersist(false); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := t.dev.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("tun: close %s: %w", t.name, err))
 	}

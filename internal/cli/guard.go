@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -26,7 +27,9 @@ func addGuardCommands(root *cobra.Command) {
 			"win over them while a tunnel is up; whenever it is not (no CHILD SA, `ipsecgw down`,\n"+
 			"the daemon stopped or killed) they keep the traffic from leaving in clear by the\n"+
 			"default route. The daemon installs them at start and on every reload and leaves them\n"+
-			"in place when it stops. These commands act on the network namespace they run in.",
+			"in place when it stops. The devices of route-based conns (ipsec<N>) are persistent, so\n"+
+			"that a killed daemon leaves them, and the routes on them, in place; `list` shows them.\n"+
+			"These commands act on the network namespace they run in.",
 			guard.Metric, guard.Protocol, guard.ProtocolName),
 	}
 
@@ -42,8 +45,19 @@ func addGuardCommands(root *cobra.Command) {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if len(routes) == 0 {
+			devs, err := g.Devices()
+			if err != nil {
+				return err
+			}
+			if len(routes) == 0 && len(devs) == 0 {
 				fmt.Fprintln(out, "no leak guards")
+			}
+			for _, d := range devs {
+				state := "read by the daemon"
+				if !d.Attached {
+					state = "left by a stopped daemon: drops what is routed into it"
+				}
+				fmt.Fprintf(out, "device %s (route-based conn, %s)\n", d.Name, state)
 			}
 			// As `ip route` shows them.
 			for _, r := range routes {
@@ -88,7 +102,9 @@ func addGuardCommands(root *cobra.Command) {
 		Short: "Remove every leak guard route: open the gateway deliberately",
 		Long: "Remove every guard route (route protocol " + fmt.Sprint(guard.Protocol) + ") from this network namespace. From then\n" +
 			"on, traffic for a remote subnet whose tunnel is not up leaves by the next best route,\n" +
-			"in clear. A running daemon installs the guards again at its next reload or start;\n" +
+			"in clear. Devices of route-based conns that a killed daemon left (they drop what is\n" +
+			"routed into them) are removed too, with the routes on them; those a running daemon\n" +
+			"reads are left alone. A running daemon installs the guards again at its next reload or start;\n" +
 			"to open the gateway for good, remove the conn from ipsec.conf or set auto=ignore.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -98,7 +114,12 @@ func addGuardCommands(root *cobra.Command) {
 			for _, p := range removed {
 				fmt.Fprintf(cmd.OutOrStdout(), "removed %s\n", p)
 			}
-			if err == nil && len(removed) == 0 {
+			devs, derr := g.FlushDevices()
+			for _, d := range devs {
+				fmt.Fprintf(cmd.OutOrStdout(), "removed device %s\n", d)
+			}
+			err = errors.Join(err, derr)
+			if err == nil && len(removed) == 0 && len(devs) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "no leak guards")
 			}
 			return err
@@ -123,6 +144,9 @@ func printSync(cmd *cobra.Command, res guard.Result) {
 		for _, p := range group.prefixes {
 			fmt.Fprintf(out, "%s %s%s\n", group.verb, p, conns[p])
 		}
+	}
+	for _, d := range res.RemovedDevices {
+		fmt.Fprintf(out, "removed device %s (left by an earlier run, no conn uses it)\n", d)
 	}
 	for _, e := range res.Plan.Exceptions {
 		fmt.Fprintf(out, "not guarded %s (conn %s): %s\n", e.Prefix, e.Conn, e.Reason)
