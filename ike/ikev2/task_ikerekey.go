@@ -378,11 +378,19 @@ func (t *ikeRekeyTask) followups(gir []byte, adds []transform.Transform) *follow
 		methods: adds,
 		complete: func(sa *ikeSA, add [][]byte) *message.Notify {
 			defer clear(gir)
+			if sa.pending != nil && childWork(sa.pending.t) {
+				// A CHILD SA exchange of ours started between the peer's
+				// CREATE_CHILD_SA and this last IKE_FOLLOWUP_KE: its answer
+				// would come to an SA without CHILD SAs. Refused as
+				// processRequest refuses it (RFC 7296 §2.25.2); the peer
+				// tries again later.
+				sa.log.Info("IKE SA rekey by the peer deferred: a CHILD SA exchange is outstanding", "exchange", sa.pending.t.exchange())
+				t.abandonMade()
+				return &message.Notify{Type: message.TEMPORARY_FAILURE}
+			}
 			if err := t.made.deriveKeys(sa, gir, add...); err != nil {
 				sa.log.Warn("IKE SA rekey: key derivation", "err", err)
-				nsa := t.made.nsa
-				nsa.post(func() { nsa.destroy() })
-				t.made = nil
+				t.abandonMade()
 				return &message.Notify{Type: message.NO_PROPOSAL_CHOSEN}
 			}
 			t.settle(sa)
@@ -395,12 +403,18 @@ func (t *ikeRekeyTask) followups(gir []byte, adds []transform.Transform) *follow
 		},
 		abandon: func(sa *ikeSA, _ string) {
 			clear(gir)
-			if t.made != nil {
-				nsa := t.made.nsa
-				nsa.post(func() { nsa.destroy() })
-				t.made = nil
-			}
+			t.abandonMade()
 		},
+	}
+}
+
+// abandonMade drops the new SA of the peer's rekey that will not be
+// completed.
+func (t *ikeRekeyTask) abandonMade() {
+	if t.made != nil {
+		nsa := t.made.nsa
+		nsa.post(func() { nsa.destroy() })
+		t.made = nil
 	}
 }
 
