@@ -216,20 +216,23 @@ func (t *followupTask) failed(sa *ikeSA, cause shared.Cause, reason string) {
 }
 
 func (t *followupTask) fail(sa *ikeSA, cause shared.Cause, reason string) {
-	if t.kx != nil {
-		t.kx.Close()
-		t.kx = nil
-	}
-	t.failed(sa, cause, reason)
+	t.release()
+	t.owner.followupFailed(sa, cause, reason)
 }
 
-func (t *followupTask) discard() {
+// release drops what this exchange holds: its key exchange and the shared
+// secrets of the exchanges before it.
+func (t *followupTask) release() {
 	if t.kx != nil {
 		t.kx.Close()
 		t.kx = nil
 	}
 	clearAll(t.secrets)
 	t.secrets = nil
+}
+
+func (t *followupTask) discard() {
+	t.release()
 	if t.owner != nil {
 		t.owner.discard()
 	}
