@@ -375,3 +375,71 @@ func TestFollowupKEMixedRoles(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+// TestFollowupKERekeyCollisions: both sides rekey at the same instant,
+// their CREATE_CHILD_SA requests crossing (RFC 7296 §2.8), and each
+// continues with IKE_FOLLOWUP_KE while the other's exchange is under way.
+// Round after round, one CHILD SA (make before break, checked by the
+// dataplanes) and one IKE SA are left on both sides, the same ones, with
+// matching keys.
+func TestFollowupKERekeyCollisions(t *testing.T) {
+	const both = "ike=aes256-sha384-x25519-ke1_mlkem768!\nesp=aes256gcm16-x25519-ke1_mlkem768!\nreauth=no\nrekeyfuzz=0%\nmargintime=5m\n"
+	for _, tc := range []struct {
+		name   string
+		extra  string
+		period time.Duration
+	}{
+		{"child", "lifetime=20m\nikelifetime=24h", 15 * time.Minute},
+		{"ike", "lifetime=24h\nikelifetime=30m", 25 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ca, cb := confPair("net", both+tc.extra, both+tc.extra)
+				a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+				da, db := withDataplanes(a, b)
+				a.m.Up("net")
+				synctest.Wait()
+				prev := status(a, "net")
+				const rounds = 8
+				for i := 0; i < rounds; i++ {
+					net.mu.Lock()
+					net.hold = true
+					net.mu.Unlock()
+					wait := tc.period
+					if i > 0 {
+						wait -= time.Minute // the minute after the last round
+					}
+					clk.advance(wait, synctest.Wait)
+					net.mu.Lock()
+					held := len(net.held)
+					net.mu.Unlock()
+					if held != 2 {
+						t.Fatalf("round %d: %d held requests, want the two crossing CREATE_CHILD_SA", i, held)
+					}
+					net.release()
+					synctest.Wait()
+					// A rekey that lost to the other may be retried.
+					clk.advance(time.Minute, synctest.Wait)
+					sa, sb := status(a, "net"), status(b, "net")
+					if sa.State != StateEstablished || sb.State != StateEstablished {
+						t.Fatalf("round %d: A %s (%s), B %s (%s)", i, sa.State, sa.Reason, sb.State, sb.Reason)
+					}
+					if len(a.m.sas) != 1 || len(b.m.sas) != 1 || sa.SPIi != sb.SPIi || sa.SPIr != sb.SPIr {
+						t.Fatalf("round %d: IKE SAs A %d (%x/%x), B %d (%x/%x)", i, len(a.m.sas), sa.SPIi, sa.SPIr, len(b.m.sas), sb.SPIi, sb.SPIr)
+					}
+					if tc.name == "ike" && sa.SPIi == prev.SPIi {
+						t.Fatalf("round %d: the IKE SA was not rekeyed", i)
+					}
+					checkOnePair(t, a, b, da, db)
+					prev = sa
+				}
+				da.check(t)
+				db.check(t)
+				if req, rsp := followupCounts(net); req < 2*rounds || rsp < 2*rounds-1 {
+					t.Errorf("%d/%d IKE_FOLLOWUP_KE requests/responses in %d rounds of two crossing rekeys", req, rsp, rounds)
+				}
+				closeAll(t, synctest.Wait, a, b)
+			})
+		})
+	}
+}
