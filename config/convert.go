@@ -529,6 +529,14 @@ func (cb *connBuilder) validate() {
 			kv = hdr
 		}
 		cb.errf(kv, "additional key exchanges (ke1_ ... ke7_) need IKEv2 only; set keyexchange=ikev2 (this conn is %s)", c.Version)
+	} else if c.Version != IKEv2 && hasAddKE(c.ChildProposals()) {
+		kv, ok := cb.get("esp")
+		if !ok {
+			if kv, ok = cb.get("ah"); !ok {
+				kv = hdr
+			}
+		}
+		cb.errf(kv, "additional key exchanges (ke1_ ... ke7_) need IKEv2 only; set keyexchange=ikev2 (this conn is %s)", c.Version)
 	}
 	if c.Aggressive && c.Version == IKEv2 {
 		kv, _ := cb.get("aggressive")

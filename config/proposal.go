@@ -448,10 +448,11 @@ func unsupportedTransforms(ps []Proposal) []string {
 	for _, p := range ps {
 		for _, t := range p.Transforms {
 			a, ok := lookupAlgorithm(t)
-			if t.Type >= TransformADDKE && ok && p.Protocol == ProtoIKE && (a.supported || isMLKEM(t.ID) || t.ID == KENone) {
-				// RFC 9370 additional key exchanges of IKE SAs run in
-				// IKE_INTERMEDIATE exchanges; CHILD SAs do not have them
-				// yet.
+			if t.Type >= TransformADDKE && ok && (a.supported || isMLKEM(t.ID) || t.ID == KENone) {
+				// RFC 9370 additional key exchanges: those of IKE SAs run
+				// in IKE_INTERMEDIATE exchanges, those of rekeys and of
+				// CHILD SAs created or rekeyed with CREATE_CHILD_SA in
+				// IKE_FOLLOWUP_KE exchanges.
 				continue
 			}
 			if t.Type >= TransformADDKE || !ok || !a.supported {

@@ -76,6 +76,9 @@ type scriptPeer struct {
 	initAnswered bool
 	// continueAuth: after the IKE_SA_INIT response, send IKE_AUTH.
 	continueAuth bool
+	// link is the gateway's last ADDITIONAL_KEY_EXCHANGE data (RFC 9370
+	// §2.2.4), filled into a placeholder of ours (fixup).
+	link []byte
 
 	// armed replaces the first message of a step; captured records the
 	// chains sent per step (seed generation).
@@ -96,6 +99,7 @@ const (
 	stepCreateRsp
 	stepInfoReq
 	stepInfoRsp
+	stepFollowupReq // IKE_FOLLOWUP_KE request (followupke_fuzz_test.go)
 )
 
 // chain is a payload chain as it goes inside a message: the type of the
@@ -322,6 +326,12 @@ func (p *scriptPeer) fixup(h message.Header, c chain) chain {
 			}
 			copy(body[4:], p.authData(idBody))
 		case message.PayloadN:
+			// ADDITIONAL_KEY_EXCHANGE with 8 zero bytes: the gateway's link.
+			if len(body) == 4+len(p.link) && len(p.link) == 8 && body[1] == 0 && allZero(body[4:]) &&
+				message.NotifyType(binary.BigEndian.Uint16(body[2:])) == message.ADDITIONAL_KEY_EXCHANGE {
+				copy(body[4:], p.link)
+				return
+			}
 			// Protocol ID, SPI Size 0, type, 20 bytes of data.
 			if len(body) != 24 || body[1] != 0 || !allZero(body[4:]) {
 				return
@@ -857,5 +867,6 @@ var infoRequests = []struct {
 
 func (s step) String() string {
 	return [...]string{"?", "IKE_SA_INIT request", "IKE_SA_INIT response", "IKE_AUTH request", "IKE_AUTH response",
-		"CREATE_CHILD_SA request", "CREATE_CHILD_SA response", "INFORMATIONAL request", "INFORMATIONAL response"}[s]
+		"CREATE_CHILD_SA request", "CREATE_CHILD_SA response", "INFORMATIONAL request", "INFORMATIONAL response",
+		"IKE_FOLLOWUP_KE request"}[s]
 }

@@ -325,6 +325,9 @@ func losesTo(s *child, list []*child) bool {
 // IKE_AUTH or CREATE_CHILD_SA task is outstanding or queued.
 func (sa *ikeSA) negotiating(name string) bool {
 	is := func(t task) bool {
+		if f, ok := t.(*followupTask); ok && f.owner != nil {
+			t = f.owner // its CREATE_CHILD_SA continues in IKE_FOLLOWUP_KE
+		}
 		switch x := t.(type) {
 		case *authTask:
 			return x.conn.Name == name

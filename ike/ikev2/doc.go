@@ -102,6 +102,13 @@
 // deleted) by the original initiator only, at ikelifetime - margintime -
 // fuzz. Rekeys and reauthentications started by the peer are answered.
 //
+// Proposals with additional key exchanges (ke1_mlkem768 ..., RFC 9370)
+// apply to rekeys too: an IKE SA rekey (ike=) and a CHILD SA created or
+// rekeyed with CREATE_CHILD_SA (esp=) carry the first key exchange in
+// CREATE_CHILD_SA and each additional one in an IKE_FOLLOWUP_KE exchange
+// (§2.2.4, task_followupke.go); the keys derive from all the shared
+// secrets. The CHILD SA that IKE_AUTH creates has no key exchange.
+//
 // # Known limits
 //
 //   - PSK authentication only (no certificates, EAP, or AUTH method 14);

@@ -496,6 +496,8 @@ func (sa *ikeSA) responder(m *message.Message) (task, []message.Payload) {
 		return &authTask{responder: true}, nil
 	case message.INFORMATIONAL:
 		return &infoTask{responder: true}, nil
+	case message.IKE_FOLLOWUP_KE:
+		return &followupTask{responder: true}, nil
 	case message.CREATE_CHILD_SA:
 		switch {
 		case sa.state == saDeleting:

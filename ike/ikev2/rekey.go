@@ -34,11 +34,11 @@ func (sa *ikeSA) armIKERekey() {
 }
 
 // reauthOnly: the IKE SA is renewed by reauthentication, not rekeyed in
-// CREATE_CHILD_SA: with reauth=yes, and for an SA with additional key
-// exchanges, whose rekey would need IKE_FOLLOWUP_KE (RFC 9370 §2.2.4),
-// which ipsecgw does not have: a new IKE_SA_INIT runs them all again.
+// CREATE_CHILD_SA (reauth=yes). An SA with additional key exchanges is
+// rekeyed too: they run again in IKE_FOLLOWUP_KE exchanges (RFC 9370
+// §2.2.4, task_followupke.go).
 func (sa *ikeSA) reauthOnly() bool {
-	return sa.conn.Reauth || len(sa.alg.AdditionalKEs()) > 0
+	return sa.conn.Reauth
 }
 
 func (sa *ikeSA) scheduleIKERekey(d time.Duration) {
@@ -119,6 +119,9 @@ func childWork(t task) bool {
 	switch x := t.(type) {
 	case *childTask:
 		return true
+	case *followupTask:
+		// An IKE_FOLLOWUP_KE belongs to the CREATE_CHILD_SA it continues.
+		return x.owner != nil && childWork(x.owner)
 	case *infoTask:
 		for _, p := range x.payloads {
 			if d, ok := p.(message.Delete); ok && (d.Protocol == message.ProtoESP || d.Protocol == message.ProtoAH) {

@@ -111,6 +111,9 @@ type ikeSA struct {
 	hasRsp   bool
 	frags    fragmented // RFC 7383: how the last request/response went out (frag.go)
 	reasm    reassembly // RFC 7383: fragments of a message being received
+	// followups: the peer's CREATE_CHILD_SA exchanges waiting for their
+	// IKE_FOLLOWUP_KE exchanges, by link (task_followupke.go).
+	followups map[string]*followupState
 
 	// Timers and liveness.
 	lastRecv       time.Time
@@ -328,6 +331,7 @@ func (sa *ikeSA) destroy() {
 	if sa.state == saDead {
 		return
 	}
+	sa.dropAllFollowups()
 	var gone []shared.ChildInfo
 	for _, c := range sa.children {
 		c.stopTimers()

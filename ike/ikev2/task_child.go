@@ -64,7 +64,25 @@ func (t *childTask) process(sa *ikeSA, m *message.Message) error {
 		return t.processRequest(sa, m)
 	}
 	t.offer.process(sa, t.conn, m, true)
+	if nc := t.offer.waiting; nc != nil {
+		sa.startFollowups(t, nc.alg.AdditionalKEs(), body(m))
+	}
 	return nil
+}
+
+// followupsDone installs the CHILD SA keyed with the shared secrets of
+// the additional key exchanges as well.
+func (t *childTask) followupsDone(sa *ikeSA, secrets [][]byte) {
+	nc := t.offer.waiting
+	t.offer.waiting = nil
+	t.offer.complete(sa, t.conn, *nc, true, secrets)
+}
+
+// followupFailed ends the CHILD SA negotiation whose additional key
+// exchanges did not complete.
+func (t *childTask) followupFailed(sa *ikeSA, cause shared.Cause, reason string) {
+	t.offer.dropWaiting()
+	t.offer.failed(sa, t.conn, true, cause, reason)
 }
 
 func (t *childTask) fail(sa *ikeSA, cause shared.Cause, reason string) {
@@ -128,11 +146,7 @@ func (t *childTask) processRequest(sa *ikeSA, m *message.Message) error {
 // never switched to.
 func (t *childTask) buildResponse(sa *ikeSA) []message.Payload {
 	t.response = childResponse{conns: t.conns, ni: t.ni, nr: t.nr, nrOut: t.nr, replaces: t.rekeyed, keepOutbound: t.rekeyed != nil}
-	rsp := t.response.respond(sa, t.in)
-	if t.rekeyed != nil && t.response.installed != nil {
-		t.response.installed.outHeld = true
-	}
-	return rsp
+	return t.response.respond(sa, t.in)
 }
 
 // answered resolves a rekey collision, if any, once our answer is out.
@@ -154,6 +168,9 @@ type childOffer struct {
 	ni            []byte
 	rekey         *child
 	retried       bool // already retried after INVALID_KE_PAYLOAD
+	// waiting is the peer's accepted choice while its additional key
+	// exchanges run in IKE_FOLLOWUP_KE exchanges (RFC 9370 §2.2.4).
+	waiting *acceptedChild
 }
 
 // build allocates our SPI and renders SA, TSi, TSr (and for
@@ -202,7 +219,7 @@ func (o *childOffer) build(sa *ikeSA, c config.Conn, create bool) ([]message.Pay
 // process handles the CHILD SA part of a response: the peer's refusal,
 // or its choice, which is checked against our offer and installed.
 func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, create bool) {
-	defer o.discard()
+	defer o.closeKE()
 	in := body(m)
 	if n, ok := firstError(notifies(in)); ok {
 		o.refused(sa, c, n, create)
@@ -213,6 +230,25 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 		o.failed(sa, c, create, causeOf(err), err.Error())
 		return
 	}
+	if create && len(nc.alg.AdditionalKEs()) > 0 {
+		// Keyed and installed once the IKE_FOLLOWUP_KE exchanges are done.
+		o.waiting = &nc
+		return
+	}
+	o.complete(sa, c, nc, create, nil)
+}
+
+// complete keys the accepted CHILD SA from the exchange's shared secrets
+// (the PFS one, then those of the additional key exchanges, add) and
+// installs it; a rekey retires the old SA.
+func (o *childOffer) complete(sa *ikeSA, c config.Conn, nc acceptedChild, create bool, add [][]byte) {
+	defer clear(nc.gir)
+	keys, err := message.DeriveChildKeys(sa.prf, sa.keys.SKd, nc.alg.Encr, nc.alg.Integ, nc.gir, nc.ni, nc.nr, add...)
+	if err != nil {
+		o.failed(sa, c, create, shared.CauseInternal, "CHILD SA key derivation: "+err.Error())
+		return
+	}
+	nc.keys = &keys
 	lost := o.rekey != nil && losesCollision(o.rekey, nc.ni, nc.nr)
 	nc.keepOutbound = lost
 	ch, err := sa.installChild(nc.newChild)
@@ -274,16 +310,17 @@ func (o *childOffer) failed(sa *ikeSA, c config.Conn, create bool, cause shared.
 	}
 }
 
-// acceptedChild is the peer's choice, checked and keyed, with the
-// exchange's nonces (a collision is decided by them).
+// acceptedChild is the peer's choice, checked, with the exchange's
+// nonces (a collision is decided by them) and PFS shared secret, which
+// the keys derive from.
 type acceptedChild struct {
 	newChild
-	ni, nr []byte
+	ni, nr, gir []byte
 }
 
 // accept checks the peer's choice against our offer (one of our
-// proposals, selectors inside ours, the mode we asked for) and derives
-// the CHILD SA's keys (RFC 7296 §2.17), with PFS in CREATE_CHILD_SA.
+// proposals, selectors inside ours, the mode we asked for) and runs the
+// PFS key exchange of CREATE_CHILD_SA; complete derives the keys.
 func (o *childOffer) accept(sa *ikeSA, c config.Conn, in []message.RawPayload, create bool) (acceptedChild, error) {
 	var nc acceptedChild
 	sap, ok1 := payload(in, message.PayloadSA)
@@ -324,14 +361,9 @@ func (o *childOffer) accept(sa *ikeSA, c config.Conn, in []message.RawPayload, c
 	if err != nil {
 		return nc, err
 	}
-	defer clear(gir)
-	keys, err := message.DeriveChildKeys(sa.prf, sa.keys.SKd, alg.Encr, alg.Integ, gir, ni, nr)
-	if err != nil {
-		return nc, failure(shared.CauseInternal, "CHILD SA key derivation: %v", err)
-	}
-	nc.newChild = newChild{conn: c, alg: alg, inSPI: o.inSPI, outSPI: outSPI, keys: &keys,
+	nc.newChild = newChild{conn: c, alg: alg, inSPI: o.inSPI, outSPI: outSPI,
 		exInit: true, transport: transport, local: local, remote: remote, replaces: o.rekey}
-	nc.ni, nc.nr = ni, nr
+	nc.ni, nc.nr, nc.gir = ni, nr, gir
 	return nc, nil
 }
 
@@ -363,12 +395,24 @@ func (o *childOffer) exchangeSecrets(sa *ikeSA, in []message.RawPayload, alg sha
 	return ni, nr, gir, nil
 }
 
-// discard releases the PFS key exchange of an offer that will not be
-// answered.
+// discard releases the PFS key exchange and shared secret of an offer
+// that will not be answered or completed.
 func (o *childOffer) discard() {
+	o.closeKE()
+	o.dropWaiting()
+}
+
+func (o *childOffer) closeKE() {
 	if o.ke != nil {
 		o.ke.Close()
 		o.ke = nil
+	}
+}
+
+func (o *childOffer) dropWaiting() {
+	if o.waiting != nil {
+		clear(o.waiting.gir)
+		o.waiting = nil
 	}
 }
 
@@ -481,16 +525,20 @@ func (r *childResponse) negotiate(sa *ikeSA, in []message.RawPayload, peerSA mes
 	if err != nil {
 		return nil, refuse(c, message.NO_ADDITIONAL_SAS, shared.CauseInternal, "allocating an SPI: "+err.Error())
 	}
-	keys, err := message.DeriveChildKeys(sa.prf, sa.keys.SKd, sel.Encr, sel.Integ, gir, r.ni, r.nr)
-	if err != nil {
-		return nil, refuse(c, message.NO_PROPOSAL_CHOSEN, shared.CauseInternal, "CHILD SA key derivation: "+err.Error())
+	nc := newChild{conn: c, alg: sel, inSPI: inSPI, outSPI: outSPI,
+		transport: transport, local: local, remote: remote, replaces: r.replaces, keepOutbound: r.keepOutbound}
+	var link []byte
+	if adds := sel.AdditionalKEs(); len(adds) > 0 && !r.ikeAuth {
+		// RFC 9370 §2.2.4: the additional key exchanges follow in
+		// IKE_FOLLOWUP_KE exchanges; the SA is keyed and installed after
+		// the last one.
+		var ok bool
+		if link, ok = sa.expectFollowups(r.followups(c, nc, bytes.Clone(gir), adds)); !ok {
+			return nil, refuse(c, message.TEMPORARY_FAILURE, shared.CauseNone, "")
+		}
+	} else if ref := r.install(sa, nc, gir, nil); ref != nil {
+		return nil, ref
 	}
-	ch, err := sa.installChild(newChild{conn: c, alg: sel, inSPI: inSPI, outSPI: outSPI, keys: &keys,
-		transport: transport, local: local, remote: remote, replaces: r.replaces, keepOutbound: r.keepOutbound})
-	if err != nil {
-		return nil, refuse(c, message.NO_ADDITIONAL_SAS, shared.CauseInternal, "the dataplane refused the CHILD SA: "+err.Error())
-	}
-	r.installed = ch
 	var ps []message.Payload
 	if transport {
 		ps = append(ps, message.Notify{Type: message.USE_TRANSPORT_MODE})
@@ -502,8 +550,66 @@ func (r *childResponse) negotiate(sa *ikeSA, in []message.RawPayload, peerSA mes
 			ps = append(ps, message.KE{Group: sel.KE.ID, Data: kePub})
 		}
 	}
+	if link != nil {
+		ps = append(ps, message.Notify{Type: message.ADDITIONAL_KEY_EXCHANGE, Data: link})
+	}
 	// TSi is the initiator's side: the peer's, i.e. our remote.
 	return append(ps, tsPayload(remote, false), tsPayload(local, true)), nil
+}
+
+// install keys the negotiated CHILD SA from the exchange's shared secrets
+// (gir for PFS, add of the additional key exchanges) and installs it. The
+// SA of the peer's rekey is installed inbound-only: the peer installs its
+// inbound side only when it gets our answer, so traffic stays on the old
+// SA until the peer deletes it (switchOutbound).
+func (r *childResponse) install(sa *ikeSA, nc newChild, gir []byte, add [][]byte) *refusal {
+	keys, err := message.DeriveChildKeys(sa.prf, sa.keys.SKd, nc.alg.Encr, nc.alg.Integ, gir, r.ni, r.nr, add...)
+	if err != nil {
+		return refuse(nc.conn, message.NO_PROPOSAL_CHOSEN, shared.CauseInternal, "CHILD SA key derivation: "+err.Error())
+	}
+	nc.keys = &keys
+	ch, err := sa.installChild(nc)
+	if err != nil {
+		return refuse(nc.conn, message.NO_ADDITIONAL_SAS, shared.CauseInternal, "the dataplane refused the CHILD SA: "+err.Error())
+	}
+	ch.outHeld = nc.keepOutbound
+	r.installed = ch
+	return nil
+}
+
+// followups is the state the CHILD SA negotiation keeps while the peer's
+// additional key exchanges run: the SA is installed after the last one,
+// and a rekey collision resolved once that answer is out.
+func (r *childResponse) followups(c config.Conn, nc newChild, gir []byte, adds []transform.Transform) *followupState {
+	return &followupState{
+		methods: adds,
+		complete: func(sa *ikeSA, add [][]byte) *message.Notify {
+			defer clear(gir)
+			if ref := r.install(sa, nc, gir, add); ref != nil {
+				sa.log.Warn("CHILD SA refused", "conn", ref.conn, "notify", ref.notify.Type.String(), "reason", ref.text)
+				sa.e.host.Emit(shared.Failure{Conn: ref.conn, State: shared.StatePhase2Failed, Cause: ref.cause, Text: ref.text})
+				return &ref.notify
+			}
+			return nil
+		},
+		answered: func(sa *ikeSA) {
+			if r.replaces != nil {
+				sa.succeeded(r.replaces, r.installed, r.ni, r.nr, false)
+			}
+		},
+		abandon: func(sa *ikeSA, why string) {
+			clear(gir)
+			if old := r.replaces; old != nil && len(old.successors) == 0 && !sa.rekeyingChild(old) {
+				// The peer's rekey of it never completed: it may be
+				// rekeyed again, by either side.
+				old.rekeyed = false
+			}
+			if why != "" && nc.replaces == nil {
+				sa.e.host.Emit(shared.Failure{Conn: c.Name, State: shared.StatePhase2Failed, Cause: shared.CausePeerRefused,
+					Text: "peer's CHILD SA with additional key exchanges did not complete: " + why})
+			}
+		},
+	}
 }
 
 // pickConn returns the first of the conns whose selectors overlap the

@@ -39,6 +39,12 @@ type ikeRekeyTask struct {
 	made     *ikeRekeyed
 	pub      []byte
 	collided bool
+	// With additional key exchanges (RFC 9370 §2.2.4): the new SA waiting
+	// for them to run in IKE_FOLLOWUP_KE exchanges, the first shared
+	// secret (initiator), and the link of our answer (responder).
+	waiting *ikeRekeyed
+	gir     []byte
+	link    []byte
 }
 
 func (*ikeRekeyTask) exchange() message.ExchangeType { return message.CREATE_CHILD_SA }
@@ -55,9 +61,9 @@ func (t *ikeRekeyTask) build(sa *ikeSA) ([]message.Payload, error) {
 		return nil, err
 	}
 	t.nsa = nsa
-	// No additional key exchanges in CREATE_CHILD_SA: they would need
-	// IKE_FOLLOWUP_KE (RFC 9370 §2.2.4); hybrid SAs are reauthenticated.
-	t.offer = shared.WithoutAddKE(shared.Offer(sa.conn.IKE, shared.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiI), false))
+	// Additional key exchanges are offered as configured; they run in
+	// IKE_FOLLOWUP_KE exchanges after this one (RFC 9370 §2.2.4).
+	t.offer = shared.Offer(sa.conn.IKE, shared.ProtoIKE, binary.BigEndian.AppendUint64(nil, nsa.spiI), false)
 	// The group negotiated before is proposed first, as strongSwan does.
 	ke, err := transform.NewKeyExchange(sa.alg.KE.ID)
 	if err != nil {
@@ -99,6 +105,8 @@ func (t *ikeRekeyTask) abandon() {
 		t.ke.Close()
 		t.ke = nil
 	}
+	clear(t.gir)
+	t.gir, t.waiting = nil, nil
 	if t.nsa != nil {
 		nsa := t.nsa
 		nsa.post(func() { nsa.destroy() })
@@ -138,12 +146,37 @@ func (t *ikeRekeyTask) process(sa *ikeSA, m *message.Message) error {
 	}
 	defer clear(gir)
 	ours := &ikeRekeyed{nsa: t.nsa, sel: sel, ni: t.ni, nr: bytes.Clone(nonce.Data), peerSPI: spiR}
+	if adds := sel.AdditionalKEs(); len(adds) > 0 {
+		// Keyed once the IKE_FOLLOWUP_KE exchanges are done.
+		t.waiting, t.gir = ours, bytes.Clone(gir)
+		sa.startFollowups(t, adds, in)
+		return nil
+	}
 	if err := ours.deriveKeys(sa, gir); err != nil {
 		t.fail(sa, shared.CausePeerRefused, "key derivation: "+err.Error())
 		return nil
 	}
 	t.resolve(sa, ours)
 	return nil
+}
+
+// followupsDone keys the new IKE SA from all the exchanges' shared
+// secrets and completes the rekey.
+func (t *ikeRekeyTask) followupsDone(sa *ikeSA, secrets [][]byte) {
+	ours, gir := t.waiting, t.gir
+	t.waiting, t.gir = nil, nil
+	defer clear(gir)
+	if err := ours.deriveKeys(sa, gir, secrets...); err != nil {
+		t.fail(sa, shared.CauseInternal, "key derivation: "+err.Error())
+		return
+	}
+	t.resolve(sa, ours)
+}
+
+// followupFailed abandons the rekey whose additional key exchanges did not
+// complete; it is tried again like any failed rekey.
+func (t *ikeRekeyTask) followupFailed(sa *ikeSA, cause shared.Cause, reason string) {
+	t.fail(sa, cause, reason)
 }
 
 // resolve hands the CHILD SAs to the new SA of our rekey and deletes the
@@ -264,7 +297,7 @@ func (t *ikeRekeyTask) processRequest(sa *ikeSA, m *message.Message) error {
 		return notifyError{Notify: message.Notify{Type: message.INVALID_SYNTAX}}
 	}
 	ni := bytes.Clone(nonce.Data)
-	ours := shared.WithoutAddKE(shared.Offer(sa.conn.IKE, shared.ProtoIKE, nil, false))
+	ours := shared.Offer(sa.conn.IKE, shared.ProtoIKE, nil, false)
 	sel, ok := shared.Select(ours, proposals(peerSA), shared.ProtoIKE, false, ke.Group)
 	if !ok {
 		sa.log.Warn("IKE SA rekey: no acceptable proposal", "peer", shared.ProposalsString(proposals(peerSA)), "ours", shared.ProposalsString(ours))
@@ -300,6 +333,16 @@ func (t *ikeRekeyTask) processRequest(sa *ikeSA, m *message.Message) error {
 		return notifyError{Notify: message.Notify{Type: message.NO_ADDITIONAL_SAS}}
 	}
 	t.made = &ikeRekeyed{nsa: nsa, sel: sel, ni: ni, nr: newNonce(), peerSPI: spiI}
+	if adds := sel.AdditionalKEs(); len(adds) > 0 {
+		link, ok := sa.expectFollowups(t.followups(bytes.Clone(gir), adds))
+		if !ok {
+			nsa.post(func() { nsa.destroy() })
+			t.made = nil
+			return notifyError{Notify: message.Notify{Type: message.TEMPORARY_FAILURE}}
+		}
+		t.link = link
+		return nil
+	}
 	if err := t.made.deriveKeys(sa, gir); err != nil {
 		sa.log.Warn("IKE SA rekey: key derivation", "err", err)
 		nsa.post(func() { nsa.destroy() })
@@ -319,6 +362,66 @@ func (t *ikeRekeyTask) buildResponse(sa *ikeSA) []message.Payload {
 		message.Nonce{Data: r.nr},
 		message.KE{Group: r.sel.KE.ID, Data: t.pub},
 	}
+	if t.link != nil {
+		// Nothing is keyed before the IKE_FOLLOWUP_KE exchanges are done.
+		return append(rsp, message.Notify{Type: message.ADDITIONAL_KEY_EXCHANGE, Data: t.link})
+	}
+	t.settle(sa)
+	return rsp
+}
+
+// followups is what the rekey keeps while the peer's additional key
+// exchanges run: the new SA is keyed after the last one, and handed over
+// (or the collision with ours decided) as an answer without them would.
+func (t *ikeRekeyTask) followups(gir []byte, adds []transform.Transform) *followupState {
+	return &followupState{
+		methods: adds,
+		complete: func(sa *ikeSA, add [][]byte) *message.Notify {
+			defer clear(gir)
+			if sa.pending != nil && childWork(sa.pending.t) {
+				// A CHILD SA exchange of ours started between the peer's
+				// CREATE_CHILD_SA and this last IKE_FOLLOWUP_KE: its answer
+				// would come to an SA without CHILD SAs. Refused as
+				// processRequest refuses it (RFC 7296 §2.25.2); the peer
+				// tries again later.
+				sa.log.Info("IKE SA rekey by the peer deferred: a CHILD SA exchange is outstanding", "exchange", sa.pending.t.exchange())
+				t.abandonMade()
+				return &message.Notify{Type: message.TEMPORARY_FAILURE}
+			}
+			if err := t.made.deriveKeys(sa, gir, add...); err != nil {
+				sa.log.Warn("IKE SA rekey: key derivation", "err", err)
+				t.abandonMade()
+				return &message.Notify{Type: message.NO_PROPOSAL_CHOSEN}
+			}
+			t.settle(sa)
+			return nil
+		},
+		answered: func(sa *ikeSA) {
+			if t.made != nil && !t.collided {
+				sa.awaitPeerDelete()
+			}
+		},
+		abandon: func(sa *ikeSA, _ string) {
+			clear(gir)
+			t.abandonMade()
+		},
+	}
+}
+
+// abandonMade drops the new SA of the peer's rekey that will not be
+// completed.
+func (t *ikeRekeyTask) abandonMade() {
+	if t.made != nil {
+		nsa := t.made.nsa
+		nsa.post(func() { nsa.destroy() })
+		t.made = nil
+	}
+}
+
+// settle hands everything over to the new SA of the peer's rekey, now
+// keyed, unless the rekey crossed our own: then the nonces decide later.
+func (t *ikeRekeyTask) settle(sa *ikeSA) {
+	r := t.made
 	if ours := sa.ikeRekeyPending(); ours != nil {
 		// Both sides rekey at once (RFC 7296 §2.8.2). The peer's new SA is
 		// created but not used yet: when our own exchange completes, the
@@ -342,18 +445,18 @@ func (t *ikeRekeyTask) buildResponse(sa *ikeSA) []message.Payload {
 				}
 			})
 		})
-		return rsp
+		return
 	}
 	// Hand everything over to the new SA; from now on the old one only
 	// answers retransmissions and waits for the peer's DELETE.
 	sa.handOver(r)
-	return rsp
 }
 
 // answered leaves the old SA to the peer's DELETE (unless the rekey
-// crossed ours, which decides when it completes).
+// crossed ours, which decides when it completes, or the additional key
+// exchanges are still to come).
 func (t *ikeRekeyTask) answered(sa *ikeSA) {
-	if t.made != nil && !t.collided {
+	if t.made != nil && !t.collided && t.link == nil {
 		sa.awaitPeerDelete()
 	}
 }
@@ -375,7 +478,12 @@ func (sa *ikeSA) ikeRekeyPending() *ikeRekeyTask {
 	if sa.pending == nil {
 		return nil
 	}
-	t, _ := sa.pending.t.(*ikeRekeyTask)
+	pt := sa.pending.t
+	if f, ok := pt.(*followupTask); ok && f.owner != nil {
+		// Our rekey is in its IKE_FOLLOWUP_KE exchanges.
+		pt = f.owner
+	}
+	t, _ := pt.(*ikeRekeyTask)
 	if t == nil || t.nsa == nil {
 		return nil
 	}
@@ -395,9 +503,10 @@ type ikeRekeyed struct {
 }
 
 // deriveKeys keys the new SA from the old one's SK_d, the exchange's
-// nonces and shared secret gir (RFC 7296 §2.18).
-func (r *ikeRekeyed) deriveKeys(old *ikeSA, gir []byte) error {
-	seed := message.RekeySKEYSEED(old.prf, old.keys.SKd, gir, r.ni, r.nr)
+// nonces and shared secret gir (RFC 7296 §2.18), and those of the
+// additional key exchanges, add (RFC 9370 §2.2.4).
+func (r *ikeRekeyed) deriveKeys(old *ikeSA, gir []byte, add ...[]byte) error {
+	seed := message.RekeySKEYSEED(old.prf, old.keys.SKd, gir, r.ni, r.nr, add...)
 	defer clear(seed)
 	prf, err := transform.NewPRF(r.sel.PRF.ID)
 	if err != nil {

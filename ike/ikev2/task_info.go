@@ -111,6 +111,9 @@ func (t *infoTask) processRequest(sa *ikeSA, m *message.Message) {
 			// the collision, deletes the old SA before answering us (RFC
 			// 7296 §2.8.2): its new SA takes over the CHILD SAs.
 			sa.pending.timer.Stop()
+			if f, ok := sa.pending.t.(*followupTask); ok {
+				f.release() // our rekey was in its IKE_FOLLOWUP_KE exchanges
+			}
 			sa.pending = nil
 			ours.abandon()
 			if p := ours.passive; p != nil {

@@ -58,8 +58,11 @@ func Offer(ps []config.Proposal, proto Protocol, spi []byte, stripKE bool) []Pro
 		hasESN := false
 		for _, t := range p.Transforms {
 			tt := transform.Transform{Type: transform.Type(t.Type), ID: transform.ID(t.ID), KeyLen: t.KeyLen}
-			if tt.Type > transform.TypeESN && (proto != ProtoIKE || stripKE) {
-				continue // additional key exchanges are negotiated for IKE SAs only
+			if tt.Type > transform.TypeESN && stripKE {
+				// No key exchange at all for IKE_AUTH's CHILD SA; CHILD
+				// SAs of CREATE_CHILD_SA have additional ones in
+				// IKE_FOLLOWUP_KE (RFC 9370 §2.2.4).
+				continue
 			}
 			if tt.Type == transform.TypeKE && (stripKE || tt.ID == transform.KENone) {
 				continue
@@ -264,9 +267,10 @@ func match(op, tp Proposal, proto Protocol, stripKE bool, preferKE transform.ID)
 			s.ESN = pick
 		}
 	}
-	if proto == ProtoIKE && !stripKE {
+	if !stripKE {
 		// RFC 9370 §2.2.1: each additional key exchange type is matched
-		// like the others; one that a proposal leaves out is NONE.
+		// like the others; one that a proposal leaves out is NONE. CHILD
+		// SAs have them in CREATE_CHILD_SA (§2.2.4), not in IKE_AUTH.
 		for t := transform.TypeADDKE1; t <= transform.TypeADDKE7; t++ {
 			none := []transform.Transform{{Type: t, ID: transform.KENone}}
 			a, b := op.Of(t), tp.Of(t)

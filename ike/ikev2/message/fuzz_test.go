@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/ipsecgw/ipsecgw/transform"
 )
 
 // The fuzz targets check, for arbitrary input: no panic and no read outside
@@ -32,6 +34,18 @@ func seedMessages(t testing.TB) [][]byte {
 		t.Fatal(err)
 	}
 	seeds = append(seeds, frags[0], frags[len(frags)-1])
+	// IKE_FOLLOWUP_KE (RFC 9370 §2.2.4): an ML-KEM-768 key exchange with
+	// its link, the request and the last response (no link).
+	h.Exchange, h.MessageID = IKE_FOLLOWUP_KE, 2
+	link := Notify{Type: ADDITIONAL_KEY_EXCHANGE, Data: []byte{1, 2, 3, 4, 5, 6, 7, 8}}
+	for _, ps := range [][]Payload{{KE{Group: transform.KEMLKEM768, Data: make([]byte, 1184)}, link}, {KE{Group: transform.KEMLKEM768, Data: make([]byte, 1088)}}} {
+		b, err := AppendEncrypted(nil, h, out, ps...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, b)
+		h.Flags |= FlagResponse
+	}
 	return seeds
 }
 

@@ -81,9 +81,12 @@ func SKEYSEED(f transform.PRF, ni, nr, gir []byte) []byte {
 
 // RekeySKEYSEED computes the SKEYSEED of an IKE SA created by rekeying (RFC
 // 7296 §2.18): prf(SK_d (old), g^ir (new) | Ni | Nr), with the old IKE SA's
-// PRF, SK_d, the new shared secret and the CREATE_CHILD_SA nonces.
-func RekeySKEYSEED(oldPRF transform.PRF, oldSKd, gir, ni, nr []byte) []byte {
-	return prf(oldPRF, nil, oldSKd, gir, ni, nr)
+// PRF, SK_d, the new shared secret and the CREATE_CHILD_SA nonces. The
+// shared secrets of additional key exchanges run in IKE_FOLLOWUP_KE
+// exchanges follow the nonces, in order (RFC 9370 §2.2.4):
+// prf(SK_d (old), SK(0) | Ni | Nr | SK(1) | ... | SK(n)).
+func RekeySKEYSEED(oldPRF transform.PRF, oldSKd, gir, ni, nr []byte, add ...[]byte) []byte {
+	return prf(oldPRF, nil, oldSKd, append([][]byte{gir, ni, nr}, add...)...)
 }
 
 // IKEKeys are the seven secrets of an IKE SA (RFC 7296 §2.14):
@@ -199,6 +202,8 @@ func nilIfEmpty(b []byte) []byte {
 //
 //	KEYMAT = prf+(SK_d, Ni | Nr)                    without PFS
 //	KEYMAT = prf+(SK_d, g^ir (new) | Ni | Nr)       with PFS
+//	KEYMAT = prf+(SK_d, SK(0) | Ni | Nr | SK(1) | ... | SK(n))
+//	                  with additional key exchanges (RFC 9370 §2.2.4)
 //
 // taken in the order encryption key then integrity key for the SA carrying
 // traffic from initiator to responder (EncrI, IntegI), then the same for
@@ -224,8 +229,9 @@ func (k ChildKeys) GoString() string { return k.String() }
 // DeriveChildKeys computes CHILD_SA keys with prf and SK_d of the IKE SA.
 // gir is the CREATE_CHILD_SA shared secret for PFS, nil without. ni and nr
 // are the nonces of the exchange (for the first CHILD_SA those of
-// IKE_SA_INIT). Integrity is IntegNone for AEAD ciphers.
-func DeriveChildKeys(f transform.PRF, skd []byte, encr, integ transform.Transform, gir, ni, nr []byte) (ChildKeys, error) {
+// IKE_SA_INIT). add are the shared secrets of the additional key exchanges
+// (IKE_FOLLOWUP_KE), in order. Integrity is IntegNone for AEAD ciphers.
+func DeriveChildKeys(f transform.PRF, skd []byte, encr, integ transform.Transform, gir, ni, nr []byte, add ...[]byte) (ChildKeys, error) {
 	// AH (no encryption transform, the zero Transform) takes integrity
 	// keys only (RFC 7296 §2.17).
 	el := 0
@@ -242,7 +248,7 @@ func DeriveChildKeys(f transform.PRF, skd []byte, encr, integ transform.Transfor
 	if err != nil {
 		return ChildKeys{}, err
 	}
-	all, err := PRFPlus(f, skd, 2*(el+al), gir, ni, nr)
+	all, err := PRFPlus(f, skd, 2*(el+al), append([][]byte{gir, ni, nr}, add...)...)
 	if err != nil {
 		return ChildKeys{}, err
 	}

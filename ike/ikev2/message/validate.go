@@ -93,6 +93,21 @@ var rules = map[ruleKey][]rule{
 		{PayloadKE, 0, 1, inside},
 		{PayloadV, 0, many, inside},
 	},
+	// RFC 9370 §2.2.4: one additional key exchange of a CREATE_CHILD_SA
+	// per IKE_FOLLOWUP_KE exchange, linked to it by the
+	// ADDITIONAL_KEY_EXCHANGE notify.
+	{IKE_FOLLOWUP_KE, false}: {
+		{PayloadSK, 1, 1, outside},
+		{PayloadN, 0, many, inside},
+		{PayloadKE, 1, 1, inside},
+		{PayloadV, 0, many, inside},
+	},
+	{IKE_FOLLOWUP_KE, true}: {
+		{PayloadSK, 1, 1, outside},
+		{PayloadN, 0, many, inside},
+		{PayloadKE, 1, 1, inside},
+		{PayloadV, 0, many, inside},
+	},
 	{CREATE_CHILD_SA, false}: {
 		{PayloadSK, 1, 1, outside},
 		{PayloadN, 0, many, inside},
