@@ -122,8 +122,15 @@ func routeIntoTunnel(ctx context.Context, t *testing.T, node *lab.Node) {
 // carries the traffic while it is up; its down script takes its route
 // away and the host's routing moves the traffic to tunnel 2. When gw2
 // returns, ipsecgw's dpdaction=restart and keyingtries=%forever bring
-// tunnel 1 back, its route returns and takes the traffic again.
+// tunnel 1 back, its route returns and takes the traffic again. IKEv2 and
+// IKEv1 (the cloud template is keyexchange=ikev1).
 func TestFailoverRouted(t *testing.T) {
+	for _, version := range []int{2, 1} {
+		t.Run(fmt.Sprintf("ikev%d", version), func(t *testing.T) { testFailoverRouted(t, version) })
+	}
+}
+
+func testFailoverRouted(t *testing.T, version int) {
 	l := lab.New(t, lab.Options{SecondPeer: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -138,12 +145,13 @@ esac
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	gw2 := providerCharon(ctx, t, l, l.GW2, "gw2", 2)
-	providerCharon(ctx, t, l, l.GW3, "gw3", 2)
+	gw2 := providerCharon(ctx, t, l, l.GW2, "gw2", version)
+	providerCharon(ctx, t, l, l.GW3, "gw3", version)
 	gw1 := l.GW1.Addr.String()
+	kex := fmt.Sprintf("ikev%d", version)
 	conf := "config setup\n  uniqueids=no\n\n" +
-		routedConf("tunnel1", "ikev2", gw1, l.GW2.Addr.String(), gw1, l.GW2.Addr.String(), 100, script+" 100") + "\n" +
-		routedConf("tunnel2", "ikev2", gw1, l.GW3.Addr.String(), gw1, l.GW3.Addr.String(), 200, script+" 200")
+		routedConf("tunnel1", kex, gw1, l.GW2.Addr.String(), gw1, l.GW2.Addr.String(), 100, script+" 100") + "\n" +
+		routedConf("tunnel2", kex, gw1, l.GW3.Addr.String(), gw1, l.GW3.Addr.String(), 200, script+" 200")
 	secrets := fmt.Sprintf("%s %s : PSK %q\n%s %s : PSK %q\n", gw1, l.GW2.Addr, testPSK, gw1, l.GW3.Addr, testPSK)
 	gw := startGateway(ctx, t, l.GW1, gatewayFiles{Conf: conf, Secrets: secrets, Settings: failoverSettings, LogLevel: "info"})
 	for _, name := range []string{"tunnel1", "tunnel2"} {
@@ -158,7 +166,7 @@ esac
 		t.Fatalf("ping through tunnel 1: %v", err)
 	}
 	measureFailover(ctx, t, l, gw, gw2, "tunnel1", func() {
-		providerCharon(ctx, t, l, l.GW2, "gw2b", 2)
+		providerCharon(ctx, t, l, l.GW2, "gw2b", version)
 		routeIntoTunnel(ctx, t, l.GW2)
 	}, func() {
 		waitRoute(ctx, t, l.GW1, lab.LAN2.String(), "dev ipsec100")
