@@ -16,6 +16,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/esp/conn"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/spd"
+	"github.com/ipsecgw/ipsecgw/transform"
 	"github.com/ipsecgw/ipsecgw/tun"
 )
 
@@ -317,6 +318,9 @@ type outElem struct {
 	pkts  []conn.OutPacket
 	clear [][]byte
 	seal  func() // the crypto job, bound once so queuing it does not allocate
+	// sealer seals the element's ESP packets as one batch (AES-CBC
+	// encrypts several packets at once).
+	sealer transform.SealBatch
 	// probe, when set, is a liveness probe (Dataplane.Probe) riding an
 	// empty element; the sender calls it once the element got through.
 	probe func()
@@ -449,7 +453,7 @@ func (e *outElem) sealAll() {
 		if it.kind != outESP {
 			continue
 		}
-		start, pkt, err := sealAny(it.sa, it.seq, e.bufs[i], tun.Headroom, it.n)
+		start, pkt, err := sealAnyBatch(&e.sealer, it.sa, it.seq, e.bufs[i], tun.Headroom, it.n)
 		if err != nil {
 			it.sa.Drop(sad.DropMalformed)
 			e.d.drop(sad.DropMalformed)
@@ -459,6 +463,9 @@ func (e *outElem) sealAll() {
 		}
 		it.start, it.end = start, start+len(pkt)
 	}
+	// The SAs stay acquired until sendBatch, so no Protector is closed
+	// before its packets are sealed here.
+	e.sealer.Flush()
 	e.done <- struct{}{}
 }
 
