@@ -33,7 +33,7 @@ func newAESCBC(key []byte) (*cbcMode, error) {
 		return nil, err
 	}
 	m := &cbcMode{b: b, bs: 16, key: k}
-	if aescbc.Supported() && !disableFastCBC {
+	if aescbc.Supported() && !disableFastPaths {
 		if m.fast, err = aescbc.NewKey(k); err != nil {
 			return nil, err
 		}
@@ -41,9 +41,10 @@ func newAESCBC(key []byte) (*cbcMode, error) {
 	return m, nil
 }
 
-// disableFastCBC makes newAESCBC use crypto/cipher only; tests set it to
-// check both paths on a processor that has AES-NI.
-var disableFastCBC = false
+// disableFastPaths makes new Protectors use crypto/cipher and crypto/hmac
+// only (no internal/aescbc, no internal/hmacsha1); tests set it to check
+// both paths on a processor that has the instructions.
+var disableFastPaths = false
 
 func new3DESCBC(key []byte) (*cbcMode, error) {
 	k := append([]byte(nil), key...)

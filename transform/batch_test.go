@@ -165,7 +165,7 @@ func TestSealBatch(t *testing.T) {
 func TestCBCOpenStdlib(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for _, fast := range []bool{true, false} {
-		disableFastCBC = !fast
+		disableFastPaths = !fast
 		for _, s := range cbcSuites() {
 			k := newKeyed(t, s, r)
 			if !k.stdBatched {
@@ -184,7 +184,7 @@ func TestCBCOpenStdlib(t *testing.T) {
 			}
 		}
 	}
-	disableFastCBC = false
+	disableFastPaths = false
 }
 
 // TestSealBatchErrors: a bad layout is refused by Add and nothing is queued.
