@@ -208,3 +208,18 @@ func (b *OpenBatch) Reset() {
 	clear(b.jobs)
 	b.jobs = b.jobs[:0]
 }
+
+// Reserve makes room for n packets, so that batches of up to n never
+// allocate (the dataplane sizes each of its batch buffers once).
+func (b *SealBatch) Reserve(n int) {
+	b.jobs = make([]batchJob, 0, n)
+	b.cbc = make([]aescbc.Job, 0, n)
+	b.sha1 = make([]hmacsha1.Job, 0, n)
+}
+
+// Reserve makes room for n packets, so that batches of up to n never
+// allocate.
+func (b *OpenBatch) Reserve(n int) {
+	b.jobs = make([]openJob, 0, n)
+	b.sha1 = make([]hmacsha1.Job, 0, n)
+}
