@@ -228,11 +228,22 @@ func OpenPacket(p *transform.Protector, seq uint64, esn bool, pkt []byte) (off, 
 	var ext [12]byte
 	aad, trailer := extAuth(&ext, pkt, seq, esn)
 	if err := p.Open(pkt, HeaderLen, aad, trailer); err != nil {
-		if errors.Is(err, transform.ErrAuthFailed) {
-			return 0, 0, 0, ErrAuth
-		}
-		return 0, 0, 0, err
+		return 0, 0, 0, openErr(err)
 	}
+	return unframe(p, pkt)
+}
+
+// openErr is the OpenPacket error for a failed transform Open.
+func openErr(err error) error {
+	if errors.Is(err, transform.ErrAuthFailed) {
+		return ErrAuth
+	}
+	return err
+}
+
+// unframe is OpenPacket after the decryption: padding and Next Header.
+func unframe(p *transform.Protector, pkt []byte) (off, n int, next byte, err error) {
+	hl := HeadLen(p)
 	t := len(pkt) - p.ICVSize() // end of plaintext
 	next = pkt[t-1]
 	pad := int(pkt[t-2])
