@@ -58,7 +58,7 @@
 // crypto/hmac: it keeps the inner and outer pad states after their first
 // block (marshalled hash states restored on Reset), so per packet there is
 // no key schedule, and crypto/sha1 and crypto/sha256 use SHA-NI where the
-// processor has it. SealBatch computes HMAC-SHA1 with internal/hmacsha1
-// instead (pad states precomputed per SA, two packets interleaved on
-// SHA-NI), tested identical to crypto/hmac.
+// processor has it. SealBatch and OpenBatch compute HMAC-SHA1 with
+// internal/hmacsha1 instead (pad states precomputed per SA, two packets
+// interleaved on SHA-NI), tested identical to crypto/hmac.
 package transform
