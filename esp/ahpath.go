@@ -56,6 +56,15 @@ func sealAny(sa *sad.SA, seq uint64, buf []byte, off, n int) (start int, pkt []b
 	return SealPacket(sa.Cipher(), sa.SPI(), seq, sa.ESN(), buf, off, n)
 }
 
+// sealAnyBatch is sealAny with ESP's encryption left to b (sealed once
+// b.Flush returns); AH is sealed at once.
+func sealAnyBatch(b *transform.SealBatch, sa *sad.SA, seq uint64, buf []byte, off, n int) (start int, pkt []byte, err error) {
+	if sa.Proto() == sad.AH {
+		return sealAny(sa, seq, buf, off, n)
+	}
+	return sealPacketBatch(b, sa.Cipher(), sa.SPI(), seq, sa.ESN(), buf, off, n)
+}
+
 // OpenAH is Open for AH: pkt is a whole IP packet carrying tunnel-mode AH
 // (as the IPv4 raw socket delivers it). It authenticates it with the SA of
 // its SPI, checks the replay window before and records the number after,

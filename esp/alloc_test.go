@@ -107,10 +107,18 @@ func TestSAPathAllocs(t *testing.T) {
 // TestTUNToSocketAllocs drives the outbound path one batch at a time
 // (fake TUN read, SPD and SAD lookup, sequence numbers, seal, send) and the
 // inbound path (HandleESP, open, replay, selector check, TUN write) and
-// asserts zero allocations per batch.
+// asserts zero allocations per batch, for the first suite and for
+// AES-CBC+HMAC (sealed and, with HMAC-SHA1, opened in batches).
 func TestTUNToSocketAllocs(t *testing.T) {
 	skipUnderRace(t)
-	s := allSuites(t)[0]
+	for _, s := range allSuites(t) {
+		if s.name == allSuites(t)[0].name || s.name == "aes128+sha256" || s.name == "aes128+sha1" {
+			t.Run(s.name, func(t *testing.T) { tunToSocketAllocs(t, s) })
+		}
+	}
+}
+
+func tunToSocketAllocs(t *testing.T, s suite) {
 	const batch, runs = 32, 20
 	fake := tun.NewFake("alloc", 1400, batch, batch*(runs+2))
 	l := &spd.Live{}

@@ -16,6 +16,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/esp/conn"
 	"github.com/ipsecgw/ipsecgw/sad"
 	"github.com/ipsecgw/ipsecgw/spd"
+	"github.com/ipsecgw/ipsecgw/transform"
 	"github.com/ipsecgw/ipsecgw/tun"
 )
 
@@ -317,6 +318,9 @@ type outElem struct {
 	pkts  []conn.OutPacket
 	clear [][]byte
 	seal  func() // the crypto job, bound once so queuing it does not allocate
+	// sealer seals the element's ESP packets as one batch (AES-CBC
+	// encrypts several packets at once).
+	sealer transform.SealBatch
 	// probe, when set, is a liveness probe (Dataplane.Probe) riding an
 	// empty element; the sender calls it once the element got through.
 	probe func()
@@ -332,6 +336,7 @@ func newOutElem(d *Dataplane, batch, size int) *outElem {
 		e.bufs[i] = make([]byte, size)
 	}
 	e.seal = e.sealAll
+	e.sealer.Reserve(batch)
 	return e
 }
 
@@ -449,7 +454,7 @@ func (e *outElem) sealAll() {
 		if it.kind != outESP {
 			continue
 		}
-		start, pkt, err := sealAny(it.sa, it.seq, e.bufs[i], tun.Headroom, it.n)
+		start, pkt, err := sealAnyBatch(&e.sealer, it.sa, it.seq, e.bufs[i], tun.Headroom, it.n)
 		if err != nil {
 			it.sa.Drop(sad.DropMalformed)
 			e.d.drop(sad.DropMalformed)
@@ -459,6 +464,9 @@ func (e *outElem) sealAll() {
 		}
 		it.start, it.end = start, start+len(pkt)
 	}
+	// The SAs stay acquired until sendBatch, so no Protector is closed
+	// before its packets are sealed here.
+	e.sealer.Flush()
 	e.done <- struct{}{}
 }
 
@@ -521,6 +529,9 @@ type inItem struct {
 	sa    *sad.SA
 	seq   uint64
 	r     sad.DropReason
+	// queued: in the element's OpenBatch as index idx, opened by Flush.
+	queued bool
+	idx    int
 }
 
 // inElem is one batch of received ESP packets. The packets are copied
@@ -529,14 +540,17 @@ type inItem struct {
 // packets at the same offset of page-aligned buffers would also compete
 // for the same cache sets.
 type inElem struct {
-	d     *Dataplane
-	arena []byte
-	used  int      // bytes of arena taken by this batch
-	bufs  [][]byte // per packet: its slot in arena, ESP packet at inOff
-	items []inItem
-	cnt   int
-	done  chan struct{}
-	out   [][]byte
+	d *Dataplane
+	// opener verifies the batch's ESP packets together (HMAC-SHA1 two
+	// packets at a time).
+	opener transform.OpenBatch
+	arena  []byte
+	used   int      // bytes of arena taken by this batch
+	bufs   [][]byte // per packet: its slot in arena, ESP packet at inOff
+	items  []inItem
+	cnt    int
+	done   chan struct{}
+	out    [][]byte
 	// ifs[i] is the interface ID of packet i when it goes to a
 	// route-based conn's device (routed: some packet does), else 0.
 	ifs    []uint32
@@ -568,6 +582,7 @@ func newInElem(d *Dataplane, batch int) *inElem {
 		done: make(chan struct{}, 1), out: make([][]byte, 0, batch), ifs: make([]uint32, batch),
 	}
 	e.open = e.openAll
+	e.opener.Reserve(batch)
 	return e
 }
 
@@ -624,6 +639,9 @@ func (d *Dataplane) HandleESP(batch []conn.ESPPacket) {
 
 func (e *inElem) openAll() {
 	d := e.d
+	// ESP packets are verified as one batch: a first pass queues them
+	// (AH is opened at once), Flush opens them, a second pass finishes.
+	queued := false
 	for i := range e.cnt {
 		it := &e.items[i]
 		buf := e.bufs[i]
@@ -641,18 +659,43 @@ func (e *inElem) openAll() {
 		case it.ah:
 			sa, seq, base, off, n, r = openAH6(d.cfg.SAD, buf, inOff, it.n, it.src.Addr())
 		default:
-			sa, seq, off, n, r = openPending(d.cfg.SAD, pkt)
+			var q bool
+			sa, seq, it.idx, q, r = openBegin(&e.opener, d.cfg.SAD, pkt)
+			if q {
+				it.sa, it.seq, it.queued = sa, seq, true
+				queued = true
+				continue
+			}
 		}
-		it.sa, it.seq, it.r = sa, seq, r
-		if sa != nil {
-			it.start, it.n = base+off, n
-		} else {
-			// it.n stays the ESP packet's length: the "no SA" path may
-			// hold it or report its SPI.
-			it.start = inOff
+		it.settle(sa, seq, base, off, n, r)
+	}
+	if queued {
+		e.opener.Flush()
+		for i := range e.cnt {
+			it := &e.items[i]
+			if !it.queued {
+				continue
+			}
+			it.queued = false
+			buf := e.bufs[i]
+			seq, off, n, r := openFinish(&e.opener, it.sa, it.seq, it.idx, buf[inOff:inOff+it.n:len(buf)])
+			it.settle(it.sa, seq, inOff, off, n, r)
 		}
+		e.opener.Reset()
 	}
 	e.done <- struct{}{}
+}
+
+// settle records the outcome of opening the item's packet.
+func (it *inItem) settle(sa *sad.SA, seq uint64, base, off, n int, r sad.DropReason) {
+	it.sa, it.seq, it.r = sa, seq, r
+	if sa != nil {
+		it.start, it.n = base+off, n
+	} else {
+		// it.n stays the ESP packet's length: the "no SA" path may
+		// hold it or report its SPI.
+		it.start = inOff
+	}
 }
 
 func (d *Dataplane) writeLoop() {

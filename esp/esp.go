@@ -134,6 +134,36 @@ func nextHeader(inner []byte) (byte, bool) {
 // packet itself (a slice of buf). The sequence number must be fresh for the
 // key (the caller takes it from sad.SA.NextSeq); it also seeds the IV.
 func SealPacket(p *transform.Protector, spi uint32, seq uint64, esn bool, buf []byte, off, n int) (start int, pkt []byte, err error) {
+	start, pkt, err = framePacket(p, spi, seq, esn, buf, off, n)
+	if err != nil {
+		return 0, nil, err
+	}
+	var ext [12]byte
+	aad, trailer := extAuth(&ext, pkt, seq, esn)
+	if err := p.Seal(pkt, HeaderLen, aad, trailer); err != nil {
+		return 0, nil, err
+	}
+	return start, pkt, nil
+}
+
+// sealPacketBatch is SealPacket with the encryption left to b: the packet is
+// sealed once b.Flush returns.
+func sealPacketBatch(b *transform.SealBatch, p *transform.Protector, spi uint32, seq uint64, esn bool, buf []byte, off, n int) (start int, pkt []byte, err error) {
+	start, pkt, err = framePacket(p, spi, seq, esn, buf, off, n)
+	if err != nil {
+		return 0, nil, err
+	}
+	var ext [12]byte
+	aad, trailer := extAuth(&ext, pkt, seq, esn)
+	if err := b.Add(p, pkt, HeaderLen, aad, trailer); err != nil {
+		return 0, nil, err
+	}
+	return start, pkt, nil
+}
+
+// framePacket is SealPacket up to the encryption: header, IV, padding and
+// trailer in place.
+func framePacket(p *transform.Protector, spi uint32, seq uint64, esn bool, buf []byte, off, n int) (start int, pkt []byte, err error) {
 	start = off - HeadLen(p)
 	pad := padLen(p, n)
 	end := off + n + pad + trailerMin + p.ICVSize()
@@ -156,13 +186,7 @@ func SealPacket(p *transform.Protector, spi uint32, seq uint64, esn bool, buf []
 	}
 	buf[t+pad] = byte(pad)
 	buf[t+pad+1] = next
-	pkt = buf[start:end]
-	var ext [12]byte
-	aad, trailer := extAuth(&ext, pkt, seq, esn)
-	if err := p.Seal(pkt, HeaderLen, aad, trailer); err != nil {
-		return 0, nil, err
-	}
-	return start, pkt, nil
+	return start, buf[start:end], nil
 }
 
 // extAuth returns the ESN additions to the authenticated data (nil, nil
@@ -204,11 +228,22 @@ func OpenPacket(p *transform.Protector, seq uint64, esn bool, pkt []byte) (off, 
 	var ext [12]byte
 	aad, trailer := extAuth(&ext, pkt, seq, esn)
 	if err := p.Open(pkt, HeaderLen, aad, trailer); err != nil {
-		if errors.Is(err, transform.ErrAuthFailed) {
-			return 0, 0, 0, ErrAuth
-		}
-		return 0, 0, 0, err
+		return 0, 0, 0, openErr(err)
 	}
+	return unframe(p, pkt)
+}
+
+// openErr is the OpenPacket error for a failed transform Open.
+func openErr(err error) error {
+	if errors.Is(err, transform.ErrAuthFailed) {
+		return ErrAuth
+	}
+	return err
+}
+
+// unframe is OpenPacket after the decryption: padding and Next Header.
+func unframe(p *transform.Protector, pkt []byte) (off, n int, next byte, err error) {
+	hl := HeadLen(p)
 	t := len(pkt) - p.ICVSize() // end of plaintext
 	next = pkt[t-1]
 	pad := int(pkt[t-2])

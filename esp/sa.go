@@ -91,6 +91,67 @@ func openPending(t *sad.Table, pkt []byte) (sa *sad.SA, seq uint64, off, n int, 
 	return sa, seq, off, n, r
 }
 
+// openBegin is openPending up to the ICV check, which (with the
+// decryption) it leaves to b: when queued, the SA stays acquired and
+// openFinish completes the packet after b.Flush. Otherwise the packet was
+// refused before reaching b and sa, seq and r are openPending's.
+func openBegin(b *transform.OpenBatch, t *sad.Table, pkt []byte) (sa *sad.SA, seq uint64, idx int, queued bool, r sad.DropReason) {
+	spi, lo, ok := ParseHeader(pkt)
+	if !ok {
+		return nil, 0, 0, false, sad.DropMalformed
+	}
+	sa = t.Inbound(spi)
+	if sa == nil || !sa.Acquire() {
+		return nil, 0, 0, false, sad.DropNoSA
+	}
+	switch {
+	case sa.Proto() != sad.ESP:
+		// An ESP packet naming an AH SA's SPI cannot be authentic.
+		r = sad.DropAuthFailed
+	default:
+		if seq, r = sa.Check(lo); r != sad.NotDropped {
+			seq = 0
+			break
+		}
+		p := sa.Cipher()
+		if len(pkt) < HeadLen(p)+trailerMin+p.ICVSize() {
+			// OpenPacket's ErrShort, which openSA counts as not authentic.
+			seq, r = 0, sad.DropAuthFailed
+			break
+		}
+		var ext [12]byte
+		aad, trailer := extAuth(&ext, pkt, seq, sa.ESN())
+		return sa, seq, b.Add(p, pkt, HeaderLen, aad, trailer), true, sad.NotDropped
+	}
+	sa.Release()
+	switch r {
+	case sad.DropNoSA, sad.DropReplay, sad.DropAuthFailed:
+		sa.Drop(r)
+	}
+	return sa, seq, 0, false, r
+}
+
+// openFinish completes, after b.Flush, a packet openBegin queued as index
+// idx, and releases its SA; the results are openPending's.
+func openFinish(b *transform.OpenBatch, sa *sad.SA, seq uint64, idx int, pkt []byte) (uint64, int, int, sad.DropReason) {
+	var (
+		off, n int
+		err    = b.Err(idx)
+	)
+	if err != nil {
+		err = openErr(err)
+	} else {
+		off, n, _, err = unframe(sa.Cipher(), pkt)
+	}
+	seq, off, n, r := openVerdict(sa, seq, pkt, off, n, err)
+	sa.Release()
+	switch r {
+	case sad.DropNoSA, sad.DropReplay, sad.DropAuthFailed:
+		sa.Drop(r)
+	}
+	return seq, off, n, r
+}
+
 // accept records an authentic packet in the replay window and returns the
 // final verdict (r from openPending unless the window refuses it now),
 // charging drops to the SA.
@@ -113,6 +174,12 @@ func openSA(sa *sad.SA, lo uint32, pkt []byte) (seq uint64, off, n int, r sad.Dr
 		return 0, 0, 0, r
 	}
 	off, n, _, err := OpenPacket(sa.Cipher(), seq, sa.ESN(), pkt)
+	return openVerdict(sa, seq, pkt, off, n, err)
+}
+
+// openVerdict maps OpenPacket's outcome for the packet with sequence
+// number seq to a drop reason and checks the inner packet's selectors.
+func openVerdict(sa *sad.SA, seq uint64, pkt []byte, off, n int, err error) (uint64, int, int, sad.DropReason) {
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrAuth):

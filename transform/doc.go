@@ -51,5 +51,14 @@
 // allocation-free form: the CTR keystream of RFC 3686 (and of GCM-8, see
 // gcm8.go), AES-XCBC (RFC 3566, RFC 4434) and AES-CMAC (RFC 4493, RFC
 // 4615). CBC is crypto/cipher's, with its IV reset per packet instead of a
-// new BlockMode.
+// new BlockMode, except for AES on x86-64 with AES-NI, where
+// internal/aescbc decrypts eight blocks at a time and SealBatch encrypts up
+// to eight packets side by side (the dataplane seals whole batches through
+// it); its output is tested identical to crypto/cipher's. HMAC is
+// crypto/hmac: it keeps the inner and outer pad states after their first
+// block (marshalled hash states restored on Reset), so per packet there is
+// no key schedule, and crypto/sha1 and crypto/sha256 use SHA-NI where the
+// processor has it. SealBatch and OpenBatch compute HMAC-SHA1 with
+// internal/hmacsha1 instead (pad states precomputed per SA, two packets
+// interleaved on SHA-NI), tested identical to crypto/hmac.
 package transform

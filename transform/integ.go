@@ -11,6 +11,8 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"hash"
+
+	"github.com/ipsecgw/ipsecgw/transform/internal/hmacsha1"
 )
 
 // cipherMode is the encryption half of a cipher+integrity engine. It works
@@ -36,6 +38,9 @@ type integEngine struct {
 	macKey []byte
 	ivKey  cipher.Block // CBC only: encrypts IV counters (see Protector.IV)
 	ivRaw  []byte
+	// sha1 holds the HMAC-SHA1 pad states for SealBatch's two-lane
+	// HMAC (nil for other MACs and without SHA-NI).
+	sha1 *hmacsha1.Key
 }
 
 func (e *integEngine) aead() bool        { return false }
@@ -95,6 +100,10 @@ func (e *integEngine) zero() {
 	clear(e.macKey)
 	clear(e.ivRaw)
 	e.ivKey = nil
+	if e.sha1 != nil {
+		e.sha1.Wipe()
+		e.sha1 = nil
+	}
 	e.newMAC = nil
 }
 
@@ -108,6 +117,12 @@ func newIntegEngine(c cipherMode, integ ID, key []byte) (*integEngine, error) {
 		h = md5.New
 	case IntegHMACSHA1_96:
 		h = sha1.New
+		if hmacsha1.Supported() && !disableFastPaths {
+			var err error
+			if e.sha1, err = hmacsha1.NewKey(k); err != nil {
+				return nil, err
+			}
+		}
 	case IntegHMACSHA2_256_128, IntegHMACSHA2_256_96:
 		h = sha256.New
 	case IntegHMACSHA2_384_192:

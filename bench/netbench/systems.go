@@ -53,6 +53,8 @@ func allSystems() []system {
 	for _, v := range []struct{ name, esp, label string }{
 		{"aes128gcm", "aes128gcm16", "AES-128-GCM"},
 		{"aes256gcm", "aes256gcm16", "AES-256-GCM"},
+		// The cloud template's and CloudStack's default ESP proposal.
+		{"aes128cbc-sha1", "aes128-sha1", "AES-128-CBC+HMAC-SHA1"},
 		{"aes128cbc-sha256", "aes128-sha256", "AES-128-CBC+HMAC-SHA-256"},
 		{"chacha20poly1305", "chacha20poly1305", "ChaCha20-Poly1305"},
 	} {
