@@ -27,6 +27,23 @@ func (n *Node) ListenUDP(addr netip.AddrPort) (*net.UDPConn, error) {
 	return c, err
 }
 
+// ListenTCP opens a TCP listener inside the node's network namespace,
+// for servers a test runs in the lab itself (a CRL distribution point,
+// say): accepted connections stay in that namespace while the test's
+// goroutines serve them from any thread.
+func (n *Node) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
+	var ln *net.TCPListener
+	err := n.inNamespace(func() error {
+		var err error
+		ln, err = net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ln, nil
+}
+
 // inNamespace runs f on an OS thread inside the node's network namespace.
 // The thread enters the namespace and comes back before it is unlocked.
 // It must not be thrown away instead: the lab starts charon with a
