@@ -10,24 +10,28 @@ import (
 	"time"
 )
 
-// profiler is a perf record of some processes, started before a
-// measurement and stopped after it. perf samples the whole process,
-// kernel side included, so system-call and wake-up costs show up beside
-// the Go code (a Go pprof profile would need an endpoint in the daemon and
-// misses the kernel).
+// profiler is a perf record of the whole machine, started before a
+// measurement and stopped after it; the report picks the gateways' share.
+// perf samples the kernel side too, so system-call, wake-up and softirq
+// costs show up beside the Go code (a Go pprof profile would need an
+// endpoint in the daemon and misses the kernel). Recording every CPU
+// rather than the daemons' PIDs (-p) also shows where the rest of the
+// machine's time went (iperf3, the kernel's forwarding), and -p recorded
+// no samples of the daemons' threads on this machine's kernel.
 type profiler struct {
 	cmd  *exec.Cmd
 	out  string // path without extension
+	pids string // the gateways, comma-separated
 	done chan error
 }
 
-// startPerf records call graphs of pids into out.data at 999 Hz.
+// startPerf records call graphs of every CPU into out.data at 999 Hz.
 func startPerf(out string, pids []int) (*profiler, error) {
 	ids := make([]string, len(pids))
 	for i, p := range pids {
 		ids[i] = strconv.Itoa(p)
 	}
-	cmd := exec.Command("perf", "record", "-q", "-F", "999", "-g", "-p", strings.Join(ids, ","), "-o", out+".data")
+	cmd := exec.Command("perf", "record", "-q", "-F", "999", "-g", "-a", "-o", out+".data")
 	log, err := os.Create(out + ".log")
 	if err != nil {
 		return nil, err
@@ -37,7 +41,7 @@ func startPerf(out string, pids []int) (*profiler, error) {
 		log.Close()
 		return nil, err
 	}
-	p := &profiler{cmd: cmd, out: out, done: make(chan error, 1)}
+	p := &profiler{cmd: cmd, out: out, pids: strings.Join(ids, ","), done: make(chan error, 1)}
 	go func() {
 		p.done <- cmd.Wait()
 		log.Close()
@@ -47,8 +51,8 @@ func startPerf(out string, pids []int) (*profiler, error) {
 	return p, nil
 }
 
-// stop ends the recording and writes out.txt: the flat profile (self
-// time by symbol) and the same by command (thread name) and DSO.
+// stop ends the recording and writes out.txt: the whole machine's time by
+// command and DSO, then the gateways' flat profile (self time by symbol).
 func (p *profiler) stop() error {
 	p.cmd.Process.Signal(syscall.SIGINT)
 	select {
@@ -60,8 +64,8 @@ func (p *profiler) stop() error {
 	}
 	var b strings.Builder
 	for _, args := range [][]string{
-		{"report", "--stdio", "--no-children", "-g", "none", "--percent-limit", "0.5", "--sort", "sym"},
 		{"report", "--stdio", "--no-children", "-g", "none", "--percent-limit", "1", "--sort", "comm,dso"},
+		{"report", "--stdio", "--no-children", "-g", "none", "--percent-limit", "0.4", "--sort", "sym", "--percentage", "relative", "--pid", p.pids},
 	} {
 		out, err := exec.Command("perf", append(args, "-i", p.out+".data")...).Output()
 		if err != nil {

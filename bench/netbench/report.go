@@ -179,9 +179,12 @@ func (r *Report) Markdown() string {
 	var b strings.Builder
 	o := r.Options
 	fmt.Fprintf(&b, "## Network benchmark %s\n\n", r.Started.Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "iperf3 TCP host1 → host2, %v per run, %d repetitions interleaved across systems; median (min–max). "+
+	if o.has(testTCP) {
+		fmt.Fprintf(&b, "iperf3 TCP host1 → host2, %v per run. ", o.Duration)
+	}
+	fmt.Fprintf(&b, "%d repetitions interleaved across systems; median (min–max). "+
 		"%s CPUs (%s), shared with other work: load average %s before, %s after. Versions: ipsecgw %s, strongSwan %s, wireguard-go %s, %s, kernel %s.\n\n",
-		o.Duration, o.Reps, r.Host["cpus"], r.Host["cpu"], r.LoadBefore, r.LoadAfter,
+		o.Reps, r.Host["cpus"], r.Host["cpu"], r.LoadBefore, r.LoadAfter,
 		r.Versions["ipsecgw"], r.Versions["strongswan"], r.Versions["wireguard-go"], r.Versions["go"], r.Versions["kernel"])
 	if v := r.Versions["ipsecgw-baseline"]; v != "" {
 		fmt.Fprintf(&b, "Baseline (%s): ipsecgw at %s, measured interleaved with the current build.\n\n", baselineSystem, v)
