@@ -303,7 +303,7 @@ func TestAHPipelineAllocs(t *testing.T) {
 			pkts[i].Off, pkts[i].Len = conn.ReadOffset, copy(pkts[i].Buf[conn.ReadOffset:], p)
 		}
 		rd.HandleESP(pkts)
-		(<-rd.work)()
+		runQueuedOpen(rd)
 		ie := <-rd.inQ
 		rd.writeBatch(ie)
 		rd.inFree <- ie

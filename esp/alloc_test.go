@@ -177,25 +177,49 @@ func tunToSocketAllocs(t *testing.T, s suite) {
 		pkts[i].Buf = make([]byte, conn.ReadOffset+2048)
 	}
 	work := make([]byte, tun.Headroom+2048)
-	if a := testing.AllocsPerRun(runs, func() {
-		for i := range pkts {
-			copy(work[tun.Headroom:], ipv4HeaderOnly[:])
-			_, p, r := Seal(out, work, tun.Headroom, len(ipv4HeaderOnly))
-			if r != sad.NotDropped {
-				t.Fatal(r)
+	for _, tc := range []struct {
+		name   string
+		inner  []byte
+		worker bool // the batch is above inlineCryptoBytes
+	}{
+		{"small packets, opened inline", ipv4HeaderOnly[:], false},
+		{"large packets, opened by a worker", ipv4Packet(1000, "10.1.0.2", "10.2.0.2", 1), true},
+	} {
+		if a := testing.AllocsPerRun(runs, func() {
+			for i := range pkts {
+				copy(work[tun.Headroom:], tc.inner)
+				_, p, r := Seal(out, work, tun.Headroom, len(tc.inner))
+				if r != sad.NotDropped {
+					t.Fatal(r)
+				}
+				pkts[i].Off, pkts[i].Len = conn.ReadOffset, copy(pkts[i].Buf[conn.ReadOffset:], p)
 			}
-			pkts[i].Off, pkts[i].Len = conn.ReadOffset, copy(pkts[i].Buf[conn.ReadOffset:], p)
+			rd.HandleESP(pkts)
+			if runQueuedOpen(rd) != tc.worker {
+				t.Fatalf("%s: a worker job queued: %v", tc.name, !tc.worker)
+			}
+			ie := <-rd.inQ
+			rd.writeBatch(ie)
+			rd.inFree <- ie
+		}); a != 0 {
+			t.Fatalf("inbound, %s: %v allocations per batch of %d", tc.name, a, batch)
 		}
-		rd.HandleESP(pkts)
-		(<-rd.work)()
-		ie := <-rd.inQ
-		rd.writeBatch(ie)
-		rd.inFree <- ie
-	}); a != 0 {
-		t.Fatalf("inbound: %v allocations per batch of %d", a, batch)
 	}
-	if nt.written != batch*(runs+1) {
+	if nt.written != 2*batch*(runs+1) {
 		t.Fatalf("written %d packets, drops %v", nt.written, rd.Stats().Drops)
+	}
+}
+
+// runQueuedOpen runs the crypto job HandleESP queued for a batch too large
+// to open inline (inlineCryptoBytes), if it queued one, and says whether
+// it did.
+func runQueuedOpen(d *Dataplane) bool {
+	select {
+	case job := <-d.work:
+		job()
+		return true
+	default:
+		return false
 	}
 }
 

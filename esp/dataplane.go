@@ -314,6 +314,7 @@ type outElem struct {
 	sizes []int
 	items []outItem
 	cnt   int
+	bytes int // inner bytes of the packets to seal (classify)
 	done  chan struct{}
 	pkts  []conn.OutPacket
 	clear [][]byte
@@ -351,11 +352,21 @@ func (d *Dataplane) readFrom(dev tun.Device, pol *spd.Live) {
 		n, err := dev.Read(e.bufs, e.sizes, tun.Headroom)
 		if n > 0 {
 			d.classify(e, n, pol)
+			// A small batch is sealed here: handing it to a worker would
+			// cost more (a wake-up, another thread's cache) than the
+			// encryption itself, and the reader then takes a bigger
+			// batch next time.
+			inline := e.bytes <= inlineCryptoBytes
+			if inline {
+				e.sealAll()
+			}
 			// outQ holds every element there is, so this never blocks
 			// with the lock held.
 			d.outMu.Lock()
 			d.outQ <- e
-			d.work <- e.seal
+			if !inline {
+				d.work <- e.seal
+			}
 			d.outMu.Unlock()
 		} else {
 			d.outFree <- e
@@ -375,12 +386,22 @@ func (d *Dataplane) readFrom(dev tun.Device, pol *spd.Live) {
 	}
 }
 
+// inlineCryptoBytes is the largest batch (in packet bytes) that the
+// goroutine which has it encrypts or decrypts itself rather than handing it
+// to a crypto worker. A hand-off costs a few microseconds (channel, wake-up,
+// cache misses on another core); AES-GCM and ChaCha20-Poly1305 do a few
+// kilobytes in that time, and batches of small packets (VoIP, DNS, ACKs)
+// are all well below this, while bulk traffic's batches of full-sized
+// packets are well above it and keep the parallel workers.
+const inlineCryptoBytes = 4096
+
 // classify decides each packet's fate in read order: SPD lookup (in the
 // policies of the device it was read from), SA lookup, sequence number
-// reservation.
+// reservation. It also sums the bytes to encrypt into e.bytes.
 func (d *Dataplane) classify(e *outElem, n int, live *spd.Live) {
 	pol := live.Load()
 	e.cnt = n
+	e.bytes = 0
 	for i := range n {
 		it := &e.items[i]
 		*it = outItem{n: e.sizes[i]}
@@ -412,6 +433,7 @@ func (d *Dataplane) classify(e *outElem, n int, live *spd.Live) {
 			continue
 		}
 		it.kind, it.sa, it.seq = outESP, sa, seq
+		e.bytes += it.n
 	}
 }
 
@@ -546,6 +568,7 @@ type inElem struct {
 	opener transform.OpenBatch
 	arena  []byte
 	used   int      // bytes of arena taken by this batch
+	bytes  int      // bytes of the ESP packets in it
 	bufs   [][]byte // per packet: its slot in arena, ESP packet at inOff
 	items  []inItem
 	cnt    int
@@ -597,7 +620,7 @@ func (d *Dataplane) HandleESP(batch []conn.ESPPacket) {
 			return
 		}
 		e := <-d.inFree
-		e.cnt, e.used = 0, 0
+		e.cnt, e.used, e.bytes = 0, 0, 0
 		k := 0
 		for _, p := range batch {
 			if e.cnt == len(e.bufs) {
@@ -616,12 +639,20 @@ func (d *Dataplane) HandleESP(batch []conn.ESPPacket) {
 			buf := e.arena[e.used : e.used+slot : e.used+slot]
 			e.used += slot
 			copy(buf[inOff:], b)
+			e.bytes += len(b)
 			e.bufs[e.cnt] = buf
 			e.items[e.cnt] = inItem{n: len(b), src: p.Src, ah: p.AH}
 			e.cnt++
 			k++
 		}
 		batch = batch[k:]
+		// A small batch is opened here, as a small outbound one is
+		// sealed by the reader (inlineCryptoBytes); the order of the
+		// replay-window updates is the TUN writer's either way.
+		inline := e.bytes <= inlineCryptoBytes
+		if inline {
+			e.openAll()
+		}
 		d.inMu.Lock()
 		if d.closing.Load() {
 			d.inMu.Unlock()
@@ -632,7 +663,9 @@ func (d *Dataplane) HandleESP(batch []conn.ESPPacket) {
 		// Both channels have room for every element, so this never blocks
 		// while holding the lock.
 		d.inQ <- e
-		d.work <- e.open
+		if !inline {
+			d.work <- e.open
+		}
 		d.inMu.Unlock()
 	}
 }

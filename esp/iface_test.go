@@ -167,7 +167,7 @@ func TestRoutedInboundAllocs(t *testing.T) {
 			pkts[i].Off, pkts[i].Len = conn.ReadOffset, copy(pkts[i].Buf[conn.ReadOffset:], p)
 		}
 		rd.HandleESP(pkts)
-		(<-rd.work)()
+		runQueuedOpen(rd)
 		ie := <-rd.inQ
 		rd.writeBatch(ie)
 		rd.inFree <- ie

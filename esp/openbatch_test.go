@@ -65,7 +65,7 @@ func TestOpenAllMatchesOpenPending(t *testing.T) {
 				copies[i] = append([]byte(nil), p.Buf[p.Off:p.Off+p.Len]...)
 			}
 			rd.HandleESP(pkts)
-			(<-rd.work)()
+			runQueuedOpen(rd)
 			ie := <-rd.inQ
 			<-ie.done
 			if ie.cnt != len(pkts) {

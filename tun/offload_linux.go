@@ -29,6 +29,7 @@ type offloadIO struct {
 	rbuf   []byte // one read: virtio header + up to 64 KiB
 	seg    segmenter
 	readFn func(fd uintptr) bool // bound once, like writev
+	tryFn  func(fd uintptr)      // readFn without waiting, for rc.Control
 	rN     int
 	rErr   syscall.Errno
 
@@ -64,6 +65,7 @@ func (t *TUN) initIO() error {
 	}
 	o.writev = o.writevFD
 	o.readFn = o.readFD
+	o.tryFn = o.tryReadFD
 	// Say which offloads we handle ourselves rather than trusting what
 	// the wireguard device asked for: UDP GSO packets may only be written
 	// when the kernel knows them, which is exactly when it accepts USO.
@@ -85,7 +87,14 @@ func (t *TUN) initIO() error {
 }
 
 // read returns the packets of one read from the kernel, cut to the MTU,
-// or the rest of a super-packet that did not fit the previous call.
+// or the rest of a super-packet that did not fit the previous call; then,
+// while buffers are left, the packets the kernel has queued behind it.
+//
+// Small packets come one per read (only TCP and UDP super-packets carry
+// many), so without the second part a flood of them would cross the
+// dataplane one packet per batch, paying every per-batch hand-off per
+// packet. The extra reads never wait: what is queued now is taken, and
+// the batch goes as soon as the queue is empty.
 func (o *offloadIO) read(t *TUN, bufs [][]byte, sizes []int, offset int) (int, error) {
 	o.readMu.Lock()
 	defer o.readMu.Unlock()
@@ -100,7 +109,21 @@ func (o *offloadIO) read(t *TUN, bufs [][]byte, sizes []int, offset int) (int, e
 			return 0, err
 		}
 	}
-	return o.seg.fill(bufs, sizes, offset)
+	n, err := o.seg.fill(bufs, sizes, offset)
+	for err == nil && n < len(bufs) && !o.seg.pending() {
+		if o.rc.Control(o.tryFn) != nil || o.rErr != 0 {
+			// Nothing queued (EAGAIN), or an error the next blocking
+			// read reports again.
+			break
+		}
+		if err = o.seg.load(o.rbuf[:o.rN]); err != nil {
+			break // a malformed packet: the ones before it still go
+		}
+		var k int
+		k, err = o.seg.fill(bufs[n:], sizes[n:], offset)
+		n += k
+	}
+	return n, err
 }
 
 // write coalesces the batch and writes each resulting packet with one
@@ -158,6 +181,13 @@ func (o *offloadIO) writevFD(fd uintptr) bool {
 	}
 	o.wErr = e
 	return true
+}
+
+// tryReadFD is readFD for RawConn.Control: one attempt, EAGAIN included
+// in rErr.
+func (o *offloadIO) tryReadFD(fd uintptr) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(o.rbuf))), uintptr(len(o.rbuf)))
+	o.rN, o.rErr = int(n), e
 }
 
 // readFD is the RawConn.Read callback.

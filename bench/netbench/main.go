@@ -19,7 +19,9 @@
 // apart); ping RTTs under load (the same pings during an extra iperf3 TCP
 // run with the largest stream count, lasting the pings plus two seconds,
 // not counted in the throughput figures); and an iperf3 UDP flood of 64-byte datagrams (-b 0) for
-// -udp-duration, reporting datagrams received per second.
+// -udp-duration, reporting datagrams received per second; and an IMIX
+// flood (imix.go) as long. -tests picks a subset, -perf profiles the
+// gateways during the 64-byte flood.
 //
 // Results go to results/<UTC timestamp>/ as results.json (every sample)
 // and results.md (the tables, also printed to stdout).
@@ -52,7 +54,13 @@ type options struct {
 	Reps        int           `json:"reps"`
 	Streams     []int         `json:"streams"`
 	PingCount   int           `json:"ping_count"`
-	Out         string        `json:"-"`
+	// Tests are the measurements taken, a subset of allTests in that
+	// order; fewer of them keep a run (and its hold of the lab) short.
+	Tests []string `json:"tests"`
+	// Perf, when set, is a directory for CPU profiles (perf record) of
+	// the gateway daemons during each 64-byte flood.
+	Perf string `json:"perf,omitempty"`
+	Out  string `json:"-"`
 	// Baseline is the git revision the ipsecgw-baseline-aes128gcm system
 	// builds ipsecgw from (empty: that system is not measured).
 	Baseline string `json:"baseline,omitempty"`
@@ -75,9 +83,23 @@ func main() {
 	streamsFlag := flag.String("streams", "1,4", "comma-separated iperf3 TCP stream counts")
 	pingCount := flag.Int("ping-count", 300, "echo requests per latency measurement (10 ms apart)")
 	out := flag.String("out", "results", "directory under which results/<timestamp>/ is created")
+	testsFlag := flag.String("tests", strings.Join(allTests, ","), "comma-separated measurements to take: "+strings.Join(allTests, ","))
+	perf := flag.String("perf", "", "record CPU profiles (perf record -g) of the gateway daemons during each 64-byte flood into this directory")
 	flag.Parse()
 
-	opts := options{Duration: *duration, UDPDuration: *udpDuration, Reps: *reps, PingCount: *pingCount, Out: *out, Baseline: *baseline}
+	opts := options{Duration: *duration, UDPDuration: *udpDuration, Reps: *reps, PingCount: *pingCount, Out: *out, Baseline: *baseline, Perf: *perf}
+	for _, t := range strings.Split(*testsFlag, ",") {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		if !slices.Contains(allTests, t) {
+			fatalf("unknown test %q; known: %s", t, strings.Join(allTests, ","))
+		}
+		opts.Tests = append(opts.Tests, t)
+	}
+	if len(opts.Tests) == 0 {
+		fatalf("-tests names no test")
+	}
 	known := map[string]bool{}
 	for _, n := range names {
 		known[n] = true
@@ -124,6 +146,14 @@ func run(opts options) error {
 	}
 	if miss := lab.Missing("iperf3", "ping", "wg"); miss != "" {
 		return fmt.Errorf("missing: %s (make bench-net installs them)", miss)
+	}
+	if opts.Perf != "" {
+		if miss := lab.Missing("perf"); miss != "" {
+			return fmt.Errorf("-perf needs perf (linux-perf)")
+		}
+		if err := os.MkdirAll(opts.Perf, 0o755); err != nil {
+			return err
+		}
 	}
 	// While a lab exists, the lab package catches SIGINT/SIGTERM, tears
 	// every lab down and exits 130. Between labs nobody would, so this
@@ -174,7 +204,7 @@ func run(opts options) error {
 				return errors.New("interrupted")
 			}
 			fmt.Fprintf(os.Stderr, "[%d/%d] rep %d %s (load %s)\n", i, total, r, name, loadAvg())
-			s := measureOnce(ctx, byName[name], bin, opts)
+			s := measureOnce(ctx, byName[name], bin, opts, r)
 			s.Rep = r
 			if s.Error != "" {
 				fmt.Fprintf(os.Stderr, "  FAILED: %s\n", s.Error)
@@ -191,9 +221,17 @@ func run(opts options) error {
 				for _, t := range s.TCP {
 					fmt.Fprintf(os.Stderr, "  tcp %d: %.2f Gbit/s, %d retransmits, cpu %.2f s\n", t.Streams, t.BitsPerSec/1e9, t.Retransmits, t.CPUSeconds)
 				}
-				fmt.Fprintf(os.Stderr, "  udp 64B: %.0f pps received (%d sent, %d lost); ping idle p50 %.3f ms, load p50 %.3f ms (%d/%d answered)\n",
-					s.UDP.RecvPPS, s.UDP.SentPackets, s.UDP.LostPackets, percentile(s.PingIdle.RTTs, 50),
-					percentile(s.PingLoad.RTTs, 50), len(s.PingLoad.RTTs), s.PingLoad.Sent)
+				if opts.has(testUDP64) {
+					fmt.Fprintf(os.Stderr, "  udp 64B: %.0f pps received (%d sent, %d lost)\n", s.UDP.RecvPPS, s.UDP.SentPackets, s.UDP.LostPackets)
+				}
+				if opts.has(testIMIX) {
+					fmt.Fprintf(os.Stderr, "  imix: %.0f pps received, %.2f Gbit/s (%d sent, %d lost)\n",
+						s.IMIX.RecvPPS, s.IMIX.RecvBitsPerSec/1e9, s.IMIX.SentPackets, s.IMIX.LostPackets)
+				}
+				if opts.has(testPing) {
+					fmt.Fprintf(os.Stderr, "  ping idle p50 %.3f ms, load p50 %.3f ms (%d/%d answered)\n",
+						percentile(s.PingIdle.RTTs, 50), percentile(s.PingLoad.RTTs, 50), len(s.PingLoad.RTTs), s.PingLoad.Sent)
+				}
 			}
 			rep.Samples = append(rep.Samples, s)
 			// Save as we go: a long run interrupted late keeps its samples.
@@ -214,7 +252,7 @@ func run(opts options) error {
 }
 
 // measureOnce builds a lab, sets the system up, measures and tears down.
-func measureOnce(ctx context.Context, sys system, bin binaries, opts options) (s Sample) {
+func measureOnce(ctx context.Context, sys system, bin binaries, opts options, rep int) (s Sample) {
 	s.System = sys.Name
 	s.Load = loadAvg()
 	fail := func(err error) Sample {
@@ -254,21 +292,45 @@ func measureOnce(ctx context.Context, sys system, bin binaries, opts options) (s
 	}
 	runCtx, cancel2 := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel2()
-	for _, n := range opts.Streams {
-		t, err := runTCP(runCtx, l, info.PIDs, opts.Duration, n)
-		if err != nil {
-			return fail(fmt.Errorf("tcp %d streams: %w", n, err))
+	for _, test := range opts.Tests {
+		switch test {
+		case testTCP:
+			for _, n := range opts.Streams {
+				t, err := runTCP(runCtx, l, info.PIDs, opts.Duration, n)
+				if err != nil {
+					return fail(fmt.Errorf("tcp %d streams: %w", n, err))
+				}
+				s.TCP = append(s.TCP, t)
+			}
+		case testPing:
+			if s.PingIdle, err = runPing(runCtx, l.Host1, l.Host2.Addr, opts.PingCount); err != nil {
+				return fail(fmt.Errorf("ping idle: %w", err))
+			}
+			if s.PingLoad, err = pingUnderLoad(runCtx, l, opts); err != nil {
+				return fail(fmt.Errorf("ping under load: %w", err))
+			}
+		case testUDP64:
+			var prof *profiler
+			if opts.Perf != "" && len(info.PIDs) > 0 {
+				out := filepath.Join(opts.Perf, fmt.Sprintf("%s-rep%d-udp64", sys.Name, rep))
+				if prof, err = startPerf(out, info.PIDs); err != nil {
+					return fail(fmt.Errorf("perf: %w", err))
+				}
+			}
+			s.UDP, err = runUDP(runCtx, l, opts.UDPDuration)
+			if prof != nil {
+				if perr := prof.stop(); perr != nil {
+					fmt.Fprintf(os.Stderr, "  perf: %v\n", perr)
+				}
+			}
+			if err != nil {
+				return fail(fmt.Errorf("udp: %w", err))
+			}
+		case testIMIX:
+			if s.IMIX, err = runIMIX(runCtx, l, opts.UDPDuration); err != nil {
+				return fail(fmt.Errorf("imix: %w", err))
+			}
 		}
-		s.TCP = append(s.TCP, t)
-	}
-	if s.PingIdle, err = runPing(runCtx, l.Host1, l.Host2.Addr, opts.PingCount); err != nil {
-		return fail(fmt.Errorf("ping idle: %w", err))
-	}
-	if s.PingLoad, err = pingUnderLoad(runCtx, l, opts); err != nil {
-		return fail(fmt.Errorf("ping under load: %w", err))
-	}
-	if s.UDP, err = runUDP(runCtx, l, opts.UDPDuration); err != nil {
-		return fail(fmt.Errorf("udp: %w", err))
 	}
 	return s
 }
@@ -376,3 +438,15 @@ func hostInfo() map[string]string {
 	}
 	return h
 }
+
+// The measurements -tests can pick, in the order they run.
+const (
+	testTCP   = "tcp"
+	testPing  = "ping"
+	testUDP64 = "udp64"
+	testIMIX  = "imix"
+)
+
+var allTests = []string{testTCP, testPing, testUDP64, testIMIX}
+
+func (o options) has(test string) bool { return slices.Contains(o.Tests, test) }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -63,5 +64,23 @@ func TestCPUTicksOfSelf(t *testing.T) {
 	}
 	if _, err := cpuTicks([]int{-1}); err == nil {
 		t.Error("no error for a missing process")
+	}
+}
+
+func TestMarkdownPacketRate(t *testing.T) {
+	r := &Report{Options: options{Tests: []string{testUDP64, testIMIX}, Systems: []string{"ipsecgw-aes128gcm", "wireguard-go"}, Reps: 1}}
+	r.Samples = []Sample{
+		{System: "ipsecgw-aes128gcm", UDP: UDPResult{SentPackets: 1000, LostPackets: 250, RecvPPS: 60000}, IMIX: IMIXResult{SentPackets: 100, RecvPPS: 40000}},
+		{System: "wireguard-go", UDP: UDPResult{SentPackets: 1000, LostPackets: 500, RecvPPS: 30000}, IMIX: IMIXResult{SentPackets: 100, LostPackets: 50, RecvPPS: 20000}},
+	}
+	r.summarize()
+	md := r.Markdown()
+	for _, want := range []string{"| 60 | 25 | 40 |", "| 30 | 50 | 20 |", "| 2.00× | 2.00× |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "Throughput (Gbit/s)") {
+		t.Errorf("Markdown has the TCP table though -tests had no tcp:\n%s", md)
 	}
 }

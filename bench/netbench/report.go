@@ -19,6 +19,7 @@ type Sample struct {
 	Negotiated string      `json:"negotiated"`
 	TCP        []TCPResult `json:"tcp"`
 	UDP        UDPResult   `json:"udp_64b"`
+	IMIX       IMIXResult  `json:"imix"`
 	PingIdle   PingResult  `json:"ping_idle"`
 	PingLoad   PingResult  `json:"ping_load"`
 	Error      string      `json:"error,omitempty"`
@@ -58,6 +59,10 @@ type Summary struct {
 	TCPRetransmits map[int]Stat `json:"tcp_retransmits"`
 	CPUPerGB       map[int]Stat `json:"cpu_seconds_per_gb"` // empty for plain
 	UDPKpps        Stat         `json:"udp_64b_kpps_received"`
+	UDPLossPct     Stat         `json:"udp_64b_loss_pct"`
+	IMIXKpps       Stat         `json:"imix_kpps_received"`
+	IMIXGbps       Stat         `json:"imix_gbit_per_s_received"`
+	IMIXLossPct    Stat         `json:"imix_loss_pct"`
 	// Latency percentiles over all RTTs of all repetitions pooled.
 	PingIdleP50  float64 `json:"ping_idle_p50_ms"`
 	PingIdleP99  float64 `json:"ping_idle_p99_ms"`
@@ -89,7 +94,7 @@ func (r *Report) summarize() {
 	for _, name := range r.Options.Systems {
 		sum := Summary{System: name, Label: labels[name], TCPGbps: map[int]Stat{}, TCPRetransmits: map[int]Stat{}, CPUPerGB: map[int]Stat{}}
 		gbps, retr, cpu := map[int][]float64{}, map[int][]float64{}, map[int][]float64{}
-		var kpps []float64
+		var kpps, udpLoss, imixKpps, imixGbps, imixLoss []float64
 		var idle, load []float64
 		var idleSent, loadSent int
 		for _, s := range r.Samples {
@@ -110,7 +115,15 @@ func (r *Report) summarize() {
 					cpu[t.Streams] = append(cpu[t.Streams], t.CPUPerGB)
 				}
 			}
-			kpps = append(kpps, s.UDP.RecvPPS/1e3)
+			if r.Options.has(testUDP64) {
+				kpps = append(kpps, s.UDP.RecvPPS/1e3)
+				udpLoss = append(udpLoss, lossPct(s.UDP.LostPackets, s.UDP.SentPackets))
+			}
+			if r.Options.has(testIMIX) {
+				imixKpps = append(imixKpps, s.IMIX.RecvPPS/1e3)
+				imixGbps = append(imixGbps, s.IMIX.RecvBitsPerSec/1e9)
+				imixLoss = append(imixLoss, lossPct(s.IMIX.LostPackets, s.IMIX.SentPackets))
+			}
 			idle = append(idle, s.PingIdle.RTTs...)
 			load = append(load, s.PingLoad.RTTs...)
 			idleSent += s.PingIdle.Sent
@@ -123,7 +136,8 @@ func (r *Report) summarize() {
 		for n, xs := range cpu {
 			sum.CPUPerGB[n] = stat(xs)
 		}
-		sum.UDPKpps = stat(kpps)
+		sum.UDPKpps, sum.UDPLossPct = stat(kpps), stat(udpLoss)
+		sum.IMIXKpps, sum.IMIXGbps, sum.IMIXLossPct = stat(imixKpps), stat(imixGbps), stat(imixLoss)
 		sum.PingIdleP50, sum.PingIdleP99 = percentile(idle, 50), percentile(idle, 99)
 		sum.PingLoadP50, sum.PingLoadP99 = percentile(load, 50), percentile(load, 99)
 		if idleSent > 0 {
@@ -165,17 +179,30 @@ func (r *Report) Markdown() string {
 	var b strings.Builder
 	o := r.Options
 	fmt.Fprintf(&b, "## Network benchmark %s\n\n", r.Started.Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "iperf3 TCP host1 → host2, %v per run, %d repetitions interleaved across systems; median (min–max). "+
+	if o.has(testTCP) {
+		fmt.Fprintf(&b, "iperf3 TCP host1 → host2, %v per run. ", o.Duration)
+	}
+	fmt.Fprintf(&b, "%d repetitions interleaved across systems; median (min–max). "+
 		"%s CPUs (%s), shared with other work: load average %s before, %s after. Versions: ipsecgw %s, strongSwan %s, wireguard-go %s, %s, kernel %s.\n\n",
-		o.Duration, o.Reps, r.Host["cpus"], r.Host["cpu"], r.LoadBefore, r.LoadAfter,
+		o.Reps, r.Host["cpus"], r.Host["cpu"], r.LoadBefore, r.LoadAfter,
 		r.Versions["ipsecgw"], r.Versions["strongswan"], r.Versions["wireguard-go"], r.Versions["go"], r.Versions["kernel"])
 	if v := r.Versions["ipsecgw-baseline"]; v != "" {
 		fmt.Fprintf(&b, "Baseline (%s): ipsecgw at %s, measured interleaved with the current build.\n\n", baselineSystem, v)
 	}
 
+	if o.has(testTCP) {
+		r.throughputTables(&b)
+	}
+	r.packetRateTable(&b)
+	return b.String()
+}
+
+// throughputTables renders the TCP throughput, CPU and ratio tables.
+func (r *Report) throughputTables(b *strings.Builder) {
+	o := r.Options
 	b.WriteString("### Throughput (Gbit/s) and gateway CPU\n\n| system |")
 	for _, n := range o.Streams {
-		fmt.Fprintf(&b, " %d stream(s) Gbit/s | retr. | CPU s/GB |", n)
+		fmt.Fprintf(b, " %d stream(s) Gbit/s | retr. | CPU s/GB |", n)
 	}
 	b.WriteString(" failed reps |\n|---|")
 	for range o.Streams {
@@ -183,7 +210,7 @@ func (r *Report) Markdown() string {
 	}
 	b.WriteString("---|\n")
 	for _, s := range r.Summary {
-		fmt.Fprintf(&b, "| %s |", s.Label)
+		fmt.Fprintf(b, "| %s |", s.Label)
 		for _, n := range o.Streams {
 			cpu := "—"
 			if c, ok := s.CPUPerGB[n]; ok {
@@ -193,9 +220,9 @@ func (r *Report) Markdown() string {
 			if t, ok := s.TCPRetransmits[n]; ok {
 				retr = fmt.Sprintf("%.0f", t.Median)
 			}
-			fmt.Fprintf(&b, " %s | %s | %s |", fmtStat(s.TCPGbps[n], 2), retr, cpu)
+			fmt.Fprintf(b, " %s | %s | %s |", fmtStat(s.TCPGbps[n], 2), retr, cpu)
 		}
-		fmt.Fprintf(&b, " %d |\n", s.Failed)
+		fmt.Fprintf(b, " %d |\n", s.Failed)
 	}
 	b.WriteString("\nData-plane SA as the gateways reported it:")
 	for i, s := range r.Summary {
@@ -203,19 +230,10 @@ func (r *Report) Markdown() string {
 		if i == len(r.Summary)-1 {
 			sep = "."
 		}
-		fmt.Fprintf(&b, " %s: %s%s", s.System, s.Negotiated, sep)
+		fmt.Fprintf(b, " %s: %s%s", s.System, s.Negotiated, sep)
 	}
 	b.WriteString("\nCPU s/GB: user+system seconds of both gateway daemons (/proc/<pid>/stat) per 10⁹ bytes received; " +
 		"— for plain forwarding, which runs in the kernel's softirq and has no process to charge.\n\n")
-
-	fmt.Fprintf(&b, "### Packet rate and latency\n\n64-byte UDP, iperf3 -u -l 64 -b 0 for %v, datagrams received per second. "+
-		"Ping host1 → host2, %d echo requests 10 ms apart per repetition, RTT percentiles over all repetitions pooled; "+
-		"under load = during an iperf3 TCP run with %d stream(s).\n\n", o.UDPDuration, o.PingCount, maxInt(o.Streams))
-	b.WriteString("| system | 64 B UDP kpps | idle p50 / p99 ms | loaded p50 / p99 ms | loaded loss |\n|---|---|---|---|---|\n")
-	for _, s := range r.Summary {
-		fmt.Fprintf(&b, "| %s | %s | %.3f / %.3f | %.3f / %.3f | %.1f %% |\n", s.Label, fmtStat(s.UDPKpps, 0),
-			s.PingIdleP50, s.PingIdleP99, s.PingLoadP50, s.PingLoadP99, s.PingLoadLoss)
-	}
 
 	// Ratios of medians, for each ipsecgw variant against the yardsticks.
 	find := func(name string) *Summary {
@@ -250,7 +268,7 @@ func (r *Report) Markdown() string {
 		b.WriteString("\n### Throughput ratios (median ÷ median)\n\n| ipsecgw |")
 		for _, ref := range refs {
 			for _, n := range o.Streams {
-				fmt.Fprintf(&b, " %s, %d str. |", ref.label, n)
+				fmt.Fprintf(b, " %s, %d str. |", ref.label, n)
 			}
 		}
 		b.WriteString("\n|---|")
@@ -261,7 +279,83 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n" + strings.Join(rows, "\n") + "\n")
 	}
-	return b.String()
+	b.WriteString("\n")
+}
+
+// packetRateTable renders the 64-byte and IMIX floods and the pings,
+// with the packet-rate ratios against wireguard-go when it was measured.
+func (r *Report) packetRateTable(b *strings.Builder) {
+	o := r.Options
+	b.WriteString("### Packet rate and latency\n\n")
+	if o.has(testUDP64) {
+		fmt.Fprintf(b, "64 B UDP: iperf3 -u -l 64 -b 0 for %v, datagrams received per second and lost %% of those sent. ", o.UDPDuration)
+	}
+	if o.has(testIMIX) {
+		fmt.Fprintf(b, "IMIX: UDP from one socket as fast as it sends, IPv4 packets of 64, 576 and 1400 bytes in the ratio 7:4:1 "+
+			"(1400, not 1500: every tunnel's MTU must carry it unfragmented) for %v; received packets/s, received IP Gbit/s and lost %%. ", o.UDPDuration)
+	}
+	if o.has(testPing) {
+		fmt.Fprintf(b, "Ping host1 → host2, %d echo requests 10 ms apart per repetition, RTT percentiles over all repetitions pooled; "+
+			"under load = during an iperf3 TCP run with %d stream(s).", o.PingCount, maxInt(o.Streams))
+	}
+	b.WriteString("\n\n| system |")
+	sep := "|---|"
+	if o.has(testUDP64) {
+		b.WriteString(" 64 B UDP kpps | 64 B loss % |")
+		sep += "---|---|"
+	}
+	if o.has(testIMIX) {
+		b.WriteString(" IMIX kpps | IMIX Gbit/s | IMIX loss % |")
+		sep += "---|---|---|"
+	}
+	if o.has(testPing) {
+		b.WriteString(" idle p50 / p99 ms | loaded p50 / p99 ms | loaded loss |")
+		sep += "---|---|---|"
+	}
+	b.WriteString("\n" + sep + "\n")
+	for _, s := range r.Summary {
+		fmt.Fprintf(b, "| %s |", s.Label)
+		if o.has(testUDP64) {
+			fmt.Fprintf(b, " %s | %s |", fmtStat(s.UDPKpps, 0), fmtStat(s.UDPLossPct, 0))
+		}
+		if o.has(testIMIX) {
+			fmt.Fprintf(b, " %s | %s | %s |", fmtStat(s.IMIXKpps, 0), fmtStat(s.IMIXGbps, 2), fmtStat(s.IMIXLossPct, 0))
+		}
+		if o.has(testPing) {
+			fmt.Fprintf(b, " %.3f / %.3f | %.3f / %.3f | %.1f %% |", s.PingIdleP50, s.PingIdleP99, s.PingLoadP50, s.PingLoadP99, s.PingLoadLoss)
+		}
+		b.WriteString("\n")
+	}
+	var wg *Summary
+	for i := range r.Summary {
+		if r.Summary[i].System == "wireguard-go" {
+			wg = &r.Summary[i]
+		}
+	}
+	if wg == nil || !(o.has(testUDP64) || o.has(testIMIX)) {
+		return
+	}
+	b.WriteString("\n### Packet-rate ratios (median received pps ÷ wireguard-go's)\n\n| system | 64 B UDP | IMIX |\n|---|---|---|\n")
+	for _, s := range r.Summary {
+		if s.System == "wireguard-go" {
+			continue
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", s.Label, statRatio(s.UDPKpps, wg.UDPKpps), statRatio(s.IMIXKpps, wg.IMIXKpps))
+	}
+}
+
+func statRatio(a, b Stat) string {
+	if a.N == 0 || b.N == 0 || b.Median == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", a.Median/b.Median)
+}
+
+func lossPct(lost, sent int) float64 {
+	if sent <= 0 {
+		return 0
+	}
+	return 100 * float64(lost) / float64(sent)
 }
 
 func ratio(a Stat, ref *Summary, streams int) string {
