@@ -10,7 +10,7 @@ COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/cli.version=$(VERSION) -X $(PKG)/internal/cli.commit=$(COMMIT)
 BIN      := bin/ipsecgw
 
-.PHONY: all build test unit interop bench bench-net fuzz soak hostile lint demo deps clean container install
+.PHONY: all build test unit interop bench bench-net bench-ike fuzz soak hostile lint demo deps clean container install
 
 all: build
 
@@ -45,6 +45,14 @@ bench:
 bench-net: deps
 	@./bench/netbench/deps.sh
 	$(GO) run ./bench/netbench $(NETBENCH_FLAGS)
+
+# IKEv2 control plane at scale (root): strongSwan initiators bring up N
+# IKE+CHILD SAs at once against a strongSwan and an ipsecgw responder (and
+# ipsecgw against ipsecgw), then the restart storm of an ipsecgw initiator
+# with 1,000 auto=start conns. Tables go to results/ike-<timestamp>/; e.g.
+# IKEBENCH_FLAGS='-n 200 -groups x25519 -restart 0'.
+bench-ike: deps
+	$(GO) run ./bench/ikebench $(IKEBENCH_FLAGS)
 
 # The soak (issue 19): SOAKTIME (default 1h) of iperf3 UDP and a 100 pps
 # ping through a tunnel to strongSwan with CHILD rekeys every 30 s and IKE

@@ -626,12 +626,15 @@ func (in *Installer) publishLocked() error {
 	for id := range in.ifSPD {
 		rules[id] = nil
 	}
-	seen := map[spd.Rule]bool{}
+	// Sized up front: grown step by step, the map was rehashed several
+	// times per publish with thousands of CHILD SAs. (Not a list per
+	// policy ID: the CHILD SAs of a right=%any conn all share one.)
+	seen := make(map[spd.Rule]struct{}, len(in.children)+len(in.traps))
 	iface := uint32(0)
 	add := func(rs []spd.Rule) {
 		for _, r := range rs {
-			if !seen[r] {
-				seen[r] = true
+			if _, dup := seen[r]; !dup {
+				seen[r] = struct{}{}
 				rules[iface] = append(rules[iface], r)
 			}
 		}
@@ -642,19 +645,27 @@ func (in *Installer) publishLocked() error {
 	// and the same priority the one carrying the traffic keeps it when
 	// the other comes back ("stay" rather than fail back); inbound SPI
 	// and, for traps, the name make the order deterministic.
-	spis := make([]uint32, 0, len(in.children))
-	for spi := range in.children {
-		spis = append(spis, spi)
+	// The sort keys are looked up once per CHILD SA, not in every
+	// comparison: with thousands of CHILD SAs the map lookups of the
+	// comparisons dominated every install.
+	type ordered struct {
+		upSince uint64
+		spi     uint32
+		ch      *installedChild
 	}
-	slices.SortFunc(spis, func(a, b uint32) int {
-		if c := cmp.Compare(in.upSince[in.children[a].conn], in.upSince[in.children[b].conn]); c != 0 {
+	order := make([]ordered, 0, len(in.children))
+	for spi, ch := range in.children {
+		order = append(order, ordered{in.upSince[ch.conn], spi, ch})
+	}
+	slices.SortFunc(order, func(a, b ordered) int {
+		if c := cmp.Compare(a.upSince, b.upSince); c != 0 {
 			return c
 		}
-		return cmp.Compare(a, b)
+		return cmp.Compare(a.spi, b.spi)
 	})
-	for _, spi := range spis {
-		iface = in.children[spi].iface
-		add(in.children[spi].rules)
+	for _, o := range order {
+		iface = o.ch.iface
+		add(o.ch.rules)
 	}
 	names := make([]string, 0, len(in.traps))
 	for n := range in.traps {

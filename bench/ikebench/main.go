@@ -1,0 +1,250 @@
+// Command ikebench measures the IKEv2 control plane at scale: how fast a
+// responder brings up N IKE+CHILD SAs that real strongSwan initiators
+// start at once, what CPU time and memory each costs it, and how long an
+// ipsecgw initiator restarted with many auto=start conns takes to bring
+// them all back. It needs root and strongSwan (kernel-libipsec); `make
+// bench-ike` installs what is missing and runs it.
+//
+//	go run ./bench/ikebench [-n 200,1000,10000] [-groups modp2048,x25519]
+//	    [-responders strongswan,ipsecgw,ipsecgw-pair] [-reps 1] [-restart 1000]
+//
+// The lab is internal/lab's gw1 ══ gw2. The responder runs in gw2 with one
+// connection accepting any identity (PSK) and any /32 inside 10.64.0.0/10.
+// The initiators run in gw1: strongSwan charons (one per -per-charon
+// connections, each on its own IKE ports) whose swanctl.conf holds one
+// connection per SA with a distinct identity and a distinct /32 traffic
+// selector, so that no SA replaces another. Once every connection is
+// loaded, the benchmark asks all of them to initiate at once over VICI
+// without waiting (the clock starts), and stops the clock when the
+// initiators have reported N CHILD SAs up. For the responder it reads
+// utime+stime from /proc/PID/stat before and after (CPU ms per SA) and
+// VmRSS before the burst and after it, once idle (KiB per SA).
+//
+// Responders: strongswan (charon with raised cookie/half-open thresholds
+// and a sized IKE SA table, as one would tune it for many peers), ipsecgw
+// (cookies off and the half-open limit raised likewise), and ipsecgw-pair:
+// ipsecgw responder with an ipsecgw initiator holding N auto=start conns
+// (the clock runs from the initiator's start).
+//
+// Interleaving: for each repetition, N and group, the responders run one
+// after the other, each in a fresh lab, so that drift in the shared
+// machine's load hits all of them alike.
+//
+// The restart storm (-restart N, 0 = skip): an ipsecgw initiator with N
+// auto=start conns against an ipsecgw responder with the default cookie
+// and half-open protections on; once all are up, the initiator is stopped
+// (SIGTERM) and started again, and the time until all N are established
+// once more is reported.
+//
+// Results go to results/ike-<UTC timestamp>/ as results.json (every
+// sample) and results.md (the tables, also printed to stdout). -perf
+// records the ipsecgw responder with perf(1) during each burst and keeps
+// the report next to the tables.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	Ns         []int         `json:"n"`
+	Groups     []string      `json:"groups"`
+	Responders []string      `json:"responders"`
+	Reps       int           `json:"reps"`
+	PerCharon  int           `json:"per_charon"`
+	Timeout    time.Duration `json:"timeout_ns"`
+	Restart    int           `json:"restart"`
+	Perf       bool          `json:"perf"`
+	Out        string        `json:"-"`
+}
+
+// groups are the -groups names with the proposal keyword each stands for.
+var groups = map[string]string{"modp2048": "modp2048", "x25519": "curve25519"}
+
+var responderNames = []string{"strongswan", "ipsecgw", "ipsecgw-pair"}
+
+func main() {
+	ns := flag.String("n", "200,1000,10000", "comma-separated numbers of IKE+CHILD SAs per burst")
+	grp := flag.String("groups", "modp2048,x25519", "comma-separated DH groups (modp2048, x25519)")
+	resp := flag.String("responders", strings.Join(responderNames, ","), "comma-separated responders, in this order")
+	reps := flag.Int("reps", 1, "repetitions (interleaved)")
+	perCharon := flag.Int("per-charon", 2500, "connections per initiating charon")
+	timeout := flag.Duration("timeout", 10*time.Minute, "longest wait for one burst")
+	restart := flag.Int("restart", 1000, "conns of the restart storm (0 = skip it)")
+	perf := flag.Bool("perf", false, "record the ipsecgw responder with perf(1) during each burst")
+	out := flag.String("out", "results", "directory under which ike-<timestamp>/ is created")
+	flag.Parse()
+
+	opts := options{Reps: *reps, PerCharon: *perCharon, Timeout: *timeout, Restart: *restart, Perf: *perf, Out: *out}
+	for _, s := range splitList(*ns) {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 1<<20 {
+			fatalf("bad -n entry %q", s)
+		}
+		opts.Ns = append(opts.Ns, n)
+	}
+	for _, g := range splitList(*grp) {
+		if groups[g] == "" {
+			fatalf("unknown group %q (modp2048, x25519)", g)
+		}
+		opts.Groups = append(opts.Groups, g)
+	}
+	for _, r := range splitList(*resp) {
+		known := false
+		for _, k := range responderNames {
+			known = known || k == r
+		}
+		if !known {
+			fatalf("unknown responder %q; known: %s", r, strings.Join(responderNames, ","))
+		}
+		opts.Responders = append(opts.Responders, r)
+	}
+	if opts.Reps < 1 || opts.PerCharon < 1 || opts.Restart < 0 || (len(opts.Ns)*len(opts.Groups)*len(opts.Responders) == 0 && opts.Restart == 0) {
+		fatalf("nothing to measure, or -reps/-per-charon below 1")
+	}
+	if err := run(opts); err != nil {
+		fatalf("%v", err)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "ikebench: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+func run(opts options) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces)")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tmp, err := os.MkdirTemp("", "ipsecgw-ikebench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	go func() {
+		if _, ok := <-sig; ok {
+			cancel()
+			os.RemoveAll(tmp)
+		}
+	}()
+	// Not stripped: perf needs the symbols.
+	bin := filepath.Join(tmp, "ipsecgw")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "github.com/ipsecgw/ipsecgw/cmd/ipsecgw").CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	started := time.Now().UTC()
+	dir := filepath.Join(opts.Out, "ike-"+started.Format("20060102T150405Z"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	rep := &Report{Started: started, Options: opts, Versions: versions(ctx), Host: hostInfo(), LoadBefore: loadAvg()}
+	total := opts.Reps * len(opts.Ns) * len(opts.Groups) * len(opts.Responders)
+	i := 0
+	for r := 1; r <= opts.Reps; r++ {
+		for _, n := range opts.Ns {
+			for _, g := range opts.Groups {
+				for _, resp := range opts.Responders {
+					i++
+					if ctx.Err() != nil {
+						return errors.New("interrupted")
+					}
+					fmt.Fprintf(os.Stderr, "[%d/%d] rep %d n=%d %s %s (load %s)\n", i, total, r, n, g, resp, loadAvg())
+					s := burst(ctx, bin, dir, opts, resp, g, n)
+					s.Rep = r
+					if s.Error != "" {
+						fmt.Fprintf(os.Stderr, "  FAILED: %s\n", s.Error)
+					} else {
+						fmt.Fprintf(os.Stderr, "  %d up in %.2f s: %.0f/s, responder %.2f ms CPU/SA, %.1f KiB RSS/SA\n",
+							s.Established, s.Seconds, s.SetupsPerSec, s.CPUmsPerSA, s.RSSKiBPerSA)
+					}
+					rep.Bursts = append(rep.Bursts, s)
+					if err := rep.write(dir); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	if opts.Restart > 0 && ctx.Err() == nil {
+		fmt.Fprintf(os.Stderr, "restart storm: %d auto=start conns (load %s)\n", opts.Restart, loadAvg())
+		s := restartStorm(ctx, bin, opts)
+		if s.Error != "" {
+			fmt.Fprintf(os.Stderr, "  FAILED: %s\n", s.Error)
+		} else {
+			fmt.Fprintf(os.Stderr, "  first start %.2f s, after restart %.2f s, %d established\n", s.FirstSeconds, s.RestartSeconds, s.Established)
+		}
+		rep.Restart = &s
+	}
+	rep.LoadAfter = loadAvg()
+	if err := rep.write(dir); err != nil {
+		return err
+	}
+	fmt.Print(rep.Markdown())
+	fmt.Fprintf(os.Stderr, "results in %s\n", dir)
+	return nil
+}
+
+func versions(ctx context.Context) map[string]string {
+	v := map[string]string{"go": runtime.Version()}
+	query := func(key string, argv ...string) {
+		if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output(); err == nil {
+			v[key] = strings.TrimSpace(string(out))
+		}
+	}
+	query("ipsecgw", "git", "describe", "--always", "--dirty")
+	query("strongswan", "dpkg-query", "-W", "-f", "${Version}", "strongswan-charon")
+	query("kernel", "uname", "-r")
+	return v
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func hostInfo() map[string]string {
+	h := map[string]string{"cpus": strconv.Itoa(runtime.NumCPU())}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				h["cpu"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return h
+}

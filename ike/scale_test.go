@@ -1,0 +1,65 @@
+package ike
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// hubConfs returns a spoke gateway (A) with n conns, each with its own ID
+// and /32, and a hub (B) with one conn that answers any of them: the shape
+// of the IKE benchmark (bench/ikebench).
+func hubConfs(n int) (spokes, hub string) {
+	var b strings.Builder
+	for k := range n {
+		fmt.Fprintf(&b, "conn s%d\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=198.51.100.1\n\tleftid=s%d.spoke\n"+
+			"\tleftsubnet=10.64.%d.%d/32\n\tright=203.0.113.1\n\trightid=hub\n\trightsubnet=10.2.0.0/24\n"+
+			"\tike=aes128gcm16-prfsha256-x25519!\n\tesp=aes128gcm16!\n\tauto=add\n\n", k, k, k>>8, k&255)
+	}
+	hub = "conn hub\n\tkeyexchange=ikev2\n\tauthby=secret\n\tleft=203.0.113.1\n\tleftid=hub\n\tleftsubnet=10.2.0.0/24\n" +
+		"\tright=%any\n\trightid=%any\n\trightsubnet=10.64.0.0/10\n\tike=aes128gcm16-prfsha256-x25519!\n\tesp=aes128gcm16!\n\tauto=add\n"
+	return b.String(), hub
+}
+
+// liveBytes is the heap in use and the goroutine stacks after a full GC.
+func liveBytes() (heap, stack uint64, goroutines int) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine()
+}
+
+// BenchmarkHubMemory brings up n tunnels between two in-memory Managers
+// (IKE with a fake installer: no SAD, SPD or dataplane) and reports what
+// an idle established IKE SA with its CHILD SA costs the two of them, in
+// heap and stack bytes and goroutines per tunnel (both ends together).
+func BenchmarkHubMemory(b *testing.B) {
+	const psk = ": PSK \"hub and spokes\"\n"
+	for _, n := range []int{1000} {
+		b.Run(fmt.Sprintf("tunnels=%d", n), func(b *testing.B) {
+			for range b.N {
+				spokes, hub := hubConfs(n)
+				a, h, _, _ := pair(b, spokes, psk, hub, psk, testOpts{})
+				a.inst.events = make(chan struct{}, 2*n)
+				h.inst.events = make(chan struct{}, 2*n)
+				h0, s0, g0 := liveBytes()
+				for k := range n {
+					if err := a.m.Up(fmt.Sprintf("s%d", k)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for range n {
+					<-a.inst.events
+					<-h.inst.events
+				}
+				h1, s1, g1 := liveBytes()
+				b.ReportMetric(float64(h1-h0)/float64(n), "heap-B/tunnel")
+				b.ReportMetric(float64(s1-s0)/float64(n), "stack-B/tunnel")
+				b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/tunnel")
+				closeAll(b, func() {}, a, h)
+			}
+		})
+	}
+}
