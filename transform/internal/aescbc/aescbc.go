@@ -1,11 +1,10 @@
 package aescbc
 
 import (
-	"encoding/binary"
 	"errors"
-	"math/bits"
-	"sync"
 	"unsafe"
+
+	"github.com/ipsecgw/ipsecgw/transform/internal/aeskey"
 )
 
 // BlockSize is the AES block size in bytes.
@@ -43,35 +42,15 @@ func NewKey(key []byte) (*Key, error) {
 func (k *Key) Wipe() { *k = Key{} }
 
 func (k *Key) expand(key []byte) error {
-	nk := len(key) / 4
-	switch len(key) {
-	case 16, 24, 32:
-	default:
+	var s aeskey.Schedule
+	defer s.Wipe()
+	if err := aeskey.Expand(&s, key); err != nil {
 		return errKeySize
 	}
-	rounds := nk + 6
-	var w [60]uint32
-	for i := range nk {
-		w[i] = binary.BigEndian.Uint32(key[4*i:])
-	}
-	rcon := byte(1)
-	for i := nk; i < 4*(rounds+1); i++ {
-		t := w[i-1]
-		switch {
-		case i%nk == 0:
-			t = subWord(bits.RotateLeft32(t, 8)) ^ uint32(rcon)<<24
-			rcon = xtime(rcon)
-		case nk > 6 && i%nk == 4:
-			t = subWord(t)
-		}
-		w[i] = w[i-nk] ^ t
-	}
+	rounds := s.Rounds
 	for r := 0; r <= rounds; r++ {
-		for j := range 4 {
-			binary.BigEndian.PutUint32(k.enc[r][4*j:], w[4*r+j])
-		}
+		s.PutRoundKey(k.enc[r][:], r)
 	}
-	clear(w[:])
 	// Equivalent inverse cipher: the round keys in reverse order, the inner
 	// ones passed through InvMixColumns (which AESIMC computes).
 	k.dec[0] = k.enc[rounds]
@@ -82,48 +61,6 @@ func (k *Key) expand(key []byte) error {
 	k.rounds = int64(rounds)
 	return nil
 }
-
-func subWord(w uint32) uint32 {
-	s := sbox()
-	return uint32(s[w>>24])<<24 | uint32(s[w>>16&0xff])<<16 | uint32(s[w>>8&0xff])<<8 | uint32(s[w&0xff])
-}
-
-// xtime multiplies by x in GF(2^8) modulo x^8+x^4+x^3+x+1.
-func xtime(b byte) byte {
-	if b&0x80 != 0 {
-		return b<<1 ^ 0x1b
-	}
-	return b << 1
-}
-
-func gfMul(a, b byte) byte {
-	var p byte
-	for ; b != 0; b >>= 1 {
-		if b&1 != 0 {
-			p ^= a
-		}
-		a = xtime(a)
-	}
-	return p
-}
-
-// sbox is the AES S-box computed from its definition (FIPS 197 §5.1.1:
-// the inverse in GF(2^8), then the affine map).
-var sbox = sync.OnceValue(func() *[256]byte {
-	var s [256]byte
-	for x := range 256 {
-		inv, p := byte(1), byte(x)
-		for e := 254; e > 0; e >>= 1 { // x^254 = x^-1, and 0 stays 0
-			if e&1 != 0 {
-				inv = gfMul(inv, p)
-			}
-			p = gfMul(p, p)
-		}
-		s[x] = inv ^ bits.RotateLeft8(inv, 1) ^ bits.RotateLeft8(inv, 2) ^
-			bits.RotateLeft8(inv, 3) ^ bits.RotateLeft8(inv, 4) ^ 0x63
-	}
-	return &s
-})
 
 // Decrypt decrypts data (whole blocks) in place in CBC mode with the given
 // IV. It panics if len(data) is not a multiple of BlockSize.

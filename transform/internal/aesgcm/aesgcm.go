@@ -5,9 +5,9 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"errors"
-	"math/bits"
-	"sync"
 	"unsafe"
+
+	"github.com/ipsecgw/ipsecgw/transform/internal/aeskey"
 )
 
 // NonceSize is the only nonce length supported: 12 bytes, as ESP (RFC 4106:
@@ -198,82 +198,18 @@ func putLengths(b []byte, aad, text int) {
 // expandKey fills k.rk with the AES key schedule (FIPS 197 §5.2), each
 // round key duplicated for both vector lanes.
 func expandKey(k *expandedKey, key []byte) error {
-	nk := len(key) / 4
-	switch len(key) {
-	case 16, 24, 32:
-	default:
+	var s aeskey.Schedule
+	defer s.Wipe()
+	if err := aeskey.Expand(&s, key); err != nil {
 		return errKeySize
 	}
-	rounds := nk + 6
-	var w [60]uint32
-	for i := range nk {
-		w[i] = binary.BigEndian.Uint32(key[4*i:])
+	for r := 0; r <= s.Rounds; r++ {
+		s.PutRoundKey(k.rk[r][:16], r)
+		s.PutRoundKey(k.rk[r][16:], r)
 	}
-	rcon := uint32(1)
-	for i := nk; i < 4*(rounds+1); i++ {
-		t := w[i-1]
-		switch {
-		case i%nk == 0:
-			t = subWord(bits.RotateLeft32(t, 8)) ^ rcon<<24
-			rcon = uint32(xtime(byte(rcon)))
-		case nk > 6 && i%nk == 4:
-			t = subWord(t)
-		}
-		w[i] = w[i-nk] ^ t
-	}
-	for r := 0; r <= rounds; r++ {
-		for j := range 4 {
-			binary.BigEndian.PutUint32(k.rk[r][4*j:], w[4*r+j])
-			binary.BigEndian.PutUint32(k.rk[r][16+4*j:], w[4*r+j])
-		}
-	}
-	clear(w[:])
-	k.rounds = int64(rounds)
+	k.rounds = int64(s.Rounds)
 	return nil
 }
-
-func subWord(w uint32) uint32 {
-	s := sbox()
-	return uint32(s[w>>24])<<24 | uint32(s[w>>16&0xff])<<16 | uint32(s[w>>8&0xff])<<8 | uint32(s[w&0xff])
-}
-
-// xtime multiplies by x in GF(2^8) modulo x^8+x^4+x^3+x+1.
-func xtime(b byte) byte {
-	if b&0x80 != 0 {
-		return b<<1 ^ 0x1b
-	}
-	return b << 1
-}
-
-func gfMul8(a, b byte) byte {
-	var p byte
-	for ; b != 0; b >>= 1 {
-		if b&1 != 0 {
-			p ^= a
-		}
-		a = xtime(a)
-	}
-	return p
-}
-
-// sbox is the AES S-box, computed once from its definition (FIPS 197
-// §5.1.1: multiplicative inverse, then the affine map) rather than typed in.
-var sbox = sync.OnceValue(func() *[256]byte {
-	var s [256]byte
-	for x := range 256 {
-		// x^254 is the inverse of x in GF(2^8) (and maps 0 to 0).
-		inv, p := byte(1), byte(x)
-		for e := 254; e > 0; e >>= 1 {
-			if e&1 != 0 {
-				inv = gfMul8(inv, p)
-			}
-			p = gfMul8(p, p)
-		}
-		s[x] = inv ^ bits.RotateLeft8(inv, 1) ^ bits.RotateLeft8(inv, 2) ^
-			bits.RotateLeft8(inv, 3) ^ bits.RotateLeft8(inv, 4) ^ 0x63
-	}
-	return &s
-})
 
 // --- hash key powers ------------------------------------------------------
 
