@@ -66,7 +66,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.Drops = shared.NewDrops(cfg.Clock)
 	}
 	return &Engine{host: cfg.Host, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rt: shared.WithRetransmitDefaults(cfg.Retransmit), drops: cfg.Drops,
-		crls: &pki.CRLFetcher{Timeout: CRLFetchTimeout, MaxAge: time.Hour}}, nil
+		crls: &pki.CRLFetcher{Timeout: CRLFetchTimeout, MaxAge: time.Hour, Logger: cfg.Logger}}, nil
 }
 
 // NonceLen is the length of our nonces (32 bytes, as strongSwan).

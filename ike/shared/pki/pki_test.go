@@ -1,13 +1,16 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -249,5 +252,23 @@ func TestHasID(t *testing.T) {
 	}
 	if n := len(CertReqData([]*x509.Certificate{f.ca.Cert, f.other.Cert})); n != 40 {
 		t.Errorf("CERTREQ data %d bytes, want 40", n)
+	}
+}
+
+// TestCRLFetchFailureLogged: an unreachable distribution point is logged
+// (the certificate is accepted without its CRL), once per interval.
+func TestCRLFetchFailureLogged(t *testing.T) {
+	f := newFixture(t)
+	var buf bytes.Buffer
+	fetcher := &CRLFetcher{Timeout: time.Second, MaxAge: time.Hour, Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	v := &Verifier{Trust: f.trust, Now: time.Now(), CRLs: fetcher}
+	dead := f.leaf(t, f.ca, testpki.LeafOptions{CN: "dead", CRLURL: "http://127.0.0.1:1/x.crl"})
+	for range 3 {
+		if err := v.Verify(dead, nil, config.Identity{}, nil); err != nil {
+			t.Fatalf("unreachable CRL refused the certificate: %v", err)
+		}
+	}
+	if n := strings.Count(buf.String(), "CRL not fetched"); n != 1 || !strings.Contains(buf.String(), "http://127.0.0.1:1/x.crl") {
+		t.Errorf("%d log lines, want 1 naming the URL:\n%s", n, buf.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -209,10 +210,20 @@ type CRLFetcher struct {
 	Timeout time.Duration // per fetch; strongSwan's default is 10 s
 	MaxAge  time.Duration
 	Client  *http.Client // nil = a client with Timeout
+	// Logger, when set, hears of a failed fetch (once per URL and
+	// failureLogInterval): the certificate is then accepted without that
+	// CRL, as strongSwan does with strictcrlpolicy=no, and an operator
+	// must be able to tell "unreachable" from "not revoked".
+	Logger *slog.Logger
 
-	mu    sync.Mutex
-	cache map[string]cachedCRL
+	mu     sync.Mutex
+	cache  map[string]cachedCRL
+	logged map[string]time.Time
 }
+
+// failureLogInterval bounds how often one distribution point's failures
+// are logged.
+const failureLogInterval = 5 * time.Minute
 
 type cachedCRL struct {
 	l     *x509.RevocationList
@@ -224,6 +235,24 @@ const maxCRLSize = 4 << 20
 
 // Get returns the CRL at url (http:// only; LDAP is not supported).
 func (f *CRLFetcher) Get(url string) (*x509.RevocationList, error) {
+	l, err := f.get(url)
+	if err != nil && f.Logger != nil {
+		f.mu.Lock()
+		now := time.Now()
+		last, seen := f.logged[url]
+		if !seen || now.Sub(last) >= failureLogInterval {
+			if f.logged == nil {
+				f.logged = map[string]time.Time{}
+			}
+			f.logged[url] = now
+			f.Logger.Warn("CRL not fetched: revocation by this distribution point not checked", "url", url, "err", err)
+		}
+		f.mu.Unlock()
+	}
+	return l, err
+}
+
+func (f *CRLFetcher) get(url string) (*x509.RevocationList, error) {
 	if !strings.HasPrefix(url, "http://") {
 		return nil, fmt.Errorf("CRL distribution point %s: only http:// is fetched", url)
 	}
