@@ -137,7 +137,10 @@ func (cb *connBuilder) convertAuth() {
 	if kv, ok := cb.get("authby"); ok {
 		cb.b.authLine[cb.c.Name] = kv
 		// Libreswan allows "rsasig,secret": either; the first decides what we do.
-		first := strings.ToLower(splitList(kv.Value + ",")[0])
+		var first string
+		if methods := splitList(kv.Value); len(methods) > 0 {
+			first = strings.ToLower(methods[0])
+		}
 		a, found := authbyValues[first]
 		if !found {
 			cb.errf(kv, "invalid value %q; expected secret, psk, pubkey, rsasig, ecdsasig, xauthpsk, xauthrsasig or never", kv.Value)
