@@ -51,11 +51,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/internal/benchhost"
 )
 
 type options struct {
@@ -164,7 +165,7 @@ func run(opts options) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	rep := &Report{Started: started, Options: opts, Versions: versions(ctx), Host: hostInfo(), LoadBefore: loadAvg()}
+	rep := &Report{Started: started, Options: opts, Versions: versions(ctx), Host: benchhost.Info(), LoadBefore: benchhost.LoadAvg()}
 	total := opts.Reps * len(opts.Ns) * len(opts.Groups) * len(opts.Responders)
 	i := 0
 	for r := 1; r <= opts.Reps; r++ {
@@ -175,7 +176,7 @@ func run(opts options) error {
 					if ctx.Err() != nil {
 						return errors.New("interrupted")
 					}
-					fmt.Fprintf(os.Stderr, "[%d/%d] rep %d n=%d %s %s (load %s)\n", i, total, r, n, g, resp, loadAvg())
+					fmt.Fprintf(os.Stderr, "[%d/%d] rep %d n=%d %s %s (load %s)\n", i, total, r, n, g, resp, benchhost.LoadAvg())
 					s := burst(ctx, bin, dir, opts, resp, g, n)
 					s.Rep = r
 					if s.Error != "" {
@@ -193,7 +194,7 @@ func run(opts options) error {
 		}
 	}
 	if opts.Restart > 0 && ctx.Err() == nil {
-		fmt.Fprintf(os.Stderr, "restart storm: %d auto=start conns (load %s)\n", opts.Restart, loadAvg())
+		fmt.Fprintf(os.Stderr, "restart storm: %d auto=start conns (load %s)\n", opts.Restart, benchhost.LoadAvg())
 		s := restartStorm(ctx, bin, opts)
 		if s.Error != "" {
 			fmt.Fprintf(os.Stderr, "  FAILED: %s\n", s.Error)
@@ -202,7 +203,7 @@ func run(opts options) error {
 		}
 		rep.Restart = &s
 	}
-	rep.LoadAfter = loadAvg()
+	rep.LoadAfter = benchhost.LoadAvg()
 	if err := rep.write(dir); err != nil {
 		return err
 	}
@@ -212,39 +213,9 @@ func run(opts options) error {
 }
 
 func versions(ctx context.Context) map[string]string {
-	v := map[string]string{"go": runtime.Version()}
-	query := func(key string, argv ...string) {
-		if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output(); err == nil {
-			v[key] = strings.TrimSpace(string(out))
-		}
-	}
-	query("ipsecgw", "git", "describe", "--always", "--dirty")
-	query("strongswan", "dpkg-query", "-W", "-f", "${Version}", "strongswan-charon")
-	query("kernel", "uname", "-r")
+	v := benchhost.NewVersions()
+	v.Query(ctx, "ipsecgw", "git", "describe", "--always", "--dirty")
+	v.Query(ctx, "strongswan", "dpkg-query", "-W", "-f", "${Version}", "strongswan-charon")
+	v.Query(ctx, "kernel", "uname", "-r")
 	return v
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func hostInfo() map[string]string {
-	h := map[string]string{"cpus": strconv.Itoa(runtime.NumCPU())}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				h["cpu"] = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return h
 }

@@ -36,13 +36,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/internal/benchhost"
 
 	"github.com/ipsecgw/ipsecgw/internal/lab"
 )
@@ -188,8 +189,8 @@ func run(opts options) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	rep := &Report{Started: started, Options: opts, Versions: versions, Host: hostInfo()}
-	rep.LoadBefore = loadAvg()
+	rep := &Report{Started: started, Options: opts, Versions: versions, Host: benchhost.Info()}
+	rep.LoadBefore = benchhost.LoadAvg()
 
 	byName := map[string]system{}
 	for _, s := range allSystems() {
@@ -203,7 +204,7 @@ func run(opts options) error {
 			if ctx.Err() != nil {
 				return errors.New("interrupted")
 			}
-			fmt.Fprintf(os.Stderr, "[%d/%d] rep %d %s (load %s)\n", i, total, r, name, loadAvg())
+			fmt.Fprintf(os.Stderr, "[%d/%d] rep %d %s (load %s)\n", i, total, r, name, benchhost.LoadAvg())
 			s := measureOnce(ctx, byName[name], bin, opts, r)
 			s.Rep = r
 			if s.Error != "" {
@@ -240,7 +241,7 @@ func run(opts options) error {
 			}
 		}
 	}
-	rep.LoadAfter = loadAvg()
+	rep.LoadAfter = benchhost.LoadAvg()
 	rep.Finished = time.Now().UTC()
 	rep.summarize()
 	if err := rep.write(dir); err != nil {
@@ -254,7 +255,7 @@ func run(opts options) error {
 // measureOnce builds a lab, sets the system up, measures and tears down.
 func measureOnce(ctx context.Context, sys system, bin binaries, opts options, rep int) (s Sample) {
 	s.System = sys.Name
-	s.Load = loadAvg()
+	s.Load = benchhost.LoadAvg()
 	fail := func(err error) Sample {
 		s.Error = err.Error()
 		return s
@@ -395,48 +396,16 @@ func build(ctx context.Context, dir, baseline string) (binaries, map[string]stri
 			return b, nil, fmt.Errorf("%s: %w\n%s", strings.Join(step, " "), err, out)
 		}
 	}
-	v := map[string]string{}
-	query := func(key string, argv ...string) {
-		out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output()
-		if err == nil {
-			v[key] = strings.TrimSpace(string(out))
-		}
-	}
-	query("ipsecgw", "git", "describe", "--always", "--dirty")
+	v := benchhost.NewVersions()
+	v.Query(ctx, "ipsecgw", "git", "describe", "--always", "--dirty")
 	if baseline != "" {
-		query("ipsecgw-baseline", "git", "describe", "--always", baseline)
+		v.Query(ctx, "ipsecgw-baseline", "git", "describe", "--always", baseline)
 	}
-	query("wireguard-go", "go", "list", "-m", "-f", "{{.Version}}", "golang.zx2c4.com/wireguard")
-	query("strongswan", "dpkg-query", "-W", "-f", "${Version}", "strongswan-charon")
-	query("iperf3", "dpkg-query", "-W", "-f", "${Version}", "iperf3")
-	query("kernel", "uname", "-r")
-	v["go"] = runtime.Version()
+	v.Query(ctx, "wireguard-go", "go", "list", "-m", "-f", "{{.Version}}", "golang.zx2c4.com/wireguard")
+	v.Query(ctx, "strongswan", "dpkg-query", "-W", "-f", "${Version}", "strongswan-charon")
+	v.Query(ctx, "iperf3", "dpkg-query", "-W", "-f", "${Version}", "iperf3")
+	v.Query(ctx, "kernel", "uname", "-r")
 	return b, v, nil
-}
-
-func loadAvg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-func hostInfo() map[string]string {
-	h := map[string]string{"cpus": strconv.Itoa(runtime.NumCPU())}
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				h["cpu"] = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return h
 }
 
 // The measurements -tests can pick, in the order they run.
