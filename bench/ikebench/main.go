@@ -49,11 +49,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/internal/benchhost"
@@ -139,22 +137,11 @@ func run(opts options) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces)")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tmp, err := os.MkdirTemp("", "ipsecgw-ikebench-")
+	ctx, tmp, done, err := benchhost.Workspace("ipsecgw-ikebench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
-	go func() {
-		if _, ok := <-sig; ok {
-			cancel()
-			os.RemoveAll(tmp)
-		}
-	}()
+	defer done()
 	// Not stripped: perf needs the symbols.
 	bin := filepath.Join(tmp, "ipsecgw")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "github.com/ipsecgw/ipsecgw/cmd/ipsecgw").CombinedOutput(); err != nil {

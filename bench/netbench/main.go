@@ -34,13 +34,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/internal/benchhost"
@@ -160,25 +158,11 @@ func run(opts options) error {
 	// every lab down and exits 130. Between labs nobody would, so this
 	// handler cancels the context: the loop then stops and returns through
 	// the ordinary deferred cleanup.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	tmp, err := os.MkdirTemp("", "ipsecgw-netbench-")
+	ctx, tmp, done, err := benchhost.Workspace("ipsecgw-netbench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sig)
-	go func() {
-		if _, ok := <-sig; ok {
-			// The lab's handler may exit the program before our deferred
-			// calls run; the built binaries go now (running daemons keep
-			// their unlinked executables).
-			cancel()
-			os.RemoveAll(tmp)
-		}
-	}()
+	defer done()
 	bin, versions, err := build(ctx, tmp, opts.Baseline)
 	if err != nil {
 		return err

@@ -7,9 +7,11 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // LoadAvg is the 1, 5 and 15 minute load average, or "?".
@@ -51,4 +53,31 @@ func (v Versions) Query(ctx context.Context, key string, argv ...string) {
 	if out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).Output(); err == nil {
 		v[key] = strings.TrimSpace(string(out))
 	}
+}
+
+// Workspace makes a temporary directory for a benchmark's binaries and a
+// context that SIGINT, SIGTERM or SIGHUP cancels. The signal also removes
+// the directory at once: the lab's own handler may exit the program before
+// deferred calls run (running daemons keep their unlinked executables).
+// done removes it on a normal return.
+func Workspace(prefix string) (ctx context.Context, dir string, done func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		if _, ok := <-sig; ok {
+			cancel()
+			os.RemoveAll(dir)
+		}
+	}()
+	done = func() {
+		signal.Stop(sig)
+		cancel()
+		os.RemoveAll(dir)
+	}
+	return ctx, dir, done, nil
 }

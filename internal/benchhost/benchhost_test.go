@@ -2,6 +2,7 @@ package benchhost
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 )
@@ -21,5 +22,22 @@ func TestHostFacts(t *testing.T) {
 	}
 	if _, ok := v["missing"]; ok {
 		t.Error("a failed command was recorded")
+	}
+}
+
+func TestWorkspace(t *testing.T) {
+	ctx, dir, done, err := Workspace("benchhost-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Fatalf("workspace %s: %v", dir, err)
+	}
+	done()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("workspace %s left behind: %v", dir, err)
+	}
+	if ctx.Err() == nil {
+		t.Error("context not cancelled by done")
 	}
 }
