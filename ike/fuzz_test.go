@@ -50,6 +50,7 @@ func FuzzResponder(f *testing.F) {
 	f.Add(message.AppendMessage(nil, message.Header{SPIi: 1, SPIr: 2, MajorVersion: 2, Exchange: message.IKE_AUTH, Flags: message.FlagInitiator, MessageID: 1},
 		message.RawPayload{Type: message.PayloadSK, Body: make([]byte, 64)}))
 	f.Fuzz(func(t *testing.T, pkt []byte) {
+		fuzzInput(t)
 		synctest.Test(t, func(t *testing.T) {
 			m, err := NewManager(Options{Config: cfg, Send: func(netip.AddrPort, netip.AddrPort, []byte) error { return nil },
 				Installer: newFakeInstaller(0), Clock: newFakeClock(), LocalAddrs: []netip.Addr{addrB}, Logger: discardLogger})
@@ -106,6 +107,7 @@ func FuzzV1Responder(f *testing.F) {
 		isakmp.Notify{DOI: isakmp.DOIIPsec, Protocol: isakmp.ProtoISAKMP, Type: isakmp.NO_PROPOSAL_CHOSEN}))
 	from, to := netip.AddrPortFrom(addrA, 500), netip.AddrPortFrom(addrB, 500)
 	f.Fuzz(func(t *testing.T, pkt []byte) {
+		fuzzInput(t)
 		synctest.Test(t, func(t *testing.T) {
 			m, err := NewManager(Options{Config: cfg, Send: func(netip.AddrPort, netip.AddrPort, []byte) error { return nil },
 				Installer: newFakeInstaller(0), Clock: newFakeClock(), LocalAddrs: []netip.Addr{addrB}, Logger: discardLogger})

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 
@@ -487,13 +488,42 @@ func (p *scriptPeer) open(m *message.Message) ([]message.RawPayload, bool) {
 	return m.Inner, true
 }
 
-// deriveKeys keys the IKE SA from IKE_SA_INIT (RFC 7296 §2.14).
-func (p *scriptPeer) deriveKeys(sel shared.Selection, gwKE []byte) bool {
+// peerSecrets memoizes peerShared: the peer's key is fixed, and with the
+// gateway's randomness made deterministic (fuzzInput) so is the
+// gateway's public value of every honest exchange, so each fuzz worker
+// computes each shared secret once instead of once an input.
+var (
+	peerSecrets  sync.Map // string(gateway's public value) → []byte
+	peerSecretsN atomic.Int64
+)
+
+// maxPeerSecrets bounds peerSecrets: tests without deterministic
+// randomness see a new gateway value every time.
+const maxPeerSecrets = 1024
+
+// peerShared is the X25519 shared secret of peerKey and the gateway's
+// public value gwKE, in a slice of the caller's (which may wipe it).
+func peerShared(gwKE []byte) ([]byte, error) {
+	if s, ok := peerSecrets.Load(string(gwKE)); ok {
+		return bytes.Clone(s.([]byte)), nil
+	}
 	pub, err := ecdh.X25519().NewPublicKey(gwKE)
 	if err != nil {
-		return false
+		return nil, err
 	}
-	gir, err := peerKey.ECDH(pub)
+	s, err := peerKey.ECDH(pub)
+	if err != nil {
+		return nil, err
+	}
+	if peerSecretsN.Add(1) <= maxPeerSecrets {
+		peerSecrets.Store(string(gwKE), bytes.Clone(s))
+	}
+	return s, nil
+}
+
+// deriveKeys keys the IKE SA from IKE_SA_INIT (RFC 7296 §2.14).
+func (p *scriptPeer) deriveKeys(sel shared.Selection, gwKE []byte) bool {
+	gir, err := peerShared(gwKE)
 	if err != nil {
 		return false
 	}

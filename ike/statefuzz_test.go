@@ -121,6 +121,7 @@ type scenario struct {
 // run plays script in a fresh scenario, lets the clock run past every
 // schedule, checks that the gateway settled, and closes it.
 func (w *statefulWorld) run(t *testing.T, script func(s *scenario)) {
+	fuzzInput(t)
 	synctest.Test(t, func(t *testing.T) {
 		s := w.start(t)
 		script(s)

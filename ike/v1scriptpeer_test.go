@@ -777,11 +777,7 @@ func (p *v1Peer) keyFrom(m *isakmp.Message, responder bool) bool {
 	} else {
 		p.gxr, p.nr = gwKE, gwNonce
 	}
-	pub, err := peerKey.Curve().NewPublicKey(gwKE)
-	if err != nil {
-		return false
-	}
-	gxy, err := peerKey.ECDH(pub)
+	gxy, err := peerShared(gwKE)
 	if err != nil {
 		return false
 	}

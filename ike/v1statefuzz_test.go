@@ -156,6 +156,7 @@ type v1Scenario struct {
 }
 
 func (w *v1World) run(t *testing.T, script func(s *v1Scenario)) {
+	fuzzInput(t)
 	synctest.Test(t, func(t *testing.T) {
 		s := w.start(t)
 		// Closed also when the script stops the test, so that the
