@@ -84,17 +84,21 @@ const CookieSecretLifetime = 2 * time.Minute
 // IKE_SA_INIT requests (RFC 7296 §2.6).
 func (e *Engine) CookiesSent() uint64 { return e.cookies.issued.Load() }
 
-// newSA creates an IKE SA, registers it with the Host and starts its loop.
+// EventQueueLimit is the most events (received messages) queued for one
+// IKE SA; further messages are dropped (the peer retransmits them).
+const EventQueueLimit = 64
+
+// newSA creates an IKE SA and registers it with the Host; its loop runs
+// when the first event is posted.
 func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, error) {
 	sa := &ikeSA{
 		e:         e,
-		events:    make(chan func(), 64),
-		done:      make(chan struct{}),
 		initiator: initiator,
 		local:     local,
 		remote:    remote,
 		conns:     map[string]bool{},
 	}
+	sa.loop.Init(EventQueueLimit, nil)
 	spi, err := e.host.Register(sa, initiator, remote.Addr().Unmap())
 	if err != nil {
 		return nil, err
@@ -105,7 +109,6 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, er
 		sa.spiR = spi
 	}
 	sa.log = e.log.With("ike_spi", fmt.Sprintf("%016x", spi))
-	go sa.run()
 	return sa, nil
 }
 

@@ -55,16 +55,15 @@ type child struct {
 	deleting bool
 }
 
-// ikeSA is one IKE SA and its event loop. Every field is owned by the loop
-// goroutine, except events/done (channels) and the identifiers set before
-// the loop starts. It keeps what lives as long as the SA; what one
+// ikeSA is one IKE SA and its event loop. Every field is owned by the
+// loop's events, except the loop itself and the identifiers set before
+// the first event. It keeps what lives as long as the SA; what one
 // exchange needs lives in its task, and what IKE_SA_INIT hands to
 // IKE_AUTH in hs until the SA is authenticated.
 type ikeSA struct {
-	e      *Engine
-	log    *slog.Logger
-	events chan func()
-	done   chan struct{}
+	e    *Engine
+	log  *slog.Logger
+	loop shared.Loop
 
 	// Who and where.
 	initiator  bool
@@ -135,40 +134,16 @@ func (sa *ikeSA) ourSPI() uint64 {
 	return sa.spiR
 }
 
-// run is the event loop.
-func (sa *ikeSA) run() {
-	for sa.state != saDead {
-		ev := <-sa.events
-		ev()
-	}
-}
-
 // post hands an event to the loop; it returns false when the SA is gone.
-func (sa *ikeSA) post(ev func()) bool {
-	select {
-	case sa.events <- ev:
-		return true
-	case <-sa.done:
-		return false
-	}
-}
+func (sa *ikeSA) post(ev func()) bool { return sa.loop.Post(ev) }
 
 // tryPost is post for the packet path: it never blocks, and drops when the
 // queue is full (the peer retransmits).
-func (sa *ikeSA) tryPost(ev func()) bool {
-	select {
-	case sa.events <- ev:
-		return true
-	case <-sa.done:
-		return false
-	default:
-		return false
-	}
-}
+func (sa *ikeSA) tryPost(ev func()) bool { return sa.loop.TryPost(ev) }
 
 // after arms a timer whose expiry runs f in the loop.
 func (sa *ikeSA) after(d time.Duration, f func()) shared.Timer {
-	return sa.e.clock.AfterFunc(d, func() { sa.post(f) })
+	return sa.loop.After(sa.e.clock, d, f)
 }
 
 // followPeer moves the IKE SA and its CHILD SAs to the endpoints of an
@@ -378,7 +353,7 @@ func (sa *ikeSA) destroy() {
 	sa.e.host.Unregister(sa)
 	sa.e.host.Emit(shared.IKEDown{Names: sa.connNames(), IKE: sa.info(), Children: gone,
 		Cause: sa.endCause, Text: sa.endText, Failed: sa.failed})
-	close(sa.done)
+	sa.loop.Stop()
 }
 
 // info describes the SA for events.

@@ -9,10 +9,11 @@ import (
 )
 
 // SA is the Manager's handle on one IKE SA of an engine. Each IKE SA runs
-// its own event loop; these methods post to it and return without waiting
-// for it, except where a method says otherwise. Those returning bool
-// report whether the SA took the request (false: it is gone, or its queue
-// is full where the method never blocks).
+// its own event loop (a Loop); these methods post to it and return without
+// waiting for it, except where a method says otherwise. Those returning
+// bool report whether the SA took the request (false: it is gone, or its
+// queue is full where a method says it never blocks: those take received
+// packets or dataplane reports, which may come at any rate).
 type SA interface {
 	// Done is closed when the SA's loop has ended.
 	Done() <-chan struct{}
@@ -116,9 +117,9 @@ type Host interface {
 // Prober is implemented by the SAs of engines whose event loops can prove
 // they are alive (the daemon's watchdog, sd_notify WATCHDOG=1): Probe
 // posts answer to the SA's loop, to run there in turn with its other
-// events. It may wait while the loop's queue is full; it reports false
-// when the SA is gone (which is not a stuck loop). An optional interface,
-// so that an engine without it simply is not probed.
+// events. It never waits (the queue takes it even when full); it reports
+// false when the SA is gone (which is not a stuck loop). An optional
+// interface, so that an engine without it simply is not probed.
 type Prober interface {
 	Probe(answer func()) bool
 }

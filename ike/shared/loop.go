@@ -83,6 +83,28 @@ func (l *Loop) enqueue(ev func(), bounded bool) bool {
 	return true
 }
 
+// Ask runs f in the loop and waits for its answer; false when the loop
+// stopped before f ran. f may stop the loop: its answer still counts.
+// Not for use from an event of the loop itself.
+func (l *Loop) Ask(f func() bool) bool {
+	answer := make(chan bool, 1)
+	if !l.Post(func() { answer <- f() }) {
+		return false
+	}
+	select {
+	case ok := <-answer:
+		return ok
+	case <-l.done:
+		// f may have stopped the loop after answering: both are ready.
+		select {
+		case ok := <-answer:
+			return ok
+		default:
+			return false
+		}
+	}
+}
+
 // After arms a timer of clock whose expiry posts f to the loop (dropped
 // if the loop has stopped by then). The timer goroutine never waits for
 // the loop.

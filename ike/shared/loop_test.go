@@ -238,3 +238,21 @@ func TestLoopBufferBounded(t *testing.T) {
 		t.Fatalf("buffer grew to %d events with at most 5 queued", c)
 	}
 }
+
+// Ask returns the answer of its function, also when that function stops
+// the loop, and false when the loop is stopped already.
+func TestLoopAsk(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLoop(4)
+		if !l.Ask(func() bool { return true }) || l.Ask(func() bool { return false }) {
+			t.Fatal("Ask did not return the answer")
+		}
+		if !l.Ask(func() bool { l.Stop(); return true }) {
+			t.Fatal("Ask lost the answer of a function that stopped the loop")
+		}
+		ran := false
+		if l.Ask(func() bool { ran = true; return true }) || ran {
+			t.Fatal("Ask ran on a stopped loop")
+		}
+	})
+}
