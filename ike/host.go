@@ -90,10 +90,6 @@ func (h *host) LeaveHalfOpen(sa shared.SA) {
 
 func (h *host) ServePeer(sa shared.SA, c *config.Conn) {
 	m := h.m()
-	if c != nil {
-		cc := c.Clone()
-		c = &cc
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e := m.entries[sa]; e != nil {

@@ -138,7 +138,7 @@ func (sa *ikeSA) recreateChild(name string) {
 		return
 	}
 	sa.log.Info("re-creating CHILD SA: the previous one reached its hard lifetime without a successor", "conn", name)
-	sa.upChild(c)
+	sa.upChild(&c)
 }
 
 func (sa *ikeSA) hasChild(ch *child) bool {
@@ -173,7 +173,7 @@ func (sa *ikeSA) deleteChild(ch *child) {
 
 // newChild is a negotiated CHILD SA on its way into the dataplane.
 type newChild struct {
-	conn          config.Conn
+	conn          *config.Conn
 	alg           shared.Selection
 	inSPI, outSPI uint32
 	keys          *message.ChildKeys
@@ -218,7 +218,7 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 		mode = config.ModeTransport
 	}
 	cs := shared.ChildSA{
-		Conn: c.Name, ReqID: sa.e.host.ReqID(c), InSPI: n.inSPI, OutSPI: n.outSPI, Mode: mode, Protocol: proto,
+		Conn: c.Name, ReqID: sa.e.host.ReqID(*c), InSPI: n.inSPI, OutSPI: n.outSPI, Mode: mode, Protocol: proto,
 		Encr: alg.Encr, Integ: alg.Integ, ESN: alg.ESN.ID == transform.ESNYes,
 		InEncrKey: cp(inE), InIntegKey: cp(inI), OutEncrKey: cp(outE), OutIntegKey: cp(outI),
 		Local: sa.local, Remote: sa.remote, Encap: encap,
@@ -267,7 +267,7 @@ func (c *child) pendingRekey() time.Time {
 
 // upChild adds a conn's CHILD SA to this IKE SA (Up of a conn sharing the
 // peer).
-func (sa *ikeSA) upChild(c config.Conn) {
+func (sa *ikeSA) upChild(c *config.Conn) {
 	for _, ch := range sa.children {
 		if ch.conn.Name == c.Name && !ch.deleting {
 			return // already up

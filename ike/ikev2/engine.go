@@ -97,6 +97,7 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, er
 		local:     local,
 		remote:    remote,
 		conns:     map[string]bool{},
+		conn:      &noConn,
 	}
 	sa.loop.Init(EventQueueLimit, nil)
 	spi, err := e.host.Register(sa, initiator, remote.Addr().Unmap())
@@ -120,7 +121,7 @@ func (e *Engine) Initiate(c config.Conn, local, remote netip.AddrPort) (shared.S
 		return nil, err
 	}
 	e.host.ServePeer(sa, &c)
-	sa.post(func() { sa.startInitiator(c) })
+	sa.post(func() { sa.startInitiator(&c) })
 	return sa, nil
 }
 

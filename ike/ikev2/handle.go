@@ -22,7 +22,7 @@ func (sa *ikeSA) Deliver(local, remote netip.AddrPort, pkt []byte) bool {
 }
 
 // AddChild implements shared.SA.
-func (sa *ikeSA) AddChild(c config.Conn) bool { return sa.post(func() { sa.upChild(c) }) }
+func (sa *ikeSA) AddChild(c config.Conn) bool { return sa.post(func() { sa.upChild(&c) }) }
 
 // DownConn implements shared.SA.
 func (sa *ikeSA) DownConn(name string) bool {

@@ -27,7 +27,7 @@ const (
 
 // child is an installed CHILD SA.
 type child struct {
-	conn          config.Conn
+	conn          *config.Conn    // shared with the IKE SA and its tasks; never written
 	proto         shared.Protocol // ESP or AH
 	inSPI, outSPI uint32
 	reqID         uint32 // as installed (ChildSA.ReqID)
@@ -71,7 +71,7 @@ type ikeSA struct {
 	local      netip.AddrPort
 	remote     netip.AddrPort
 	remoteInit netip.AddrPort // responder: where the IKE_SA_INIT came from (half-open key)
-	conn       config.Conn    // the conn that created (initiator) or authorized (responder) the SA
+	conn       *config.Conn   // the conn that created (initiator) or authorized (responder) the SA; never written through
 	conns      map[string]bool
 	localID    config.Identity
 	remoteID   config.Identity
@@ -213,6 +213,15 @@ func (sa *ikeSA) PeerMoved(inSPI uint32, src netip.AddrPort) bool {
 		}
 	})
 }
+
+// noConn is the conn of an SA before it has one (a responder before
+// IKE_SA_INIT picked it); never written.
+var noConn config.Conn
+
+// own gives a conn a place of its own on the heap, for an SA to share
+// with its CHILD SAs, tasks and the Host (instead of a copy each, or a
+// pointer into a slice of candidates that would keep all of them).
+func own(c config.Conn) *config.Conn { return &c }
 
 // notifies returns the notify payloads among raw payloads; malformed ones
 // are skipped.
@@ -404,7 +413,7 @@ func (sa *ikeSA) publish() {
 // keyingtries attempts are used up (0 = %forever). It reports whether a
 // new attempt was started.
 func (sa *ikeSA) retryKeying(reason string) bool {
-	n, limit, retry := sa.e.host.RetryKeying(sa.conn)
+	n, limit, retry := sa.e.host.RetryKeying(*sa.conn)
 	if !retry {
 		return false
 	}

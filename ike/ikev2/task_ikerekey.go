@@ -565,7 +565,7 @@ func (r *ikeRekeyed) key(nsa *ikeSA, old heritage) {
 // has changed or ended).
 type heritage struct {
 	spi                 uint64 // the old SA's, ours (for the log)
-	conn                config.Conn
+	conn                *config.Conn
 	localID, remoteID   config.Identity
 	natLocal, natRemote bool
 	fragmentation       bool

@@ -112,7 +112,7 @@ func (sa *ikeSA) checkNAT(ns []message.Notify, spii, spir uint64) {
 
 // startInitiator begins a new IKE SA for conn c: IKE_SA_INIT, then IKE_AUTH
 // with the conn's first CHILD SA.
-func (sa *ikeSA) startInitiator(c config.Conn) {
+func (sa *ikeSA) startInitiator(c *config.Conn) {
 	sa.conn = c
 	sa.conns[c.Name] = true
 	sa.localID = shared.EffectiveID(c.Local.ID, sa.local.Addr())
@@ -392,7 +392,7 @@ func (t *initTask) processRequest(sa *ikeSA, m *message.Message) error {
 	}
 	defer clear(gir)
 	sa.alg = t.sel
-	sa.conn = conn
+	sa.conn = own(conn)
 	sa.hs = &handshake{ni: bytes.Clone(nonce.Data), nr: newNonce(), initReq: m.Raw, candidates: cands, addKEs: t.sel.AdditionalKEs()}
 	if err := sa.deriveKeys(gir); err != nil {
 		t.closeKE()
@@ -440,7 +440,7 @@ func (t *initTask) buildResponse(sa *ikeSA) []message.Payload {
 	// here when a conn the request may end up on authenticates its peer
 	// with one.
 	for _, c := range sa.hs.candidates {
-		if p, ok := sa.certReqPayload(c); ok {
+		if p, ok := sa.certReqPayload(&c); ok {
 			ps = append(ps, p)
 			break
 		}

@@ -78,7 +78,9 @@ type Host interface {
 	LeaveHalfOpen(sa SA)
 	// ServePeer records the conn whose peer sa serves, so that Up of a
 	// conn with the same peer adds its CHILD SA there; nil withdraws it (a
-	// rekeyed, reauthenticated or deleted SA takes no new CHILD SAs).
+	// rekeyed, reauthenticated or deleted SA takes no new CHILD SAs). The
+	// Host keeps c without copying it (a gateway holds thousands of SAs),
+	// so neither side may change *c afterwards.
 	ServePeer(sa SA, c *config.Conn)
 	// Authenticated records the pair of identities sa authenticated
 	// ("local|remote") and returns the other SAs with the same pair, for
