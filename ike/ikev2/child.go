@@ -233,7 +233,7 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 	ch := &child{conn: c, proto: proto, reqID: cs.ReqID, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote, established: sa.e.clock.Now(), encap: encap}
 	sa.children = append(sa.children, ch)
 	sa.armChildTimers(ch)
-	sa.conns[c.Name] = true
+	sa.conns.Add(c.Name)
 	sa.log.Info("CHILD SA established", "conn", c.Name, "in_spi", spiHex(n.inSPI), "out_spi", spiHex(n.outSPI),
 		"algorithms", alg.String(), "local_ts", spd.FormatTS(n.local), "remote_ts", spd.FormatTS(n.remote), "encap", encap)
 	if n.replaces != nil {
@@ -276,7 +276,7 @@ func (sa *ikeSA) upChild(c *config.Conn) {
 	if sa.negotiating(c.Name) {
 		return // its CHILD SA is on the way
 	}
-	sa.conns[c.Name] = true
+	sa.conns.Add(c.Name)
 	sa.e.host.Emit(shared.Initiating{Conn: c.Name})
 	sa.publish()
 	sa.enqueue(&childTask{conn: c})

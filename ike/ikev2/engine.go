@@ -96,7 +96,6 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, er
 		initiator: initiator,
 		local:     local,
 		remote:    remote,
-		conns:     map[string]bool{},
 		conn:      &noConn,
 	}
 	sa.loop.Init(EventQueueLimit, nil)

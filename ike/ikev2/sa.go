@@ -72,7 +72,7 @@ type ikeSA struct {
 	remote     netip.AddrPort
 	remoteInit netip.AddrPort // responder: where the IKE_SA_INIT came from (half-open key)
 	conn       *config.Conn   // the conn that created (initiator) or authorized (responder) the SA; never written through
-	conns      map[string]bool
+	conns      shared.NameSet // names of the conns it serves
 	localID    config.Identity
 	remoteID   config.Identity
 	ids        string // "local|remote" once authenticated (INITIAL_CONTACT)
@@ -297,12 +297,12 @@ func (sa *ikeSA) failConns(state shared.State, cause shared.Cause, reason string
 func (sa *ikeSA) connNames() []string { return connNames(sa.conn.Name, sa.conns) }
 
 // connNames lists an IKE SA's conns: the one that created it first.
-func connNames(main string, conns map[string]bool) []string {
+func connNames(main string, conns shared.NameSet) []string {
 	names := []string{}
 	if main != "" {
 		names = append(names, main)
 	}
-	for n := range conns {
+	for _, n := range conns {
 		if n != main {
 			names = append(names, n)
 		}

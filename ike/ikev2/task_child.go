@@ -93,7 +93,7 @@ func (t *childTask) fail(sa *ikeSA, cause shared.Cause, reason string) {
 		return
 	}
 	sa.e.host.Emit(shared.Failure{Conn: t.conn.Name, State: shared.StatePhase2Failed, Cause: cause, Text: reason})
-	delete(sa.conns, t.conn.Name)
+	sa.conns.Remove(t.conn.Name)
 }
 
 func (t *childTask) discard() { t.offer.discard() }
@@ -302,7 +302,7 @@ func (o *childOffer) failed(sa *ikeSA, c *config.Conn, create bool, cause shared
 	}
 	sa.log.Warn("CHILD SA failed", "conn", c.Name, "reason", reason)
 	sa.e.host.Emit(shared.Failure{Conn: c.Name, State: shared.StatePhase2Failed, Cause: cause, Text: reason})
-	delete(sa.conns, c.Name)
+	sa.conns.Remove(c.Name)
 	if !create && len(sa.children) == 0 {
 		// As strongSwan: an IKE SA whose first CHILD SA failed is closed
 		// ("closing IKE_SA due CHILD_SA setup failure").

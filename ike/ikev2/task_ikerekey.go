@@ -216,7 +216,7 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 	for _, ch := range children {
 		ch.stopTimers()
 	}
-	sa.children, sa.conns = nil, map[string]bool{}
+	sa.children, sa.conns = nil, nil
 	if sa.dpdTimer != nil {
 		sa.dpdTimer.Stop()
 	}

@@ -114,7 +114,7 @@ func (sa *ikeSA) checkNAT(ns []message.Notify, spii, spir uint64) {
 // with the conn's first CHILD SA.
 func (sa *ikeSA) startInitiator(c *config.Conn) {
 	sa.conn = c
-	sa.conns[c.Name] = true
+	sa.conns.Add(c.Name)
 	sa.localID = shared.EffectiveID(c.Local.ID, sa.local.Addr())
 	sa.remoteID = shared.EffectiveID(c.Remote.ID, sa.remote.Addr())
 	offered := shared.Offer(c.IKE, shared.ProtoIKE, nil, false)
