@@ -104,6 +104,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	cfg      *config.Config
+	conns    []*config.Conn        // cfg's conns, shared by the SAs (Host.Candidates); never written
 	sas      map[uint64]*entry     // by our SPI
 	entries  map[shared.SA]*entry  // the same, by handle
 	halfOpen map[halfKey]*entry    // responder SAs by peer endpoint and SPIi
@@ -148,6 +149,7 @@ func NewManager(opts Options) (*Manager, error) {
 		log:      opts.Logger,
 		clock:    opts.Clock,
 		cfg:      opts.Config,
+		conns:    shareConns(opts.Config),
 		sas:      map[uint64]*entry{},
 		entries:  map[shared.SA]*entry{},
 		halfOpen: map[halfKey]*entry{},
@@ -264,6 +266,24 @@ func (m *Manager) Start() {
 			}
 		}
 	}
+}
+
+// shareConns copies the conns of cfg once, for the SAs to share: a
+// responder SA used to keep a copy of its conn (840 bytes) each, and a
+// hub's thousands of SAs all have the same one.
+func shareConns(cfg *config.Config) []*config.Conn {
+	cs := cfg.Conns()
+	out := make([]*config.Conn, len(cs))
+	for i := range cs {
+		out[i] = &cs[i]
+	}
+	return out
+}
+
+func (m *Manager) sharedConns() []*config.Conn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.conns
 }
 
 func (m *Manager) config() *config.Config {
@@ -558,7 +578,7 @@ func (m *Manager) Down(name string) error {
 func (m *Manager) ReloadConfig(cfg *config.Config) {
 	m.mu.Lock()
 	old := m.cfg
-	m.cfg = cfg
+	m.cfg, m.conns = cfg, shareConns(cfg)
 	m.mu.Unlock()
 	for _, c := range old.Conns() {
 		nc, ok := cfg.Conn(c.Name)

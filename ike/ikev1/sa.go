@@ -128,6 +128,17 @@ func (sa *isakmpSA) after(d time.Duration, f func()) shared.Timer {
 	return sa.loop.After(sa.e.clock, d, f)
 }
 
+// candidates are the Host's conns a responder may use for the SA's
+// addresses (Host.Candidates), as copies of our own.
+func (sa *isakmpSA) candidates() []config.Conn {
+	cs := sa.e.host.Candidates(1, sa.local, sa.remote)
+	out := make([]config.Conn, len(cs))
+	for i, c := range cs {
+		out[i] = *c
+	}
+	return out
+}
+
 func (sa *isakmpSA) connNames() []string {
 	names := []string{}
 	if sa.conn.Name != "" {

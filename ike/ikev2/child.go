@@ -284,14 +284,14 @@ func (sa *ikeSA) upChild(c *config.Conn) {
 
 // peerConns lists the conns that may have CHILD SAs under this IKE SA:
 // those accepting its addresses and authenticated IDs.
-func (sa *ikeSA) peerConns() []config.Conn {
-	var out []config.Conn
+func (sa *ikeSA) peerConns() []*config.Conn {
+	var out []*config.Conn
 	for _, c := range sa.e.host.Candidates(2, sa.local, sa.remote) {
 		if !shared.IDMatches(c.Remote.ID, sa.remoteID) || !shared.EffectiveID(c.Local.ID, sa.local.Addr()).Equal(sa.localID) {
 			continue
 		}
 		if c.Name == sa.conn.Name {
-			out = append([]config.Conn{c}, out...)
+			out = append([]*config.Conn{c}, out...)
 		} else {
 			out = append(out, c)
 		}

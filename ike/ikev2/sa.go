@@ -218,11 +218,6 @@ func (sa *ikeSA) PeerMoved(inSPI uint32, src netip.AddrPort) bool {
 // IKE_SA_INIT picked it); never written.
 var noConn config.Conn
 
-// own gives a conn a place of its own on the heap, for an SA to share
-// with its CHILD SAs, tasks and the Host (instead of a copy each, or a
-// pointer into a slice of candidates that would keep all of them).
-func own(c config.Conn) *config.Conn { return &c }
-
 // notifies returns the notify payloads among raw payloads; malformed ones
 // are skipped.
 func notifies(ps []message.RawPayload) []message.Notify {

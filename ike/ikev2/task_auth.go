@@ -26,7 +26,7 @@ type authTask struct {
 	// once the answer is out (a failed authentication).
 	in             []message.RawPayload
 	rsp            []message.Payload
-	conns          []config.Conn
+	conns          []*config.Conn
 	initialContact bool
 	failConn       string
 	failCause      shared.Cause
@@ -244,7 +244,7 @@ func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
 		}
 		return t.refuse(cands[0].Name, shared.CauseIDMismatch, reason)
 	}
-	c := own(t.conns[0])
+	c := t.conns[0]
 	sa.conn = c
 	sa.localID = shared.EffectiveID(c.Local.ID, sa.local.Addr())
 	sa.remoteID = peerID

@@ -42,7 +42,7 @@ type childTask struct {
 	// peer rekeys, if any.
 	in       []message.RawPayload
 	ni, nr   []byte
-	conns    []config.Conn
+	conns    []*config.Conn
 	rekeyed  *child
 	response childResponse
 }
@@ -124,7 +124,7 @@ func (t *childTask) processRequest(sa *ikeSA, m *message.Message) error {
 				sa.log.Info("peer's rekey of a CHILD SA we are deleting refused", "conn", ch.conn.Name, "in_spi", spiHex(ch.inSPI))
 				return notifyError{Notify: message.Notify{Type: message.TEMPORARY_FAILURE}}
 			}
-			t.conns = []config.Conn{*ch.conn}
+			t.conns = []*config.Conn{ch.conn}
 			// The peer rekeys it: do not rekey it ourselves as well.
 			ch.rekeyed = true
 			t.rekeyed = ch
@@ -420,7 +420,7 @@ func (o *childOffer) dropWaiting() {
 // IKE_AUTH or CREATE_CHILD_SA.
 type childResponse struct {
 	// conns are the conns the CHILD SA may belong to, preferred first.
-	conns   []config.Conn
+	conns   []*config.Conn
 	ikeAuth bool // the first CHILD SA, in IKE_AUTH: no KE, no nonce of its own
 	// ni and nr are the nonces the keys are derived from; nrOut is our
 	// nonce to send (CREATE_CHILD_SA), nil in IKE_AUTH.
@@ -483,16 +483,11 @@ func refuse(c *config.Conn, t message.NotifyType, cause shared.Cause, text strin
 func (r *childResponse) negotiate(sa *ikeSA, in []message.RawPayload, peerSA message.SA, peerRemote, peerLocal []spd.TS) ([]message.Payload, *refusal) {
 	picked, local, remote, ok := r.pickConn(sa, peerRemote, peerLocal)
 	if !ok {
-		c0 := &r.conns[0]
+		c0 := r.conns[0]
 		return nil, refuse(c0, message.TS_UNACCEPTABLE, shared.CauseTSUnacceptable, fmt.Sprintf("traffic selectors did not match: we want %s ↔ %s, peer proposed %s ↔ %s",
 			spd.FormatTS(shared.ConfTS(c0.Local, sa.local.Addr())), spd.FormatTS(shared.ConfTS(c0.Remote, sa.remote.Addr())), spd.FormatTS(peerLocal), spd.FormatTS(peerRemote)))
 	}
-	c := own(picked)
-	if r.ikeAuth && sa.conn != nil && sa.conn.Name == picked.Name {
-		// The first CHILD SA's conn is the one IKE_AUTH just picked from
-		// the same candidates: share it rather than keep a second copy.
-		c = sa.conn
-	}
+	c := picked
 	var peerKE *message.KE
 	if kp, ok := payload(in, message.PayloadKE); ok && !r.ikeAuth {
 		if ke, _, err := message.ParseKE(kp.Body); err == nil {
@@ -620,7 +615,7 @@ func (r *childResponse) followups(c *config.Conn, nc newChild, gir []byte, adds 
 
 // pickConn returns the first of the conns whose selectors overlap the
 // peer's, with the narrowed selectors (ours, the peer's).
-func (r *childResponse) pickConn(sa *ikeSA, peerRemote, peerLocal []spd.TS) (config.Conn, []spd.TS, []spd.TS, bool) {
+func (r *childResponse) pickConn(sa *ikeSA, peerRemote, peerLocal []spd.TS) (*config.Conn, []spd.TS, []spd.TS, bool) {
 	for _, c := range r.conns {
 		l := shared.Narrow(shared.ConfTS(c.Local, sa.local.Addr()), peerLocal)
 		ours := shared.ConfTS(c.Remote, sa.remote.Addr())
@@ -631,7 +626,7 @@ func (r *childResponse) pickConn(sa *ikeSA, peerRemote, peerLocal []spd.TS) (con
 			return c, l, rem, true
 		}
 	}
-	return config.Conn{}, nil, nil, false
+	return nil, nil, nil, false
 }
 
 // pfs is the responder's PFS key exchange for the selected proposal: the

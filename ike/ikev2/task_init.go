@@ -23,7 +23,7 @@ import (
 type handshake struct {
 	ni, nr           []byte
 	initReq, initRsp []byte
-	candidates       []config.Conn
+	candidates       []*config.Conn
 	// peerHashes is the peer's SIGNATURE_HASH_ALGORITHMS (nil: none, the
 	// classic signature methods); peerCertReq says it sent a CERTREQ in
 	// IKE_SA_INIT (which makes leftsendcert=ifasked send our certificate).
@@ -353,7 +353,7 @@ func (t *initTask) processRequest(sa *ikeSA, m *message.Message) error {
 	}
 	var (
 		found bool
-		conn  config.Conn
+		conn  *config.Conn
 	)
 	theirs := proposals(peerSA)
 	if _, ok := findNotify(notifies(m.Payloads), message.INTERMEDIATE_EXCHANGE_SUPPORTED); !ok {
@@ -392,7 +392,7 @@ func (t *initTask) processRequest(sa *ikeSA, m *message.Message) error {
 	}
 	defer clear(gir)
 	sa.alg = t.sel
-	sa.conn = own(conn)
+	sa.conn = conn
 	sa.hs = &handshake{ni: bytes.Clone(nonce.Data), nr: newNonce(), initReq: m.Raw, candidates: cands, addKEs: t.sel.AdditionalKEs()}
 	if err := sa.deriveKeys(gir); err != nil {
 		t.closeKE()
@@ -440,7 +440,7 @@ func (t *initTask) buildResponse(sa *ikeSA) []message.Payload {
 	// here when a conn the request may end up on authenticates its peer
 	// with one.
 	for _, c := range sa.hs.candidates {
-		if p, ok := sa.certReqPayload(&c); ok {
+		if p, ok := sa.certReqPayload(c); ok {
 			ps = append(ps, p)
 			break
 		}

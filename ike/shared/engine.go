@@ -93,8 +93,10 @@ type Host interface {
 	ReqID(c config.Conn) uint32
 	// Candidates lists the conns of IKE major version version a responder
 	// may use for a request from remote arriving at local: exact peer
-	// addresses first, then wildcards.
-	Candidates(version int, local, remote netip.AddrPort) []config.Conn
+	// addresses first, then wildcards. The conns are the Host's own
+	// copies of the current configuration, shared by every SA that uses
+	// them: never written through.
+	Candidates(version int, local, remote netip.AddrPort) []*config.Conn
 	// PSK looks up the shared secret for a pair of identities; the caller
 	// clears it.
 	PSK(local, remote config.Identity) ([]byte, bool)
