@@ -113,14 +113,15 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, er
 }
 
 // Initiate starts a new IKE SA for conn c from local to remote (port 500):
-// IKE_SA_INIT, then IKE_AUTH with the conn's first CHILD SA.
-func (e *Engine) Initiate(c config.Conn, local, remote netip.AddrPort) (shared.SA, error) {
+// IKE_SA_INIT, then IKE_AUTH with the conn's first CHILD SA. The SA keeps c
+// (shared with the Manager; never written).
+func (e *Engine) Initiate(c *config.Conn, local, remote netip.AddrPort) (shared.SA, error) {
 	sa, err := e.newSA(true, local, remote)
 	if err != nil {
 		return nil, err
 	}
-	e.host.ServePeer(sa, &c)
-	sa.post(func() { sa.startInitiator(&c) })
+	e.host.ServePeer(sa, c)
+	sa.post(func() { sa.startInitiator(c) })
 	return sa, nil
 }
 
