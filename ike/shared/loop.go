@@ -25,9 +25,11 @@ type Loop struct {
 	head    int
 	running bool // a goroutine is draining the queue
 	stopped bool
-	limit   int           // most queued events TryPost accepts
-	done    chan struct{} // closed by Stop
-	exited  chan struct{} // made by Close when it must wait; closed when the drain returns
+	limit   int // most queued events TryPost accepts
+	// done is closed by Stop; made on the first call of Done (most SAs
+	// end without anyone waiting for them: no channel for them).
+	done   chan struct{}
+	exited chan struct{} // made by Close when it must wait; closed when the drain returns
 	// afterEach runs after every event, in the loop (the IKEv1 engine
 	// starts its next queued exchange there); nil for none.
 	afterEach func()
@@ -37,12 +39,28 @@ type Loop struct {
 // path); afterEach, when not nil, runs in the loop after every event.
 func (l *Loop) Init(limit int, afterEach func()) {
 	l.limit = limit
-	l.done = make(chan struct{})
 	l.afterEach = afterEach
 }
 
+// closed is the Done channel of loops stopped before anyone asked for it.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 // Done is closed when the loop has been stopped.
-func (l *Loop) Done() <-chan struct{} { return l.done }
+func (l *Loop) Done() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done == nil {
+		if l.stopped {
+			return closed
+		}
+		l.done = make(chan struct{})
+	}
+	return l.done
+}
 
 // Post queues ev; it reports false when the loop is stopped. It never
 // blocks and never drops: the callers are timers, the Manager and other
@@ -88,13 +106,14 @@ func (l *Loop) enqueue(ev func(), bounded bool) bool {
 // Not for use from an event of the loop itself.
 func (l *Loop) Ask(f func() bool) bool {
 	answer := make(chan bool, 1)
+	done := l.Done()
 	if !l.Post(func() { answer <- f() }) {
 		return false
 	}
 	select {
 	case ok := <-answer:
 		return ok
-	case <-l.done:
+	case <-done:
 		// f may have stopped the loop after answering: both are ready.
 		select {
 		case ok := <-answer:
@@ -128,7 +147,9 @@ func (l *Loop) stopLocked() {
 	l.stopped = true
 	clear(l.queue)
 	l.queue, l.head = nil, 0
-	close(l.done)
+	if l.done != nil {
+		close(l.done)
+	}
 }
 
 // Close stops the loop from outside it and waits until an event that is
