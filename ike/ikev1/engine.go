@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -108,7 +107,7 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*isakmpSA,
 	} else {
 		sa.ckyR = cky
 	}
-	sa.log = e.log.With("isakmp_cookie", fmt.Sprintf("%016x", cky))
+	sa.log = shared.SALogger(e.log, "isakmp_cookie", cky)
 	return sa, nil
 }
 

@@ -2,7 +2,6 @@ package ikev2
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -108,7 +107,7 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, er
 	} else {
 		sa.spiR = spi
 	}
-	sa.log = e.log.With("ike_spi", fmt.Sprintf("%016x", spi))
+	sa.log = shared.SALogger(e.log, "ike_spi", spi)
 	return sa, nil
 }
 
