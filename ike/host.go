@@ -90,10 +90,6 @@ func (h *host) LeaveHalfOpen(sa shared.SA) {
 
 func (h *host) ServePeer(sa shared.SA, c *config.Conn) {
 	m := h.m()
-	if c != nil {
-		cc := c.Clone()
-		c = &cc
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e := m.entries[sa]; e != nil {
@@ -134,11 +130,11 @@ func (h *host) ReqID(c config.Conn) uint32 { return h.m().reqid(c) }
 // Candidates lists the conns a responder may use for a request from
 // remote arriving at local: of the version, not ignored, local address
 // matching (or unset), remote address matching or %any.
-func (h *host) Candidates(version int, local, remote netip.AddrPort) []config.Conn {
+func (h *host) Candidates(version int, local, remote netip.AddrPort) []*config.Conn {
 	la, ra := local.Addr().Unmap(), remote.Addr().Unmap()
-	var exact, wildcard []config.Conn
-	for _, c := range h.m().config().Conns() {
-		if c.Auto == config.AutoIgnore || !speaks(c, version) {
+	var exact, wildcard []*config.Conn
+	for _, c := range h.m().sharedConns() {
+		if c.Auto == config.AutoIgnore || !speaks(*c, version) {
 			continue
 		}
 		if c.Local.Addr.IsValid() && !c.Local.Addr.IsUnspecified() && c.Local.Addr.Unmap() != la {

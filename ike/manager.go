@@ -104,6 +104,8 @@ type Manager struct {
 
 	mu       sync.Mutex
 	cfg      *config.Config
+	conns    []*config.Conn // cfg's conns, shared by the SAs (Host.Candidates); never written
+	connsBy  map[string]*config.Conn
 	sas      map[uint64]*entry     // by our SPI
 	entries  map[shared.SA]*entry  // the same, by handle
 	halfOpen map[halfKey]*entry    // responder SAs by peer endpoint and SPIi
@@ -157,6 +159,7 @@ func NewManager(opts Options) (*Manager, error) {
 		refused:  map[string]int{},
 		holds:    map[string]bool{},
 	}
+	m.conns, m.connsBy = shareConns(opts.Config)
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -264,6 +267,34 @@ func (m *Manager) Start() {
 			}
 		}
 	}
+}
+
+// shareConns copies the conns of cfg once, for the SAs to share: a
+// responder SA used to keep a copy of its conn (840 bytes) each, and a
+// hub's thousands of SAs all have the same one.
+func shareConns(cfg *config.Config) ([]*config.Conn, map[string]*config.Conn) {
+	cs := cfg.Conns()
+	out := make([]*config.Conn, len(cs))
+	by := make(map[string]*config.Conn, len(cs))
+	for i := range cs {
+		out[i] = &cs[i]
+		by[cs[i].Name] = &cs[i]
+	}
+	return out, by
+}
+
+// sharedConn is the shared copy of the conn called name.
+func (m *Manager) sharedConn(name string) (*config.Conn, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.connsBy[name]
+	return c, ok
+}
+
+func (m *Manager) sharedConns() []*config.Conn {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.conns
 }
 
 func (m *Manager) config() *config.Config {
@@ -469,10 +500,13 @@ func (m *Manager) servingSA(c config.Conn) shared.SA {
 // Up initiates a conn: a CHILD SA under an established IKE SA with the same
 // peer when there is one, otherwise a new IKE SA with its first CHILD SA.
 func (m *Manager) Up(name string) error {
-	c, ok := m.config().Conn(name)
+	sc, ok := m.sharedConn(name)
 	if !ok {
 		return fmt.Errorf("ike: no conn %q", name)
 	}
+	// The new IKE SA shares the Manager's copy of the conn, unless the
+	// peer's name had to be resolved: then it gets one with the address.
+	c := *sc
 	if !c.Remote.Addr.IsValid() && !c.Remote.IsAny() && !strings.HasPrefix(c.Remote.Host, "%") {
 		a, err := m.resolve(c.Remote.Host)
 		if err != nil {
@@ -480,6 +514,7 @@ func (m *Manager) Up(name string) error {
 			return err
 		}
 		c.Remote.Addr = a
+		sc = &c
 	}
 	if !c.Remote.Addr.IsValid() || c.Remote.Addr.IsUnspecified() {
 		return fmt.Errorf("ike: conn %q has right=%s: cannot initiate to an unknown peer", name, c.Remote.Host)
@@ -497,7 +532,7 @@ func (m *Manager) Up(name string) error {
 	if c.Version.Initiates() == config.IKEv1 {
 		_, err = m.v1.Initiate(c, from, to)
 	} else {
-		_, err = m.v2.Initiate(c, from, to)
+		_, err = m.v2.Initiate(sc, from, to)
 	}
 	return err
 }
@@ -559,6 +594,7 @@ func (m *Manager) ReloadConfig(cfg *config.Config) {
 	m.mu.Lock()
 	old := m.cfg
 	m.cfg = cfg
+	m.conns, m.connsBy = shareConns(cfg)
 	m.mu.Unlock()
 	for _, c := range old.Conns() {
 		nc, ok := cfg.Conn(c.Name)

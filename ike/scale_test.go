@@ -1,11 +1,20 @@
 package ike
 
 import (
+	"flag"
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
+	"time"
 )
+
+// hubHeap names a file for a heap profile taken by BenchmarkHubMemory
+// while all its tunnels are up (go tool pprof -sample_index=inuse_space):
+// where the bytes of an idle tunnel go.
+var hubHeap = flag.String("hubheap", "", "write a heap profile of the established tunnels of BenchmarkHubMemory to this file")
 
 // hubConfs returns a spoke gateway (A) with n conns, each with its own ID
 // and /32, and a hub (B) with one conn that answers any of them: the shape
@@ -34,32 +43,56 @@ func liveBytes() (heap, stack uint64, goroutines int) {
 // BenchmarkHubMemory brings up n tunnels between two in-memory Managers
 // (IKE with a fake installer: no SAD, SPD or dataplane) and reports what
 // an idle established IKE SA with its CHILD SA costs the two of them, in
-// heap and stack bytes and goroutines per tunnel (both ends together).
+// heap and stack bytes and goroutines per tunnel (both ends together),
+// and how rekeyfuzz spreads their CHILD rekeys (busiest and mean minute).
+// 10,000 tunnels is the goal for one process (run with
+// -benchtime 1x: one round brings up all of them).
 func BenchmarkHubMemory(b *testing.B) {
 	const psk = ": PSK \"hub and spokes\"\n"
-	for _, n := range []int{1000} {
+	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("tunnels=%d", n), func(b *testing.B) {
 			for range b.N {
 				spokes, hub := hubConfs(n)
-				a, h, _, _ := pair(b, spokes, psk, hub, psk, testOpts{})
-				a.inst.events = make(chan struct{}, 2*n)
-				h.inst.events = make(chan struct{}, 2*n)
+				a, h, net, clk := pair(b, spokes, psk, hub, psk, testOpts{})
+				t0 := clk.Now()
 				h0, s0, g0 := liveBytes()
-				for k := range n {
-					if err := a.m.Up(fmt.Sprintf("s%d", k)); err != nil {
-						b.Fatal(err)
-					}
-				}
-				for range n {
-					<-a.inst.events
-					<-h.inst.events
-				}
+				upHub(b, a, h, n)
+				// The fake network's log of every datagram is the test's,
+				// not the tunnels'.
+				net.mu.Lock()
+				net.log = nil
+				net.mu.Unlock()
 				h1, s1, g1 := liveBytes()
+				if *hubHeap != "" {
+					writeHeapProfile(b, fmt.Sprintf("%s.%d", *hubHeap, n))
+				}
 				b.ReportMetric(float64(h1-h0)/float64(n), "heap-B/tunnel")
 				b.ReportMetric(float64(s1-s0)/float64(n), "stack-B/tunnel")
 				b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/tunnel")
+				// All tunnels came up at one instant of the fake clock: the
+				// busiest minute of CHILD rekeys against the average one.
+				w := rekeyWindows[0]
+				counts := timersIn(clk, t0, w.lo, w.hi, time.Minute)
+				total, peak := 0, 0
+				for _, c := range counts {
+					total += c
+					peak = max(peak, c)
+				}
+				b.ReportMetric(float64(peak), "rekey-peak/min")
+				b.ReportMetric(float64(total)/float64(len(counts)-1), "rekey-mean/min")
 				closeAll(b, func() {}, a, h)
 			}
 		})
+	}
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }

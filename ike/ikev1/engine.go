@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -83,19 +82,22 @@ const (
 	SwitchDelay = time.Second
 )
 
-// newSA creates an ISAKMP SA, registers it with the Host (which assigns
-// our cookie) and starts its loop.
+// EventQueueLimit is the most events (received messages) queued for one
+// ISAKMP SA; further messages are dropped (the peer retransmits them).
+const EventQueueLimit = 64
+
+// newSA creates an ISAKMP SA and registers it with the Host (which
+// assigns our cookie); its loop runs when the first event is posted.
 func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*isakmpSA, error) {
 	sa := &isakmpSA{
 		e:         e,
-		events:    make(chan func(), 64),
-		done:      make(chan struct{}),
 		initiator: initiator,
 		local:     local,
 		remote:    remote,
 		conns:     map[string]bool{},
 		passive:   map[uint32]*passiveEx{},
 	}
+	sa.loop.Init(EventQueueLimit, sa.kick)
 	cky, err := e.host.Register(sa, initiator, remote.Addr().Unmap())
 	if err != nil {
 		return nil, err
@@ -105,8 +107,7 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*isakmpSA,
 	} else {
 		sa.ckyR = cky
 	}
-	sa.log = e.log.With("isakmp_cookie", fmt.Sprintf("%016x", cky))
-	go sa.run()
+	sa.log = shared.SALogger(e.log, "isakmp_cookie", cky)
 	return sa, nil
 }
 

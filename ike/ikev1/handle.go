@@ -12,7 +12,7 @@ import (
 // request to the SA's loop.
 
 // Done implements shared.SA.
-func (sa *isakmpSA) Done() <-chan struct{} { return sa.done }
+func (sa *isakmpSA) Done() <-chan struct{} { return sa.loop.Done() }
 
 // Deliver implements shared.SA.
 func (sa *isakmpSA) Deliver(local, remote netip.AddrPort, pkt []byte) bool {
@@ -24,21 +24,7 @@ func (sa *isakmpSA) AddChild(c config.Conn) bool { return sa.post(func() { sa.up
 
 // DownConn implements shared.SA.
 func (sa *isakmpSA) DownConn(name string) bool {
-	done := make(chan bool, 1)
-	if !sa.post(func() { done <- sa.downConn(name) }) {
-		return false
-	}
-	select {
-	case ok := <-done:
-		return ok
-	case <-sa.done:
-		select {
-		case ok := <-done:
-			return ok
-		default:
-			return false
-		}
-	}
+	return sa.loop.Ask(func() bool { return sa.downConn(name) })
 }
 
 // Delete implements shared.SA.

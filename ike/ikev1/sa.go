@@ -23,14 +23,13 @@ const (
 )
 
 // isakmpSA is one ISAKMP SA (IKEv1 phase 1) and its event loop. Every
-// field is owned by the loop goroutine, except events/done (channels) and
-// what is set before the loop starts. It keeps what lives as long as the
+// field is owned by the loop's events, except the loop itself and what is
+// set before the first event. It keeps what lives as long as the
 // SA; what an exchange needs lives in its task.
 type isakmpSA struct {
-	e      *Engine
-	log    *slog.Logger
-	events chan func()
-	done   chan struct{}
+	e    *Engine
+	log  *slog.Logger
+	loop shared.Loop
 
 	// Who and where. initiator is the role in phase 1; quick modes have
 	// their own initiator, whoever starts them.
@@ -114,43 +113,30 @@ func (sa *isakmpSA) ourCookie() uint64 {
 	return sa.ckyR
 }
 
-// run is the event loop. After each event the next queued exchange of
-// ours starts if none is in flight: tasks only queue work, so that
-// nothing is sent between processing a message and moving the IV chain.
-func (sa *isakmpSA) run() {
-	for sa.state != saDead {
-		ev := <-sa.events
-		ev()
-		sa.kick()
-	}
-}
-
-// post hands an event to the loop; false when the SA is gone.
-func (sa *isakmpSA) post(ev func()) bool {
-	select {
-	case sa.events <- ev:
-		return true
-	case <-sa.done:
-		return false
-	}
-}
+// post hands an event to the loop; false when the SA is gone. After each
+// event the next queued exchange of ours starts if none is in flight
+// (kick, the loop's afterEach): tasks only queue work, so that nothing
+// is sent between processing a message and moving the IV chain.
+func (sa *isakmpSA) post(ev func()) bool { return sa.loop.Post(ev) }
 
 // tryPost is post for the packet path: it never blocks, and drops when the
 // queue is full (the peer retransmits).
-func (sa *isakmpSA) tryPost(ev func()) bool {
-	select {
-	case sa.events <- ev:
-		return true
-	case <-sa.done:
-		return false
-	default:
-		return false
-	}
-}
+func (sa *isakmpSA) tryPost(ev func()) bool { return sa.loop.TryPost(ev) }
 
 // after arms a timer whose expiry runs f in the loop.
 func (sa *isakmpSA) after(d time.Duration, f func()) shared.Timer {
-	return sa.e.clock.AfterFunc(d, func() { sa.post(f) })
+	return sa.loop.After(sa.e.clock, d, f)
+}
+
+// candidates are the Host's conns a responder may use for the SA's
+// addresses (Host.Candidates), as copies of our own.
+func (sa *isakmpSA) candidates() []config.Conn {
+	cs := sa.e.host.Candidates(1, sa.local, sa.remote)
+	out := make([]config.Conn, len(cs))
+	for i, c := range cs {
+		out[i] = *c
+	}
+	return out
 }
 
 func (sa *isakmpSA) connNames() []string {
@@ -272,7 +258,7 @@ func (sa *isakmpSA) destroy() {
 	sa.e.host.Unregister(sa)
 	sa.e.host.Emit(shared.IKEDown{Names: sa.connNames(), IKE: sa.info(), Children: gone,
 		Cause: sa.endCause, Text: sa.endText, Failed: sa.failed})
-	close(sa.done)
+	sa.loop.Stop()
 }
 
 // servePeer tells the Host whether this SA serves its conn's peer (c, or

@@ -217,7 +217,7 @@ func (t *aggressiveMode) processSecond(sa *isakmpSA, m *isakmp.Message) (step, e
 // aggressive=yes whose rightid matches the initiator's ID are candidates;
 // the PSK is the one of the two IDs.
 func (t *aggressiveMode) processFirst(sa *isakmpSA, m *isakmp.Message) (step, error) {
-	cands := sa.e.host.Candidates(1, sa.local, sa.remote)
+	cands := sa.candidates()
 	if len(cands) == 0 {
 		sa.log.Info("aggressive mode from a peer no conn accepts", "remote", sa.remote, "local", sa.local)
 		return 0, refusal(isakmp.NO_PROPOSAL_CHOSEN, shared.CauseConfig, "no conn for %s", sa.remote.Addr())

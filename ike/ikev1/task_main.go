@@ -242,7 +242,7 @@ func (t *mainMode) pskIDs(sa *isakmpSA) string {
 func (t *mainMode) processResponder(sa *isakmpSA, m *isakmp.Message) (step, error) {
 	switch t.round {
 	case 1:
-		cands := sa.e.host.Candidates(1, sa.local, sa.remote)
+		cands := sa.candidates()
 		if len(cands) == 0 {
 			sa.log.Info("main mode from a peer no conn accepts", "remote", sa.remote, "local", sa.local)
 			return 0, refusal(isakmp.NO_PROPOSAL_CHOSEN, shared.CauseConfig, "no conn for %s", sa.remote.Addr())

@@ -592,7 +592,7 @@ func showTS(body []byte) string {
 // conn first.
 func (sa *isakmpSA) peerConns() []config.Conn {
 	var out []config.Conn
-	for _, c := range sa.e.host.Candidates(1, sa.local, sa.remote) {
+	for _, c := range sa.candidates() {
 		if !shared.IDMatches(c.Remote.ID, sa.remoteID) || !shared.EffectiveID(c.Local.ID, sa.local.Addr()).Equal(sa.localID) {
 			continue
 		}

@@ -25,7 +25,7 @@ const CRLFetchTimeout = 5 * time.Second
 // ourCertPayloads are the CERT payloads we add for conn c: our
 // certificate when leftsendcert=always, or ifasked and the peer sent a
 // CERTREQ (strongSwan's default).
-func ourCertPayloads(c config.Conn, peerAsked bool) []message.Payload {
+func ourCertPayloads(c *config.Conn, peerAsked bool) []message.Payload {
 	if c.Local.Cert == nil || c.Local.SendCert == config.SendCertNever || (c.Local.SendCert == config.SendCertIfAsked && !peerAsked) {
 		return nil
 	}
@@ -35,7 +35,7 @@ func ourCertPayloads(c config.Conn, peerAsked bool) []message.Payload {
 // certReqPayload asks for the peer's certificate by the CAs we trust
 // (RFC 7296 §3.7), for a conn whose peer authenticates with one; false
 // when we trust no CA (a pinned rightcert= needs no CERT).
-func (sa *ikeSA) certReqPayload(c config.Conn) (message.Payload, bool) {
+func (sa *ikeSA) certReqPayload(c *config.Conn) (message.Payload, bool) {
 	cas := sa.e.host.Trust().CAs
 	if c.Remote.Auth != config.AuthPubkey || len(cas) == 0 {
 		return nil, false
@@ -59,7 +59,7 @@ func ourIDWithCert(id config.Identity, cert *x509.Certificate, responder bool) (
 
 // signAuth makes our AUTH payload over the signed octets with the private
 // key of our certificate.
-func (sa *ikeSA) signAuth(c config.Conn, octets []byte) (message.Auth, error) {
+func (sa *ikeSA) signAuth(c *config.Conn, octets []byte) (message.Auth, error) {
 	if c.Local.Cert == nil {
 		return message.Auth{}, configError(fmt.Errorf("conn %s authenticates with a certificate, but has no leftcert=", c.Name))
 	}
@@ -84,7 +84,7 @@ type certFailure struct {
 // as peerID: its certificate (the first CERT payload, else rightcert=)
 // must pass the Verifier, hold peerID, and verify the AUTH signature over
 // the signed octets.
-func (sa *ikeSA) verifyPeerCert(c config.Conn, peerID config.Identity, in []message.RawPayload, auth message.Auth, octets []byte) *certFailure {
+func (sa *ikeSA) verifyPeerCert(c *config.Conn, peerID config.Identity, in []message.RawPayload, auth message.Auth, octets []byte) *certFailure {
 	var certs []*x509.Certificate
 	for _, p := range in {
 		if p.Type != message.PayloadCERT {

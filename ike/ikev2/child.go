@@ -138,7 +138,7 @@ func (sa *ikeSA) recreateChild(name string) {
 		return
 	}
 	sa.log.Info("re-creating CHILD SA: the previous one reached its hard lifetime without a successor", "conn", name)
-	sa.upChild(c)
+	sa.upChild(&c)
 }
 
 func (sa *ikeSA) hasChild(ch *child) bool {
@@ -173,7 +173,7 @@ func (sa *ikeSA) deleteChild(ch *child) {
 
 // newChild is a negotiated CHILD SA on its way into the dataplane.
 type newChild struct {
-	conn          config.Conn
+	conn          *config.Conn
 	alg           shared.Selection
 	inSPI, outSPI uint32
 	keys          *message.ChildKeys
@@ -218,7 +218,7 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 		mode = config.ModeTransport
 	}
 	cs := shared.ChildSA{
-		Conn: c.Name, ReqID: sa.e.host.ReqID(c), InSPI: n.inSPI, OutSPI: n.outSPI, Mode: mode, Protocol: proto,
+		Conn: c.Name, ReqID: sa.e.host.ReqID(*c), InSPI: n.inSPI, OutSPI: n.outSPI, Mode: mode, Protocol: proto,
 		Encr: alg.Encr, Integ: alg.Integ, ESN: alg.ESN.ID == transform.ESNYes,
 		InEncrKey: cp(inE), InIntegKey: cp(inI), OutEncrKey: cp(outE), OutIntegKey: cp(outI),
 		Local: sa.local, Remote: sa.remote, Encap: encap,
@@ -233,7 +233,7 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 	ch := &child{conn: c, proto: proto, reqID: cs.ReqID, inSPI: n.inSPI, outSPI: n.outSPI, alg: alg, local: n.local, remote: n.remote, established: sa.e.clock.Now(), encap: encap}
 	sa.children = append(sa.children, ch)
 	sa.armChildTimers(ch)
-	sa.conns[c.Name] = true
+	sa.conns.Add(c.Name)
 	sa.log.Info("CHILD SA established", "conn", c.Name, "in_spi", spiHex(n.inSPI), "out_spi", spiHex(n.outSPI),
 		"algorithms", alg.String(), "local_ts", spd.FormatTS(n.local), "remote_ts", spd.FormatTS(n.remote), "encap", encap)
 	if n.replaces != nil {
@@ -267,7 +267,7 @@ func (c *child) pendingRekey() time.Time {
 
 // upChild adds a conn's CHILD SA to this IKE SA (Up of a conn sharing the
 // peer).
-func (sa *ikeSA) upChild(c config.Conn) {
+func (sa *ikeSA) upChild(c *config.Conn) {
 	for _, ch := range sa.children {
 		if ch.conn.Name == c.Name && !ch.deleting {
 			return // already up
@@ -276,7 +276,7 @@ func (sa *ikeSA) upChild(c config.Conn) {
 	if sa.negotiating(c.Name) {
 		return // its CHILD SA is on the way
 	}
-	sa.conns[c.Name] = true
+	sa.conns.Add(c.Name)
 	sa.e.host.Emit(shared.Initiating{Conn: c.Name})
 	sa.publish()
 	sa.enqueue(&childTask{conn: c})
@@ -284,14 +284,14 @@ func (sa *ikeSA) upChild(c config.Conn) {
 
 // peerConns lists the conns that may have CHILD SAs under this IKE SA:
 // those accepting its addresses and authenticated IDs.
-func (sa *ikeSA) peerConns() []config.Conn {
-	var out []config.Conn
+func (sa *ikeSA) peerConns() []*config.Conn {
+	var out []*config.Conn
 	for _, c := range sa.e.host.Candidates(2, sa.local, sa.remote) {
 		if !shared.IDMatches(c.Remote.ID, sa.remoteID) || !shared.EffectiveID(c.Local.ID, sa.local.Addr()).Equal(sa.localID) {
 			continue
 		}
 		if c.Name == sa.conn.Name {
-			out = append([]config.Conn{c}, out...)
+			out = append([]*config.Conn{c}, out...)
 		} else {
 			out = append(out, c)
 		}

@@ -50,7 +50,7 @@ func (sa *ikeSA) childrenClosedByPeer(names []string) {
 		switch c.CloseAction {
 		case config.ActionRestart:
 			sa.log.Info("closeaction=restart: the peer deleted the CHILD SA, negotiating it again", "conn", n)
-			sa.upChild(c)
+			sa.upChild(&c)
 		case config.ActionHold:
 			sa.e.host.Hold(c, "closeaction")
 		}

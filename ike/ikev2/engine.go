@@ -2,7 +2,6 @@ package ikev2
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -84,17 +83,21 @@ const CookieSecretLifetime = 2 * time.Minute
 // IKE_SA_INIT requests (RFC 7296 §2.6).
 func (e *Engine) CookiesSent() uint64 { return e.cookies.issued.Load() }
 
-// newSA creates an IKE SA, registers it with the Host and starts its loop.
+// EventQueueLimit is the most events (received messages) queued for one
+// IKE SA; further messages are dropped (the peer retransmits them).
+const EventQueueLimit = 64
+
+// newSA creates an IKE SA and registers it with the Host; its loop runs
+// when the first event is posted.
 func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, error) {
 	sa := &ikeSA{
 		e:         e,
-		events:    make(chan func(), 64),
-		done:      make(chan struct{}),
 		initiator: initiator,
 		local:     local,
 		remote:    remote,
-		conns:     map[string]bool{},
+		conn:      &noConn,
 	}
+	sa.loop.Init(EventQueueLimit, nil)
 	spi, err := e.host.Register(sa, initiator, remote.Addr().Unmap())
 	if err != nil {
 		return nil, err
@@ -104,19 +107,19 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, er
 	} else {
 		sa.spiR = spi
 	}
-	sa.log = e.log.With("ike_spi", fmt.Sprintf("%016x", spi))
-	go sa.run()
+	sa.log = shared.SALogger(e.log, "ike_spi", spi)
 	return sa, nil
 }
 
 // Initiate starts a new IKE SA for conn c from local to remote (port 500):
-// IKE_SA_INIT, then IKE_AUTH with the conn's first CHILD SA.
-func (e *Engine) Initiate(c config.Conn, local, remote netip.AddrPort) (shared.SA, error) {
+// IKE_SA_INIT, then IKE_AUTH with the conn's first CHILD SA. The SA keeps c
+// (shared with the Manager; never written).
+func (e *Engine) Initiate(c *config.Conn, local, remote netip.AddrPort) (shared.SA, error) {
 	sa, err := e.newSA(true, local, remote)
 	if err != nil {
 		return nil, err
 	}
-	e.host.ServePeer(sa, &c)
+	e.host.ServePeer(sa, c)
 	sa.post(func() { sa.startInitiator(c) })
 	return sa, nil
 }

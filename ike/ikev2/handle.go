@@ -14,7 +14,7 @@ import (
 // request to the SA's loop.
 
 // Done implements shared.SA.
-func (sa *ikeSA) Done() <-chan struct{} { return sa.done }
+func (sa *ikeSA) Done() <-chan struct{} { return sa.loop.Done() }
 
 // Deliver implements shared.SA.
 func (sa *ikeSA) Deliver(local, remote netip.AddrPort, pkt []byte) bool {
@@ -22,27 +22,11 @@ func (sa *ikeSA) Deliver(local, remote netip.AddrPort, pkt []byte) bool {
 }
 
 // AddChild implements shared.SA.
-func (sa *ikeSA) AddChild(c config.Conn) bool { return sa.post(func() { sa.upChild(c) }) }
+func (sa *ikeSA) AddChild(c config.Conn) bool { return sa.post(func() { sa.upChild(&c) }) }
 
 // DownConn implements shared.SA.
 func (sa *ikeSA) DownConn(name string) bool {
-	done := make(chan bool, 1)
-	if !sa.post(func() { done <- sa.downConn(name) }) {
-		return false
-	}
-	select {
-	case ok := <-done:
-		return ok
-	case <-sa.done:
-		// The SA may have finished (e.g. our DELETE was answered at once)
-		// after answering: both channels are ready then.
-		select {
-		case ok := <-done:
-			return ok
-		default:
-			return false
-		}
-	}
+	return sa.loop.Ask(func() bool { return sa.downConn(name) })
 }
 
 // Delete implements shared.SA.

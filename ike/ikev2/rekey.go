@@ -103,10 +103,10 @@ func (sa *ikeSA) reauthenticate() {
 	nsa.post(func() {
 		nsa.serving = true
 		nsa.replaces = old
-		nsa.startInitiator(main)
+		nsa.startInitiator(&main)
 		for n, c := range cfgConns {
 			if n != main.Name {
-				nsa.upChild(c)
+				nsa.upChild(&c)
 			}
 		}
 	})
@@ -138,7 +138,7 @@ func childWork(t task) bool {
 // a tenth of the limit is used, so that a volume limit still leads to a
 // rekey before the hard limit deletes the SA; 0 (no soft limit) when the
 // conn has no such limit or does not rekey.
-func softLimit(c config.Conn, life, margin uint64) uint64 {
+func softLimit(c *config.Conn, life, margin uint64) uint64 {
 	if life == 0 || !c.Rekey {
 		return 0
 	}

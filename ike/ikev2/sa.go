@@ -27,7 +27,7 @@ const (
 
 // child is an installed CHILD SA.
 type child struct {
-	conn          config.Conn
+	conn          *config.Conn    // shared with the IKE SA and its tasks; never written
 	proto         shared.Protocol // ESP or AH
 	inSPI, outSPI uint32
 	reqID         uint32 // as installed (ChildSA.ReqID)
@@ -55,16 +55,15 @@ type child struct {
 	deleting bool
 }
 
-// ikeSA is one IKE SA and its event loop. Every field is owned by the loop
-// goroutine, except events/done (channels) and the identifiers set before
-// the loop starts. It keeps what lives as long as the SA; what one
+// ikeSA is one IKE SA and its event loop. Every field is owned by the
+// loop's events, except the loop itself and the identifiers set before
+// the first event. It keeps what lives as long as the SA; what one
 // exchange needs lives in its task, and what IKE_SA_INIT hands to
 // IKE_AUTH in hs until the SA is authenticated.
 type ikeSA struct {
-	e      *Engine
-	log    *slog.Logger
-	events chan func()
-	done   chan struct{}
+	e    *Engine
+	log  *slog.Logger
+	loop shared.Loop
 
 	// Who and where.
 	initiator  bool
@@ -72,8 +71,8 @@ type ikeSA struct {
 	local      netip.AddrPort
 	remote     netip.AddrPort
 	remoteInit netip.AddrPort // responder: where the IKE_SA_INIT came from (half-open key)
-	conn       config.Conn    // the conn that created (initiator) or authorized (responder) the SA
-	conns      map[string]bool
+	conn       *config.Conn   // the conn that created (initiator) or authorized (responder) the SA; never written through
+	conns      shared.NameSet // names of the conns it serves
 	localID    config.Identity
 	remoteID   config.Identity
 	ids        string // "local|remote" once authenticated (INITIAL_CONTACT)
@@ -135,40 +134,16 @@ func (sa *ikeSA) ourSPI() uint64 {
 	return sa.spiR
 }
 
-// run is the event loop.
-func (sa *ikeSA) run() {
-	for sa.state != saDead {
-		ev := <-sa.events
-		ev()
-	}
-}
-
 // post hands an event to the loop; it returns false when the SA is gone.
-func (sa *ikeSA) post(ev func()) bool {
-	select {
-	case sa.events <- ev:
-		return true
-	case <-sa.done:
-		return false
-	}
-}
+func (sa *ikeSA) post(ev func()) bool { return sa.loop.Post(ev) }
 
 // tryPost is post for the packet path: it never blocks, and drops when the
 // queue is full (the peer retransmits).
-func (sa *ikeSA) tryPost(ev func()) bool {
-	select {
-	case sa.events <- ev:
-		return true
-	case <-sa.done:
-		return false
-	default:
-		return false
-	}
-}
+func (sa *ikeSA) tryPost(ev func()) bool { return sa.loop.TryPost(ev) }
 
 // after arms a timer whose expiry runs f in the loop.
 func (sa *ikeSA) after(d time.Duration, f func()) shared.Timer {
-	return sa.e.clock.AfterFunc(d, func() { sa.post(f) })
+	return sa.loop.After(sa.e.clock, d, f)
 }
 
 // followPeer moves the IKE SA and its CHILD SAs to the endpoints of an
@@ -238,6 +213,10 @@ func (sa *ikeSA) PeerMoved(inSPI uint32, src netip.AddrPort) bool {
 		}
 	})
 }
+
+// noConn is the conn of an SA before it has one (a responder before
+// IKE_SA_INIT picked it); never written.
+var noConn config.Conn
 
 // notifies returns the notify payloads among raw payloads; malformed ones
 // are skipped.
@@ -313,12 +292,12 @@ func (sa *ikeSA) failConns(state shared.State, cause shared.Cause, reason string
 func (sa *ikeSA) connNames() []string { return connNames(sa.conn.Name, sa.conns) }
 
 // connNames lists an IKE SA's conns: the one that created it first.
-func connNames(main string, conns map[string]bool) []string {
+func connNames(main string, conns shared.NameSet) []string {
 	names := []string{}
 	if main != "" {
 		names = append(names, main)
 	}
-	for n := range conns {
+	for _, n := range conns {
 		if n != main {
 			names = append(names, n)
 		}
@@ -378,7 +357,7 @@ func (sa *ikeSA) destroy() {
 	sa.e.host.Unregister(sa)
 	sa.e.host.Emit(shared.IKEDown{Names: sa.connNames(), IKE: sa.info(), Children: gone,
 		Cause: sa.endCause, Text: sa.endText, Failed: sa.failed})
-	close(sa.done)
+	sa.loop.Stop()
 }
 
 // info describes the SA for events.
@@ -429,7 +408,7 @@ func (sa *ikeSA) publish() {
 // keyingtries attempts are used up (0 = %forever). It reports whether a
 // new attempt was started.
 func (sa *ikeSA) retryKeying(reason string) bool {
-	n, limit, retry := sa.e.host.RetryKeying(sa.conn)
+	n, limit, retry := sa.e.host.RetryKeying(*sa.conn)
 	if !retry {
 		return false
 	}

@@ -20,13 +20,13 @@ import (
 // payload, answers with its own and the first CHILD SA (response).
 type authTask struct {
 	responder bool
-	conn      config.Conn
+	conn      *config.Conn
 	child     childOffer
 	// Responder: the request's payloads, the answer, and what to report
 	// once the answer is out (a failed authentication).
 	in             []message.RawPayload
 	rsp            []message.Payload
-	conns          []config.Conn
+	conns          []*config.Conn
 	initialContact bool
 	failConn       string
 	failCause      shared.Cause
@@ -74,7 +74,7 @@ func (t *authTask) buildRequest(sa *ikeSA) ([]message.Payload, error) {
 	}
 	// No INITIAL_CONTACT when reauthenticating: the peer must keep the old
 	// SA until we delete it (make before break).
-	if sa.replaces == nil && !sa.e.host.HasPeerSA(sa, t.conn) {
+	if sa.replaces == nil && !sa.e.host.HasPeerSA(sa, *t.conn) {
 		ps = append(ps, message.Notify{Type: message.INITIAL_CONTACT})
 	}
 	if t.conn.Remote.ID.Type != config.IDAny {
@@ -283,7 +283,7 @@ func (t *authTask) processRequest(sa *ikeSA, m *message.Message) error {
 
 // rejectedText is the reason when the peer answered our authentication
 // with AUTHENTICATION_FAILED, in the terms of how conn c authenticates.
-func (sa *ikeSA) rejectedText(c config.Conn) string {
+func (sa *ikeSA) rejectedText(c *config.Conn) string {
 	if c.Local.Auth == config.AuthPubkey {
 		return fmt.Sprintf("peer rejected our authentication (AUTHENTICATION_FAILED): it does not accept our certificate %q (expired, revoked, or its CA not trusted there) or our ID %s; the peer's log says which", certSubject(c.Local.Cert), sa.localID)
 	}
@@ -314,7 +314,11 @@ func (t *authTask) buildResponse(sa *ikeSA) []message.Payload {
 func (t *authTask) answered(sa *ikeSA) {
 	if t.failText != "" {
 		if t.failConn != "" {
-			sa.conn.Name = t.failConn
+			// Reported under the conn the peer's ID pointed at; sa.conn is
+			// shared, so the SA gets a copy of its own for that.
+			fc := *sa.conn
+			fc.Name = t.failConn
+			sa.conn = &fc
 		}
 		sa.failPhase1(t.failCause, t.failText)
 		return
@@ -354,8 +358,7 @@ func (sa *ikeSA) establish(rekeyed bool) {
 	if !sa.initiator {
 		sa.e.host.LeaveHalfOpen(sa)
 	}
-	c := sa.conn
-	sa.servePeer(&c)
+	sa.servePeer(sa.conn)
 	sa.ids = sa.localID.String() + "|" + sa.remoteID.String()
 	sa.e.host.Authenticated(sa, sa.ids)
 	sa.log.Info("IKE SA established", "conn", sa.conn.Name, "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),

@@ -20,7 +20,7 @@ import (
 
 // childProto is the protocol of a conn's CHILD SAs: AH when it has ah=
 // proposals (config.Conn.ChildProposals), ESP otherwise.
-func childProto(c config.Conn) shared.Protocol { return shared.ChildProtocol(c) }
+func childProto(c *config.Conn) shared.Protocol { return shared.ChildProtocol(*c) }
 
 // protoName names a CHILD SA protocol for messages.
 func protoName(p shared.Protocol) string {
@@ -36,13 +36,13 @@ func protoName(p shared.Protocol) string {
 // the SA (response).
 type childTask struct {
 	responder bool
-	conn      config.Conn
+	conn      *config.Conn
 	offer     childOffer
 	// Responder: the request, the exchange's nonces and the CHILD SA the
 	// peer rekeys, if any.
 	in       []message.RawPayload
 	ni, nr   []byte
-	conns    []config.Conn
+	conns    []*config.Conn
 	rekeyed  *child
 	response childResponse
 }
@@ -93,7 +93,7 @@ func (t *childTask) fail(sa *ikeSA, cause shared.Cause, reason string) {
 		return
 	}
 	sa.e.host.Emit(shared.Failure{Conn: t.conn.Name, State: shared.StatePhase2Failed, Cause: cause, Text: reason})
-	delete(sa.conns, t.conn.Name)
+	sa.conns.Remove(t.conn.Name)
 }
 
 func (t *childTask) discard() { t.offer.discard() }
@@ -124,7 +124,7 @@ func (t *childTask) processRequest(sa *ikeSA, m *message.Message) error {
 				sa.log.Info("peer's rekey of a CHILD SA we are deleting refused", "conn", ch.conn.Name, "in_spi", spiHex(ch.inSPI))
 				return notifyError{Notify: message.Notify{Type: message.TEMPORARY_FAILURE}}
 			}
-			t.conns = []config.Conn{ch.conn}
+			t.conns = []*config.Conn{ch.conn}
 			// The peer rekeys it: do not rekey it ourselves as well.
 			ch.rekeyed = true
 			t.rekeyed = ch
@@ -176,7 +176,7 @@ type childOffer struct {
 // build allocates our SPI and renders SA, TSi, TSr (and for
 // CREATE_CHILD_SA Ni and KEi). The first CHILD SA (IKE_AUTH) has no KE
 // (RFC 7296 §1.2): the conn's esp= group is used at rekeying only.
-func (o *childOffer) build(sa *ikeSA, c config.Conn, create bool) ([]message.Payload, error) {
+func (o *childOffer) build(sa *ikeSA, c *config.Conn, create bool) ([]message.Payload, error) {
 	spi, err := sa.e.cfg.Installer.AllocateSPI()
 	if err != nil {
 		return nil, fmt.Errorf("allocating an SPI: %w", err)
@@ -218,7 +218,7 @@ func (o *childOffer) build(sa *ikeSA, c config.Conn, create bool) ([]message.Pay
 
 // process handles the CHILD SA part of a response: the peer's refusal,
 // or its choice, which is checked against our offer and installed.
-func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, create bool) {
+func (o *childOffer) process(sa *ikeSA, c *config.Conn, m *message.Message, create bool) {
 	defer o.closeKE()
 	in := body(m)
 	if n, ok := firstError(notifies(in)); ok {
@@ -241,7 +241,7 @@ func (o *childOffer) process(sa *ikeSA, c config.Conn, m *message.Message, creat
 // complete keys the accepted CHILD SA from the exchange's shared secrets
 // (the PFS one, then those of the additional key exchanges, add) and
 // installs it; a rekey retires the old SA.
-func (o *childOffer) complete(sa *ikeSA, c config.Conn, nc acceptedChild, create bool, add [][]byte) {
+func (o *childOffer) complete(sa *ikeSA, c *config.Conn, nc acceptedChild, create bool, add [][]byte) {
 	defer clear(nc.gir)
 	keys, err := message.DeriveChildKeys(sa.prf, sa.keys.SKd, nc.alg.Encr, nc.alg.Integ, nc.gir, nc.ni, nc.nr, add...)
 	if err != nil {
@@ -272,7 +272,7 @@ func (o *childOffer) complete(sa *ikeSA, c config.Conn, nc acceptedChild, create
 
 // refused handles an error notify in answer to our offer: a PFS group the
 // peer prefers is tried once (CREATE_CHILD_SA), anything else fails.
-func (o *childOffer) refused(sa *ikeSA, c config.Conn, n message.Notify, create bool) {
+func (o *childOffer) refused(sa *ikeSA, c *config.Conn, n message.Notify, create bool) {
 	switch n.Type {
 	case message.TS_UNACCEPTABLE:
 		o.failed(sa, c, create, shared.CauseTSUnacceptable, fmt.Sprintf("traffic selectors did not match (TS_UNACCEPTABLE from peer): we proposed %s ↔ %s", spd.FormatTS(o.local), spd.FormatTS(o.remote)))
@@ -294,7 +294,7 @@ func (o *childOffer) refused(sa *ikeSA, c config.Conn, n message.Notify, create 
 // failed reports a CHILD SA negotiation that did not succeed. A failed
 // rekey leaves the old SA working until its hard lifetime and is tried
 // again before then.
-func (o *childOffer) failed(sa *ikeSA, c config.Conn, create bool, cause shared.Cause, reason string) {
+func (o *childOffer) failed(sa *ikeSA, c *config.Conn, create bool, cause shared.Cause, reason string) {
 	if o.rekey != nil {
 		sa.log.Warn("CHILD SA rekeying failed", "conn", c.Name, "reason", reason)
 		sa.retryChildRekey(o.rekey)
@@ -302,7 +302,7 @@ func (o *childOffer) failed(sa *ikeSA, c config.Conn, create bool, cause shared.
 	}
 	sa.log.Warn("CHILD SA failed", "conn", c.Name, "reason", reason)
 	sa.e.host.Emit(shared.Failure{Conn: c.Name, State: shared.StatePhase2Failed, Cause: cause, Text: reason})
-	delete(sa.conns, c.Name)
+	sa.conns.Remove(c.Name)
 	if !create && len(sa.children) == 0 {
 		// As strongSwan: an IKE SA whose first CHILD SA failed is closed
 		// ("closing IKE_SA due CHILD_SA setup failure").
@@ -321,7 +321,7 @@ type acceptedChild struct {
 // accept checks the peer's choice against our offer (one of our
 // proposals, selectors inside ours, the mode we asked for) and runs the
 // PFS key exchange of CREATE_CHILD_SA; complete derives the keys.
-func (o *childOffer) accept(sa *ikeSA, c config.Conn, in []message.RawPayload, create bool) (acceptedChild, error) {
+func (o *childOffer) accept(sa *ikeSA, c *config.Conn, in []message.RawPayload, create bool) (acceptedChild, error) {
 	var nc acceptedChild
 	sap, ok1 := payload(in, message.PayloadSA)
 	tsip, ok2 := payload(in, message.PayloadTSi)
@@ -420,7 +420,7 @@ func (o *childOffer) dropWaiting() {
 // IKE_AUTH or CREATE_CHILD_SA.
 type childResponse struct {
 	// conns are the conns the CHILD SA may belong to, preferred first.
-	conns   []config.Conn
+	conns   []*config.Conn
 	ikeAuth bool // the first CHILD SA, in IKE_AUTH: no KE, no nonce of its own
 	// ni and nr are the nonces the keys are derived from; nrOut is our
 	// nonce to send (CREATE_CHILD_SA), nil in IKE_AUTH.
@@ -474,19 +474,20 @@ type refusal struct {
 	text   string
 }
 
-func refuse(c config.Conn, t message.NotifyType, cause shared.Cause, text string) *refusal {
+func refuse(c *config.Conn, t message.NotifyType, cause shared.Cause, text string) *refusal {
 	return &refusal{conn: c.Name, notify: message.Notify{Type: t}, cause: cause, text: text}
 }
 
 // negotiate does respond's work once the payloads are parsed; peerRemote
 // and peerLocal are the peer's TSi and TSr.
 func (r *childResponse) negotiate(sa *ikeSA, in []message.RawPayload, peerSA message.SA, peerRemote, peerLocal []spd.TS) ([]message.Payload, *refusal) {
-	c, local, remote, ok := r.pickConn(sa, peerRemote, peerLocal)
+	picked, local, remote, ok := r.pickConn(sa, peerRemote, peerLocal)
 	if !ok {
 		c0 := r.conns[0]
 		return nil, refuse(c0, message.TS_UNACCEPTABLE, shared.CauseTSUnacceptable, fmt.Sprintf("traffic selectors did not match: we want %s ↔ %s, peer proposed %s ↔ %s",
 			spd.FormatTS(shared.ConfTS(c0.Local, sa.local.Addr())), spd.FormatTS(shared.ConfTS(c0.Remote, sa.remote.Addr())), spd.FormatTS(peerLocal), spd.FormatTS(peerRemote)))
 	}
+	c := picked
 	var peerKE *message.KE
 	if kp, ok := payload(in, message.PayloadKE); ok && !r.ikeAuth {
 		if ke, _, err := message.ParseKE(kp.Body); err == nil {
@@ -580,7 +581,7 @@ func (r *childResponse) install(sa *ikeSA, nc newChild, gir []byte, add [][]byte
 // followups is the state the CHILD SA negotiation keeps while the peer's
 // additional key exchanges run: the SA is installed after the last one,
 // and a rekey collision resolved once that answer is out.
-func (r *childResponse) followups(c config.Conn, nc newChild, gir []byte, adds []transform.Transform) *followupState {
+func (r *childResponse) followups(c *config.Conn, nc newChild, gir []byte, adds []transform.Transform) *followupState {
 	return &followupState{
 		methods: adds,
 		complete: func(sa *ikeSA, add [][]byte) *message.Notify {
@@ -614,7 +615,7 @@ func (r *childResponse) followups(c config.Conn, nc newChild, gir []byte, adds [
 
 // pickConn returns the first of the conns whose selectors overlap the
 // peer's, with the narrowed selectors (ours, the peer's).
-func (r *childResponse) pickConn(sa *ikeSA, peerRemote, peerLocal []spd.TS) (config.Conn, []spd.TS, []spd.TS, bool) {
+func (r *childResponse) pickConn(sa *ikeSA, peerRemote, peerLocal []spd.TS) (*config.Conn, []spd.TS, []spd.TS, bool) {
 	for _, c := range r.conns {
 		l := shared.Narrow(shared.ConfTS(c.Local, sa.local.Addr()), peerLocal)
 		ours := shared.ConfTS(c.Remote, sa.remote.Addr())
@@ -625,14 +626,14 @@ func (r *childResponse) pickConn(sa *ikeSA, peerRemote, peerLocal []spd.TS) (con
 			return c, l, rem, true
 		}
 	}
-	return config.Conn{}, nil, nil, false
+	return nil, nil, nil, false
 }
 
 // pfs is the responder's PFS key exchange for the selected proposal: the
 // shared secret and our public value (none when the proposal has no
 // group). A KE payload of another group is answered with
 // INVALID_KE_PAYLOAD naming ours (RFC 7296 §1.3), without a failure.
-func pfs(c config.Conn, sel shared.Selection, peerKE *message.KE) (gir, pub []byte, ref *refusal) {
+func pfs(c *config.Conn, sel shared.Selection, peerKE *message.KE) (gir, pub []byte, ref *refusal) {
 	if sel.KE.ID == transform.KENone {
 		return nil, nil, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/transform"
@@ -215,7 +216,7 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 	for _, ch := range children {
 		ch.stopTimers()
 	}
-	sa.children, sa.conns = nil, map[string]bool{}
+	sa.children, sa.conns = nil, nil
 	if sa.dpdTimer != nil {
 		sa.dpdTimer.Stop()
 	}
@@ -236,7 +237,7 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 		}
 	}
 	sa.queue = slices.DeleteFunc(sa.queue, childWork)
-	old := *sa
+	old := sa.heritage()
 	// Reported here, in the old SA's loop, so that it comes before the old
 	// SA's end (the new SA's loop may run later).
 	newInfo := sa.info()
@@ -248,15 +249,14 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 	nsa.post(func() {
 		r.setPeerSPI(nsa)
 		nsa.alg, nsa.prf, nsa.keys, nsa.out, nsa.in = sel, prf, keys, out, in
-		nsa.conn, nsa.conns = old.conn, conns
-		nsa.localID, nsa.remoteID = old.localID, old.remoteID
-		nsa.natLocal, nsa.natRemote, nsa.fragmentation = old.natLocal, old.natRemote, old.fragmentation
+		old.passTo(nsa)
+		nsa.conns = conns
 		nsa.children = children
 		for _, ch := range children {
 			nsa.armChildTimers(ch)
 		}
 		nsa.establish(true)
-		nsa.log.Info("IKE SA rekeyed", "old_spi", fmt.Sprintf("%016x", old.ourSPI()))
+		nsa.log.Info("IKE SA rekeyed", "old_spi", fmt.Sprintf("%016x", old.spi))
 		if len(moved) > 0 {
 			nsa.log.Info("CHILD SA exchanges moved to the rekeyed IKE SA", "count", len(moved))
 			nsa.queue = append(nsa.queue, moved...)
@@ -433,11 +433,11 @@ func (t *ikeRekeyTask) settle(sa *ikeSA) {
 			ours.passive.discard()
 		}
 		ours.passive = r
-		o, nsa := *sa, r.nsa
+		o, nsa := sa.heritage(), r.nsa
 		nsa.post(func() {
 			// Keyed now, so that the peer's DELETE of it (it lost and saw
 			// so first) is understood even before we decided.
-			r.key(nsa, &o)
+			r.key(nsa, o)
 			// Should the decision never come, the unused SA goes.
 			nsa.openTimer = nsa.after(rekeyedIKELinger, func() {
 				if nsa.state < saEstablished {
@@ -554,12 +554,34 @@ func (r *ikeRekeyed) lowNonce() []byte {
 
 // key gives the new SA (from its own loop) its keys and the identity of
 // the SA it replaces, without CHILD SAs or conns.
-func (r *ikeRekeyed) key(nsa, old *ikeSA) {
+func (r *ikeRekeyed) key(nsa *ikeSA, old heritage) {
 	r.setPeerSPI(nsa)
 	nsa.alg, nsa.prf, nsa.keys, nsa.out, nsa.in = r.sel, r.prf, r.keys, r.out, r.in
-	nsa.conn = old.conn
-	nsa.localID, nsa.remoteID = old.localID, old.remoteID
-	nsa.natLocal, nsa.natRemote, nsa.fragmentation = old.natLocal, old.natRemote, old.fragmentation
+	old.passTo(nsa)
+}
+
+// heritage is what a rekeyed IKE SA passes on to its successor, taken in
+// the old SA's loop for the new SA's (which may run after the old one
+// has changed or ended).
+type heritage struct {
+	spi                 uint64 // the old SA's, ours (for the log)
+	conn                *config.Conn
+	localID, remoteID   config.Identity
+	natLocal, natRemote bool
+	fragmentation       bool
+}
+
+func (sa *ikeSA) heritage() heritage {
+	return heritage{spi: sa.ourSPI(), conn: sa.conn, localID: sa.localID, remoteID: sa.remoteID,
+		natLocal: sa.natLocal, natRemote: sa.natRemote, fragmentation: sa.fragmentation}
+}
+
+// passTo gives nsa the old SA's conn, identities, NAT and fragmentation
+// state.
+func (h heritage) passTo(nsa *ikeSA) {
+	nsa.conn = h.conn
+	nsa.localID, nsa.remoteID = h.localID, h.remoteID
+	nsa.natLocal, nsa.natRemote, nsa.fragmentation = h.natLocal, h.natRemote, h.fragmentation
 }
 
 // discard drops a new SA that will never be used.
@@ -577,19 +599,19 @@ func (r *ikeRekeyed) discard() {
 // §2.8.2).
 func (r *ikeRekeyed) redundant(old *ikeSA, ours bool) {
 	nsa := r.nsa
-	o := *old
+	o := old.heritage()
 	nsa.post(func() {
 		if nsa.state == saDead {
 			return // the peer deleted it already
 		}
-		r.key(nsa, &o)
+		r.key(nsa, o)
 		nsa.state, nsa.established = saEstablished, nsa.e.clock.Now()
 		if ours {
-			nsa.log.Info("deleting the redundant IKE SA of a rekey collision", "rekeyed_spi", fmt.Sprintf("%016x", o.ourSPI()))
+			nsa.log.Info("deleting the redundant IKE SA of a rekey collision", "rekeyed_spi", fmt.Sprintf("%016x", o.spi))
 			nsa.deleteIKE("")
 			return
 		}
-		nsa.log.Info("waiting for the peer to delete its redundant IKE SA of a rekey collision", "rekeyed_spi", fmt.Sprintf("%016x", o.ourSPI()))
+		nsa.log.Info("waiting for the peer to delete its redundant IKE SA of a rekey collision", "rekeyed_spi", fmt.Sprintf("%016x", o.spi))
 		nsa.awaitPeerDelete()
 	})
 }

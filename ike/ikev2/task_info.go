@@ -202,7 +202,7 @@ func (sa *ikeSA) deleteIKE(reason string) {
 // downConn deletes a conn's CHILD SAs from this IKE SA, or the whole IKE SA
 // when it serves nothing else. It reports whether the SA served the conn.
 func (sa *ikeSA) downConn(name string) bool {
-	if sa.state == saDead || !sa.conns[name] && sa.conn.Name != name {
+	if sa.state == saDead || !sa.conns.Has(name) && sa.conn.Name != name {
 		return false
 	}
 	var mine []*child
@@ -218,7 +218,7 @@ func (sa *ikeSA) downConn(name string) bool {
 		sa.deleteIKE("")
 		return true
 	}
-	delete(sa.conns, name)
+	sa.conns.Remove(name)
 	if len(mine) == 0 {
 		return true
 	}
@@ -277,8 +277,8 @@ func (sa *ikeSA) removeChild(c *child, cause shared.Cause, text string) {
 		}
 	}
 	if !still && c.conn.Name != sa.conn.Name {
-		delete(sa.conns, c.conn.Name)
+		sa.conns.Remove(c.conn.Name)
 	}
 	sa.e.host.Emit(shared.ChildDown{Conn: c.conn.Name, IKE: sa.info(), Child: c.info(), Cause: cause, Text: text,
-		Rekeyed: len(c.successors) > 0, Left: !still && !sa.conns[c.conn.Name]})
+		Rekeyed: len(c.successors) > 0, Left: !still && !sa.conns.Has(c.conn.Name)})
 }

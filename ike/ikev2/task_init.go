@@ -23,7 +23,7 @@ import (
 type handshake struct {
 	ni, nr           []byte
 	initReq, initRsp []byte
-	candidates       []config.Conn
+	candidates       []*config.Conn
 	// peerHashes is the peer's SIGNATURE_HASH_ALGORITHMS (nil: none, the
 	// classic signature methods); peerCertReq says it sent a CERTREQ in
 	// IKE_SA_INIT (which makes leftsendcert=ifasked send our certificate).
@@ -112,9 +112,9 @@ func (sa *ikeSA) checkNAT(ns []message.Notify, spii, spir uint64) {
 
 // startInitiator begins a new IKE SA for conn c: IKE_SA_INIT, then IKE_AUTH
 // with the conn's first CHILD SA.
-func (sa *ikeSA) startInitiator(c config.Conn) {
+func (sa *ikeSA) startInitiator(c *config.Conn) {
 	sa.conn = c
-	sa.conns[c.Name] = true
+	sa.conns.Add(c.Name)
 	sa.localID = shared.EffectiveID(c.Local.ID, sa.local.Addr())
 	sa.remoteID = shared.EffectiveID(c.Remote.ID, sa.remote.Addr())
 	offered := shared.Offer(c.IKE, shared.ProtoIKE, nil, false)
@@ -353,7 +353,7 @@ func (t *initTask) processRequest(sa *ikeSA, m *message.Message) error {
 	}
 	var (
 		found bool
-		conn  config.Conn
+		conn  *config.Conn
 	)
 	theirs := proposals(peerSA)
 	if _, ok := findNotify(notifies(m.Payloads), message.INTERMEDIATE_EXCHANGE_SUPPORTED); !ok {

@@ -11,25 +11,25 @@ import (
 // with rekey=no.
 func TestSoftLimit(t *testing.T) {
 	c := config.Conn{Rekey: true}
-	if got := softLimit(c, 0, 10); got != 0 {
+	if got := softLimit(&c, 0, 10); got != 0 {
 		t.Errorf("no limit: soft %d, want 0", got)
 	}
-	if got := softLimit(c, 1000, 100); got != 900 {
+	if got := softLimit(&c, 1000, 100); got != 900 {
 		t.Errorf("1000/100, no fuzz: soft %d, want 900", got)
 	}
-	if got := softLimit(c, 1000, 0); got != 900 {
+	if got := softLimit(&c, 1000, 0); got != 900 {
 		t.Errorf("1000, no margin: soft %d, want 900 (a tenth as margin)", got)
 	}
-	if got := softLimit(c, 1000, 5000); got != 1 {
+	if got := softLimit(&c, 1000, 5000); got != 1 {
 		t.Errorf("margin above life: soft %d, want 1", got)
 	}
 	c.RekeyFuzz = 100
 	for range 200 {
-		if got := softLimit(c, 1000, 100); got < 800 || got > 900 {
+		if got := softLimit(&c, 1000, 100); got < 800 || got > 900 {
 			t.Fatalf("1000/100 with 100%% fuzz: soft %d outside [800, 900]", got)
 		}
 	}
-	if got := softLimit(config.Conn{}, 1000, 100); got != 0 {
+	if got := softLimit(&config.Conn{}, 1000, 100); got != 0 {
 		t.Errorf("rekey=no: soft %d, want 0", got)
 	}
 }

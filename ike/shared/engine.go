@@ -9,10 +9,11 @@ import (
 )
 
 // SA is the Manager's handle on one IKE SA of an engine. Each IKE SA runs
-// its own event loop; these methods post to it and return without waiting
-// for it, except where a method says otherwise. Those returning bool
-// report whether the SA took the request (false: it is gone, or its queue
-// is full where the method never blocks).
+// its own event loop (a Loop); these methods post to it and return without
+// waiting for it, except where a method says otherwise. Those returning
+// bool report whether the SA took the request (false: it is gone, or its
+// queue is full where a method says it never blocks: those take received
+// packets or dataplane reports, which may come at any rate).
 type SA interface {
 	// Done is closed when the SA's loop has ended.
 	Done() <-chan struct{}
@@ -77,7 +78,9 @@ type Host interface {
 	LeaveHalfOpen(sa SA)
 	// ServePeer records the conn whose peer sa serves, so that Up of a
 	// conn with the same peer adds its CHILD SA there; nil withdraws it (a
-	// rekeyed, reauthenticated or deleted SA takes no new CHILD SAs).
+	// rekeyed, reauthenticated or deleted SA takes no new CHILD SAs). The
+	// Host keeps c without copying it (a gateway holds thousands of SAs),
+	// so neither side may change *c afterwards.
 	ServePeer(sa SA, c *config.Conn)
 	// Authenticated records the pair of identities sa authenticated
 	// ("local|remote") and returns the other SAs with the same pair, for
@@ -90,8 +93,10 @@ type Host interface {
 	ReqID(c config.Conn) uint32
 	// Candidates lists the conns of IKE major version version a responder
 	// may use for a request from remote arriving at local: exact peer
-	// addresses first, then wildcards.
-	Candidates(version int, local, remote netip.AddrPort) []config.Conn
+	// addresses first, then wildcards. The conns are the Host's own
+	// copies of the current configuration, shared by every SA that uses
+	// them: never written through.
+	Candidates(version int, local, remote netip.AddrPort) []*config.Conn
 	// PSK looks up the shared secret for a pair of identities; the caller
 	// clears it.
 	PSK(local, remote config.Identity) ([]byte, bool)
@@ -116,9 +121,9 @@ type Host interface {
 // Prober is implemented by the SAs of engines whose event loops can prove
 // they are alive (the daemon's watchdog, sd_notify WATCHDOG=1): Probe
 // posts answer to the SA's loop, to run there in turn with its other
-// events. It may wait while the loop's queue is full; it reports false
-// when the SA is gone (which is not a stuck loop). An optional interface,
-// so that an engine without it simply is not probed.
+// events. It never waits (the queue takes it even when full); it reports
+// false when the SA is gone (which is not a stuck loop). An optional
+// interface, so that an engine without it simply is not probed.
 type Prober interface {
 	Probe(answer func()) bool
 }

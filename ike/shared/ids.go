@@ -2,6 +2,7 @@ package shared
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/ipsecgw/ipsecgw/config"
 )
@@ -54,4 +55,26 @@ func asciiEqualFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// NameSet is a small set of conn names, in the order they were added. An
+// IKE SA serves one conn, or a few with the same peer: a map for them
+// cost about 250 bytes per SA, a quarter of an idle SA's budget.
+type NameSet []string
+
+// Has reports whether name is in the set.
+func (s NameSet) Has(name string) bool { return slices.Contains(s, name) }
+
+// Add puts name in the set.
+func (s *NameSet) Add(name string) {
+	if !s.Has(name) {
+		*s = append(*s, name)
+	}
+}
+
+// Remove takes name out of the set.
+func (s *NameSet) Remove(name string) {
+	if i := slices.Index(*s, name); i >= 0 {
+		*s = slices.Delete(*s, i, i+1)
+	}
 }

@@ -32,3 +32,18 @@ func TestIDMatches(t *testing.T) {
 		t.Errorf("EffectiveID of a mapped address: %v", id)
 	}
 }
+
+func TestNameSet(t *testing.T) {
+	var s NameSet
+	s.Add("a")
+	s.Add("b")
+	s.Add("a")
+	if len(s) != 2 || !s.Has("a") || !s.Has("b") || s.Has("c") {
+		t.Fatalf("after adding a, b, a: %v", s)
+	}
+	s.Remove("a")
+	s.Remove("c")
+	if len(s) != 1 || s.Has("a") || !s.Has("b") {
+		t.Fatalf("after removing a and c: %v", s)
+	}
+}

@@ -1,0 +1,201 @@
+package shared
+
+import (
+	"sync"
+	"time"
+)
+
+// Loop is the event loop of one IKE SA: a mailbox of events (closures)
+// run one at a time, in the order they were posted. It has no goroutine
+// of its own while it is idle: a post to an idle loop starts one, which
+// runs the queued events and exits when the queue is empty. An
+// established SA that only waits for its DPD and rekey timers thus costs
+// no goroutine stack; with thousands of idle tunnels the stacks were the
+// largest part of their memory.
+//
+// Guarantees the engines rely on: events of one Loop never run
+// concurrently, each sees everything the previous one did (the mutex
+// hands the queue over), and events run in posting order (FIFO across
+// Post and TryPost). Once stopped, queued and later events are dropped.
+//
+// The zero value is not usable; call Init before the first post.
+type Loop struct {
+	mu      sync.Mutex
+	queue   []func() // events not run yet: queue[head:]
+	head    int
+	running bool // a goroutine is draining the queue
+	stopped bool
+	limit   int // most queued events TryPost accepts
+	// done is closed by Stop; made on the first call of Done (most SAs
+	// end without anyone waiting for them: no channel for them).
+	done   chan struct{}
+	exited chan struct{} // made by Close when it must wait; closed when the drain returns
+	// afterEach runs after every event, in the loop (the IKEv1 engine
+	// starts its next queued exchange there); nil for none.
+	afterEach func()
+}
+
+// Init prepares the loop. limit bounds the queue for TryPost (the packet
+// path); afterEach, when not nil, runs in the loop after every event.
+func (l *Loop) Init(limit int, afterEach func()) {
+	l.limit = limit
+	l.afterEach = afterEach
+}
+
+// closed is the Done channel of loops stopped before anyone asked for it.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// Done is closed when the loop has been stopped.
+func (l *Loop) Done() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.done == nil {
+		if l.stopped {
+			return closed
+		}
+		l.done = make(chan struct{})
+	}
+	return l.done
+}
+
+// Post queues ev; it reports false when the loop is stopped. It never
+// blocks and never drops: the callers are timers, the Manager and other
+// SAs, whose events are few and must not be lost (a lost timer event
+// would leave an SA without its DPD or rekey). Received messages, which
+// a peer may send at any rate, go through TryPost.
+func (l *Loop) Post(ev func()) bool {
+	return l.enqueue(ev, false)
+}
+
+// TryPost queues ev unless the queue already holds the loop's limit of
+// events (or the loop is stopped); it never blocks. For the packet path:
+// a dropped message is retransmitted by its sender.
+func (l *Loop) TryPost(ev func()) bool {
+	return l.enqueue(ev, true)
+}
+
+func (l *Loop) enqueue(ev func(), bounded bool) bool {
+	l.mu.Lock()
+	if l.stopped || (bounded && len(l.queue)-l.head >= l.limit) {
+		l.mu.Unlock()
+		return false
+	}
+	if l.head > 0 && len(l.queue) == cap(l.queue) {
+		// Reuse the room of events already run rather than grow the
+		// buffer while the loop never gets idle.
+		n := copy(l.queue, l.queue[l.head:])
+		clear(l.queue[n:])
+		l.queue, l.head = l.queue[:n], 0
+	}
+	l.queue = append(l.queue, ev)
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
+	if start {
+		go l.drain()
+	}
+	return true
+}
+
+// Ask runs f in the loop and waits for its answer; false when the loop
+// stopped before f ran. f may stop the loop: its answer still counts.
+// Not for use from an event of the loop itself.
+func (l *Loop) Ask(f func() bool) bool {
+	answer := make(chan bool, 1)
+	done := l.Done()
+	if !l.Post(func() { answer <- f() }) {
+		return false
+	}
+	select {
+	case ok := <-answer:
+		return ok
+	case <-done:
+		// f may have stopped the loop after answering: both are ready.
+		select {
+		case ok := <-answer:
+			return ok
+		default:
+			return false
+		}
+	}
+}
+
+// After arms a timer of clock whose expiry posts f to the loop (dropped
+// if the loop has stopped by then). The timer goroutine never waits for
+// the loop.
+func (l *Loop) After(clock Clock, d time.Duration, f func()) Timer {
+	return clock.AfterFunc(d, func() { l.Post(f) })
+}
+
+// Stop ends the loop from one of its own events: the events still queued
+// and any posted later are dropped, and Done is closed. The running event
+// finishes (and afterEach runs once more).
+func (l *Loop) Stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopLocked()
+}
+
+func (l *Loop) stopLocked() {
+	if l.stopped {
+		return
+	}
+	l.stopped = true
+	clear(l.queue)
+	l.queue, l.head = nil, 0
+	if l.done != nil {
+		close(l.done)
+	}
+}
+
+// Close stops the loop from outside it and waits until an event that is
+// running has returned, so that nothing of the SA runs after Close. It
+// must not be called from an event of the loop (that would wait for
+// itself); an event calls Stop.
+func (l *Loop) Close() {
+	l.mu.Lock()
+	l.stopLocked()
+	var wait chan struct{}
+	if l.running {
+		if l.exited == nil {
+			l.exited = make(chan struct{})
+		}
+		wait = l.exited
+	}
+	l.mu.Unlock()
+	if wait != nil {
+		<-wait
+	}
+}
+
+// drain runs queued events until the queue is empty or the loop stops;
+// then the goroutine ends. At most one drain runs per Loop (running).
+func (l *Loop) drain() {
+	for {
+		l.mu.Lock()
+		if l.stopped || l.head == len(l.queue) {
+			// An idle loop keeps no buffer: most SAs are idle most of
+			// the time, and the next burst allocates a new one.
+			l.queue, l.head = nil, 0
+			l.running = false
+			if l.exited != nil {
+				close(l.exited)
+				l.exited = nil
+			}
+			l.mu.Unlock()
+			return
+		}
+		ev := l.queue[l.head]
+		l.queue[l.head] = nil
+		l.head++
+		l.mu.Unlock()
+		ev()
+		if l.afterEach != nil {
+			l.afterEach()
+		}
+	}
+}
