@@ -563,8 +563,8 @@ type inItem struct {
 // for the same cache sets.
 type inElem struct {
 	d *Dataplane
-	// opener verifies the batch's ESP packets together (HMAC-SHA1 two
-	// packets at a time).
+	// opener verifies the batch's ESP packets together (HMAC-SHA1 in
+	// lanes, several packets at a time).
 	opener transform.OpenBatch
 	arena  []byte
 	used   int      // bytes of arena taken by this batch

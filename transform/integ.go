@@ -38,7 +38,7 @@ type integEngine struct {
 	macKey []byte
 	ivKey  cipher.Block // CBC only: encrypts IV counters (see Protector.IV)
 	ivRaw  []byte
-	// sha1 holds the HMAC-SHA1 pad states for SealBatch's two-lane
+	// sha1 holds the HMAC-SHA1 pad states for the batches' multi-lane
 	// HMAC (nil for other MACs and without SHA-NI).
 	sha1 *hmacsha1.Key
 }

@@ -30,3 +30,13 @@ func cpuid(leaf, sub uint32) (a, b, c, d uint32)
 //
 //go:noescape
 func blocks2(l *lanes, n int)
+
+// wideSupported reports whether the sixteen-lane code can run: it needs
+// AVX-512F and, for byte shuffles on 512-bit registers, AVX-512BW.
+func wideSupported() bool { return cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW }
+
+// blocks16 compresses n blocks in each of the sixteen lanes of l,
+// advancing none of l.data.
+//
+//go:noescape
+func blocks16(l *lanes16, n int)

@@ -6,3 +6,7 @@ package hmacsha1
 func Supported() bool { return false }
 
 func blocks2(*lanes, int) { panic("hmacsha1: unsupported") }
+
+func wideSupported() bool { return false }
+
+func blocks16(*lanes16, int) { panic("hmacsha1: unsupported") }
