@@ -136,6 +136,27 @@ func (r *Report) Markdown() string {
 			}
 		}
 	}
+	if slices.Contains(r.Options.Responders, baselineResponder) && slices.Contains(r.Options.Responders, "ipsecgw") {
+		fmt.Fprintf(&b, "\nipsecgw against ipsecgw-baseline (%s), same run:\n\n", r.Versions["ipsecgw-baseline"])
+		b.WriteString("| N | group | setups/s ratio | CPU/SA ratio | RSS/SA ratio |\n|---|---|---|---|---|\n")
+		for _, n := range r.Options.Ns {
+			for _, g := range r.Options.Groups {
+				cur, base := r.matching(n, g, "ipsecgw"), r.matching(n, g, baselineResponder)
+				ratio := func(f func(Burst) float64) string {
+					a, ok1 := median(cur, f)
+					s, ok2 := median(base, f)
+					if !ok1 || !ok2 || s == 0 {
+						return "–"
+					}
+					return fmt.Sprintf("%.2f", a/s)
+				}
+				fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", n, g,
+					ratio(func(x Burst) float64 { return x.SetupsPerSec }),
+					ratio(func(x Burst) float64 { return x.CPUmsPerSA }),
+					ratio(func(x Burst) float64 { return x.RSSKiBPerSA }))
+			}
+		}
+	}
 	var failed []string
 	for _, x := range r.Bursts {
 		if x.Error != "" {
