@@ -30,15 +30,25 @@ func fillHub(tb testing.TB, inst *Installer, n int) {
 	}
 }
 
+// hubs caches the filled installers of BenchmarkInstallHub by size, so
+// that -count and a -bench filter fill only the sizes that run, once per
+// process (each iteration leaves the installer as it found it).
+var hubs = map[int]*Installer{}
+
 // BenchmarkInstallHub is one more CHILD SA installed and removed in an
 // installer that holds n: what each tunnel of a hub's restart storm costs
 // once n are up.
 func BenchmarkInstallHub(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
-		table := sad.NewTable(sad.Options{})
-		inst := New(table, &spd.Live{}, Options{Router: &recRouter{}, ReplayWindow: 1024})
-		fillHub(b, inst, n)
 		b.Run(fmt.Sprintf("children=%d", n), func(b *testing.B) {
+			inst := hubs[n]
+			if inst == nil {
+				table := sad.NewTable(sad.Options{})
+				inst = New(table, &spd.Live{}, Options{Router: &recRouter{}, ReplayWindow: 1024})
+				fillHub(b, inst, n)
+				hubs[n] = inst
+				b.ResetTimer()
+			}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
 				c := hubChild(n)
@@ -50,6 +60,5 @@ func BenchmarkInstallHub(b *testing.B) {
 				}
 			}
 		})
-		table.Close()
 	}
 }
