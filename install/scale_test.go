@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/sad"
@@ -35,6 +36,11 @@ func fillHub(tb testing.TB, inst *Installer, n int) {
 // process (each iteration leaves the installer as it found it).
 var hubs = map[int]*Installer{}
 
+// benchSPI numbers the benchmark's extra CHILD SAs: each iteration's must
+// be new, because the SAD keeps a removed inbound SA for its linger time
+// while other CHILD SAs of the same policy remain.
+var benchSPI uint32
+
 // BenchmarkInstallHub is one more CHILD SA installed and removed in an
 // installer that holds n: what each tunnel of a hub's restart storm costs
 // once n are up.
@@ -43,7 +49,8 @@ func BenchmarkInstallHub(b *testing.B) {
 		b.Run(fmt.Sprintf("children=%d", n), func(b *testing.B) {
 			inst := hubs[n]
 			if inst == nil {
-				table := sad.NewTable(sad.Options{})
+				// A short linger keeps the removed SAs from piling up.
+				table := sad.NewTable(sad.Options{Linger: time.Millisecond})
 				inst = New(table, &spd.Live{}, Options{Router: &recRouter{}, ReplayWindow: 1024})
 				fillHub(b, inst, n)
 				hubs[n] = inst
@@ -51,7 +58,9 @@ func BenchmarkInstallHub(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
+				benchSPI++
 				c := hubChild(n)
+				c.InSPI, c.OutSPI = 0x10000000+benchSPI, 0x20000000+benchSPI
 				if err := inst.Install(c); err != nil {
 					b.Fatal(err)
 				}
