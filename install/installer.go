@@ -80,7 +80,13 @@ type Installer struct {
 	// pair), so that removing one need not look at all the others.
 	connChildren   map[string]int
 	policyChildren map[uint32]int
-	log            *slog.Logger
+	// policyIDs gives each conn's selector set its policy ID (policyLocked),
+	// connReqID names the selector set of each conn that has the conn's
+	// reqid, and nextPolicy numbers the others.
+	policyIDs  map[string]uint32
+	connReqID  map[string]string
+	nextPolicy uint32
+	log        *slog.Logger
 	// defaultReplay is the replay window of conns without replay_window=.
 	defaultReplay int
 
@@ -141,8 +147,10 @@ type installedChild struct {
 	reqID uint32
 	// policyID links the SAs to their SPD rules: the conn's trap policy ID
 	// when it has one (so the packets the trap held leave through the new
-	// SA), else the reqid.
-	policyID uint32
+	// SA), else the one of its conn and selectors (policyLocked);
+	// policyKey is the key of the latter in policyIDs.
+	policyID  uint32
+	policyKey string
 	// iface is the interface ID of a route-based conn's CHILD SA: its
 	// rules go into that device's policies, and it has no TUN routes.
 	iface   uint32
@@ -209,6 +217,7 @@ func New(table *sad.Table, live *spd.Live, o Options) *Installer {
 		sad: table, spd: live, router: o.Router, log: log, defaultReplay: o.ReplayWindow, onInstalled: o.OnInstalled,
 		ifaceOf: o.Interface, ifSPD: map[uint32]*spd.Live{}, sets: map[uint32]*spd.Set{}, priorityOf: o.Priority,
 		upSince: map[string]uint64{}, connChildren: map[string]int{}, policyChildren: map[uint32]int{},
+		policyIDs: map[string]uint32{}, connReqID: map[string]string{}, nextPolicy: firstExtraPolicy,
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
 		usage: map[string]*usageRecord{}, now: time.Now,
@@ -271,11 +280,15 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 		return fmt.Errorf("conn %q: outbound SA: %w", c.Conn, err)
 	}
 	in.mu.Lock()
-	policyID := c.ReqID
-	if t, ok := in.traps[c.Conn]; ok {
-		policyID = t.policyID
-	}
+	policyID, policyKey := in.policyLocked(c.Conn, c.ReqID, pairs)
 	in.mu.Unlock()
+	defer func() {
+		if err != nil {
+			in.mu.Lock()
+			in.dropPolicyLocked(c.Conn, policyID, policyKey)
+			in.mu.Unlock()
+		}
+	}()
 	iface := in.interfaceOf(c.Conn)
 	base := sad.Config{
 		Proto: proto, Transport: transport, Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
@@ -300,7 +313,7 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 		return fmt.Errorf("conn %q: outbound SA %08x: %w", c.Conn, c.OutSPI, err)
 	}
 
-	if err := in.installLocked(c, inSA, outSA, pairs, policyID); err != nil {
+	if err := in.installLocked(c, inSA, outSA, pairs, policyID, policyKey); err != nil {
 		return err
 	}
 	if in.onInstalled != nil {
@@ -370,7 +383,48 @@ func (in *Installer) RunPeerMoves(stop <-chan struct{}, move func(inSPI uint32, 
 	}
 }
 
-func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []spd.Selector, policyID uint32) error {
+// firstExtraPolicy starts the policy IDs policyLocked gives the second and
+// further selector sets of a conn: above the IKE Manager's reqids and
+// below the trap policies' (trapPolicyBase).
+const firstExtraPolicy = 1 << 30
+
+// policyLocked returns the policy ID of a new CHILD SA of conn with the
+// given selectors, and its key in policyIDs ("" for a trap's policy). A
+// conn's CHILD SAs with the same selectors share one policy: a rekeyed
+// pair and its successor, where the newer outbound SA takes over. CHILD SAs
+// with different selectors get different policies, each with its own
+// outbound SA: a right=%any conn answering many peers (each with its own
+// subnet) has one CHILD SA per peer, and traffic to each peer must leave
+// through that peer's SA, not the one installed last. The conn's first
+// selector set gets the conn's reqid, as every CHILD SA did before (and as
+// conns sharing a reqid= expect); the others get numbers of their own. A
+// conn with a trap policy keeps using the trap's ID, so that the packets
+// the trap held leave through the new SA.
+func (in *Installer) policyLocked(conn string, reqID uint32, pairs []spd.Selector) (uint32, string) {
+	if t, ok := in.traps[conn]; ok {
+		return t.policyID, ""
+	}
+	var b strings.Builder
+	b.WriteString(conn)
+	for _, p := range pairs {
+		b.WriteString("\x00" + p.String())
+	}
+	key := b.String()
+	if id, ok := in.policyIDs[key]; ok {
+		return id, key
+	}
+	id := reqID
+	if owner, ok := in.connReqID[conn]; ok && owner != key {
+		id = in.nextPolicy
+		in.nextPolicy++
+	} else {
+		in.connReqID[conn] = key
+	}
+	in.policyIDs[key] = id
+	return id, key
+}
+
+func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []spd.Selector, policyID uint32, policyKey string) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	inCipher, outCipher := inSA.Cipher(), outSA.Cipher()
@@ -392,7 +446,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		}
 	}
 	ch := &installedChild{
-		conn: c.Conn, reqID: c.ReqID, policyID: policyID, iface: inSA.Interface(), in: inSA, out: outSA,
+		conn: c.Conn, reqID: c.ReqID, policyID: policyID, policyKey: policyKey, iface: inSA.Interface(), in: inSA, out: outSA,
 		localTS: slices.Clone(c.LocalTS), remoteTS: slices.Clone(c.RemoteTS),
 		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI, esn: c.ESN,
 		keys: childKeys{inEncr: slices.Clone(c.InEncrKey), inInteg: slices.Clone(c.InIntegKey),
@@ -475,6 +529,19 @@ func (in *Installer) forgetChildLocked(inSPI uint32, ch *installedChild) {
 	}
 	if in.policyChildren[ch.policyID]--; in.policyChildren[ch.policyID] == 0 {
 		delete(in.policyChildren, ch.policyID)
+	}
+	in.dropPolicyLocked(ch.conn, ch.policyID, ch.policyKey)
+}
+
+// dropPolicyLocked forgets the policy of a conn's selector set (key, from
+// policyLocked) once no CHILD SA uses it.
+func (in *Installer) dropPolicyLocked(conn string, id uint32, key string) {
+	if key == "" || in.policyChildren[id] > 0 {
+		return
+	}
+	delete(in.policyIDs, key)
+	if in.connReqID[conn] == key {
+		delete(in.connReqID, conn)
 	}
 }
 
