@@ -34,6 +34,13 @@
 // after the other, each in a fresh lab, so that drift in the shared
 // machine's load hits all of them alike.
 //
+// Idle tunnels (-idle N, 0 = skip): an ipsecgw initiator with one active
+// conn (host1's LAN ⇄ host2's) and N idle ones against an ipsecgw
+// responder; once all are up, one iperf3 TCP stream host1 → host2 through
+// the active tunnel, compared with the same with no idle SA (each
+// repetition runs both, in fresh labs): does holding N idle tunnels cost
+// the active ones throughput?
+//
 // The restart storm (-restart N, 0 = skip): an ipsecgw initiator with N
 // auto=start conns against an ipsecgw responder with the default cookie
 // and half-open protections on; once all are up, the initiator is stopped
@@ -71,6 +78,10 @@ type options struct {
 	Timeout    time.Duration `json:"timeout_ns"`
 	Restart    int           `json:"restart"`
 	Perf       bool          `json:"perf"`
+	// IdleN is the number of idle SAs of the idle-tunnels benchmark (0:
+	// skip it), IdleDuration the length of its iperf3 runs.
+	IdleN        int           `json:"idle"`
+	IdleDuration time.Duration `json:"idle_duration_ns"`
 	// Baseline is the git revision the ipsecgw-baseline responder is
 	// built from.
 	Baseline string `json:"baseline,omitempty"`
@@ -96,10 +107,13 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Minute, "longest wait for one burst")
 	restart := flag.Int("restart", 1000, "conns of the restart storm (0 = skip it)")
 	perf := flag.Bool("perf", false, "record the ipsecgw responder with perf(1) during each burst")
+	idle := flag.Int("idle", 0, "idle IKE+CHILD SAs beside one active tunnel for the throughput comparison (0 = skip it)")
+	idleDuration := flag.Duration("idle-duration", 10*time.Second, "length of each iperf3 run of -idle (whole seconds)")
 	out := flag.String("out", "results", "directory under which ike-<timestamp>/ is created")
 	flag.Parse()
 
-	opts := options{Reps: *reps, PerCharon: *perCharon, Timeout: *timeout, Restart: *restart, Perf: *perf, Out: *out, Baseline: *baseline}
+	opts := options{Reps: *reps, PerCharon: *perCharon, Timeout: *timeout, Restart: *restart, Perf: *perf, Out: *out, Baseline: *baseline,
+		IdleN: *idle, IdleDuration: *idleDuration}
 	for _, s := range splitList(*ns) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1<<20 {
@@ -130,7 +144,8 @@ func main() {
 		i := slices.Index(opts.Responders, "ipsecgw")
 		opts.Responders = slices.Insert(opts.Responders, i+1, baselineResponder)
 	}
-	if opts.Reps < 1 || opts.PerCharon < 1 || opts.Restart < 0 || (len(opts.Ns)*len(opts.Groups)*len(opts.Responders) == 0 && opts.Restart == 0) {
+	if opts.Reps < 1 || opts.PerCharon < 1 || opts.Restart < 0 || opts.IdleN < 0 ||
+		(len(opts.Ns)*len(opts.Groups)*len(opts.Responders) == 0 && opts.Restart == 0 && opts.IdleN == 0) {
 		fatalf("nothing to measure, or -reps/-per-charon below 1")
 	}
 	if err := run(opts); err != nil {
@@ -208,6 +223,24 @@ func run(opts options) error {
 						return err
 					}
 				}
+			}
+		}
+	}
+	// Idle tunnels: the single tunnel and the one beside N idle ones in
+	// turn, each repetition in fresh labs.
+	for r := 1; opts.IdleN > 0 && r <= opts.Reps && ctx.Err() == nil; r++ {
+		for _, idle := range []int{0, opts.IdleN} {
+			fmt.Fprintf(os.Stderr, "idle tunnels: rep %d, %d idle (load %s)\n", r, idle, benchhost.LoadAvg())
+			s := idleRun(ctx, bin, opts, idle, r)
+			if s.Error != "" {
+				fmt.Fprintf(os.Stderr, "  FAILED: %s\n", s.Error)
+			} else {
+				fmt.Fprintf(os.Stderr, "  %d up in %.1f s; %.2f Gbit/s; RSS initiator %.1f MiB, responder %.1f MiB\n", s.Established,
+					s.SetupSeconds, s.BitsPerSec/1e9, float64(s.InitiatorRSSKiB)/1024, float64(s.ResponderRSSKiB)/1024)
+			}
+			rep.Idle = append(rep.Idle, s)
+			if err := rep.write(dir); err != nil {
+				return err
 			}
 		}
 	}

@@ -20,6 +20,7 @@ type Report struct {
 	LoadAfter  string            `json:"load_after,omitempty"`
 	Bursts     []Burst           `json:"bursts"`
 	Restart    *Restart          `json:"restart,omitempty"`
+	Idle       []Idle            `json:"idle,omitempty"`
 }
 
 func (r *Report) write(dir string) error {
@@ -42,6 +43,11 @@ func median(bs []Burst, f func(Burst) float64) (float64, bool) {
 			xs = append(xs, f(b))
 		}
 	}
+	return medianOf(xs)
+}
+
+// medianOf returns the median of xs (sorting them); ok is false for none.
+func medianOf(xs []float64) (float64, bool) {
 	if len(xs) == 0 {
 		return 0, false
 	}
@@ -171,6 +177,7 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "\nperf report of the %s responder, n=%d %s rep %d: %s\n", x.Responder, x.N, x.Group, x.Rep, x.Perf)
 		}
 	}
+	b.WriteString(r.idleMarkdown())
 	if s := r.Restart; s != nil {
 		b.WriteString("\nRestart storm: ipsecgw initiator with N auto=start conns → ipsecgw responder, default cookie/half-open protections on both:\n\n")
 		b.WriteString("| N | group | first start (s) | after restart (s) | established | responder IKE SAs | error |\n|---|---|---|---|---|---|---|\n")
