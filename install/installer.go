@@ -1,10 +1,10 @@
 package install
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -66,13 +66,27 @@ type Installer struct {
 	// device (InterfacePolicies).
 	ifaceOf func(conn string) uint32
 	ifSPD   map[uint32]*spd.Live
+	// sets holds the rules of each interface (0: the main TUN); a change
+	// updates its Set and publishes the Set's new Table into the Live.
+	sets map[uint32]*spd.Set
 	// priorityOf gives a conn's priority= (0: unset).
 	priorityOf func(conn string) uint32
 	// upSince numbers the conns in the order they got their first CHILD
-	// SA after having none (publishLocked's order for equal rules).
+	// SA after having none (the order of equal rules, childOrder).
 	upSince map[string]uint64
 	upCount uint64
-	log     *slog.Logger
+	// connChildren and policyChildren count the installed CHILD SAs of
+	// each conn and policy ID (a conn's last CHILD SA, a policy's last
+	// pair), so that removing one need not look at all the others.
+	connChildren   map[string]int
+	policyChildren map[uint32]int
+	// policyIDs gives each conn's selector set its policy ID (policyLocked),
+	// connReqID names the selector set of each conn that has the conn's
+	// reqid, and nextPolicy numbers the others.
+	policyIDs  map[string]uint32
+	connReqID  map[string]string
+	nextPolicy uint32
+	log        *slog.Logger
 	// defaultReplay is the replay window of conns without replay_window=.
 	defaultReplay int
 
@@ -133,13 +147,17 @@ type installedChild struct {
 	reqID uint32
 	// policyID links the SAs to their SPD rules: the conn's trap policy ID
 	// when it has one (so the packets the trap held leave through the new
-	// SA), else the reqid.
-	policyID uint32
+	// SA), else the one of its conn and selectors (policyLocked);
+	// policyKey is the key of the latter in policyIDs.
+	policyID  uint32
+	policyKey string
 	// iface is the interface ID of a route-based conn's CHILD SA: its
 	// rules go into that device's policies, and it has no TUN routes.
-	iface         uint32
-	in, out       *sad.SA
-	rules         []spd.Rule
+	iface   uint32
+	in, out *sad.SA
+	rules   []spd.Rule
+	// order is the Order of rules[0]; rule j has Minor order.Minor+j.
+	order         spd.Order
 	routes        []netip.Prefix
 	localTS       []spd.TS
 	remoteTS      []spd.TS
@@ -197,7 +215,9 @@ func New(table *sad.Table, live *spd.Live, o Options) *Installer {
 	}
 	return &Installer{
 		sad: table, spd: live, router: o.Router, log: log, defaultReplay: o.ReplayWindow, onInstalled: o.OnInstalled,
-		ifaceOf: o.Interface, ifSPD: map[uint32]*spd.Live{}, priorityOf: o.Priority, upSince: map[string]uint64{},
+		ifaceOf: o.Interface, ifSPD: map[uint32]*spd.Live{}, sets: map[uint32]*spd.Set{}, priorityOf: o.Priority,
+		upSince: map[string]uint64{}, connChildren: map[string]int{}, policyChildren: map[uint32]int{},
+		policyIDs: map[string]uint32{}, connReqID: map[string]string{}, nextPolicy: firstExtraPolicy,
 		children: map[uint32]*installedChild{}, traps: map[string]*trap{},
 		routes: map[netip.Prefix]int{}, nextTrap: trapPolicyBase,
 		usage: map[string]*usageRecord{}, now: time.Now,
@@ -260,11 +280,15 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 		return fmt.Errorf("conn %q: outbound SA: %w", c.Conn, err)
 	}
 	in.mu.Lock()
-	policyID := c.ReqID
-	if t, ok := in.traps[c.Conn]; ok {
-		policyID = t.policyID
-	}
+	policyID, policyKey := in.policyLocked(c.Conn, c.ReqID, pairs)
 	in.mu.Unlock()
+	defer func() {
+		if err != nil {
+			in.mu.Lock()
+			in.dropPolicyLocked(c.Conn, policyID, policyKey)
+			in.mu.Unlock()
+		}
+	}()
 	iface := in.interfaceOf(c.Conn)
 	base := sad.Config{
 		Proto: proto, Transport: transport, Local: c.Local, Remote: c.Remote, UDPEncap: c.Encap, Selectors: pairs,
@@ -289,7 +313,7 @@ func (in *Installer) Install(c ike.ChildSA) (err error) {
 		return fmt.Errorf("conn %q: outbound SA %08x: %w", c.Conn, c.OutSPI, err)
 	}
 
-	if err := in.installLocked(c, inSA, outSA, pairs, policyID); err != nil {
+	if err := in.installLocked(c, inSA, outSA, pairs, policyID, policyKey); err != nil {
 		return err
 	}
 	if in.onInstalled != nil {
@@ -359,7 +383,48 @@ func (in *Installer) RunPeerMoves(stop <-chan struct{}, move func(inSPI uint32, 
 	}
 }
 
-func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []spd.Selector, policyID uint32) error {
+// firstExtraPolicy starts the policy IDs policyLocked gives the second and
+// further selector sets of a conn: above the IKE Manager's reqids and
+// below the trap policies' (trapPolicyBase).
+const firstExtraPolicy = 1 << 30
+
+// policyLocked returns the policy ID of a new CHILD SA of conn with the
+// given selectors, and its key in policyIDs ("" for a trap's policy). A
+// conn's CHILD SAs with the same selectors share one policy: a rekeyed
+// pair and its successor, where the newer outbound SA takes over. CHILD SAs
+// with different selectors get different policies, each with its own
+// outbound SA: a right=%any conn answering many peers (each with its own
+// subnet) has one CHILD SA per peer, and traffic to each peer must leave
+// through that peer's SA, not the one installed last. The conn's first
+// selector set gets the conn's reqid, as every CHILD SA did before (and as
+// conns sharing a reqid= expect); the others get numbers of their own. A
+// conn with a trap policy keeps using the trap's ID, so that the packets
+// the trap held leave through the new SA.
+func (in *Installer) policyLocked(conn string, reqID uint32, pairs []spd.Selector) (uint32, string) {
+	if t, ok := in.traps[conn]; ok {
+		return t.policyID, ""
+	}
+	var b strings.Builder
+	b.WriteString(conn)
+	for _, p := range pairs {
+		b.WriteString("\x00" + p.String())
+	}
+	key := b.String()
+	if id, ok := in.policyIDs[key]; ok {
+		return id, key
+	}
+	id := reqID
+	if owner, ok := in.connReqID[conn]; ok && owner != key {
+		id = in.nextPolicy
+		in.nextPolicy++
+	} else {
+		in.connReqID[conn] = key
+	}
+	in.policyIDs[key] = id
+	return id, key
+}
+
+func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []spd.Selector, policyID uint32, policyKey string) error {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	inCipher, outCipher := inSA.Cipher(), outSA.Cipher()
@@ -381,7 +446,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		}
 	}
 	ch := &installedChild{
-		conn: c.Conn, reqID: c.ReqID, policyID: policyID, iface: inSA.Interface(), in: inSA, out: outSA,
+		conn: c.Conn, reqID: c.ReqID, policyID: policyID, policyKey: policyKey, iface: inSA.Interface(), in: inSA, out: outSA,
 		localTS: slices.Clone(c.LocalTS), remoteTS: slices.Clone(c.RemoteTS),
 		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI, esn: c.ESN,
 		keys: childKeys{inEncr: slices.Clone(c.InEncrKey), inInteg: slices.Clone(c.InIntegKey),
@@ -394,21 +459,22 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	if ch.iface == 0 && c.Mode != config.ModeTransport {
 		ch.routes = routesOf(c.RemoteTS)
 	}
-	if _, ok := in.upSince[c.Conn]; !ok {
+	up, ok := in.upSince[c.Conn]
+	if !ok {
 		in.upCount++
-		in.upSince[c.Conn] = in.upCount
+		up = in.upCount
 	}
-	in.children[c.InSPI] = ch
-	if err := in.publishLocked(); err != nil {
+	ch.order = childOrder(up, c.InSPI)
+	if err := in.addRulesLocked(ch.iface, ch.rules, ch.order); err != nil {
 		ch.keys.wipe()
-		delete(in.children, c.InSPI)
-		if !in.hasConnChildLocked(c.Conn) {
-			delete(in.upSince, c.Conn)
-		}
 		in.sad.Remove(inSA)
 		in.sad.Remove(outSA)
 		return fmt.Errorf("conn %q: policies: %w", c.Conn, err)
 	}
+	in.upSince[c.Conn] = up
+	in.children[c.InSPI] = ch
+	in.connChildren[c.Conn]++
+	in.policyChildren[policyID]++
 	in.trackLocked(c.Conn, inSA, outSA)
 	if err := in.addRoutesLocked(ch.routes); err != nil {
 		// The SAs and policies work for traffic the host routes here by
@@ -428,16 +494,12 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 	if !ok || ch.conn != conn {
 		return fmt.Errorf("conn %q: no CHILD SA with inbound SPI %08x", conn, inSPI)
 	}
-	delete(in.children, inSPI)
+	in.forgetChildLocked(inSPI, ch)
 	ch.keys.wipe()
 	in.untrackLocked(conn, ch.in, ch.out, in.now())
-	if !in.hasConnChildLocked(conn) {
-		delete(in.upSince, conn)
-	}
-	// Policies first, unless another CHILD SA (a rekeyed one) of the same
-	// policy is still installed: then they stay and keep steering traffic
-	// into the newer SA.
-	err := in.publishLocked()
+	// Policies first. The rules of another CHILD SA (a rekeyed one) of the
+	// same policy stay and keep steering traffic into the newer SA.
+	in.removeRulesLocked(ch.iface, ch.rules, ch.order)
 	in.removeRoutesLocked(ch.routes)
 	// Remove only the outbound SA that is ours: after a rekey the policy's
 	// current outbound SA is the new one and must stay. One never
@@ -445,7 +507,7 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 	if !in.sad.Remove(ch.out) {
 		ch.out.Discard()
 	}
-	if in.hasPolicyLocked(ch.policyID) {
+	if in.policyChildren[ch.policyID] > 0 {
 		// A rekey replaced this pair: the peer may still send a few
 		// packets under the old SPI, so the old inbound SA lingers.
 		in.sad.RemoveAfter(ch.in, 0)
@@ -453,7 +515,34 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 		in.sad.Remove(ch.in)
 	}
 	in.log.Info("CHILD SA removed", "conn", conn, "spi_in", control.FormatSPI(inSPI), "spi_out", control.FormatSPI(outSPI))
-	return err
+	return nil
+}
+
+// forgetChildLocked drops a CHILD SA from the bookkeeping: the children
+// map, its conn's and policy's counts and, with the conn's last one, the
+// conn's place in the order of equal rules.
+func (in *Installer) forgetChildLocked(inSPI uint32, ch *installedChild) {
+	delete(in.children, inSPI)
+	if in.connChildren[ch.conn]--; in.connChildren[ch.conn] == 0 {
+		delete(in.connChildren, ch.conn)
+		delete(in.upSince, ch.conn)
+	}
+	if in.policyChildren[ch.policyID]--; in.policyChildren[ch.policyID] == 0 {
+		delete(in.policyChildren, ch.policyID)
+	}
+	in.dropPolicyLocked(ch.conn, ch.policyID, ch.policyKey)
+}
+
+// dropPolicyLocked forgets the policy of a conn's selector set (key, from
+// policyLocked) once no CHILD SA uses it.
+func (in *Installer) dropPolicyLocked(conn string, id uint32, key string) {
+	if key == "" || in.policyChildren[id] > 0 {
+		return
+	}
+	delete(in.policyIDs, key)
+	if in.connReqID[conn] == key {
+		delete(in.connReqID, conn)
+	}
 }
 
 // UpdateRemote implements ike.ChildInstaller: both SAs of the pair take
@@ -503,24 +592,6 @@ func (in *Installer) SwitchOutbound(conn string, inSPI uint32) error {
 	return nil
 }
 
-func (in *Installer) hasConnChildLocked(conn string) bool {
-	for _, ch := range in.children {
-		if ch.conn == conn {
-			return true
-		}
-	}
-	return false
-}
-
-func (in *Installer) hasPolicyLocked(policyID uint32) bool {
-	for _, ch := range in.children {
-		if ch.policyID == policyID {
-			return true
-		}
-	}
-	return false
-}
-
 // InstallTrap implements ike.ChildInstaller.
 func (in *Installer) InstallTrap(conn config.Conn) error {
 	pairs, err := selectorPairs(conn.Local.Subnets, conn.Remote.Subnets)
@@ -540,11 +611,10 @@ func (in *Installer) InstallTrap(conn config.Conn) error {
 	if t.iface == 0 && conn.Mode != config.ModeTransport {
 		t.routes = routesOf(conn.Remote.Subnets)
 	}
-	in.traps[conn.Name] = t
-	if err := in.publishLocked(); err != nil {
-		delete(in.traps, conn.Name)
+	if err := in.addRulesLocked(t.iface, t.rules, trapOrder(conn.Name)); err != nil {
 		return fmt.Errorf("conn %q: trap policies: %w", conn.Name, err)
 	}
+	in.traps[conn.Name] = t
 	if err := in.addRoutesLocked(t.routes); err != nil {
 		in.log.Warn("adding routes to the TUN failed", "conn", conn.Name, "err", err)
 	}
@@ -561,10 +631,10 @@ func (in *Installer) RemoveTrap(conn string) error {
 		return nil
 	}
 	delete(in.traps, conn)
-	err := in.publishLocked()
+	in.removeRulesLocked(t.iface, t.rules, trapOrder(conn))
 	in.removeRoutesLocked(t.routes)
 	in.log.Info("trap policy removed", "conn", conn)
-	return err
+	return nil
 }
 
 // TrapConn returns the conn whose trap policy has the given policy ID: the
@@ -598,7 +668,7 @@ func (in *Installer) RemoveAll() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for spi, ch := range in.children {
-		delete(in.children, spi)
+		in.forgetChildLocked(spi, ch)
 		ch.keys.wipe()
 		in.untrackLocked(ch.conn, ch.in, ch.out, in.now())
 		in.removeRoutesLocked(ch.routes)
@@ -611,88 +681,72 @@ func (in *Installer) RemoveAll() {
 		delete(in.traps, name)
 		in.removeRoutesLocked(t.routes)
 	}
-	clear(in.upSince)
-	if err := in.publishLocked(); err != nil {
-		in.log.Warn("clearing policies", "err", err)
+	for id := range in.sets {
+		in.sets[id] = spd.NewSet()
+		in.publishLocked(id)
 	}
 }
 
-// publishLocked compiles the policies of every installed CHILD SA and trap
-// into new SPD snapshots, the main TUN's and one per interface, and makes
-// them live. Rekeyed pairs of one policy contribute the same rules twice;
-// duplicates are dropped.
-func (in *Installer) publishLocked() error {
-	rules := map[uint32][]spd.Rule{0: nil}
-	for id := range in.ifSPD {
-		rules[id] = nil
-	}
-	// Sized up front: grown step by step, the map was rehashed several
-	// times per publish with thousands of CHILD SAs. (Not a list per
-	// policy ID: the CHILD SAs of a right=%any conn all share one.)
-	seen := make(map[spd.Rule]struct{}, len(in.children)+len(in.traps))
-	iface := uint32(0)
-	add := func(rs []spd.Rule) {
-		for _, r := range rs {
-			if _, dup := seen[r]; !dup {
-				seen[r] = struct{}{}
-				rules[iface] = append(rules[iface], r)
-			}
-		}
-	}
-	// Rule order decides only between rules of equal priority and
-	// specificity: then the conn up the longest (its CHILD SAs without a
-	// break) comes first, so that of two conns with identical selectors
-	// and the same priority the one carrying the traffic keeps it when
-	// the other comes back ("stay" rather than fail back); inbound SPI
-	// and, for traps, the name make the order deterministic.
-	// The sort keys are looked up once per CHILD SA, not in every
-	// comparison: with thousands of CHILD SAs the map lookups of the
-	// comparisons dominated every install.
-	type ordered struct {
-		upSince uint64
-		spi     uint32
-		ch      *installedChild
-	}
-	order := make([]ordered, 0, len(in.children))
-	for spi, ch := range in.children {
-		order = append(order, ordered{in.upSince[ch.conn], spi, ch})
-	}
-	slices.SortFunc(order, func(a, b ordered) int {
-		if c := cmp.Compare(a.upSince, b.upSince); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.spi, b.spi)
-	})
-	for _, o := range order {
-		iface = o.ch.iface
-		add(o.ch.rules)
-	}
-	names := make([]string, 0, len(in.traps))
-	for n := range in.traps {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, n := range names {
-		iface = in.traps[n].iface
-		add(in.traps[n].rules)
-	}
-	tables := map[uint32]*spd.Table{}
-	for id, rs := range rules {
-		t, err := spd.Compile(rs)
-		if err != nil {
+// The order of equal rules (same priority and specificity): a conn's
+// CHILD SAs in the order their conns came up (the one carrying the traffic
+// keeps it when another with identical selectors and priority comes back:
+// "stay" rather than fail back), then by inbound SPI, then trap policies by
+// conn name; within a CHILD SA or trap, the order of its selector pairs.
+// Identical rules of two CHILD SAs (a rekeyed pair and its successor) are
+// both in the Set; the first in this order decides, and decides the same.
+
+// childOrder is the Order of a CHILD SA's first rule.
+func childOrder(upSince uint64, inSPI uint32) spd.Order {
+	return spd.Order{Major: upSince, Minor: uint64(inSPI) << 32}
+}
+
+// trapOrder is the Order of a trap's first rule: after every CHILD SA's.
+func trapOrder(conn string) spd.Order { return spd.Order{Major: math.MaxUint64, Name: conn} }
+
+// addRulesLocked adds rules to interface iface's policies, rule j with
+// order's Minor plus j, and publishes them; on an error it adds none.
+func (in *Installer) addRulesLocked(iface uint32, rules []spd.Rule, order spd.Order) error {
+	set := in.setLocked(iface)
+	for j, r := range rules {
+		o := order
+		o.Minor += uint64(j)
+		if err := set.Add(r, o); err != nil {
+			in.removeRulesLocked(iface, rules[:j], order)
 			return err
 		}
-		tables[id] = t
 	}
-	// Published only once all compiled, so that a failure changes nothing.
-	for id, t := range tables {
-		if id == 0 {
-			in.spd.Store(t)
-		} else {
-			in.policiesLocked(id).Store(t)
-		}
-	}
+	in.publishLocked(iface)
 	return nil
+}
+
+// removeRulesLocked removes what addRulesLocked added and publishes.
+func (in *Installer) removeRulesLocked(iface uint32, rules []spd.Rule, order spd.Order) {
+	set := in.setLocked(iface)
+	for j, r := range rules {
+		o := order
+		o.Minor += uint64(j)
+		set.Remove(r, o)
+	}
+	in.publishLocked(iface)
+}
+
+func (in *Installer) setLocked(iface uint32) *spd.Set {
+	s, ok := in.sets[iface]
+	if !ok {
+		s = spd.NewSet()
+		in.sets[iface] = s
+	}
+	return s
+}
+
+// publishLocked makes interface iface's current rules live.
+func (in *Installer) publishLocked(iface uint32) {
+	t := in.setLocked(iface).Table()
+	if iface == 0 {
+		in.spd.Store(t)
+	} else {
+		in.policiesLocked(iface).Store(t)
+	}
 }
 
 // InterfacePolicies returns the policies of interface ID id's device (the

@@ -33,25 +33,23 @@ const UsageFoldDelay = 2 * time.Minute
 // usageRecord is the accounting of one conn.
 type usageRecord struct {
 	folded Usage // SAs gone for longer than UsageFoldDelay
-	sas    []trackedSA
+	// sas are the SAs whose counters are read live, each with the time
+	// its CHILD SA was removed (zero: installed). A map, not a list: a
+	// hub's right=%any conn has thousands, and removing one CHILD SA
+	// must not scan them all.
+	sas map[*sad.SA]time.Time
 	// lastIn is the inbound packet count LastInbound was taken at.
 	lastIn uint64
-}
-
-// trackedSA is one SA whose counters are read live.
-type trackedSA struct {
-	sa        *sad.SA
-	removedAt time.Time // when its CHILD SA was removed (zero: installed)
 }
 
 // trackLocked starts counting a new CHILD SA's pair for its conn.
 func (in *Installer) trackLocked(conn string, inSA, outSA *sad.SA) {
 	r := in.usage[conn]
 	if r == nil {
-		r = &usageRecord{}
+		r = &usageRecord{sas: map[*sad.SA]time.Time{}}
 		in.usage[conn] = r
 	}
-	r.sas = append(r.sas, trackedSA{sa: inSA}, trackedSA{sa: outSA})
+	r.sas[inSA], r.sas[outSA] = time.Time{}, time.Time{}
 }
 
 // untrackLocked marks the pair of a removed CHILD SA: its counters are
@@ -61,9 +59,9 @@ func (in *Installer) untrackLocked(conn string, inSA, outSA *sad.SA, now time.Ti
 	if r == nil {
 		return
 	}
-	for i := range r.sas {
-		if s := r.sas[i].sa; (s == inSA || s == outSA) && r.sas[i].removedAt.IsZero() {
-			r.sas[i].removedAt = now
+	for _, sa := range [2]*sad.SA{inSA, outSA} {
+		if at, ok := r.sas[sa]; ok && at.IsZero() {
+			r.sas[sa] = now
 		}
 	}
 }
@@ -93,19 +91,15 @@ func (in *Installer) Usage(now time.Time) map[string]Usage {
 	defer in.mu.Unlock()
 	out := make(map[string]Usage, len(in.usage))
 	for name, r := range in.usage {
-		keep := r.sas[:0]
-		for _, t := range r.sas {
-			if !t.removedAt.IsZero() && now.Sub(t.removedAt) >= UsageFoldDelay {
-				r.folded.add(t.sa)
-				continue
+		for sa, removedAt := range r.sas {
+			if !removedAt.IsZero() && now.Sub(removedAt) >= UsageFoldDelay {
+				r.folded.add(sa)
+				delete(r.sas, sa)
 			}
-			keep = append(keep, t)
 		}
-		clear(r.sas[len(keep):])
-		r.sas = keep
 		u := r.folded
-		for _, t := range r.sas {
-			u.add(t.sa)
+		for sa := range r.sas {
+			u.add(sa)
 		}
 		if u.PacketsIn > r.lastIn {
 			r.lastIn = u.PacketsIn

@@ -49,6 +49,11 @@
 // a lookup is a binary search plus a scan of the few candidates. When rules
 // overlap so much that the lists would grow past 64 entries per rule, the
 // index is not built and the scan remains. BenchmarkLookup measures both.
+//
+// A gateway whose policies change one CHILD SA at a time keeps them in a
+// Set instead (set.go): the same index, kept in small chunks that a change
+// copies only where the rule's remote range falls, so publishing a Table
+// costs about the same with ten or ten thousand rules.
 package spd
 
 import (
@@ -229,7 +234,8 @@ type Rule struct {
 type Result struct {
 	Action   Action
 	PolicyID uint32
-	// Rule is the index in Table.Rules() of the matching rule, or -1.
+	// Rule is the index in Table.Rules() of the matching rule, or -1
+	// (always -1 in a Table of a Set, whose rules have no fixed index).
 	Rule   int32
 	Status Status
 }
@@ -257,6 +263,10 @@ type Table struct {
 	rules    []Rule // in decision order
 	v4, v6   []entry
 	ix4, ix6 *index // nil: scan the array
+	// sx4 and sx6 are set instead of the above in a Table of a Set
+	// (set.go), which has n rules.
+	sx4, sx6 *setIndex
+	n        int
 }
 
 // Compile validates and orders rules into a Table. The rules slice is not
@@ -312,11 +322,34 @@ func Compile(rules []Rule) (*Table, error) {
 	return t, nil
 }
 
-// Rules returns the rules in decision order. The slice must not be modified.
-func (t *Table) Rules() []Rule { return t.rules }
+// Rules returns the rules in decision order. The slice must not be
+// modified. A Table of a Set builds the list on each call (it is for
+// diagnostics and tests).
+func (t *Table) Rules() []Rule {
+	if t.sx4 == nil {
+		return t.rules
+	}
+	es := append(t.sx4.rules(), t.sx6.rules()...)
+	slices.SortFunc(es, func(a, b *setEntry) int {
+		if a.before(b) {
+			return -1
+		}
+		return 1
+	})
+	out := make([]Rule, len(es))
+	for i, e := range es {
+		out[i] = e.r
+	}
+	return out
+}
 
 // Len returns the number of rules.
-func (t *Table) Len() int { return len(t.rules) }
+func (t *Table) Len() int {
+	if t.sx4 != nil {
+		return t.n
+	}
+	return len(t.rules)
+}
 
 // Outbound looks up a packet leaving through the tunnel (read from the TUN):
 // its source is local, its destination remote.
@@ -350,6 +383,12 @@ func (t *Table) match(f *Flow, inbound bool) Result {
 		local, remote = remote, local
 		lport, rport = rport, lport
 	}
+	if t.sx4 != nil {
+		if e := t.matchSet(f, local, remote, lport, rport); e != nil {
+			return Result{Action: e.action, PolicyID: e.policy, Rule: e.rule, Status: Matched}
+		}
+		return noMatch
+	}
 	es, ix := t.v6, t.ix6
 	if f.Is4 {
 		es, ix = t.v4, t.ix4
@@ -372,6 +411,21 @@ func (t *Table) match(f *Flow, inbound bool) Result {
 		}
 	}
 	return noMatch
+}
+
+// matchSet is match for a Table of a Set: the first candidate of the
+// remote address's interval that matches the rest.
+func (t *Table) matchSet(f *Flow, local, remote u128, lport, rport uint16) *setEntry {
+	x := t.sx6
+	if f.Is4 {
+		x = t.sx4
+	}
+	for _, c := range x.lookup(remote) {
+		if c.matches(f, local, lport, rport) {
+			return c
+		}
+	}
+	return nil
 }
 
 // matches tests everything but the remote address.

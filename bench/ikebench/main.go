@@ -7,6 +7,7 @@
 //
 //	go run ./bench/ikebench [-n 200,1000,10000] [-groups modp2048,x25519]
 //	    [-responders strongswan,ipsecgw,ipsecgw-pair] [-reps 1] [-restart 1000]
+//	    [-baseline REV]
 //
 // The lab is internal/lab's gw1 ══ gw2. The responder runs in gw2 with one
 // connection accepting any identity (PSK) and any /32 inside 10.64.0.0/10.
@@ -24,11 +25,21 @@
 // and a sized IKE SA table, as one would tune it for many peers), ipsecgw
 // (cookies off and the half-open limit raised likewise), and ipsecgw-pair:
 // ipsecgw responder with an ipsecgw initiator holding N auto=start conns
-// (the clock runs from the initiator's start).
+// (the clock runs from the initiator's start). With -baseline REV, the
+// responder ipsecgw-baseline is ipsecgw built from that git revision,
+// configured as the ipsecgw responder and measured in the same run right
+// after it, so a change is compared with what it changed side by side.
 //
 // Interleaving: for each repetition, N and group, the responders run one
 // after the other, each in a fresh lab, so that drift in the shared
 // machine's load hits all of them alike.
+//
+// Idle tunnels (-idle N, 0 = skip): an ipsecgw initiator with one active
+// conn (host1's LAN ⇄ host2's) and N idle ones against an ipsecgw
+// responder; once all are up, one iperf3 TCP stream host1 → host2 through
+// the active tunnel, compared with the same with no idle SA (each
+// repetition runs both, in fresh labs): does holding N idle tunnels cost
+// the active ones throughput?
 //
 // The restart storm (-restart N, 0 = skip): an ipsecgw initiator with N
 // auto=start conns against an ipsecgw responder with the default cookie
@@ -50,6 +61,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,27 +78,42 @@ type options struct {
 	Timeout    time.Duration `json:"timeout_ns"`
 	Restart    int           `json:"restart"`
 	Perf       bool          `json:"perf"`
-	Out        string        `json:"-"`
+	// IdleN is the number of idle SAs of the idle-tunnels benchmark (0:
+	// skip it), IdleDuration the length of its iperf3 runs.
+	IdleN        int           `json:"idle"`
+	IdleDuration time.Duration `json:"idle_duration_ns"`
+	// Baseline is the git revision the ipsecgw-baseline responder is
+	// built from.
+	Baseline string `json:"baseline,omitempty"`
+	Out      string `json:"-"`
 }
 
 // groups are the -groups names with the proposal keyword each stands for.
 var groups = map[string]string{"modp2048": "modp2048", "x25519": "curve25519"}
 
-var responderNames = []string{"strongswan", "ipsecgw", "ipsecgw-pair"}
+var responderNames = []string{"strongswan", "ipsecgw", "ipsecgw-pair", baselineResponder}
+
+// baselineResponder is the ipsecgw responder built from -baseline.
+const baselineResponder = "ipsecgw-baseline"
 
 func main() {
 	ns := flag.String("n", "200,1000,10000", "comma-separated numbers of IKE+CHILD SAs per burst")
 	grp := flag.String("groups", "modp2048,x25519", "comma-separated DH groups (modp2048, x25519)")
-	resp := flag.String("responders", strings.Join(responderNames, ","), "comma-separated responders, in this order")
+	resp := flag.String("responders", strings.Join(responderNames[:3], ","), "comma-separated responders, in this order")
+	baseline := flag.String("baseline", "", "also measure the ipsecgw responder built from this git revision (responder "+
+		baselineResponder+", run right after ipsecgw)")
 	reps := flag.Int("reps", 1, "repetitions (interleaved)")
 	perCharon := flag.Int("per-charon", 2500, "connections per initiating charon")
 	timeout := flag.Duration("timeout", 10*time.Minute, "longest wait for one burst")
 	restart := flag.Int("restart", 1000, "conns of the restart storm (0 = skip it)")
 	perf := flag.Bool("perf", false, "record the ipsecgw responder with perf(1) during each burst")
+	idle := flag.Int("idle", 0, "idle IKE+CHILD SAs beside one active tunnel for the throughput comparison (0 = skip it)")
+	idleDuration := flag.Duration("idle-duration", 10*time.Second, "length of each iperf3 run of -idle (whole seconds)")
 	out := flag.String("out", "results", "directory under which ike-<timestamp>/ is created")
 	flag.Parse()
 
-	opts := options{Reps: *reps, PerCharon: *perCharon, Timeout: *timeout, Restart: *restart, Perf: *perf, Out: *out}
+	opts := options{Reps: *reps, PerCharon: *perCharon, Timeout: *timeout, Restart: *restart, Perf: *perf, Out: *out, Baseline: *baseline,
+		IdleN: *idle, IdleDuration: *idleDuration}
 	for _, s := range splitList(*ns) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1<<20 {
@@ -108,9 +135,17 @@ func main() {
 		if !known {
 			fatalf("unknown responder %q; known: %s", r, strings.Join(responderNames, ","))
 		}
+		if r == baselineResponder && opts.Baseline == "" {
+			fatalf("responder %s needs -baseline REV", r)
+		}
 		opts.Responders = append(opts.Responders, r)
 	}
-	if opts.Reps < 1 || opts.PerCharon < 1 || opts.Restart < 0 || (len(opts.Ns)*len(opts.Groups)*len(opts.Responders) == 0 && opts.Restart == 0) {
+	if opts.Baseline != "" && !slices.Contains(opts.Responders, baselineResponder) {
+		i := slices.Index(opts.Responders, "ipsecgw")
+		opts.Responders = slices.Insert(opts.Responders, i+1, baselineResponder)
+	}
+	if opts.Reps < 1 || opts.PerCharon < 1 || opts.Restart < 0 || opts.IdleN < 0 ||
+		(len(opts.Ns)*len(opts.Groups)*len(opts.Responders) == 0 && opts.Restart == 0 && opts.IdleN == 0) {
 		fatalf("nothing to measure, or -reps/-per-charon below 1")
 	}
 	if err := run(opts); err != nil {
@@ -147,12 +182,19 @@ func run(opts options) error {
 	if out, err := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "github.com/ipsecgw/ipsecgw/cmd/ipsecgw").CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %w\n%s", err, out)
 	}
+	baseBin := ""
+	if opts.Baseline != "" {
+		baseBin = filepath.Join(tmp, "ipsecgw-baseline")
+		if err := buildRevision(ctx, tmp, opts.Baseline, baseBin); err != nil {
+			return err
+		}
+	}
 	started := time.Now().UTC()
 	dir := filepath.Join(opts.Out, "ike-"+started.Format("20060102T150405Z"))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	rep := &Report{Started: started, Options: opts, Versions: versions(ctx), Host: benchhost.Info(), LoadBefore: benchhost.LoadAvg()}
+	rep := &Report{Started: started, Options: opts, Versions: versions(ctx, opts.Baseline), Host: benchhost.Info(), LoadBefore: benchhost.LoadAvg()}
 	total := opts.Reps * len(opts.Ns) * len(opts.Groups) * len(opts.Responders)
 	i := 0
 	for r := 1; r <= opts.Reps; r++ {
@@ -164,7 +206,11 @@ func run(opts options) error {
 						return errors.New("interrupted")
 					}
 					fmt.Fprintf(os.Stderr, "[%d/%d] rep %d n=%d %s %s (load %s)\n", i, total, r, n, g, resp, benchhost.LoadAvg())
-					s := burst(ctx, bin, dir, opts, resp, g, n)
+					b := bin
+					if resp == baselineResponder {
+						b = baseBin
+					}
+					s := burst(ctx, b, dir, opts, resp, g, n)
 					s.Rep = r
 					if s.Error != "" {
 						fmt.Fprintf(os.Stderr, "  FAILED: %s\n", s.Error)
@@ -177,6 +223,24 @@ func run(opts options) error {
 						return err
 					}
 				}
+			}
+		}
+	}
+	// Idle tunnels: the single tunnel and the one beside N idle ones in
+	// turn, each repetition in fresh labs.
+	for r := 1; opts.IdleN > 0 && r <= opts.Reps && ctx.Err() == nil; r++ {
+		for _, idle := range []int{0, opts.IdleN} {
+			fmt.Fprintf(os.Stderr, "idle tunnels: rep %d, %d idle (load %s)\n", r, idle, benchhost.LoadAvg())
+			s := idleRun(ctx, bin, opts, idle, r)
+			if s.Error != "" {
+				fmt.Fprintf(os.Stderr, "  FAILED: %s\n", s.Error)
+			} else {
+				fmt.Fprintf(os.Stderr, "  %d up in %.1f s; %.2f Gbit/s; RSS initiator %.1f MiB, responder %.1f MiB\n", s.Established,
+					s.SetupSeconds, s.BitsPerSec/1e9, float64(s.InitiatorRSSKiB)/1024, float64(s.ResponderRSSKiB)/1024)
+			}
+			rep.Idle = append(rep.Idle, s)
+			if err := rep.write(dir); err != nil {
+				return err
 			}
 		}
 	}
@@ -199,9 +263,29 @@ func run(opts options) error {
 	return nil
 }
 
-func versions(ctx context.Context) map[string]string {
+// buildRevision builds ipsecgw at a git revision into out, from a
+// throw-away worktree under dir, with the same toolchain as the current
+// build.
+func buildRevision(ctx context.Context, dir, rev, out string) error {
+	src := filepath.Join(dir, "baseline-src")
+	defer exec.Command("git", "worktree", "remove", "--force", src).Run()
+	for _, step := range [][]string{
+		{"git", "worktree", "add", "--detach", src, rev},
+		{"sh", "-c", `cd "$0" && go build -trimpath -o "$1" ./cmd/ipsecgw`, src, out},
+	} {
+		if b, err := exec.CommandContext(ctx, step[0], step[1:]...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", strings.Join(step, " "), err, b)
+		}
+	}
+	return nil
+}
+
+func versions(ctx context.Context, baseline string) map[string]string {
 	v := benchhost.NewVersions()
 	v.Query(ctx, "ipsecgw", "git", "describe", "--always", "--dirty")
+	if baseline != "" {
+		v.Query(ctx, "ipsecgw-baseline", "git", "describe", "--always", baseline)
+	}
 	v.Query(ctx, "strongswan", "dpkg-query", "-W", "-f", "${Version}", "strongswan-charon")
 	v.Query(ctx, "kernel", "uname", "-r")
 	return v

@@ -20,6 +20,7 @@ type Report struct {
 	LoadAfter  string            `json:"load_after,omitempty"`
 	Bursts     []Burst           `json:"bursts"`
 	Restart    *Restart          `json:"restart,omitempty"`
+	Idle       []Idle            `json:"idle,omitempty"`
 }
 
 func (r *Report) write(dir string) error {
@@ -42,6 +43,11 @@ func median(bs []Burst, f func(Burst) float64) (float64, bool) {
 			xs = append(xs, f(b))
 		}
 	}
+	return medianOf(xs)
+}
+
+// medianOf returns the median of xs (sorting them); ok is false for none.
+func medianOf(xs []float64) (float64, bool) {
 	if len(xs) == 0 {
 		return 0, false
 	}
@@ -136,6 +142,27 @@ func (r *Report) Markdown() string {
 			}
 		}
 	}
+	if slices.Contains(r.Options.Responders, baselineResponder) && slices.Contains(r.Options.Responders, "ipsecgw") {
+		fmt.Fprintf(&b, "\nipsecgw against ipsecgw-baseline (%s), same run:\n\n", r.Versions["ipsecgw-baseline"])
+		b.WriteString("| N | group | setups/s ratio | CPU/SA ratio | RSS/SA ratio |\n|---|---|---|---|---|\n")
+		for _, n := range r.Options.Ns {
+			for _, g := range r.Options.Groups {
+				cur, base := r.matching(n, g, "ipsecgw"), r.matching(n, g, baselineResponder)
+				ratio := func(f func(Burst) float64) string {
+					a, ok1 := median(cur, f)
+					s, ok2 := median(base, f)
+					if !ok1 || !ok2 || s == 0 {
+						return "–"
+					}
+					return fmt.Sprintf("%.2f", a/s)
+				}
+				fmt.Fprintf(&b, "| %d | %s | %s | %s | %s |\n", n, g,
+					ratio(func(x Burst) float64 { return x.SetupsPerSec }),
+					ratio(func(x Burst) float64 { return x.CPUmsPerSA }),
+					ratio(func(x Burst) float64 { return x.RSSKiBPerSA }))
+			}
+		}
+	}
 	var failed []string
 	for _, x := range r.Bursts {
 		if x.Error != "" {
@@ -150,6 +177,7 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "\nperf report of the %s responder, n=%d %s rep %d: %s\n", x.Responder, x.N, x.Group, x.Rep, x.Perf)
 		}
 	}
+	b.WriteString(r.idleMarkdown())
 	if s := r.Restart; s != nil {
 		b.WriteString("\nRestart storm: ipsecgw initiator with N auto=start conns → ipsecgw responder, default cookie/half-open protections on both:\n\n")
 		b.WriteString("| N | group | first start (s) | after restart (s) | established | responder IKE SAs | error |\n|---|---|---|---|---|---|---|\n")

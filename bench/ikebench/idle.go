@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ipsecgw/ipsecgw/internal/lab"
+)
+
+// Idle is one measurement of the idle-tunnels benchmark (-idle N): an
+// ipsecgw initiator in gw1 with one active conn (lab.LAN1 ⇄ lab.LAN2) and
+// Idle idle ones (a /32 of initiatorNet each ⇄ lab.LAN2) against an ipsecgw
+// responder in gw2; once all are up, one iperf3 TCP stream host1 → host2
+// through the active tunnel. Idle is 0 for the reference and N otherwise,
+// alternating in each repetition.
+type Idle struct {
+	Idle int `json:"idle"`
+	Rep  int `json:"rep"`
+	// Established counts the initiator's conns with a CHILD SA (Idle+1
+	// when all came up); SetupSeconds is how long they took.
+	Established  int     `json:"established"`
+	SetupSeconds float64 `json:"setup_seconds"`
+	BitsPerSec   float64 `json:"bits_per_sec"`
+	Retransmits  int     `json:"retransmits"`
+	// RSS of the two daemons once everything is up, before the traffic.
+	InitiatorRSSKiB int64  `json:"initiator_rss_kib"`
+	ResponderRSSKiB int64  `json:"responder_rss_kib"`
+	Error           string `json:"error,omitempty"`
+}
+
+// activeID is the identity of the initiator's active conn.
+const activeID = "active.bench"
+
+// iperfPort is the iperf3 server's port on host2.
+const iperfPort = 5201
+
+func idleRun(ctx context.Context, bin string, opts options, idle, rep int) (s Idle) {
+	s = Idle{Idle: idle, Rep: rep}
+	l, err := lab.Build(lab.Options{})
+	if err != nil {
+		s.Error = err.Error()
+		return s
+	}
+	defer l.Close()
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout+2*time.Minute)
+	defer cancel()
+	if err := measureIdle(ctx, l, bin, opts, &s); err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+func measureIdle(ctx context.Context, l *lab.Lab, bin string, opts options, s *Idle) error {
+	const group = "x25519"
+	// One responder conn for both kinds: any identity, any /32 of
+	// initiatorNet or all of LAN1.
+	respConf := fmt.Sprintf(`conn resp
+  keyexchange=ikev2
+  authby=secret
+  left=%s
+  leftid=%s
+  leftsubnet=%s
+  right=%%any
+  rightid=%%any
+  rightsubnet=%s,%s
+  ike=%s!
+  esp=%s!
+  auto=add
+`, l.GW2.Addr, responderID, lab.LAN2, initiatorNet, lab.LAN1, ikeProposal(group), espProposal)
+	resp, err := startGateway(ctx, bin, l.GW2, respConf, fmt.Sprintf(": PSK %q\n", benchPSK), ipsecgwSettings(false))
+	if err != nil {
+		return err
+	}
+	initConf := fmt.Sprintf(`conn active
+  keyexchange=ikev2
+  authby=secret
+  left=%s
+  leftid=%s
+  leftsubnet=%s
+  right=%s
+  rightid=%s
+  rightsubnet=%s
+  ike=%s!
+  esp=%s!
+  auto=start
+
+`, l.GW1.Addr, activeID, lab.LAN1, l.GW2.Addr, responderID, lab.LAN2, ikeProposal(group), espProposal) + initiatorConf(l, group, s.Idle)
+	start := time.Now()
+	init, err := startGateway(ctx, bin, l.GW1, initConf, fmt.Sprintf(": PSK %q\n", benchPSK), ipsecgwSettings(false))
+	if err != nil {
+		return err
+	}
+	s.Established, err = init.waitEstablished(ctx, s.Idle+1, start.Add(opts.Timeout))
+	s.SetupSeconds = time.Since(start).Seconds()
+	if err != nil {
+		return err
+	}
+	if s.Established < s.Idle+1 {
+		return fmt.Errorf("only %d of %d conns came up within %v", s.Established, s.Idle+1, opts.Timeout)
+	}
+	// Let the setup's garbage go and the daemons settle.
+	time.Sleep(3 * time.Second)
+	if s.InitiatorRSSKiB, err = rssKiB(init.proc.PID); err != nil {
+		return err
+	}
+	if s.ResponderRSSKiB, err = rssKiB(resp.proc.PID); err != nil {
+		return err
+	}
+	srv, err := l.Host2.StartIperfServer(ctx, iperfPort)
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	res, err := l.Host1.Iperf(ctx, l.Host2.Addr, srv.Port, opts.IdleDuration, 1)
+	if err != nil {
+		return err
+	}
+	s.BitsPerSec, s.Retransmits = res.ReceivedBitsPerSecond, res.Retransmits
+	return nil
+}
+
+// idleMarkdown is the idle-tunnels table: medians per idle count and the
+// ratio of each to the single tunnel's.
+func (r *Report) idleMarkdown() string {
+	if len(r.Idle) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nOne active tunnel's iperf3 TCP throughput (1 stream, %v) with idle IKE+CHILD SAs beside it, ipsecgw ↔ ipsecgw, x25519, %s; medians (goal: ≥ 0.95 of the single tunnel's):\n\n",
+		r.Options.IdleDuration, espProposal)
+	b.WriteString("| idle SAs | runs ok | established | setup (s) | Gbit/s | ratio to 0 idle | initiator RSS (MiB) | responder RSS (MiB) |\n|---|---|---|---|---|---|---|---|\n")
+	med := func(idle int, f func(Idle) float64) (float64, bool) {
+		var xs []float64
+		for _, x := range r.Idle {
+			if x.Idle == idle && x.Error == "" {
+				xs = append(xs, f(x))
+			}
+		}
+		return medianOf(xs)
+	}
+	base, baseOK := med(0, func(x Idle) float64 { return x.BitsPerSec })
+	for _, idle := range []int{0, r.Options.IdleN} {
+		runs, ok := 0, 0
+		for _, x := range r.Idle {
+			if x.Idle == idle {
+				runs++
+				if x.Error == "" {
+					ok++
+				}
+			}
+		}
+		cell := func(f func(Idle) float64, scale float64, prec int) string {
+			if v, good := med(idle, f); good {
+				return fmt.Sprintf("%.*f", prec, v/scale)
+			}
+			return "–"
+		}
+		ratio := "–"
+		if v, good := med(idle, func(x Idle) float64 { return x.BitsPerSec }); good && baseOK && base > 0 {
+			ratio = fmt.Sprintf("%.3f", v/base)
+		}
+		fmt.Fprintf(&b, "| %d | %d/%d | %s | %s | %s | %s | %s | %s |\n", idle, ok, runs,
+			cell(func(x Idle) float64 { return float64(x.Established) }, 1, 0),
+			cell(func(x Idle) float64 { return x.SetupSeconds }, 1, 1),
+			cell(func(x Idle) float64 { return x.BitsPerSec }, 1e9, 2),
+			ratio,
+			cell(func(x Idle) float64 { return float64(x.InitiatorRSSKiB) }, 1024, 1),
+			cell(func(x Idle) float64 { return float64(x.ResponderRSSKiB) }, 1024, 1))
+	}
+	return b.String()
+}

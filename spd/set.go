@@ -1,0 +1,282 @@
+package spd
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// A Set is a rule set that changes one rule at a time and publishes each
+// state as a Table. Compile builds a Table from scratch, which costs
+// O(N log N) for N rules; a gateway that installs or removes one CHILD SA
+// among thousands should not pay that for every change. A Set keeps the
+// remote-address index of Compile (elementary intervals, each listing the
+// rules that cover it in decision order) in chunks of at most maxChunk
+// consecutive intervals. A change copies the chunks holding the intervals
+// the rule's remote range covers, plus one neighbour on each side, and the
+// small array of chunk pointers; every other chunk is shared with the
+// Tables published before. Published Tables never change, so the packet
+// path reads them as it reads a compiled Table: lock-free and without
+// allocating.
+//
+// Decision order is Compile's: priority, then specificity, then, instead
+// of the position in Compile's list, the Order the rule was added with.
+// A Set is not safe for concurrent use; its Tables are.
+type Set struct {
+	v4, v6 *setIndex
+	n      int
+}
+
+// Order breaks ties between rules of equal priority and specificity, as
+// the position in the list does for Compile: lower first, compared by
+// Major, then Name, then Minor.
+type Order struct {
+	Major uint64
+	Name  string
+	Minor uint64
+}
+
+func (o Order) compare(p Order) int {
+	return cmp.Or(cmp.Compare(o.Major, p.Major), strings.Compare(o.Name, p.Name), cmp.Compare(o.Minor, p.Minor))
+}
+
+// setEntry is a rule in a Set: the compiled form the lookup tests (its
+// rule index is -1: a Set's rules have no fixed position) and what
+// ordering and removal need. Entries are immutable once added.
+type setEntry struct {
+	entry
+	r                 Rule
+	order             Order
+	bits, proto, port int
+}
+
+// before is the decision order.
+func (a *setEntry) before(b *setEntry) bool {
+	return cmp.Or(
+		cmp.Compare(a.r.Priority, b.r.Priority),
+		cmp.Compare(b.bits, a.bits),
+		cmp.Compare(b.proto, a.proto),
+		cmp.Compare(b.port, a.port),
+		a.order.compare(b.order),
+	) < 0
+}
+
+// maxChunk bounds the intervals of a chunk, and so what a change of a
+// narrow rule copies; the array of chunk pointers it also copies has one
+// element per maxChunk/2 to maxChunk intervals.
+const maxChunk = 64
+
+// setChunk is a run of consecutive elementary intervals: interval i
+// starts at starts[i] and ends where the next one (of this chunk or the
+// next) starts; cands[i] are the rules covering it, in decision order.
+type setChunk struct {
+	starts []u128
+	cands  [][]*setEntry
+}
+
+// setIndex is one family's index. firsts[i] is chunks[i].starts[0];
+// firsts[0] is 0, so every address falls into some interval. Immutable
+// once a Table holds it.
+type setIndex struct {
+	firsts []u128
+	chunks []*setChunk
+}
+
+var emptySetIndex = &setIndex{firsts: []u128{{}}, chunks: []*setChunk{{starts: []u128{{}}, cands: [][]*setEntry{nil}}}}
+
+// lookup returns the rules covering remote, in decision order.
+func (x *setIndex) lookup(remote u128) []*setEntry {
+	c := x.chunks[search(x.firsts, remote)]
+	return c.cands[search(c.starts, remote)]
+}
+
+// NewSet returns an empty Set.
+func NewSet() *Set { return &Set{v4: emptySetIndex, v6: emptySetIndex} }
+
+// Len returns the number of rules.
+func (s *Set) Len() int { return s.n }
+
+// Table returns the current state as an immutable Table. It is cheap
+// (one small allocation); call it after each batch of changes to publish.
+func (s *Set) Table() *Table { return &Table{sx4: s.v4, sx6: s.v6, n: s.n} }
+
+func (s *Set) family(is4 bool) **setIndex {
+	if is4 {
+		return &s.v4
+	}
+	return &s.v6
+}
+
+// Add adds a rule. A rule equal to one in the Set with the same Order is
+// refused; equal rules with different Orders may coexist (the first in
+// decision order decides, and it decides the same).
+func (s *Set) Add(r Rule, o Order) error {
+	if err := r.Selector.Validate(); err != nil {
+		return err
+	}
+	if r.Action > Trap {
+		return fmt.Errorf("spd: unknown action %d", r.Action)
+	}
+	e := newSetEntry(r, o)
+	x := s.family(r.Selector.Is4())
+	if (*x).find(r, o) != nil {
+		return fmt.Errorf("spd: rule %v with order %v is already in the set", r.Selector, o)
+	}
+	*x = (*x).modify(e.rFrom, e.rTo, func(list []*setEntry) []*setEntry {
+		i, _ := slices.BinarySearchFunc(list, e, func(a, b *setEntry) int {
+			if a.before(b) {
+				return -1
+			}
+			return 1
+		})
+		return slices.Insert(slices.Clip(list), i, e)
+	})
+	s.n++
+	return nil
+}
+
+// Remove removes the rule added with that Order; it reports whether there
+// was one.
+func (s *Set) Remove(r Rule, o Order) bool {
+	if r.Selector.Validate() != nil {
+		return false
+	}
+	x := s.family(r.Selector.Is4())
+	e := (*x).find(r, o)
+	if e == nil {
+		return false
+	}
+	*x = (*x).modify(e.rFrom, e.rTo, func(list []*setEntry) []*setEntry {
+		out := make([]*setEntry, 0, len(list)-1)
+		for _, c := range list {
+			if c != e {
+				out = append(out, c)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	})
+	s.n--
+	return true
+}
+
+func newSetEntry(r Rule, o Order) *setEntry {
+	s := r.Selector
+	b, p, pt := s.specificity()
+	return &setEntry{
+		entry: entry{
+			lFrom: toU128(s.Local.From), lTo: toU128(s.Local.To),
+			rFrom: toU128(s.Remote.From), rTo: toU128(s.Remote.To),
+			lpFrom: s.LocalPorts.From, lpTo: s.LocalPorts.To,
+			rpFrom: s.RemotePorts.From, rpTo: s.RemotePorts.To,
+			proto:    s.Protocol,
+			portsAny: s.LocalPorts.full() && s.RemotePorts.full(),
+			action:   r.Action,
+			policy:   r.PolicyID,
+			rule:     -1,
+		},
+		r: r, order: o, bits: b, proto: p, port: pt,
+	}
+}
+
+// find returns the entry of rule r added with order o, or nil. Every
+// interval the rule covers lists it; the one holding its first address
+// is searched.
+func (x *setIndex) find(r Rule, o Order) *setEntry {
+	for _, c := range x.lookup(toU128(r.Selector.Remote.From)) {
+		if c.r == r && c.order == o {
+			return c
+		}
+	}
+	return nil
+}
+
+// modify returns a copy of x in which every interval within [from, to]
+// has the candidate list f returns for its old one (f must not change
+// the old list). Intervals are split at from and to+1 first, and merged
+// there afterwards when a boundary no longer separates different lists
+// (inside the range no two neighbours can become equal: they differed
+// before, and f adds or removes the same rule in both). Only the chunks
+// that hold the affected intervals and one neighbour on each side are
+// copied, and re-cut into chunks of at most maxChunk intervals.
+func (x *setIndex) modify(from, to u128, f func([]*setEntry) []*setEntry) *setIndex {
+	maxAddr := u128{^uint64(0), ^uint64(0)}
+	lo := max(search(x.firsts, from)-1, 0)
+	hi := search(x.firsts, to)
+	if to != maxAddr {
+		hi = search(x.firsts, to.add1())
+	}
+	hi = min(hi+1, len(x.chunks)-1)
+
+	var starts []u128
+	var cands [][]*setEntry
+	for _, c := range x.chunks[lo : hi+1] {
+		starts = append(starts, c.starts...)
+		cands = append(cands, c.cands...)
+	}
+	// split makes a an interval start (the flattened run always holds the
+	// interval containing a: it starts at or before firsts[lo] <= a, and
+	// ends with the last interval or one beyond a).
+	split := func(a u128) int {
+		i := search(starts, a)
+		if starts[i] == a {
+			return i
+		}
+		starts = slices.Insert(starts, i+1, a)
+		cands = slices.Insert(cands, i+1, cands[i])
+		return i + 1
+	}
+	first := split(from)
+	end := len(starts) // one past the last interval inside [from, to]
+	if to != maxAddr {
+		end = split(to.add1())
+	}
+	for i := first; i < end; i++ {
+		cands[i] = f(cands[i])
+	}
+	// Merge at to+1 first so that the index first stays valid.
+	if to != maxAddr && end > 0 && end < len(starts) && slices.Equal(cands[end], cands[end-1]) {
+		starts = slices.Delete(starts, end, end+1)
+		cands = slices.Delete(cands, end, end+1)
+	}
+	if first > 0 && slices.Equal(cands[first], cands[first-1]) {
+		starts = slices.Delete(starts, first, first+1)
+		cands = slices.Delete(cands, first, first+1)
+	}
+
+	pieces := (len(starts) + maxChunk - 1) / maxChunk
+	n := &setIndex{
+		firsts: make([]u128, 0, len(x.firsts)-(hi+1-lo)+pieces),
+		chunks: make([]*setChunk, 0, len(x.chunks)-(hi+1-lo)+pieces),
+	}
+	n.firsts = append(n.firsts, x.firsts[:lo]...)
+	n.chunks = append(n.chunks, x.chunks[:lo]...)
+	for p := range pieces {
+		a, b := p*len(starts)/pieces, (p+1)*len(starts)/pieces
+		n.firsts = append(n.firsts, starts[a])
+		n.chunks = append(n.chunks, &setChunk{starts: slices.Clip(starts[a:b]), cands: slices.Clip(cands[a:b])})
+	}
+	n.firsts = append(n.firsts, x.firsts[hi+1:]...)
+	n.chunks = append(n.chunks, x.chunks[hi+1:]...)
+	return n
+}
+
+// rules returns the distinct rules of the index in decision order.
+func (x *setIndex) rules() []*setEntry {
+	seen := map[*setEntry]bool{}
+	var out []*setEntry
+	for _, c := range x.chunks {
+		for _, l := range c.cands {
+			for _, e := range l {
+				if !seen[e] {
+					seen[e] = true
+					out = append(out, e)
+				}
+			}
+		}
+	}
+	return out
+}
