@@ -148,7 +148,7 @@ func TestV1AH(t *testing.T) {
 		checkAH(t, a, b, transform.IntegHMACSHA2_256_128, 32)
 		old := a.inst.all()[0]
 		clk.advance(15*time.Minute, synctest.Wait)
-		clk.advance(ikev1.SwitchDelay, synctest.Wait)
+		clk.advance(ikev1.SwitchDelay+ikev1.DrainDelay, synctest.Wait)
 		checkAH(t, a, b, transform.IntegHMACSHA2_256_128, 32)
 		if now := a.inst.all()[0]; now.InSPI == old.InSPI || bytes.Equal(now.OutIntegKey, old.OutIntegKey) {
 			t.Error("the rekeyed AH SA has the old SPI or key")

@@ -140,6 +140,10 @@ func TestV1ChildRekey(t *testing.T) {
 			t.Fatalf("during the rekey: %d SAs, A sends on %08x (old %08x)", len(got), da.outbound("net"), old.OutSPI)
 		}
 		clk.advance(ikev1.SwitchDelay, synctest.Wait)
+		if got := a.inst.all(); len(got) != 2 || da.outbound("net") == old.OutSPI {
+			t.Fatalf("after the switch: %d SAs, A sends on %08x (old %08x); want the new SA in use and the old one kept for DrainDelay", len(got), da.outbound("net"), old.OutSPI)
+		}
+		clk.advance(ikev1.DrainDelay, synctest.Wait)
 		checkOnePair(t, a, b, da, db)
 		as := a.inst.all()[0]
 		if as.InSPI == old.InSPI || string(as.OutEncrKey) == string(old.OutEncrKey) {
@@ -156,7 +160,7 @@ func TestV1ChildRekey(t *testing.T) {
 		}
 		// The next rekey follows the new SA's lifetime.
 		clk.advance(15*time.Minute, synctest.Wait)
-		clk.advance(ikev1.SwitchDelay, synctest.Wait)
+		clk.advance(ikev1.SwitchDelay+ikev1.DrainDelay, synctest.Wait)
 		checkOnePair(t, a, b, da, db)
 		for spi, lived := range a.inst.lived {
 			if lived >= 20*time.Minute {
@@ -197,7 +201,7 @@ func TestV1Reauthenticate(t *testing.T) {
 			t.Errorf("before the switch: A holds %d ISAKMP SAs and %d IPsec SAs, sends on %08x; want 2, 2 and the old %08x",
 				a.ikeSAs(), len(a.inst.all()), da.outbound("net"), children[0].OutSPI)
 		}
-		clk.advance(ikev1.SwitchDelay, synctest.Wait)
+		clk.advance(ikev1.SwitchDelay+ikev1.DrainDelay, synctest.Wait)
 		if a.ikeSAs() != 1 || b.ikeSAs() != 1 {
 			t.Errorf("ISAKMP SAs: A %d, B %d; the old one must be deleted", a.ikeSAs(), b.ikeSAs())
 		}
@@ -213,7 +217,7 @@ func TestV1Reauthenticate(t *testing.T) {
 		// it again.
 		rekeyed := a.inst.all()[0]
 		clk.advance(60*time.Minute, synctest.Wait)
-		clk.advance(ikev1.SwitchDelay, synctest.Wait)
+		clk.advance(ikev1.SwitchDelay+ikev1.DrainDelay, synctest.Wait)
 		if s := status(a, "net"); s.State != StateEstablished || len(s.Children) != 1 || s.Children[0].InSPI == rekeyed.InSPI {
 			t.Errorf("an hour later: %s, %+v", s.State, s.Children)
 		}
@@ -429,7 +433,7 @@ func TestV1SimultaneousRekey(t *testing.T) {
 		upV1(t, a, b, "net")
 		for range 4 {
 			clk.advance(15*time.Minute, synctest.Wait)
-			clk.advance(ikev1.SwitchDelay, synctest.Wait)
+			clk.advance(ikev1.SwitchDelay+ikev1.DrainDelay, synctest.Wait)
 			if na, nb := len(a.inst.all()), len(b.inst.all()); na == 0 || na > 2 || na != nb {
 				t.Fatalf("after a rekey round: A holds %d IPsec SAs, B %d", na, nb)
 			}
@@ -485,7 +489,7 @@ func TestV1CommitBit(t *testing.T) {
 		if cur == old.OutSPI || cur == 0 {
 			t.Errorf("A still sends on the old SA %08x after CONNECTED", old.OutSPI)
 		}
-		clk.advance(10*ikev1.SwitchDelay, synctest.Wait)
+		clk.advance(10*ikev1.SwitchDelay+ikev1.DrainDelay, synctest.Wait)
 		checkOnePair(t, a, b, da, db)
 		da.check(t)
 		db.check(t)
@@ -648,7 +652,7 @@ func TestV1ShortPeerLifetimeRekeyed(t *testing.T) {
 		upV1(t, a, b, "net")
 		first := a.inst.all()[0]
 		clk.advance(12*time.Minute, synctest.Wait)
-		clk.advance(ikev1.SwitchDelay, synctest.Wait)
+		clk.advance(ikev1.SwitchDelay+ikev1.DrainDelay, synctest.Wait)
 		checkOnePair(t, a, b, da, db)
 		if a.inst.all()[0].InSPI == first.InSPI {
 			t.Error("the IPsec SA was never rekeyed")

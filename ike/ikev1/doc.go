@@ -58,8 +58,10 @@
 // own with RESPONDER-LIFETIME when the peer asked for longer (RFC 2407
 // §4.6.3.1). The responder installs the inbound SA when it sends message
 // 2 and switches its outbound traffic at message 3; the initiator keeps
-// sending on the SA it replaces for SwitchDelay after message 3, so that
-// a rekey loses no packet. A responder that sets the commit bit gets our
+// sending on the SA it replaces for SwitchDelay after message 3, and
+// deletes that SA (or retires the ISAKMP SA it came from) DrainDelay
+// after the switch, so that neither a packet sent too early nor one still
+// in flight behind our DELETE is lost in a rekey. A responder that sets the commit bit gets our
 // traffic only after its CONNECTED; an initiator that sets it gets
 // CONNECTED from us in a fourth message.
 //

@@ -80,6 +80,13 @@ const (
 	// installs its inbound SA only when it processes message 3 (strongSwan
 	// does), so packets sent at once on the new SA could overtake it.
 	SwitchDelay = time.Second
+	// DrainDelay is how long a rekeyed IPsec SA stays after outbound
+	// traffic left it, before we delete it at the peer (or retire the
+	// ISAKMP SA it came from, which deletes it there too): packets sealed
+	// under it a moment before the switch may still be in the dataplane's
+	// queues or on the wire, and a DELETE that overtakes them makes the
+	// peer drop them.
+	DrainDelay = time.Second
 )
 
 // EventQueueLimit is the most events (received messages) queued for one

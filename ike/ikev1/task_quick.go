@@ -343,18 +343,25 @@ func (sa *isakmpSA) afterThird(t *quickMode) {
 
 // completeSwitch moves outbound traffic to ch and retires the SA it
 // replaced, as Libreswan does (strongSwan would keep it until it expires).
+// The deletion waits DrainDelay after the switch.
 func (sa *isakmpSA) completeSwitch(ch, old *child) {
-	if old != nil {
-		defer sa.rekeyedForRetire(old)
-	}
 	if !sa.hasChild(ch) {
+		if old != nil {
+			sa.rekeyedForRetire(old)
+		}
 		return
 	}
 	sa.switchOutbound(ch)
-	if old != nil && sa.hasChild(old) {
-		sa.log.Info("deleting the rekeyed IPsec SA", "conn", old.conn.Name, "in_spi", spiHex(old.inSPI))
-		sa.deleteChild(old, shared.CauseNone, "")
+	if old == nil {
+		return
 	}
+	sa.switches = append(sa.switches, sa.after(DrainDelay, func() {
+		defer sa.rekeyedForRetire(old)
+		if sa.hasChild(old) {
+			sa.log.Info("deleting the rekeyed IPsec SA", "conn", old.conn.Name, "in_spi", spiHex(old.inSPI))
+			sa.deleteChild(old, shared.CauseNone, "")
+		}
+	}))
 }
 
 // processFirst is the responder's side of message 1: which conn the
