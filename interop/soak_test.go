@@ -56,12 +56,6 @@ func sampleDaemon(ctx context.Context, node *lab.Node, pid int, metricsAddr stri
 	return s, fmt.Errorf("no go_goroutines in the metrics:\n%s", out)
 }
 
-// soakPingInterval is ping's -i for 100 requests a second. Not "0.01":
-// iputils ping 20221126 waits about 17 ms between requests at -i 0.01 even
-// on an idle loopback at real-time priority (57/s measured), and about
-// 9.3 ms at any interval just below 10 ms (107/s at 0.0099).
-const soakPingInterval = "0.0099"
-
 // TestSoak runs for IPSECGW_SOAK (e.g. 1h; `make soak`): iperf3 UDP at
 // udpRate each way and a ping every 10 ms through a tunnel to strongSwan
 // whose CHILD SA ipsecgw rekeys every 30 s (lifetime 40 s - margintime
@@ -77,10 +71,10 @@ func TestSoak(t *testing.T) {
 	}
 	secs := int(d / time.Second)
 	l := lab.New(t, lab.Options{Tools: []string{"iperf3", "curl"}})
-	// ping -c sends secs*100 requests, one every soakPingInterval, but a
-	// loaded machine stretches the intervals (an hour's 360,000 took more
-	// than 65 minutes once): the deadline leaves room for that, and the
-	// report gives the rate achieved.
+	// ping -c sends secs*100 requests at 10 ms intervals, but a loaded
+	// machine stretches the intervals (an hour's 360,000 took more than
+	// 65 minutes once): the deadline leaves room for that, and the report
+	// gives the rate achieved.
 	ctx, cancel := context.WithTimeout(context.Background(), d*3/2+5*time.Minute)
 	defer cancel()
 	c1, c2 := siteConns(l, "aes128-sha256-ecp256", "aes128gcm16-ecp256")
@@ -117,7 +111,7 @@ func TestSoak(t *testing.T) {
 	pinged := make(chan pingResult, 1)
 	go func() {
 		var r pingResult
-		r.sent, r.received, r.out, r.err = floodPing(ctx, l.Host1, l.Host2.Addr, secs*100, soakPingInterval)
+		r.sent, r.received, r.out, r.err = floodPing(ctx, l.Host1, l.Host2.Addr, secs*100, "0.01")
 		r.took = time.Since(start)
 		pinged <- r
 	}()
