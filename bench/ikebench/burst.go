@@ -417,7 +417,15 @@ func initiatorSwanctl(l *lab.Lab, group string, first, count int) string {
 func initiatorConf(l *lab.Lab, group string, n int) string {
 	var b strings.Builder
 	for k := range n {
-		fmt.Fprintf(&b, `conn %s
+		writeInitiatorConn(&b, l, group, connName(k), initiatorID(k), initiatorTS(k))
+	}
+	return b.String()
+}
+
+// writeInitiatorConn writes one auto=start conn of an ipsecgw initiator
+// (ID id, local subnet subnet) towards the responder's LAN2.
+func writeInitiatorConn(b *strings.Builder, l *lab.Lab, group, name, id, subnet string) {
+	fmt.Fprintf(b, `conn %s
   keyexchange=ikev2
   authby=secret
   left=%s
@@ -430,9 +438,7 @@ func initiatorConf(l *lab.Lab, group string, n int) string {
   esp=%s!
   auto=start
 
-`, connName(k), l.GW1.Addr, initiatorID(k), initiatorTS(k), l.GW2.Addr, responderID, lab.LAN2, ikeProposal(group), espProposal)
-	}
-	return b.String()
+`, name, l.GW1.Addr, id, subnet, l.GW2.Addr, responderID, lab.LAN2, ikeProposal(group), espProposal)
 }
 
 // ipsecgwInitiators starts an ipsecgw in gw1 with n auto=start conns and

@@ -73,20 +73,9 @@ func measureIdle(ctx context.Context, l *lab.Lab, bin string, opts options, s *I
 	if err != nil {
 		return err
 	}
-	initConf := fmt.Sprintf(`conn active
-  keyexchange=ikev2
-  authby=secret
-  left=%s
-  leftid=%s
-  leftsubnet=%s
-  right=%s
-  rightid=%s
-  rightsubnet=%s
-  ike=%s!
-  esp=%s!
-  auto=start
-
-`, l.GW1.Addr, activeID, lab.LAN1, l.GW2.Addr, responderID, lab.LAN2, ikeProposal(group), espProposal) + initiatorConf(l, group, s.Idle)
+	var active strings.Builder
+	writeInitiatorConn(&active, l, group, "active", activeID, lab.LAN1.String())
+	initConf := active.String() + initiatorConf(l, group, s.Idle)
 	start := time.Now()
 	init, err := startGateway(ctx, bin, l.GW1, initConf, fmt.Sprintf(": PSK %q\n", benchPSK), ipsecgwSettings(false))
 	if err != nil {
