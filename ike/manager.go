@@ -117,6 +117,11 @@ type Manager struct {
 	holds    map[string]bool // conns with a trap policy of dpdaction/closeaction=hold
 	subs     []*Subscription
 	closed   bool
+	// deleted holds, by our SPI, the answered DELETEs of IKE SAs the peer
+	// ended, for their retransmissions (deleted.go); deletedOrder is their
+	// arrival order.
+	deleted      map[uint64]*deletedAnswer
+	deletedOrder []uint64
 }
 
 // entry is the Manager's record of one IKE SA.
@@ -332,6 +337,9 @@ func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 	e := m.sas[ours]
 	m.mu.Unlock()
 	if e == nil {
+		if !h.IsResponse() && h.Exchange == message.INFORMATIONAL && m.answerDeleted(ours, remote, buf) {
+			return
+		}
 		m.drops.Drop(m.log, shared.DropUnknownSPI, "message for unknown IKE SA dropped", "remote", remote, "spi", fmt.Sprintf("%016x", ours), "exchange", h.Exchange)
 		return
 	}

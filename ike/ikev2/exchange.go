@@ -1,6 +1,7 @@
 package ikev2
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -271,6 +272,13 @@ func (sa *ikeSA) handle(local, remote netip.AddrPort, pkt []byte) {
 	if h.IsResponse() {
 		sa.handleResponse(local, remote, &m)
 		return
+	}
+	if h.Exchange == message.INFORMATIONAL {
+		// A copy of the datagram as it arrived (decryption works in
+		// place) is kept while the request is answered: a DELETE of the
+		// IKE SA leaves it and the answer to the Host (infoTask.answered).
+		sa.rawRequest = bytes.Clone(pkt)
+		defer func() { sa.rawRequest = nil }()
 	}
 	sa.handleRequest(local, remote, &m)
 }

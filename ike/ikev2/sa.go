@@ -110,6 +110,11 @@ type ikeSA struct {
 	hasRsp   bool
 	frags    fragmented // RFC 7383: how the last request/response went out (frag.go)
 	reasm    reassembly // RFC 7383: fragments of a message being received
+
+	// rawRequest is the datagram of the request being answered, set only
+	// while it is handled.
+	rawRequest []byte
+
 	// followups: the peer's CREATE_CHILD_SA exchanges waiting for their
 	// IKE_FOLLOWUP_KE exchanges, by link (task_followupke.go).
 	followups map[string]*followupState

@@ -68,6 +68,11 @@ type Host interface {
 	Register(sa SA, initiator bool, remote netip.Addr) (spi uint64, err error)
 	// Unregister removes an SA that ended.
 	Unregister(sa SA)
+	// AnsweredDelete keeps, for a short while, the peer's DELETE that
+	// ended the IKE SA whose SPI of ours is spi, and our answer, so that a
+	// retransmission of that DELETE (our answer was lost) is answered
+	// although the SA is gone.
+	AnsweredDelete(spi uint64, local, remote netip.AddrPort, request, response []byte)
 	// AddHalfOpen records a responder SA that has not authenticated yet,
 	// keyed by the peer's endpoint and SPI so that a retransmitted first
 	// request finds it; false when the half-open limit is reached (the SA
