@@ -313,8 +313,11 @@ func (sa *isakmpSA) sendRequest(pkt []byte) {
 	o.pkt, o.tries = pkt, 0
 	sa.timerGen++
 	o.gen = sa.timerGen
-	sa.send(pkt)
+	// Armed before the message leaves: the peer's answer (and its own
+	// retransmission timer) may come before send returns, and timers that
+	// fall due at one instant fire in the order they were armed.
 	sa.armRetransmit(o)
+	sa.send(pkt)
 }
 
 func (sa *isakmpSA) armRetransmit(o *outstanding) {
