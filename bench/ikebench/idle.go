@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -25,9 +26,12 @@ type Idle struct {
 	BitsPerSec   float64 `json:"bits_per_sec"`
 	Retransmits  int     `json:"retransmits"`
 	// RSS of the two daemons once everything is up, before the traffic.
-	InitiatorRSSKiB int64  `json:"initiator_rss_kib"`
-	ResponderRSSKiB int64  `json:"responder_rss_kib"`
-	Error           string `json:"error,omitempty"`
+	InitiatorRSSKiB int64 `json:"initiator_rss_kib"`
+	ResponderRSSKiB int64 `json:"responder_rss_kib"`
+	// Perf is the path of the perf report of the initiator during the
+	// iperf3 run (-perf).
+	Perf  string `json:"perf_report,omitempty"`
+	Error string `json:"error,omitempty"`
 }
 
 // activeID is the identity of the initiator's active conn.
@@ -36,7 +40,7 @@ const activeID = "active.bench"
 // iperfPort is the iperf3 server's port on host2.
 const iperfPort = 5201
 
-func idleRun(ctx context.Context, bin string, opts options, idle, rep int) (s Idle) {
+func idleRun(ctx context.Context, bin, dir string, opts options, idle, rep int) (s Idle) {
 	s = Idle{Idle: idle, Rep: rep}
 	l, err := lab.Build(lab.Options{})
 	if err != nil {
@@ -46,13 +50,13 @@ func idleRun(ctx context.Context, bin string, opts options, idle, rep int) (s Id
 	defer l.Close()
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout+2*time.Minute)
 	defer cancel()
-	if err := measureIdle(ctx, l, bin, opts, &s); err != nil {
+	if err := measureIdle(ctx, l, bin, dir, opts, &s); err != nil {
 		s.Error = err.Error()
 	}
 	return s
 }
 
-func measureIdle(ctx context.Context, l *lab.Lab, bin string, opts options, s *Idle) error {
+func measureIdle(ctx context.Context, l *lab.Lab, bin, dir string, opts options, s *Idle) error {
 	const group = "x25519"
 	// One responder conn for both kinds: any identity, any /32 of
 	// initiatorNet or all of LAN1.
@@ -102,7 +106,23 @@ func measureIdle(ctx context.Context, l *lab.Lab, bin string, opts options, s *I
 		return err
 	}
 	defer srv.Stop()
+	// The initiator encrypts the stream's data and so bears the per-packet
+	// cost that the idle SAs could raise; -perf records it.
+	var stopPerf func() (string, error)
+	if opts.Perf {
+		stopPerf, err = startPerf(ctx, init.proc.PID, filepath.Join(dir, fmt.Sprintf("perf-idle-initiator-%d-rep%d", s.Idle, s.Rep)))
+		if err != nil {
+			return err
+		}
+	}
 	res, err := l.Host1.Iperf(ctx, l.Host2.Addr, srv.Port, opts.IdleDuration, 1)
+	if stopPerf != nil {
+		rep, perr := stopPerf()
+		s.Perf = rep
+		if perr != nil && err == nil {
+			err = perr
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -157,6 +177,11 @@ func (r *Report) idleMarkdown() string {
 			ratio,
 			cell(func(x Idle) float64 { return float64(x.InitiatorRSSKiB) }, 1024, 1),
 			cell(func(x Idle) float64 { return float64(x.ResponderRSSKiB) }, 1024, 1))
+	}
+	for _, x := range r.Idle {
+		if x.Perf != "" {
+			fmt.Fprintf(&b, "\nperf report of the initiator during iperf3, %d idle, rep %d: %s\n", x.Idle, x.Rep, x.Perf)
+		}
 	}
 	return b.String()
 }

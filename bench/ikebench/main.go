@@ -49,8 +49,9 @@
 //
 // Results go to results/ike-<UTC timestamp>/ as results.json (every
 // sample) and results.md (the tables, also printed to stdout). -perf
-// records the ipsecgw responder with perf(1) during each burst and keeps
-// the report next to the tables.
+// records the ipsecgw responder with perf(1) during each burst, and the
+// initiator during each idle-tunnels iperf3 run, and keeps the reports
+// next to the tables.
 package main
 
 import (
@@ -106,7 +107,7 @@ func main() {
 	perCharon := flag.Int("per-charon", 2500, "connections per initiating charon")
 	timeout := flag.Duration("timeout", 10*time.Minute, "longest wait for one burst")
 	restart := flag.Int("restart", 1000, "conns of the restart storm (0 = skip it)")
-	perf := flag.Bool("perf", false, "record the ipsecgw responder with perf(1) during each burst")
+	perf := flag.Bool("perf", false, "record the ipsecgw responder with perf(1) during each burst, and the initiator during each -idle iperf3 run")
 	idle := flag.Int("idle", 0, "idle IKE+CHILD SAs beside one active tunnel for the throughput comparison (0 = skip it)")
 	idleDuration := flag.Duration("idle-duration", 10*time.Second, "length of each iperf3 run of -idle (whole seconds)")
 	out := flag.String("out", "results", "directory under which ike-<timestamp>/ is created")
@@ -231,7 +232,7 @@ func run(opts options) error {
 	for r := 1; opts.IdleN > 0 && r <= opts.Reps && ctx.Err() == nil; r++ {
 		for _, idle := range []int{0, opts.IdleN} {
 			fmt.Fprintf(os.Stderr, "idle tunnels: rep %d, %d idle (load %s)\n", r, idle, benchhost.LoadAvg())
-			s := idleRun(ctx, bin, opts, idle, r)
+			s := idleRun(ctx, bin, dir, opts, idle, r)
 			if s.Error != "" {
 				fmt.Fprintf(os.Stderr, "  FAILED: %s\n", s.Error)
 			} else {
