@@ -660,6 +660,50 @@ func benchLookup(b *testing.B, threshold int) {
 	}
 }
 
+// BenchmarkLookupSharedRemote is the initiator of bench/ikebench -idle:
+// n-1 idle policies, a /32 of 10.64.0.0/10 each, and one active LAN-to-LAN
+// policy, all to the same remote LAN. The idle rules are more specific,
+// so they all come first in decision order, and every packet of the
+// active tunnel has its remote address in the range they share.
+func BenchmarkLookupSharedRemote(b *testing.B) {
+	for _, n := range []int{100, 10000} {
+		rules := sharedRemoteRules(n)
+		s := NewSet()
+		for k, r := range rules {
+			if err := s.Add(r, Order{Major: uint64(k)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		active := pktSpec{src: a4("10.1.0.5"), dst: a4("10.2.0.7"), proto: header.ProtoTCP, sport: 40000, dport: 5201}.bytes()
+		for _, c := range []struct {
+			name string
+			tab  *Table
+		}{{"set", s.Table()}, {"compiled", mustCompile(b, rules)}} {
+			b.Run(fmt.Sprintf("rules=%d/%s", n, c.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for range b.N {
+					if r := c.tab.Outbound(active); r.Status != Matched || r.PolicyID != 0 {
+						b.Fatalf("active packet: %+v", r)
+					}
+				}
+			})
+		}
+	}
+}
+
+// sharedRemoteRules is the rule set of BenchmarkLookupSharedRemote: the
+// active rule (policy 0) 10.1.0.0/24 ⇄ 10.2.0.0/24 first, then n-1 idle
+// rules (policy k) 10.64.k/32 ⇄ 10.2.0.0/24.
+func sharedRemoteRules(n int) []Rule {
+	rules := []Rule{{Selector: sel("10.1.0.0/24", "10.2.0.0/24", 0, AllPorts, AllPorts), Action: Protect}}
+	for k := 1; k < n; k++ {
+		a := netip.AddrFrom4([4]byte{10, 64 + byte(k>>16), byte(k >> 8), byte(k)})
+		rules = append(rules, Rule{Selector: Selector{Local: AddrRange{a, a}, Remote: MustPrefixRange("10.2.0.0/24"),
+			LocalPorts: AllPorts, RemotePorts: AllPorts}, Action: Protect, PolicyID: uint32(k)})
+	}
+	return rules
+}
+
 func TestPairs(t *testing.T) {
 	l4 := TS{Range: MustPrefixRange("10.1.0.0/16"), Ports: AllPorts}
 	l4tcp := TS{Range: MustPrefixRange("10.1.1.0/24"), Protocol: header.ProtoTCP, Ports: Port(80)}
