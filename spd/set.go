@@ -16,7 +16,9 @@ import (
 // consecutive intervals. A change copies the chunks holding the intervals
 // the rule's remote range covers, plus one neighbour on each side, and the
 // small array of chunk pointers; every other chunk is shared with the
-// Tables published before. Published Tables never change, so the packet
+// Tables published before. A remote interval with many rules has a
+// second index of the same kind over their local ranges (setCell), which
+// a change copies the same way. Published Tables never change, so the packet
 // path reads them as it reads a compiled Table: lock-free and without
 // allocating.
 //
@@ -69,13 +71,24 @@ const maxChunk = 64
 
 // setChunk is a run of consecutive elementary intervals: interval i
 // starts at starts[i] and ends where the next one (of this chunk or the
-// next) starts; cands[i] are the rules covering it, in decision order.
+// next) starts; cells[i] holds the rules covering it.
 type setChunk struct {
 	starts []u128
-	cands  [][]*setEntry
+	cells  []setCell
 }
 
-// setIndex is one family's index. firsts[i] is chunks[i].starts[0];
+// setCell is what an interval holds: list, the rules covering it in
+// decision order, and, in an interval of the remote-address index whose
+// list has at least localIndexThreshold rules, local: an index of the same
+// kind over the local ranges of exactly those rules (its cells have no
+// local index), kept up to date change by change like the remote one.
+type setCell struct {
+	list  []*setEntry
+	local *setIndex
+}
+
+// setIndex is one family's index over the remote address, or one remote
+// interval's over the local address. firsts[i] is chunks[i].starts[0];
 // firsts[0] is 0, so every address falls into some interval. Immutable
 // once a Table holds it.
 type setIndex struct {
@@ -83,12 +96,23 @@ type setIndex struct {
 	chunks []*setChunk
 }
 
-var emptySetIndex = &setIndex{firsts: []u128{{}}, chunks: []*setChunk{{starts: []u128{{}}, cands: [][]*setEntry{nil}}}}
+var emptySetIndex = &setIndex{firsts: []u128{{}}, chunks: []*setChunk{{starts: []u128{{}}, cells: []setCell{{}}}}}
 
-// lookup returns the rules covering remote, in decision order.
-func (x *setIndex) lookup(remote u128) []*setEntry {
-	c := x.chunks[search(x.firsts, remote)]
-	return c.cands[search(c.starts, remote)]
+// lookup returns the cell of the interval holding a.
+func (x *setIndex) lookup(a u128) *setCell {
+	c := x.chunks[search(x.firsts, a)]
+	return &c.cells[search(c.starts, a)]
+}
+
+// candidates returns, in decision order, the rules whose remote range
+// holds remote and, where the interval has a local index, whose local
+// range holds local: the only rules that can match.
+func (x *setIndex) candidates(remote, local u128) []*setEntry {
+	c := x.lookup(remote)
+	if c.local != nil {
+		return c.local.lookup(local).list
+	}
+	return c.list
 }
 
 // NewSet returns an empty Set.
@@ -123,7 +147,17 @@ func (s *Set) Add(r Rule, o Order) error {
 	if (*x).find(r, o) != nil {
 		return fmt.Errorf("spd: rule %v with order %v is already in the set", r.Selector, o)
 	}
-	*x = (*x).modify(e.rFrom, e.rTo, func(list []*setEntry) []*setEntry {
+	*x = (*x).modify(e.rFrom, e.rTo, func(c setCell) setCell {
+		return c.change(e, insertEntry(e))
+	})
+	s.n++
+	return nil
+}
+
+// insertEntry returns the function that inserts e into a candidate list
+// at its place in decision order.
+func insertEntry(e *setEntry) func([]*setEntry) []*setEntry {
+	return func(list []*setEntry) []*setEntry {
 		i, _ := slices.BinarySearchFunc(list, e, func(a, b *setEntry) int {
 			if a.before(b) {
 				return -1
@@ -131,9 +165,42 @@ func (s *Set) Add(r Rule, o Order) error {
 			return 1
 		})
 		return slices.Insert(slices.Clip(list), i, e)
-	})
-	s.n++
-	return nil
+	}
+}
+
+// removeEntry returns the function that removes e from a candidate list.
+func removeEntry(e *setEntry) func([]*setEntry) []*setEntry {
+	return func(list []*setEntry) []*setEntry {
+		out := make([]*setEntry, 0, len(list)-1)
+		for _, c := range list {
+			if c != e {
+				out = append(out, c)
+			}
+		}
+		if len(out) == 0 {
+			return nil
+		}
+		return out
+	}
+}
+
+// change returns the remote interval's cell with rule e added or removed
+// by f: the new list, and the local index changed alike where e's local
+// range falls — built from the list when it reaches localIndexThreshold,
+// dropped when it falls below.
+func (c setCell) change(e *setEntry, f func([]*setEntry) []*setEntry) setCell {
+	n := setCell{list: f(c.list)}
+	switch {
+	case len(n.list) == 0 || len(n.list) < localIndexThreshold:
+	case c.local != nil:
+		n.local = c.local.modify(e.lFrom, e.lTo, func(l setCell) setCell { return setCell{list: f(l.list)} })
+	default:
+		n.local = emptySetIndex
+		for _, r := range n.list {
+			n.local = n.local.modify(r.lFrom, r.lTo, func(l setCell) setCell { return setCell{list: insertEntry(r)(l.list)} })
+		}
+	}
+	return n
 }
 
 // Remove removes the rule added with that Order; it reports whether there
@@ -147,17 +214,8 @@ func (s *Set) Remove(r Rule, o Order) bool {
 	if e == nil {
 		return false
 	}
-	*x = (*x).modify(e.rFrom, e.rTo, func(list []*setEntry) []*setEntry {
-		out := make([]*setEntry, 0, len(list)-1)
-		for _, c := range list {
-			if c != e {
-				out = append(out, c)
-			}
-		}
-		if len(out) == 0 {
-			return nil
-		}
-		return out
+	*x = (*x).modify(e.rFrom, e.rTo, func(c setCell) setCell {
+		return c.change(e, removeEntry(e))
 	})
 	s.n--
 	return true
@@ -186,7 +244,7 @@ func newSetEntry(r Rule, o Order) *setEntry {
 // interval the rule covers lists it; the one holding its first address
 // is searched.
 func (x *setIndex) find(r Rule, o Order) *setEntry {
-	for _, c := range x.lookup(toU128(r.Selector.Remote.From)) {
+	for _, c := range x.lookup(toU128(r.Selector.Remote.From)).list {
 		if c.r == r && c.order == o {
 			return c
 		}
@@ -195,14 +253,14 @@ func (x *setIndex) find(r Rule, o Order) *setEntry {
 }
 
 // modify returns a copy of x in which every interval within [from, to]
-// has the candidate list f returns for its old one (f must not change
-// the old list). Intervals are split at from and to+1 first, and merged
-// there afterwards when a boundary no longer separates different lists
+// has the cell f returns for its old one (f must not change the old
+// cell). Intervals are split at from and to+1 first, and merged there
+// afterwards when a boundary no longer separates different lists
 // (inside the range no two neighbours can become equal: they differed
 // before, and f adds or removes the same rule in both). Only the chunks
 // that hold the affected intervals and one neighbour on each side are
 // copied, and re-cut into chunks of at most maxChunk intervals.
-func (x *setIndex) modify(from, to u128, f func([]*setEntry) []*setEntry) *setIndex {
+func (x *setIndex) modify(from, to u128, f func(setCell) setCell) *setIndex {
 	maxAddr := u128{^uint64(0), ^uint64(0)}
 	lo := max(search(x.firsts, from)-1, 0)
 	hi := search(x.firsts, to)
@@ -212,10 +270,10 @@ func (x *setIndex) modify(from, to u128, f func([]*setEntry) []*setEntry) *setIn
 	hi = min(hi+1, len(x.chunks)-1)
 
 	var starts []u128
-	var cands [][]*setEntry
+	var cells []setCell
 	for _, c := range x.chunks[lo : hi+1] {
 		starts = append(starts, c.starts...)
-		cands = append(cands, c.cands...)
+		cells = append(cells, c.cells...)
 	}
 	// split makes a an interval start (the flattened run always holds the
 	// interval containing a: it starts at or before firsts[lo] <= a, and
@@ -226,7 +284,7 @@ func (x *setIndex) modify(from, to u128, f func([]*setEntry) []*setEntry) *setIn
 			return i
 		}
 		starts = slices.Insert(starts, i+1, a)
-		cands = slices.Insert(cands, i+1, cands[i])
+		cells = slices.Insert(cells, i+1, cells[i])
 		return i + 1
 	}
 	first := split(from)
@@ -235,16 +293,18 @@ func (x *setIndex) modify(from, to u128, f func([]*setEntry) []*setEntry) *setIn
 		end = split(to.add1())
 	}
 	for i := first; i < end; i++ {
-		cands[i] = f(cands[i])
+		cells[i] = f(cells[i])
 	}
-	// Merge at to+1 first so that the index first stays valid.
-	if to != maxAddr && end > 0 && end < len(starts) && slices.Equal(cands[end], cands[end-1]) {
+	// Merge at to+1 first so that the index first stays valid. Equal
+	// lists have equal local indexes (the same rules' local ranges), so
+	// either cell serves the merged interval.
+	if to != maxAddr && end > 0 && end < len(starts) && slices.Equal(cells[end].list, cells[end-1].list) {
 		starts = slices.Delete(starts, end, end+1)
-		cands = slices.Delete(cands, end, end+1)
+		cells = slices.Delete(cells, end, end+1)
 	}
-	if first > 0 && slices.Equal(cands[first], cands[first-1]) {
+	if first > 0 && slices.Equal(cells[first].list, cells[first-1].list) {
 		starts = slices.Delete(starts, first, first+1)
-		cands = slices.Delete(cands, first, first+1)
+		cells = slices.Delete(cells, first, first+1)
 	}
 
 	pieces := (len(starts) + maxChunk - 1) / maxChunk
@@ -257,7 +317,7 @@ func (x *setIndex) modify(from, to u128, f func([]*setEntry) []*setEntry) *setIn
 	for p := range pieces {
 		a, b := p*len(starts)/pieces, (p+1)*len(starts)/pieces
 		n.firsts = append(n.firsts, starts[a])
-		n.chunks = append(n.chunks, &setChunk{starts: slices.Clip(starts[a:b]), cands: slices.Clip(cands[a:b])})
+		n.chunks = append(n.chunks, &setChunk{starts: slices.Clip(starts[a:b]), cells: slices.Clip(cells[a:b])})
 	}
 	n.firsts = append(n.firsts, x.firsts[hi+1:]...)
 	n.chunks = append(n.chunks, x.chunks[hi+1:]...)
@@ -269,8 +329,8 @@ func (x *setIndex) rules() []*setEntry {
 	seen := map[*setEntry]bool{}
 	var out []*setEntry
 	for _, c := range x.chunks {
-		for _, l := range c.cands {
-			for _, e := range l {
+		for _, l := range c.cells {
+			for _, e := range l.list {
 				if !seen[e] {
 					seen[e] = true
 					out = append(out, e)

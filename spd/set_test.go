@@ -85,7 +85,18 @@ func checkAgainstRebuild(t *testing.T, g gen, tab *Table, rs []orderedRule, pack
 // TestSetAgainstRebuild: random sequences of insertions and removals, the
 // Set's table after each step against Compile of the same rules; tables
 // published earlier must keep answering as they did.
+// It runs with local indexes in every remote interval, from three
+// candidates on (built and dropped often), at the default threshold and
+// never.
 func TestSetAgainstRebuild(t *testing.T) {
+	defer func(old int) { localIndexThreshold = old }(localIndexThreshold)
+	for _, th := range []int{0, 3, 16, 1 << 30} {
+		localIndexThreshold = th
+		t.Run(fmt.Sprintf("localIndexThreshold=%d", th), testSetAgainstRebuild)
+	}
+}
+
+func testSetAgainstRebuild(t *testing.T) {
 	g := gen{rand.New(rand.NewPCG(5, 6))}
 	matched, lookups := 0, 0
 	for round := range 40 {

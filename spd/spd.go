@@ -46,14 +46,19 @@
 // 16 rules of a family on, Compile also builds an index over the remote
 // address (index.go): the remote ranges' boundaries cut the address space
 // into intervals, each listing in decision order the rules that cover it, so
-// a lookup is a binary search plus a scan of the few candidates. When rules
-// overlap so much that the lists would grow past 64 entries per rule, the
-// index is not built and the scan remains. BenchmarkLookup measures both.
+// a lookup is a binary search plus a scan of the few candidates. An
+// interval with 16 candidates or more is indexed once more, the same way,
+// over its candidates' local ranges: many policies to one remote network
+// (a tunnel per local host to the same peer LAN) then cost a second binary
+// search, not a test of each. When rules overlap so much that the lists
+// would grow past 64 entries per rule, that index is not built and the
+// scan remains. BenchmarkLookup and BenchmarkLookupSharedRemote measure
+// these.
 //
 // A gateway whose policies change one CHILD SA at a time keeps them in a
-// Set instead (set.go): the same index, kept in small chunks that a change
-// copies only where the rule's remote range falls, so publishing a Table
-// costs about the same with ten or ten thousand rules.
+// Set instead (set.go): the same two-level index, kept in small chunks
+// that a change copies only where the rule's ranges fall, so publishing a
+// Table costs about the same with ten or ten thousand rules.
 package spd
 
 import (
@@ -396,8 +401,7 @@ func (t *Table) match(f *Flow, inbound bool) Result {
 	if ix != nil {
 		// Every candidate's remote range covers the interval, so only the
 		// other fields need testing.
-		i := search(ix.starts, remote)
-		for _, c := range ix.cand[ix.off[i]:ix.off[i+1]] {
+		for _, c := range ix.candidates(remote, local) {
 			if e := &es[c]; e.matches(f, local, lport, rport) {
 				return Result{Action: e.action, PolicyID: e.policy, Rule: e.rule, Status: Matched}
 			}
@@ -420,7 +424,7 @@ func (t *Table) matchSet(f *Flow, local, remote u128, lport, rport uint16) *setE
 	if f.Is4 {
 		x = t.sx4
 	}
-	for _, c := range x.lookup(remote) {
+	for _, c := range x.candidates(remote, local) {
 		if c.matches(f, local, lport, rport) {
 			return c
 		}

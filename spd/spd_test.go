@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/ipsecgw/ipsecgw/header"
@@ -474,10 +475,12 @@ func (g gen) packet(is4 bool) pktSpec {
 }
 
 func TestRandomAgainstReference(t *testing.T) {
-	defer func(old int) { indexThreshold = old }(indexThreshold)
-	for _, th := range []int{0, 16, 1 << 30} { // always index, default, never
-		indexThreshold = th
-		t.Run(fmt.Sprintf("indexThreshold=%d", th), testRandomAgainstReference)
+	defer func(old, oldLocal int) { indexThreshold, localIndexThreshold = old, oldLocal }(indexThreshold, localIndexThreshold)
+	// Always index (both levels), the defaults, the remote index alone,
+	// the local index from two candidates on, never index.
+	for _, th := range [][2]int{{0, 0}, {16, 16}, {0, 1 << 30}, {0, 2}, {1 << 30, 0}} {
+		indexThreshold, localIndexThreshold = th[0], th[1]
+		t.Run(fmt.Sprintf("indexThreshold=%d/localIndexThreshold=%d", th[0], th[1]), testRandomAgainstReference)
 	}
 }
 
@@ -568,6 +571,152 @@ func TestIndexFallback(t *testing.T) {
 			if got.Status != Matched || got.PolicyID != want.PolicyID {
 				t.Fatalf("%v: got %+v, want policy %d", ps.dst, got, want.PolicyID)
 			}
+		}
+	}
+}
+
+// TestLocalIndexFallback: rules sharing one remote range whose local
+// ranges nest would make the local index quadratic; Compile must scan the
+// interval's candidates then, and agree with the reference either way.
+func TestLocalIndexFallback(t *testing.T) {
+	var rules []Rule
+	for i := 0; i < 300; i++ {
+		from := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		to := netip.AddrFrom4([4]byte{10, 255, 255 - byte(i>>8), 255 - byte(i)})
+		rules = append(rules, Rule{Selector: Selector{Local: AddrRange{from, to}, Remote: MustPrefixRange("10.2.0.0/24"),
+			LocalPorts: AllPorts, RemotePorts: AllPorts}, Action: Protect, PolicyID: uint32(i), Priority: uint32(1000 - i)})
+	}
+	tab := mustCompile(t, rules)
+	if tab.ix4 == nil || tab.ix4.sub != nil {
+		t.Fatalf("want a remote index without local indexes, got %+v", tab.ix4)
+	}
+	small := mustCompile(t, rules[:40])
+	if small.ix4 == nil || small.ix4.sub == nil {
+		t.Fatal("no local index for 40 rules sharing a remote range")
+	}
+	g := gen{rand.New(rand.NewPCG(9, 10))}
+	for i := 0; i < 2000; i++ {
+		ps := pktSpec{src: netip.AddrFrom4([4]byte{10, byte(g.IntN(256)), byte(g.IntN(2)), byte(g.IntN(256))}), dst: a4("10.2.0.9"), proto: header.ProtoUDP}
+		if i&1 == 0 {
+			ps.src = netip.AddrFrom4([4]byte{10, 255, 255 - byte(g.IntN(2)), 255 - byte(g.IntN(256))})
+		}
+		for _, c := range []struct {
+			tab   *Table
+			rules []Rule
+		}{{small, rules[:40]}, {tab, rules}} {
+			want, ok := refMatch(c.rules, ps, false)
+			got := c.tab.Outbound(ps.bytes())
+			if !ok {
+				if got.Status != NoMatch {
+					t.Fatalf("%v: got %+v, reference no match", ps.src, got)
+				}
+				continue
+			}
+			if got.Status != Matched || got.PolicyID != want.PolicyID {
+				t.Fatalf("%v: got %+v, want policy %d", ps.src, got, want.PolicyID)
+			}
+		}
+	}
+}
+
+// TestSharedRemote: the initiator of bench/ikebench -idle (one active
+// policy behind thousands of more specific idle ones to the same remote
+// LAN), with a catch-all trap and port rules beside, as Compile and as a
+// Set that loses and regains the idle rules: the verdicts are the
+// reference's, and a packet of the active tunnel is tested against at
+// most the few rules its local address falls into, not all of them.
+func TestSharedRemote(t *testing.T) {
+	const n = 2000
+	rules := append(sharedRemoteRules(n),
+		Rule{Selector: sel("10.0.0.0/8", "0.0.0.0/0", 0, AllPorts, AllPorts), Action: Trap, PolicyID: n},
+		Rule{Selector: sel("10.64.0.0/16", "10.2.0.0/24", header.ProtoTCP, AllPorts, Port(22)), Action: Bypass, PolicyID: n + 1},
+		Rule{Selector: sel("10.1.0.7/32", "10.2.0.0/25", header.ProtoUDP, Port(53), AllPorts), Action: Drop, PolicyID: n + 2})
+	g := gen{rand.New(rand.NewPCG(11, 12))}
+	packet := func() pktSpec {
+		p := pktSpec{src: netip.AddrFrom4([4]byte{10, 64, byte(g.IntN(9)), byte(g.IntN(256))}), dst: netip.AddrFrom4([4]byte{10, 2, byte(g.IntN(2)), byte(g.IntN(256))}),
+			proto: []uint8{header.ProtoTCP, header.ProtoUDP, header.ProtoICMP}[g.IntN(3)], sport: uint16(g.IntN(60)), dport: uint16(g.IntN(60))}
+		if g.IntN(3) == 0 {
+			p.src = netip.AddrFrom4([4]byte{10, 1, byte(g.IntN(2)), byte(g.IntN(16))})
+		}
+		return p
+	}
+	active := pktSpec{src: a4("10.1.0.5"), dst: a4("10.2.0.7"), proto: header.ProtoTCP, sport: 40000, dport: 5201}
+	var f Flow
+	if !f.Parse(active.bytes()) {
+		t.Fatal("active packet does not parse")
+	}
+	tab := mustCompile(t, rules)
+	for range 3000 {
+		p := packet()
+		inbound := g.IntN(4) == 0
+		got := tab.Outbound(p.bytes())
+		if inbound {
+			got = tab.Inbound(p.bytes())
+		}
+		want, ok := refMatch(rules, p, inbound)
+		if ok != (got.Status == Matched) || (ok && tab.Rules()[got.Rule] != want) {
+			t.Fatalf("%+v inbound=%v: got %+v, reference %+v (%v)", p, inbound, got, want, ok)
+		}
+	}
+	if c := tab.ix4.candidates(f.Dst, f.Src); len(c) > 2 {
+		t.Errorf("compiled: the active packet has %d candidates", len(c))
+	}
+
+	s := NewSet()
+	var rs []orderedRule
+	for k, r := range rules {
+		o := Order{Major: uint64(k)}
+		if err := s.Add(r, o); err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, orderedRule{r, o})
+	}
+	check := func(rs []orderedRule) {
+		t.Helper()
+		ref := rebuild(t, rs)
+		tab := s.Table()
+		for range 300 {
+			p := packet()
+			want := ref.Outbound(p.bytes())
+			got, rule := setVerdict(tab, p, false)
+			if got.Status != want.Status || got.PolicyID != want.PolicyID || (rule != nil && *rule != ref.Rules()[want.Rule]) {
+				t.Fatalf("%+v: set %+v, rebuild %+v", p, got, want)
+			}
+		}
+		if c := s.v4.candidates(f.Dst, f.Src); len(s.v4.lookup(f.Dst).list) >= localIndexThreshold && len(c) > 2 {
+			t.Errorf("set of %d rules: the active packet has %d candidates", len(rs), len(c))
+		}
+	}
+	check(rs)
+	// Remove idle rules in random order down to a few (the local index is
+	// dropped below the threshold), then add them back (and it is rebuilt).
+	others := append(rs[:1:1], rs[n:]...)
+	idle := slices.Clone(rs[1:n])
+	g.Shuffle(len(idle), func(i, j int) { idle[i], idle[j] = idle[j], idle[i] })
+	for i := len(idle) - 1; i >= 5; i-- {
+		if !s.Remove(idle[i].r, idle[i].o) {
+			t.Fatal("Remove failed")
+		}
+		if i%400 == 0 || i < 30 {
+			check(append(slices.Clone(others), idle[:i]...))
+		}
+	}
+	if s.v4.lookup(f.Dst).local != nil {
+		t.Error("local index kept below the threshold")
+	}
+	for _, r := range idle[5:] {
+		if err := s.Add(r.r, r.o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(append(others, idle...))
+	if s.v4.lookup(f.Dst).local == nil {
+		t.Error("no local index for the restored rules")
+	}
+	b := active.bytes()
+	for _, tb := range []*Table{tab, s.Table()} {
+		if allocs := testing.AllocsPerRun(1000, func() { tb.Outbound(b); tb.Inbound(b) }); allocs != 0 {
+			t.Errorf("%v allocations per lookup", allocs)
 		}
 	}
 }
