@@ -278,6 +278,34 @@ func BenchmarkSetChange(b *testing.B) {
 	}
 }
 
+// BenchmarkSetChangeSharedRemote is BenchmarkSetChange for the rules of
+// BenchmarkLookupSharedRemote: one idle policy added and removed among n
+// that share its remote range, so every change lands in the same remote
+// interval (and its local index).
+func BenchmarkSetChangeSharedRemote(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		rules := sharedRemoteRules(n + 1)
+		s := NewSet()
+		for k, r := range rules[:n] {
+			if err := s.Add(r, Order{Major: uint64(k)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			r, o := rules[n], Order{Major: uint64(n)}
+			for range b.N {
+				if err := s.Add(r, o); err != nil {
+					b.Fatal(err)
+				}
+				_ = s.Table()
+				s.Remove(r, o)
+				_ = s.Table()
+			}
+		})
+	}
+}
+
 func BenchmarkSetLookup(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		s := NewSet()
