@@ -77,14 +77,55 @@ type setChunk struct {
 	cells  []setCell
 }
 
-// setCell is what an interval holds: list, the rules covering it in
-// decision order, and, in an interval of the remote-address index whose
-// list has at least localIndexThreshold rules, local: an index of the same
-// kind over the local ranges of exactly those rules (its cells have no
-// local index), kept up to date change by change like the remote one.
+// setCell is what an interval holds: the rules covering it, as list, in
+// decision order, or — in an interval of the remote-address index with at
+// least localIndexThreshold rules — as local, an index of the same kind
+// over the local ranges of exactly those rules (whose cells are lists),
+// kept up to date change by change like the remote one, and n, their
+// number. Such a cell keeps no list of its own: copying a list of all its
+// rules would make each change cost in proportion to them.
 type setCell struct {
 	list  []*setEntry
 	local *setIndex
+	n     int
+}
+
+// size is the number of rules covering the interval.
+func (c *setCell) size() int {
+	if c.local != nil {
+		return c.n
+	}
+	return len(c.list)
+}
+
+// all returns the rules covering the interval in decision order.
+func (c *setCell) all() []*setEntry {
+	if c.local == nil {
+		return c.list
+	}
+	es := c.local.rules()
+	slices.SortFunc(es, func(a, b *setEntry) int {
+		if a.before(b) {
+			return -1
+		}
+		return 1
+	})
+	return es
+}
+
+// sameRules reports whether two cells hold the same rules. Cells that
+// hold many rules are compared in full only when their numbers agree,
+// which at the edges of a change (where modify asks) is rare.
+func sameRules(a, b *setCell) bool {
+	switch {
+	case a.size() != b.size():
+		return false
+	case a.local == nil && b.local == nil:
+		return slices.Equal(a.list, b.list)
+	case a.local == b.local:
+		return true
+	}
+	return slices.Equal(a.all(), b.all())
 }
 
 // setIndex is one family's index over the remote address, or one remote
@@ -108,7 +149,12 @@ func (x *setIndex) lookup(a u128) *setCell {
 // holds remote and, where the interval has a local index, whose local
 // range holds local: the only rules that can match.
 func (x *setIndex) candidates(remote, local u128) []*setEntry {
-	c := x.lookup(remote)
+	return x.lookup(remote).entries(local)
+}
+
+// entries returns the rules of the cell whose local range holds local,
+// and maybe others, in decision order.
+func (c *setCell) entries(local u128) []*setEntry {
 	if c.local != nil {
 		return c.local.lookup(local).list
 	}
@@ -148,7 +194,7 @@ func (s *Set) Add(r Rule, o Order) error {
 		return fmt.Errorf("spd: rule %v with order %v is already in the set", r.Selector, o)
 	}
 	*x = (*x).modify(e.rFrom, e.rTo, func(c setCell) setCell {
-		return c.change(e, insertEntry(e))
+		return c.change(e, insertEntry(e), +1)
 	})
 	s.n++
 	return nil
@@ -185,22 +231,26 @@ func removeEntry(e *setEntry) func([]*setEntry) []*setEntry {
 }
 
 // change returns the remote interval's cell with rule e added or removed
-// by f: the new list, and the local index changed alike where e's local
-// range falls — built from the list when it reaches localIndexThreshold,
-// dropped when it falls below.
-func (c setCell) change(e *setEntry, f func([]*setEntry) []*setEntry) setCell {
-	n := setCell{list: f(c.list)}
-	switch {
-	case len(n.list) == 0 || len(n.list) < localIndexThreshold:
-	case c.local != nil:
-		n.local = c.local.modify(e.lFrom, e.lTo, func(l setCell) setCell { return setCell{list: f(l.list)} })
-	default:
-		n.local = emptySetIndex
-		for _, r := range n.list {
-			n.local = n.local.modify(r.lFrom, r.lTo, func(l setCell) setCell { return setCell{list: insertEntry(r)(l.list)} })
+// by f (delta is +1 or -1): a local index is changed where e's local range
+// falls; it is built from the list when the rules reach
+// localIndexThreshold and turned back into a list when they fall below.
+func (c setCell) change(e *setEntry, f func([]*setEntry) []*setEntry, delta int) setCell {
+	if c.local != nil {
+		n := c.n + delta
+		if n > 0 && n >= localIndexThreshold {
+			return setCell{local: c.local.modify(e.lFrom, e.lTo, func(l setCell) setCell { return setCell{list: f(l.list)} }), n: n}
 		}
+		c = setCell{list: c.all()}
 	}
-	return n
+	list := f(c.list)
+	if len(list) == 0 || len(list) < localIndexThreshold {
+		return setCell{list: list}
+	}
+	local := emptySetIndex
+	for _, r := range list {
+		local = local.modify(r.lFrom, r.lTo, func(l setCell) setCell { return setCell{list: insertEntry(r)(l.list)} })
+	}
+	return setCell{local: local, n: len(list)}
 }
 
 // Remove removes the rule added with that Order; it reports whether there
@@ -215,7 +265,7 @@ func (s *Set) Remove(r Rule, o Order) bool {
 		return false
 	}
 	*x = (*x).modify(e.rFrom, e.rTo, func(c setCell) setCell {
-		return c.change(e, removeEntry(e))
+		return c.change(e, removeEntry(e), -1)
 	})
 	s.n--
 	return true
@@ -241,10 +291,11 @@ func newSetEntry(r Rule, o Order) *setEntry {
 }
 
 // find returns the entry of rule r added with order o, or nil. Every
-// interval the rule covers lists it; the one holding its first address
-// is searched.
+// interval the rule covers holds it; the one holding its first remote
+// address (and there, where it has a local index, the local interval of
+// its first local address) is searched.
 func (x *setIndex) find(r Rule, o Order) *setEntry {
-	for _, c := range x.lookup(toU128(r.Selector.Remote.From)).list {
+	for _, c := range x.lookup(toU128(r.Selector.Remote.From)).entries(toU128(r.Selector.Local.From)) {
 		if c.r == r && c.order == o {
 			return c
 		}
@@ -295,14 +346,14 @@ func (x *setIndex) modify(from, to u128, f func(setCell) setCell) *setIndex {
 	for i := first; i < end; i++ {
 		cells[i] = f(cells[i])
 	}
-	// Merge at to+1 first so that the index first stays valid. Equal
-	// lists have equal local indexes (the same rules' local ranges), so
-	// either cell serves the merged interval.
-	if to != maxAddr && end > 0 && end < len(starts) && slices.Equal(cells[end].list, cells[end-1].list) {
+	// Merge at to+1 first so that the index first stays valid. Cells
+	// with the same rules have equivalent local indexes (of the same
+	// rules' local ranges), so either serves the merged interval.
+	if to != maxAddr && end > 0 && end < len(starts) && sameRules(&cells[end], &cells[end-1]) {
 		starts = slices.Delete(starts, end, end+1)
 		cells = slices.Delete(cells, end, end+1)
 	}
-	if first > 0 && slices.Equal(cells[first].list, cells[first-1].list) {
+	if first > 0 && sameRules(&cells[first], &cells[first-1]) {
 		starts = slices.Delete(starts, first, first+1)
 		cells = slices.Delete(cells, first, first+1)
 	}
@@ -324,19 +375,27 @@ func (x *setIndex) modify(from, to u128, f func(setCell) setCell) *setIndex {
 	return n
 }
 
-// rules returns the distinct rules of the index in decision order.
+// rules returns the distinct rules of the index, in no particular order.
 func (x *setIndex) rules() []*setEntry {
 	seen := map[*setEntry]bool{}
 	var out []*setEntry
-	for _, c := range x.chunks {
-		for _, l := range c.cells {
-			for _, e := range l.list {
-				if !seen[e] {
-					seen[e] = true
-					out = append(out, e)
+	var walk func(x *setIndex)
+	walk = func(x *setIndex) {
+		for _, c := range x.chunks {
+			for i := range c.cells {
+				if l := &c.cells[i]; l.local != nil {
+					walk(l.local)
+					continue
+				}
+				for _, e := range c.cells[i].list {
+					if !seen[e] {
+						seen[e] = true
+						out = append(out, e)
+					}
 				}
 			}
 		}
 	}
+	walk(x)
 	return out
 }

@@ -683,7 +683,7 @@ func TestSharedRemote(t *testing.T) {
 				t.Fatalf("%+v: set %+v, rebuild %+v", p, got, want)
 			}
 		}
-		if c := s.v4.candidates(f.Dst, f.Src); len(s.v4.lookup(f.Dst).list) >= localIndexThreshold && len(c) > 2 {
+		if c := s.v4.candidates(f.Dst, f.Src); s.v4.lookup(f.Dst).size() >= localIndexThreshold && len(c) > 2 {
 			t.Errorf("set of %d rules: the active packet has %d candidates", len(rs), len(c))
 		}
 	}
