@@ -112,14 +112,19 @@ func (sa *ikeSA) encode(h message.Header, payloads []message.Payload) ([]byte, e
 	if h.Exchange == message.IKE_SA_INIT {
 		return message.AppendMessage(nil, h, payloads...), nil
 	}
-	if sa.out == nil {
+	if !sa.keys.Derived() {
 		return nil, errors.New("no keys for a protected message")
 	}
-	pkt, err := message.AppendEncrypted(nil, h, sa.out, payloads...)
+	out, err := sa.protector(true)
 	if err != nil {
 		return nil, err
 	}
-	if err := sa.fragmentIfNeeded(h, payloads, pkt); err != nil {
+	defer out.Close()
+	pkt, err := message.AppendEncrypted(nil, h, out, payloads...)
+	if err != nil {
+		return nil, err
+	}
+	if err := sa.fragmentIfNeeded(h, out, payloads, pkt); err != nil {
 		return nil, err
 	}
 	return pkt, nil
@@ -326,18 +331,20 @@ func (sa *ikeSA) verifyRetransmission(m *message.Message) error {
 	if m.Header.Exchange == message.IKE_SA_INIT && m.Header.MessageID == 0 {
 		return nil
 	}
-	if sa.in == nil {
-		return errNoKeys
+	in, err := sa.protector(false)
+	if err != nil {
+		return err
 	}
+	defer in.Close()
 	sk, ok := m.Encrypted()
 	if !ok {
 		return errors.New("no SK payload")
 	}
 	if sk.Type == message.PayloadSKF {
-		_, _, err := message.DecryptFragment(m, sa.in)
+		_, _, err := message.DecryptFragment(m, in)
 		return err
 	}
-	return message.Decrypt(m, sa.in)
+	return message.Decrypt(m, in)
 }
 
 // decrypt opens the SK payload (reassembling SKF fragments, RFC 7383); it
@@ -347,15 +354,17 @@ func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
 	if m.Header.Exchange == message.IKE_SA_INIT {
 		return true, nil
 	}
-	if sa.in == nil {
-		return false, errNoKeys
+	in, err := sa.protector(false)
+	if err != nil {
+		return false, err
 	}
+	defer in.Close()
 	sk, ok := m.Encrypted()
 	if !ok {
 		return false, errors.New("no SK payload")
 	}
 	if sk.Type == message.PayloadSKF {
-		fh, part, err := message.DecryptFragment(m, sa.in)
+		fh, part, err := message.DecryptFragment(m, in)
 		if err != nil {
 			return false, err
 		}
@@ -363,7 +372,7 @@ func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
 		if err != nil || !complete {
 			return false, err
 		}
-	} else if err := message.Decrypt(m, sa.in); err != nil {
+	} else if err := message.Decrypt(m, in); err != nil {
 		return false, err
 	}
 	if err := message.Validate(m); err != nil {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/ikev2/message"
+	"github.com/ipsecgw/ipsecgw/transform"
 )
 
 // DefaultFragmentSize is the largest IP datagram an IKE fragment may fill
@@ -38,7 +39,7 @@ func (s fragSet) of(pkt []byte) [][]byte {
 // sending fragments (fragmentation=yes, the default, or force) and the
 // datagram would exceed the fragment size, the message is also encoded
 // as fragments, which send uses instead.
-func (sa *ikeSA) fragmentIfNeeded(h message.Header, payloads []message.Payload, pkt []byte) error {
+func (sa *ikeSA) fragmentIfNeeded(h message.Header, out *transform.Protector, payloads []message.Payload, pkt []byte) error {
 	set := &sa.frags.req
 	if h.Flags&message.FlagResponse != 0 {
 		set = &sa.frags.rsp
@@ -62,7 +63,7 @@ func (sa *ikeSA) fragmentIfNeeded(h message.Header, payloads []message.Payload, 
 	if len(pkt)+overhead <= size {
 		return nil
 	}
-	parts, err := message.AppendFragments(nil, h, sa.out, size-overhead, payloads...)
+	parts, err := message.AppendFragments(nil, h, out, size-overhead, payloads...)
 	if err != nil {
 		return err
 	}

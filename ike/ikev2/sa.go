@@ -93,10 +93,9 @@ type ikeSA struct {
 	// Negotiated: algorithms, keys, NAT and fragmentation.
 	alg           shared.Selection
 	prf           transform.PRF
-	keys          message.IKEKeys
-	out, in       *transform.Protector
-	natLocal      bool // our address is translated (or we fake it)
-	natRemote     bool // the peer's address is translated (or faked)
+	keys          message.IKEKeys // each message's SK protector is built from them (protector.go)
+	natLocal      bool            // our address is translated (or we fake it)
+	natRemote     bool            // the peer's address is translated (or faked)
 	fragmentation bool
 	hs            *handshake // IKE_SA_INIT → IKE_AUTH, nil once authenticated
 
@@ -345,10 +344,6 @@ func (sa *ikeSA) destroy() {
 	}
 	if sa.openTimer != nil {
 		sa.openTimer.Stop()
-	}
-	if sa.out != nil {
-		sa.out.Close()
-		sa.in.Close()
 	}
 	sa.keys.Zero()
 	sa.hs = nil

@@ -211,7 +211,7 @@ func (t *ikeRekeyTask) resolve(sa *ikeSA, ours *ikeRekeyed) {
 // handOver moves this SA's CHILD SAs, conns and identity to nsa, keyed by
 // a rekey, and makes nsa the SA that serves the peer.
 func (sa *ikeSA) handOver(r *ikeRekeyed) {
-	nsa, sel, prf, keys, out, in := r.nsa, r.sel, r.prf, r.keys, r.out, r.in
+	nsa, sel, prf, keys := r.nsa, r.sel, r.prf, r.keys
 	children, conns := sa.children, sa.conns
 	for _, ch := range children {
 		ch.stopTimers()
@@ -248,7 +248,7 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 	sa.e.host.Emit(shared.IKERekeyed{Names: connNames(old.conn.Name, conns), Old: sa.info(), New: newInfo})
 	nsa.post(func() {
 		r.setPeerSPI(nsa)
-		nsa.alg, nsa.prf, nsa.keys, nsa.out, nsa.in = sel, prf, keys, out, in
+		nsa.alg, nsa.prf, nsa.keys = sel, prf, keys
 		old.passTo(nsa)
 		nsa.conns = conns
 		nsa.children = children
@@ -497,7 +497,6 @@ type ikeRekeyed struct {
 	sel     shared.Selection
 	prf     transform.PRF
 	keys    message.IKEKeys
-	out, in *transform.Protector
 	ni, nr  []byte
 	peerSPI uint64 // the peer's SPI of the new SA
 }
@@ -517,12 +516,7 @@ func (r *ikeRekeyed) deriveKeys(old *ikeSA, gir []byte, add ...[]byte) error {
 	if err != nil {
 		return err
 	}
-	out, in, err := keys.Protectors(r.sel.Encr, r.sel.Integ, r.nsa.initiator)
-	if err != nil {
-		keys.Zero()
-		return err
-	}
-	r.prf, r.keys, r.out, r.in = prf, keys, out, in
+	r.prf, r.keys = prf, keys
 	return nil
 }
 
@@ -556,7 +550,7 @@ func (r *ikeRekeyed) lowNonce() []byte {
 // the SA it replaces, without CHILD SAs or conns.
 func (r *ikeRekeyed) key(nsa *ikeSA, old heritage) {
 	r.setPeerSPI(nsa)
-	nsa.alg, nsa.prf, nsa.keys, nsa.out, nsa.in = r.sel, r.prf, r.keys, r.out, r.in
+	nsa.alg, nsa.prf, nsa.keys = r.sel, r.prf, r.keys
 	old.passTo(nsa)
 }
 
@@ -587,8 +581,6 @@ func (h heritage) passTo(nsa *ikeSA) {
 // discard drops a new SA that will never be used.
 func (r *ikeRekeyed) discard() {
 	r.keys.Zero()
-	r.out.Close()
-	r.in.Close()
 	nsa := r.nsa
 	nsa.post(func() { nsa.destroy() })
 }

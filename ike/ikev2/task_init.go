@@ -473,7 +473,7 @@ func offersAddKE(ps []shared.Proposal) bool {
 }
 
 // deriveKeys computes SKEYSEED and the IKE SA keys from the handshake's
-// nonces, and builds the SK payload protectors (RFC 7296 §2.14).
+// nonces (RFC 7296 §2.14).
 func (sa *ikeSA) deriveKeys(gir []byte) error {
 	prf, err := transform.NewPRF(sa.alg.PRF.ID)
 	if err != nil {
@@ -488,11 +488,6 @@ func (sa *ikeSA) deriveKeys(gir []byte) error {
 		return fmt.Errorf("IKE key derivation: %w", err)
 	}
 	sa.keys = keys
-	out, in, err := sa.keys.Protectors(sa.alg.Encr, sa.alg.Integ, sa.initiator)
-	if err != nil {
-		return fmt.Errorf("IKE SA protection %s: %w", sa.alg, err)
-	}
-	sa.out, sa.in = out, in
 	return nil
 }
 

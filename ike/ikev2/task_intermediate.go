@@ -183,13 +183,8 @@ func (sa *ikeSA) addKeyExchange(secret []byte) error {
 	if err != nil {
 		return fmt.Errorf("IKE key update after an additional key exchange: %w", err)
 	}
-	out, in, err := keys.Protectors(sa.alg.Encr, sa.alg.Integ, sa.initiator)
-	if err != nil {
-		keys.Zero()
-		return fmt.Errorf("IKE SA protection %s: %w", sa.alg, err)
-	}
 	sa.keys.Zero()
-	sa.keys, sa.out, sa.in = keys, out, in
+	sa.keys = keys
 	sa.hs.intermediates++
 	return nil
 }

@@ -44,6 +44,7 @@
 //	SKEYSEED(prf, Ni, Nr, g^ir)                       §2.14
 //	DeriveIKEKeys(prf, encr, integ, SKEYSEED, ...)    §2.14 SK_d/ai/ar/ei/er/pi/pr
 //	IKEKeys.Protectors(encr, integ, initiator)        SK payload protection per direction
+//	IKEKeys.Protector(encr, integ, initiator, out)    the same for one direction
 //	DeriveChildKeys(prf, SK_d, encr, integ, g^ir, Ni, Nr)  §2.17 (g^ir nil without PFS)
 //	RekeySKEYSEED(oldPRF, oldSK_d, g^ir, Ni, Nr)      §2.18
 //	PRFPlus(prf, key, n, seed...)                     §2.13

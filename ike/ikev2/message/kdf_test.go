@@ -245,3 +245,55 @@ func TestNATDetectionHash(t *testing.T) {
 		t.Fatal("IPv4 must hash as 4 bytes")
 	}
 }
+
+// Protector builds one direction of what Protectors builds: what either
+// side seals outbound, the other side's inbound protector opens, and its
+// own inbound one (the peer's keys) rejects. Zero leaves no keys to build
+// from.
+func TestIKEKeysProtectorDirections(t *testing.T) {
+	seed := bytes.Repeat([]byte{1}, 32)
+	ni, nr := bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
+	for _, c := range []struct {
+		encr, integ transform.Transform
+	}{{aesCBC128, sha256128}, {aesGCM16128, integNone}} {
+		k, err := DeriveIKEKeys(mustPRF(t, transform.PRFHMACSHA2_256), c.encr, c.integ, seed, ni, nr, 1, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !k.Derived() {
+			t.Fatal("derived keys report none")
+		}
+		build := func(initiator, outbound bool) *transform.Protector {
+			p, err := k.Protector(c.encr, c.integ, initiator, outbound)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Close)
+			return p
+		}
+		for _, initiator := range []bool{true, false} {
+			h := Header{SPIi: 1, SPIr: 2, MajorVersion: 2, Exchange: INFORMATIONAL, MessageID: 3}
+			b, err := AppendEncrypted(nil, h, build(initiator, true), samplePayloads()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			open := func(p *transform.Protector) error {
+				m, _, err := ParseMessage(append([]byte(nil), b...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return Decrypt(&m, p)
+			}
+			if err := open(build(!initiator, false)); err != nil {
+				t.Errorf("%v initiator=%v: the peer's inbound protector does not open our outbound message: %v", c.encr, initiator, err)
+			}
+			if err := open(build(initiator, false)); err == nil {
+				t.Errorf("%v initiator=%v: our inbound protector opened our own outbound message", c.encr, initiator)
+			}
+		}
+		k.Zero()
+		if k.Derived() {
+			t.Error("zeroed keys still report key material")
+		}
+	}
+}

@@ -169,27 +169,38 @@ func DeriveIKEKeys(f transform.PRF, encr, integ transform.Transform, skeyseed, n
 // initiator sends with SK_ei/SK_ai and receives with SK_er/SK_ar (RFC 7296
 // §2.14); the responder the other way round.
 func (k *IKEKeys) Protectors(encr, integ transform.Transform, initiator bool) (out, in *transform.Protector, err error) {
-	if encr.Type == 0 {
-		encr.Type = transform.TypeENCR
-	}
-	if integ.Type == 0 {
-		integ.Type = transform.TypeINTEG
-	}
-	ei, ai, er, ar := k.SKei, k.SKai, k.SKer, k.SKar
-	if !initiator {
-		ei, ai, er, ar = er, ar, ei, ai
-	}
-	out, err = transform.NewProtector(encr, integ, ei, nilIfEmpty(ai))
+	out, err = k.Protector(encr, integ, initiator, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	in, err = transform.NewProtector(encr, integ, er, nilIfEmpty(ar))
+	in, err = k.Protector(encr, integ, initiator, false)
 	if err != nil {
 		out.Close()
 		return nil, nil, err
 	}
 	return out, in, nil
 }
+
+// Protector builds the SK payload protection of one direction (outbound:
+// what we send; otherwise what we receive), for a holder of the keys that
+// builds it only while a message is sealed or opened.
+func (k *IKEKeys) Protector(encr, integ transform.Transform, initiator, outbound bool) (*transform.Protector, error) {
+	if encr.Type == 0 {
+		encr.Type = transform.TypeENCR
+	}
+	if integ.Type == 0 {
+		integ.Type = transform.TypeINTEG
+	}
+	e, a := k.SKei, k.SKai
+	if initiator != outbound {
+		e, a = k.SKer, k.SKar
+	}
+	return transform.NewProtector(encr, integ, e, nilIfEmpty(a))
+}
+
+// Derived reports whether the keys hold key material (DeriveIKEKeys made
+// them and Zero has not wiped them).
+func (k *IKEKeys) Derived() bool { return k.all != nil }
 
 func nilIfEmpty(b []byte) []byte {
 	if len(b) == 0 {
