@@ -19,6 +19,9 @@ type Subscription struct {
 	mu     sync.Mutex
 	queue  []shared.Event
 	closed bool
+	// dropped: Unsubscribe ended the subscription; the events not yet
+	// delivered, the one pump holds included, are not.
+	dropped bool
 }
 
 // Subscribe returns a new subscription; read its Events until it is
@@ -94,7 +97,7 @@ func (s *Subscription) end(drain bool) {
 	}
 	s.closed = true
 	if !drain {
-		s.queue = nil
+		s.queue, s.dropped = nil, true
 	}
 	s.mu.Unlock()
 	select {
@@ -103,11 +106,19 @@ func (s *Subscription) end(drain bool) {
 	}
 }
 
-// pump moves queued events to the reader.
+// pump moves queued events to the reader. A burst (thousands of SAs
+// coming up at once) may queue many events while the reader is busy:
+// the queue's array is let go once it is empty, not kept at the
+// burst's size, and the wake-ups of events published meanwhile leave
+// the queue as it is.
 func (s *Subscription) pump() {
 	defer close(s.out)
 	for {
 		s.mu.Lock()
+		if s.dropped {
+			s.mu.Unlock()
+			return
+		}
 		if len(s.queue) == 0 {
 			closed := s.closed
 			s.mu.Unlock()
@@ -120,19 +131,31 @@ func (s *Subscription) pump() {
 		ev := s.queue[0]
 		s.queue[0] = nil
 		s.queue = s.queue[1:]
+		if len(s.queue) == 0 {
+			s.queue = nil
+		}
 		s.mu.Unlock()
+		if !s.deliver(ev) {
+			return
+		}
+	}
+}
+
+// deliver hands ev to the reader; it reports false when Unsubscribe
+// dropped the subscription meanwhile.
+func (s *Subscription) deliver(ev shared.Event) bool {
+	for {
 		select {
 		case s.out <- ev:
+			return true
 		case <-s.wake:
-			// Unsubscribe without drain while the reader is away: put the
-			// event back and look at the flags again.
+			// A new event was queued, or the subscription ended.
 			s.mu.Lock()
-			if s.closed && s.queue == nil {
-				s.mu.Unlock()
-				return
-			}
-			s.queue = append([]shared.Event{ev}, s.queue...)
+			dropped := s.dropped
 			s.mu.Unlock()
+			if dropped {
+				return false
+			}
 		}
 	}
 }
