@@ -136,6 +136,37 @@ func TestNotifyReadyWithoutAutoStart(t *testing.T) {
 	<-done
 }
 
+// TestNotifyStatusCoalesced: a burst of state changes (thousands of SAs
+// coming up at once) makes one STATUS= line at once and one at the end of
+// statusInterval, not one per change.
+func TestNotifyStatusCoalesced(t *testing.T) {
+	n, msgs := notifyListener(t)
+	fi := &fakeIKE{status: []ike.ConnStatus{{Name: "up", State: ike.StateEstablished}}}
+	g := &Gateway{ike: fi, now: time.Now, log: slog.New(slog.DiscardHandler), notify: n}
+	g.cfg.Store(loadTestConfig(t))
+	events := make(chan ike.Event)
+	done := make(chan struct{})
+	go func() { g.runNotify(events, sdnotify.NewFirstTries(nil)); close(done) }()
+	if m := nextMsg(t, msgs); m != "READY=1\nSTATUS=1 of 2 tunnels established" {
+		t.Errorf("got %q", m)
+	}
+	for range 1000 {
+		events <- shared.StateChanged{Conn: "up", From: ike.StateConnecting, To: ike.StateEstablished}
+	}
+	for range 2 {
+		if m := nextMsg(t, msgs); m != "STATUS=1 of 2 tunnels established" {
+			t.Errorf("got %q", m)
+		}
+	}
+	select {
+	case m := <-msgs:
+		t.Errorf("a third message for one burst: %q", m)
+	case <-time.After(statusInterval + 200*time.Millisecond):
+	}
+	close(events)
+	<-done
+}
+
 // TestResetListSAsStats: reset is down then up; list-sas shows the SAs
 // with their times left and volume limits; stats the usage and drops.
 func TestResetListSAsStats(t *testing.T) {

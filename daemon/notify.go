@@ -48,10 +48,19 @@ func (g *Gateway) tunnelStatus() string {
 	return fmt.Sprintf("%d of %d tunnels established", up, all)
 }
 
+// statusInterval is the least time between two STATUS= lines sent for
+// state changes. The tunnel count walks every conn's status (tunnelStatus);
+// once per state change, a burst of thousands of SAs coming up walked it
+// once per SA (quadratic time, and garbage that raised the daemon's heap
+// goal) and left this subscription's reader so far behind that IKE's
+// events queued up.
+const statusInterval = time.Second
+
 // runNotify tells systemd about the tunnels from IKE's events: READY=1
 // once every auto=start conn had its first try (or after ReadyTimeout),
-// and STATUS= whenever a conn's state changes. It returns when events is
-// closed.
+// and STATUS= when a conn's state changes, at most once per
+// statusInterval (a change within it is sent at its end). It returns when
+// events is closed.
 func (g *Gateway) runNotify(events <-chan ike.Event, tries *sdnotify.FirstTries) {
 	ready := tries.Done()
 	if ready {
@@ -60,6 +69,24 @@ func (g *Gateway) runNotify(events <-chan ike.Event, tries *sdnotify.FirstTries)
 	}
 	timeout := time.NewTimer(ReadyTimeout)
 	defer timeout.Stop()
+	var (
+		lastStatus time.Time
+		due        *time.Timer // a STATUS= line is due at its expiry
+		dueC       <-chan time.Time
+	)
+	defer func() {
+		if due != nil {
+			due.Stop()
+		}
+	}()
+	sendStatus := func() {
+		status := g.tunnelStatus()
+		if !ready {
+			status += "; waiting for the first try of " + strings.Join(tries.Pending(), ", ")
+		}
+		g.notify.Status(status)
+		lastStatus = time.Now()
+	}
 	for {
 		select {
 		case ev, ok := <-events:
@@ -68,17 +95,23 @@ func (g *Gateway) runNotify(events <-chan ike.Event, tries *sdnotify.FirstTries)
 			}
 			if !ready && tries.Observe(ev) {
 				ready = true
-				g.notify.Ready(g.tunnelStatus())
-				g.log.Info("ready: every auto=start conn had its first try", "status", g.tunnelStatus())
+				status := g.tunnelStatus()
+				g.notify.Ready(status)
+				g.log.Info("ready: every auto=start conn had its first try", "status", status)
 				continue
 			}
-			if _, changed := ev.(ike.StateChanged); changed {
-				status := g.tunnelStatus()
-				if !ready {
-					status += "; waiting for the first try of " + strings.Join(tries.Pending(), ", ")
-				}
-				g.notify.Status(status)
+			if _, changed := ev.(ike.StateChanged); !changed || dueC != nil {
+				continue
 			}
+			if wait := statusInterval - time.Since(lastStatus); wait > 0 {
+				due = time.NewTimer(wait)
+				dueC = due.C
+				continue
+			}
+			sendStatus()
+		case <-dueC:
+			due, dueC = nil, nil
+			sendStatus()
 		case <-timeout.C:
 			if !ready {
 				ready = true
