@@ -184,8 +184,11 @@ func (m *Manager) snapshot(s *connState) ConnStatus {
 func (m *Manager) Status() []ConnStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []ConnStatus
-	for _, c := range m.cfg.Conns() {
+	// The shared conns, not cfg.Conns(): that deep copy of every conn made
+	// each status request (the daemon's STATUS= line, the control socket)
+	// of a gateway with thousands of conns allocate megabytes.
+	out := make([]ConnStatus, 0, len(m.conns))
+	for _, c := range m.conns {
 		if s := m.status[c.Name]; s != nil {
 			out = append(out, m.snapshot(s))
 		} else {
