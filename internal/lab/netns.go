@@ -44,6 +44,22 @@ func (n *Node) ListenTCP(addr netip.AddrPort) (net.Listener, error) {
 	return ln, nil
 }
 
+// ListenICMP opens a raw ICMPv4 socket inside the node's network
+// namespace, for a pinger of the test's own (internal/pinger) that sends
+// echo requests from the node on a schedule iputils ping cannot keep.
+func (n *Node) ListenICMP() (net.PacketConn, error) {
+	var c *net.IPConn
+	err := n.inNamespace(func() error {
+		var err error
+		c, err = net.ListenIP("ip4:icmp", nil)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // inNamespace runs f on an OS thread inside the node's network namespace.
 // The thread enters the namespace and comes back before it is unlocked.
 // It must not be thrown away instead: the lab starts charon with a
