@@ -17,6 +17,9 @@ type modpGroup struct {
 	// exponentiations stay fast. Zero for subgroup groups, whose exponent
 	// is uniform in [2, q-2] (RFC 5114 §2, NIST SP 800-56A).
 	expLen int
+	// fb holds the powers of g that make computing public values cheap
+	// (modp_fixedbase.go).
+	fb fixedBase
 }
 
 type expBytes int
@@ -70,7 +73,7 @@ func newMODP(t Transform, grp *modpGroup, priv []byte) (KeyExchange, error) {
 		x = new(big.Int).SetBytes(b)
 		clear(b)
 	}
-	y := new(big.Int).Exp(grp.g, x, grp.p)
+	y := grp.generatorExp(x)
 	return &modpKE{t: t, grp: grp, x: x, pub: y.FillBytes(make([]byte, grp.size))}, nil
 }
 
