@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
@@ -51,6 +52,7 @@ func (h *host) Unregister(sa shared.SA) {
 	}
 	delete(m.entries, sa)
 	delete(m.sas, e.spi)
+	m.unindexIDsLocked(e)
 	if e.half != nil {
 		delete(m.halfOpen, *e.half)
 	}
@@ -101,16 +103,32 @@ func (h *host) Authenticated(sa shared.SA, ids string) []shared.SA {
 	m := h.m()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e := m.entries[sa]; e != nil {
+	if e := m.entries[sa]; e != nil && e.ids != ids {
+		m.unindexIDsLocked(e)
 		e.ids = ids
+		m.byIDs[ids] = append(m.byIDs[ids], e)
 	}
 	var out []shared.SA
-	for _, o := range m.sas {
-		if o.sa != sa && o.ids == ids {
+	for _, o := range m.byIDs[ids] {
+		if o.sa != sa {
 			out = append(out, o.sa)
 		}
 	}
 	return out
+}
+
+// unindexIDsLocked takes e out of byIDs (an SA that ends, or is
+// authenticated again under other IDs).
+func (m *Manager) unindexIDsLocked(e *entry) {
+	if e.ids == "" {
+		return
+	}
+	same := slices.DeleteFunc(m.byIDs[e.ids], func(o *entry) bool { return o == e })
+	if len(same) == 0 {
+		delete(m.byIDs, e.ids)
+	} else {
+		m.byIDs[e.ids] = same
+	}
 }
 
 func (h *host) HasPeerSA(sa shared.SA, c config.Conn) bool {

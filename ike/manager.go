@@ -122,6 +122,12 @@ type Manager struct {
 	// arrival order.
 	deleted      map[uint64]*deletedAnswer
 	deletedOrder []uint64
+
+	// byIDs holds the authenticated SAs by their local|remote ID pair
+	// (entry.ids), so that establishing an SA finds the others of its
+	// pair (INITIAL_CONTACT, Host.Authenticated) without a walk over all
+	// SAs: a burst of N setups would otherwise cost N² comparisons.
+	byIDs map[string][]*entry
 }
 
 // entry is the Manager's record of one IKE SA.
@@ -163,6 +169,7 @@ func NewManager(opts Options) (*Manager, error) {
 		attempts: map[string]int{},
 		refused:  map[string]int{},
 		holds:    map[string]bool{},
+		byIDs:    map[string][]*entry{},
 	}
 	m.conns, m.connsBy = shareConns(opts.Config)
 	if m.log == nil {
