@@ -22,12 +22,21 @@ type Subscription struct {
 	// dropped: Unsubscribe ended the subscription; the events not yet
 	// delivered, the one pump holds included, are not.
 	dropped bool
+	// inFlight: pump holds an event taken from queue and not yet in out.
+	inFlight bool
 }
+
+// subscriptionBuffer is the room in a subscription's channel. An event
+// goes straight into it when nothing is queued before it, so that a
+// reader keeping up is woken once per event rather than once by the
+// publisher for the pump and once more by the pump; only what a slow
+// reader leaves behind takes the pump's way.
+const subscriptionBuffer = 32
 
 // Subscribe returns a new subscription; read its Events until it is
 // closed (by Unsubscribe or the Manager's Close).
 func (m *Manager) Subscribe() *Subscription {
-	s := &Subscription{m: m, out: make(chan shared.Event), wake: make(chan struct{}, 1)}
+	s := &Subscription{m: m, out: make(chan shared.Event, subscriptionBuffer), wake: make(chan struct{}, 1)}
 	m.mu.Lock()
 	if m.closed {
 		s.closed = true
@@ -64,9 +73,22 @@ func (s *Subscription) Unsubscribe() {
 func (m *Manager) publishLocked(ev shared.Event) {
 	for _, s := range m.subs {
 		s.mu.Lock()
-		if !s.closed {
-			s.queue = append(s.queue, ev)
+		if s.closed {
+			s.mu.Unlock()
+			continue
 		}
+		if len(s.queue) == 0 && !s.inFlight {
+			// Everything published before is in out already, so this
+			// event may follow it there; out is closed only once closed
+			// is set, which s.mu orders before this send.
+			select {
+			case s.out <- ev:
+				s.mu.Unlock()
+				continue
+			default:
+			}
+		}
+		s.queue = append(s.queue, ev)
 		s.mu.Unlock()
 		select {
 		case s.wake <- struct{}{}:
@@ -98,6 +120,13 @@ func (s *Subscription) end(drain bool) {
 	s.closed = true
 	if !drain {
 		s.queue, s.dropped = nil, true
+		// And what is waiting in the channel's buffer.
+		for len(s.out) > 0 {
+			select {
+			case <-s.out:
+			default:
+			}
+		}
 	}
 	s.mu.Unlock()
 	select {
@@ -115,6 +144,7 @@ func (s *Subscription) pump() {
 	defer close(s.out)
 	for {
 		s.mu.Lock()
+		s.inFlight = false
 		if s.dropped {
 			s.mu.Unlock()
 			return
@@ -134,6 +164,7 @@ func (s *Subscription) pump() {
 		if len(s.queue) == 0 {
 			s.queue = nil
 		}
+		s.inFlight = true
 		s.mu.Unlock()
 		if !s.deliver(ev) {
 			return

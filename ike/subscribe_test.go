@@ -3,6 +3,7 @@ package ike
 import (
 	"fmt"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -63,5 +64,75 @@ func TestSubscriptionBurst(t *testing.T) {
 	defer s.mu.Unlock()
 	if s.queue != nil {
 		t.Errorf("the drained queue still holds an array of %d events", cap(s.queue))
+	}
+}
+
+func publishN(m *Manager, from, n int) {
+	for i := from; i < from+n; i++ {
+		m.mu.Lock()
+		m.publishLocked(shared.Initiating{Conn: strconv.Itoa(i)})
+		m.mu.Unlock()
+	}
+}
+
+// TestSubscriptionOrder: events reach a reader in publishing order,
+// whether it keeps up (straight into the channel) or falls behind by more
+// than the channel holds (through the queue), and alternating between the
+// two; on Close the queued rest is delivered before the channel closes.
+func TestSubscriptionOrder(t *testing.T) {
+	r := newResponder(t, Options{})
+	sub := r.m.Subscribe()
+	got := make(chan []string)
+	go func() {
+		var names []string
+		for ev := range sub.Events() {
+			names = append(names, ev.(shared.Initiating).Conn)
+			if len(names)%50 == 0 {
+				time.Sleep(100 * time.Microsecond) // fall behind now and then
+			}
+		}
+		got <- names
+	}()
+	const n = 20000
+	for i := 0; i < n; i += 10 {
+		publishN(r.m, i, 10)
+		runtime.Gosched()
+	}
+	r.m.closeSubscriptions()
+	names := <-got
+	if len(names) != n {
+		t.Fatalf("%d events delivered, want %d", len(names), n)
+	}
+	for i, name := range names {
+		if name != strconv.Itoa(i) {
+			t.Fatalf("event %d is %s: order lost", i, name)
+		}
+	}
+}
+
+// TestUnsubscribeDrops: after Unsubscribe the events not read yet, queued
+// or in the channel's buffer, are dropped and the channel closes.
+func TestUnsubscribeDrops(t *testing.T) {
+	r := newResponder(t, Options{})
+	sub := r.m.Subscribe()
+	publishN(r.m, 0, 3*subscriptionBuffer)
+	sub.Unsubscribe()
+	publishN(r.m, 3*subscriptionBuffer, 5)
+	deadline := time.After(5 * time.Second)
+	read := 0
+	for {
+		select {
+		case _, ok := <-sub.Events():
+			if !ok {
+				// The pump may have handed over the one event it held.
+				if read > 1 {
+					t.Fatalf("%d events read after Unsubscribe", read)
+				}
+				return
+			}
+			read++
+		case <-deadline:
+			t.Fatal("channel not closed after Unsubscribe")
+		}
 	}
 }
