@@ -37,7 +37,7 @@ func (f *fakeIKE) Close(ctx context.Context) error { return nil }
 
 func (f *fakeIKE) ReloadConfig(cfg *config.Config) { f.ups = append(f.ups, "reload") }
 
-func (f *fakeIKE) Subscribe() *ike.Subscription { return nil }
+func (f *fakeIKE) Subscribe(...func(ike.Event) bool) *ike.Subscription { return nil }
 
 func (f *fakeIKE) Counters() ike.Counters { return ike.Counters{} }
 

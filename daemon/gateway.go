@@ -41,7 +41,7 @@ type IKE interface {
 	Close(ctx context.Context) error
 	// Subscribe delivers IKE's events (the state log, sd_notify, metrics
 	// and the control socket's event streams read them).
-	Subscribe() *ike.Subscription
+	Subscribe(keep ...func(ike.Event) bool) *ike.Subscription
 	// Probe proves the IKE SA loops alive (the watchdog); ExportKeys
 	// hands out the IKE SAs' keys (export-keys).
 	Probe(ctx context.Context) error
@@ -338,9 +338,9 @@ func (g *Gateway) start() error {
 	g.background(func() { g.invalid.run(g.stop, g.ike.ReportInvalidSPI) })
 	// Subscribed before anything can happen, so that every state change
 	// gets its line; the log ends when the Manager closes.
-	events := g.ike.Subscribe().Events()
+	events := g.ike.Subscribe(isStateChange).Events()
 	g.background(func() { logStates(g.log, events) })
-	healthEvents := g.ike.Subscribe().Events()
+	healthEvents := g.ike.Subscribe(isDPDDone).Events()
 	g.background(func() { g.health.run(healthEvents, g.now) })
 	// sd_notify follows the first tries of the auto=start conns from the
 	// same events; subscribed before IKE starts so none is missed.

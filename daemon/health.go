@@ -34,6 +34,13 @@ func newHealth() *health {
 }
 
 // run folds IKE's events until the channel closes.
+// isDPDDone selects the events health.run takes (its subscription's
+// filter): the ends of DPD exchanges.
+func isDPDDone(ev ike.Event) bool {
+	x, ok := ev.(shared.ExchangeDone)
+	return ok && x.DPD
+}
+
 func (h *health) run(events <-chan ike.Event, now func() time.Time) {
 	for ev := range events {
 		x, ok := ev.(shared.ExchangeDone)

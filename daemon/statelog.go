@@ -28,3 +28,10 @@ func logStates(log *slog.Logger, events <-chan ike.Event) {
 		log.Info("connection state", attrs...)
 	}
 }
+
+// isStateChange selects the events logStates logs (its subscription's
+// filter).
+func isStateChange(ev ike.Event) bool {
+	_, ok := ev.(ike.StateChanged)
+	return ok
+}

@@ -24,6 +24,8 @@ type Subscription struct {
 	dropped bool
 	// inFlight: pump holds an event taken from queue and not yet in out.
 	inFlight bool
+	// keep selects the events delivered (nil: all).
+	keep func(shared.Event) bool
 }
 
 // subscriptionBuffer is the room in a subscription's channel. An event
@@ -34,9 +36,27 @@ type Subscription struct {
 const subscriptionBuffer = 32
 
 // Subscribe returns a new subscription; read its Events until it is
-// closed (by Unsubscribe or the Manager's Close).
-func (m *Manager) Subscribe() *Subscription {
+// closed (by Unsubscribe or the Manager's Close). With keep, only the
+// events every keep function selects are delivered (in order): a reader
+// that wants a few kinds is then not woken for every SA that comes up.
+// keep runs while the Manager publishes, under its lock: it must be quick
+// and must not call the Manager.
+func (m *Manager) Subscribe(keep ...func(Event) bool) *Subscription {
 	s := &Subscription{m: m, out: make(chan shared.Event, subscriptionBuffer), wake: make(chan struct{}, 1)}
+	switch len(keep) {
+	case 0:
+	case 1:
+		s.keep = keep[0]
+	default:
+		s.keep = func(ev Event) bool {
+			for _, k := range keep {
+				if !k(ev) {
+					return false
+				}
+			}
+			return true
+		}
+	}
 	m.mu.Lock()
 	if m.closed {
 		s.closed = true
@@ -72,6 +92,9 @@ func (s *Subscription) Unsubscribe() {
 // that all subscribers see the events in the order they were folded.
 func (m *Manager) publishLocked(ev shared.Event) {
 	for _, s := range m.subs {
+		if s.keep != nil && !s.keep(ev) {
+			continue
+		}
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()

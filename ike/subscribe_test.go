@@ -136,3 +136,43 @@ func TestUnsubscribeDrops(t *testing.T) {
 		}
 	}
 }
+
+// TestSubscriptionKeep: a subscription with keep functions gets exactly
+// the events all of them select, in order, beside one that gets all.
+func TestSubscriptionKeep(t *testing.T) {
+	r := newResponder(t, Options{})
+	even := func(ev Event) bool {
+		i, _ := strconv.Atoi(ev.(shared.Initiating).Conn)
+		return i%2 == 0
+	}
+	third := func(ev Event) bool {
+		i, _ := strconv.Atoi(ev.(shared.Initiating).Conn)
+		return i%3 == 0
+	}
+	all, some, both := r.m.Subscribe(), r.m.Subscribe(even), r.m.Subscribe(even, third)
+	const n = 300
+	publishN(r.m, 0, n)
+	r.m.closeSubscriptions()
+	collect := func(sub *Subscription) []int {
+		var out []int
+		for ev := range sub.Events() {
+			i, _ := strconv.Atoi(ev.(shared.Initiating).Conn)
+			out = append(out, i)
+		}
+		return out
+	}
+	want := func(name string, got []int, step int) {
+		t.Helper()
+		if len(got) != (n+step-1)/step {
+			t.Fatalf("%s: %d events, want %d", name, len(got), (n+step-1)/step)
+		}
+		for k, i := range got {
+			if i != k*step {
+				t.Fatalf("%s: event %d is %d, want %d", name, k, i, k*step)
+			}
+		}
+	}
+	want("all", collect(all), 1)
+	want("even", collect(some), 2)
+	want("even and third", collect(both), 6)
+}
