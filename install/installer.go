@@ -1,6 +1,7 @@
 package install
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -481,8 +482,14 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		// other means; report the route problem without undoing them.
 		in.log.Warn("adding routes to the TUN failed", "conn", c.Conn, "err", err)
 	}
-	in.log.Info("CHILD SA installed", "conn", c.Conn, "spi_in", control.FormatSPI(c.InSPI), "spi_out", control.FormatSPI(c.OutSPI),
-		"local_ts", TSStrings(c.LocalTS), "remote_ts", TSStrings(c.RemoteTS), "encap", c.Encap)
+	// Debug: the IKE engines log each CHILD SA they establish at info
+	// level with the same facts; a second line per SA doubled the log
+	// (and its cost) in a burst of setups. The check spares formatting
+	// the attributes when debug is off.
+	if in.log.Enabled(context.Background(), slog.LevelDebug) {
+		in.log.Debug("CHILD SA installed", "conn", c.Conn, "spi_in", control.FormatSPI(c.InSPI), "spi_out", control.FormatSPI(c.OutSPI),
+			"local_ts", TSStrings(c.LocalTS), "remote_ts", TSStrings(c.RemoteTS), "encap", c.Encap)
+	}
 	return nil
 }
 
