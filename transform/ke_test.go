@@ -180,3 +180,35 @@ func TestX448RejectsBadPublic(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkKeyExchange measures the two halves of a responder's
+// Diffie-Hellman work per IKE SA: generating its key pair (Generate) and
+// computing the shared secret from the peer's value (Shared).
+func BenchmarkKeyExchange(b *testing.B) {
+	for _, id := range []ID{KECurve25519, KEECP256, KEMODP2048, KEMODP3072} {
+		peer, err := NewKeyExchange(id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(Name(TypeKE, id, 0)+"/Generate", func(b *testing.B) {
+			for range b.N {
+				k, err := NewKeyExchange(id)
+				if err != nil {
+					b.Fatal(err)
+				}
+				k.Close()
+			}
+		})
+		b.Run(Name(TypeKE, id, 0)+"/Shared", func(b *testing.B) {
+			k, err := NewKeyExchange(id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for range b.N {
+				if _, err := k.SharedSecret(peer.PublicKey()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
