@@ -27,12 +27,13 @@
 // ipsecgw responder with an ipsecgw initiator holding N auto=start conns
 // (the clock runs from the initiator's start). With -baseline REV, the
 // responder ipsecgw-baseline is ipsecgw built from that git revision,
-// configured as the ipsecgw responder and measured in the same run right
-// after it, so a change is compared with what it changed side by side.
+// configured as the ipsecgw responder and measured in the same run beside
+// it, so a change is compared with what it changed side by side.
 //
 // Interleaving: for each repetition, N and group, the responders run one
 // after the other, each in a fresh lab, so that drift in the shared
-// machine's load hits all of them alike.
+// machine's load hits all of them alike; ipsecgw and ipsecgw-baseline
+// swap places in every second repetition.
 //
 // Idle tunnels (-idle N, 0 = skip): an ipsecgw initiator with one active
 // conn (host1's LAN ⇄ host2's) and N idle ones against an ipsecgw
@@ -102,7 +103,7 @@ func main() {
 	grp := flag.String("groups", "modp2048,x25519", "comma-separated DH groups (modp2048, x25519)")
 	resp := flag.String("responders", strings.Join(responderNames[:3], ","), "comma-separated responders, in this order")
 	baseline := flag.String("baseline", "", "also measure the ipsecgw responder built from this git revision (responder "+
-		baselineResponder+", run right after ipsecgw)")
+		baselineResponder+", run beside ipsecgw)")
 	reps := flag.Int("reps", 1, "repetitions (interleaved)")
 	perCharon := flag.Int("per-charon", 2500, "connections per initiating charon")
 	timeout := flag.Duration("timeout", 10*time.Minute, "longest wait for one burst")
@@ -201,7 +202,7 @@ func run(opts options) error {
 	for r := 1; r <= opts.Reps; r++ {
 		for _, n := range opts.Ns {
 			for _, g := range opts.Groups {
-				for _, resp := range opts.Responders {
+				for _, resp := range roundOrder(opts.Responders, r) {
 					i++
 					if ctx.Err() != nil {
 						return errors.New("interrupted")
@@ -262,6 +263,21 @@ func run(opts options) error {
 	fmt.Print(rep.Markdown())
 	fmt.Fprintf(os.Stderr, "results in %s\n", dir)
 	return nil
+}
+
+// roundOrder is the order of the responders in repetition rep: as given,
+// except that ipsecgw and ipsecgw-baseline swap places in every second
+// repetition, so that a drift of the shared machine's load over a run
+// (other jobs starting or ending) does not favour whichever of the two
+// always ran second.
+func roundOrder(responders []string, rep int) []string {
+	i, j := slices.Index(responders, "ipsecgw"), slices.Index(responders, baselineResponder)
+	if rep%2 == 1 || i < 0 || j < 0 {
+		return responders
+	}
+	out := slices.Clone(responders)
+	out[i], out[j] = out[j], out[i]
+	return out
 }
 
 // buildRevision builds ipsecgw at a git revision into out, from a
