@@ -556,22 +556,25 @@ func TestIndexFallback(t *testing.T) {
 		if i&1 == 0 {
 			ps.dst = netip.AddrFrom4([4]byte{10, 255, 255 - byte(g.IntN(2)), 255 - byte(g.IntN(256))})
 		}
-		for _, c := range []struct {
-			tab   *Table
-			rules []Rule
-		}{{small, rules[:40]}, {tab, rules}} {
-			want, ok := refMatch(c.rules, ps, false)
-			got := c.tab.Outbound(ps.bytes())
-			if !ok {
-				if got.Status != NoMatch {
-					t.Fatalf("%v: got %+v, reference no match", ps.dst, got)
-				}
-				continue
-			}
-			if got.Status != Matched || got.PolicyID != want.PolicyID {
-				t.Fatalf("%v: got %+v, want policy %d", ps.dst, got, want.PolicyID)
-			}
+		checkOutbound(t, small, rules[:40], ps)
+		checkOutbound(t, tab, rules, ps)
+	}
+}
+
+// checkOutbound compares tab's outbound verdict for ps with the reference
+// scan of rules.
+func checkOutbound(t *testing.T, tab *Table, rules []Rule, ps pktSpec) {
+	t.Helper()
+	want, ok := refMatch(rules, ps, false)
+	got := tab.Outbound(ps.bytes())
+	if !ok {
+		if got.Status != NoMatch {
+			t.Fatalf("%v→%v: got %+v, reference no match", ps.src, ps.dst, got)
 		}
+		return
+	}
+	if got.Status != Matched || got.PolicyID != want.PolicyID {
+		t.Fatalf("%v→%v: got %+v, want policy %d", ps.src, ps.dst, got, want.PolicyID)
 	}
 }
 
@@ -600,22 +603,8 @@ func TestLocalIndexFallback(t *testing.T) {
 		if i&1 == 0 {
 			ps.src = netip.AddrFrom4([4]byte{10, 255, 255 - byte(g.IntN(2)), 255 - byte(g.IntN(256))})
 		}
-		for _, c := range []struct {
-			tab   *Table
-			rules []Rule
-		}{{small, rules[:40]}, {tab, rules}} {
-			want, ok := refMatch(c.rules, ps, false)
-			got := c.tab.Outbound(ps.bytes())
-			if !ok {
-				if got.Status != NoMatch {
-					t.Fatalf("%v: got %+v, reference no match", ps.src, got)
-				}
-				continue
-			}
-			if got.Status != Matched || got.PolicyID != want.PolicyID {
-				t.Fatalf("%v: got %+v, want policy %d", ps.src, got, want.PolicyID)
-			}
-		}
+		checkOutbound(t, small, rules[:40], ps)
+		checkOutbound(t, tab, rules, ps)
 	}
 }
 
