@@ -68,6 +68,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/config"
+
 	"github.com/ipsecgw/ipsecgw/internal/benchhost"
 )
 
@@ -149,6 +151,10 @@ func main() {
 	if opts.Reps < 1 || opts.PerCharon < 1 || opts.Restart < 0 || opts.IdleN < 0 ||
 		(len(opts.Ns)*len(opts.Groups)*len(opts.Responders) == 0 && opts.Restart == 0 && opts.IdleN == 0) {
 		fatalf("nothing to measure, or -reps/-per-charon below 1")
+	}
+	if opts.IdleN >= config.MaxConns {
+		// The initiator's ipsec.conf holds the idle conns and the active one.
+		fatalf("-idle %d: at most %d (an ipsec.conf holds at most %d conns, one of them the active tunnel)", opts.IdleN, config.MaxConns-1, config.MaxConns)
 	}
 	if err := run(opts); err != nil {
 		fatalf("%v", err)
