@@ -53,6 +53,7 @@ func (h *host) Unregister(sa shared.SA) {
 	delete(m.entries, sa)
 	delete(m.sas, e.spi)
 	m.unindexIDsLocked(e)
+	m.unindexPeerLocked(e)
 	if e.half != nil {
 		delete(m.halfOpen, *e.half)
 	}
@@ -95,7 +96,36 @@ func (h *host) ServePeer(sa shared.SA, c *config.Conn) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if e := m.entries[sa]; e != nil {
+		m.unindexPeerLocked(e)
 		e.peerConn = c
+		if c != nil {
+			k := servedPeerOf(c)
+			m.byPeer[k] = append(m.byPeer[k], e)
+		}
+	}
+}
+
+// servedPeer is what samePeer compares first: conns with different keys
+// never have the same peer.
+type servedPeer struct {
+	version config.IKEVersion
+	remote  netip.Addr
+}
+
+func servedPeerOf(c *config.Conn) servedPeer { return servedPeer{c.Version, c.Remote.Addr} }
+
+// unindexPeerLocked takes e out of byPeer (an SA that ends, or stops or
+// changes serving a peer).
+func (m *Manager) unindexPeerLocked(e *entry) {
+	if e.peerConn == nil {
+		return
+	}
+	k := servedPeerOf(e.peerConn)
+	same := slices.DeleteFunc(m.byPeer[k], func(o *entry) bool { return o == e })
+	if len(same) == 0 {
+		delete(m.byPeer, k)
+	} else {
+		m.byPeer[k] = same
 	}
 }
 
@@ -135,8 +165,8 @@ func (h *host) HasPeerSA(sa shared.SA, c config.Conn) bool {
 	m := h.m()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, o := range m.sas {
-		if o.sa != sa && o.peerConn != nil && samePeer(*o.peerConn, c) {
+	for _, o := range m.byPeer[servedPeerOf(&c)] {
+		if o.sa != sa && samePeer(*o.peerConn, c) {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
 )
 
@@ -62,5 +63,64 @@ func TestAuthenticatedIndex(t *testing.T) {
 	}
 	if _, ok := r.m.byIDs["a|c"]; ok {
 		t.Fatal("empty ID pair left in the index")
+	}
+}
+
+// TestServedPeerIndex: HasPeerSA and servingSA find the SAs serving a
+// conn's peer through the byPeer index: they follow ServePeer as it sets,
+// changes and withdraws the conn, skip conns with another peer at the same
+// address, and forget unregistered SAs.
+func TestServedPeerIndex(t *testing.T) {
+	r := newResponder(t, Options{})
+	h := (*host)(r.m)
+	peer := netip.MustParseAddr("192.0.2.9")
+	var sas []shared.SA
+	for range 3 {
+		sa := &idsSA{}
+		if _, err := h.Register(sa, true, peer); err != nil {
+			t.Fatal(err)
+		}
+		sas = append(sas, sa)
+	}
+	t.Cleanup(func() {
+		for _, sa := range sas {
+			h.Unregister(sa)
+		}
+	})
+	conn := func(remote string, id string) *config.Conn {
+		c := &config.Conn{Name: "c-" + remote + id, Version: config.IKEv2}
+		c.Remote.Addr = netip.MustParseAddr(remote)
+		c.Remote.ID = config.Identity{Type: config.IDFQDN, Value: id}
+		return c
+	}
+	a, aOther, b := conn("192.0.2.9", "a"), conn("192.0.2.9", "other"), conn("192.0.2.10", "b")
+	if h.HasPeerSA(nil, *a) || r.m.servingSA(*a) != nil {
+		t.Fatal("an SA serves a before any ServePeer")
+	}
+	h.ServePeer(sas[0], a)
+	h.ServePeer(sas[1], aOther)
+	if !h.HasPeerSA(nil, *a) || h.HasPeerSA(sas[0], *a) || r.m.servingSA(*a) != sas[0] {
+		t.Fatalf("a served by sas[0]: HasPeerSA %v (excluding it %v), servingSA %v", h.HasPeerSA(nil, *a), h.HasPeerSA(sas[0], *a), r.m.servingSA(*a))
+	}
+	if r.m.servingSA(*aOther) != sas[1] || r.m.servingSA(*b) != nil {
+		t.Fatal("the conn with another ID at the same address, or another address, found the wrong SA")
+	}
+	// sas[0] moves to b (a rekey hands over the peer), sas[2] takes a.
+	h.ServePeer(sas[0], b)
+	h.ServePeer(sas[2], a)
+	if r.m.servingSA(*a) != sas[2] || r.m.servingSA(*b) != sas[0] {
+		t.Fatal("ServePeer with another conn did not move the SA in the index")
+	}
+	h.ServePeer(sas[2], nil)
+	if r.m.servingSA(*a) != nil || h.HasPeerSA(nil, *a) {
+		t.Fatal("a withdrawn SA still serves a")
+	}
+	h.Unregister(sas[0])
+	h.Unregister(sas[1])
+	if r.m.servingSA(*b) != nil || r.m.servingSA(*aOther) != nil {
+		t.Fatal("an unregistered SA still serves its peer")
+	}
+	if n := len(r.m.byPeer); n != 0 {
+		t.Fatalf("byPeer holds %d keys with every SA gone or withdrawn", n)
 	}
 }

@@ -128,6 +128,11 @@ type Manager struct {
 	// pair (INITIAL_CONTACT, Host.Authenticated) without a walk over all
 	// SAs: a burst of N setups would otherwise cost N² comparisons.
 	byIDs map[string][]*entry
+	// byPeer holds the SAs serving a conn's peer (entry.peerConn set) by
+	// that conn's version and configured remote address, the fields
+	// samePeer compares first: finding the SA that serves a peer (Up of
+	// each of thousands of conns, INITIAL_CONTACT) looks at these only.
+	byPeer map[servedPeer][]*entry
 }
 
 // entry is the Manager's record of one IKE SA.
@@ -170,6 +175,7 @@ func NewManager(opts Options) (*Manager, error) {
 		refused:  map[string]int{},
 		holds:    map[string]bool{},
 		byIDs:    map[string][]*entry{},
+		byPeer:   map[servedPeer][]*entry{},
 	}
 	m.conns, m.connsBy = shareConns(opts.Config)
 	if m.log == nil {
@@ -504,8 +510,8 @@ func samePeer(a, b config.Conn) bool {
 func (m *Manager) servingSA(c config.Conn) shared.SA {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, e := range m.sas {
-		if e.peerConn != nil && samePeer(*e.peerConn, c) {
+	for _, e := range m.byPeer[servedPeerOf(&c)] {
+		if samePeer(*e.peerConn, c) {
 			return e.sa
 		}
 	}
