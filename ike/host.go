@@ -101,6 +101,7 @@ func (h *host) ServePeer(sa shared.SA, c *config.Conn) {
 		if c != nil {
 			k := servedPeerOf(c)
 			m.byPeer[k] = append(m.byPeer[k], e)
+			m.servingFrom[e.remote] = append(m.servingFrom[e.remote], e)
 		}
 	}
 }
@@ -114,18 +115,23 @@ type servedPeer struct {
 
 func servedPeerOf(c *config.Conn) servedPeer { return servedPeer{c.Version, c.Remote.Addr} }
 
-// unindexPeerLocked takes e out of byPeer (an SA that ends, or stops or
-// changes serving a peer).
+// unindexPeerLocked takes e out of byPeer and servingFrom (an SA that
+// ends, or stops or changes serving a peer).
 func (m *Manager) unindexPeerLocked(e *entry) {
 	if e.peerConn == nil {
 		return
 	}
-	k := servedPeerOf(e.peerConn)
-	same := slices.DeleteFunc(m.byPeer[k], func(o *entry) bool { return o == e })
+	dropFrom(m.byPeer, servedPeerOf(e.peerConn), e)
+	dropFrom(m.servingFrom, e.remote, e)
+}
+
+// dropFrom removes e from index[k], and k once its list is empty.
+func dropFrom[K comparable](index map[K][]*entry, k K, e *entry) {
+	same := slices.DeleteFunc(index[k], func(o *entry) bool { return o == e })
 	if len(same) == 0 {
-		delete(m.byPeer, k)
+		delete(index, k)
 	} else {
-		m.byPeer[k] = same
+		index[k] = same
 	}
 }
 
@@ -153,12 +159,7 @@ func (m *Manager) unindexIDsLocked(e *entry) {
 	if e.ids == "" {
 		return
 	}
-	same := slices.DeleteFunc(m.byIDs[e.ids], func(o *entry) bool { return o == e })
-	if len(same) == 0 {
-		delete(m.byIDs, e.ids)
-	} else {
-		m.byIDs[e.ids] = same
-	}
+	dropFrom(m.byIDs, e.ids, e)
 }
 
 func (h *host) HasPeerSA(sa shared.SA, c config.Conn) bool {

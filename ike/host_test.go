@@ -124,3 +124,34 @@ func TestServedPeerIndex(t *testing.T) {
 		t.Fatalf("byPeer holds %d keys with every SA gone or withdrawn", n)
 	}
 }
+
+// TestServingFromIndex: the unknown-SPI reports find the SA serving the
+// reporting address through servingFrom, which follows ServePeer and
+// Unregister like byPeer.
+func TestServingFromIndex(t *testing.T) {
+	r := newResponder(t, Options{})
+	h := (*host)(r.m)
+	peer, other := netip.MustParseAddr("192.0.2.9"), netip.MustParseAddr("192.0.2.10")
+	sa := &idsSA{}
+	if _, err := h.Register(sa, true, peer); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Unregister(sa)
+	c := &config.Conn{Name: "hub", Version: config.IKEv2} // right=%any: no configured address
+	if n := len(r.m.servingFrom); n != 0 {
+		t.Fatalf("servingFrom holds %d addresses before any ServePeer", n)
+	}
+	h.ServePeer(sa, c)
+	if es := r.m.servingFrom[peer]; len(es) != 1 || es[0].sa != sa || len(r.m.servingFrom[other]) != 0 {
+		t.Fatalf("servingFrom after ServePeer: %v", r.m.servingFrom)
+	}
+	h.ServePeer(sa, nil)
+	if n := len(r.m.servingFrom); n != 0 {
+		t.Fatalf("servingFrom holds %d addresses after the SA stopped serving", n)
+	}
+	h.ServePeer(sa, c)
+	h.Unregister(sa)
+	if n := len(r.m.servingFrom); n != 0 {
+		t.Fatalf("servingFrom holds %d addresses after the SA ended", n)
+	}
+}

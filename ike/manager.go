@@ -133,6 +133,9 @@ type Manager struct {
 	// samePeer compares first: finding the SA that serves a peer (Up of
 	// each of thousands of conns, INITIAL_CONTACT) looks at these only.
 	byPeer map[servedPeer][]*entry
+	// servingFrom holds the same SAs by the peer's actual address
+	// (entry.remote), for the dataplane's reports of unknown SPIs.
+	servingFrom map[netip.Addr][]*entry
 }
 
 // entry is the Manager's record of one IKE SA.
@@ -162,20 +165,21 @@ func NewManager(opts Options) (*Manager, error) {
 		return nil, errors.New("ike: Options need Config, Send and Installer")
 	}
 	m := &Manager{
-		opts:     opts,
-		log:      opts.Logger,
-		clock:    opts.Clock,
-		cfg:      opts.Config,
-		sas:      map[uint64]*entry{},
-		entries:  map[shared.SA]*entry{},
-		halfOpen: map[halfKey]*entry{},
-		status:   map[string]*connState{},
-		reqids:   map[string]uint32{},
-		attempts: map[string]int{},
-		refused:  map[string]int{},
-		holds:    map[string]bool{},
-		byIDs:    map[string][]*entry{},
-		byPeer:   map[servedPeer][]*entry{},
+		opts:        opts,
+		log:         opts.Logger,
+		clock:       opts.Clock,
+		cfg:         opts.Config,
+		sas:         map[uint64]*entry{},
+		entries:     map[shared.SA]*entry{},
+		halfOpen:    map[halfKey]*entry{},
+		status:      map[string]*connState{},
+		reqids:      map[string]uint32{},
+		attempts:    map[string]int{},
+		refused:     map[string]int{},
+		holds:       map[string]bool{},
+		byIDs:       map[string][]*entry{},
+		byPeer:      map[servedPeer][]*entry{},
+		servingFrom: map[netip.Addr][]*entry{},
 	}
 	m.conns, m.connsBy = shareConns(opts.Config)
 	if m.log == nil {
@@ -703,11 +707,8 @@ func (m *Manager) Close(ctx context.Context) error {
 func (m *Manager) ReportInvalidSPI(remote netip.Addr, spi uint32) {
 	m.mu.Lock()
 	var target shared.SA
-	for _, e := range m.sas {
-		if e.peerConn != nil && e.remote == remote.Unmap() {
-			target = e.sa
-			break
-		}
+	if es := m.servingFrom[remote.Unmap()]; len(es) > 0 {
+		target = es[0].sa
 	}
 	m.mu.Unlock()
 	if target != nil {
