@@ -184,11 +184,7 @@ func TestSetManyChunks(t *testing.T) {
 		tab := s.Table()
 		for range 500 {
 			p := hubPacket()
-			want := ref.Outbound(p.bytes())
-			got, rule := setVerdict(tab, p, false)
-			if got.Status != want.Status || got.PolicyID != want.PolicyID || (rule != nil && *rule != ref.Rules()[want.Rule]) {
-				t.Fatalf("%v: set %+v, rebuild %+v", p.dst, got, want)
-			}
+			checkSetVerdict(t, tab, ref, p)
 		}
 	}
 	check()
@@ -338,4 +334,15 @@ func hostRule(k int) Rule {
 	a := netip.AddrFrom4([4]byte{10, 64 + byte(k>>16), byte(k >> 8), byte(k)})
 	return Rule{Selector: Selector{Local: MustPrefixRange("10.0.0.0/16"), Remote: AddrRange{a, a}, LocalPorts: AllPorts, RemotePorts: AllPorts},
 		Action: Protect, PolicyID: 1}
+}
+
+// checkSetVerdict compares a Set's outbound verdict and matched rule for p
+// with those of ref, a table compiled from the same rules.
+func checkSetVerdict(t *testing.T, tab, ref *Table, p pktSpec) {
+	t.Helper()
+	want := ref.Outbound(p.bytes())
+	got, rule := setVerdict(tab, p, false)
+	if got.Status != want.Status || got.PolicyID != want.PolicyID || (rule != nil && *rule != ref.Rules()[want.Rule]) {
+		t.Fatalf("%v→%v: set %+v, rebuild %+v", p.src, p.dst, got, want)
+	}
 }

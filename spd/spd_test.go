@@ -666,11 +666,7 @@ func TestSharedRemote(t *testing.T) {
 		tab := s.Table()
 		for range 300 {
 			p := packet()
-			want := ref.Outbound(p.bytes())
-			got, rule := setVerdict(tab, p, false)
-			if got.Status != want.Status || got.PolicyID != want.PolicyID || (rule != nil && *rule != ref.Rules()[want.Rule]) {
-				t.Fatalf("%+v: set %+v, rebuild %+v", p, got, want)
-			}
+			checkSetVerdict(t, tab, ref, p)
 		}
 		if c := s.v4.candidates(f.Dst, f.Src); s.v4.lookup(f.Dst).size() >= localIndexThreshold && len(c) > 2 {
 			t.Errorf("set of %d rules: the active packet has %d candidates", len(rs), len(c))
