@@ -68,16 +68,13 @@ func (h *host) AnsweredDelete(spi uint64, local, remote netip.AddrPort, request,
 }
 
 // answerDeleted answers a retransmitted DELETE for an IKE SA that no
-// longer exists from the cache; it reports whether pkt was one. Only a
+// longer exists from a, its cache entry (taken under the Manager's lock
+// with the SA lookup that failed); it reports whether pkt was one. Only a
 // byte-identical copy of the request from the same peer is answered: it
 // passed the integrity check once, as a retransmission to a live SA must
 // (anyone can replay it, and gets no more than the live SA would give).
-func (m *Manager) answerDeleted(spi uint64, remote netip.AddrPort, pkt []byte) bool {
-	now := m.clock.Now()
-	m.mu.Lock()
-	a := m.deleted[spi]
-	m.mu.Unlock()
-	if a == nil || !now.Before(a.until) || remote != a.remote || !bytes.Equal(pkt, a.request) {
+func (m *Manager) answerDeleted(a *deletedAnswer, spi uint64, remote netip.AddrPort, pkt []byte) bool {
+	if !m.clock.Now().Before(a.until) || remote != a.remote || !bytes.Equal(pkt, a.request) {
 		return false
 	}
 	m.drops.Drop(m.log, shared.DropRetransmission, "retransmitted DELETE of an ended IKE SA answered from cache",

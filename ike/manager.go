@@ -352,9 +352,13 @@ func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 	}
 	m.mu.Lock()
 	e := m.sas[ours]
+	var gone *deletedAnswer
+	if e == nil && !h.IsResponse() && h.Exchange == message.INFORMATIONAL {
+		gone = m.deleted[ours]
+	}
 	m.mu.Unlock()
 	if e == nil {
-		if !h.IsResponse() && h.Exchange == message.INFORMATIONAL && m.answerDeleted(ours, remote, buf) {
+		if gone != nil && m.answerDeleted(gone, ours, remote, buf) {
 			return
 		}
 		m.drops.Drop(m.log, shared.DropUnknownSPI, "message for unknown IKE SA dropped", "remote", remote, "spi", fmt.Sprintf("%016x", ours), "exchange", h.Exchange)
