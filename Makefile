@@ -74,9 +74,10 @@ fuzz:
 
 # The hostile-traffic campaign against a live daemon (root, lab): every
 # attack of interop/hostile_test.go against an IKEv2 and an IKEv1 tunnel to
-# strongSwan, HOSTILE_SECONDS of iperf3 before and during each (HOSTILE_ROUNDS
-# times alternating; the table gives the medians), the attacker
-# sending HOSTILE_RATE packets a second. The tables (attack, what was sent,
+# strongSwan, each one iperf3 run of 2 x HOSTILE_SECONDS x HOSTILE_ROUNDS
+# seconds in which the attacker, sending HOSTILE_RATE packets a second, is
+# off and on in alternate 2 s slots (the table gives the medians of the
+# half-second reports without and with it). The tables (attack, what was sent,
 # what ipsecgw counted, throughput, peak RSS, pings lost, log lines,
 # plaintext seen) go to stdout and results/hostile-v{2,1}-<timestamp>.md.
 # CI runs the short version (2 s, 2000/s) as part of `make test`.

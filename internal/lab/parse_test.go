@@ -3,6 +3,7 @@ package lab
 import (
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -67,12 +68,15 @@ func TestParseListSAsMalformed(t *testing.T) {
 }
 
 func TestParseIperfJSON(t *testing.T) {
-	r, err := ParseIperfJSON([]byte(`{"start":{},"end":{"sum_sent":{"seconds":1.0001,"bytes":1,"bits_per_second":4.5e8,"retransmits":12},"sum_received":{"bits_per_second":4.4e8}}}`))
+	r, err := ParseIperfJSON([]byte(`{"start":{},"intervals":[{"streams":[],"sum":{"start":0,"end":0.5,"bits_per_second":4.6e8}},{"sum":{"start":0.5,"end":1.0001,"bits_per_second":4.4e8}}],"end":{"sum_sent":{"seconds":1.0001,"bytes":1,"bits_per_second":4.5e8,"retransmits":12},"sum_received":{"bits_per_second":4.4e8}}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.SentBitsPerSecond != 4.5e8 || r.ReceivedBitsPerSecond != 4.4e8 || r.Retransmits != 12 || r.Seconds != 1.0001 {
 		t.Errorf("parsed %+v", r)
+	}
+	if want := []IperfInterval{{0, 0.5, 4.6e8}, {0.5, 1.0001, 4.4e8}}; !slices.Equal(r.Intervals, want) {
+		t.Errorf("intervals %+v, want %+v", r.Intervals, want)
 	}
 	if _, err := ParseIperfJSON([]byte(`{"error":"unable to connect to server: Connection refused"}`)); err == nil || !strings.Contains(err.Error(), "Connection refused") {
 		t.Errorf("iperf3 error not reported: %v", err)

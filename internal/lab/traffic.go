@@ -47,7 +47,17 @@ type IperfResult struct {
 	ReceivedBitsPerSecond float64
 	Retransmits           int
 	Seconds               float64
-	JSON                  []byte // full iperf3 -J output
+	// Intervals are the client's periodic reports (iperf3 -i), in order.
+	Intervals []IperfInterval
+	JSON      []byte // full iperf3 -J output
+}
+
+// IperfInterval is one periodic report: the sender's rate from Start to
+// End, in seconds since the test began. At steady state it is also the
+// receiver's: the socket buffer between them is a few milliseconds deep.
+type IperfInterval struct {
+	Start, End    float64
+	BitsPerSecond float64
 }
 
 // IperfServer is an iperf3 server waiting for one test.
@@ -86,9 +96,16 @@ func (s *IperfServer) Stop() error { return s.Proc.Stop(syscall.SIGTERM, 2*time.
 // Iperf runs an iperf3 TCP client from the node to dst for the given time
 // with the given number of parallel streams, and parses its JSON report.
 func (n *Node) Iperf(ctx context.Context, dst netip.Addr, port int, d time.Duration, streams int) (IperfResult, error) {
+	return n.IperfEvery(ctx, dst, port, d, streams, time.Second)
+}
+
+// IperfEvery is Iperf with a periodic report every interval (iperf3 -i,
+// at least 0.1 s) in IperfResult.Intervals.
+func (n *Node) IperfEvery(ctx context.Context, dst netip.Addr, port int, d time.Duration, streams int, interval time.Duration) (IperfResult, error) {
 	secs := max(int(d.Round(time.Second)/time.Second), 1)
+	every := strconv.FormatFloat(max(interval.Seconds(), 0.1), 'f', -1, 64)
 	out, err := n.Run(ctx, "iperf3", "-c", dst.String(), "-p", strconv.Itoa(port), "-J",
-		"-t", strconv.Itoa(secs), "-P", strconv.Itoa(max(streams, 1)))
+		"-t", strconv.Itoa(secs), "-P", strconv.Itoa(max(streams, 1)), "-i", every)
 	res, perr := ParseIperfJSON([]byte(out))
 	if err != nil {
 		if perr != nil {
@@ -103,8 +120,15 @@ func (n *Node) Iperf(ctx context.Context, dst netip.Addr, port int, d time.Durat
 // ParseIperfJSON extracts throughput from `iperf3 -J` client output.
 func ParseIperfJSON(b []byte) (IperfResult, error) {
 	var doc struct {
-		Error string `json:"error"`
-		End   struct {
+		Error     string `json:"error"`
+		Intervals []struct {
+			Sum struct {
+				Start         float64 `json:"start"`
+				End           float64 `json:"end"`
+				BitsPerSecond float64 `json:"bits_per_second"`
+			} `json:"sum"`
+		} `json:"intervals"`
+		End struct {
 			SumSent struct {
 				Seconds       float64 `json:"seconds"`
 				BitsPerSecond float64 `json:"bits_per_second"`
@@ -123,6 +147,9 @@ func ParseIperfJSON(b []byte) (IperfResult, error) {
 	r.ReceivedBitsPerSecond = doc.End.SumReceived.BitsPerSecond
 	r.Retransmits = doc.End.SumSent.Retransmits
 	r.Seconds = doc.End.SumSent.Seconds
+	for _, iv := range doc.Intervals {
+		r.Intervals = append(r.Intervals, IperfInterval{Start: iv.Sum.Start, End: iv.Sum.End, BitsPerSecond: iv.Sum.BitsPerSecond})
+	}
 	if doc.Error != "" {
 		return r, fmt.Errorf("iperf3: %s", doc.Error)
 	}
