@@ -37,6 +37,7 @@ func initRequest(t testing.TB, spi uint64) []byte {
 // collected instead of sent.
 type responder struct {
 	m       *Manager
+	clk     *fakeClock
 	mu      sync.Mutex
 	answers [][]byte
 }
@@ -52,7 +53,8 @@ func newResponder(t testing.TB, o Options) *responder {
 		r.answers = append(r.answers, append([]byte(nil), pkt...))
 		return nil
 	}
-	o.Installer, o.Clock, o.LocalAddrs, o.Logger = newFakeInstaller(0), newFakeClock(), []netip.Addr{addrB}, discardLogger
+	r.clk = newFakeClock()
+	o.Installer, o.Clock, o.LocalAddrs, o.Logger = newFakeInstaller(0), r.clk, []netip.Addr{addrB}, discardLogger
 	m, err := NewManager(o)
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +97,7 @@ func TestHalfOpenLimit(t *testing.T) {
 			t.Fatalf("after the 4th request: %d answers, counters %+v; want 3 answers, 3 half-open, 1 refused", n, c)
 		}
 		// A retransmission is answered from the existing SA, not refused.
+		r.clk.advance(shared.AnswerGap, synctest.Wait)
 		r.m.HandlePacket(to, netip.AddrPortFrom(addrA, 500), first)
 		synctest.Wait()
 		if n, c := r.sent(), r.m.Counters(); n != 4 || c.HalfOpenRefused != 1 {

@@ -22,7 +22,7 @@ import (
 func TestDropCounters(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca, cb := confPair("net", "", "")
-		a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
 		if err := a.m.Up("net"); err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,12 @@ func TestDropCounters(t *testing.T) {
 			// cache: it fails the integrity check.
 			{"forged repeated request", fromA(message.FlagInitiator, message.IKE_AUTH, 1, sk(message.PayloadSK, 80)), shared.DropAuthFailed},
 			{"repeated request", authReq, shared.DropRetransmission},
+			// Another copy at once is not answered: it came within
+			// shared.AnswerGap of the last answer.
+			{"repeated request within the answer gap", authReq, shared.DropRetransmitLimited},
 		}
+		// The original IKE_AUTH response is older than the answer gap.
+		clk.advance(shared.AnswerGap, synctest.Wait)
 		for _, tc := range cases {
 			before := b.m.Counters().Drops
 			b.m.HandlePacket(local, from, tc.pkt)

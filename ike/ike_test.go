@@ -6,6 +6,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/spd"
 )
 
@@ -288,7 +289,7 @@ func TestRetransmitRecovers(t *testing.T) {
 func TestDuplicateRequestFromCache(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ca, cb := confPair("net", "", "")
-		a, b, net, _ := pair(t, ca, secrets, cb, secrets, testOpts{})
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
 		a.m.Up("net")
 		synctest.Wait()
 		var req, rsp []byte
@@ -300,12 +301,27 @@ func TestDuplicateRequestFromCache(t *testing.T) {
 				rsp = p.data
 			}
 		}
+		// A copy at once, within shared.AnswerGap of the answer, is
+		// counted and not answered; one after the gap is answered from the
+		// cache, and a second copy right after that is not.
 		n := len(net.packets())
+		b.m.HandlePacket(netip4500(addrB), netip4500(addrA), req)
+		synctest.Wait()
+		if len(net.packets()) != n || b.m.Counters().Drops[shared.DropRetransmitLimited] != 1 {
+			t.Fatalf("duplicate IKE_AUTH request within the answer gap: %d packets sent, limited %d; want none sent, 1 counted",
+				len(net.packets())-n, b.m.Counters().Drops[shared.DropRetransmitLimited])
+		}
+		clk.advance(shared.AnswerGap, synctest.Wait)
 		b.m.HandlePacket(netip4500(addrB), netip4500(addrA), req)
 		synctest.Wait()
 		ps := net.packets()
 		if len(ps) != n+1 || string(ps[n].data) != string(rsp) {
 			t.Fatalf("duplicate IKE_AUTH request not answered from the cache")
+		}
+		b.m.HandlePacket(netip4500(addrB), netip4500(addrA), req)
+		synctest.Wait()
+		if len(net.packets()) != n+1 || b.m.Counters().Drops[shared.DropRetransmitLimited] != 2 {
+			t.Fatalf("second duplicate right after the cached answer: %d packets sent, limited %d", len(net.packets())-n, b.m.Counters().Drops[shared.DropRetransmitLimited])
 		}
 		if len(b.inst.all()) != 1 {
 			t.Errorf("duplicate processed again")

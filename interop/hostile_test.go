@@ -247,15 +247,15 @@ func hostileCampaign(t *testing.T, version int) {
 				h := message.Header{SPIi: rng.Uint64() | 1, MajorVersion: 2, Exchange: message.IKE_SA_INIT, Flags: message.FlagInitiator}
 				return raw.UDP(spoofed(rng), gw1IKE, message.AppendMessage(nil, h, message.RawPayload{Type: message.PayloadType(100 + rng.IntN(100)), Critical: true, Body: random(rng, 16)}))
 			}},
-		{"ike-forged-sk", "requests on the live SA (message IDs 0–3) with a forged SK payload", true, []string{"auth_failed", "unexpected_msgid", "retransmission"},
+		{"ike-forged-sk", "requests on the live SA (message IDs 0–3) with a forged SK payload", true, []string{"auth_failed", "unexpected_msgid", "retransmission", "retransmission_limited"},
 			func(rng *rand.Rand) error {
 				return sendLive(onSA(0, rng.Uint32N(4), message.RawPayload{Type: message.PayloadSK, Body: random(rng, 48+rng.IntN(200))}))
 			}},
-		{"ike-truncated-sk", "requests on the live SA with an SK payload of 0–15 bytes", true, []string{"malformed", "unexpected_msgid", "retransmission"},
+		{"ike-truncated-sk", "requests on the live SA with an SK payload of 0–15 bytes", true, []string{"malformed", "unexpected_msgid", "retransmission", "retransmission_limited"},
 			func(rng *rand.Rand) error {
 				return sendLive(onSA(0, rng.Uint32N(4), message.RawPayload{Type: message.PayloadSK, Body: random(rng, rng.IntN(16))}))
 			}},
-		{"ike-fragments", "a flood of forged IKE fragments (SKF 1–255 of 255, ~1 KB) on the live SA", true, []string{"bad_fragment", "unexpected_msgid", "retransmission", "malformed"},
+		{"ike-fragments", "a flood of forged IKE fragments (SKF 1–255 of 255, ~1 KB) on the live SA", true, []string{"bad_fragment", "unexpected_msgid", "retransmission", "retransmission_limited", "malformed"},
 			func(rng *rand.Rand) error {
 				body := random(rng, 900+rng.IntN(200))
 				be.BigEndian.PutUint16(body[0:], uint16(1+rng.IntN(255)))
@@ -270,7 +270,7 @@ func hostileCampaign(t *testing.T, version int) {
 				}
 				return sendLive(onSA(flags, 10+rng.Uint32N(1<<20), message.RawPayload{Type: message.PayloadSK, Body: random(rng, 80)}))
 			}},
-		{"ike-retransmit-storm", "strongSwan's last DPD request, captured on the underlay, replayed", true, []string{"retransmission", "unexpected_msgid"},
+		{"ike-retransmit-storm", "strongSwan's last DPD request, captured on the underlay, replayed", true, []string{"retransmission", "retransmission_limited", "unexpected_msgid"},
 			func(rng *rand.Rand) error { return sendLive(w.ikeRequest()) }},
 	}
 	// Attacks on the live ISAKMP SA: encrypted messages under its cookies
@@ -287,7 +287,7 @@ func hostileCampaign(t *testing.T, version int) {
 				be.BigEndian.PutUint32(body[24:], uint32(len(body)))
 				return sendLive(body)
 			}},
-		{"ikev1-dpd-replay", "strongSwan's last DPD R-U-THERE, captured on the underlay, replayed", true, []string{"retransmission"},
+		{"ikev1-dpd-replay", "strongSwan's last DPD R-U-THERE, captured on the underlay, replayed", true, []string{"retransmission", "retransmission_limited"},
 			func(rng *rand.Rand) error { return sendLive(w.ikeRequest()) }},
 	}
 	attacks := append(append(common[:3:3], v2...), common[3:]...)

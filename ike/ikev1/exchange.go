@@ -136,6 +136,7 @@ type finalMsg struct {
 	mid    uint32
 	pkt    []byte
 	answer [32]byte
+	sentAt time.Time // when pkt last went out (shared.AnswerGap)
 }
 
 // passiveEx is an exchange the peer initiated (message ID 0: phase 1 as
@@ -147,6 +148,7 @@ type passiveEx struct {
 	mid    uint32
 	req    [32]byte
 	rsp    []byte
+	rspAt  time.Time // when rsp last went out (shared.AnswerGap)
 	done   bool
 	doneAt time.Time
 	// Our own retransmission of rsp.
@@ -390,6 +392,7 @@ func (sa *isakmpSA) retransmitPassive(p *passiveEx, gen uint64) {
 	}
 	p.tries++
 	sa.log.Debug("retransmit", "exchange", describe(p.t), "msgid", p.mid, "try", p.tries)
+	p.rspAt = sa.e.clock.Now()
 	sa.send(p.rsp)
 	sa.armPassive(p)
 }
@@ -445,7 +448,13 @@ func (sa *isakmpSA) repeatedAnswer(sum [32]byte, mid uint32) bool {
 		return false
 	}
 	if f := sa.final; f != nil && f.answer == sum && f.mid == mid {
+		now := sa.e.clock.Now()
+		if !shared.AnswerDue(f.sentAt, now) {
+			sa.e.drops.Drop(sa.log, shared.DropRetransmitLimited, "peer repeated its answer within the answer gap: dropped", "msgid", mid)
+			return true
+		}
 		sa.e.drops.Drop(sa.log, shared.DropRetransmission, "peer repeated its answer: resending our last message", "msgid", mid)
+		f.sentAt = now
 		sa.send(f.pkt)
 		return true
 	}
@@ -507,7 +516,7 @@ func (sa *isakmpSA) handleAnswer(local, remote netip.AddrPort, m *isakmp.Message
 			o.t.fail(sa, causeOf(err), err.Error())
 			return true
 		}
-		sa.final = &finalMsg{mid: o.mid, pkt: pkt, answer: sum}
+		sa.final = &finalMsg{mid: o.mid, pkt: pkt, answer: sum, sentAt: sa.e.clock.Now()}
 		sa.send(pkt)
 	case stepDone:
 		sa.pending = nil
@@ -537,7 +546,13 @@ func (sa *isakmpSA) handleRequest(local, remote netip.AddrPort, m *isakmp.Messag
 	p := sa.passive[mid]
 	if p != nil && p.req == sum {
 		if p.rsp != nil {
+			now := sa.e.clock.Now()
+			if !shared.AnswerDue(p.rspAt, now) {
+				sa.e.drops.Drop(sa.log, shared.DropRetransmitLimited, "retransmitted request within the answer gap dropped", "exchange", m.Header.Exchange, "msgid", mid)
+				return
+			}
 			sa.e.drops.Drop(sa.log, shared.DropRetransmission, "retransmitted request answered from cache", "exchange", m.Header.Exchange, "msgid", mid)
+			p.rspAt = now
 			sa.send(p.rsp)
 		} else {
 			sa.e.drops.Count(shared.DropRetransmission)
@@ -612,7 +627,7 @@ func (sa *isakmpSA) handleRequest(local, remote netip.AddrPort, m *isakmp.Messag
 			sa.failPassive(p, err)
 			return
 		}
-		p.rsp = pkt
+		p.rsp, p.rspAt = pkt, sa.e.clock.Now()
 		sa.send(pkt)
 		if st == stepLast {
 			p.finish(sa)

@@ -247,7 +247,7 @@ func (sa *ikeSA) sendResponse(ex message.ExchangeType, id uint32, payloads []mes
 		sa.log.Warn("cannot encode response", "exchange", ex, "err", err)
 		return
 	}
-	sa.lastRsp, sa.hasRsp = pkt, true
+	sa.lastRsp, sa.hasRsp, sa.rspAt = pkt, true, sa.e.clock.Now()
 	sa.send(pkt)
 }
 
@@ -430,11 +430,20 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 		// integrity check. The message ID and SPIs are in clear: answering
 		// forged copies would let anyone make us send our cached response
 		// (maybe a larger one, or many fragments) to the peer at will.
+		// Nor are copies answered faster than shared.AnswerGap, checked
+		// first: only verified copies move rspAt, and the check saves
+		// verifying a flood of replays.
+		now := sa.e.clock.Now()
+		if !shared.AnswerDue(sa.rspAt, now) {
+			sa.e.drops.Drop(sa.log, shared.DropRetransmitLimited, "retransmitted request within the answer gap dropped", "msgid", id)
+			return
+		}
 		if err := sa.verifyRetransmission(m); err != nil {
 			sa.e.drops.Drop(sa.log, sa.decryptDropReason(m, err), "retransmitted request dropped", "msgid", id, "err", err)
 			return
 		}
 		sa.e.drops.Drop(sa.log, shared.DropRetransmission, "retransmitted request answered from cache", "msgid", id)
+		sa.rspAt = now
 		sa.send(sa.lastRsp)
 		return
 	}

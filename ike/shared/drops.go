@@ -43,6 +43,9 @@ const (
 	// answer) that was not processed again; the cached reply went out
 	// instead (RFC 7296 §2.1).
 	DropRetransmission
+	// DropRetransmitLimited: a repeated request that came sooner than
+	// AnswerGap after our last answer to it: counted, not answered again.
+	DropRetransmitLimited
 	// DropWrongState: a message the SA cannot take in its state (encrypted
 	// before the keys exist, quick mode before phase 1 completed, unprotected
 	// informational after it).
@@ -69,6 +72,7 @@ var dropLabels = [NumDropReasons]string{
 	DropUnexpectedMsgID:     "unexpected_msgid",
 	DropUnexpectedResponse:  "unexpected_response",
 	DropRetransmission:      "retransmission",
+	DropRetransmitLimited:   "retransmission_limited",
 	DropWrongState:          "wrong_state",
 	DropCookieRequired:      "cookie_required",
 	DropHalfOpenLimit:       "half_open_limit",

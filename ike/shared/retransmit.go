@@ -18,6 +18,22 @@ type Retransmit struct {
 	Limit   time.Duration
 }
 
+// AnswerGap is the least time between two answers to the same request
+// of the peer, the first one or one from the cache. A retransmission that
+// arrives sooner is counted (DropRetransmitLimited) and not answered. No
+// implementation retransmits that fast (strongSwan waits 4 s at first,
+// Libreswan 0.5 s), so what does is a duplicate or a replay, and answering
+// every replay would let anyone who captured one request aim our cached
+// response at the peer as often as they send it. A peer whose copy of our
+// answer was lost retransmits again later and is answered then.
+const AnswerGap = 250 * time.Millisecond
+
+// AnswerDue says whether a cached answer last sent at last may go out
+// again at now.
+func AnswerDue(last, now time.Time) bool {
+	return last.IsZero() || now.Sub(last) >= AnswerGap
+}
+
 // Retransmission defaults, strongSwan's (charon.retransmit_timeout, _base,
 // _tries).
 const (
