@@ -61,6 +61,21 @@ type hostileRow struct {
 	logLines, plaintext       int64
 	alive, stillUp            bool
 	ikeSPIBefore, ikeSPIAfter string
+	// cpuOff and cpuOn: CPU time of ipsecgw [0] and strongSwan [1] in
+	// the slotsOff slots without the attack and the slotsOn with it.
+	cpuOff, cpuOn     [2]time.Duration
+	slotsOff, slotsOn int
+}
+
+// cpuPerPacket is how much more CPU time side i (0: ipsecgw, 1:
+// strongSwan) used in the attacked slots than in as many slots without
+// the attack, per packet the attacker sent.
+func (r hostileRow) cpuPerPacket(i int) time.Duration {
+	if r.sent == 0 || r.slotsOn == 0 || r.slotsOff == 0 {
+		return 0
+	}
+	extra := r.cpuOn[i] - r.cpuOff[i]*time.Duration(r.slotsOn)/time.Duration(r.slotsOff)
+	return extra / time.Duration(r.sent)
 }
 
 // TestHostileTraffic runs a campaign of hostile traffic against ipsecgw
@@ -300,6 +315,9 @@ func hostileCampaign(t *testing.T, version int) {
 		}
 	}
 
+	// The control: the attacker stays silent in its slots, so that the
+	// table shows what the method reads when nothing happens.
+	attacks = append([]hostileAttack{{name: "none (control)", what: "nothing: the attacker stays silent"}}, attacks...)
 	var rows []hostileRow
 	port := 5300
 	for _, a := range attacks {
@@ -307,16 +325,20 @@ func hostileCampaign(t *testing.T, version int) {
 			break
 		}
 		port++
-		rows = append(rows, runHostile(ctx, t, l, gw, w, a, secs, rate, rounds, port))
+		rows = append(rows, runHostile(ctx, t, l, gw, charon.Proc.PID, w, a, secs, rate, rounds, port))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "hostile campaign against an IKEv%d tunnel to strongSwan: per attack one iperf3 run of %d s, the attacker (%d packets/s) off and on in alternate %v slots; before and during are the medians of iperf3's %v reports inside the slots without and with the attack\n",
 		version, max(2*secs*rounds, int(2*hostileSlot/time.Second)), rate, hostileSlot, hostileReport)
-	fmt.Fprintln(&b, "| attack | what was sent | packets | what ipsecgw counted | iperf3 before → during (ratio) | peak RSS | pings lost during (without) | log lines | plaintext seen |")
-	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(&b, "| attack | what was sent | packets | what ipsecgw counted | iperf3 without → with (ratio) | CPU µs per attack packet: ipsecgw / strongSwan | peak RSS | pings lost with (without) | log lines | plaintext seen |")
+	fmt.Fprintln(&b, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rows {
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %.0f → %.0f Mbit/s (%.2f) | %.1f MiB | %d/%d (%d) | %d | %d |\n", r.attack, r.what, r.sent, r.counted,
-			r.before/1e6, r.during/1e6, r.during/max(r.before, 1), float64(r.hwmKiB)/1024, r.pingsLost, r.pingsSent, r.pingsLostBefore, r.logLines, r.plaintext)
+		cpu := "–"
+		if r.sent > 0 {
+			cpu = fmt.Sprintf("%.1f / %.1f", float64(r.cpuPerPacket(0))/1e3, float64(r.cpuPerPacket(1))/1e3)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %.0f → %.0f Mbit/s (%.2f) | %s | %.1f MiB | %d/%d (%d) | %d | %d |\n", r.attack, r.what, r.sent, r.counted,
+			r.before/1e6, r.during/1e6, r.during/max(r.before, 1), cpu, float64(r.hwmKiB)/1024, r.pingsLost, r.pingsSent, r.pingsLostBefore, r.logLines, r.plaintext)
 	}
 	t.Log("\n" + b.String())
 	if f := os.Getenv("IPSECGW_HOSTILE_TABLE"); f != "" {
@@ -347,7 +369,7 @@ const (
 // stream cancels the drift of a loaded machine that made separate 10 s
 // runs of the same unattacked tunnel differ by ±25 %. The counters, log
 // and memory are read around the whole run.
-func runHostile(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway, w *wiretap, a hostileAttack, secs, rate, rounds, port int) hostileRow {
+func runHostile(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway, peerPID int, w *wiretap, a hostileAttack, secs, rate, rounds, port int) hostileRow {
 	t.Helper()
 	r := hostileRow{attack: a.name, what: a.what}
 	before := gwStats(ctx, t, gw)
@@ -382,7 +404,7 @@ func runHostile(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway, w *w
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			if attacking(time.Since(start)) {
+			if a.gen != nil && attacking(time.Since(start)) {
 				for range max(rate/100, 1) {
 					if a.gen(rng) == nil {
 						sent.Add(1)
@@ -394,6 +416,38 @@ func runHostile(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway, w *w
 				return
 			case <-tick.C:
 			}
+		}
+	}()
+	// At each switch the CPU time ipsecgw and strongSwan used in the slot
+	// that ends is added to that slot's side.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var last [2]time.Duration
+		read := func() (now [2]time.Duration) {
+			now[0], _ = lab.ProcCPU(gw.Proc.PID)
+			now[1], _ = lab.ProcCPU(peerPID)
+			return now
+		}
+		last = read()
+		for k := time.Duration(1); ; k++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Until(start.Add(k * hostileSlot))):
+			}
+			now := read()
+			side := &r.cpuOff
+			if attacking((k - 1) * hostileSlot) {
+				side = &r.cpuOn
+				r.slotsOn++
+			} else {
+				r.slotsOff++
+			}
+			for i := range now {
+				side[i] += now[i] - last[i]
+			}
+			last = now
 		}
 	}()
 	const pingEvery = 20 * time.Millisecond
@@ -475,8 +529,9 @@ func runHostile(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway, w *w
 		counted = append(counted, fmt.Sprintf("(cookies sent %d, half-open now %d)", c, after.IKE.HalfOpen))
 	}
 	r.counted = strings.Join(counted, " ")
-	t.Logf("%s: sent %d; counted %s; iperf3 %.0f → %.0f Mbit/s (reports without %s, with %s); pings lost %d/%d; VmHWM %d KiB, VmRSS %d KiB; %d log lines (%s); %d plaintext",
-		a.name, r.sent, r.counted, r.before/1e6, r.during/1e6, mbits(befores), mbits(durings), r.pingsLost, r.pingsSent, r.hwmKiB, r.rssKiB, r.logLines, logSummary(logged), r.plaintext)
+	t.Logf("%s: sent %d; counted %s; iperf3 %.0f → %.0f Mbit/s (reports without %s, with %s); CPU without/with the attack (%d/%d slots): ipsecgw %v/%v, strongSwan %v/%v; pings lost %d/%d; VmHWM %d KiB, VmRSS %d KiB; %d log lines (%s); %d plaintext",
+		a.name, r.sent, r.counted, r.before/1e6, r.during/1e6, mbits(befores), mbits(durings), r.slotsOff, r.slotsOn, r.cpuOff[0], r.cpuOn[0], r.cpuOff[1], r.cpuOn[1],
+		r.pingsLost, r.pingsSent, r.hwmKiB, r.rssKiB, r.logLines, logSummary(logged), r.plaintext)
 
 	switch {
 	case !r.alive:
@@ -486,14 +541,16 @@ func runHostile(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway, w *w
 	case r.ikeSPIAfter != r.ikeSPIBefore:
 		t.Errorf("%s: the IKE SA changed (%s → %s)", a.name, r.ikeSPIBefore, r.ikeSPIAfter)
 	}
-	if r.sent < int64(rate*secs/4) {
-		t.Errorf("%s: the attacker managed only %d packets", a.name, r.sent)
-	}
-	// Every packet reaches the daemon on the lab's veths unless a socket
-	// buffer overflows in the kernel (not the daemon's to count); half is
-	// a bound that holds on a loaded machine.
-	if 2*(r.expected+r.queueDrops) < uint64(r.sent) {
-		t.Errorf("%s: %d of %d packets counted under %v (+%d queue drops); counted: %s", a.name, r.expected, r.sent, a.reasons, r.queueDrops, r.counted)
+	if a.gen != nil {
+		if r.sent < int64(rate*secs/4) {
+			t.Errorf("%s: the attacker managed only %d packets", a.name, r.sent)
+		}
+		// Every packet reaches the daemon on the lab's veths unless a socket
+		// buffer overflows in the kernel (not the daemon's to count); half is
+		// a bound that holds on a loaded machine.
+		if 2*(r.expected+r.queueDrops) < uint64(r.sent) {
+			t.Errorf("%s: %d of %d packets counted under %v (+%d queue drops); counted: %s", a.name, r.expected, r.sent, a.reasons, r.queueDrops, r.counted)
+		}
 	}
 	// The drop lines are rate-limited (10 per reason per 10 s); what is
 	// left is the daemon's ordinary debug log.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseListSAs(t *testing.T) {
@@ -122,5 +123,31 @@ func TestSwanctlConfRendering(t *testing.T) {
 	e := &CharonError{Op: "x", Err: os.ErrNotExist, Logs: []InstanceLog{{Instance: "gw1", Lines: []string{"a", "b"}}}}
 	if got := e.Error(); !strings.Contains(got, "--- charon gw1 log ---\na\nb") {
 		t.Errorf("CharonError text %q", got)
+	}
+}
+
+// TestProcCPU: the test's own CPU time grows while it burns CPU (by
+// 50 ms within 20 s of wall time, however loaded the machine).
+func TestProcCPU(t *testing.T) {
+	pid := os.Getpid()
+	before, err := ProcCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for x := 0; ; x++ {
+		now, err := ProcCPU(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if now-before >= 50*time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU time grew by %v in 20 s of busy loop (%d turns)", now-before, x)
+		}
+	}
+	if _, err := ProcCPU(-1); err == nil {
+		t.Error("no error for pid -1")
 	}
 }

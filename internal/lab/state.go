@@ -41,43 +41,61 @@ type labState struct {
 	Created time.Time    `json:"created"`
 }
 
-// procStart returns the start time of pid in clock ticks since boot.
-func procStart(pid int) (uint64, error) {
+// procStatFields returns the fields of /proc/PID/stat from field 3
+// (state) on. The command name (field 2) may contain spaces and
+// parentheses, so fields are counted from the last ')'.
+func procStatFields(pid int) ([]string, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	// The command name (field 2) may contain spaces and parentheses, so
-	// fields are counted from the last ')'.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+		return nil, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	f := strings.Fields(s[i+1:])
-	// After ')' come field 3 (state) onwards; starttime is field 22.
 	if len(f) < 20 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+		return nil, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	return f, nil
+}
+
+// procStart returns the start time of pid in clock ticks since boot
+// (field 22).
+func procStart(pid int) (uint64, error) {
+	f, err := procStatFields(pid)
+	if err != nil {
+		return 0, err
 	}
 	return strconv.ParseUint(f[19], 10, 64)
 }
 
 // procState returns the one-letter state of pid ("Z" for a zombie).
 func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := procStatFields(pid)
 	if err != nil {
 		return ""
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return ""
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) == 0 {
-		return ""
-	}
 	return f[0]
+}
+
+// ProcCPU returns the CPU time pid has used so far, user and system
+// (fields 14 and 15, in the kernel's fixed 100 ticks a second).
+func ProcCPU(pid int) (time.Duration, error) {
+	f, err := procStatFields(pid)
+	if err != nil {
+		return 0, err
+	}
+	var ticks uint64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 // alive reports whether the recorded process still runs (and is the same
