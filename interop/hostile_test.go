@@ -28,7 +28,8 @@ import (
 // 2·IPSECGW_HOSTILE_SECONDS·IPSECGW_HOSTILE_ROUNDS seconds in which the
 // attacker, sending IPSECGW_HOSTILE_RATE packets a second, is off and on
 // in alternate slots of hostileSlot (see runHostile). CI uses the defaults
-// (both tests take about 100 s); `make hostile` runs the longer campaign
+// (2 s, 2,000 packets/s, 2 rounds: 8 s per attack, both tests about
+// 150 s each); `make hostile` runs the longer campaign
 // (IPSECGW_HOSTILE_SECONDS=10, IPSECGW_HOSTILE_RATE=5000,
 // IPSECGW_HOSTILE_ROUNDS=3: 60 s per attack, 30 of them attacked).
 func hostileSetting(name string, def int) int {
@@ -104,7 +105,7 @@ func TestHostileTrafficIKEv1(t *testing.T) { hostileCampaign(t, 1) }
 func hostileCampaign(t *testing.T, version int) {
 	secs := hostileSetting("IPSECGW_HOSTILE_SECONDS", 2)
 	rate := hostileSetting("IPSECGW_HOSTILE_RATE", 2000)
-	rounds := hostileSetting("IPSECGW_HOSTILE_ROUNDS", 1)
+	rounds := hostileSetting("IPSECGW_HOSTILE_ROUNDS", 2)
 	l := lab.New(t, lab.Options{Tools: []string{"iperf3"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+time.Duration(20*secs*4*rounds)*time.Second)
 	defer cancel()
@@ -560,11 +561,17 @@ func runHostile(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway, peer
 	if r.hwmKiB > 256<<10 {
 		t.Errorf("%s: peak RSS %d KiB", a.name, r.hwmKiB)
 	}
-	// Throughput during the attack against just before it is reported,
-	// not judged: on the shared 2-core machine other jobs move both
-	// figures by a factor of two and more (baselines of 150 to 750 Mbit/s
-	// were seen). What must hold is that the tunnel carried traffic.
-	if r.during == 0 {
+	// Throughput with the attack against without it is reported, not
+	// judged: on the shared 2-core machine other jobs move both figures
+	// by a factor of two and more. What must hold is that the tunnel
+	// carried traffic in the attacked slots (any of their reports, the
+	// ones at a switch included: a stalled machine can zero a second).
+	carried := false
+	perSlot := int(hostileSlot / hostileReport)
+	for i, rep := range res.Intervals {
+		carried = carried || ((i/perSlot)%2 == 1 && rep.BitsPerSecond > 0)
+	}
+	if !carried {
 		t.Errorf("%s: no iperf3 traffic through the tunnel during the attack", a.name)
 	}
 	return r
