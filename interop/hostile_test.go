@@ -316,9 +316,17 @@ func hostileCampaign(t *testing.T, version int) {
 		}
 	}
 
-	// The control: the attacker stays silent in its slots, so that the
-	// table shows what the method reads when nothing happens.
-	attacks = append([]hostileAttack{{name: "none (control)", what: "nothing: the attacker stays silent"}}, attacks...)
+	// Two controls, with no drops to count (no reasons): the attacker
+	// silent in its slots, the method's noise; and the first attack's
+	// datagrams sent to a UDP port nobody listens on, which the kernel
+	// drops: what the attack traffic itself costs on this 2-core machine,
+	// where the attacker, both gateways and iperf3 share the CPUs.
+	closedPort := netip.AddrPortFrom(gw1IKE.Addr(), 9)
+	attacks = append([]hostileAttack{
+		{name: "none (control)", what: "nothing: the attacker stays silent"},
+		{name: "closed-port (control)", what: "random bytes (1–400) from spoofed sources to UDP port 9 of the gateway (no listener: the kernel drops them)",
+			gen: func(rng *rand.Rand) error { return raw.UDP(spoofed(rng), closedPort, random(rng, 1+rng.IntN(400))) }},
+	}, attacks...)
 	var rows []hostileRow
 	port := 5300
 	for _, a := range attacks {
@@ -549,7 +557,7 @@ func runHostile(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway, peer
 		// Every packet reaches the daemon on the lab's veths unless a socket
 		// buffer overflows in the kernel (not the daemon's to count); half is
 		// a bound that holds on a loaded machine.
-		if 2*(r.expected+r.queueDrops) < uint64(r.sent) {
+		if len(a.reasons) > 0 && 2*(r.expected+r.queueDrops) < uint64(r.sent) {
 			t.Errorf("%s: %d of %d packets counted under %v (+%d queue drops); counted: %s", a.name, r.expected, r.sent, a.reasons, r.queueDrops, r.counted)
 		}
 	}
