@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/ike/shared"
@@ -33,6 +34,10 @@ type deletedAnswer struct {
 	local, remote     netip.AddrPort
 	request, response []byte
 	until             time.Time
+	// answeredAt is when the response last went out (unix nanoseconds),
+	// for shared.AnswerGap; atomic, as copies are answered outside the
+	// Manager's lock.
+	answeredAt atomic.Int64
 }
 
 // AnsweredDelete keeps a peer's DELETE of an IKE SA and our answer (see
@@ -63,8 +68,10 @@ func (h *host) AnsweredDelete(spi uint64, local, remote netip.AddrPort, request,
 	if _, dup := m.deleted[spi]; !dup {
 		m.deletedOrder = append(m.deletedOrder, spi)
 	}
-	m.deleted[spi] = &deletedAnswer{local: local, remote: remote, request: bytes.Clone(request),
+	a := &deletedAnswer{local: local, remote: remote, request: bytes.Clone(request),
 		response: bytes.Clone(response), until: now.Add(deletedAnswerLinger)}
+	a.answeredAt.Store(now.UnixNano())
+	m.deleted[spi] = a
 }
 
 // answerDeleted answers a retransmitted DELETE for an IKE SA that no
@@ -74,8 +81,15 @@ func (h *host) AnsweredDelete(spi uint64, local, remote netip.AddrPort, request,
 // passed the integrity check once, as a retransmission to a live SA must
 // (anyone can replay it, and gets no more than the live SA would give).
 func (m *Manager) answerDeleted(a *deletedAnswer, spi uint64, remote netip.AddrPort, pkt []byte) bool {
-	if !m.clock.Now().Before(a.until) || remote != a.remote || !bytes.Equal(pkt, a.request) {
+	now := m.clock.Now()
+	if !now.Before(a.until) || remote != a.remote || !bytes.Equal(pkt, a.request) {
 		return false
+	}
+	last := a.answeredAt.Load()
+	if !shared.AnswerDue(time.Unix(0, last), now) || !a.answeredAt.CompareAndSwap(last, now.UnixNano()) {
+		m.drops.Drop(m.log, shared.DropRetransmitLimited, "retransmitted DELETE of an ended IKE SA within the answer gap dropped",
+			"remote", remote, "spi", fmt.Sprintf("%016x", spi))
+		return true
 	}
 	m.drops.Drop(m.log, shared.DropRetransmission, "retransmitted DELETE of an ended IKE SA answered from cache",
 		"remote", remote, "spi", fmt.Sprintf("%016x", spi))

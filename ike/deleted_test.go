@@ -91,10 +91,18 @@ func TestDeletedSAAnswersRetransmittedDelete(t *testing.T) {
 		if n := answers(); n != 2 {
 			t.Errorf("a tampered or misdirected copy was answered: %d answers", n)
 		}
+		// Another genuine copy (the last answer went out a second ago) is
+		// answered; a copy right after that, within the answer gap, is
+		// counted and not answered.
 		a.m.HandlePacket(to, from, req)
 		synctest.Wait()
 		if n := answers(); n != 3 {
 			t.Errorf("%d answers after another genuine copy, want 3", n)
+		}
+		a.m.HandlePacket(to, from, req)
+		synctest.Wait()
+		if n, lim := answers(), a.m.Counters().Drops[shared.DropRetransmitLimited]; n != 3 || lim != 1 {
+			t.Errorf("a copy within the answer gap: %d answers, %d counted as limited; want 3 and 1", n, lim)
 		}
 		clk.advance(deletedAnswerLinger, synctest.Wait)
 		a.m.HandlePacket(to, from, req)
