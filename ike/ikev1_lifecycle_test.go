@@ -667,3 +667,41 @@ func TestV1ShortPeerLifetimeRekeyed(t *testing.T) {
 		closeAll(t, synctest.Wait, a, b)
 	})
 }
+
+// TestV1AnswerGap: a copy of main mode 5 that arrives within
+// shared.AnswerGap of the responder's last main mode 6 is counted and not
+// answered; one after the gap is answered with the cached main mode 6.
+func TestV1AnswerGap(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ca, cb := confPairV1("net", "", "")
+		a, b, net, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		upV1(t, a, b, "net")
+		var mm5, mm6 []byte
+		for _, p := range net.packets() {
+			if p.data[18] != exMain {
+				continue
+			}
+			switch p.from.Addr() {
+			case addrA:
+				mm5 = p.data // the last main mode message A sent
+			case addrB:
+				mm6 = p.data
+			}
+		}
+		sent := func() int { return countEx(net.packets(), addrB, exMain) }
+		n := sent()
+		b.m.HandlePacket(netip4500(addrB), netip4500(addrA), mm5)
+		synctest.Wait()
+		if got, lim := sent()-n, b.m.Counters().Drops[shared.DropRetransmitLimited]; got != 0 || lim != 1 {
+			t.Fatalf("main mode 5 within the answer gap: B answered %d times, counted %d limited; want 0 and 1", got, lim)
+		}
+		clk.advance(shared.AnswerGap, synctest.Wait)
+		b.m.HandlePacket(netip4500(addrB), netip4500(addrA), mm5)
+		synctest.Wait()
+		ps := net.packets()
+		if last := ps[len(ps)-1]; sent()-n != 1 || !bytes.Equal(last.data, mm6) {
+			t.Fatalf("main mode 5 after the answer gap: B answered %d times (last packet from %v)", sent()-n, last.from)
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
