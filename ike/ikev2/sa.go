@@ -107,7 +107,7 @@ type ikeSA struct {
 	expectID uint32 // peer's next request ID
 	lastRsp  []byte
 	hasRsp   bool
-	rspAt    time.Time // when lastRsp last went out (shared.AnswerGap)
+	rspAt    time.Time  // when lastRsp last went out (shared.AnswerGap)
 	frags    fragmented // RFC 7383: how the last request/response went out (frag.go)
 	reasm    reassembly // RFC 7383: fragments of a message being received
 
