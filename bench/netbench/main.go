@@ -204,7 +204,8 @@ func run(opts options) error {
 				}
 			} else {
 				for _, t := range s.TCP {
-					fmt.Fprintf(os.Stderr, "  tcp %d: %.2f Gbit/s, %d retransmits, cpu %.2f s\n", t.Streams, t.BitsPerSec/1e9, t.Retransmits, t.CPUSeconds)
+					fmt.Fprintf(os.Stderr, "  tcp %d: %.2f Gbit/s, %d retransmits, %d UDP receive-buffer drops at the gateways, cpu %.2f s\n",
+						t.Streams, t.BitsPerSec/1e9, t.Retransmits, t.UDPRcvbufErrors, t.CPUSeconds)
 				}
 				if opts.has(testUDP64) {
 					fmt.Fprintf(os.Stderr, "  udp 64B: %.0f pps received (%d sent, %d lost)\n", s.UDP.RecvPPS, s.UDP.SentPackets, s.UDP.LostPackets)

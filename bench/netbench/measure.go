@@ -31,6 +31,52 @@ type TCPResult struct {
 	CPUSeconds float64 `json:"cpu_seconds"`
 	// CPUPerGB is CPUSeconds per 10^9 bytes received; negative when unknown.
 	CPUPerGB float64 `json:"cpu_seconds_per_gb"`
+	// UDPRcvbufErrors is how many datagrams the gateways' kernels dropped
+	// during the run because a UDP socket's receive buffer was full (Udp
+	// RcvbufErrors of /proc/net/snmp in both gateway namespaces): ESP in
+	// UDP the daemon did not read in time, which TCP pays for with
+	// retransmission timeouts. Negative when unknown.
+	UDPRcvbufErrors int64 `json:"udp_rcvbuf_errors"`
+}
+
+// udpRcvbufErrors sums Udp RcvbufErrors over the gateways' namespaces.
+func udpRcvbufErrors(ctx context.Context, l *lab.Lab) (int64, error) {
+	var total int64
+	for _, n := range []*lab.Node{l.GW1, l.GW2} {
+		out, err := n.Run(ctx, "cat", "/proc/net/snmp")
+		if err != nil {
+			return 0, err
+		}
+		v, err := snmpCounter(out, "Udp", "RcvbufErrors")
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", n.Role, err)
+		}
+		total += v
+	}
+	return total, nil
+}
+
+// snmpCounter finds one counter in /proc/net/snmp, whose groups come as
+// a line of names and a line of values, both starting with "Group:".
+func snmpCounter(snmp, group, name string) (int64, error) {
+	var names []string
+	for _, line := range strings.Split(snmp, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != group+":" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == name && i < len(f) {
+				return strconv.ParseInt(f[i], 10, 64)
+			}
+		}
+		break
+	}
+	return 0, fmt.Errorf("no %s %s in /proc/net/snmp", group, name)
 }
 
 // UDPResult is one iperf3 64-byte UDP flood host1 → host2.
@@ -97,11 +143,15 @@ func runTCP(ctx context.Context, l *lab.Lab, pids []int, d time.Duration, stream
 			return TCPResult{}, err
 		}
 	}
+	rcvbufBefore, rcvbufErr := udpRcvbufErrors(ctx, l)
 	res, err := l.Host1.Iperf(ctx, l.Host2.Addr, srv.Port, d, streams)
 	if err != nil {
 		return TCPResult{}, err
 	}
-	r := TCPResult{Streams: streams, BitsPerSec: res.ReceivedBitsPerSecond, Retransmits: res.Retransmits, CPUSeconds: -1, CPUPerGB: -1}
+	r := TCPResult{Streams: streams, BitsPerSec: res.ReceivedBitsPerSecond, Retransmits: res.Retransmits, CPUSeconds: -1, CPUPerGB: -1, UDPRcvbufErrors: -1}
+	if after, err := udpRcvbufErrors(ctx, l); err == nil && rcvbufErr == nil {
+		r.UDPRcvbufErrors = after - rcvbufBefore
+	}
 	var doc struct {
 		End struct {
 			SumReceived struct {

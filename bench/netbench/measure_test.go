@@ -84,3 +84,13 @@ func TestMarkdownPacketRate(t *testing.T) {
 		t.Errorf("Markdown has the TCP table though -tests had no tcp:\n%s", md)
 	}
 }
+
+func TestSNMPCounter(t *testing.T) {
+	snmp := "Ip: Forwarding DefaultTTL\nIp: 1 64\nUdp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors\nUdp: 10 2 7 9 5 0\nUdpLite: InDatagrams RcvbufErrors\nUdpLite: 0 99\n"
+	if v, err := snmpCounter(snmp, "Udp", "RcvbufErrors"); err != nil || v != 5 {
+		t.Errorf("Udp RcvbufErrors = %d, %v; want 5", v, err)
+	}
+	if _, err := snmpCounter(snmp, "Udp", "Nothing"); err == nil {
+		t.Error("a missing counter was found")
+	}
+}
