@@ -63,7 +63,9 @@ type Burst struct {
 	RSSKiBPerSA  float64 `json:"rss_kib_per_sa"`
 	Initiators   int     `json:"initiator_processes"`
 	Perf         string  `json:"perf_report,omitempty"`
-	Error        string  `json:"error,omitempty"`
+	// Strace is the path of the responder's system call counts (-strace).
+	Strace string `json:"strace_report,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // responder is the process under measurement.
@@ -117,6 +119,13 @@ func measureBurst(ctx context.Context, l *lab.Lab, bin, dir string, opts options
 			return err
 		}
 	}
+	var stopStrace func() error
+	if opts.Strace && b.Responder != "strongswan" {
+		b.Strace = filepath.Join(dir, fmt.Sprintf("strace-%s-%s-%d-rep%d.txt", b.Responder, b.Group, b.N, b.Rep))
+		if stopStrace, err = startStrace(ctx, r.pid, b.Strace); err != nil {
+			return err
+		}
+	}
 	var elapsed time.Duration
 	if b.Responder == "ipsecgw-pair" {
 		b.Initiators = 1
@@ -126,6 +135,11 @@ func measureBurst(ctx context.Context, l *lab.Lab, bin, dir string, opts options
 		elapsed, b.Established, err = strongSwanInitiators(ctx, l, b.Group, b.N, opts.PerCharon, opts.Timeout)
 	}
 	cpu1, cerr := cpuTicks(r.pid)
+	if stopStrace != nil {
+		if serr := stopStrace(); serr != nil && err == nil {
+			err = serr
+		}
+	}
 	if stopPerf != nil {
 		rep, perr := stopPerf()
 		b.Perf = rep
@@ -588,5 +602,28 @@ func startPerf(ctx context.Context, pid int, base string) (func() (string, error
 		}
 		os.Remove(data)
 		return base + ".txt", os.WriteFile(base+".txt", out, 0o644)
+	}, nil
+}
+
+// startStrace counts the system calls of pid and its threads with
+// strace(1) until the returned function is called, which leaves the
+// counts in out.
+func startStrace(ctx context.Context, pid int, out string) (func() error, error) {
+	cmd := exec.CommandContext(ctx, "strace", "-c", "-f", "-p", strconv.Itoa(pid), "-o", out)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	// strace attaches to the threads one by one; a burst starting
+	// meanwhile would be counted only in part.
+	time.Sleep(500 * time.Millisecond)
+	return func() error {
+		cmd.Process.Signal(syscall.SIGINT)
+		if err := cmd.Wait(); err != nil && ctx.Err() == nil {
+			if _, statErr := os.Stat(out); statErr != nil {
+				return fmt.Errorf("strace: %w", err)
+			}
+		}
+		return nil
 	}, nil
 }

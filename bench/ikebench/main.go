@@ -82,6 +82,10 @@ type options struct {
 	Timeout    time.Duration `json:"timeout_ns"`
 	Restart    int           `json:"restart"`
 	Perf       bool          `json:"perf"`
+	// Strace counts the ipsecgw responder's system calls during each
+	// burst (strace -c -f); the tracing slows it, so its CPU figures are
+	// not comparable with a run without.
+	Strace bool `json:"strace,omitempty"`
 	// IdleN is the number of idle SAs of the idle-tunnels benchmark (0:
 	// skip it), IdleDuration the length of its iperf3 runs.
 	IdleN        int           `json:"idle"`
@@ -111,12 +115,13 @@ func main() {
 	timeout := flag.Duration("timeout", 10*time.Minute, "longest wait for one burst")
 	restart := flag.Int("restart", 1000, "conns of the restart storm (0 = skip it)")
 	perf := flag.Bool("perf", false, "record the ipsecgw responder with perf(1) during each burst, and the initiator during each -idle iperf3 run")
+	strace := flag.Bool("strace", false, "count the ipsecgw responder's system calls during each burst with strace -c -f (slows it: its CPU figures do not compare)")
 	idle := flag.Int("idle", 0, "idle IKE+CHILD SAs beside one active tunnel for the throughput comparison (0 = skip it)")
 	idleDuration := flag.Duration("idle-duration", 10*time.Second, "length of each iperf3 run of -idle (whole seconds)")
 	out := flag.String("out", "results", "directory under which ike-<timestamp>/ is created")
 	flag.Parse()
 
-	opts := options{Reps: *reps, PerCharon: *perCharon, Timeout: *timeout, Restart: *restart, Perf: *perf, Out: *out, Baseline: *baseline,
+	opts := options{Reps: *reps, PerCharon: *perCharon, Timeout: *timeout, Restart: *restart, Perf: *perf, Strace: *strace, Out: *out, Baseline: *baseline,
 		IdleN: *idle, IdleDuration: *idleDuration}
 	for _, s := range splitList(*ns) {
 		n, err := strconv.Atoi(s)
