@@ -463,11 +463,14 @@ func (t *TUN) AddRoute(p netip.Prefix) error {
 		return err
 	}
 	p = p.Masked()
-	if _, err := t.link(); err != nil {
-		return err
-	}
+	// The route names the device by index: no lookup of the link first
+	// (a netlink round trip per route, one per CHILD SA with its own
+	// remote subnet); a device gone from under us fails the RouteAdd.
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		return os.ErrClosed
+	}
 	if _, ok := t.routes[p]; ok {
 		return nil
 	}
@@ -521,11 +524,11 @@ func (t *TUN) RemoveRoute(p netip.Prefix) error {
 		return err
 	}
 	p = p.Masked()
-	if _, err := t.link(); err != nil {
-		return err
-	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.closed {
+		return os.ErrClosed
+	}
 	delete(t.routes, p)
 	err = t.nl.RouteDel(t.route(p))
 	if err != nil && !errors.Is(err, unix.ESRCH) && !errors.Is(err, unix.ENOENT) {
