@@ -345,7 +345,7 @@ func (g *Gateway) start() error {
 	// sd_notify follows the first tries of the auto=start conns from the
 	// same events; subscribed before IKE starts so none is missed.
 	tries := sdnotify.NewFirstTries(firstTryConns(g.cfg.Load()))
-	notifyEvents := g.ike.Subscribe().Events()
+	notifyEvents := g.ike.Subscribe(isNotifyEvent).Events()
 	g.startUpdown()
 	if s.MetricsListen != "" {
 		if err := g.startMetrics(s.MetricsListen); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/sdnotify"
 )
 
@@ -55,6 +56,18 @@ func (g *Gateway) tunnelStatus() string {
 // goal) and left this subscription's reader so far behind that IKE's
 // events queued up.
 const statusInterval = time.Second
+
+// isNotifyEvent selects the events runNotify reads (its subscription's
+// filter): state changes, and failures, which end a first try. The
+// others (an IKE and a CHILD SA up for each of thousands of peers in a
+// burst) would each wake its goroutine for nothing.
+func isNotifyEvent(ev ike.Event) bool {
+	switch ev.(type) {
+	case ike.StateChanged, shared.Failure:
+		return true
+	}
+	return false
+}
 
 // runNotify tells systemd about the tunnels from IKE's events: READY=1
 // once every auto=start conn had its first try (or after ReadyTimeout),

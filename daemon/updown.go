@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"github.com/ipsecgw/ipsecgw/control"
+	"github.com/ipsecgw/ipsecgw/ike"
+	"github.com/ipsecgw/ipsecgw/ike/shared"
 	"github.com/ipsecgw/ipsecgw/updown"
 )
 
@@ -14,8 +16,24 @@ import (
 // the down scripts of the last SAs once the Manager closed.
 func (g *Gateway) startUpdown() {
 	g.updown = updown.New(updown.Options{Conn: g.updownConn, Logger: g.log})
-	events := g.ike.Subscribe().Events()
+	events := g.ike.Subscribe(g.updownEvent).Events()
 	g.background(func() { g.updown.Run(events) })
+}
+
+// updownEvent selects the events the script runner acts on (its
+// subscription's filter): the ends and rekeys of CHILD and IKE SAs, and
+// a CHILD SA up only when its conn has a script in the configuration in
+// force as it comes up. A burst of thousands of setups of conns without
+// one then does not wake the runner at all.
+func (g *Gateway) updownEvent(ev ike.Event) bool {
+	switch e := ev.(type) {
+	case shared.ChildUp:
+		c, ok := g.cfg.Load().Conn(e.Conn)
+		return ok && c.Local.Updown != ""
+	case shared.ChildRekeyed, shared.ChildDown, shared.IKEDown, shared.IKERekeyed:
+		return true
+	}
+	return false
 }
 
 // updownConn is what a script run needs of a conn, from the configuration
