@@ -114,7 +114,9 @@ func (l *Loop) Ask(f func() bool) bool {
 	case ok := <-answer:
 		return ok
 	case <-done:
-		// f may have stopped the loop after answering: both are ready.
+		// f may have stopped the loop: its answer is sent once it
+		// returns, which the end of the running event tells.
+		l.waitRunning()
 		select {
 		case ok := <-answer:
 			return ok
@@ -159,6 +161,14 @@ func (l *Loop) stopLocked() {
 func (l *Loop) Close() {
 	l.mu.Lock()
 	l.stopLocked()
+	l.mu.Unlock()
+	l.waitRunning()
+}
+
+// waitRunning waits until no goroutine drains the loop (of a stopped
+// loop: until the event running when it stopped has returned).
+func (l *Loop) waitRunning() {
+	l.mu.Lock()
 	var wait chan struct{}
 	if l.running {
 		if l.exited == nil {
