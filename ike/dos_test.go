@@ -143,11 +143,11 @@ func TestQueueDropCounter(t *testing.T) {
 	r := newResponder(t, Options{})
 	var from, to netip.AddrPort
 	full := &stuckSA{done: make(chan struct{})}
-	r.m.deliver(full, to, from, nil)
-	r.m.deliver(full, to, from, nil)
+	r.m.deliver(full, to, from, nil, false)
+	r.m.deliver(full, to, from, nil, false)
 	gone := &stuckSA{done: make(chan struct{})}
 	close(gone.done)
-	r.m.deliver(gone, to, from, nil)
+	r.m.deliver(gone, to, from, nil, false)
 	if c := r.m.Counters(); c.QueueDrops != 2 {
 		t.Fatalf("QueueDrops = %d, want 2", c.QueueDrops)
 	}
@@ -159,5 +159,5 @@ type stuckSA struct {
 	done chan struct{}
 }
 
-func (s *stuckSA) Done() <-chan struct{}                      { return s.done }
-func (s *stuckSA) Deliver(_, _ netip.AddrPort, _ []byte) bool { return false }
+func (s *stuckSA) Done() <-chan struct{}                              { return s.done }
+func (s *stuckSA) Deliver(_, _ netip.AddrPort, _ []byte, _ bool) bool { return false }

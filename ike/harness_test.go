@@ -212,6 +212,19 @@ type fakeNet struct {
 	mangle func(p *packet)
 	hold   bool     // queue datagrams instead of delivering them
 	held   []packet // queued while hold is set
+	// inline: datagrams are handed over with ProcessPacket, so that the
+	// receiver's SA processes them in the sender's goroutine when idle
+	// (as the daemon's receive loops do), instead of HandlePacket.
+	inline bool
+}
+
+// deliver hands p to dst the way the network is set to.
+func (n *fakeNet) deliver(dst *Manager, p packet) {
+	if n.inline {
+		dst.ProcessPacket(p.to, p.from, p.data)
+		return
+	}
+	dst.HandlePacket(p.to, p.from, p.data)
 }
 
 // release delivers the held datagrams in order and stops holding.
@@ -222,7 +235,7 @@ func (n *fakeNet) release() {
 	n.mu.Unlock()
 	for _, p := range held {
 		if dst := n.nodes[p.to.Addr()]; dst != nil {
-			dst.HandlePacket(p.to, p.from, p.data)
+			n.deliver(dst, p)
 		}
 	}
 }
@@ -266,7 +279,7 @@ func (n *fakeNet) send(from, to netip.AddrPort, pkt []byte) error {
 	if drop || dst == nil {
 		return nil
 	}
-	dst.HandlePacket(to, from, p.data)
+	n.deliver(dst, p)
 	return nil
 }
 
@@ -327,6 +340,8 @@ type testOpts struct {
 	// dirA, dirB: where A's and B's ipsec.conf go (beside an ipsec.d the
 	// test filled); empty = a fresh temporary directory.
 	dirA, dirB string
+	// inline: the nodes receive with ProcessPacket (fakeNet.inline).
+	inline bool
 }
 
 // wireOffer renders configured IKE proposals as an IKE_SA_INIT initiator
@@ -395,7 +410,7 @@ func (r *installerRef) SwitchOutbound(conn string, in uint32) error {
 // given configurations on one fake network and clock.
 func pair(t testing.TB, confA, secA, confB, secB string, o testOpts) (a, b *node, net *fakeNet, clk *fakeClock) {
 	t.Helper()
-	net = &fakeNet{nodes: map[netip.Addr]*Manager{}}
+	net = &fakeNet{nodes: map[netip.Addr]*Manager{}, inline: o.inline}
 	clk = newFakeClock()
 	var w io.Writer = testWriter{t}
 	if o.logs != nil {

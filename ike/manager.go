@@ -253,11 +253,12 @@ func (m *Manager) Counters() Counters {
 	return c
 }
 
-// deliver hands a received message to its IKE SA's loop without waiting,
-// counting it when the loop's queue is full (not when the SA is gone: that
-// is an ordinary message for an SA that just ended).
-func (m *Manager) deliver(sa shared.SA, local, remote netip.AddrPort, pkt []byte) {
-	if sa.Deliver(local, remote, pkt) {
+// deliver hands a received message to its IKE SA's loop (inline: in the
+// caller's goroutine when the loop is idle, see ProcessPacket), counting
+// it when the loop's queue is full (not when the SA is gone: that is an
+// ordinary message for an SA that just ended).
+func (m *Manager) deliver(sa shared.SA, local, remote netip.AddrPort, pkt []byte, inline bool) {
+	if sa.Deliver(local, remote, pkt, inline) {
 		return
 	}
 	select {
@@ -330,9 +331,26 @@ func (m *Manager) config() *config.Config {
 // loop of its IKE SA, of either version (the ISAKMP header's major version
 // tells them apart, RFC 7296 §2.5); it never waits for processing.
 func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
+	m.receive(local, remote, pkt, false)
+}
+
+// ProcessPacket is HandlePacket for a receive loop that can lend its
+// goroutine: when the IKE SA the message is for has no event running,
+// the message is processed in the caller before ProcessPacket returns.
+// That spares handing it to a new goroutine, a wake-up of another thread
+// per message, which was most of the scheduler's share of a responder's
+// CPU in a burst of setups. Processing may take long (a key exchange; a
+// CRL fetch for certificate authentication), so the caller must keep
+// another goroutine receiving meanwhile; messages of busy SAs are queued
+// as by HandlePacket.
+func (m *Manager) ProcessPacket(local, remote netip.AddrPort, pkt []byte) {
+	m.receive(local, remote, pkt, true)
+}
+
+func (m *Manager) receive(local, remote netip.AddrPort, pkt []byte, inline bool) {
 	local = m.localFor(local, remote)
 	if len(pkt) > 17 && pkt[17]>>4 == 1 {
-		m.handleV1(local, remote, pkt)
+		m.handleV1(local, remote, pkt, inline)
 		return
 	}
 	h, _, err := message.ParseHeader(pkt)
@@ -347,7 +365,7 @@ func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 		ours = h.SPIi
 	}
 	if h.Exchange == message.IKE_SA_INIT && !h.IsResponse() && h.SPIr == 0 && h.MessageID == 0 {
-		m.handleInitRequest(local, remote, h, buf)
+		m.handleInitRequest(local, remote, h, buf, inline)
 		return
 	}
 	m.mu.Lock()
@@ -364,7 +382,7 @@ func (m *Manager) HandlePacket(local, remote netip.AddrPort, pkt []byte) {
 		m.drops.Drop(m.log, shared.DropUnknownSPI, "message for unknown IKE SA dropped", "remote", remote, "spi", fmt.Sprintf("%016x", ours), "exchange", h.Exchange)
 		return
 	}
-	m.deliver(e.sa, local, remote, buf)
+	m.deliver(e.sa, local, remote, buf, inline)
 }
 
 // localFor fills in the address of a wildcard socket that could not tell
@@ -388,7 +406,7 @@ func (m *Manager) localFor(local, remote netip.AddrPort) netip.AddrPort {
 // decides); a first main or aggressive mode message (responder cookie
 // zero) to the half-open SA it created when it is a retransmission, or
 // to the engine for a new SA, within the half-open limit.
-func (m *Manager) handleV1(local, remote netip.AddrPort, pkt []byte) {
+func (m *Manager) handleV1(local, remote netip.AddrPort, pkt []byte, inline bool) {
 	h, _, err := isakmp.ParseHeader(pkt)
 	if err != nil {
 		m.drops.Drop(m.log, shared.DropMalformed, "not an IKEv1 message", "remote", remote, "err", err)
@@ -412,7 +430,7 @@ func (m *Manager) handleV1(local, remote netip.AddrPort, pkt []byte) {
 	m.mu.Unlock()
 	switch {
 	case e != nil:
-		m.deliver(e.sa, local, remote, buf)
+		m.deliver(e.sa, local, remote, buf, inline)
 	case !first:
 		m.drops.Drop(m.log, shared.DropUnknownSPI, "message for unknown ISAKMP SA dropped", "remote", remote, "cookies",
 			fmt.Sprintf("%016x/%016x", h.CookieI, h.CookieR), "exchange", h.Exchange.String())
@@ -428,7 +446,7 @@ func (m *Manager) handleV1(local, remote netip.AddrPort, pkt []byte) {
 // to the half-open SA it created; beyond the half-open limit it is
 // dropped; otherwise the engine answers it, with a COOKIE request when
 // the cookie thresholds say so.
-func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Header, buf []byte) {
+func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Header, buf []byte, inline bool) {
 	m.mu.Lock()
 	e := m.halfOpen[halfKey{remote, h.SPIi}]
 	closed, full := m.closed, len(m.halfOpen) >= m.opts.HalfOpenLimit
@@ -436,11 +454,11 @@ func (m *Manager) handleInitRequest(local, remote netip.AddrPort, h message.Head
 	switch {
 	case closed:
 	case e != nil:
-		m.deliver(e.sa, local, remote, buf)
+		m.deliver(e.sa, local, remote, buf, inline)
 	case full:
 		m.refuseHalfOpen(remote)
 	default:
-		m.v2.HandleInitRequest(local, remote, h, buf, m.needCookie(remote.Addr()))
+		m.v2.HandleInitRequest(local, remote, h, buf, m.needCookie(remote.Addr()), inline)
 	}
 }
 

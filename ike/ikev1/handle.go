@@ -15,8 +15,12 @@ import (
 func (sa *isakmpSA) Done() <-chan struct{} { return sa.loop.Done() }
 
 // Deliver implements shared.SA.
-func (sa *isakmpSA) Deliver(local, remote netip.AddrPort, pkt []byte) bool {
-	return sa.tryPost(func() { sa.handle(local, remote, pkt) })
+func (sa *isakmpSA) Deliver(local, remote netip.AddrPort, pkt []byte, inline bool) bool {
+	ev := func() { sa.handle(local, remote, pkt) }
+	if inline {
+		return sa.loop.TryRun(ev)
+	}
+	return sa.tryPost(ev)
 }
 
 // AddChild implements shared.SA.

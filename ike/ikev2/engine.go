@@ -128,8 +128,10 @@ func (e *Engine) Initiate(c *config.Conn, local, remote netip.AddrPort) (shared.
 // (SPIr zero, message ID 0), after the Manager checked that it belongs to
 // no half-open SA and that the half-open limit allows one more. With
 // needCookie, a request without a valid COOKIE is answered statelessly
-// with one (RFC 7296 §2.6); otherwise a responder SA is created.
-func (e *Engine) HandleInitRequest(local, remote netip.AddrPort, h message.Header, buf []byte, needCookie bool) {
+// with one (RFC 7296 §2.6); otherwise a responder SA is created. With
+// inline, the caller lends its goroutine to the new SA's loop for the
+// request (Loop.TryRun).
+func (e *Engine) HandleInitRequest(local, remote netip.AddrPort, h message.Header, buf []byte, needCookie, inline bool) {
 	if needCookie {
 		msg, _, err := message.ParseMessage(buf)
 		if err != nil {
@@ -165,12 +167,16 @@ func (e *Engine) HandleInitRequest(local, remote netip.AddrPort, h message.Heade
 		sa.post(func() { sa.destroy() })
 		return
 	}
-	sa.post(func() {
+	ev := func() {
 		sa.armHalfOpen()
 		sa.handle(local, remote, buf)
 		if sa.state == saInit {
 			// The request was dropped without an answer: no state kept.
 			sa.destroy()
 		}
-	})
+	}
+	// The loop is new and empty: TryRun does not refuse it.
+	if !inline || !sa.loop.TryRun(ev) {
+		sa.post(ev)
+	}
 }

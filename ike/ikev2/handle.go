@@ -17,8 +17,12 @@ import (
 func (sa *ikeSA) Done() <-chan struct{} { return sa.loop.Done() }
 
 // Deliver implements shared.SA.
-func (sa *ikeSA) Deliver(local, remote netip.AddrPort, pkt []byte) bool {
-	return sa.tryPost(func() { sa.handle(local, remote, pkt) })
+func (sa *ikeSA) Deliver(local, remote netip.AddrPort, pkt []byte, inline bool) bool {
+	ev := func() { sa.handle(local, remote, pkt) }
+	if inline {
+		return sa.loop.TryRun(ev)
+	}
+	return sa.tryPost(ev)
 }
 
 // AddChild implements shared.SA.

@@ -18,8 +18,10 @@ type SA interface {
 	// Done is closed when the SA's loop has ended.
 	Done() <-chan struct{}
 	// Deliver hands a received datagram (the SA's own copy) to the loop; it
-	// never blocks.
-	Deliver(local, remote netip.AddrPort, pkt []byte) bool
+	// never blocks. With inline, the caller lends its goroutine: when the
+	// loop is idle the datagram is processed before Deliver returns
+	// (Loop.TryRun).
+	Deliver(local, remote netip.AddrPort, pkt []byte, inline bool) bool
 	// AddChild negotiates a CHILD SA for conn c, whose peer the SA serves.
 	AddChild(c config.Conn) bool
 	// DownConn deletes the conn's CHILD SAs, and the IKE SA when it serves

@@ -78,10 +78,53 @@ func (l *Loop) TryPost(ev func()) bool {
 	return l.enqueue(ev, true)
 }
 
+// TryRun is TryPost for a caller that can lend its goroutine to the
+// loop: when no goroutine is draining the loop, ev (and the events
+// posted while it runs) runs in the caller, which returns once the queue
+// is empty. That spares the start of a goroutine, and the wake-up of
+// another thread for it, per received message. It takes as long as the
+// events do (a key exchange; a CRL fetch for certificate
+// authentication): the caller must keep another goroutine receiving
+// meanwhile.
+func (l *Loop) TryRun(ev func()) bool {
+	l.mu.Lock()
+	if !l.queueLocked(ev, true) {
+		l.mu.Unlock()
+		return false
+	}
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
+	if start {
+		l.run(inlineEvents)
+	}
+	return true
+}
+
+// inlineEvents is the most events TryRun runs in its caller; what is
+// still queued then goes to a goroutine of the loop's own, so that a
+// stream of events for one SA does not keep the caller from its own work.
+const inlineEvents = 4
+
 func (l *Loop) enqueue(ev func(), bounded bool) bool {
 	l.mu.Lock()
-	if l.stopped || (bounded && len(l.queue)-l.head >= l.limit) {
+	if !l.queueLocked(ev, bounded) {
 		l.mu.Unlock()
+		return false
+	}
+	start := !l.running
+	l.running = true
+	l.mu.Unlock()
+	if start {
+		go l.drain()
+	}
+	return true
+}
+
+// queueLocked appends ev to the queue unless the loop is stopped or, when
+// bounded, the queue is at its limit.
+func (l *Loop) queueLocked(ev func(), bounded bool) bool {
+	if l.stopped || (bounded && len(l.queue)-l.head >= l.limit) {
 		return false
 	}
 	if l.head > 0 && len(l.queue) == cap(l.queue) {
@@ -92,12 +135,6 @@ func (l *Loop) enqueue(ev func(), bounded bool) bool {
 		l.queue, l.head = l.queue[:n], 0
 	}
 	l.queue = append(l.queue, ev)
-	start := !l.running
-	l.running = true
-	l.mu.Unlock()
-	if start {
-		go l.drain()
-	}
 	return true
 }
 
@@ -184,8 +221,12 @@ func (l *Loop) waitRunning() {
 
 // drain runs queued events until the queue is empty or the loop stops;
 // then the goroutine ends. At most one drain runs per Loop (running).
-func (l *Loop) drain() {
-	for {
+func (l *Loop) drain() { l.run(-1) }
+
+// run is drain; with max >= 0 it runs at most max events and hands the
+// rest, if any, to a goroutine (TryRun).
+func (l *Loop) run(max int) {
+	for n := 0; ; n++ {
 		l.mu.Lock()
 		if l.stopped || l.head == len(l.queue) {
 			// An idle loop keeps no buffer: most SAs are idle most of
@@ -197,6 +238,11 @@ func (l *Loop) drain() {
 				l.exited = nil
 			}
 			l.mu.Unlock()
+			return
+		}
+		if n == max {
+			l.mu.Unlock()
+			go l.drain()
 			return
 		}
 		ev := l.queue[l.head]

@@ -55,9 +55,15 @@ func TestLoopOrderAndExclusion(t *testing.T) {
 					}
 					inside.Add(-1)
 				}
-				// Mix both kinds of post; TryPost may refuse when full,
-				// then the poster falls back to Post, keeping its order.
-				if i%2 == 0 || !l.TryPost(ev) {
+				// Mix the three kinds of post; TryPost and TryRun may
+				// refuse when full, then the poster falls back to Post,
+				// keeping its order.
+				switch {
+				case i%3 == 0:
+					l.Post(ev)
+				case i%3 == 1 && l.TryPost(ev):
+				case i%3 == 2 && l.TryRun(ev):
+				default:
 					l.Post(ev)
 				}
 			}
@@ -97,6 +103,86 @@ func TestLoopTryPostLimit(t *testing.T) {
 	done := make(chan struct{})
 	l.Post(func() { close(done) })
 	<-done
+}
+
+// TryRun runs the event in the caller when the loop is idle (no
+// goroutine started), only queues it while a goroutine drains the loop,
+// hands what is left after inlineEvents events to a goroutine, and
+// refuses like TryPost.
+func TestLoopTryRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLoop(2)
+		base := runtime.NumGoroutine()
+		ran := 0
+		if !l.TryRun(func() {
+			ran++
+			if n := runtime.NumGoroutine(); n != base {
+				t.Errorf("%d goroutines while the event runs, %d before", n, base)
+			}
+		}) {
+			t.Fatal("TryRun refused on an idle loop")
+		}
+		if ran != 1 || !l.idle() {
+			t.Fatalf("after TryRun: ran %d, idle %v", ran, l.idle())
+		}
+
+		// Busy: queued for the loop's goroutine, not run by the caller.
+		release := make(chan struct{})
+		l.Post(func() { <-release })
+		synctest.Wait()
+		if !l.TryRun(func() { ran++ }) || ran != 1 {
+			t.Fatalf("TryRun on a busy loop: ran %d", ran)
+		}
+		if !l.TryRun(func() {}) || l.TryRun(func() {}) {
+			t.Fatal("TryRun did not keep to the queue limit")
+		}
+		close(release)
+		synctest.Wait()
+		if ran != 2 || !l.idle() {
+			t.Fatalf("after the busy loop drained: ran %d, idle %v", ran, l.idle())
+		}
+
+		// A stream of events posted from the first: the caller runs
+		// inlineEvents of them and a goroutine the rest (held at gate
+		// until the caller has returned).
+		const more = 10
+		var (
+			count atomic.Int32
+			order []int // written by the events only
+			gate  = make(chan struct{})
+		)
+		l.TryRun(func() {
+			order = append(order, 0)
+			count.Add(1)
+			for i := 1; i <= more; i++ {
+				l.Post(func() {
+					if i == inlineEvents {
+						<-gate
+					}
+					order = append(order, i)
+					count.Add(1)
+				})
+			}
+		})
+		if n := count.Load(); n != inlineEvents {
+			t.Fatalf("TryRun ran %d events in the caller, want %d", n, inlineEvents)
+		}
+		close(gate)
+		synctest.Wait()
+		if !l.idle() || count.Load() != more+1 {
+			t.Fatalf("%d of %d events ran", count.Load(), more+1)
+		}
+		for i, v := range order {
+			if v != i {
+				t.Fatalf("events out of order: %v", order)
+			}
+		}
+
+		l.Close()
+		if l.TryRun(func() { ran++ }) || ran != 2 {
+			t.Fatal("TryRun accepted an event on a stopped loop")
+		}
+	})
 }
 
 // A loop has a goroutine only while it has events: the goroutine ends
