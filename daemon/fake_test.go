@@ -23,7 +23,8 @@ type fakeIKE struct {
 
 func (f *fakeIKE) Start() {}
 
-func (f *fakeIKE) HandlePacket(local, remote netip.AddrPort, pkt []byte) {}
+func (f *fakeIKE) HandlePacket(local, remote netip.AddrPort, pkt []byte)  {}
+func (f *fakeIKE) ProcessPacket(local, remote netip.AddrPort, pkt []byte) {}
 
 func (f *fakeIKE) Up(name string) error { f.ups = append(f.ups, "up "+name); return nil }
 

@@ -32,6 +32,10 @@ import (
 type IKE interface {
 	Start()
 	HandlePacket(local, remote netip.AddrPort, pkt []byte)
+	// ProcessPacket is HandlePacket processing the message in the
+	// caller's goroutine when its SA is idle (the UDP receive loops,
+	// which keep another goroutine receiving meanwhile).
+	ProcessPacket(local, remote netip.AddrPort, pkt []byte)
 	Up(name string) error
 	Down(name string) error
 	Acquire(name string)
@@ -439,9 +443,14 @@ func (g *Gateway) sendIKE(local, remote netip.AddrPort, pkt []byte) error {
 
 // handleUDPIKE passes an IKE message received over UDP to the Manager,
 // telling the TCP transport that the peer answers over UDP
-// (enable-tcp=fallback stays on UDP then).
-func (g *Gateway) handleUDPIKE(local, remote netip.AddrPort, pkt []byte) {
+// (enable-tcp=fallback stays on UDP then). With inline the Manager may
+// process it in the caller's goroutine (receiveIKE).
+func (g *Gateway) handleUDPIKE(local, remote netip.AddrPort, pkt []byte, inline bool) {
 	g.tcp.heardUDP(remote)
+	if inline {
+		g.ike.ProcessPacket(local, remote, pkt)
+		return
+	}
 	g.ike.HandlePacket(local, remote, pkt)
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/esp"
@@ -107,11 +108,19 @@ func (s *sockets) sendIKE(pkt []byte, local, remote netip.AddrPort) error {
 	return s.v6.SendIKEFrom(pkt, local, remote)
 }
 
+// ikeFeeders is the number of goroutines taking the IKE messages of each
+// socket. One of them may process a message itself (handle's inline)
+// while another waits for the next; when all the others are busy, the
+// message goes to a goroutine of its own, so that a slow exchange (a CRL
+// fetch) never leaves the socket unread.
+const ikeFeeders = 2
+
 // receiveIKE feeds every received IKE message to handle until the sockets
-// are closed.
-func (s *sockets) receiveIKE(handle func(local, remote netip.AddrPort, pkt []byte)) {
+// are closed; inline says that handle may process it in the calling
+// goroutine (ike.Manager.ProcessPacket).
+func (s *sockets) receiveIKE(handle func(local, remote netip.AddrPort, pkt []byte, inline bool)) {
 	var wg sync.WaitGroup
-	feed := func(c *conn.Conn, fallback netip.Addr) {
+	feed := func(c *conn.Conn, fallback netip.Addr, busy *atomic.Int32) {
 		defer wg.Done()
 		for p := range c.IKE() {
 			local := p.Local
@@ -120,14 +129,20 @@ func (s *sockets) receiveIKE(handle func(local, remote netip.AddrPort, pkt []byt
 				// to (no IP_PKTINFO): assume the configured one.
 				local = netip.AddrPortFrom(fallback, p.LocalPort)
 			}
-			handle(local, p.Src, p.Data)
+			handle(local, p.Src, p.Data, busy.Add(1) < ikeFeeders)
+			busy.Add(-1)
 		}
 	}
-	wg.Add(1)
-	go feed(s.v4, s.local4)
+	start := func(c *conn.Conn, fallback netip.Addr) {
+		busy := new(atomic.Int32)
+		for range ikeFeeders {
+			wg.Add(1)
+			go feed(c, fallback, busy)
+		}
+	}
+	start(s.v4, s.local4)
 	if s.v6 != nil {
-		wg.Add(1)
-		go feed(s.v6, s.local6)
+		start(s.v6, s.local6)
 	}
 	wg.Wait()
 }
