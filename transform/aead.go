@@ -3,17 +3,54 @@ package transform
 import (
 	"crypto/cipher"
 	"encoding/binary"
+	"sync"
 )
 
 // aeadEngine is a Protector engine for combined-mode ciphers whose nonce is
 // a 4-byte salt from the keying material followed by the 8-byte explicit IV
-// (RFC 4106 §4, RFC 5282 §4, RFC 7634 §2). a must be safe for concurrent use,
-// which the standard library GCM and x/crypto ChaCha20-Poly1305 are.
+// (RFC 4106 §4, RFC 5282 §4, RFC 7634 §2). The AEAD must be safe for
+// concurrent use, which the standard library GCM, our internal/aesgcm and
+// x/crypto ChaCha20-Poly1305 are.
+//
+// The AEAD is built from key on the first Seal or Open, not by
+// NewProtector: an AES-GCM key schedule with its hash key powers is about
+// 600 bytes, and a hub's thousands of idle CHILD SAs never use theirs. The
+// first packet of each direction pays the key expansion and one allocation;
+// later ones find the AEAD built (one atomic load).
 type aeadEngine struct {
-	a    cipher.AEAD
+	once sync.Once
+	a    cipher.AEAD // set by once (build)
+	// mk builds the AEAD from the cipher key (key without the salt) for
+	// an ICV of icv bytes; the key length was checked by the constructor,
+	// so it cannot fail for a length reason.
+	mk   func(key []byte, icv int) (cipher.AEAD, error)
 	salt [4]byte
 	icv  int
-	key  []byte // our copy of the key, wiped by zero
+	key  []byte // our copy of the key material (cipher key, salt), wiped by zero
+}
+
+// newAEADEngine keeps a copy of key (cipher key followed by the 4-byte salt)
+// for an AEAD that mk builds on first use.
+func newAEADEngine(key []byte, icv int, mk func(key []byte, icv int) (cipher.AEAD, error)) *aeadEngine {
+	k := append([]byte(nil), key...)
+	e := &aeadEngine{mk: mk, icv: icv, key: k}
+	copy(e.salt[:], k[len(k)-4:])
+	return e
+}
+
+// aeadCipher returns the AEAD, building it on the first call.
+func (e *aeadEngine) aeadCipher() cipher.AEAD {
+	e.once.Do(e.build)
+	return e.a
+}
+
+func (e *aeadEngine) build() {
+	a, err := e.mk(e.key[:len(e.key)-4], e.icv)
+	if err != nil {
+		// The constructors reject every key the AEAD could refuse.
+		panic("transform: building a checked AEAD key failed: " + err.Error())
+	}
+	e.a = a
 }
 
 func (e *aeadEngine) aead() bool        { return true }
@@ -39,7 +76,7 @@ func (e *aeadEngine) seal(sc *scratch, pkt []byte, off int, aad, _ []byte) {
 	pt := pkt[off+8 : len(pkt)-e.icv]
 	// dst = pt[:0] shares pt's array, whose capacity reaches the ICV field:
 	// Seal encrypts in place and appends the tag there.
-	e.a.Seal(pt[:0], e.nonce(sc, pkt[off:off+8]), pt, aad)
+	e.aeadCipher().Seal(pt[:0], e.nonce(sc, pkt[off:off+8]), pt, aad)
 }
 
 func (e *aeadEngine) open(sc *scratch, pkt []byte, off int, aad, _ []byte) bool {
@@ -49,7 +86,7 @@ func (e *aeadEngine) open(sc *scratch, pkt []byte, off int, aad, _ []byte) bool 
 	ct := pkt[off+8:]
 	// The AEAD checks the tag before releasing plaintext; on failure the
 	// payload may be overwritten, which is fine for a packet being dropped.
-	_, err := e.a.Open(ct[:0], e.nonce(sc, pkt[off:off+8]), ct, aad)
+	_, err := e.aeadCipher().Open(ct[:0], e.nonce(sc, pkt[off:off+8]), ct, aad)
 	return err == nil
 }
 
@@ -62,7 +99,11 @@ func (e *aeadEngine) makeIV(_ *scratch, iv []byte, n uint64) {
 func (e *aeadEngine) zero() {
 	clear(e.key)
 	clear(e.salt[:])
-	// Our own AES-GCM keeps its key schedule where we can reach it.
+	// Our own AES-GCM keeps its key schedule where we can reach it. An
+	// AEAD never built has none. Close does not run concurrently with Seal
+	// or Open, and whoever built it handed the Protector over to the
+	// closing goroutine with a synchronising operation, so reading e.a
+	// here is ordered after build's write.
 	if w, ok := e.a.(interface{ Wipe() }); ok {
 		w.Wipe()
 	}

@@ -1,16 +1,24 @@
 package transform
 
-import "golang.org/x/crypto/chacha20poly1305"
+import (
+	"crypto/cipher"
+	"errors"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
 
 // newChaCha builds ChaCha20-Poly1305 for IKE and ESP (RFC 7634): 32-byte key
-// followed by the 4-byte salt, 8-byte IV, 16-byte ICV.
+// followed by the 4-byte salt, 8-byte IV, 16-byte ICV. The cipher is built
+// on the first packet (aeadEngine).
 func newChaCha(key []byte) (engine, error) {
-	k := append([]byte(nil), key...)
-	a, err := chacha20poly1305.New(k[:32])
-	if err != nil {
-		return nil, err
+	if len(key) != chacha20poly1305.KeySize+4 {
+		return nil, errChaChaKey
 	}
-	e := &aeadEngine{a: a, icv: 16, key: k}
-	copy(e.salt[:], k[32:])
-	return e, nil
+	return newAEADEngine(key, 16, newChaChaAEAD), nil
 }
+
+// newChaChaAEAD is chacha20poly1305.New in aeadEngine's signature (the ICV
+// is always 16 bytes).
+func newChaChaAEAD(key []byte, _ int) (cipher.AEAD, error) { return chacha20poly1305.New(key) }
+
+var errChaChaKey = errors.New("chacha20poly1305: key material must be 36 bytes (key and salt)")

@@ -8,7 +8,8 @@ import (
 )
 
 // TestConcurrentSealOpen uses one Protector from several goroutines, as
-// parallel ESP workers do; run with -race to check the pooled per-call state.
+// parallel ESP workers do; run with -race to check the pooled per-call state
+// and the AEADs' key expansion on first use, which these goroutines race to.
 func TestConcurrentSealOpen(t *testing.T) {
 	for _, s := range []suite{
 		{enc(EncrAESGCM16, 256), integ(IntegNone)},

@@ -12,15 +12,12 @@ import (
 // with VAES and VPCLMULQDQ it uses our vector implementation
 // (internal/aesgcm, identical output, about 1.4× faster on ESP-sized
 // packets); elsewhere crypto/cipher's.
+// The key schedule is built on the first packet (aeadEngine).
 func newGCM(key []byte, icv int) (engine, error) {
-	k := append([]byte(nil), key...)
-	a, err := NewAESGCM(k[:len(k)-4], icv)
-	if err != nil {
-		return nil, err
+	if n := len(key) - 4; n != 16 && n != 24 && n != 32 {
+		return nil, aes.KeySizeError(max(n, 0))
 	}
-	e := &aeadEngine{a: a, icv: icv, key: k}
-	copy(e.salt[:], k[len(k)-4:])
-	return e, nil
+	return newAEADEngine(key, icv, NewAESGCM), nil
 }
 
 // NewAESGCM returns the AES-GCM (12-byte nonce, tagSize-byte tag) that

@@ -257,6 +257,8 @@ func ctEqual(a, b []byte) bool { return subtle.ConstantTimeCompare(a, b) == 1 }
 // does not offer unauthenticated encryption). encKey is KeymatLen(encr) bytes
 // (cipher key, then the 4-byte salt/nonce where the cipher has one) and
 // integKey is KeymatLen(integ) bytes (nil for AEAD). The keys are copied.
+// AEAD ciphers expand their key on the first Seal or Open rather than here,
+// so that an SA that never carries a packet holds only its key bytes.
 func NewProtector(encr, integ Transform, encKey, integKey []byte) (*Protector, error) {
 	ei, err := Lookup(encr)
 	if err != nil {
