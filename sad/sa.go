@@ -148,7 +148,7 @@ type SA struct {
 	remote   atomic.Pointer[netip.AddrPort]
 	created  time.Time
 	sels     []spd.Selector
-	selTable *spd.Table // the selectors, compiled, for the inbound check
+	selTable *spd.Table // the selectors, compiled, for the inbound check (nil outbound)
 	cipher   *transform.Protector
 	window   *replay.Window   // inbound only
 	seq      *replay.Sequence // outbound only
@@ -199,13 +199,25 @@ func New(c Config) (*SA, error) {
 	if c.Dir == Inbound && len(c.Selectors) == 0 {
 		return nil, fmt.Errorf("%w: inbound SA without traffic selectors", ErrBadConfig)
 	}
-	rules := make([]spd.Rule, len(c.Selectors))
-	for i, s := range c.Selectors {
-		rules[i] = spd.Rule{Selector: s, Action: spd.Protect, PolicyID: c.PolicyID}
-	}
-	tab, err := spd.Compile(rules)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	// Only the inbound check (CheckInner) uses the compiled selectors; an
+	// outbound SA's are validated alike but not compiled, which spares a
+	// hub a table per outbound SA.
+	var tab *spd.Table
+	if c.Dir == Inbound {
+		rules := make([]spd.Rule, len(c.Selectors))
+		for i, s := range c.Selectors {
+			rules[i] = spd.Rule{Selector: s, Action: spd.Protect, PolicyID: c.PolicyID}
+		}
+		var err error
+		if tab, err = spd.Compile(rules); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+		}
+	} else {
+		for i, s := range c.Selectors {
+			if err := s.Validate(); err != nil {
+				return nil, fmt.Errorf("%w: rule %d: %w", ErrBadConfig, i, err)
+			}
+		}
 	}
 	sa := &SA{
 		proto: c.Proto, spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, transport: c.Transport, policyID: c.PolicyID, iface: c.Interface,
@@ -384,8 +396,12 @@ func (sa *SA) Accept(seq uint64, n int) DropReason {
 
 // CheckInner tests a decrypted inner packet against the SA's traffic
 // selectors: DropSelectorMismatch when it lies outside them, DropMalformed
-// when its header cannot be parsed.
+// when its header cannot be parsed. Only inbound SAs check inner packets;
+// an outbound SA refuses every one (DropSelectorMismatch).
 func (sa *SA) CheckInner(pkt []byte) DropReason {
+	if sa.selTable == nil {
+		return DropSelectorMismatch
+	}
 	switch r := sa.selTable.Inbound(pkt); r.Status {
 	case spd.Matched:
 		return NotDropped

@@ -101,6 +101,35 @@ func TestNewValidation(t *testing.T) {
 	if _, err := New(out); err != nil {
 		t.Errorf("outbound without selectors: %v", err)
 	}
+	// An outbound SA's selectors are not compiled but still validated.
+	out.Selectors = []spd.Selector{testSel, {}}
+	if _, err := New(out); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("outbound SA with a bad selector: %v", err)
+	}
+}
+
+// TestOutboundSelectorsNotCompiled: only inbound SAs hold a compiled
+// selector table (CheckInner is the inbound check); an outbound SA keeps
+// its selectors for listings and refuses any inner packet it is asked to
+// check.
+func TestOutboundSelectorsNotCompiled(t *testing.T) {
+	in, out := mustSA(t, cfg(Inbound, 0x3000, 3)), mustSA(t, cfg(Outbound, 0x4000, 3))
+	if in.selTable == nil {
+		t.Fatal("inbound SA without compiled selectors")
+	}
+	if out.selTable != nil {
+		t.Error("outbound SA compiled its selectors")
+	}
+	if got := out.Selectors(); len(got) != 1 || got[0] != testSel {
+		t.Errorf("outbound selectors %v", got)
+	}
+	inner := ipv4("10.2.0.1", "10.1.0.1")
+	if r := in.CheckInner(inner); r != NotDropped {
+		t.Errorf("inbound check: %v", r)
+	}
+	if r := out.CheckInner(inner); r != DropSelectorMismatch {
+		t.Errorf("outbound CheckInner: %v, want %v", r, DropSelectorMismatch)
+	}
 }
 
 // seqReader yields the given SPIs as random bytes, then fails.
