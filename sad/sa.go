@@ -163,10 +163,15 @@ type SA struct {
 	// SourceReportInterval per SA.
 	reportedAt atomic.Int64
 
-	mu     sync.Mutex // guards table, timers, closed
+	mu     sync.Mutex // guards table, closed
 	table  *Table
-	timers [2]*time.Timer
 	closed bool
+
+	// lifeAt are the pending soft and hard time limits on the table's
+	// lifeQueue clock (0: none or delivered), lifeIdx the SA's index in
+	// that queue (-1: not queued); both guarded by the queue's mutex.
+	lifeAt  [2]int64
+	lifeIdx int32
 
 	ctr counters
 }
@@ -226,6 +231,7 @@ func New(c Config) (*SA, error) {
 		cipher: c.Cipher, soft: c.Soft, hard: c.Hard,
 		softPkts: orMax(c.Soft.Packets), softBytes: orMax(c.Soft.Bytes),
 		hardPkts: orMax(c.Hard.Packets), hardBytes: orMax(c.Hard.Bytes),
+		lifeIdx: -1,
 	}
 	// The hot path only compares against the soft limits; a hard limit below
 	// (or without) a soft one must still get there.
@@ -547,31 +553,6 @@ type Event struct {
 }
 
 func (e Event) String() string { return fmt.Sprintf("%v: %v (%v)", e.SA, e.Kind, e.Cause) }
-
-// startTimers arms the time lifetimes; called on install with sa.mu held.
-func (sa *SA) startTimersLocked(now time.Time) {
-	arm := func(i int, d time.Duration, hard bool) {
-		if d <= 0 {
-			return
-		}
-		wait := max(sa.created.Add(d).Sub(now), 0)
-		sa.timers[i] = time.AfterFunc(wait, func() { sa.expire(hard, CauseTime) })
-	}
-	arm(0, sa.soft.Time, false)
-	arm(1, sa.hard.Time, true)
-}
-
-// stopTimers disarms the time lifetimes: a removed SA raises no events.
-func (sa *SA) stopTimers() {
-	sa.mu.Lock()
-	defer sa.mu.Unlock()
-	for i, t := range sa.timers {
-		if t != nil {
-			t.Stop()
-			sa.timers[i] = nil
-		}
-	}
-}
 
 // Acquire takes a reference that keeps the SA's Cipher keyed until Release.
 // The dataplane takes one around its use of Cipher() for a packet or a

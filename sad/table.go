@@ -152,6 +152,8 @@ type Table struct {
 	reserved map[uint32]struct{}
 	linger   map[*SA]*time.Timer // pending delayed removals
 	opts     Options
+	// life delivers the time lifetimes of the installed SAs.
+	life lifeQueue
 }
 
 // NewTable returns an empty SAD.
@@ -162,7 +164,7 @@ func NewTable(o Options) *Table {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
-	t := &Table{reserved: map[uint32]struct{}{}, linger: map[*SA]*time.Timer{}, opts: o}
+	t := &Table{reserved: map[uint32]struct{}{}, linger: map[*SA]*time.Timer{}, opts: o, life: lifeQueue{epoch: time.Now()}}
 	t.in.init()
 	t.out.init()
 	return t
@@ -293,8 +295,8 @@ func (t *Table) claim(sa *SA) error {
 	sa.ctr.refs.Store(1) // the Table's reference
 	sa.mu.Lock()
 	sa.table = t
-	sa.startTimersLocked(time.Now())
 	sa.mu.Unlock()
+	t.life.add(sa, time.Now())
 	return nil
 }
 
@@ -414,7 +416,7 @@ func (t *Table) retire(sa *SA) {
 			break
 		}
 	}
-	sa.stopTimers()
+	t.life.remove(sa)
 	sa.mu.Lock()
 	sa.table = nil
 	sa.mu.Unlock()
