@@ -23,6 +23,7 @@ var heapProfile = flag.String("hubheapprofile", "", "write a heap profile of Tes
 // happen to hold the same key).
 func keyedHubChild(k int) ike.ChildSA {
 	c := hubChild(k)
+	c.Lifetime = time.Hour // the daemon's CHILD SAs have IKE's (hard) lifetime
 	c.InEncrKey, c.OutEncrKey = make([]byte, 20), make([]byte, 20)
 	binary.BigEndian.PutUint64(c.InEncrKey, uint64(2*k+1))
 	binary.BigEndian.PutUint64(c.OutEncrKey, uint64(2*k+2))
