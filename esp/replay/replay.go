@@ -17,6 +17,10 @@
 // holds nextPow2(ceil(W/64)+1) words. Sizes 1 ... MaxSize are allowed; the
 // default is DefaultSize (128).
 //
+// The ring is allocated by the first Accept, not by New: before any packet
+// is accepted every bit is clear anyway, and a hub's idle inbound SAs (with
+// the daemon's default window of 1024, 256 bytes each) may never see one.
+//
 // # Check and Accept
 //
 // The dataplane calls Check with the 32-bit sequence number from the ESP
@@ -40,6 +44,10 @@
 //     outside the window; so a set bit seen by Check means "duplicate" either
 //     under the state Check saw or under the current one.
 //
+// Accept publishes the ring (when it allocates it) before it publishes a
+// new top, so a Check that loaded a non-zero top finds the ring; with top
+// still 0 an absent ring reads as all clear, which it is.
+//
 // A stale read can therefore only make Check say "acceptable" for a packet
 // that Accept will then refuse — which Accept's re-check exists for. Check
 // never rejects a packet that the current state would accept. The one effect
@@ -54,6 +62,7 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 const (
@@ -99,8 +108,29 @@ type Window struct {
 	size uint64 // W, exact
 	mask uint64 // len(ring)-1
 	esn  bool
-	ring []atomic.Uint64
+	// ring points to the first of mask+1 words, nil until the first
+	// Accept; read with word.
+	ring atomic.Pointer[atomic.Uint64]
 }
+
+// word returns word i (already masked) of the ring r.
+func (w *Window) word(r *atomic.Uint64, i uint64) *atomic.Uint64 {
+	return (*atomic.Uint64)(unsafe.Add(unsafe.Pointer(r), i*8))
+}
+
+// ringLocked returns the ring, allocating it on first use; with mu held.
+func (w *Window) ringLocked() *atomic.Uint64 {
+	r := w.ring.Load()
+	if r == nil {
+		words := make([]atomic.Uint64, w.mask+1)
+		r = &words[0]
+		w.ring.Store(r)
+	}
+	return r
+}
+
+// words is the number of 64-bit words of the ring (allocated or not).
+func (w *Window) words() int { return int(w.mask + 1) }
 
 // New returns a window of the given size (0 means DefaultSize). esn selects
 // extended 64-bit sequence numbers. It reports false for a size above
@@ -118,7 +148,6 @@ func New(size int, esn bool) (*Window, bool) {
 		size: uint64(size),
 		mask: uint64(n - 1),
 		esn:  esn,
-		ring: make([]atomic.Uint64, n),
 	}, true
 }
 
@@ -194,7 +223,11 @@ func (w *Window) lookup(top, seq uint64) Result {
 	if top-seq >= w.size {
 		return TooOld
 	}
-	word := w.ring[(seq>>6)&w.mask].Load()
+	r := w.ring.Load()
+	if r == nil {
+		return OK // nothing accepted yet
+	}
+	word := w.word(r, (seq>>6)&w.mask).Load()
 	if word&(1<<(seq&63)) != 0 {
 		return Duplicate
 	}
@@ -209,6 +242,7 @@ func (w *Window) Accept(seq uint64) Result {
 		return Invalid
 	}
 	w.mu.Lock()
+	ring := w.ringLocked()
 	top := w.top.Load()
 	if seq > top {
 		// Advance: clear the words between the old top's word and the new
@@ -219,11 +253,11 @@ func (w *Window) Accept(seq uint64) Result {
 				n = w.mask + 1
 			}
 			for i := uint64(1); i <= n; i++ {
-				w.ring[(oldWord+i)&w.mask].Store(0)
+				w.word(ring, (oldWord+i)&w.mask).Store(0)
 			}
 		}
-		idx := (seq >> 6) & w.mask
-		w.ring[idx].Store(w.ring[idx].Load() | 1<<(seq&63))
+		b := w.word(ring, (seq>>6)&w.mask)
+		b.Store(b.Load() | 1<<(seq&63))
 		w.top.Store(seq)
 		w.mu.Unlock()
 		return OK
@@ -232,14 +266,14 @@ func (w *Window) Accept(seq uint64) Result {
 		w.mu.Unlock()
 		return TooOld
 	}
-	idx := (seq >> 6) & w.mask
-	word := w.ring[idx].Load()
+	b := w.word(ring, (seq>>6)&w.mask)
+	word := b.Load()
 	bit := uint64(1) << (seq & 63)
 	if word&bit != 0 {
 		w.mu.Unlock()
 		return Duplicate
 	}
-	w.ring[idx].Store(word | bit)
+	b.Store(word | bit)
 	w.mu.Unlock()
 	return OK
 }

@@ -76,8 +76,8 @@ func TestNewSizes(t *testing.T) {
 		{MaxSize, MaxSize, 2048},
 	} {
 		w := mustNew(t, tc.size, false)
-		if w.Size() != tc.want || len(w.ring) != tc.words {
-			t.Errorf("New(%d): size %d words %d, want %d and %d", tc.size, w.Size(), len(w.ring), tc.want, tc.words)
+		if w.Size() != tc.want || w.words() != tc.words {
+			t.Errorf("New(%d): size %d words %d, want %d and %d", tc.size, w.Size(), w.words(), tc.want, tc.words)
 		}
 	}
 	for _, bad := range []int{-1, MaxSize + 1} {
@@ -470,6 +470,56 @@ func itoa(n int) string {
 		n /= 10
 		if n == 0 {
 			return string(b[i:])
+		}
+	}
+}
+
+// TestRingAllocatedOnFirstAccept: a window holds no bitmap until it accepts
+// a number (checks alone allocate nothing), and then judges exactly as
+// before: the first Accept of a fresh window, and Checks racing with it on
+// other goroutines (run with -race), see a consistent ring.
+func TestRingAllocatedOnFirstAccept(t *testing.T) {
+	for _, esn := range []bool{false, true} {
+		w := mustNew(t, 1024, esn)
+		for _, low := range []uint32{0, 1, 5, 1 << 31} {
+			w.Check(low)
+		}
+		if w.ring.Load() != nil {
+			t.Fatalf("esn=%v: Check allocated the ring", esn)
+		}
+		if _, r := checkAccept(w, 3); r != OK {
+			t.Fatalf("esn=%v: first accept: %v", esn, r)
+		}
+		if w.ring.Load() == nil {
+			t.Fatalf("esn=%v: no ring after an Accept", esn)
+		}
+		if _, r := w.Check(3); r != Duplicate {
+			t.Fatalf("esn=%v: accepted number checks %v", esn, r)
+		}
+		if _, r := checkAccept(w, 2); r != OK {
+			t.Fatalf("esn=%v: older number in the window: %v", esn, r)
+		}
+	}
+	// Fresh windows, each number sent twice by racing goroutines: each is
+	// accepted exactly once whichever goroutine allocates the ring.
+	for round := range 50 {
+		w := mustNew(t, 128, round%2 == 1)
+		var wg sync.WaitGroup
+		var ok atomic.Int64
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := uint32(1); i <= 64; i++ {
+					if _, r := checkAccept(w, i); r == OK {
+						ok.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if got := ok.Load(); got != 64 {
+			t.Fatalf("round %d: %d numbers accepted, want 64", round, got)
 		}
 	}
 }
