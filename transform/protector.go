@@ -89,7 +89,7 @@ type Protector struct {
 	pool        sync.Pool // *scratch
 	ivc         atomic.Uint64
 	closed      atomic.Bool
-	authErr     error // returned for every forged packet, so rejecting one does not allocate
+	authErr     error // returned for every forged packet, so rejecting one does not allocate (authErrFor)
 }
 
 // engine is the cipher-specific part of a Protector. The layout has been
@@ -164,7 +164,29 @@ func (p *Protector) check(op string, pkt []byte, off int, aad, trailer []byte) e
 	return nil
 }
 
-func (p *Protector) get() *scratch { return p.pool.Get().(*scratch) }
+// get takes per-call state from the pool or makes it. (A pool New
+// function would be a closure over the engine: one more allocation per
+// Protector, which a hub holds two of per idle CHILD SA.)
+func (p *Protector) get() *scratch {
+	if sc, ok := p.pool.Get().(*scratch); ok {
+		return sc
+	}
+	return p.eng.newScratch()
+}
+
+// authErrs holds one authentication error per encryption transform, shared
+// by all Protectors of that transform (an *Error per Protector cost 64
+// bytes each).
+var authErrs sync.Map // Transform -> error
+
+// authErrFor returns the error Open gives for a forged packet of encr.
+func authErrFor(encr Transform) error {
+	if err, ok := authErrs.Load(encr); ok {
+		return err.(error)
+	}
+	err, _ := authErrs.LoadOrStore(encr, error(&Error{Op: "open", T: encr, Err: ErrAuthFailed}))
+	return err.(error)
+}
 
 // Seal encrypts the payload of pkt in place and writes the ICV into the last
 // ICVSize() bytes; see the type documentation for the layout and for what aad
@@ -324,7 +346,6 @@ func NewProtector(encr, integ Transform, encKey, integKey []byte) (*Protector, e
 		return nil, newErr("new", encr, ErrUnsupported, "")
 	}
 	p := &Protector{encr: encr, integ: integ, eng: eng}
-	p.authErr = &Error{Op: "open", T: encr, Err: ErrAuthFailed}
-	p.pool.New = func() any { return eng.newScratch() }
+	p.authErr = authErrFor(encr)
 	return p, nil
 }
