@@ -80,6 +80,8 @@ func (m *cbcMode) decrypt(sc *scratch, iv, data []byte) {
 	sc.cbcDec.CryptBlocks(data, data)
 }
 
+func (m *cbcMode) keyMaterial() []byte { return m.key }
+
 func (m *cbcMode) zero() {
 	clear(m.key)
 	m.b = nil

@@ -72,6 +72,8 @@ func ctrXOR(b cipher.Block, sc *scratch, prefix *[12]byte, start uint32, data []
 	clear(sc.ks[:used]) // keystream is key-dependent; do not leave it in the pool
 }
 
+func (m *ctrMode) keyMaterial() []byte { return m.key }
+
 func (m *ctrMode) zero() {
 	clear(m.key)
 	clear(m.nonce[:])
@@ -90,3 +92,4 @@ func (nullMode) initScratch(*scratch)             {}
 func (nullMode) encrypt(*scratch, []byte, []byte) {}
 func (nullMode) decrypt(*scratch, []byte, []byte) {}
 func (nullMode) zero()                            {}
+func (nullMode) keyMaterial() []byte              { return nil }

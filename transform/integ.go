@@ -26,6 +26,8 @@ type cipherMode interface {
 	decrypt(sc *scratch, iv, data []byte)
 	// unpredictableIV reports whether IVs must be unpredictable (CBC).
 	unpredictableIV() bool
+	// keyMaterial is the key the mode was built from (nil for NULL).
+	keyMaterial() []byte
 	zero()
 }
 
@@ -94,6 +96,8 @@ func (e *integEngine) makeIV(sc *scratch, iv []byte, n uint64) {
 	e.ivKey.Encrypt(b, b)
 	copy(iv, b)
 }
+
+func (e *integEngine) keys() ([]byte, []byte) { return e.c.keyMaterial(), e.macKey }
 
 func (e *integEngine) zero() {
 	e.c.zero()

@@ -123,3 +123,58 @@ func TestSharedAuthError(t *testing.T) {
 		t.Errorf("errors %q and %q do not name their transforms", e1, e3)
 	}
 }
+
+// TestProtectorKeys: Keys gives back copies of exactly the key material a
+// Protector was built from, for every suite and for integrity only, and
+// nothing once the Protector is closed.
+func TestProtectorKeys(t *testing.T) {
+	check := func(t *testing.T, p *Protector, enc, ikey []byte) {
+		t.Helper()
+		e, i := p.Keys()
+		if !bytes.Equal(e, enc) || !bytes.Equal(i, ikey) {
+			t.Fatalf("Keys() = %x, %x; want %x, %x", e, i, enc, ikey)
+		}
+		if len(e) > 0 {
+			e[0] ^= 0xff // a copy: the Protector's key stays
+			if e2, _ := p.Keys(); !bytes.Equal(e2, enc) {
+				t.Fatal("Keys returned the Protector's own key")
+			}
+		}
+		p.Close()
+		if e, i := p.Keys(); e != nil || i != nil {
+			t.Fatal("Keys after Close returned key material")
+		}
+	}
+	for _, s := range allSuites() {
+		t.Run(s.String(), func(t *testing.T) {
+			ek, err := KeymatLen(s.encr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ik, err := KeymatLen(s.integ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc, ikey := fill(ek, 0x10), fill(ik, 0x40)
+			if ek == 0 {
+				enc = nil
+			}
+			if ik == 0 {
+				ikey = nil
+			}
+			p, err := NewProtector(s.encr, s.integ, enc, ikey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(t, p, enc, ikey)
+		})
+	}
+	t.Run("auth-only", func(t *testing.T) {
+		ikey := fill(32, 9)
+		p, err := NewAuthProtector(integ(IntegHMACSHA2_256_128), ikey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, p, nil, ikey)
+	})
+}

@@ -107,6 +107,9 @@ type engine interface {
 	// makeIV writes an IV for the unique number n into iv (len ivSize).
 	makeIV(sc *scratch, iv []byte, n uint64)
 	newScratch() *scratch
+	// keys returns the key material the engine was built from (the
+	// engine's own copies, not to be modified).
+	keys() (encKey, integKey []byte)
 	zero()
 }
 
@@ -259,6 +262,26 @@ func (p *Protector) IV(iv []byte, n uint64) error {
 // NextIV is IV with an internal counter, for callers that have no unique
 // number of their own (IKE SK payloads).
 func (p *Protector) NextIV(iv []byte) error { return p.IV(iv, p.ivc.Add(1)) }
+
+// Keys returns copies of the key material the Protector was built from
+// (encKey and integKey as given to NewProtector; nil for an absent one), for
+// debugging exports. After Close it returns nil, nil. It must not be called
+// concurrently with Close.
+func (p *Protector) Keys() (encKey, integKey []byte) {
+	if p.closed.Load() {
+		return nil, nil
+	}
+	e, i := p.eng.keys()
+	return clone(e), clone(i)
+}
+
+// clone copies b; nil or empty gives nil.
+func clone(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
 
 // Close wipes the key material held by the Protector; later Seal, Open and IV
 // calls fail with ErrClosed. It must not be called concurrently with them.
