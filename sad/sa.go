@@ -591,6 +591,19 @@ func (sa *SA) Discard() {
 	}
 }
 
+// Keys returns copies of the SA's encryption and integrity key material
+// (transform.Protector.Keys), for debugging exports; nil once the keys
+// have been wiped. Safe at any time: wipe closes the cipher under the same
+// lock.
+func (sa *SA) Keys() (encKey, integKey []byte) {
+	sa.mu.Lock()
+	defer sa.mu.Unlock()
+	if sa.closed {
+		return nil, nil
+	}
+	return sa.cipher.Keys()
+}
+
 // wipe closes the cipher (wiping its keys) once.
 func (sa *SA) wipe() {
 	sa.mu.Lock()
