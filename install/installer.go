@@ -165,16 +165,7 @@ type installedChild struct {
 	encr, integ   transform.Transform
 	inSPI, outSPI uint32
 	esn           bool
-	// keys are copies of the SAs' keys for ExportKeys (the ciphers hold
-	// them in expanded form anyway); wiped when the CHILD SA goes.
-	keys childKeys
 }
-
-type childKeys struct {
-	inEncr, inInteg, outEncr, outInteg []byte
-}
-
-func (k *childKeys) wipe() { wipe(k.inEncr, k.inInteg, k.outEncr, k.outInteg) }
 
 type trap struct {
 	policyID uint32
@@ -450,8 +441,6 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		conn: c.Conn, reqID: c.ReqID, policyID: policyID, policyKey: policyKey, iface: inSA.Interface(), in: inSA, out: outSA,
 		localTS: slices.Clone(c.LocalTS), remoteTS: slices.Clone(c.RemoteTS),
 		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI, esn: c.ESN,
-		keys: childKeys{inEncr: slices.Clone(c.InEncrKey), inInteg: slices.Clone(c.InIntegKey),
-			outEncr: slices.Clone(c.OutEncrKey), outInteg: slices.Clone(c.OutIntegKey)},
 	}
 	prio := protectPriority(in.priority(c.Conn))
 	for _, s := range pairs {
@@ -467,7 +456,6 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	}
 	ch.order = childOrder(up, c.InSPI)
 	if err := in.addRulesLocked(ch.iface, ch.rules, ch.order); err != nil {
-		ch.keys.wipe()
 		in.sad.Remove(inSA)
 		in.sad.Remove(outSA)
 		return fmt.Errorf("conn %q: policies: %w", c.Conn, err)
@@ -502,7 +490,6 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 		return fmt.Errorf("conn %q: no CHILD SA with inbound SPI %08x", conn, inSPI)
 	}
 	in.forgetChildLocked(inSPI, ch)
-	ch.keys.wipe()
 	in.untrackLocked(conn, ch.in, ch.out, in.now())
 	// Policies first. The rules of another CHILD SA (a rekeyed one) of the
 	// same policy stay and keep steering traffic into the newer SA.
@@ -676,7 +663,6 @@ func (in *Installer) RemoveAll() {
 	defer in.mu.Unlock()
 	for spi, ch := range in.children {
 		in.forgetChildLocked(spi, ch)
-		ch.keys.wipe()
 		in.untrackLocked(ch.conn, ch.in, ch.out, in.now())
 		in.removeRoutesLocked(ch.routes)
 		if !in.sad.Remove(ch.out) {

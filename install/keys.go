@@ -30,18 +30,22 @@ type ChildKeys struct {
 func (k *ChildKeys) Wipe() { wipe(k.InEncr, k.InInteg, k.OutEncr, k.OutInteg) }
 
 // ExportKeys returns copies of the keys of every installed CHILD SA, by
-// inbound SPI. The caller wipes them when done.
+// inbound SPI. The caller wipes them when done. The keys come from the SAs'
+// ciphers (the installer keeps no copy of its own): a direction whose SA has
+// already been replaced and wiped (the outbound SA of a rekeyed pair that IKE
+// has not deleted yet) is exported without keys.
 func (in *Installer) ExportKeys() []ChildKeys {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	out := make([]ChildKeys, 0, len(in.children))
 	for _, ch := range in.children {
+		inEncr, inInteg := ch.in.Keys()
+		outEncr, outInteg := ch.out.Keys()
 		out = append(out, ChildKeys{
 			Conn: ch.conn, InSPI: ch.inSPI, OutSPI: ch.outSPI,
 			Local: ch.out.Local(), Remote: ch.out.Remote(), Encap: ch.out.UDPEncap(), AH: ch.out.Proto() == sad.AH,
 			Encr: ch.encr, Integ: ch.integ,
-			InEncr: slices.Clone(ch.keys.inEncr), InInteg: slices.Clone(ch.keys.inInteg),
-			OutEncr: slices.Clone(ch.keys.outEncr), OutInteg: slices.Clone(ch.keys.outInteg),
+			InEncr: inEncr, InInteg: inInteg, OutEncr: outEncr, OutInteg: outInteg,
 		})
 	}
 	slices.SortFunc(out, func(a, b ChildKeys) int { return cmp.Compare(a.InSPI, b.InSPI) })

@@ -173,7 +173,9 @@ func TestUsageLastInbound(t *testing.T) {
 }
 
 // TestExportKeysAndWipe: the installer hands out copies of the current
-// CHILD SAs' keys, and its own copies are wiped when the SA goes.
+// CHILD SAs' keys, taken from their ciphers; once a CHILD SA goes its keys
+// are wiped and no longer exported, and the outbound SA a rekey replaced
+// exports none.
 func TestExportKeysAndWipe(t *testing.T) {
 	table := sad.NewTable(sad.Options{})
 	defer table.Close()
@@ -185,15 +187,34 @@ func TestExportKeysAndWipe(t *testing.T) {
 	}
 	ks := inst.ExportKeys()
 	if len(ks) != 1 || ks[0].InSPI != 0x1000 || ks[0].OutSPI != 0x2000 || !ks[0].Encap ||
-		!bytes.Equal(ks[0].InEncr, wantIn) || !bytes.Equal(ks[0].OutEncr, wantOut) {
+		!bytes.Equal(ks[0].InEncr, wantIn) || !bytes.Equal(ks[0].OutEncr, wantOut) || ks[0].InInteg != nil {
 		t.Fatalf("exported %+v", ks)
 	}
-	own := inst.children[0x1000].keys.inEncr
-	if err := inst.Remove("net", 0x1000, 0x2000); err != nil {
+	// A rekey: the new pair's keys, and the old pair without its replaced
+	// (and wiped) outbound SA's.
+	r := gcmChild("net", 7, 0x3000, 0x4000)
+	r.InEncrKey, r.OutEncrKey = bytes.Repeat([]byte{3}, 20), bytes.Repeat([]byte{4}, 20)
+	if err := inst.Install(r); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(own, make([]byte, len(own))) {
-		t.Error("the installer's key copy survived the CHILD SA")
+	ks = inst.ExportKeys()
+	if len(ks) != 2 || ks[0].InSPI != 0x1000 || !bytes.Equal(ks[0].InEncr, wantIn) || ks[0].OutEncr != nil ||
+		ks[1].InSPI != 0x3000 || !bytes.Equal(ks[1].InEncr, bytes.Repeat([]byte{3}, 20)) || !bytes.Equal(ks[1].OutEncr, bytes.Repeat([]byte{4}, 20)) {
+		t.Fatalf("exported after the rekey %+v", ks)
+	}
+	for _, p := range [][2]uint32{{0x1000, 0x2000}, {0x3000, 0x4000}} {
+		in, out := inst.children[p[0]].in, inst.children[p[0]].out
+		if err := inst.Remove("net", p[0], p[1]); err != nil {
+			t.Fatal(err)
+		}
+		if e, _ := out.Keys(); e != nil {
+			t.Errorf("outbound SA %08x kept its keys after its CHILD SA went", p[1])
+		}
+		if p[0] == 0x3000 { // the last of the conn's policy: nothing lingers
+			if e, _ := in.Keys(); e != nil {
+				t.Errorf("inbound SA %08x kept its keys after its CHILD SA went", p[0])
+			}
+		}
 	}
 	if len(inst.ExportKeys()) != 0 {
 		t.Error("keys exported for a removed CHILD SA")
