@@ -76,7 +76,9 @@ type Config struct {
 	Transport bool
 	// Selectors are the traffic selectors the SA protects, from this
 	// gateway's point of view (Local = our side). An inbound SA drops inner
-	// packets outside them; it needs at least one.
+	// packets outside them; it needs at least one. New keeps the slice
+	// rather than a copy (the two SAs of a pair share one): the caller
+	// must not modify it afterwards.
 	Selectors []spd.Selector
 	// Cipher is the SA's keyed protection for its direction. The SA owns it
 	// and closes it (wiping the keys) when the SA has been removed and the
@@ -227,7 +229,7 @@ func New(c Config) (*SA, error) {
 	sa := &SA{
 		proto: c.Proto, spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, transport: c.Transport, policyID: c.PolicyID, iface: c.Interface,
 		local: c.Local, created: c.Created,
-		sels: append([]spd.Selector(nil), c.Selectors...), selTable: tab,
+		sels: c.Selectors, selTable: tab,
 		cipher: c.Cipher, soft: c.Soft, hard: c.Hard,
 		softPkts: orMax(c.Soft.Packets), softBytes: orMax(c.Soft.Bytes),
 		hardPkts: orMax(c.Hard.Packets), hardBytes: orMax(c.Hard.Bytes),

@@ -127,6 +127,11 @@ func TestOutboundSelectorsNotCompiled(t *testing.T) {
 	if r := in.CheckInner(inner); r != NotDropped {
 		t.Errorf("inbound check: %v", r)
 	}
+	// New keeps the caller's selector slice: a pair can share one.
+	c := cfg(Outbound, 0x4001, 3)
+	if sa := mustSA(t, c); &sa.Selectors()[0] != &c.Selectors[0] {
+		t.Error("New copied the selectors")
+	}
 	if r := out.CheckInner(inner); r != DropSelectorMismatch {
 		t.Errorf("outbound CheckInner: %v, want %v", r, DropSelectorMismatch)
 	}
