@@ -2,7 +2,9 @@ package sad
 
 import (
 	"bytes"
+	"runtime"
 	"testing"
+	"unsafe"
 )
 
 // TestSAKeys: an SA hands out copies of its keys while they exist, also
@@ -33,5 +35,34 @@ func TestSAKeys(t *testing.T) {
 	never.Discard()
 	if e, _ := never.Keys(); e != nil {
 		t.Fatal("keys of a discarded SA")
+	}
+}
+
+// TestSASlotWholeCacheLines: the heap slot an SA gets is a whole number of
+// 64-byte cache lines and holds the whole SA, so the counters at the SA's
+// end share no line with the next object (see counters). Adding fields can
+// move the SA into a size class that is not; then pad it to one that is.
+func TestSASlotWholeCacheLines(t *testing.T) {
+	const n = 4096
+	sas := make([]*SA, n)
+	// Other goroutines may allocate meanwhile: the least of a few tries
+	// is the slot.
+	slot := uint64(1 << 20)
+	for range 5 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range sas {
+			sas[i] = new(SA)
+		}
+		runtime.ReadMemStats(&after)
+		slot = min(slot, (after.TotalAlloc-before.TotalAlloc)/n)
+	}
+	runtime.KeepAlive(sas)
+	if size := uint64(unsafe.Sizeof(SA{})); slot%64 != 0 || slot < size {
+		t.Fatalf("an SA of %d bytes gets a heap slot of %d bytes, not a whole number of cache lines", size, slot)
+	}
+	if off := unsafe.Offsetof(SA{}.ctr); off != unsafe.Sizeof(SA{})-unsafe.Sizeof(counters{}) {
+		t.Fatalf("the counters (offset %d) are not the SA's last field", off)
 	}
 }

@@ -109,16 +109,18 @@ var (
 	ErrInstalled    = errors.New("sad: SA was already installed once")
 )
 
-// counters are the per-SA statistics. They sit between two cache-line pads
-// so that two SAs updated on different cores never share a line, and the
-// hot immutable fields of the SA are not invalidated by counter writes.
+// counters are the per-SA statistics. They follow a cache-line pad, so the
+// hot immutable fields of the SA are not invalidated by counter writes, and
+// end the SA: the SA's heap slot is a whole number of cache lines
+// (TestSASlotWholeCacheLines), so no other object's bytes share their last
+// line and two SAs updated on different cores never share one. (A second
+// pad after them made the SA 512 bytes instead of 448.)
 type counters struct {
 	_       [64]byte
 	refs    atomic.Int64 // the Table's reference plus one per Acquire
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	drops   [NumDropReasons]atomic.Uint64
-	_       [64]byte
 }
 
 // state bits.
