@@ -68,14 +68,14 @@ func (l *Loop) Done() <-chan struct{} {
 // would leave an SA without its DPD or rekey). Received messages, which
 // a peer may send at any rate, go through TryPost.
 func (l *Loop) Post(ev func()) bool {
-	return l.enqueue(ev, false)
+	return l.enqueue(ev, false, false)
 }
 
 // TryPost queues ev unless the queue already holds the loop's limit of
 // events (or the loop is stopped); it never blocks. For the packet path:
 // a dropped message is retransmitted by its sender.
 func (l *Loop) TryPost(ev func()) bool {
-	return l.enqueue(ev, true)
+	return l.enqueue(ev, true, false)
 }
 
 // TryRun is TryPost for a caller that can lend its goroutine to the
@@ -86,27 +86,16 @@ func (l *Loop) TryPost(ev func()) bool {
 // events do (a key exchange; a CRL fetch for certificate
 // authentication): the caller must keep another goroutine receiving
 // meanwhile.
-func (l *Loop) TryRun(ev func()) bool {
-	l.mu.Lock()
-	if !l.queueLocked(ev, true) {
-		l.mu.Unlock()
-		return false
-	}
-	start := !l.running
-	l.running = true
-	l.mu.Unlock()
-	if start {
-		l.run(inlineEvents)
-	}
-	return true
-}
+func (l *Loop) TryRun(ev func()) bool { return l.enqueue(ev, true, true) }
 
 // inlineEvents is the most events TryRun runs in its caller; what is
 // still queued then goes to a goroutine of the loop's own, so that a
 // stream of events for one SA does not keep the caller from its own work.
 const inlineEvents = 4
 
-func (l *Loop) enqueue(ev func(), bounded bool) bool {
+// enqueue queues ev; when no goroutine drains the loop it starts one, or
+// with inline drains up to inlineEvents in the caller (TryRun).
+func (l *Loop) enqueue(ev func(), bounded, inline bool) bool {
 	l.mu.Lock()
 	if !l.queueLocked(ev, bounded) {
 		l.mu.Unlock()
@@ -115,7 +104,10 @@ func (l *Loop) enqueue(ev func(), bounded bool) bool {
 	start := !l.running
 	l.running = true
 	l.mu.Unlock()
-	if start {
+	switch {
+	case start && inline:
+		l.run(inlineEvents)
+	case start:
 		go l.drain()
 	}
 	return true
