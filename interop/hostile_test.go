@@ -567,9 +567,9 @@ func runHostile(ctx context.Context, t *testing.T, l *lab.Lab, gw *gateway, peer
 		counted = append(counted, fmt.Sprintf("(cookies sent %d, half-open now %d)", c, after.IKE.HalfOpen))
 	}
 	r.counted = strings.Join(counted, " ")
-	t.Logf("%s: sent %d; counted %s; iperf3 %.0f → %.0f Mbit/s (reports without %s, with %s); CPU without/with the attack (%d/%d slots): ipsecgw %v/%v, strongSwan %v/%v; pings lost %d/%d; VmHWM %d KiB, VmRSS %d KiB; %d log lines (%s); %d plaintext",
+	t.Logf("%s: sent %d; counted %s; iperf3 %.0f → %.0f Mbit/s (reports without %s, with %s); CPU without/with the attack (%d/%d slots): ipsecgw %v/%v, strongSwan %v/%v; pings lost %d/%d (pinger: %v, %d foreign); VmHWM %d KiB, VmRSS %d KiB; %d log lines (%s); %d plaintext",
 		a.name, r.sent, r.counted, r.before/1e6, r.during/1e6, mbits(befores), mbits(durings), r.slotsOff, r.slotsOn, r.cpuOff[0], r.cpuOn[0], r.cpuOff[1], r.cpuOn[1],
-		r.pingsLost, r.pingsSent, r.hwmKiB, r.rssKiB, r.logLines, logSummary(logged), r.plaintext)
+		r.pingsLost, r.pingsSent, ping, ping.Foreign, r.hwmKiB, r.rssKiB, r.logLines, logSummary(logged), r.plaintext)
 
 	switch {
 	case !r.alive:
