@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -94,35 +93,18 @@ type PingResult struct {
 	RTTs []float64 `json:"rtts_ms"`
 }
 
-// cpuTicks sums utime+stime of the given processes in clock ticks.
-// Field numbers follow proc(5); the command name may contain spaces or
-// parentheses, so fields are counted from the last ')'.
+// cpuTicks sums utime+stime of the given processes in clock ticks
+// (lab.ProcCPU).
 func cpuTicks(pids []int) (int64, error) {
-	var total int64
+	var total time.Duration
 	for _, pid := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		d, err := lab.ProcCPU(pid)
 		if err != nil {
 			return 0, err
 		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 13 {
-			return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-		}
-		// f[0] is field 3 (state), so utime (14) and stime (15) are f[11], f[12].
-		for _, x := range f[11:13] {
-			v, err := strconv.ParseInt(x, 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-			}
-			total += v
-		}
+		total += d
 	}
-	return total, nil
+	return int64(total / (time.Second / clockTicks)), nil
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times; Linux fixes
