@@ -15,6 +15,7 @@ import (
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/daemon"
+	"github.com/ipsecgw/ipsecgw/internal/gctune"
 	"github.com/ipsecgw/ipsecgw/sdnotify"
 	"github.com/ipsecgw/ipsecgw/settings"
 )
@@ -125,6 +126,8 @@ func runDaemon(ctx context.Context, cmd *cobra.Command, reload, stats <-chan str
 	if pidFile != "" {
 		defer removePIDFile(pidFile)
 	}
+	stopTuning := tuneGC(log)
+	defer stopTuning()
 	return daemon.Run(ctx, daemon.Options{Config: cfg, Settings: s, Logger: log, LocalAddrs: addrs, Reload: reload, Load: load,
 		Stats: stats, Ready: ready, Notifier: sdnotify.FromEnvironment(log), Build: daemon.BuildInfo{Version: version, Commit: buildCommit()}})
 }
@@ -145,4 +148,22 @@ func newLogger(w io.Writer, s settings.Settings) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// tuneGC sizes the Go heap's headroom to the allocation rate (package
+// gctune) unless the environment sets GOGC or GOMEMLIMIT: an operator who
+// chose the runtime's settings keeps them. It returns the function that
+// stops the tuning.
+func tuneGC(log *slog.Logger) (stop func()) {
+	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+		if v, ok := os.LookupEnv(env); ok {
+			log.Info("heap headroom left to the Go runtime's settings", env, v)
+			return func() {}
+		}
+	}
+	done := make(chan struct{})
+	go gctune.Run(gctune.DefaultPolicy, done, func(d gctune.Decision) {
+		log.Debug("heap headroom", "gc_percent", d.Percent, "memory_released", d.Release)
+	})
+	return func() { close(done) }
 }
