@@ -25,9 +25,12 @@ type Idle struct {
 	SetupSeconds float64 `json:"setup_seconds"`
 	BitsPerSec   float64 `json:"bits_per_sec"`
 	Retransmits  int     `json:"retransmits"`
-	// RSS of the two daemons once everything is up, before the traffic.
-	InitiatorRSSKiB int64 `json:"initiator_rss_kib"`
-	ResponderRSSKiB int64 `json:"responder_rss_kib"`
+	// RSS of the two daemons 3 s after everything is up, and again after
+	// IdleSettle more without traffic; both before the iperf3 run.
+	InitiatorRSSKiB     int64 `json:"initiator_rss_kib"`
+	ResponderRSSKiB     int64 `json:"responder_rss_kib"`
+	InitiatorIdleRSSKiB int64 `json:"initiator_idle_rss_kib"`
+	ResponderIdleRSSKiB int64 `json:"responder_idle_rss_kib"`
 	// Perf is the path of the perf report of the initiator during the
 	// iperf3 run (-perf).
 	Perf  string `json:"perf_report,omitempty"`
@@ -48,7 +51,7 @@ func idleRun(ctx context.Context, bin, dir string, opts options, idle, rep int) 
 		return s
 	}
 	defer l.Close()
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout+2*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout+opts.IdleSettle+2*time.Minute)
 	defer cancel()
 	if err := measureIdle(ctx, l, bin, dir, opts, &s); err != nil {
 		s.Error = err.Error()
@@ -101,6 +104,17 @@ func measureIdle(ctx context.Context, l *lab.Lab, bin, dir string, opts options,
 	if s.ResponderRSSKiB, err = rssKiB(resp.proc.PID); err != nil {
 		return err
 	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(opts.IdleSettle):
+	}
+	if s.InitiatorIdleRSSKiB, err = rssKiB(init.proc.PID); err != nil {
+		return err
+	}
+	if s.ResponderIdleRSSKiB, err = rssKiB(resp.proc.PID); err != nil {
+		return err
+	}
 	srv, err := l.Host2.StartIperfServer(ctx, iperfPort)
 	if err != nil {
 		return err
@@ -139,7 +153,8 @@ func (r *Report) idleMarkdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nOne active tunnel's iperf3 TCP throughput (1 stream, %v) with idle IKE+CHILD SAs beside it, ipsecgw ↔ ipsecgw, x25519, %s; medians (goal: ≥ 0.95 of the single tunnel's):\n\n",
 		r.Options.IdleDuration, espProposal)
-	b.WriteString("| idle SAs | runs ok | established | setup (s) | Gbit/s | ratio to 0 idle | initiator RSS (MiB) | responder RSS (MiB) |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| idle SAs | runs ok | established | setup (s) | Gbit/s | ratio to 0 idle | RSS after the setup, initiator / responder (MiB) | after %v idle (MiB) |\n|---|---|---|---|---|---|---|---|\n",
+		r.Options.IdleSettle)
 	med := func(idle int, f func(Idle) float64) (float64, bool) {
 		var xs []float64
 		for _, x := range r.Idle {
@@ -170,14 +185,33 @@ func (r *Report) idleMarkdown() string {
 		if v, good := med(idle, func(x Idle) float64 { return x.BitsPerSec }); good && baseOK && base > 0 {
 			ratio = fmt.Sprintf("%.3f", v/base)
 		}
-		fmt.Fprintf(&b, "| %d | %d/%d | %s | %s | %s | %s | %s | %s |\n", idle, ok, runs,
+		fmt.Fprintf(&b, "| %d | %d/%d | %s | %s | %s | %s | %s / %s | %s / %s |\n", idle, ok, runs,
 			cell(func(x Idle) float64 { return float64(x.Established) }, 1, 0),
 			cell(func(x Idle) float64 { return x.SetupSeconds }, 1, 1),
 			cell(func(x Idle) float64 { return x.BitsPerSec }, 1e9, 2),
 			ratio,
 			cell(func(x Idle) float64 { return float64(x.InitiatorRSSKiB) }, 1024, 1),
-			cell(func(x Idle) float64 { return float64(x.ResponderRSSKiB) }, 1024, 1))
+			cell(func(x Idle) float64 { return float64(x.ResponderRSSKiB) }, 1024, 1),
+			cell(func(x Idle) float64 { return float64(x.InitiatorIdleRSSKiB) }, 1024, 1),
+			cell(func(x Idle) float64 { return float64(x.ResponderIdleRSSKiB) }, 1024, 1))
 	}
+	// What each idle pair adds: the N-idle run's RSS less the single
+	// tunnel's (the binary, the runtime and the buffers every daemon has),
+	// divided by the N added pairs.
+	perPair := func(f func(Idle) float64) string {
+		one, ok1 := med(0, f)
+		many, ok2 := med(r.Options.IdleN, f)
+		if !ok1 || !ok2 {
+			return "–"
+		}
+		return fmt.Sprintf("%.1f", (many-one)/float64(r.Options.IdleN))
+	}
+	fmt.Fprintf(&b, "\nRSS per idle IKE+CHILD pair (the %d-idle run's RSS less the single tunnel's, ÷ %d), KiB (goal: ≤ 8): "+
+		"after the setup initiator %s, responder %s; after %v idle initiator %s, responder %s\n",
+		r.Options.IdleN, r.Options.IdleN,
+		perPair(func(x Idle) float64 { return float64(x.InitiatorRSSKiB) }), perPair(func(x Idle) float64 { return float64(x.ResponderRSSKiB) }),
+		r.Options.IdleSettle,
+		perPair(func(x Idle) float64 { return float64(x.InitiatorIdleRSSKiB) }), perPair(func(x Idle) float64 { return float64(x.ResponderIdleRSSKiB) }))
 	for _, x := range r.Idle {
 		if x.Perf != "" {
 			fmt.Fprintf(&b, "\nperf report of the initiator during iperf3, %d idle, rep %d: %s\n", x.Idle, x.Rep, x.Perf)

@@ -90,6 +90,11 @@ type options struct {
 	// skip it), IdleDuration the length of its iperf3 runs.
 	IdleN        int           `json:"idle"`
 	IdleDuration time.Duration `json:"idle_duration_ns"`
+	// IdleSettle is how long the -idle daemons sit idle after the setup
+	// before their RSS is taken a second time: the idle figure a hub
+	// shows, once the setup's garbage and the heap headroom it needed
+	// are gone.
+	IdleSettle time.Duration `json:"idle_settle_ns"`
 	// Baseline is the git revision the ipsecgw-baseline responder is
 	// built from.
 	Baseline string `json:"baseline,omitempty"`
@@ -118,11 +123,12 @@ func main() {
 	strace := flag.Bool("strace", false, "count the ipsecgw responder's system calls during each burst with strace -c -f (slows it: its CPU figures do not compare)")
 	idle := flag.Int("idle", 0, "idle IKE+CHILD SAs beside one active tunnel for the throughput comparison (0 = skip it)")
 	idleDuration := flag.Duration("idle-duration", 10*time.Second, "length of each iperf3 run of -idle (whole seconds)")
+	idleSettle := flag.Duration("idle-settle", 90*time.Second, "how long the -idle daemons sit idle after the setup before their RSS is taken again")
 	out := flag.String("out", "results", "directory under which ike-<timestamp>/ is created")
 	flag.Parse()
 
 	opts := options{Reps: *reps, PerCharon: *perCharon, Timeout: *timeout, Restart: *restart, Perf: *perf, Strace: *strace, Out: *out, Baseline: *baseline,
-		IdleN: *idle, IdleDuration: *idleDuration}
+		IdleN: *idle, IdleDuration: *idleDuration, IdleSettle: *idleSettle}
 	for _, s := range splitList(*ns) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1<<20 {
@@ -248,8 +254,10 @@ func run(opts options) error {
 			if s.Error != "" {
 				fmt.Fprintf(os.Stderr, "  FAILED: %s\n", s.Error)
 			} else {
-				fmt.Fprintf(os.Stderr, "  %d up in %.1f s; %.2f Gbit/s; RSS initiator %.1f MiB, responder %.1f MiB\n", s.Established,
-					s.SetupSeconds, s.BitsPerSec/1e9, float64(s.InitiatorRSSKiB)/1024, float64(s.ResponderRSSKiB)/1024)
+				fmt.Fprintf(os.Stderr, "  %d up in %.1f s; %.2f Gbit/s; RSS after the setup: initiator %.1f MiB, responder %.1f MiB; "+
+					"after %v idle: %.1f MiB, %.1f MiB\n", s.Established, s.SetupSeconds, s.BitsPerSec/1e9,
+					float64(s.InitiatorRSSKiB)/1024, float64(s.ResponderRSSKiB)/1024, opts.IdleSettle,
+					float64(s.InitiatorIdleRSSKiB)/1024, float64(s.ResponderIdleRSSKiB)/1024)
 			}
 			rep.Idle = append(rep.Idle, s)
 			if err := rep.write(dir); err != nil {
