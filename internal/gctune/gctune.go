@@ -36,11 +36,17 @@ type Policy struct {
 	// Min and Max bound the GC percentage. Max is Go's default (100):
 	// the Tuner never lets the heap grow more than the runtime would.
 	Min, Max int
+	// MinHeadroom is the least headroom in bytes, whatever the rate:
+	// a small daemon (a few tunnels, a few MB live) keeps Go's default,
+	// and the first second of a burst after a quiet spell does not run
+	// the collector every few hundred kilobytes.
+	MinHeadroom uint64
 }
 
 // DefaultPolicy samples every second and keeps a minute of allocation as
-// headroom, between 10 % and Go's default 100 %.
-var DefaultPolicy = Policy{Period: time.Second, Window: time.Minute, Min: 10, Max: 100}
+// headroom, at least 4 MB (the runtime's own smallest heap goal), between
+// 10 % and Go's default 100 %.
+var DefaultPolicy = Policy{Period: time.Second, Window: time.Minute, Min: 10, Max: 100, MinHeadroom: 4 << 20}
 
 // Sample is what the Tuner reads from the runtime.
 type Sample struct {
@@ -96,7 +102,7 @@ func (t *Tuner) Next(s Sample) Decision {
 	}
 	percent := t.policy.Max
 	if s.Live > 0 {
-		headroom := float64(peak) * float64(len(t.perTick))
+		headroom := max(float64(peak)*float64(len(t.perTick)), float64(t.policy.MinHeadroom))
 		percent = int(min(float64(t.policy.Max), math.Ceil(100*headroom/float64(s.Live))))
 		percent = max(t.policy.Min, percent)
 	}

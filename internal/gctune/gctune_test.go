@@ -121,6 +121,24 @@ func TestReleaseOnlyOnALargeDrop(t *testing.T) {
 	}
 }
 
+func TestMinHeadroom(t *testing.T) {
+	p := testPolicy
+	p.MinHeadroom = 4 * mb
+	tu := New(p)
+	var alloc uint64
+	// A small daemon: 3 MB live, nothing allocated. 4 MB of headroom is
+	// more than Go's default gives it.
+	ds := feed(tu, &alloc, 3*mb, repeat(0, 11)...)
+	if d := ds[len(ds)-1]; d.Percent != 100 || d.Changed {
+		t.Fatalf("3 MB live, quiet: %+v, want 100 %% unchanged", d)
+	}
+	// 20 MB live: 4 MB is 20 %.
+	ds = feed(tu, &alloc, 20*mb, repeat(0, 11)...)
+	if d := ds[len(ds)-1]; d.Percent != 20 {
+		t.Fatalf("20 MB live, quiet: %+v, want 20 %%", d)
+	}
+}
+
 func TestNoLiveHeapYetKeepsDefault(t *testing.T) {
 	tu := New(testPolicy)
 	var alloc uint64
