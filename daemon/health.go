@@ -21,6 +21,11 @@ type health struct {
 	start map[string]install.Usage // usage at the start of the interval
 	since time.Time                // start of the current interval
 	rates map[string]control.Bandwidth
+	// latest takes each sample. It and start swap roles at the end of an
+	// interval, and rates is refilled in place: sampling a hub's
+	// thousands of conns every second allocates nothing once the maps
+	// have grown.
+	latest map[string]install.Usage
 }
 
 type dpdResult struct {
@@ -30,7 +35,8 @@ type dpdResult struct {
 }
 
 func newHealth() *health {
-	return &health{dpd: map[string]dpdResult{}, start: map[string]install.Usage{}, rates: map[string]control.Bandwidth{}}
+	return &health{dpd: map[string]dpdResult{}, start: map[string]install.Usage{}, rates: map[string]control.Bandwidth{},
+		latest: map[string]install.Usage{}}
 }
 
 // run folds IKE's events until the channel closes.
@@ -56,32 +62,36 @@ func (h *health) run(events <-chan ike.Event, now func() time.Time) {
 	}
 }
 
-// sample takes the usage records of now: once an interval has passed
-// since the last completed one, every conn's rate over it is computed.
-func (h *health) sample(now time.Time, usage map[string]install.Usage) {
+// sample takes the usage records of now, which read writes into the map
+// it is given: once an interval has passed since the last completed one,
+// every conn's rate over it is computed.
+func (h *health) sample(now time.Time, read func(into map[string]install.Usage)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	read(h.latest)
 	if h.since.IsZero() {
-		h.since, h.start = now, usage
+		h.since = now
+		h.start, h.latest = h.latest, h.start
 		return
 	}
 	elapsed := now.Sub(h.since)
 	if elapsed < control.BandwidthInterval {
 		return
 	}
-	rates := make(map[string]control.Bandwidth, len(usage))
-	for name, u := range usage {
-		prev := h.start[name]
-		rate := func(cur, old uint64) uint64 {
-			if cur < old { // cannot happen with cumulative records; never wrap
-				return 0
-			}
-			return uint64(float64(cur-old) / elapsed.Seconds())
+	rate := func(cur, old uint64) uint64 {
+		if cur < old { // cannot happen with cumulative records; never wrap
+			return 0
 		}
-		rates[name] = control.Bandwidth{InBytesPerSecond: rate(u.BytesIn, prev.BytesIn), OutBytesPerSecond: rate(u.BytesOut, prev.BytesOut),
+		return uint64(float64(cur-old) / elapsed.Seconds())
+	}
+	clear(h.rates)
+	for name, u := range h.latest {
+		prev := h.start[name]
+		h.rates[name] = control.Bandwidth{InBytesPerSecond: rate(u.BytesIn, prev.BytesIn), OutBytesPerSecond: rate(u.BytesOut, prev.BytesOut),
 			IntervalSeconds: elapsed.Seconds()}
 	}
-	h.rates, h.start, h.since = rates, usage, now
+	h.since = now
+	h.start, h.latest = h.latest, h.start
 }
 
 // view returns a conn's health and bandwidth for the status. A nil

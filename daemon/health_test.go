@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -56,8 +57,11 @@ func TestHealthBandwidth(t *testing.T) {
 	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 	h := newHealth()
 	c := config.Conn{Name: "a"}
-	usage := func(in, out uint64) map[string]install.Usage {
-		return map[string]install.Usage{"a": {BytesIn: in, BytesOut: out}}
+	usage := func(in, out uint64) func(map[string]install.Usage) {
+		return func(into map[string]install.Usage) {
+			clear(into)
+			into["a"] = install.Usage{BytesIn: in, BytesOut: out}
+		}
 	}
 	h.sample(t0, usage(1000, 500))
 	h.sample(t0.Add(2*time.Second), usage(9000, 900))
@@ -74,5 +78,36 @@ func TestHealthBandwidth(t *testing.T) {
 	_, bw = h.view(c, install.Usage{}, t0)
 	if want := (control.Bandwidth{InBytesPerSecond: 0, OutBytesPerSecond: 1000, IntervalSeconds: 6}); bw != want {
 		t.Errorf("second interval %+v, want %+v", bw, want)
+	}
+}
+
+// TestHealthSampleAllocs: once its maps have grown, sampling a thousand
+// conns every second and computing their rates every interval allocates
+// nothing: an idle hub's sampler must not keep the collector busy.
+func TestHealthSampleAllocs(t *testing.T) {
+	h := newHealth()
+	src := map[string]install.Usage{}
+	for i := range 1000 {
+		src[fmt.Sprintf("conn%d", i)] = install.Usage{BytesIn: uint64(i)}
+	}
+	read := func(into map[string]install.Usage) {
+		clear(into)
+		for k, v := range src {
+			into[k] = v
+		}
+	}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	step := func() {
+		now = now.Add(time.Second)
+		h.sample(now, read)
+	}
+	for range 20 {
+		step()
+	}
+	if allocs := testing.AllocsPerRun(30, step); allocs != 0 {
+		t.Errorf("a sample of 1,000 conns allocates %.1f times", allocs)
+	}
+	if _, bw := h.view(config.Conn{Name: "conn7"}, install.Usage{}, now); bw.IntervalSeconds != 5 {
+		t.Errorf("conn7's rate %+v, want one over a 5 s interval", bw)
 	}
 }

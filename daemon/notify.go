@@ -12,6 +12,7 @@ import (
 	"github.com/ipsecgw/ipsecgw/control"
 	"github.com/ipsecgw/ipsecgw/ike"
 	"github.com/ipsecgw/ipsecgw/ike/shared"
+	"github.com/ipsecgw/ipsecgw/install"
 	"github.com/ipsecgw/ipsecgw/sdnotify"
 )
 
@@ -153,7 +154,7 @@ func (g *Gateway) runUsageSampler() {
 			return
 		case <-t.C:
 			now := g.now()
-			g.health.sample(now, g.inst.Usage(now))
+			g.health.sample(now, func(into map[string]install.Usage) { g.inst.UsageInto(now, into) })
 		}
 	}
 }

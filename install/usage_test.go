@@ -2,6 +2,8 @@ package install
 
 import (
 	"bytes"
+	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -169,6 +171,30 @@ func TestUsageLastInbound(t *testing.T) {
 	traffic(t, table, 0, 7, 5, 60) // outbound only
 	if u := inst.Usage(t0.Add(5 * time.Second))["net"]; !u.LastInbound.Equal(t0.Add(time.Second)) {
 		t.Fatalf("LastInbound %v moved without inbound packets", u.LastInbound)
+	}
+}
+
+// TestUsageIntoReusesTheMap: UsageInto empties the map it is given and
+// fills it with what Usage returns, without allocating once the map has
+// room (the daemon samples every conn once a second).
+func TestUsageIntoReusesTheMap(t *testing.T) {
+	table := sad.NewTable(sad.Options{})
+	defer table.Close()
+	inst := New(table, &spd.Live{}, Options{ReplayWindow: 1024})
+	for i := range 50 {
+		if err := inst.Install(gcmChild(fmt.Sprintf("c%d", i), uint32(i+1), uint32(0x1000+i), uint32(0x2000+i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	traffic(t, table, 0x1000, 1, 3, 60)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	into := map[string]Usage{"stale": {PacketsIn: 99}}
+	inst.UsageInto(t0, into)
+	if !maps.Equal(into, inst.Usage(t0)) || len(into) != 50 {
+		t.Fatalf("UsageInto gave %d records, different from Usage's", len(into))
+	}
+	if allocs := testing.AllocsPerRun(20, func() { inst.UsageInto(t0, into) }); allocs != 0 {
+		t.Errorf("UsageInto into a reused map allocates %.0f times", allocs)
 	}
 }
 
