@@ -10,12 +10,15 @@
 // per mille of a core.
 //
 // The Tuner therefore sets the GC percentage from the allocation rate: the
-// headroom it allows is the allocation of one Window at the highest rate
-// seen during the last Window, as a percentage of the live heap, between
-// Min and Max. A burst raises it within one sample period; it comes down
-// only after a whole Window without the burst. When it comes down a long
-// way, the daemon hands the freed memory back to the kernel at once
-// instead of leaving it to the runtime's background scavenger.
+// headroom it allows is what the daemon allocated during the last Window
+// (a minute), as a percentage of the live heap, between Min and Max, so
+// that a quiet daemon collects about once a Window. A burst raises it as
+// its allocation adds up (a setup storm reaches Go's default within a
+// second or two); it comes down as the burst leaves the Window. When it
+// comes down a long way, the daemon hands the freed memory back to the
+// kernel at once instead of leaving it to the runtime's background
+// scavenger. Periodic work (a status walk over every SA every 20 s) counts
+// at its average, not as a rate it keeps up for a whole minute.
 package gctune
 
 import (
@@ -29,9 +32,8 @@ import (
 type Policy struct {
 	// Period is the time between samples (the reaction time to a burst).
 	Period time.Duration
-	// Window is the time the headroom covers at the highest recent
-	// allocation rate, which is about the time between collections
-	// while the daemon is quiet.
+	// Window is the time whose allocation the headroom covers, which is
+	// about the time between collections while the daemon is quiet.
 	Window time.Duration
 	// Min and Max bound the GC percentage. Max is Go's default (100):
 	// the Tuner never lets the heap grow more than the runtime would.
@@ -43,8 +45,8 @@ type Policy struct {
 	MinHeadroom uint64
 }
 
-// DefaultPolicy samples every second and keeps a minute of allocation as
-// headroom, at least 4 MB (the runtime's own smallest heap goal), between
+// DefaultPolicy samples every second and keeps the last minute's
+// allocation as headroom, at least 4 MB (the runtime's own smallest heap goal), between
 // 10 % and Go's default 100 %.
 var DefaultPolicy = Policy{Period: time.Second, Window: time.Minute, Min: 10, Max: 100, MinHeadroom: 4 << 20}
 
@@ -69,6 +71,7 @@ type Tuner struct {
 	policy  Policy
 	perTick []uint64 // bytes allocated in each of the last Window/Period samples
 	next    int      // slot of perTick the next sample writes
+	filled  bool     // perTick holds a whole Window of samples
 	last    uint64   // Allocated of the previous sample
 	primed  bool     // a previous sample exists
 	percent int      // the current decision
@@ -96,13 +99,21 @@ func (t *Tuner) Next(s Sample) Decision {
 	t.last = s.Allocated
 	t.perTick[t.next] = delta
 	t.next = (t.next + 1) % len(t.perTick)
-	var peak uint64
+	if t.next == 0 {
+		t.filled = true
+	}
+	if !t.filled {
+		// Less than a Window since the start: what was allocated so far
+		// says nothing about a minute.
+		return Decision{Percent: t.percent}
+	}
+	var window uint64
 	for _, b := range t.perTick {
-		peak = max(peak, b)
+		window += b
 	}
 	percent := t.policy.Max
 	if s.Live > 0 {
-		headroom := max(float64(peak)*float64(len(t.perTick)), float64(t.policy.MinHeadroom))
+		headroom := float64(max(window, t.policy.MinHeadroom))
 		percent = int(min(float64(t.policy.Max), math.Ceil(100*headroom/float64(s.Live))))
 		percent = max(t.policy.Min, percent)
 	}

@@ -29,73 +29,103 @@ func repeat(b uint64, n int) []uint64 {
 	return s
 }
 
-// A 10-sample window: the headroom is 10 samples' allocation at the
-// highest rate among the last 10.
+// A 10-sample window: the headroom is what the last 10 samples allocated.
 var testPolicy = Policy{Period: time.Second, Window: 10 * time.Second, Min: 10, Max: 100}
+
+// quietStart is a tuner past its first window with nothing allocated.
+func quietStart(t *testing.T, p Policy, live uint64) (*Tuner, *uint64) {
+	tu := New(p)
+	var alloc uint64
+	feed(tu, &alloc, live, repeat(0, 11)...)
+	return tu, &alloc
+}
 
 func TestBusyKeepsGoDefault(t *testing.T) {
 	tu := New(testPolicy)
 	var alloc uint64
-	// 100 MB live, 50 MB a second: a minute's... ten seconds' allocation
-	// is 500 MB, far above the default's 100 MB headroom.
-	for _, d := range feed(tu, &alloc, 100*mb, repeat(50*mb, 30)...) {
+	// 100 MB live, 50 MB a second: 500 MB a window, far above the
+	// default's 100 MB headroom.
+	for i, d := range feed(tu, &alloc, 100*mb, repeat(50*mb, 30)...) {
 		if d.Percent != 100 || d.Changed || d.Release {
-			t.Fatalf("busy daemon: %+v, want 100 %% unchanged", d)
+			t.Fatalf("busy daemon, sample %d: %+v, want 100 %% unchanged", i, d)
 		}
 	}
 }
 
-func TestQuietLowersAfterAWholeWindow(t *testing.T) {
+func TestFirstWindowKeepsGoDefault(t *testing.T) {
+	tu := New(testPolicy)
+	var alloc uint64
+	// Nothing allocated, but less than a window since the start.
+	ds := feed(tu, &alloc, 100*mb, repeat(0, 10)...)
+	for i, d := range ds {
+		if d.Percent != 100 {
+			t.Fatalf("sample %d of the first window: %d %%, want Go's default", i, d.Percent)
+		}
+	}
+	if d := feed(tu, &alloc, 100*mb, 0)[0]; d.Percent != 10 || !d.Release {
+		t.Fatalf("after the first window: %+v, want the floor with a release", d)
+	}
+}
+
+func TestQuietLowersAsTheBurstLeavesTheWindow(t *testing.T) {
 	tu := New(testPolicy)
 	var alloc uint64
 	feed(tu, &alloc, 100*mb, repeat(50*mb, 12)...)
-	// The burst ends: 1 MB a second, 10 MB over the window = 10 % of
-	// 100 MB live. The burst's samples stay in the window for 10 more
-	// samples (the first sample after it still sees 9 of them).
-	ds := feed(tu, &alloc, 100*mb, repeat(1*mb, 10)...)
-	for i, d := range ds[:9] {
-		if d.Percent != 100 {
-			t.Fatalf("sample %d after the burst: %d %%, want 100 while the burst is in the window", i, d.Percent)
+	// The burst ends: 1 MB a second. After k quiet samples the window
+	// holds (10-k)·50 + k MB.
+	ds := feed(tu, &alloc, 100*mb, repeat(1*mb, 12)...)
+	for k, want := range map[int]int{1: 100, 8: 100, 9: 59, 10: 10, 12: 10} {
+		if d := ds[k-1]; d.Percent != want {
+			t.Errorf("%d quiet samples after the burst: %d %%, want %d", k, d.Percent, want)
 		}
 	}
-	last := ds[9]
-	if last.Percent != 10 || !last.Changed || !last.Release {
-		t.Fatalf("a whole quiet window after the burst: %+v, want 10 %%, changed, release", last)
+	if d := ds[8]; !d.Changed || d.Release {
+		t.Errorf("59 %%: %+v, want a change without a release (not half of 100)", d)
 	}
-	// It stays there without releasing again.
-	for _, d := range feed(tu, &alloc, 100*mb, repeat(1*mb, 5)...) {
-		if d.Percent != 10 || d.Changed || d.Release {
-			t.Fatalf("quiet daemon: %+v, want 10 %% unchanged", d)
-		}
+	if d := ds[9]; !d.Changed || !d.Release {
+		t.Errorf("10 %%: %+v, want a change with a release", d)
+	}
+	if d := ds[11]; d.Changed || d.Release {
+		t.Errorf("still quiet: %+v, want nothing new", d)
 	}
 }
 
 func TestHeadroomFollowsTheRate(t *testing.T) {
-	tu := New(testPolicy)
-	var alloc uint64
-	// 3 MB a second over 10 s is 30 MB: 30 % of 100 MB live (rounded up
-	// from 30.0).
-	ds := feed(tu, &alloc, 100*mb, repeat(3*mb, 11)...)
+	tu, alloc := quietStart(t, testPolicy, 100*mb)
+	// 3 MB a second over 10 s is 30 MB: 30 % of 100 MB live.
+	ds := feed(tu, alloc, 100*mb, repeat(3*mb, 10)...)
 	if d := ds[len(ds)-1]; d.Percent != 30 {
 		t.Fatalf("3 MB/s with 100 MB live: %d %%, want 30", d.Percent)
 	}
+	// Periodic work counts at its average: 12 MB every 4 samples is
+	// 36 MB in 10 samples at most (three of the bursts), 24 MB at least.
+	for i := range 20 {
+		b := uint64(0)
+		if i%4 == 0 {
+			b = 12 * mb
+		}
+		d := feed(tu, alloc, 100*mb, b)[0]
+		if i >= 10 && (d.Percent < 24 || d.Percent > 36) {
+			t.Fatalf("periodic 12 MB every 4 s, sample %d: %d %%, want 24–36", i, d.Percent)
+		}
+	}
 	// Nothing allocated at all: the floor.
-	ds = feed(tu, &alloc, 100*mb, repeat(0, 10)...)
+	ds = feed(tu, alloc, 100*mb, repeat(0, 10)...)
 	if d := ds[len(ds)-1]; d.Percent != 10 {
 		t.Fatalf("no allocation: %d %%, want the floor 10", d.Percent)
 	}
 }
 
-func TestBurstRaisesWithinOneSample(t *testing.T) {
-	tu := New(testPolicy)
-	var alloc uint64
-	feed(tu, &alloc, 100*mb, repeat(0, 15)...)
-	d := feed(tu, &alloc, 100*mb, 40*mb)[0]
-	if d.Percent != 100 || !d.Changed || d.Release {
-		t.Fatalf("first sample of a burst: %+v, want 100 %%, changed, no release", d)
+func TestBurstRaisesAsItAddsUp(t *testing.T) {
+	tu, alloc := quietStart(t, testPolicy, 100*mb)
+	ds := feed(tu, alloc, 100*mb, 40*mb, 40*mb, 40*mb)
+	for i, want := range []int{40, 80, 100} {
+		if d := ds[i]; d.Percent != want || !d.Changed || d.Release {
+			t.Fatalf("sample %d of a 40 MB/s burst: %+v, want %d %%, changed, no release", i+1, d, want)
+		}
 	}
 	// After the burst and a quiet window, it releases again.
-	ds := feed(tu, &alloc, 100*mb, repeat(0, 10)...)
+	ds = feed(tu, alloc, 100*mb, repeat(0, 10)...)
 	if d := ds[len(ds)-1]; d.Percent != 10 || !d.Release {
 		t.Fatalf("quiet again: %+v, want 10 %% with a release", d)
 	}
@@ -109,32 +139,36 @@ func TestReleaseOnlyOnALargeDrop(t *testing.T) {
 	if d := ds[len(ds)-1]; d.Percent != 70 || d.Release {
 		t.Fatalf("7 MB/s: %+v, want 70 %% without a release", d)
 	}
-	// 4 MB/s → 40 %, less than half of the 100 at the last release point.
-	ds = feed(tu, &alloc, 100*mb, repeat(4*mb, 10)...)
-	if d := ds[len(ds)-1]; d.Percent != 40 || !d.Release {
-		t.Fatalf("4 MB/s: %+v, want 40 %% with a release", d)
+	// 4 MB/s: the window falls by 3 MB a sample, 67 … 40; it releases
+	// once, at 49, the first value at most half of 100.
+	var released []int
+	for _, d := range feed(tu, &alloc, 100*mb, repeat(4*mb, 10)...) {
+		if d.Release {
+			released = append(released, d.Percent)
+		}
 	}
-	// 3 MB/s → 30 %: more than half of 40, no release.
-	ds = feed(tu, &alloc, 100*mb, repeat(3*mb, 10)...)
-	if d := ds[len(ds)-1]; d.Percent != 30 || d.Release {
-		t.Fatalf("3 MB/s: %+v, want 30 %% without a release", d)
+	if len(released) != 1 || released[0] != 49 {
+		t.Fatalf("4 MB/s after 7: released at %v, want once at 49 %%", released)
+	}
+	// 3 MB/s → 30 %: more than half of 49, no release.
+	for _, d := range feed(tu, &alloc, 100*mb, repeat(3*mb, 10)...) {
+		if d.Release {
+			t.Fatalf("3 MB/s after 4: %+v, want no release", d)
+		}
 	}
 }
 
 func TestMinHeadroom(t *testing.T) {
 	p := testPolicy
 	p.MinHeadroom = 4 * mb
-	tu := New(p)
-	var alloc uint64
 	// A small daemon: 3 MB live, nothing allocated. 4 MB of headroom is
 	// more than Go's default gives it.
-	ds := feed(tu, &alloc, 3*mb, repeat(0, 11)...)
-	if d := ds[len(ds)-1]; d.Percent != 100 || d.Changed {
+	tu, alloc := quietStart(t, p, 3*mb)
+	if d := feed(tu, alloc, 3*mb, 0)[0]; d.Percent != 100 || d.Changed {
 		t.Fatalf("3 MB live, quiet: %+v, want 100 %% unchanged", d)
 	}
 	// 20 MB live: 4 MB is 20 %.
-	ds = feed(tu, &alloc, 20*mb, repeat(0, 11)...)
-	if d := ds[len(ds)-1]; d.Percent != 20 {
+	if d := feed(tu, alloc, 20*mb, 0)[0]; d.Percent != 20 {
 		t.Fatalf("20 MB live, quiet: %+v, want 20 %%", d)
 	}
 }
