@@ -12,9 +12,11 @@
 // The Tuner therefore sets the GC percentage from the allocation rate: the
 // headroom it allows is what the daemon allocated during the last Window
 // (a minute), as a percentage of the live heap, between Min and Max, so
-// that a quiet daemon collects about once a Window. A burst raises it as
-// its allocation adds up (a setup storm reaches Go's default within a
-// second or two); it comes down as the burst leaves the Window. When it
+// that a quiet daemon collects about once a Window. A burst raises it at
+// once: the headroom is never less than BurstSpan at the rate of the
+// busiest sample in the Window, so a setup storm after a quiet hour does
+// not collect the whole heap every few megabytes while the window's sum
+// catches up; it comes down as the burst leaves the Window. When it
 // comes down a long way, the daemon hands the freed memory back to the
 // kernel at once instead of leaving it to the runtime's background
 // scavenger. Periodic work (a status walk over every SA every 20 s) counts
@@ -38,6 +40,9 @@ type Policy struct {
 	// Min and Max bound the GC percentage. Max is Go's default (100):
 	// the Tuner never lets the heap grow more than the runtime would.
 	Min, Max int
+	// BurstSpan is how long the headroom lasts at least at the rate of
+	// the busiest sample of the Window.
+	BurstSpan time.Duration
 	// MinHeadroom is the least headroom in bytes, whatever the rate:
 	// a small daemon (a few tunnels, a few MB live) keeps Go's default,
 	// and the first second of a burst after a quiet spell does not run
@@ -46,9 +51,10 @@ type Policy struct {
 }
 
 // DefaultPolicy samples every second and keeps the last minute's
-// allocation as headroom, at least 4 MB (the runtime's own smallest heap goal), between
-// 10 % and Go's default 100 %.
-var DefaultPolicy = Policy{Period: time.Second, Window: time.Minute, Min: 10, Max: 100, MinHeadroom: 4 << 20}
+// allocation as headroom, at least 5 s at the busiest second's rate and
+// at least 4 MB (the runtime's own smallest heap goal), between 10 % and
+// Go's default 100 %.
+var DefaultPolicy = Policy{Period: time.Second, Window: time.Minute, BurstSpan: 5 * time.Second, Min: 10, Max: 100, MinHeadroom: 4 << 20}
 
 // Sample is what the Tuner reads from the runtime.
 type Sample struct {
@@ -107,13 +113,15 @@ func (t *Tuner) Next(s Sample) Decision {
 		// says nothing about a minute.
 		return Decision{Percent: t.percent}
 	}
-	var window uint64
+	var window, peak uint64
 	for _, b := range t.perTick {
 		window += b
+		peak = max(peak, b)
 	}
+	burst := peak * uint64(t.policy.BurstSpan/t.policy.Period)
 	percent := t.policy.Max
 	if s.Live > 0 {
-		headroom := float64(max(window, t.policy.MinHeadroom))
+		headroom := float64(max(window, burst, t.policy.MinHeadroom))
 		percent = int(min(float64(t.policy.Max), math.Ceil(100*headroom/float64(s.Live))))
 		percent = max(t.policy.Min, percent)
 	}

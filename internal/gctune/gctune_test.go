@@ -29,8 +29,9 @@ func repeat(b uint64, n int) []uint64 {
 	return s
 }
 
-// A 10-sample window: the headroom is what the last 10 samples allocated.
-var testPolicy = Policy{Period: time.Second, Window: 10 * time.Second, Min: 10, Max: 100}
+// A 10-sample window: the headroom is what the last 10 samples allocated,
+// and at least twice the busiest of them.
+var testPolicy = Policy{Period: time.Second, Window: 10 * time.Second, BurstSpan: 2 * time.Second, Min: 10, Max: 100}
 
 // quietStart is a tuner past its first window with nothing allocated.
 func quietStart(t *testing.T, p Policy, live uint64) (*Tuner, *uint64) {
@@ -71,16 +72,13 @@ func TestQuietLowersAsTheBurstLeavesTheWindow(t *testing.T) {
 	tu := New(testPolicy)
 	var alloc uint64
 	feed(tu, &alloc, 100*mb, repeat(50*mb, 12)...)
-	// The burst ends: 1 MB a second. After k quiet samples the window
-	// holds (10-k)·50 + k MB.
+	// The burst ends: 1 MB a second. While one 50 MB sample is in the
+	// window, twice it is the headroom; then the window's 10 MB.
 	ds := feed(tu, &alloc, 100*mb, repeat(1*mb, 12)...)
-	for k, want := range map[int]int{1: 100, 8: 100, 9: 59, 10: 10, 12: 10} {
+	for k, want := range map[int]int{1: 100, 9: 100, 10: 10, 12: 10} {
 		if d := ds[k-1]; d.Percent != want {
 			t.Errorf("%d quiet samples after the burst: %d %%, want %d", k, d.Percent, want)
 		}
-	}
-	if d := ds[8]; !d.Changed || d.Release {
-		t.Errorf("59 %%: %+v, want a change without a release (not half of 100)", d)
 	}
 	if d := ds[9]; !d.Changed || !d.Release {
 		t.Errorf("10 %%: %+v, want a change with a release", d)
@@ -116,12 +114,14 @@ func TestHeadroomFollowsTheRate(t *testing.T) {
 	}
 }
 
-func TestBurstRaisesAsItAddsUp(t *testing.T) {
+func TestBurstRaisesAtOnce(t *testing.T) {
 	tu, alloc := quietStart(t, testPolicy, 100*mb)
-	ds := feed(tu, alloc, 100*mb, 40*mb, 40*mb, 40*mb)
-	for i, want := range []int{40, 80, 100} {
-		if d := ds[i]; d.Percent != want || !d.Changed || d.Release {
-			t.Fatalf("sample %d of a 40 MB/s burst: %+v, want %d %%, changed, no release", i+1, d, want)
+	// A 30 MB second after a quiet window: twice it, 60 %, at once; the
+	// window's sum takes over as the burst goes on.
+	ds := feed(tu, alloc, 100*mb, 30*mb, 30*mb, 30*mb, 30*mb)
+	for i, want := range []int{60, 60, 90, 100} {
+		if d := ds[i]; d.Percent != want || d.Release {
+			t.Fatalf("sample %d of a 30 MB/s burst: %+v, want %d %% without a release", i+1, d, want)
 		}
 	}
 	// After the burst and a quiet window, it releases again.
