@@ -143,9 +143,12 @@ type rekeyRequest struct {
 // lifetime still rekeys, and the hard limit deletes the SA).
 const rekeyQueueLen = 256
 
+// installedChild is the installer's record of one CHILD SA pair. A hub
+// holds thousands, so it keeps only what cannot be derived: the rules and
+// routes are rebuilt at removal from the SAs' selectors (which the SAs keep
+// anyway) and the few facts below.
 type installedChild struct {
-	conn  string
-	reqID uint32
+	conn string
 	// policyID links the SAs to their SPD rules: the conn's trap policy ID
 	// when it has one (so the packets the trap held leave through the new
 	// SA), else the one of its conn and selectors (policyLocked);
@@ -154,17 +157,49 @@ type installedChild struct {
 	policyKey string
 	// iface is the interface ID of a route-based conn's CHILD SA: its
 	// rules go into that device's policies, and it has no TUN routes.
-	iface   uint32
-	in, out *sad.SA
-	rules   []spd.Rule
-	// order is the Order of rules[0]; rule j has Minor order.Minor+j.
-	order         spd.Order
+	iface uint32
+	// priority is the rules' priority when they were added: a reload may
+	// change the conn's priority=, and removal must name the rules as
+	// they are in the Set.
+	priority uint32
+	in, out  *sad.SA
+	// upSince is the conn's place in the order of equal rules when the
+	// pair was installed (childOrder).
+	upSince uint64
+	// routed says the pair has TUN routes; they are those of its
+	// selectors' remote ranges (selectorRoutes) unless routes holds
+	// others (remote selectors that no local one pairs with, or two with
+	// one range).
+	routed        bool
 	routes        []netip.Prefix
-	localTS       []spd.TS
-	remoteTS      []spd.TS
 	encr, integ   transform.Transform
 	inSPI, outSPI uint32
-	esn           bool
+}
+
+// rules returns the pair's Protect rules, in the order of its selectors.
+func (ch *installedChild) rules() []spd.Rule {
+	return protectRules(ch.in.Selectors(), ch.policyID, ch.priority)
+}
+
+// order is the Order of the pair's first rule.
+func (ch *installedChild) order() spd.Order { return childOrder(ch.upSince, ch.inSPI) }
+
+// routeList returns the prefixes routed into the TUN for the pair.
+func (ch *installedChild) routeList() []netip.Prefix {
+	if !ch.routed || ch.routes != nil {
+		return ch.routes
+	}
+	return selectorRoutes(ch.in.Selectors())
+}
+
+// protectRules are the rules that steer the traffic of sels into policy
+// id's outbound SA.
+func protectRules(sels []spd.Selector, id, priority uint32) []spd.Rule {
+	rules := make([]spd.Rule, len(sels))
+	for i, s := range sels {
+		rules[i] = spd.Rule{Selector: s, Action: spd.Protect, PolicyID: id, Priority: priority}
+	}
+	return rules
 }
 
 type trap struct {
@@ -438,24 +473,23 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 		}
 	}
 	ch := &installedChild{
-		conn: c.Conn, reqID: c.ReqID, policyID: policyID, policyKey: policyKey, iface: inSA.Interface(), in: inSA, out: outSA,
-		localTS: slices.Clone(c.LocalTS), remoteTS: slices.Clone(c.RemoteTS),
-		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI, esn: c.ESN,
-	}
-	prio := protectPriority(in.priority(c.Conn))
-	for _, s := range pairs {
-		ch.rules = append(ch.rules, spd.Rule{Selector: s, Action: spd.Protect, PolicyID: policyID, Priority: prio})
+		conn: c.Conn, policyID: policyID, policyKey: policyKey, iface: inSA.Interface(),
+		priority: protectPriority(in.priority(c.Conn)), in: inSA, out: outSA,
+		encr: c.Encr, integ: c.Integ, inSPI: c.InSPI, outSPI: c.OutSPI,
 	}
 	if ch.iface == 0 && c.Mode != config.ModeTransport {
-		ch.routes = routesOf(c.RemoteTS)
+		ch.routed = true
+		if routes := routesOf(c.RemoteTS); !slices.Equal(routes, selectorRoutes(pairs)) {
+			ch.routes = routes
+		}
 	}
 	up, ok := in.upSince[c.Conn]
 	if !ok {
 		in.upCount++
 		up = in.upCount
 	}
-	ch.order = childOrder(up, c.InSPI)
-	if err := in.addRulesLocked(ch.iface, ch.rules, ch.order); err != nil {
+	ch.upSince = up
+	if err := in.addRulesLocked(ch.iface, ch.rules(), ch.order()); err != nil {
 		in.sad.Remove(inSA)
 		in.sad.Remove(outSA)
 		return fmt.Errorf("conn %q: policies: %w", c.Conn, err)
@@ -465,7 +499,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	in.connChildren[c.Conn]++
 	in.policyChildren[policyID]++
 	in.trackLocked(c.Conn, inSA, outSA)
-	if err := in.addRoutesLocked(ch.routes); err != nil {
+	if err := in.addRoutesLocked(ch.routeList()); err != nil {
 		// The SAs and policies work for traffic the host routes here by
 		// other means; report the route problem without undoing them.
 		in.log.Warn("adding routes to the TUN failed", "conn", c.Conn, "err", err)
@@ -493,8 +527,8 @@ func (in *Installer) Remove(conn string, inSPI, outSPI uint32) error {
 	in.untrackLocked(conn, ch.in, ch.out, in.now())
 	// Policies first. The rules of another CHILD SA (a rekeyed one) of the
 	// same policy stay and keep steering traffic into the newer SA.
-	in.removeRulesLocked(ch.iface, ch.rules, ch.order)
-	in.removeRoutesLocked(ch.routes)
+	in.removeRulesLocked(ch.iface, ch.rules(), ch.order())
+	in.removeRoutesLocked(ch.routeList())
 	// Remove only the outbound SA that is ours: after a rekey the policy's
 	// current outbound SA is the new one and must stay. One never
 	// installed (KeepOutbound) has its keys wiped here.
@@ -664,7 +698,7 @@ func (in *Installer) RemoveAll() {
 	for spi, ch := range in.children {
 		in.forgetChildLocked(spi, ch)
 		in.untrackLocked(ch.conn, ch.in, ch.out, in.now())
-		in.removeRoutesLocked(ch.routes)
+		in.removeRoutesLocked(ch.routeList())
 		if !in.sad.Remove(ch.out) {
 			ch.out.Discard()
 		}
@@ -856,6 +890,22 @@ func routesOf(remote []spd.TS) []netip.Prefix {
 	var out []netip.Prefix
 	for _, ts := range remote {
 		out = append(out, ts.Range.Prefixes()...)
+	}
+	return out
+}
+
+// selectorRoutes are the prefixes of the distinct remote ranges of sels, in
+// the order they first appear: routesOf the remote selectors that Pairs
+// made sels of, when each of them paired with a local one and no two share
+// a range (the usual case, in which a CHILD SA need not keep its routes).
+func selectorRoutes(sels []spd.Selector) []netip.Prefix {
+	var ranges []spd.AddrRange
+	var out []netip.Prefix
+	for _, s := range sels {
+		if !slices.Contains(ranges, s.Remote) {
+			ranges = append(ranges, s.Remote)
+			out = append(out, s.Remote.Prefixes()...)
+		}
 	}
 	return out
 }

@@ -193,3 +193,54 @@ func TestInstallerTrap(t *testing.T) {
 		t.Errorf("after RemoveTrap: routes %v, %d rules", r.routes, live.Load().Len())
 	}
 }
+
+// TestChildRoutesFollowRemoteSelectors checks that a CHILD SA routes every
+// remote selector's prefixes into the TUN and takes exactly those away
+// again, also where its record cannot rebuild them from its SAs'
+// selectors: a remote selector no local one pairs with, and two remote
+// selectors with one range.
+func TestChildRoutesFollowRemoteSelectors(t *testing.T) {
+	tcp := ts("10.2.0.0/24")
+	tcp.Protocol = 6
+	udp := ts("10.2.0.0/24")
+	udp.Protocol = 17
+	odd := spd.TS{Range: spd.AddrRange{From: netip.MustParseAddr("10.4.0.0"), To: netip.MustParseAddr("10.4.0.2")}, Ports: spd.AllPorts}
+	for _, tc := range []struct {
+		name          string
+		local, remote []spd.TS
+		want          []string
+	}{
+		{"paired", []spd.TS{ts("10.1.0.0/24"), ts("10.3.0.0/24")}, []spd.TS{ts("10.2.0.0/24"), odd}, []string{"10.2.0.0/24", "10.4.0.0/31", "10.4.0.2/32"}},
+		{"unpaired family", []spd.TS{ts("10.1.0.0/24")}, []spd.TS{ts("10.2.0.0/24"), ts("fd00:2::/64")}, []string{"10.2.0.0/24", "fd00:2::/64"}},
+		{"one range twice", []spd.TS{ts("10.1.0.0/24")}, []spd.TS{tcp, udp}, []string{"10.2.0.0/24", "10.2.0.0/24"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			table := sad.NewTable(sad.Options{})
+			defer table.Close()
+			r := &recRouter{}
+			inst := New(table, &spd.Live{}, Options{Router: r, ReplayWindow: 1024})
+			c := gcmChild("net", 7, 0x1000, 0x2000)
+			c.LocalTS, c.RemoteTS = tc.local, tc.remote
+			if err := inst.Install(c); err != nil {
+				t.Fatal(err)
+			}
+			var want []netip.Prefix
+			for _, p := range tc.want {
+				want = append(want, netip.MustParsePrefix(p))
+			}
+			// The router sees a prefix once, however many users it has.
+			if got, w := r.routes, slices.Compact(slices.Clone(want)); !slices.Equal(got, w) {
+				t.Errorf("routes %v, want %v", got, w)
+			}
+			if got := inst.children[0x1000].routeList(); !slices.Equal(got, want) {
+				t.Errorf("the record's routes %v, want %v", got, want)
+			}
+			if err := inst.Remove("net", 0x1000, 0x2000); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.routes) != 0 || len(inst.routes) != 0 {
+				t.Errorf("routes %v (counted %v) left after Remove", r.routes, inst.routes)
+			}
+		})
+	}
+}

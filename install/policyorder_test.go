@@ -40,7 +40,7 @@ func rebuiltPolicies(t *testing.T, in *Installer) map[uint32]*spd.Table {
 		return cmp.Or(cmp.Compare(in.upSince[in.children[a].conn], in.upSince[in.children[b].conn]), cmp.Compare(a, b))
 	})
 	for _, spi := range spis {
-		add(in.children[spi].iface, in.children[spi].rules)
+		add(in.children[spi].iface, in.children[spi].rules())
 	}
 	names := make([]string, 0, len(in.traps))
 	for n := range in.traps {
