@@ -45,23 +45,54 @@ func (o Order) compare(p Order) int {
 
 // setEntry is a rule in a Set: the compiled form the lookup tests (its
 // rule index is -1: a Set's rules have no fixed position) and what
-// ordering and removal need. Entries are immutable once added.
+// ordering and removal need. The Rule itself is not kept: the entry holds
+// all of it but the priority and the address family (that of the index
+// it is in), and a hub's thousands of entries would carry it twice.
+// Entries are immutable once added.
 type setEntry struct {
 	entry
-	r                 Rule
-	order             Order
-	bits, proto, port int
+	priority uint32
+	// bits, proto and port are the selector's specificity.
+	bits        uint16
+	proto, port uint8
+	order       Order
 }
 
 // before is the decision order.
 func (a *setEntry) before(b *setEntry) bool {
 	return cmp.Or(
-		cmp.Compare(a.r.Priority, b.r.Priority),
+		cmp.Compare(a.priority, b.priority),
 		cmp.Compare(b.bits, a.bits),
 		cmp.Compare(b.proto, a.proto),
 		cmp.Compare(b.port, a.port),
 		a.order.compare(b.order),
 	) < 0
+}
+
+// toRule returns the Rule the entry was made of; is4 is its family.
+func (e *setEntry) toRule(is4 bool) Rule {
+	return Rule{
+		Selector: Selector{
+			Local:       AddrRange{From: fromU128(e.lFrom, is4), To: fromU128(e.lTo, is4)},
+			Remote:      AddrRange{From: fromU128(e.rFrom, is4), To: fromU128(e.rTo, is4)},
+			Protocol:    e.entry.proto,
+			LocalPorts:  PortRange{From: e.lpFrom, To: e.lpTo},
+			RemotePorts: PortRange{From: e.rpFrom, To: e.rpTo},
+		},
+		Action: e.action, PolicyID: e.policy, Priority: e.priority,
+	}
+}
+
+// is tells whether the entry was made of rule r (of the entry's family)
+// with order o. Validated selectors have no zones and no IPv4-mapped
+// addresses, so the 128-bit forms decide address equality.
+func (e *setEntry) is(r Rule, o Order) bool {
+	s := r.Selector
+	return e.lFrom == toU128(s.Local.From) && e.lTo == toU128(s.Local.To) &&
+		e.rFrom == toU128(s.Remote.From) && e.rTo == toU128(s.Remote.To) &&
+		e.entry.proto == s.Protocol && e.lpFrom == s.LocalPorts.From && e.lpTo == s.LocalPorts.To &&
+		e.rpFrom == s.RemotePorts.From && e.rpTo == s.RemotePorts.To &&
+		e.action == r.Action && e.policy == r.PolicyID && e.priority == r.Priority && e.order == o
 }
 
 // maxChunk bounds the intervals of a chunk, and so what a change of a
@@ -286,7 +317,7 @@ func newSetEntry(r Rule, o Order) *setEntry {
 			policy:   r.PolicyID,
 			rule:     -1,
 		},
-		r: r, order: o, bits: b, proto: p, port: pt,
+		priority: r.Priority, order: o, bits: uint16(b), proto: uint8(p), port: uint8(pt),
 	}
 }
 
@@ -296,7 +327,7 @@ func newSetEntry(r Rule, o Order) *setEntry {
 // its first local address) is searched.
 func (x *setIndex) find(r Rule, o Order) *setEntry {
 	for _, c := range x.lookup(toU128(r.Selector.Remote.From)).entries(toU128(r.Selector.Local.From)) {
-		if c.r == r && c.order == o {
+		if c.is(r, o) {
 			return c
 		}
 	}

@@ -42,7 +42,8 @@ func setVerdict(tab *Table, p pktSpec, inbound bool) (Result, *Rule) {
 	}
 	res := tab.MatchFlow(&f, inbound)
 	if e := tab.matchSet(&f, local, remote, lport, rport); e != nil {
-		return res, &e.r
+		r := e.toRule(f.Is4)
+		return res, &r
 	}
 	return res, nil
 }

@@ -334,7 +334,12 @@ func (t *Table) Rules() []Rule {
 	if t.sx4 == nil {
 		return t.rules
 	}
-	es := append(t.sx4.rules(), t.sx6.rules()...)
+	v4 := t.sx4.rules()
+	es := append(v4, t.sx6.rules()...)
+	is4 := make(map[*setEntry]bool, len(v4))
+	for _, e := range v4 {
+		is4[e] = true
+	}
 	slices.SortFunc(es, func(a, b *setEntry) int {
 		if a.before(b) {
 			return -1
@@ -343,7 +348,7 @@ func (t *Table) Rules() []Rule {
 	})
 	out := make([]Rule, len(es))
 	for i, e := range es {
-		out[i] = e.r
+		out[i] = e.toRule(is4[e])
 	}
 	return out
 }
