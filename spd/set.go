@@ -46,12 +46,11 @@ func (o Order) compare(p Order) int {
 // setEntry is a rule in a Set: the compiled form the lookup tests (its
 // rule index is -1: a Set's rules have no fixed position) and what
 // ordering and removal need. The Rule itself is not kept: the entry holds
-// all of it but the priority and the address family (that of the index
-// it is in), and a hub's thousands of entries would carry it twice.
+// all of it but the address family (that of the index it is in), and a
+// hub's thousands of entries would carry it twice.
 // Entries are immutable once added.
 type setEntry struct {
 	entry
-	priority uint32
 	// bits, proto and port are the selector's specificity.
 	bits        uint16
 	proto, port uint8
@@ -61,7 +60,7 @@ type setEntry struct {
 // before is the decision order.
 func (a *setEntry) before(b *setEntry) bool {
 	return cmp.Or(
-		cmp.Compare(a.priority, b.priority),
+		cmp.Compare(a.entry.priority, b.entry.priority),
 		cmp.Compare(b.bits, a.bits),
 		cmp.Compare(b.proto, a.proto),
 		cmp.Compare(b.port, a.port),
@@ -70,12 +69,12 @@ func (a *setEntry) before(b *setEntry) bool {
 }
 
 // toRule returns the Rule the entry was made of; is4 is its family.
-func (e *setEntry) toRule(is4 bool) Rule {
+func (e *entry) toRule(is4 bool) Rule {
 	return Rule{
 		Selector: Selector{
 			Local:       AddrRange{From: fromU128(e.lFrom, is4), To: fromU128(e.lTo, is4)},
 			Remote:      AddrRange{From: fromU128(e.rFrom, is4), To: fromU128(e.rTo, is4)},
-			Protocol:    e.entry.proto,
+			Protocol:    e.proto,
 			LocalPorts:  PortRange{From: e.lpFrom, To: e.lpTo},
 			RemotePorts: PortRange{From: e.rpFrom, To: e.rpTo},
 		},
@@ -92,7 +91,7 @@ func (e *setEntry) is(r Rule, o Order) bool {
 		e.rFrom == toU128(s.Remote.From) && e.rTo == toU128(s.Remote.To) &&
 		e.entry.proto == s.Protocol && e.lpFrom == s.LocalPorts.From && e.lpTo == s.LocalPorts.To &&
 		e.rpFrom == s.RemotePorts.From && e.rpTo == s.RemotePorts.To &&
-		e.action == r.Action && e.policy == r.PolicyID && e.priority == r.Priority && e.order == o
+		e.action == r.Action && e.policy == r.PolicyID && e.entry.priority == r.Priority && e.order == o
 }
 
 // maxChunk bounds the intervals of a chunk, and so what a change of a
@@ -316,8 +315,9 @@ func newSetEntry(r Rule, o Order) *setEntry {
 			action:   r.Action,
 			policy:   r.PolicyID,
 			rule:     -1,
+			priority: r.Priority,
 		},
-		priority: r.Priority, order: o, bits: uint16(b), proto: uint8(p), port: uint8(pt),
+		order: o, bits: uint16(b), proto: uint8(p), port: uint8(pt),
 	}
 }
 

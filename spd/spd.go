@@ -260,12 +260,17 @@ type entry struct {
 	action                 Action
 	policy                 uint32
 	rule                   int32
+	// priority is the rule's (Rules rebuilds the rule from its entry).
+	priority uint32
 }
 
 // Table is an immutable compiled SPD. It is safe for concurrent use; swap
 // whole Tables (see Live) to change policy.
 type Table struct {
-	rules    []Rule // in decision order
+	// v4 and v6 are the rules, compiled, in decision order; entry.rule
+	// numbers them across both. Rules rebuilds the Rules from them, so
+	// that a Table (one per inbound SA, for its selector check) does not
+	// hold each rule twice.
 	v4, v6   []entry
 	ix4, ix6 *index // nil: scan the array
 	// sx4 and sx6 are set instead of the above in a Table of a Set
@@ -302,9 +307,8 @@ func Compile(rules []Rule) (*Table, error) {
 			cmp.Compare(a.idx, b.idx),
 		)
 	})
-	t := &Table{rules: make([]Rule, len(ks))}
+	t := &Table{}
 	for i, k := range ks {
-		t.rules[i] = k.r
 		s := k.r.Selector
 		e := entry{
 			lFrom: toU128(s.Local.From), lTo: toU128(s.Local.To),
@@ -316,6 +320,7 @@ func Compile(rules []Rule) (*Table, error) {
 			action:   k.r.Action,
 			policy:   k.r.PolicyID,
 			rule:     int32(i),
+			priority: k.r.Priority,
 		}
 		if s.Is4() {
 			t.v4 = append(t.v4, e)
@@ -327,12 +332,18 @@ func Compile(rules []Rule) (*Table, error) {
 	return t, nil
 }
 
-// Rules returns the rules in decision order. The slice must not be
-// modified. A Table of a Set builds the list on each call (it is for
-// diagnostics and tests).
+// Rules returns the rules in decision order. It builds the list on each
+// call (it is for diagnostics and tests).
 func (t *Table) Rules() []Rule {
 	if t.sx4 == nil {
-		return t.rules
+		out := make([]Rule, len(t.v4)+len(t.v6))
+		for i := range t.v4 {
+			out[t.v4[i].rule] = t.v4[i].toRule(true)
+		}
+		for i := range t.v6 {
+			out[t.v6[i].rule] = t.v6[i].toRule(false)
+		}
+		return out
 	}
 	v4 := t.sx4.rules()
 	es := append(v4, t.sx6.rules()...)
@@ -358,7 +369,7 @@ func (t *Table) Len() int {
 	if t.sx4 != nil {
 		return t.n
 	}
-	return len(t.rules)
+	return len(t.v4) + len(t.v6)
 }
 
 // Outbound looks up a packet leaving through the tunnel (read from the TUN):
