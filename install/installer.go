@@ -498,7 +498,7 @@ func (in *Installer) installLocked(c ike.ChildSA, inSA, outSA *sad.SA, pairs []s
 	in.children[c.InSPI] = ch
 	in.connChildren[c.Conn]++
 	in.policyChildren[policyID]++
-	in.trackLocked(c.Conn, inSA, outSA)
+	in.trackLocked(c.Conn)
 	if err := in.addRoutesLocked(ch.routeList()); err != nil {
 		// The SAs and policies work for traffic the host routes here by
 		// other means; report the route problem without undoing them.

@@ -30,40 +30,39 @@ type Usage struct {
 // record holds to the SAs of the last two minutes.
 const UsageFoldDelay = 2 * time.Minute
 
-// usageRecord is the accounting of one conn.
+// usageRecord is the accounting of one conn. The SAs of its installed
+// CHILD SAs are read live through the installer's children; a record
+// holds nothing per installed pair, which a hub's right=%any conn has
+// thousands of.
 type usageRecord struct {
 	folded Usage // SAs gone for longer than UsageFoldDelay
-	// sas are the SAs whose counters are read live, each with the time
-	// its CHILD SA was removed (zero: installed). A map, not a list: a
-	// hub's right=%any conn has thousands, and removing one CHILD SA
-	// must not scan them all.
-	sas map[*sad.SA]time.Time
+	// removed are the SAs of the conn's removed CHILD SAs whose counters
+	// are still read live, each with the time it was removed. A map, not
+	// a list: a hub's restart removes thousands at once.
+	removed map[*sad.SA]time.Time
 	// lastIn is the inbound packet count LastInbound was taken at.
 	lastIn uint64
 }
 
-// trackLocked starts counting a new CHILD SA's pair for its conn.
-func (in *Installer) trackLocked(conn string, inSA, outSA *sad.SA) {
-	r := in.usage[conn]
-	if r == nil {
-		r = &usageRecord{sas: map[*sad.SA]time.Time{}}
-		in.usage[conn] = r
+// trackLocked starts the accounting of conn, if it has none yet, for its
+// first CHILD SA (whose SAs the children map then holds).
+func (in *Installer) trackLocked(conn string) {
+	if in.usage[conn] == nil {
+		in.usage[conn] = &usageRecord{}
 	}
-	r.sas[inSA], r.sas[outSA] = time.Time{}, time.Time{}
 }
 
-// untrackLocked marks the pair of a removed CHILD SA: its counters are
-// folded into the record UsageFoldDelay later.
+// untrackLocked keeps the pair of a removed CHILD SA counted live: its
+// counters are folded into the record UsageFoldDelay later.
 func (in *Installer) untrackLocked(conn string, inSA, outSA *sad.SA, now time.Time) {
 	r := in.usage[conn]
 	if r == nil {
 		return
 	}
-	for _, sa := range [2]*sad.SA{inSA, outSA} {
-		if at, ok := r.sas[sa]; ok && at.IsZero() {
-			r.sas[sa] = now
-		}
+	if r.removed == nil {
+		r.removed = map[*sad.SA]time.Time{}
 	}
+	r.removed[inSA], r.removed[outSA] = now, now
 }
 
 // add adds an SA's counters to u in its direction.
@@ -100,16 +99,29 @@ func (in *Installer) UsageInto(now time.Time, out map[string]Usage) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for name, r := range in.usage {
-		for sa, removedAt := range r.sas {
-			if !removedAt.IsZero() && now.Sub(removedAt) >= UsageFoldDelay {
+		for sa, removedAt := range r.removed {
+			if now.Sub(removedAt) >= UsageFoldDelay {
 				r.folded.add(sa)
-				delete(r.sas, sa)
+				delete(r.removed, sa)
 			}
 		}
+		if len(r.removed) == 0 {
+			r.removed = nil // a storm's worth of removals leaves no table behind
+		}
 		u := r.folded
-		for sa := range r.sas {
+		for sa := range r.removed {
 			u.add(sa)
 		}
+		out[name] = u
+	}
+	for _, ch := range in.children {
+		u := out[ch.conn]
+		u.add(ch.in)
+		u.add(ch.out)
+		out[ch.conn] = u
+	}
+	for name, r := range in.usage {
+		u := out[name]
 		if u.PacketsIn > r.lastIn {
 			r.lastIn = u.PacketsIn
 			r.folded.LastInbound = now

@@ -81,8 +81,8 @@ func TestUsageSurvivesRekeysAndReconnects(t *testing.T) {
 	// Well after the fold delay the old pair is summed for good.
 	now = now.Add(UsageFoldDelay + time.Second)
 	check("after folding")
-	if n := len(inst.usage["net"].sas); n != 2 {
-		t.Errorf("%d SAs still read live after folding, want the current pair", n)
+	if n := len(inst.usage["net"].removed); n != 0 {
+		t.Errorf("%d SAs of removed CHILD SAs still read live after folding, want none", n)
 	}
 
 	// A reconnect: all SAs go, new ones with other SPIs come.
