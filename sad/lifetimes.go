@@ -29,9 +29,10 @@ func (q *lifeQueue) clock(now time.Time) int64 { return int64(now.Sub(q.epoch)) 
 // its creation) as of now. An SA without a time limit is not queued.
 func (q *lifeQueue) add(sa *SA, now time.Time) {
 	var at [2]int64
-	for i, d := range [2]time.Duration{sa.soft.Time, sa.hard.Time} {
+	age := now.Sub(sa.Created())
+	for i, d := range [2]time.Duration{sa.softTime, sa.hardTime} {
 		if d > 0 {
-			at[i] = q.clock(now) + int64(max(sa.created.Add(d).Sub(now), 0))
+			at[i] = q.clock(now) + int64(max(d-age, 0))
 		}
 	}
 	if at == [2]int64{} {

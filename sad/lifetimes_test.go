@@ -130,3 +130,38 @@ func TestLifeQueueEmptiedByClose(t *testing.T) {
 		}
 	})
 }
+
+// TestLifetimeAccessors: Hard returns the hard lifetime as configured, Soft
+// the soft one as the SA applies it (a volume limit the hard one undercuts
+// or sets alone is the hard one's), and Created the creation time.
+func TestLifetimeAccessors(t *testing.T) {
+	created := time.Now().Add(-time.Minute)
+	for _, tc := range []struct {
+		name                string
+		soft, hard, appSoft Lifetime
+	}{
+		{"none", Lifetime{}, Lifetime{}, Lifetime{}},
+		{"soft below hard", Lifetime{Bytes: 10, Packets: 3, Time: time.Minute}, Lifetime{Bytes: 20, Packets: 9, Time: time.Hour},
+			Lifetime{Bytes: 10, Packets: 3, Time: time.Minute}},
+		{"hard undercuts soft", Lifetime{Bytes: 30, Packets: 3}, Lifetime{Bytes: 20, Packets: 9},
+			Lifetime{Bytes: 20, Packets: 3}},
+		{"hard only", Lifetime{}, Lifetime{Bytes: 20, Packets: 9, Time: time.Hour}, Lifetime{Bytes: 20, Packets: 9}},
+		{"soft only", Lifetime{Bytes: 1 << 40, Time: time.Second}, Lifetime{}, Lifetime{Bytes: 1 << 40, Time: time.Second}},
+	} {
+		c := cfg(Outbound, 0x1000, 1)
+		c.Soft, c.Hard, c.Created = tc.soft, tc.hard, created
+		sa := mustSA(t, c)
+		if got := sa.Hard(); got != tc.hard {
+			t.Errorf("%s: Hard() = %+v, want %+v", tc.name, got, tc.hard)
+		}
+		if got := sa.Soft(); got != tc.appSoft {
+			t.Errorf("%s: Soft() = %+v, want %+v", tc.name, got, tc.appSoft)
+		}
+		if got := sa.Created(); !got.Equal(created) {
+			t.Errorf("%s: Created() = %v, want %v", tc.name, got, created)
+		}
+	}
+	if got := mustSA(t, cfg(Inbound, 0x1001, 1)).Created(); time.Since(got) < 0 || time.Since(got) > time.Minute {
+		t.Errorf("Created() of an SA without Config.Created = %v, want about now", got)
+	}
+}

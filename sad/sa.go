@@ -134,51 +134,63 @@ const (
 // SA is one unidirectional ESP security association. Its identity and
 // configuration are immutable; the packet-path methods are safe for
 // concurrent use and do not allocate.
+//
+// A hub holds two SAs per idle tunnel, so the fields are ordered to leave
+// no padding and kept to what the SA needs after New: the fields before
+// the counters take 224 bytes, and the SA its 384-byte heap slot (six
+// cache lines, TestSASlotWholeCacheLines). Its lifetimes are kept as the
+// packet path compares them (Soft, Hard) and its creation time on a
+// process clock (Created).
 type SA struct {
-	proto    Protocol
 	spi      uint32
+	policyID uint32
+	iface    uint32
+	state    atomic.Uint32
+	proto    Protocol
 	dir      Direction
 	esn      bool
 	udpEncap bool
 	// transport: a transport-mode AH SA (Config.Transport).
 	transport bool
-	policyID  uint32
-	iface     uint32
+	closed    bool  // guarded by mu
+	lifeIdx   int32 // see lifeAt
 	local     netip.AddrPort
 	// remote is where outbound packets go. It is the one field IKE may
 	// change after creation (SetRemote: the peer's NAT mapping moved), so
 	// it sits behind an atomic pointer: the packet path reads it with one
 	// load and no lock, and a writer publishes a fresh value.
 	remote   atomic.Pointer[netip.AddrPort]
-	created  time.Time
 	sels     []spd.Selector
 	selTable *spd.Table // the selectors, compiled, for the inbound check (nil outbound)
 	cipher   *transform.Protector
 	window   *replay.Window   // inbound only
 	seq      *replay.Sequence // outbound only
-	soft     Lifetime
-	hard     Lifetime
-	// limits with "none" as MaxUint64, so the hot path compares only.
+	// limits with "none" as MaxUint64, so the hot path compares only; a
+	// soft limit is at most the hard one.
 	softPkts, softBytes, hardPkts, hardBytes uint64
-
-	state atomic.Uint32
+	// created is the creation time in nanoseconds since clockEpoch;
+	// softTime and hardTime are the time limits counted from it.
+	created            int64
+	softTime, hardTime time.Duration
 	// reportedAt is when NewSource last told IKE about a new peer source
 	// (unix nanoseconds); it limits those reports to one per
 	// SourceReportInterval per SA.
 	reportedAt atomic.Int64
 
-	mu     sync.Mutex // guards table, closed
-	table  *Table
-	closed bool
+	mu    sync.Mutex // guards table, closed
+	table *Table
 
 	// lifeAt are the pending soft and hard time limits on the table's
 	// lifeQueue clock (0: none or delivered), lifeIdx the SA's index in
 	// that queue (-1: not queued); both guarded by the queue's mutex.
-	lifeAt  [2]int64
-	lifeIdx int32
+	lifeAt [2]int64
 
 	ctr counters
 }
+
+// clockEpoch is the origin of SA.created: an int64 on the monotonic clock
+// in a third of a time.Time's bytes.
+var clockEpoch = time.Now()
 
 // New creates an SA. It does not install it; see Table. The SA takes
 // ownership of c.Cipher only on success; an SA that is then never installed
@@ -230,9 +242,9 @@ func New(c Config) (*SA, error) {
 	}
 	sa := &SA{
 		proto: c.Proto, spi: c.SPI, dir: c.Dir, esn: c.ESN, udpEncap: c.UDPEncap, transport: c.Transport, policyID: c.PolicyID, iface: c.Interface,
-		local: c.Local, created: c.Created,
-		sels: c.Selectors, selTable: tab,
-		cipher: c.Cipher, soft: c.Soft, hard: c.Hard,
+		local: c.Local,
+		sels:  c.Selectors, selTable: tab,
+		cipher: c.Cipher, softTime: c.Soft.Time, hardTime: c.Hard.Time,
 		softPkts: orMax(c.Soft.Packets), softBytes: orMax(c.Soft.Bytes),
 		hardPkts: orMax(c.Hard.Packets), hardBytes: orMax(c.Hard.Bytes),
 		lifeIdx: -1,
@@ -241,9 +253,11 @@ func New(c Config) (*SA, error) {
 	// (or without) a soft one must still get there.
 	sa.softPkts = min(sa.softPkts, sa.hardPkts)
 	sa.softBytes = min(sa.softBytes, sa.hardBytes)
-	if sa.created.IsZero() {
-		sa.created = time.Now()
+	created := c.Created
+	if created.IsZero() {
+		created = time.Now()
 	}
+	sa.created = int64(created.Sub(clockEpoch))
 	remote := c.Remote
 	sa.remote.Store(&remote)
 	if c.Dir == Inbound {
@@ -265,6 +279,14 @@ func orMax(v uint64) uint64 {
 	return v
 }
 
+// orNone is orMax's inverse: 0 for "none".
+func orNone(v uint64) uint64 {
+	if v == math.MaxUint64 {
+		return 0
+	}
+	return v
+}
+
 // Accessors for the immutable fields (and Remote, which SetRemote may
 // change).
 
@@ -277,13 +299,26 @@ func (sa *SA) UDPEncap() bool               { return sa.udpEncap }
 func (sa *SA) PolicyID() uint32             { return sa.policyID }
 func (sa *SA) Interface() uint32            { return sa.iface }
 func (sa *SA) Local() netip.AddrPort        { return sa.local }
-func (sa *SA) Created() time.Time           { return sa.created }
 func (sa *SA) Cipher() *transform.Protector { return sa.cipher }
-func (sa *SA) Soft() Lifetime               { return sa.soft }
-func (sa *SA) Hard() Lifetime               { return sa.hard }
 func (sa *SA) Selectors() []spd.Selector    { return sa.sels }
 func (sa *SA) ReplayWindow() *replay.Window { return sa.window }
 func (sa *SA) Sequence() *replay.Sequence   { return sa.seq }
+
+// Created returns the SA's creation time (Config.Created), on the
+// monotonic clock.
+func (sa *SA) Created() time.Time { return clockEpoch.Add(time.Duration(sa.created)) }
+
+// Soft returns the soft lifetime as the SA applies it: a volume limit the
+// hard one undercuts, or that only the hard one sets, is the hard one's
+// (the SA reports a soft expiry before each hard one).
+func (sa *SA) Soft() Lifetime {
+	return Lifetime{Bytes: orNone(sa.softBytes), Packets: orNone(sa.softPkts), Time: sa.softTime}
+}
+
+// Hard returns the hard lifetime.
+func (sa *SA) Hard() Lifetime {
+	return Lifetime{Bytes: orNone(sa.hardBytes), Packets: orNone(sa.hardPkts), Time: sa.hardTime}
+}
 
 // Remote returns where the SA's packets go (outbound) or come from
 // (inbound): the peer's outer address and, with UDPEncap, its port. The
