@@ -351,8 +351,15 @@ func (x *setIndex) modify(from, to u128, f func(setCell) setCell) *setIndex {
 	}
 	hi = min(hi+1, len(x.chunks)-1)
 
-	var starts []u128
-	var cells []setCell
+	// The run is flattened into scratch arrays with room for the two
+	// intervals split may add; each new chunk gets a copy of its part
+	// (below).
+	size := 2
+	for _, c := range x.chunks[lo : hi+1] {
+		size += len(c.starts)
+	}
+	starts := make([]u128, 0, size)
+	cells := make([]setCell, 0, size)
 	for _, c := range x.chunks[lo : hi+1] {
 		starts = append(starts, c.starts...)
 		cells = append(cells, c.cells...)
@@ -399,7 +406,10 @@ func (x *setIndex) modify(from, to u128, f func(setCell) setCell) *setIndex {
 	for p := range pieces {
 		a, b := p*len(starts)/pieces, (p+1)*len(starts)/pieces
 		n.firsts = append(n.firsts, starts[a])
-		n.chunks = append(n.chunks, &setChunk{starts: slices.Clip(starts[a:b]), cells: slices.Clip(cells[a:b])})
+		// Arrays of the chunk's own: pieces of the run's arrays would
+		// keep the whole run alive for as long as any one chunk cut from
+		// it lives, long after its other chunks were replaced.
+		n.chunks = append(n.chunks, &setChunk{starts: slices.Clone(starts[a:b]), cells: slices.Clone(cells[a:b])})
 	}
 	n.firsts = append(n.firsts, x.firsts[hi+1:]...)
 	n.chunks = append(n.chunks, x.chunks[hi+1:]...)
