@@ -39,8 +39,9 @@ func TestSAKeys(t *testing.T) {
 }
 
 // TestSASlotWholeCacheLines: the heap slot an SA gets is a whole number of
-// 64-byte cache lines and holds the whole SA, so the counters at the SA's
-// end share no line with the next object (see counters). Adding fields can
+// 64-byte cache lines and holds the whole SA, and the counters at the SA's
+// end start a line, so they share no line with the SA's other fields or
+// with the next object (see counters). Adding fields can
 // move the SA into a size class that is not; then pad it to one that is.
 func TestSASlotWholeCacheLines(t *testing.T) {
 	const n = 4096
@@ -62,7 +63,7 @@ func TestSASlotWholeCacheLines(t *testing.T) {
 	if size := uint64(unsafe.Sizeof(SA{})); slot%64 != 0 || slot < size {
 		t.Fatalf("an SA of %d bytes gets a heap slot of %d bytes, not a whole number of cache lines", size, slot)
 	}
-	if off := unsafe.Offsetof(SA{}.ctr); off != unsafe.Sizeof(SA{})-unsafe.Sizeof(counters{}) {
-		t.Fatalf("the counters (offset %d) are not the SA's last field", off)
+	if off := unsafe.Offsetof(SA{}.ctr); off != unsafe.Sizeof(SA{})-unsafe.Sizeof(counters{}) || off%64 != 0 {
+		t.Fatalf("the counters (offset %d) are not the SA's last field, starting a cache line", off)
 	}
 }

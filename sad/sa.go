@@ -109,18 +109,20 @@ var (
 	ErrInstalled    = errors.New("sad: SA was already installed once")
 )
 
-// counters are the per-SA statistics. They follow a cache-line pad, so the
-// hot immutable fields of the SA are not invalidated by counter writes, and
-// end the SA: the SA's heap slot is a whole number of cache lines
-// (TestSASlotWholeCacheLines), so no other object's bytes share their last
-// line and two SAs updated on different cores never share one. (A second
-// pad after them made the SA 512 bytes instead of 448.)
+// counters are the per-SA statistics. They end the SA and start on a cache
+// line of their own (offset 256), so the hot immutable fields of the SA
+// are not invalidated by counter writes; the SA's heap slot is a whole
+// number of cache lines and so starts on one (TestSASlotWholeCacheLines),
+// and no other object's bytes share the counters' lines: two SAs updated
+// on different cores never share one. The pad fills the SA to its 384-byte
+// slot (without it the SA would take a 352-byte one, which is not whole
+// lines).
 type counters struct {
-	_       [64]byte
 	refs    atomic.Int64 // the Table's reference plus one per Acquire
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	drops   [NumDropReasons]atomic.Uint64
+	_       [32]byte
 }
 
 // state bits.
@@ -137,8 +139,8 @@ const (
 //
 // A hub holds two SAs per idle tunnel, so the fields are ordered to leave
 // no padding and kept to what the SA needs after New: the fields before
-// the counters take 224 bytes, and the SA its 384-byte heap slot (six
-// cache lines, TestSASlotWholeCacheLines). Its lifetimes are kept as the
+// the counters take 256 bytes (four cache lines), and the SA its 384-byte
+// heap slot (six, TestSASlotWholeCacheLines). Its lifetimes are kept as the
 // packet path compares them (Soft, Hard) and its creation time on a
 // process clock (Created).
 type SA struct {
@@ -158,7 +160,8 @@ type SA struct {
 	// remote is where outbound packets go. It is the one field IKE may
 	// change after creation (SetRemote: the peer's NAT mapping moved), so
 	// it sits behind an atomic pointer: the packet path reads it with one
-	// load and no lock, and a writer publishes a fresh value.
+	// load and no lock, and a writer publishes a fresh value. It points at
+	// remote0, the value New was given, until the first SetRemote.
 	remote   atomic.Pointer[netip.AddrPort]
 	sels     []spd.Selector
 	selTable *spd.Table // the selectors, compiled, for the inbound check (nil outbound)
@@ -184,6 +187,8 @@ type SA struct {
 	// lifeQueue clock (0: none or delivered), lifeIdx the SA's index in
 	// that queue (-1: not queued); both guarded by the queue's mutex.
 	lifeAt [2]int64
+
+	remote0 netip.AddrPort // see remote; never written after New
 
 	ctr counters
 }
@@ -258,8 +263,8 @@ func New(c Config) (*SA, error) {
 		created = time.Now()
 	}
 	sa.created = int64(created.Sub(clockEpoch))
-	remote := c.Remote
-	sa.remote.Store(&remote)
+	sa.remote0 = c.Remote
+	sa.remote.Store(&sa.remote0)
 	if c.Dir == Inbound {
 		w, ok := replay.New(c.ReplayWindow, c.ESN)
 		if !ok {
