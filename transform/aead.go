@@ -25,16 +25,26 @@ type aeadEngine struct {
 	// so it cannot fail for a length reason.
 	mk   func(key []byte, icv int) (cipher.AEAD, error)
 	salt [4]byte
-	icv  int
-	key  []byte // our copy of the key material (cipher key, salt), wiped by zero
+	// key[:n] is our copy of the key material (cipher key, salt), wiped
+	// by zero; held inline, it costs no allocation of its own.
+	key    [maxAEADKeymat]byte
+	n, icv uint8
 }
+
+// maxAEADKeymat is the longest AEAD key material: a 256-bit key and the
+// 4-byte salt (AES-256-GCM, ChaCha20-Poly1305).
+const maxAEADKeymat = 32 + 4
 
 // newAEADEngine keeps a copy of key (cipher key followed by the 4-byte salt)
 // for an AEAD that mk builds on first use.
 func newAEADEngine(key []byte, icv int, mk func(key []byte, icv int) (cipher.AEAD, error)) *aeadEngine {
-	k := append([]byte(nil), key...)
-	e := &aeadEngine{mk: mk, icv: icv, key: k}
-	copy(e.salt[:], k[len(k)-4:])
+	if len(key) > maxAEADKeymat {
+		// The constructors accept only the key sizes of their ciphers.
+		panic("transform: AEAD key material longer than any cipher's")
+	}
+	e := &aeadEngine{mk: mk, icv: uint8(icv), n: uint8(len(key))}
+	copy(e.key[:], key)
+	copy(e.salt[:], key[len(key)-4:])
 	return e
 }
 
@@ -45,7 +55,7 @@ func (e *aeadEngine) aeadCipher() cipher.AEAD {
 }
 
 func (e *aeadEngine) build() {
-	a, err := e.mk(e.key[:len(e.key)-4], e.icv)
+	a, err := e.mk(e.key[:e.n-4], int(e.icv))
 	if err != nil {
 		// The constructors reject every key the AEAD could refuse.
 		panic("transform: building a checked AEAD key failed: " + err.Error())
@@ -56,11 +66,13 @@ func (e *aeadEngine) build() {
 func (e *aeadEngine) aead() bool        { return true }
 func (e *aeadEngine) ivSize() int       { return 8 }
 func (e *aeadEngine) blockSize() int    { return 4 }
-func (e *aeadEngine) icvSize() int      { return e.icv }
+func (e *aeadEngine) icvSize() int      { return int(e.icv) }
 func (e *aeadEngine) needsBlocks() bool { return false }
 func (e *aeadEngine) newScratch() *scratch {
 	return new(scratch)
 }
+
+func (e *aeadEngine) scratchPool() *sync.Pool { return &plainScratch }
 
 func (e *aeadEngine) nonce(sc *scratch, iv []byte) []byte {
 	n := sc.nonce[:12]
@@ -73,7 +85,7 @@ func (e *aeadEngine) seal(sc *scratch, pkt []byte, off int, aad, _ []byte) {
 	if aad == nil {
 		aad = pkt[:off]
 	}
-	pt := pkt[off+8 : len(pkt)-e.icv]
+	pt := pkt[off+8 : len(pkt)-int(e.icv)]
 	// dst = pt[:0] shares pt's array, whose capacity reaches the ICV field:
 	// Seal encrypts in place and appends the tag there.
 	e.aeadCipher().Seal(pt[:0], e.nonce(sc, pkt[off:off+8]), pt, aad)
@@ -96,10 +108,10 @@ func (e *aeadEngine) makeIV(_ *scratch, iv []byte, n uint64) {
 	binary.BigEndian.PutUint64(iv, n)
 }
 
-func (e *aeadEngine) keys() ([]byte, []byte) { return e.key, nil }
+func (e *aeadEngine) keys() ([]byte, []byte) { return e.key[:e.n], nil }
 
 func (e *aeadEngine) zero() {
-	clear(e.key)
+	clear(e.key[:])
 	clear(e.salt[:])
 	// Our own AES-GCM keeps its key schedule where we can reach it. An
 	// AEAD never built has none. Close does not run concurrently with Seal

@@ -4,6 +4,7 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
+	"sync"
 )
 
 // gcm8Supported tells Lookup and Supported whether ENCR_AES_GCM_8 works.
@@ -57,6 +58,8 @@ func (e *gcm8Engine) blockSize() int       { return 4 }
 func (e *gcm8Engine) icvSize() int         { return 8 }
 func (e *gcm8Engine) needsBlocks() bool    { return false }
 func (e *gcm8Engine) newScratch() *scratch { return new(scratch) }
+
+func (e *gcm8Engine) scratchPool() *sync.Pool { return &plainScratch }
 
 // makeIV uses the unique number itself, as for the other GCM variants.
 func (e *gcm8Engine) makeIV(_ *scratch, iv []byte, n uint64) {

@@ -11,6 +11,7 @@ import (
 	"crypto/sha512"
 	"encoding/binary"
 	"hash"
+	"sync"
 
 	"github.com/ipsecgw/ipsecgw/transform/internal/hmacsha1"
 )
@@ -43,6 +44,9 @@ type integEngine struct {
 	// sha1 holds the HMAC-SHA1 pad states for the batches' multi-lane
 	// HMAC (nil for other MACs and without SHA-NI).
 	sha1 *hmacsha1.Key
+	// pool holds the engine's scratch, which is keyed (the MAC, the CBC
+	// modes).
+	pool sync.Pool
 }
 
 func (e *integEngine) aead() bool        { return false }
@@ -50,6 +54,8 @@ func (e *integEngine) ivSize() int       { return e.c.ivSize() }
 func (e *integEngine) blockSize() int    { return e.c.blockSize() }
 func (e *integEngine) icvSize() int      { return e.icv }
 func (e *integEngine) needsBlocks() bool { return e.c.needsBlocks() }
+
+func (e *integEngine) scratchPool() *sync.Pool { return &e.pool }
 
 func (e *integEngine) newScratch() *scratch {
 	sc := &scratch{mac: e.newMAC()}
@@ -109,6 +115,7 @@ func (e *integEngine) zero() {
 		e.sha1 = nil
 	}
 	e.newMAC = nil
+	e.pool = sync.Pool{} // keyed scratch goes with the keys
 }
 
 // newIntegEngine keys the MAC for integ and combines it with c.

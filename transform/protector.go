@@ -86,7 +86,7 @@ const (
 type Protector struct {
 	encr, integ Transform
 	eng         engine
-	pool        sync.Pool // *scratch
+	pool        *sync.Pool // *scratch; the engine's (engine.scratchPool)
 	ivc         atomic.Uint64
 	closed      atomic.Bool
 	authErr     error // returned for every forged packet, so rejecting one does not allocate (authErrFor)
@@ -107,11 +107,21 @@ type engine interface {
 	// makeIV writes an IV for the unique number n into iv (len ivSize).
 	makeIV(sc *scratch, iv []byte, n uint64)
 	newScratch() *scratch
+	// scratchPool is where the Protector keeps the engine's scratch
+	// between calls: one pool shared by all engines whose scratch holds
+	// nothing of their key (plainScratch), else one of the engine's own,
+	// which zero empties. A hub's idle SAs then hold no pool each.
+	scratchPool() *sync.Pool
 	// keys returns the key material the engine was built from (the
 	// engine's own copies, not to be modified).
 	keys() (encKey, integKey []byte)
 	zero()
 }
+
+// plainScratch pools the scratch of the engines whose scratch holds
+// nothing of their key: what a call leaves in it (a nonce, aad) is no more
+// secret than the packet it came with.
+var plainScratch sync.Pool
 
 // scratch is per-call state taken from the Protector's pool.
 type scratch struct {
@@ -290,7 +300,6 @@ func (p *Protector) Close() {
 		return
 	}
 	p.eng.zero()
-	p.pool = sync.Pool{}
 }
 
 // ctEqual compares two ICVs in constant time.
@@ -368,7 +377,7 @@ func NewProtector(encr, integ Transform, encKey, integKey []byte) (*Protector, e
 	if eng == nil {
 		return nil, newErr("new", encr, ErrUnsupported, "")
 	}
-	p := &Protector{encr: encr, integ: integ, eng: eng}
+	p := &Protector{encr: encr, integ: integ, eng: eng, pool: eng.scratchPool()}
 	p.authErr = authErrFor(encr)
 	return p, nil
 }
