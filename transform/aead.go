@@ -19,12 +19,12 @@ import (
 // later ones find the AEAD built (one atomic load).
 type aeadEngine struct {
 	once sync.Once
+	salt [4]byte     // after once, which leaves room for it: 80 bytes, not 96
 	a    cipher.AEAD // set by once (build)
 	// mk builds the AEAD from the cipher key (key without the salt) for
 	// an ICV of icv bytes; the key length was checked by the constructor,
 	// so it cannot fail for a length reason.
-	mk   func(key []byte, icv int) (cipher.AEAD, error)
-	salt [4]byte
+	mk func(key []byte, icv int) (cipher.AEAD, error)
 	// key[:n] is our copy of the key material (cipher key, salt), wiped
 	// by zero; held inline, it costs no allocation of its own.
 	key    [maxAEADKeymat]byte

@@ -86,12 +86,12 @@ func TestIdleGCMProtectorHeap(t *testing.T) {
 	runtime.KeepAlive(ps)
 	t.Logf("%.0f bytes of heap per idle AES-GCM Protector", per)
 	// A built key schedule alone is 480 (crypto/aes: 2×240) to 616
-	// (internal/aesgcm) bytes; the idle Protector is its struct (80
+	// (internal/aesgcm) bytes; the idle Protector is its struct (72
 	// bytes, sharing its scratch pool) and its engine with the key
-	// inline (80): 160 since they stopped holding a pool and a key slice
-	// each (216 before).
-	if per > 176 {
-		t.Errorf("an idle AES-GCM Protector holds %.0f bytes of heap, want at most 176", per)
+	// inline (80): about 150 since they stopped holding a pool and a key
+	// slice each (216 before).
+	if per > 168 {
+		t.Errorf("an idle AES-GCM Protector holds %.0f bytes of heap, want at most 168", per)
 	}
 }
 
