@@ -3,6 +3,7 @@ package install
 import (
 	"encoding/binary"
 	"flag"
+	"fmt"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -30,10 +31,11 @@ func keyedHubChild(k int) ike.ChildSA {
 	return c
 }
 
-// heapPerPair installs n hub CHILD SA pairs with the daemon's default
-// replay window into a fresh SAD, SPD and installer and returns the live
-// heap they hold, in bytes per pair, after a full collection.
-func heapPerPair(tb testing.TB, n int) float64 {
+// heapPerPair installs the n CHILD SA pairs child(0..n-1) with the
+// daemon's default replay window into a fresh SAD, SPD and installer and
+// returns the live heap they hold, in bytes per pair, after a full
+// collection; with profile set, it writes the heap profile (-hubheapprofile).
+func heapPerPair(tb testing.TB, n int, child func(k int) ike.ChildSA, profile bool) float64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -41,13 +43,13 @@ func heapPerPair(tb testing.TB, n int) float64 {
 	defer table.Close()
 	inst := New(table, &spd.Live{}, Options{Router: &recRouter{}, ReplayWindow: 1024})
 	for k := range n {
-		if err := inst.Install(keyedHubChild(k)); err != nil {
+		if err := inst.Install(child(k)); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if *heapProfile != "" {
+	if profile && *heapProfile != "" {
 		f, err := os.Create(*heapProfile)
 		if err != nil {
 			tb.Fatal(err)
@@ -70,7 +72,7 @@ func TestHubMemory(t *testing.T) {
 	if testing.Short() {
 		n = 1000
 	}
-	per := heapPerPair(t, n)
+	per := heapPerPair(t, n, keyedHubChild, true)
 	t.Logf("%d CHILD SA pairs: %.0f bytes of heap per pair", n, per)
 	// 6.1 KB before the SAs shed their idle state (key schedules, replay
 	// bitmaps, timers, outbound selector tables, key copies); 3.4 KB
@@ -79,5 +81,31 @@ func TestHubMemory(t *testing.T) {
 	// 2.1 KB since (2.2 KB with -short's 1,000 pairs).
 	if per > 2400 {
 		t.Errorf("an idle CHILD SA pair holds %.0f bytes of heap, want at most 2400", per)
+	}
+}
+
+// TestConnsMemory is TestHubMemory for an initiator's shape: a conn of
+// its own for each CHILD SA pair, so that the installer's records per
+// conn (its place in the rule order, its usage, its policy key) count too.
+// The conn names are the test's, as the daemon's are its configuration's.
+func TestConnsMemory(t *testing.T) {
+	n := 10000
+	if testing.Short() {
+		n = 1000
+	}
+	names := make([]string, n)
+	for k := range names {
+		names[k] = fmt.Sprintf("conn-%d", k)
+	}
+	per := heapPerPair(t, n, func(k int) ike.ChildSA {
+		c := keyedHubChild(k)
+		c.Conn, c.ReqID = names[k], uint32(k+1)
+		return c
+	}, false)
+	t.Logf("%d conns with a CHILD SA pair each: %.0f bytes of heap per pair", n, per)
+	// 2.5 KB when it was written: TestHubMemory's pair and about 350
+	// bytes of the conn's own bookkeeping.
+	if per > 2800 {
+		t.Errorf("a conn's idle CHILD SA pair holds %.0f bytes of heap, want at most 2800", per)
 	}
 }
