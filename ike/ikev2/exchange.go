@@ -88,7 +88,14 @@ func (sa *ikeSA) enqueue(t task) {
 func (sa *ikeSA) kick() {
 	for sa.pending == nil && len(sa.queue) > 0 && sa.state != saDead {
 		t := sa.queue[0]
+		// The queue's array outlives the task otherwise (sa.queue[1:] of
+		// a one-task queue still points at it): an established SA kept
+		// its IKE_AUTH task, and all the task held, until it ended.
+		sa.queue[0] = nil
 		sa.queue = sa.queue[1:]
+		if len(sa.queue) == 0 {
+			sa.queue = nil
+		}
 		if err := sa.sendRequest(t); err != nil {
 			t.fail(sa, causeOf(err), err.Error())
 		}
