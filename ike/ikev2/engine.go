@@ -162,7 +162,6 @@ func (e *Engine) HandleInitRequest(local, remote netip.AddrPort, h message.Heade
 		return
 	}
 	sa.spiI = h.SPIi
-	sa.remoteInit = remote
 	if !e.host.AddHalfOpen(sa, remote, h.SPIi) {
 		sa.post(func() { sa.destroy() })
 		return

@@ -375,7 +375,15 @@ func (sa *ikeSA) decrypt(m *message.Message) (bool, error) {
 		if err != nil {
 			return false, err
 		}
+		if sa.reasm == nil {
+			sa.reasm = new(reassembly)
+		}
 		complete, err := sa.reasm.add(m, fh, part)
+		if err != nil || complete {
+			// Nothing is held between messages (add reset it): no
+			// reassembly state on an SA that is not receiving fragments.
+			sa.reasm = nil
+		}
 		if err != nil || !complete {
 			return false, err
 		}

@@ -18,8 +18,20 @@ const DefaultFragmentSize = 1280
 // keeps, retransmits and replays one encoded message (its bytes stand for
 // the message), and send puts the fragments on the wire in its place.
 // Retransmissions reuse the same fragments, as §2.6 asks.
+//
+// An IKE SA holds one only while its last request or response went out in
+// fragments: most never fragment, and an idle SA should not carry the
+// room for it.
 type fragmented struct {
 	req, rsp fragSet
+}
+
+// set is where the fragments of our last request or response are kept.
+func (f *fragmented) set(response bool) *fragSet {
+	if response {
+		return &f.rsp
+	}
+	return &f.req
 }
 
 type fragSet struct {
@@ -40,11 +52,13 @@ func (s fragSet) of(pkt []byte) [][]byte {
 // datagram would exceed the fragment size, the message is also encoded
 // as fragments, which send uses instead.
 func (sa *ikeSA) fragmentIfNeeded(h message.Header, out *transform.Protector, payloads []message.Payload, pkt []byte) error {
-	set := &sa.frags.req
-	if h.Flags&message.FlagResponse != 0 {
-		set = &sa.frags.rsp
+	response := h.Flags&message.FlagResponse != 0
+	if sa.frags != nil {
+		*sa.frags.set(response) = fragSet{}
+		if sa.frags.req.whole == nil && sa.frags.rsp.whole == nil {
+			sa.frags = nil
+		}
 	}
-	*set = fragSet{}
 	if !sa.fragmentation || (sa.conn.Fragmentation != config.FragYes && sa.conn.Fragmentation != config.FragForce) {
 		return nil
 	}
@@ -68,13 +82,19 @@ func (sa *ikeSA) fragmentIfNeeded(h message.Header, out *transform.Protector, pa
 		return err
 	}
 	sa.log.Debug("message fragmented", "exchange", h.Exchange, "msgid", h.MessageID, "bytes", len(pkt), "fragments", len(parts))
-	*set = fragSet{whole: pkt, parts: parts}
+	if sa.frags == nil {
+		sa.frags = new(fragmented)
+	}
+	*sa.frags.set(response) = fragSet{whole: pkt, parts: parts}
 	return nil
 }
 
 // fragmentsOf returns the fragments that stand for an encoded message, or
 // nil when it goes out whole.
 func (sa *ikeSA) fragmentsOf(pkt []byte) [][]byte {
+	if sa.frags == nil {
+		return nil
+	}
 	if p := sa.frags.req.of(pkt); p != nil {
 		return p
 	}

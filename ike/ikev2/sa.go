@@ -65,51 +65,35 @@ type ikeSA struct {
 	log  *slog.Logger
 	loop shared.Loop
 
-	// Who and where.
-	initiator  bool
+	// Who and where (initiator is with the small fields below).
 	spiI, spiR uint64
 	local      netip.AddrPort
 	remote     netip.AddrPort
-	remoteInit netip.AddrPort // responder: where the IKE_SA_INIT came from (half-open key)
 	conn       *config.Conn   // the conn that created (initiator) or authorized (responder) the SA; never written through
 	conns      shared.NameSet // names of the conns it serves
 	localID    config.Identity
 	remoteID   config.Identity
-	ids        string // "local|remote" once authenticated (INITIAL_CONTACT)
-	// serving: the Host knows this SA as the one serving its conn's peer
-	// (Host.ServePeer); a rekeyed or deleted SA no longer is.
-	serving bool
 
 	// Life cycle.
-	state       saState
 	established time.Time
 	replaces    *ikeSA // reauthentication: the SA to delete once this one carries traffic
-	failed      bool   // a failure reason has been recorded; do not overwrite with "down"
-	// endCause and endText say why the SA ends, for the IKEDown event
-	// (set just before destroy; CauseNone for an ordinary end).
-	endCause shared.Cause
-	endText  string
+	// endText (with endCause) says why the SA ends, for the IKEDown event
+	// (set just before destroy; empty for an ordinary end).
+	endText string
 
-	// Negotiated: algorithms, keys, NAT and fragmentation.
-	alg           shared.Selection
-	prf           transform.PRF
-	keys          message.IKEKeys // each message's SK protector is built from them (protector.go)
-	natLocal      bool            // our address is translated (or we fake it)
-	natRemote     bool            // the peer's address is translated (or faked)
-	fragmentation bool
-	hs            *handshake // IKE_SA_INIT → IKE_AUTH, nil once authenticated
+	// Negotiated: algorithms (alg below), keys, NAT and fragmentation.
+	prf  transform.PRF
+	keys message.IKEKeys // each message's SK protector is built from them (protector.go)
+	hs   *handshake      // IKE_SA_INIT → IKE_AUTH, nil once authenticated
 
 	// Our requests (window size 1) and the peer's (exchange.go).
-	nextID   uint32 // our next request's message ID
 	pending  *outstanding
 	queue    []task
 	timerGen uint64
-	expectID uint32 // peer's next request ID
 	lastRsp  []byte
-	hasRsp   bool
-	rspAt    time.Time  // when lastRsp last went out (shared.AnswerGap)
-	frags    fragmented // RFC 7383: how the last request/response went out (frag.go)
-	reasm    reassembly // RFC 7383: fragments of a message being received
+	rspAt    time.Time   // when lastRsp last went out (shared.AnswerGap)
+	frags    *fragmented // RFC 7383: how the last request/response went out, while fragmented (frag.go)
+	reasm    *reassembly // RFC 7383: fragments of a message being received, while there are any
 
 	// rawRequest is the datagram of the request being answered, set only
 	// while it is handled.
@@ -128,6 +112,24 @@ type ikeSA struct {
 	openTimer      shared.Timer
 
 	children []*child
+
+	// The small fields, together at the end so that alignment does not
+	// pad each of them to a word: with thousands of idle SAs, every
+	// word of this struct counts (it sits in an allocation size class).
+	alg      shared.Selection
+	nextID   uint32 // our next request's message ID
+	expectID uint32 // peer's next request ID
+	// serving: the Host knows this SA as the one serving its conn's peer
+	// (Host.ServePeer); a rekeyed or deleted SA no longer is.
+	serving       bool
+	initiator     bool
+	state         saState
+	failed        bool         // a failure reason has been recorded; do not overwrite with "down"
+	endCause      shared.Cause // CauseNone for an ordinary end
+	natLocal      bool         // our address is translated (or we fake it)
+	natRemote     bool         // the peer's address is translated (or faked)
+	fragmentation bool
+	hasRsp        bool // lastRsp holds our answer to the peer's last request
 }
 
 var _ shared.SA = (*ikeSA)(nil)

@@ -359,8 +359,7 @@ func (sa *ikeSA) establish(rekeyed bool) {
 		sa.e.host.LeaveHalfOpen(sa)
 	}
 	sa.servePeer(sa.conn)
-	sa.ids = sa.localID.String() + "|" + sa.remoteID.String()
-	sa.e.host.Authenticated(sa, sa.ids)
+	sa.e.host.Authenticated(sa, sa.idPair())
 	sa.log.Info("IKE SA established", "conn", sa.conn.Name, "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
 		"remote", sa.remote, "algorithms", sa.alg.String(), "nat", sa.natLocal || sa.natRemote)
 	sa.armDPD()
@@ -380,10 +379,14 @@ func (sa *ikeSA) servePeer(c *config.Conn) {
 	sa.e.host.ServePeer(sa, c)
 }
 
+// idPair is "local|remote": the IDs that INITIAL_CONTACT refers to (the
+// Host keeps it; the SA builds it when needed rather than keep a copy).
+func (sa *ikeSA) idPair() string { return sa.localID.String() + "|" + sa.remoteID.String() }
+
 // initialContact drops every other IKE SA with the same pair of IDs: the
 // peer says it has no state for them (RFC 7296 §2.4).
 func (sa *ikeSA) initialContact() {
-	for _, o := range sa.e.host.Authenticated(sa, sa.ids) {
+	for _, o := range sa.e.host.Authenticated(sa, sa.idPair()) {
 		o.DropStale()
 	}
 }
