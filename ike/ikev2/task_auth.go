@@ -169,7 +169,7 @@ func (t *authTask) established(sa *ikeSA, m *message.Message, peerID config.Iden
 	sa.remoteID = peerID
 	sa.establish(false)
 	t.child.process(sa, t.conn, m, false)
-	sa.hs = nil // the handshake is over
+	sa.endHandshake()
 }
 
 // refuse makes the responder answer AUTHENTICATION_FAILED and then fail
@@ -324,8 +324,15 @@ func (t *authTask) answered(sa *ikeSA) {
 		return
 	}
 	if sa.state == saEstablished {
-		sa.hs = nil // the handshake is over
+		sa.endHandshake()
 	}
+}
+
+// endHandshake drops what only IKE_SA_INIT and IKE_AUTH needed once the SA
+// is authenticated: the handshake state and the keys of the AUTH payloads.
+func (sa *ikeSA) endHandshake() {
+	sa.hs = nil
+	sa.keys.DropAuthKeys()
 }
 
 func describeID(x message.ID, id interface{ String() string }, ok bool) string {

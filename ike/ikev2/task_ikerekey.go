@@ -249,6 +249,8 @@ func (sa *ikeSA) handOver(r *ikeRekeyed) {
 	nsa.post(func() {
 		r.setPeerSPI(nsa)
 		nsa.alg, nsa.prf, nsa.keys = sel, prf, keys
+		// A rekeyed SA authenticates nothing: its SK_pi/SK_pr are unused.
+		nsa.keys.DropAuthKeys()
 		old.passTo(nsa)
 		nsa.conns = conns
 		nsa.children = children

@@ -297,3 +297,44 @@ func TestIKEKeysProtectorDirections(t *testing.T) {
 		}
 	}
 }
+
+// DropAuthKeys keeps SK_d, SK_a and SK_e, byte for byte, in an allocation
+// of just their size (what an established SA holds), forgets SK_pi and
+// SK_pr, and wipes the array they all shared.
+func TestIKEKeysDropAuthKeys(t *testing.T) {
+	seed := bytes.Repeat([]byte{1}, 32)
+	ni, nr := bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
+	for _, c := range []struct {
+		encr, integ transform.Transform
+	}{{aesCBC128, sha256128}, {aesGCM16128, integNone}} {
+		k, err := DeriveIKEKeys(mustPRF(t, transform.PRFHMACSHA2_256), c.encr, c.integ, seed, ni, nr, 1, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := [][]byte{bytes.Clone(k.SKd), bytes.Clone(k.SKai), bytes.Clone(k.SKar), bytes.Clone(k.SKei), bytes.Clone(k.SKer)}
+		old := k.all[:cap(k.all)]
+		k.DropAuthKeys()
+		got := [][]byte{k.SKd, k.SKai, k.SKar, k.SKei, k.SKer}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("%v: key %d changed: %x want %x", c.encr, i, got[i], want[i])
+			}
+		}
+		if k.SKpi != nil || k.SKpr != nil {
+			t.Errorf("%v: SK_pi/SK_pr kept", c.encr)
+		}
+		if n := len(want[0]) + len(want[1]) + len(want[2]) + len(want[3]) + len(want[4]); cap(k.all) != n {
+			t.Errorf("%v: %d bytes held for %d bytes of keys", c.encr, cap(k.all), n)
+		}
+		if !k.Derived() {
+			t.Errorf("%v: keys report none after DropAuthKeys", c.encr)
+		}
+		if !bytes.Equal(old, make([]byte, len(old))) {
+			t.Errorf("%v: the old key array is not wiped", c.encr)
+		}
+		k.DropAuthKeys() // nothing left to drop: a no-op
+		if !bytes.Equal(k.SKei, want[3]) {
+			t.Errorf("%v: a second DropAuthKeys changed the keys", c.encr)
+		}
+	}
+}

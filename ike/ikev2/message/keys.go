@@ -108,6 +108,28 @@ func (k *IKEKeys) Zero() {
 	*k = IKEKeys{}
 }
 
+// DropAuthKeys forgets SK_pi and SK_pr, which only the AUTH payloads of
+// IKE_AUTH (and the IKE_INTERMEDIATE chain before it) use, once the SA is
+// authenticated: the keys its later exchanges need (SK_d for new keys,
+// SK_a and SK_e for the SK payload) move to an allocation of just their
+// size, and the old one, with prf+'s spare block, is wiped. With
+// thousands of idle IKE SAs the dropped bytes add up.
+func (k *IKEKeys) DropAuthKeys() {
+	if k.all == nil || k.SKpi == nil {
+		return
+	}
+	all := make([]byte, 0, len(k.SKd)+len(k.SKai)+len(k.SKar)+len(k.SKei)+len(k.SKer))
+	keep := func(s []byte) []byte {
+		from := len(all)
+		all = append(all, s...)
+		return all[from:len(all):len(all)]
+	}
+	kept := IKEKeys{SKd: keep(k.SKd), SKai: keep(k.SKai), SKar: keep(k.SKar), SKei: keep(k.SKei), SKer: keep(k.SKer)}
+	kept.all = all
+	k.Zero()
+	*k = kept
+}
+
 // String never prints key bytes.
 func (k IKEKeys) String() string { return "IKEKeys{redacted}" }
 
