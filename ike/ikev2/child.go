@@ -42,10 +42,11 @@ func (sa *ikeSA) succeeded(old, nc *child, ni, nr []byte, ours bool) {
 }
 
 func (c *child) stopTimers() {
-	for _, t := range c.timers {
-		t.Stop()
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil
 	}
-	c.timers = nil
+	c.timerGen++ // an event of the stopped timer already posted is stale
 }
 
 // armChildTimers schedules rekeying at lifetime - margin - random(margin ×
@@ -67,17 +68,50 @@ func (sa *ikeSA) armChildTimers(ch *child) {
 			}
 		}
 	}
-	// Deadlines are absolute so that the timers can be re-armed when the
-	// CHILD SA moves to a rekeyed IKE SA.
-	now := sa.e.clock.Now()
-	if !ch.rekeyAt.IsZero() && !ch.rekeyed {
-		ch.timers = append(ch.timers, sa.after(max(ch.rekeyAt.Sub(now), 0), func() { sa.rekeyChild(ch) }))
+	sa.armChildTimer(ch, false)
+}
+
+// armChildTimer arms the one timer of a CHILD SA for the nearer of its
+// deadlines: the rekey (unless it has passed: rekeyPassed), then the hard
+// expiry. One runtime timer and closure per CHILD SA rather than one per
+// deadline: with thousands of idle tunnels they add up. Deadlines are
+// absolute so that the timer can be re-armed when the CHILD SA moves to a
+// rekeyed IKE SA.
+func (sa *ikeSA) armChildTimer(ch *child, rekeyPassed bool) {
+	at := ch.expireAt
+	if !rekeyPassed && !ch.rekeyAt.IsZero() && !ch.rekeyed && ch.rekeyAt.Before(at) {
+		at = ch.rekeyAt
 	}
-	ch.timers = append(ch.timers, sa.after(max(ch.expireAt.Sub(now), 0), func() {
+	ch.timerGen++
+	gen := ch.timerGen
+	ch.timer = sa.after(max(at.Sub(sa.e.clock.Now()), 0), func() { sa.childDeadline(ch, gen) })
+}
+
+// childDeadline runs when the timer of a CHILD SA (armed as generation
+// gen) expires: it starts the rekey once that is due and re-arms the timer
+// for the hard expiry, or expires the SA. The event of a timer stopped or
+// re-armed after it fired (the SA moved to a rekeyed IKE SA, a rekey
+// retry) is stale and changes nothing.
+func (sa *ikeSA) childDeadline(ch *child, gen uint32) {
+	if gen != ch.timerGen {
+		return
+	}
+	now := sa.e.clock.Now()
+	rekeyPassed := !ch.rekeyAt.IsZero() && !now.Before(ch.rekeyAt)
+	if rekeyPassed && !ch.rekeyed {
+		sa.rekeyChild(ch)
+	}
+	if !now.Before(ch.expireAt) {
 		if sa.hasChild(ch) {
 			sa.expireChild(ch)
 		}
-	}))
+		return
+	}
+	// Unless the rekey stopped the timer (the CHILD SA went) or armed it
+	// anew (a retry), it now waits for the next deadline.
+	if gen == ch.timerGen {
+		sa.armChildTimer(ch, rekeyPassed)
+	}
 }
 
 // retryChildRekey schedules another rekey of ch after a failed or refused

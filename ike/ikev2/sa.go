@@ -35,8 +35,9 @@ type child struct {
 	local, remote []spd.TS
 	established   time.Time
 	encap         bool
-	rekeyed       bool           // a successor exists (ours or the peer's); no second rekey
-	timers        []shared.Timer // rekey and hard expiry
+	rekeyed       bool         // a successor exists (ours or the peer's); no second rekey
+	timer         shared.Timer // the nearer of rekeyAt (until rekeyed) and expireAt
+	timerGen      uint32       // counts arming and stopping of timer: tells its stale events
 	rekeyAt       time.Time
 	expireAt      time.Time
 	// Rekey collisions (RFC 7296 §2.8.1): the smaller nonce of the
