@@ -5,7 +5,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -46,7 +45,7 @@ type child struct {
 
 // info describes the IPsec SA for events.
 func (c *child) info() shared.ChildInfo {
-	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: strings.ToLower(protoName(c.proto)), Algorithms: c.alg.String(),
+	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: c.proto.ChildName(), Algorithms: c.alg.String(),
 		LocalTS: []spd.TS{c.local}, RemoteTS: []spd.TS{c.remote}, Encap: c.encap, Established: c.established}
 }
 

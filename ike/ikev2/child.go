@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	mrand "math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/ipsecgw/ipsecgw/config"
@@ -285,7 +284,7 @@ func (sa *ikeSA) installChild(n newChild) (*child, error) {
 
 // info describes the CHILD SA for events.
 func (c *child) info() shared.ChildInfo {
-	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: strings.ToLower(protoName(c.proto)), Algorithms: c.alg.String(),
+	return shared.ChildInfo{InSPI: c.inSPI, OutSPI: c.outSPI, ReqID: c.reqID, Protocol: c.proto.ChildName(), Algorithms: c.alg.String(),
 		LocalTS: c.local, RemoteTS: c.remote, Encap: c.encap, Established: c.established,
 		RekeyAt: c.pendingRekey(), ExpireAt: c.expireAt}
 }

@@ -3,6 +3,7 @@ package shared
 import (
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/ipsecgw/ipsecgw/config"
 	"github.com/ipsecgw/ipsecgw/transform"
@@ -18,6 +19,15 @@ const (
 	ProtoAH  Protocol = 2
 	ProtoESP Protocol = 3
 )
+
+// ChildName is how status and events name the protocol of a CHILD SA:
+// "ah" or "esp". A constant, not a lower-cased copy per SA.
+func (p Protocol) ChildName() string {
+	if p == ProtoAH {
+		return "ah"
+	}
+	return "esp"
+}
 
 // ChildProtocol is the protocol of a conn's CHILD SAs: AH when it has ah=
 // proposals (config.Conn.ChildProposals), ESP otherwise.
@@ -172,7 +182,36 @@ func (s Selection) Proposal(proto Protocol, spi []byte) Proposal {
 }
 
 // String names the algorithms strongSwan-style: "aes128-sha256-prfsha256-modp3072".
+// Every SA's status and events carry its name: the names are made once per
+// combination of algorithms (Number, which the name leaves out, aside) and
+// shared, rather than built anew, and kept, for each of thousands of SAs.
 func (s Selection) String() string {
+	s.Number = 0
+	selectionNames.mu.Lock()
+	name, ok := selectionNames.m[s]
+	selectionNames.mu.Unlock()
+	if ok {
+		return name
+	}
+	name = s.name()
+	selectionNames.mu.Lock()
+	if selectionNames.m == nil {
+		selectionNames.m = map[Selection]string{}
+	}
+	selectionNames.m[s] = name
+	selectionNames.mu.Unlock()
+	return name
+}
+
+// selectionNames are the names Selection.String made. Negotiated
+// selections only hold algorithms of our own proposals, so there are as
+// many as the configuration's combinations of them, at most.
+var selectionNames struct {
+	mu sync.Mutex
+	m  map[Selection]string
+}
+
+func (s Selection) name() string {
 	var parts []string
 	if s.Encr.Type != 0 {
 		parts = append(parts, s.Encr.String())

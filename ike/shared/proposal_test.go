@@ -2,6 +2,7 @@ package shared
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/ipsecgw/ipsecgw/config"
 )
@@ -56,5 +57,40 @@ func TestSelectProposalResponderPreference(t *testing.T) {
 				t.Errorf("ours %s, theirs %s: the peer would not accept our answer %s", tc.ours, tc.theirs, sel)
 			}
 		}
+	}
+}
+
+// The name of a selection is made once and shared: the selections of
+// different SAs (different proposal numbers) get the same string, without
+// allocating, and different algorithms still get their own names.
+func TestSelectionStringShared(t *testing.T) {
+	sel := func(spec string, number uint8) Selection {
+		ps := Offer(mustProposals(t, config.ProtoIKE, spec+"!"), ProtoIKE, nil, false)
+		s, ok := Select(ps, ps, ProtoIKE, false, 0)
+		if !ok {
+			t.Fatalf("%s: nothing selected", spec)
+		}
+		s.Number = number
+		return s
+	}
+	a, b := sel("aes128gcm16-prfsha256-x25519", 1), sel("aes128gcm16-prfsha256-x25519", 7)
+	first := a.String()
+	if first != "aes128gcm16-prfsha256-x25519" || b.String() != first {
+		t.Fatalf("names %q and %q", first, b.String())
+	}
+	if unsafe.StringData(b.String()) != unsafe.StringData(first) {
+		t.Errorf("the same algorithms got two strings")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = b.String() }); n != 0 {
+		t.Errorf("naming a known selection allocates %.0f times", n)
+	}
+	if got := sel("aes256-sha256-modp3072", 1).String(); got != "aes256-sha256-prfsha256-modp3072" {
+		t.Errorf("other algorithms named %q", got)
+	}
+}
+
+func TestProtocolChildName(t *testing.T) {
+	if ProtoESP.ChildName() != "esp" || ProtoAH.ChildName() != "ah" {
+		t.Errorf("ESP %q, AH %q", ProtoESP.ChildName(), ProtoAH.ChildName())
 	}
 }
