@@ -107,7 +107,7 @@ func (e *Engine) newSA(initiator bool, local, remote netip.AddrPort) (*ikeSA, er
 	} else {
 		sa.spiR = spi
 	}
-	sa.log = shared.SALogger(e.log, "ike_spi", spi)
+	sa.log = sa.logs.Init(e.log, "ike_spi", spi)
 	return sa, nil
 }
 

@@ -66,7 +66,8 @@ type child struct {
 // IKE_AUTH in hs until the SA is authenticated.
 type ikeSA struct {
 	e    *Engine
-	log  *slog.Logger
+	log  *slog.Logger // logs's
+	logs shared.SALog
 	loop shared.Loop
 
 	// Who and where (initiator is with the small fields below).

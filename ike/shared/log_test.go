@@ -29,3 +29,21 @@ func TestSALoggerMatchesWith(t *testing.T) {
 		t.Fatalf("debug written or attribute misplaced: %q %q", b.String(), a.String())
 	}
 }
+
+// An SALog embedded in an SA logs as SALogger does, and sets up without
+// allocating.
+func TestSALogMatchesSALogger(t *testing.T) {
+	var a, b bytes.Buffer
+	la := slog.New(slog.NewTextHandler(&a, nil)).With("node", "A")
+	lb := slog.New(slog.NewTextHandler(&b, nil)).With("node", "A")
+	var l SALog
+	if n := testing.AllocsPerRun(10, func() { l.Init(lb, "ike_spi", 1234) }); n != 0 {
+		t.Errorf("SALog.Init allocates %.0f times", n)
+	}
+	SALogger(la, "ike_spi", 1234).Info("rekeying CHILD SA", "conn", "x")
+	l.Init(lb, "ike_spi", 1234).Info("rekeying CHILD SA", "conn", "x")
+	cut := func(s string) string { return s[strings.Index(s, " level="):] } // the times differ
+	if cut(a.String()) != cut(b.String()) {
+		t.Fatalf("SALogger: %q\nSALog: %q", a.String(), b.String())
+	}
+}
