@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -261,6 +262,26 @@ func TestConfigImmutable(t *testing.T) {
 	all[0].ESP[0].Transforms[0].KeyLen = 1
 	if again, _ = cfg.Conn("c"); again.ESP[0].Transforms[0].KeyLen != 128 {
 		t.Error("Config changed through Conns()")
+	}
+}
+
+// SharedConns and SharedConn hand out the Config's own conns: the same
+// pointers every time, with what Conns copies.
+func TestSharedConns(t *testing.T) {
+	cfg, _, err := loadMem(t, connBase+"\tleftsubnet=10.1.0.0/16\n", anyPSK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, copies := cfg.SharedConns(), cfg.Conns()
+	one, ok := cfg.SharedConn("c")
+	if len(shared) != 1 || !ok || one != shared[0] || cfg.SharedConns()[0] != one {
+		t.Fatalf("SharedConns %v, SharedConn %p %v: not the same conn", shared, one, ok)
+	}
+	if !reflect.DeepEqual(*one, copies[0]) {
+		t.Errorf("shared conn %+v differs from its copy %+v", *one, copies[0])
+	}
+	if _, ok := cfg.SharedConn("nope"); ok {
+		t.Errorf("SharedConn found a conn that does not exist")
 	}
 }
 

@@ -24,7 +24,8 @@ type Options struct {
 }
 
 // Config is the validated configuration handed to the daemon. It is
-// immutable: every accessor returns copies.
+// immutable: every accessor returns copies, except SharedConns and
+// SharedConn, whose callers promise not to write.
 type Config struct {
 	conns   []Conn
 	byName  map[string]int
@@ -50,6 +51,29 @@ func (c *Config) Conn(name string) (Conn, bool) {
 		return Conn{}, false
 	}
 	return c.conns[i].Clone(), true
+}
+
+// SharedConns returns the loaded connections themselves, in file order:
+// not copies, so the caller must never write to them, nor to what their
+// slices hold. It is for a reader that keeps every conn as long as the
+// Config: the IKE Manager's SAs share these instead of a second copy of
+// each conn (some 800 B per conn, with thousands of conns configured).
+func (c *Config) SharedConns() []*Conn {
+	out := make([]*Conn, len(c.conns))
+	for i := range c.conns {
+		out[i] = &c.conns[i]
+	}
+	return out
+}
+
+// SharedConn returns the loaded connection called name itself, under the
+// terms of SharedConns.
+func (c *Config) SharedConn(name string) (*Conn, bool) {
+	i, ok := c.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return &c.conns[i], true
 }
 
 // Names lists the connection names in file order.

@@ -104,8 +104,7 @@ type Manager struct {
 
 	mu       sync.Mutex
 	cfg      *config.Config
-	conns    []*config.Conn // cfg's conns, shared by the SAs (Host.Candidates); never written
-	connsBy  map[string]*config.Conn
+	conns    []*config.Conn        // cfg's own conns (SharedConns), shared by the SAs (Host.Candidates); never written
 	sas      map[uint64]*entry     // by our SPI
 	entries  map[shared.SA]*entry  // the same, by handle
 	halfOpen map[halfKey]*entry    // responder SAs by peer endpoint and SPIi
@@ -181,7 +180,7 @@ func NewManager(opts Options) (*Manager, error) {
 		byPeer:      map[servedPeer][]*entry{},
 		servingFrom: map[netip.Addr][]*entry{},
 	}
-	m.conns, m.connsBy = shareConns(opts.Config)
+	m.conns = opts.Config.SharedConns()
 	if m.log == nil {
 		m.log = slog.Default()
 	}
@@ -292,26 +291,14 @@ func (m *Manager) Start() {
 	}
 }
 
-// shareConns copies the conns of cfg once, for the SAs to share: a
-// responder SA used to keep a copy of its conn (840 bytes) each, and a
-// hub's thousands of SAs all have the same one.
-func shareConns(cfg *config.Config) ([]*config.Conn, map[string]*config.Conn) {
-	cs := cfg.Conns()
-	out := make([]*config.Conn, len(cs))
-	by := make(map[string]*config.Conn, len(cs))
-	for i := range cs {
-		out[i] = &cs[i]
-		by[cs[i].Name] = &cs[i]
-	}
-	return out, by
-}
-
-// sharedConn is the shared copy of the conn called name.
+// sharedConn is the conn called name as the SAs share it: the Config's
+// own (a responder SA used to keep a copy of its conn, 840 bytes each, and
+// a hub's thousands of SAs all have the same one; the Manager kept a
+// second copy of every conn before it shared the Config's).
 func (m *Manager) sharedConn(name string) (*config.Conn, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	c, ok := m.connsBy[name]
-	return c, ok
+	return m.cfg.SharedConn(name)
 }
 
 func (m *Manager) sharedConns() []*config.Conn {
@@ -641,7 +628,7 @@ func (m *Manager) ReloadConfig(cfg *config.Config) {
 	m.mu.Lock()
 	old := m.cfg
 	m.cfg = cfg
-	m.conns, m.connsBy = shareConns(cfg)
+	m.conns = cfg.SharedConns()
 	m.mu.Unlock()
 	for _, c := range old.Conns() {
 		nc, ok := cfg.Conn(c.Name)

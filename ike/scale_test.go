@@ -4,11 +4,15 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"reflect"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/ipsecgw/ipsecgw/config"
 )
 
 // hubHeap names a file for a heap profile taken by BenchmarkHubMemory
@@ -118,4 +122,45 @@ func TestStatusDoesNotCopyConns(t *testing.T) {
 	if allocs > 2 {
 		t.Errorf("Status of %d conns allocates %.0f times", n, allocs)
 	}
+}
+
+// The SAs share the Config's own conns (config.SharedConns) rather than
+// copies: nothing in a tunnel's life may write to them. Child and IKE
+// rekeys (with PFS and reauthentication), DPD and a delete run at both
+// ends, and every conn still equals a copy taken before.
+func TestSharedConnsNotWritten(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		extra := "lifetime=20m\nikelifetime=30m\nmargintime=5m\nrekeyfuzz=0%\nesp=aes128gcm16-ecp256!\ndpdaction=clear\ndpddelay=10s"
+		ca, cb := confPair("net", extra, extra)
+		a, b, _, clk := pair(t, ca, secrets, cb, secrets, testOpts{})
+		before := map[*node][]config.Conn{a: a.m.config().Conns(), b: b.m.config().Conns()}
+		if shared := a.m.sharedConns(); len(shared) != 1 || shared[0] != must(a.m.config().SharedConn("net")) {
+			t.Fatalf("the Manager does not share the Config's conns")
+		}
+		a.m.Up("net")
+		synctest.Wait()
+		clk.advance(40*time.Minute, synctest.Wait)
+		if s := status(a, "net"); s.State != StateEstablished {
+			t.Fatalf("after the rekeys: %s %s", s.State, s.Reason)
+		}
+		if err := a.m.Down("net"); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		for n, want := range before {
+			for i, c := range n.m.config().SharedConns() {
+				if !reflect.DeepEqual(*c, want[i]) {
+					t.Errorf("conn %s was written to:\n%+v\nwant\n%+v", c.Name, *c, want[i])
+				}
+			}
+		}
+		closeAll(t, synctest.Wait, a, b)
+	})
+}
+
+func must[T any](v T, ok bool) T {
+	if !ok {
+		panic("not found")
+	}
+	return v
 }
