@@ -56,6 +56,7 @@ func (h *host) Unregister(sa shared.SA) {
 	m.unindexPeerLocked(e)
 	if e.half != nil {
 		delete(m.halfOpen, *e.half)
+		m.halfOpenLeftLocked()
 	}
 	m.wg.Done()
 }
@@ -86,8 +87,19 @@ func (h *host) LeaveHalfOpen(sa shared.SA) {
 	if e := m.entries[sa]; e != nil && e.half != nil {
 		if m.halfOpen[*e.half] == e {
 			delete(m.halfOpen, *e.half)
+			m.halfOpenLeftLocked()
 		}
 		e.half = nil
+	}
+}
+
+// halfOpenLeftLocked follows a delete from halfOpen. A Go map keeps the
+// room it grew to: the one a storm of new peers (a hub's restart) filled
+// with thousands of half-open SAs would hold some 100 B per SA for good.
+// Once empty it is replaced with a new one.
+func (m *Manager) halfOpenLeftLocked() {
+	if len(m.halfOpen) == 0 {
+		m.halfOpen = map[halfKey]*entry{}
 	}
 }
 
