@@ -87,6 +87,5 @@ func (sa *ikeSA) peerDead(reason string) {
 	}
 	text := "peer is not answering: " + reason
 	sa.failConns(shared.StateDown, shared.CausePeerDead, text)
-	sa.endCause, sa.endText = shared.CausePeerDead, text
-	sa.destroy()
+	sa.destroyFor(shared.CausePeerDead, text)
 }

@@ -70,7 +70,7 @@ type outstanding struct {
 	id    uint32
 	pkt   []byte
 	tries int // retransmissions done
-	gen   uint64
+	gen   uint32
 	timer shared.Timer
 	start time.Time
 	// dpd: an empty INFORMATIONAL request, the liveness check of RFC
@@ -199,7 +199,7 @@ func (sa *ikeSA) livenessDeadline() (time.Time, bool) {
 	return sa.lastRecv.Add(c.DPDTimeout), true
 }
 
-func (sa *ikeSA) retransmit(gen uint64) {
+func (sa *ikeSA) retransmit(gen uint32) {
 	o := sa.pending
 	if o == nil || o.gen != gen || sa.state == saDead {
 		return // stale: the exchange finished

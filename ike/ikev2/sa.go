@@ -82,9 +82,6 @@ type ikeSA struct {
 	// Life cycle.
 	established time.Time
 	replaces    *ikeSA // reauthentication: the SA to delete once this one carries traffic
-	// endText (with endCause) says why the SA ends, for the IKEDown event
-	// (set just before destroy; empty for an ordinary end).
-	endText string
 
 	// Negotiated: algorithms (alg below), keys, NAT and fragmentation.
 	prf  transform.PRF
@@ -92,13 +89,12 @@ type ikeSA struct {
 	hs   *handshake      // IKE_SA_INIT → IKE_AUTH, nil once authenticated
 
 	// Our requests (window size 1) and the peer's (exchange.go).
-	pending  *outstanding
-	queue    []task
-	timerGen uint64
-	lastRsp  []byte
-	rspAt    time.Time   // when lastRsp last went out (shared.AnswerGap)
-	frags    *fragmented // RFC 7383: how the last request/response went out, while fragmented (frag.go)
-	reasm    *reassembly // RFC 7383: fragments of a message being received, while there are any
+	pending *outstanding
+	queue   []task
+	lastRsp []byte
+	rspAt   time.Time   // when lastRsp last went out (shared.AnswerGap)
+	frags   *fragmented // RFC 7383: how the last request/response went out, while fragmented (frag.go)
+	reasm   *reassembly // RFC 7383: fragments of a message being received, while there are any
 
 	// rawRequest is the datagram of the request being answered, set only
 	// while it is handled.
@@ -124,15 +120,15 @@ type ikeSA struct {
 	alg      shared.Selection
 	nextID   uint32 // our next request's message ID
 	expectID uint32 // peer's next request ID
+	timerGen uint32 // counts our requests' retransmission timers: tells their stale events
 	// serving: the Host knows this SA as the one serving its conn's peer
 	// (Host.ServePeer); a rekeyed or deleted SA no longer is.
 	serving       bool
 	initiator     bool
 	state         saState
-	failed        bool         // a failure reason has been recorded; do not overwrite with "down"
-	endCause      shared.Cause // CauseNone for an ordinary end
-	natLocal      bool         // our address is translated (or we fake it)
-	natRemote     bool         // the peer's address is translated (or faked)
+	failed        bool // a failure reason has been recorded; do not overwrite with "down"
+	natLocal      bool // our address is translated (or we fake it)
+	natRemote     bool // the peer's address is translated (or faked)
 	fragmentation bool
 	hasRsp        bool // lastRsp holds our answer to the peer's last request
 }
@@ -317,8 +313,13 @@ func connNames(main string, conns shared.NameSet) []string {
 	return names
 }
 
-// destroy removes every CHILD SA, unregisters the SA and ends its loop.
-func (sa *ikeSA) destroy() {
+// destroy removes every CHILD SA, unregisters the SA and ends its loop:
+// an ordinary end.
+func (sa *ikeSA) destroy() { sa.destroyFor(shared.CauseNone, "") }
+
+// destroyFor is destroy with the reason of the end for the IKEDown event
+// (cause and text; the Manager applies dpdaction and closeaction by it).
+func (sa *ikeSA) destroyFor(cause shared.Cause, text string) {
 	if sa.state == saDead {
 		return
 	}
@@ -364,7 +365,7 @@ func (sa *ikeSA) destroy() {
 	}
 	sa.e.host.Unregister(sa)
 	sa.e.host.Emit(shared.IKEDown{Names: sa.connNames(), IKE: sa.info(), Children: gone,
-		Cause: sa.endCause, Text: sa.endText, Failed: sa.failed})
+		Cause: cause, Text: text, Failed: sa.failed})
 	sa.loop.Stop()
 }
 

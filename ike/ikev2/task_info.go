@@ -152,15 +152,16 @@ func (t *infoTask) answered(sa *ikeSA) {
 		sa.failPhase1(shared.CauseAuthFailed, sa.rejectedText(sa.conn))
 	case t.deleteIKE:
 		sa.log.Info("peer deleted the IKE SA")
-		if sa.serving { // not an SA a rekey replaced: closeaction applies
-			sa.endCause, sa.endText = shared.CausePeerDeleted, "the peer deleted the IKE SA"
-		}
 		if sa.rawRequest != nil && sa.hasRsp {
 			// Should our answer be lost, the peer's retransmissions of
 			// its DELETE are answered once the SA is gone.
 			sa.e.host.AnsweredDelete(sa.ourSPI(), sa.local, sa.remote, sa.rawRequest, sa.lastRsp)
 		}
-		sa.destroy()
+		if sa.serving { // not an SA a rekey replaced: closeaction applies
+			sa.destroyFor(shared.CausePeerDeleted, "the peer deleted the IKE SA")
+		} else {
+			sa.destroy()
+		}
 	default:
 		sa.childrenClosedByPeer(t.closed)
 	}
