@@ -70,7 +70,7 @@ func (sa *ikeSA) armDPD() {
 		if sa.state != saEstablished {
 			return
 		}
-		idle := sa.e.clock.Now().Sub(sa.lastRecv)
+		idle := sa.e.clock.Now().Sub(sa.e.time(sa.lastRecv))
 		if idle >= c.DPDDelay && sa.pending == nil && len(sa.queue) == 0 {
 			sa.enqueue(&infoTask{})
 		}

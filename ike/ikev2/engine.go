@@ -54,6 +54,7 @@ type Engine struct {
 	drops   *shared.Drops
 	cookies cookieJar
 	crls    *pki.CRLFetcher // shared by the SAs, so that each CRL is fetched once
+	epoch   time.Time       // of the SAs' instants (instant.go)
 }
 
 // NewEngine checks cfg and returns an Engine.
@@ -65,7 +66,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		cfg.Drops = shared.NewDrops(cfg.Clock)
 	}
 	return &Engine{host: cfg.Host, cfg: cfg, clock: cfg.Clock, log: cfg.Logger, rt: shared.WithRetransmitDefaults(cfg.Retransmit), drops: cfg.Drops,
-		crls: &pki.CRLFetcher{Timeout: CRLFetchTimeout, MaxAge: time.Hour, Logger: cfg.Logger}}, nil
+		crls: &pki.CRLFetcher{Timeout: CRLFetchTimeout, MaxAge: time.Hour, Logger: cfg.Logger}, epoch: cfg.Clock.Now().Add(-epochLead)}, nil
 }
 
 // NonceLen is the length of our nonces (32 bytes, as strongSwan).

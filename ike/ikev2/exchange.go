@@ -196,7 +196,7 @@ func (sa *ikeSA) livenessDeadline() (time.Time, bool) {
 	if sa.state != saEstablished || c.DPDAction == config.ActionNone || c.DPDDelay <= 0 || c.DPDTimeout <= 0 {
 		return time.Time{}, false
 	}
-	return sa.lastRecv.Add(c.DPDTimeout), true
+	return sa.e.time(sa.lastRecv).Add(c.DPDTimeout), true
 }
 
 func (sa *ikeSA) retransmit(gen uint32) {
@@ -254,7 +254,7 @@ func (sa *ikeSA) sendResponse(ex message.ExchangeType, id uint32, payloads []mes
 		sa.log.Warn("cannot encode response", "exchange", ex, "err", err)
 		return
 	}
-	sa.lastRsp, sa.hasRsp, sa.rspAt = pkt, true, sa.e.clock.Now()
+	sa.lastRsp, sa.hasRsp, sa.rspAt = pkt, true, sa.e.now()
 	sa.send(pkt)
 }
 
@@ -418,7 +418,7 @@ func (sa *ikeSA) handleResponse(local, remote netip.AddrPort, m *message.Message
 	o.timer.Stop()
 	sa.pending = nil
 	sa.nextID++
-	sa.lastRecv = sa.e.clock.Now()
+	sa.lastRecv = sa.e.now()
 	sa.exchangeDone(o, false)
 	if sa.state == saEstablished {
 		// A response proves the peer's endpoint as well as a request does
@@ -449,7 +449,7 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 		// first: only verified copies move rspAt, and the check saves
 		// verifying a flood of replays.
 		now := sa.e.clock.Now()
-		if !shared.AnswerDue(sa.rspAt, now) {
+		if !shared.AnswerDue(sa.e.time(sa.rspAt), now) {
 			sa.e.drops.Drop(sa.log, shared.DropRetransmitLimited, "retransmitted request within the answer gap dropped", "msgid", id)
 			return
 		}
@@ -458,7 +458,7 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 			return
 		}
 		sa.e.drops.Drop(sa.log, shared.DropRetransmission, "retransmitted request answered from cache", "msgid", id)
-		sa.rspAt = now
+		sa.rspAt = sa.e.instant(now)
 		sa.send(sa.lastRsp)
 		return
 	}
@@ -480,7 +480,7 @@ func (sa *ikeSA) handleRequest(local, remote netip.AddrPort, m *message.Message)
 		}
 		return
 	}
-	sa.lastRecv = sa.e.clock.Now()
+	sa.lastRecv = sa.e.now()
 	sa.log.Debug("request", "exchange", m.Header.Exchange, "msgid", id, "payloads", innerTypes(m))
 	if m.Header.Exchange != message.IKE_SA_INIT {
 		sa.followPeer(local, remote)

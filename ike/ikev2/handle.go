@@ -58,10 +58,10 @@ func (sa *ikeSA) DropStale() bool {
 func (sa *ikeSA) ReportInvalidSPI(spi uint32) bool {
 	return sa.tryPost(func() {
 		now := sa.e.clock.Now()
-		if sa.state != saEstablished || (!sa.lastInvalidSPI.IsZero() && now.Sub(sa.lastInvalidSPI) < InvalidSPIInterval) {
+		if sa.state != saEstablished || (sa.lastInvalidSPI != 0 && now.Sub(sa.e.time(sa.lastInvalidSPI)) < InvalidSPIInterval) {
 			return
 		}
-		sa.lastInvalidSPI = now
+		sa.lastInvalidSPI = sa.e.instant(now)
 		sa.log.Info("ESP with an unknown SPI from the peer: sending INVALID_SPI", "spi", spiHex(spi))
 		sa.enqueue(&infoTask{payloads: []message.Payload{message.Notify{Protocol: message.ProtoESP, Type: message.INVALID_SPI, Data: spiBytes(spi)}}})
 	})

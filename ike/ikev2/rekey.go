@@ -46,7 +46,7 @@ func (sa *ikeSA) scheduleIKERekey(d time.Duration) {
 	if sa.rekeyTimer != nil {
 		sa.rekeyTimer.Stop()
 	}
-	sa.rekeyAt = sa.e.clock.Now().Add(d)
+	sa.rekeyAt = sa.e.instant(sa.e.clock.Now().Add(d))
 	sa.rekeyTimer = sa.after(d, func() {
 		if sa.state != saEstablished {
 			return

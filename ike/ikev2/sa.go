@@ -80,7 +80,7 @@ type ikeSA struct {
 	remoteID   config.Identity
 
 	// Life cycle.
-	established time.Time
+	established instant
 	replaces    *ikeSA // reauthentication: the SA to delete once this one carries traffic
 
 	// Negotiated: algorithms (alg below), keys, NAT and fragmentation.
@@ -92,7 +92,7 @@ type ikeSA struct {
 	pending *outstanding
 	queue   []task
 	lastRsp []byte
-	rspAt   time.Time   // when lastRsp last went out (shared.AnswerGap)
+	rspAt   instant     // when lastRsp last went out (shared.AnswerGap)
 	frags   *fragmented // RFC 7383: how the last request/response went out, while fragmented (frag.go)
 	reasm   *reassembly // RFC 7383: fragments of a message being received, while there are any
 
@@ -105,11 +105,11 @@ type ikeSA struct {
 	followups map[string]*followupState
 
 	// Timers and liveness.
-	lastRecv       time.Time
-	lastInvalidSPI time.Time
+	lastRecv       instant
+	lastInvalidSPI instant
 	dpdTimer       shared.Timer
 	rekeyTimer     shared.Timer
-	rekeyAt        time.Time // when rekeyTimer fires (list-sas)
+	rekeyAt        instant // when rekeyTimer fires (list-sas)
 	openTimer      shared.Timer
 
 	children []*child
@@ -383,8 +383,8 @@ func (sa *ikeSA) info() shared.IKEInfo {
 		Algorithms:  sa.alg.String(),
 		NATLocal:    sa.natLocal,
 		NATRemote:   sa.natRemote,
-		Established: sa.established,
-		RekeyAt:     sa.rekeyAt,
+		Established: sa.e.time(sa.established),
+		RekeyAt:     sa.e.time(sa.rekeyAt),
 	}
 }
 

@@ -357,7 +357,7 @@ func (sa *ikeSA) authFailedByUs(cause shared.Cause, reason string) {
 // (IKERekeyed, handOver).
 func (sa *ikeSA) establish(rekeyed bool) {
 	sa.state = saEstablished
-	sa.established = sa.e.clock.Now()
+	sa.established = sa.e.now()
 	sa.lastRecv = sa.established
 	if sa.openTimer != nil {
 		sa.openTimer.Stop()

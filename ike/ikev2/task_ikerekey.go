@@ -599,7 +599,7 @@ func (r *ikeRekeyed) redundant(old *ikeSA, ours bool) {
 			return // the peer deleted it already
 		}
 		r.key(nsa, o)
-		nsa.state, nsa.established = saEstablished, nsa.e.clock.Now()
+		nsa.state, nsa.established = saEstablished, nsa.e.now()
 		if ours {
 			nsa.log.Info("deleting the redundant IKE SA of a rekey collision", "rekeyed_spi", fmt.Sprintf("%016x", o.spi))
 			nsa.deleteIKE("")
