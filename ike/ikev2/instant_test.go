@@ -36,10 +36,11 @@ func TestInstantRoundTrip(t *testing.T) {
 
 // The structs an idle tunnel keeps stay in their allocation size classes:
 // a field more takes every IKE SA to the next class (1,024 B, +128 B) or
-// every CHILD SA to 320 B.
+// every CHILD SA to 320 B. An object over 512 B with pointers carries an
+// 8-byte header in its slot: the ikeSA's 896 B class holds 888 B.
 func TestIdleStructSizes(t *testing.T) {
-	if n := unsafe.Sizeof(ikeSA{}); n > 896 {
-		t.Errorf("ikeSA is %d B, over its 896 B size class", n)
+	if n := unsafe.Sizeof(ikeSA{}); n > 888 {
+		t.Errorf("ikeSA is %d B, over the 888 B its 896 B size class holds", n)
 	}
 	if n := unsafe.Sizeof(child{}); n > 288 {
 		t.Errorf("child is %d B, over its 288 B size class", n)

@@ -1,6 +1,7 @@
 package shared
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -20,12 +21,15 @@ import (
 //
 // The zero value is not usable; call Init before the first post.
 type Loop struct {
-	mu      sync.Mutex
-	queue   []func() // events not run yet: queue[head:]
-	head    int
+	mu    sync.Mutex
+	queue []func() // events not run yet: queue[head:]
+	head  int
+	// limit is the most queued events TryPost accepts; an int32 beside
+	// the two flags, so that the Loop, which every IKE SA embeds, takes a
+	// word less.
+	limit   int32
 	running bool // a goroutine is draining the queue
 	stopped bool
-	limit   int // most queued events TryPost accepts
 	// done is closed by Stop; made on the first call of Done (most SAs
 	// end without anyone waiting for them: no channel for them).
 	done   chan struct{}
@@ -38,7 +42,7 @@ type Loop struct {
 // Init prepares the loop. limit bounds the queue for TryPost (the packet
 // path); afterEach, when not nil, runs in the loop after every event.
 func (l *Loop) Init(limit int, afterEach func()) {
-	l.limit = limit
+	l.limit = int32(min(limit, math.MaxInt32))
 	l.afterEach = afterEach
 }
 
@@ -116,7 +120,7 @@ func (l *Loop) enqueue(ev func(), bounded, inline bool) bool {
 // queueLocked appends ev to the queue unless the loop is stopped or, when
 // bounded, the queue is at its limit.
 func (l *Loop) queueLocked(ev func(), bounded bool) bool {
-	if l.stopped || (bounded && len(l.queue)-l.head >= l.limit) {
+	if l.stopped || (bounded && len(l.queue)-l.head >= int(l.limit)) {
 		return false
 	}
 	if l.head > 0 && len(l.queue) == cap(l.queue) {
