@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // A Set is a rule set that changes one rule at a time and publishes each
@@ -352,14 +353,19 @@ func (x *setIndex) modify(from, to u128, f func(setCell) setCell) *setIndex {
 	hi = min(hi+1, len(x.chunks)-1)
 
 	// The run is flattened into scratch arrays with room for the two
-	// intervals split may add; each new chunk gets a copy of its part
-	// (below).
+	// intervals split may add (reused from change to change); each new
+	// chunk gets a copy of its part (below).
 	size := 2
 	for _, c := range x.chunks[lo : hi+1] {
 		size += len(c.starts)
 	}
-	starts := make([]u128, 0, size)
-	cells := make([]setCell, 0, size)
+	rs := runPool.Get().(*runScratch)
+	defer rs.put()
+	if cap(rs.starts) < size {
+		rs.starts, rs.cells = make([]u128, 0, size), make([]setCell, 0, size)
+	}
+	starts, cells := rs.starts[:0], rs.cells[:0]
+	defer func() { rs.starts, rs.cells = starts, cells }()
 	for _, c := range x.chunks[lo : hi+1] {
 		starts = append(starts, c.starts...)
 		cells = append(cells, c.cells...)
@@ -414,6 +420,24 @@ func (x *setIndex) modify(from, to u128, f func(setCell) setCell) *setIndex {
 	n.firsts = append(n.firsts, x.firsts[hi+1:]...)
 	n.chunks = append(n.chunks, x.chunks[hi+1:]...)
 	return n
+}
+
+// runScratch holds the flattened run of a modify. The run has room for
+// the intervals split inserts, so it never grows; put clears the cells
+// (which point at entries and local indexes: the pool must not keep them
+// alive) before the scratch goes back to runPool. Cells beyond the run's
+// final length were zeroed by slices.Delete.
+type runScratch struct {
+	starts []u128
+	cells  []setCell
+}
+
+var runPool = sync.Pool{New: func() any { return new(runScratch) }}
+
+func (rs *runScratch) put() {
+	clear(rs.cells)
+	rs.starts, rs.cells = rs.starts[:0], rs.cells[:0]
+	runPool.Put(rs)
 }
 
 // rules returns the distinct rules of the index, in no particular order.
