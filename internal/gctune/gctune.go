@@ -48,13 +48,22 @@ type Policy struct {
 	// and the first second of a burst after a quiet spell does not run
 	// the collector every few hundred kilobytes.
 	MinHeadroom uint64
+	// MinRelease is the least memory worth handing back to the kernel at
+	// once when the percentage falls (debug.FreeOSMemory: a whole
+	// collection and a walk of the free pages, under the heap lock);
+	// less is left to the runtime's background scavenger, which returns
+	// it a little at a time. A small daemon then never pays for a forced
+	// collection in the middle of its traffic.
+	MinRelease uint64
 }
 
 // DefaultPolicy samples every second and keeps the last minute's
 // allocation as headroom, at least 5 s at the busiest second's rate and
-// at least 4 MB (the runtime's own smallest heap goal), between 10 % and
-// Go's default 100 %.
-var DefaultPolicy = Policy{Period: time.Second, Window: time.Minute, BurstSpan: 5 * time.Second, Min: 10, Max: 100, MinHeadroom: 4 << 20}
+// at least 8 MB, between 10 % and Go's default 100 %; it hands memory
+// back at once only when that is 32 MB or more (a hub's heap, not a
+// site-to-site gateway's).
+var DefaultPolicy = Policy{Period: time.Second, Window: time.Minute, BurstSpan: 5 * time.Second, Min: 10, Max: 100,
+	MinHeadroom: 8 << 20, MinRelease: 32 << 20}
 
 // Sample is what the Tuner reads from the runtime.
 type Sample struct {
@@ -129,7 +138,10 @@ func (t *Tuner) Next(s Sample) Decision {
 	t.percent = percent
 	switch {
 	case percent*2 <= t.released:
-		d.Release = true
+		// The headroom given up, as the collector will see it.
+		if s.Live/100*uint64(t.released-percent) >= t.policy.MinRelease {
+			d.Release = true
+		}
 		t.released = percent
 	case percent > t.released:
 		t.released = percent

@@ -173,6 +173,25 @@ func TestMinHeadroom(t *testing.T) {
 	}
 }
 
+func TestMinRelease(t *testing.T) {
+	p := testPolicy
+	p.MinRelease = 32 * mb
+	// 20 MB live going from 100 % to 10 % gives up 18 MB of headroom:
+	// left to the background scavenger.
+	tu := New(p)
+	var alloc uint64
+	ds := feed(tu, &alloc, 20*mb, repeat(0, 11)...)
+	if d := ds[len(ds)-1]; d.Percent != 10 || !d.Changed || d.Release {
+		t.Fatalf("20 MB live, quiet: %+v, want 10 %% without a forced release", d)
+	}
+	// 200 MB live gives up 180 MB: released at once.
+	tu = New(p)
+	ds = feed(tu, &alloc, 200*mb, repeat(0, 11)...)
+	if d := ds[len(ds)-1]; d.Percent != 10 || !d.Release {
+		t.Fatalf("200 MB live, quiet: %+v, want 10 %% with a release", d)
+	}
+}
+
 func TestNoLiveHeapYetKeepsDefault(t *testing.T) {
 	tu := New(testPolicy)
 	var alloc uint64
