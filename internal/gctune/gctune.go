@@ -59,11 +59,13 @@ type Policy struct {
 
 // DefaultPolicy samples every second and keeps the last minute's
 // allocation as headroom, at least 5 s at the busiest second's rate and
-// at least 8 MB, between 10 % and Go's default 100 %; it hands memory
-// back at once only when that is 32 MB or more (a hub's heap, not a
-// site-to-site gateway's).
-var DefaultPolicy = Policy{Period: time.Second, Window: time.Minute, BurstSpan: 5 * time.Second, Min: 10, Max: 100,
-	MinHeadroom: 8 << 20, MinRelease: 32 << 20}
+// at least 4 MB (the runtime's own smallest heap goal), between 5 % and
+// Go's default 100 %; it hands memory back at once only when that is
+// 32 MB or more (a hub's heap, not a site-to-site gateway's). The floor
+// is what an idle hub's heap grows into between collections, however
+// slowly it allocates: at 5 % of 100 MB live that is 5 MB.
+var DefaultPolicy = Policy{Period: time.Second, Window: time.Minute, BurstSpan: 5 * time.Second, Min: 5, Max: 100,
+	MinHeadroom: 4 << 20, MinRelease: 32 << 20}
 
 // Sample is what the Tuner reads from the runtime.
 type Sample struct {
