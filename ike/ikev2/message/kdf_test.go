@@ -246,20 +246,29 @@ func TestNATDetectionHash(t *testing.T) {
 	}
 }
 
+// keySuites are an encrypt-then-MAC and an AEAD IKE suite, the two ways
+// IKEKeys lays out its keys.
+var keySuites = []struct{ encr, integ transform.Transform }{{aesCBC128, sha256128}, {aesGCM16128, integNone}}
+
+// deriveSuite derives IKE SA keys for a suite from fixed inputs.
+func deriveSuite(t *testing.T, encr, integ transform.Transform) IKEKeys {
+	t.Helper()
+	seed := bytes.Repeat([]byte{1}, 32)
+	ni, nr := bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
+	k, err := DeriveIKEKeys(mustPRF(t, transform.PRFHMACSHA2_256), encr, integ, seed, ni, nr, 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
 // Protector builds one direction of what Protectors builds: what either
 // side seals outbound, the other side's inbound protector opens, and its
 // own inbound one (the peer's keys) rejects. Zero leaves no keys to build
 // from.
 func TestIKEKeysProtectorDirections(t *testing.T) {
-	seed := bytes.Repeat([]byte{1}, 32)
-	ni, nr := bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
-	for _, c := range []struct {
-		encr, integ transform.Transform
-	}{{aesCBC128, sha256128}, {aesGCM16128, integNone}} {
-		k, err := DeriveIKEKeys(mustPRF(t, transform.PRFHMACSHA2_256), c.encr, c.integ, seed, ni, nr, 1, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, c := range keySuites {
+		k := deriveSuite(t, c.encr, c.integ)
 		if !k.Derived() {
 			t.Fatal("derived keys report none")
 		}
@@ -302,15 +311,8 @@ func TestIKEKeysProtectorDirections(t *testing.T) {
 // of just their size (what an established SA holds), forgets SK_pi and
 // SK_pr, and wipes the array they all shared.
 func TestIKEKeysDropAuthKeys(t *testing.T) {
-	seed := bytes.Repeat([]byte{1}, 32)
-	ni, nr := bytes.Repeat([]byte{2}, 32), bytes.Repeat([]byte{3}, 32)
-	for _, c := range []struct {
-		encr, integ transform.Transform
-	}{{aesCBC128, sha256128}, {aesGCM16128, integNone}} {
-		k, err := DeriveIKEKeys(mustPRF(t, transform.PRFHMACSHA2_256), c.encr, c.integ, seed, ni, nr, 1, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, c := range keySuites {
+		k := deriveSuite(t, c.encr, c.integ)
 		want := [][]byte{bytes.Clone(k.SKd), bytes.Clone(k.SKai), bytes.Clone(k.SKar), bytes.Clone(k.SKei), bytes.Clone(k.SKer)}
 		old := k.all[:cap(k.all)]
 		k.DropAuthKeys()
